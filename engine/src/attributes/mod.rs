@@ -1,0 +1,121 @@
+//! Member attributes: one typed column per attribute, each with its bitmap indexes.
+
+mod index;
+
+pub(crate) use index::AttrIndex;
+
+use std::borrow::Cow;
+
+use roaring::RoaringBitmap;
+
+use crate::column::{Column, compile};
+use crate::error::{Error, Result};
+use crate::members::RowId;
+use crate::segment::Predicate;
+use crate::value::{DataType, Value};
+
+/// One attribute: its values and its indexes.
+#[derive(Clone, Debug)]
+pub(crate) struct Attribute {
+    pub(crate) name: String,
+    pub(crate) column: Column,
+    pub(crate) index: AttrIndex,
+}
+
+/// Every attribute, in the order they were first seen. Every column has one row per member.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AttributeStore {
+    attrs: Vec<Attribute>,
+}
+
+impl AttributeStore {
+    pub(crate) fn get(&self, name: &str) -> Option<&Attribute> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter()
+    }
+
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.attrs.iter().map(|a| a.name.as_str())
+    }
+
+    /// The attribute `name`, or an error naming the closest attributes.
+    pub(crate) fn require(&self, name: &str) -> Result<&Attribute> {
+        self.get(name).ok_or_else(|| Error::unknown("attribute", name, self.names()))
+    }
+
+    /// Makes sure `name` exists with `data_type`, creating it (all NULL) over `members` rows.
+    pub(crate) fn ensure(&mut self, name: &str, data_type: DataType, members: usize) -> Result<usize> {
+        if let Some(pos) = self.attrs.iter().position(|a| a.name == name) {
+            let existing = self.attrs[pos].column.data_type();
+            if existing != data_type {
+                return Err(Error::InvalidSegment(format!(
+                    "attribute '{name}' is of type {existing}, not {data_type}"
+                )));
+            }
+            return Ok(pos);
+        }
+        let column = Column::nulls(data_type, members);
+        let index = AttrIndex::build(&column);
+        self.attrs.push(Attribute { name: name.to_string(), column, index });
+        Ok(self.attrs.len() - 1)
+    }
+
+    /// Grows every column to `members` rows (new members have NULL attributes).
+    pub(crate) fn grow(&mut self, members: usize) {
+        for attr in &mut self.attrs {
+            let missing = members.saturating_sub(attr.column.len());
+            if missing > 0 {
+                attr.column.extend_nulls(missing);
+            }
+        }
+    }
+
+    pub(crate) fn by_position_mut(&mut self, pos: usize) -> &mut Attribute {
+        &mut self.attrs[pos]
+    }
+
+    /// Sets one value (already coerced to the column type), keeping the index current.
+    pub(crate) fn set_value(&mut self, pos: usize, row: RowId, value: Option<&Value>) {
+        let attr = &mut self.attrs[pos];
+        attr.index.remove(&attr.column, row);
+        attr.column.set(row as usize, value);
+        attr.index.insert(&attr.column, row);
+    }
+
+    pub(crate) fn rebuild_index(&mut self, pos: usize) {
+        let attr = &mut self.attrs[pos];
+        attr.index = AttrIndex::build(&attr.column);
+    }
+
+    pub(crate) fn push_restored(&mut self, name: String, column: Column) {
+        let index = AttrIndex::build(&column);
+        self.attrs.push(Attribute { name, column, index });
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.attrs.iter().map(|a| a.column.heap_bytes() + a.index.heap_bytes()).sum()
+    }
+}
+
+impl Attribute {
+    /// Members whose value passes `predicate`; `live` is the universe for `IS NULL`.
+    pub(crate) fn select<'a>(
+        &'a self,
+        predicate: &Predicate,
+        live: &RoaringBitmap,
+    ) -> Result<Cow<'a, RoaringBitmap>> {
+        let matcher = compile(predicate, &self.column, &self.name)?;
+        if matcher.is_never() {
+            return Ok(Cow::Owned(RoaringBitmap::new()));
+        }
+        if let Some(hit) = self.index.select(&self.column, &matcher, live) {
+            return Ok(hit);
+        }
+        // No index fits (high-cardinality strings): scan the codes.
+        let rows = (0..self.column.len() as u32).filter(|&r| matcher.matches(&self.column, r as usize));
+        Ok(Cow::Owned(RoaringBitmap::from_sorted_iter(rows).expect("rows ascend") & live))
+    }
+}

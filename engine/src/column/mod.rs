@@ -1,0 +1,280 @@
+//! Typed, nullable, updatable columns: the storage of attributes and event properties.
+//!
+//! A column is a plain vector of one Rust type plus a validity bitmap. Strings are dictionary
+//! encoded (one `u32` code per row), which makes equality a code comparison and lets the
+//! attribute index keep one bitmap per distinct value when there are few of them.
+
+mod arrow_io;
+pub(crate) mod predicate;
+
+pub(crate) use arrow_io::{arrow_type, canonical_type_of, cast_to};
+pub(crate) use predicate::{MatchKind, Matcher, compile};
+
+use crate::util::{bitvec::BitVec, dict::StrDict};
+use crate::value::{DataType, Value};
+
+/// The values of a column, one vector per type.
+#[derive(Clone, Debug)]
+pub(crate) enum ColumnData {
+    Str { codes: Vec<u32>, dict: StrDict },
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+    Date(Vec<i32>),
+    Timestamp(Vec<i64>),
+}
+
+/// A nullable column. Invariant: `data` and `valid` have the same length.
+#[derive(Clone, Debug)]
+pub(crate) struct Column {
+    pub(crate) data: ColumnData,
+    pub(crate) valid: BitVec,
+}
+
+impl Column {
+    pub(crate) fn new(data_type: DataType) -> Self {
+        let data = match data_type {
+            DataType::String => ColumnData::Str { codes: Vec::new(), dict: StrDict::default() },
+            DataType::Int => ColumnData::Int(Vec::new()),
+            DataType::Float => ColumnData::Float(Vec::new()),
+            DataType::Bool => ColumnData::Bool(Vec::new()),
+            DataType::Date => ColumnData::Date(Vec::new()),
+            DataType::Timestamp => ColumnData::Timestamp(Vec::new()),
+        };
+        Column { data, valid: BitVec::default() }
+    }
+
+    /// A column of `len` NULLs.
+    pub(crate) fn nulls(data_type: DataType, len: usize) -> Self {
+        let mut column = Column::new(data_type);
+        column.extend_nulls(len);
+        column
+    }
+
+    pub(crate) fn data_type(&self) -> DataType {
+        match &self.data {
+            ColumnData::Str { .. } => DataType::String,
+            ColumnData::Int(_) => DataType::Int,
+            ColumnData::Float(_) => DataType::Float,
+            ColumnData::Bool(_) => DataType::Bool,
+            ColumnData::Date(_) => DataType::Date,
+            ColumnData::Timestamp(_) => DataType::Timestamp,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    #[inline]
+    pub(crate) fn is_valid(&self, row: usize) -> bool {
+        self.valid.get(row)
+    }
+
+    pub(crate) fn extend_nulls(&mut self, count: usize) {
+        let new_len = self.len() + count;
+        match &mut self.data {
+            ColumnData::Str { codes, .. } => codes.resize(new_len, 0),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => v.resize(new_len, 0),
+            ColumnData::Float(v) => v.resize(new_len, 0.0),
+            ColumnData::Bool(v) => v.resize(new_len, false),
+            ColumnData::Date(v) => v.resize(new_len, 0),
+        }
+        self.valid.extend_constant(false, count);
+    }
+
+    /// The value at `row`, `None` for NULL.
+    pub(crate) fn get(&self, row: usize) -> Option<Value> {
+        if !self.is_valid(row) {
+            return None;
+        }
+        Some(match &self.data {
+            ColumnData::Str { codes, dict } => Value::Str(dict.get(codes[row]).to_string()),
+            ColumnData::Int(v) => Value::Int(v[row]),
+            ColumnData::Float(v) => Value::Float(v[row]),
+            ColumnData::Bool(v) => Value::Bool(v[row]),
+            ColumnData::Date(v) => Value::Date(v[row]),
+            ColumnData::Timestamp(v) => Value::Timestamp(v[row]),
+        })
+    }
+
+    /// Sets `row` to `value`, which must already have the column's type (see
+    /// [`Column::coerce`]); `None` sets NULL. The row must exist.
+    pub(crate) fn set(&mut self, row: usize, value: Option<&Value>) {
+        let Some(value) = value else {
+            self.valid.set(row, false);
+            return;
+        };
+        let ok = match (&mut self.data, value) {
+            (ColumnData::Str { codes, dict }, Value::Str(s)) => {
+                codes[row] = dict.intern(s).0;
+                true
+            }
+            (ColumnData::Int(v), Value::Int(x)) => {
+                v[row] = *x;
+                true
+            }
+            (ColumnData::Float(v), Value::Float(x)) if !x.is_nan() => {
+                v[row] = *x;
+                true
+            }
+            (ColumnData::Bool(v), Value::Bool(x)) => {
+                v[row] = *x;
+                true
+            }
+            (ColumnData::Date(v), Value::Date(x)) => {
+                v[row] = *x;
+                true
+            }
+            (ColumnData::Timestamp(v), Value::Timestamp(x)) => {
+                v[row] = *x;
+                true
+            }
+            _ => false,
+        };
+        self.valid.set(row, ok);
+    }
+
+    /// Appends one value (coerced already) or NULL.
+    pub(crate) fn push(&mut self, value: Option<&Value>) {
+        self.extend_nulls(1);
+        let row = self.len() - 1;
+        self.set(row, value);
+    }
+
+    /// Converts `value` to this column's type, or explains why it cannot be.
+    pub(crate) fn coerce(data_type: DataType, value: &Value) -> Result<Value, String> {
+        let fail = || format!("expected a {data_type} value, found '{value}'");
+        Ok(match (data_type, value) {
+            (DataType::String, Value::Str(s)) => Value::Str(s.clone()),
+            (DataType::Int, Value::Int(i)) => Value::Int(*i),
+            (DataType::Int, Value::Str(s)) => Value::Int(s.trim().parse().map_err(|_| fail())?),
+            (DataType::Float, Value::Float(x)) => Value::Float(*x),
+            (DataType::Float, Value::Int(i)) => Value::Float(*i as f64),
+            (DataType::Float, Value::Str(s)) => Value::Float(s.trim().parse().map_err(|_| fail())?),
+            (DataType::Bool, Value::Bool(b)) => Value::Bool(*b),
+            (DataType::Bool, Value::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => return Err(fail()),
+            },
+            (DataType::Date, Value::Date(d)) => Value::Date(*d),
+            (DataType::Date, Value::Str(s)) => {
+                Value::Date(crate::value::parse_date(s).ok_or_else(fail)?)
+            }
+            (DataType::Timestamp, Value::Timestamp(t)) => Value::Timestamp(*t),
+            (DataType::Timestamp, Value::Date(d)) => {
+                Value::Timestamp(i64::from(*d) * crate::value::DAY_MICROS)
+            }
+            (DataType::Timestamp, Value::Str(s)) => {
+                Value::Timestamp(crate::value::parse_timestamp(s).ok_or_else(fail)?)
+            }
+            _ => return Err(fail()),
+        })
+    }
+
+    /// Reorders the rows: row `i` of the result is row `order[i]` of `self`.
+    pub(crate) fn permute(&mut self, order: &[u32]) {
+        fn gather<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
+            order.iter().map(|&i| v[i as usize]).collect()
+        }
+        match &mut self.data {
+            ColumnData::Str { codes, .. } => *codes = gather(codes, order),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => *v = gather(v, order),
+            ColumnData::Float(v) => *v = gather(v, order),
+            ColumnData::Bool(v) => *v = gather(v, order),
+            ColumnData::Date(v) => *v = gather(v, order),
+        }
+        let mut valid = BitVec::default();
+        for &i in order {
+            valid.push(self.valid.get(i as usize));
+        }
+        self.valid = valid;
+    }
+
+    /// An order-preserving `i64` key of the value at `row` for the integer-like types
+    /// (int, date in days, timestamp in microseconds).
+    #[inline]
+    pub(crate) fn int_key(&self, row: usize) -> Option<i64> {
+        match &self.data {
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => Some(v[row]),
+            ColumnData::Date(v) => Some(i64::from(v[row])),
+            _ => None,
+        }
+    }
+
+    /// Dictionary code of a string row.
+    #[inline]
+    pub(crate) fn code(&self, row: usize) -> Option<u32> {
+        match &self.data {
+            ColumnData::Str { codes, .. } => Some(codes[row]),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn dict(&self) -> Option<&StrDict> {
+        match &self.data {
+            ColumnData::Str { dict, .. } => Some(dict),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes used.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.valid.heap_bytes()
+            + match &self.data {
+                ColumnData::Str { codes, dict } => codes.capacity() * 4 + dict.heap_bytes(),
+                ColumnData::Int(v) | ColumnData::Timestamp(v) => v.capacity() * 8,
+                ColumnData::Float(v) => v.capacity() * 8,
+                ColumnData::Bool(v) => v.capacity(),
+                ColumnData::Date(v) => v.capacity() * 4,
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_and_nulls() {
+        let mut c = Column::nulls(DataType::String, 3);
+        c.set(1, Some(&Value::from("Shanghai")));
+        assert_eq!(c.get(0), None);
+        assert_eq!(c.get(1), Some(Value::from("Shanghai")));
+        c.push(Some(&Value::from("Beijing")));
+        c.set(1, None);
+        assert_eq!(c.get(1), None);
+        assert_eq!(c.get(3), Some(Value::from("Beijing")));
+    }
+
+    #[test]
+    fn nan_is_stored_as_null() {
+        let mut c = Column::nulls(DataType::Float, 1);
+        c.set(0, Some(&Value::Float(f64::NAN)));
+        assert_eq!(c.get(0), None);
+    }
+
+    #[test]
+    fn coerce_reads_dates_and_rejects_mismatches() {
+        assert_eq!(
+            Column::coerce(DataType::Date, &Value::from("1970-01-03")),
+            Ok(Value::Date(2))
+        );
+        assert!(Column::coerce(DataType::Int, &Value::from("abc")).is_err());
+        assert!(Column::coerce(DataType::Bool, &Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn permute_moves_values_and_validity() {
+        let mut c = Column::new(DataType::Int);
+        c.push(Some(&Value::Int(10)));
+        c.push(None);
+        c.push(Some(&Value::Int(30)));
+        c.permute(&[2, 0, 1]);
+        assert_eq!(
+            (0..3).map(|r| c.get(r)).collect::<Vec<_>>(),
+            vec![Some(Value::Int(30)), Some(Value::Int(10)), None]
+        );
+    }
+}

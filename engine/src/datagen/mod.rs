@@ -1,0 +1,1 @@
+//! Seeded generator of realistic member data (arrives next).

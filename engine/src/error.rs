@@ -1,0 +1,117 @@
+//! Errors of the engine, grouped by who is at fault.
+
+use std::path::PathBuf;
+
+/// Result type of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+///
+/// The variants say who has to act: the caller (bad segment, unknown name, bad input file),
+/// the environment (I/O), or us ([`Error::Internal`] is always a bug).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A name used in a segment or request does not exist.
+    #[error("unknown {kind} '{name}'{}", suggestion_text(.suggestions))]
+    UnknownName {
+        /// What kind of name: "attribute", "tag", "event", "event property" or "group".
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The closest known names, best first.
+        suggestions: Vec<String>,
+    },
+    /// A segment is well formed but does not fit the data (wrong value type, bad date, ...).
+    #[error("{0}")]
+    InvalidSegment(String),
+    /// A definition conflicts with the current state (group exists, group still in use, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// An input file or batch was refused; nothing of it was applied.
+    #[error("{}{}: {message}", .source_name, location_text(*.row, .column))]
+    BadInput {
+        /// The file (or "batch") the input came from.
+        source_name: String,
+        /// 1-based data row, when the problem is in one row.
+        row: Option<usize>,
+        /// The column at fault, when there is one.
+        column: Option<String>,
+        /// What is wrong and, where possible, what to do.
+        message: String,
+    },
+    /// A database directory could not be read as a memberdb database.
+    #[error("database at {path}: {message}")]
+    BadDatabase {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The storage failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A limit was reached (too many members, too long a value, ...).
+    #[error("limit reached: {0}")]
+    LimitExceeded(String),
+    /// A broken invariant inside the engine: always a bug, please report it.
+    #[error("internal error (this is a bug in memberdb): {0}")]
+    Internal(String),
+}
+
+fn suggestion_text(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean '{one}'?"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|s| format!("'{s}'")).collect();
+            format!("; did you mean one of {}?", quoted.join(", "))
+        }
+    }
+}
+
+fn location_text(row: Option<usize>, column: &Option<String>) -> String {
+    match (row, column) {
+        (Some(r), Some(c)) => format!(", row {r}, column '{c}'"),
+        (Some(r), None) => format!(", row {r}"),
+        (None, Some(c)) => format!(", column '{c}'"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn bad_input(
+        source_name: &str,
+        row: Option<usize>,
+        column: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::BadInput {
+            source_name: source_name.to_string(),
+            row,
+            column: column.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn unknown<'a>(
+        kind: &'static str,
+        name: &str,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Error::UnknownName {
+            kind,
+            name: name.to_string(),
+            suggestions: crate::util::suggest::closest(name, known),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The events of one type: columns sorted by time, and member bitmaps per day.
+//!
+//! Sorting by `ts` makes every time window a contiguous slice (two binary searches), so a
+//! windowed count or property filter scans only the window's events of that type. The
+//! per-day bitmaps answer presence (`DID e IN LAST 30 DAYS`) with a union of day bitmaps
+//! plus a scan of the two partial days at the window's edges.
+
+use std::collections::BTreeMap;
+
+use arrow::array::ArrayRef;
+use roaring::{MultiOps, RoaringBitmap};
+
+use crate::column::{Column, Matcher, MatchKind, compile};
+use crate::error::{Error, Result};
+use crate::members::RowId;
+use crate::segment::PropFilter;
+use crate::value::{DAY_MICROS, DataType};
+
+/// Events of one type. Invariant: all vectors have the same length and `ts` ascends.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EventPartition {
+    pub(crate) members: Vec<RowId>,
+    pub(crate) ts: Vec<i64>,
+    /// Only the properties this type has ever had a value for; the others are all NULL.
+    pub(crate) props: BTreeMap<String, Column>,
+    /// Members with at least one event of the type.
+    pub(crate) any: RoaringBitmap,
+    /// Members with an event of the type on each UTC day (days since the epoch).
+    pub(crate) days: BTreeMap<i64, RoaringBitmap>,
+}
+
+/// A property filter bound to one partition.
+pub(crate) enum BoundFilter<'a> {
+    Prop { column: Option<&'a Column>, matcher: Matcher },
+    And(Vec<BoundFilter<'a>>),
+    Or(Vec<BoundFilter<'a>>),
+    Not(Box<BoundFilter<'a>>),
+}
+
+impl BoundFilter<'_> {
+    /// Does event `i` of the partition pass?
+    pub(crate) fn matches(&self, i: usize) -> bool {
+        match self {
+            BoundFilter::Prop { column: Some(c), matcher } => matcher.matches(c, i),
+            BoundFilter::Prop { column: None, matcher } => matcher.kind == MatchKind::IsNull,
+            BoundFilter::And(all) => all.iter().all(|f| f.matches(i)),
+            BoundFilter::Or(any) => any.iter().any(|f| f.matches(i)),
+            BoundFilter::Not(inner) => !inner.matches(i),
+        }
+    }
+}
+
+impl EventPartition {
+    pub(crate) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Appends events: element `indices[k]` of the staged arrays. `ts` and `members` are
+    /// indexed like the arrays.
+    pub(crate) fn append(
+        &mut self,
+        members: &[RowId],
+        ts: &[i64],
+        props: &[(String, DataType, ArrayRef)],
+        indices: &mut [u32],
+    ) {
+        indices.sort_by_key(|&i| ts[i as usize]);
+        let old_len = self.len();
+        let in_order = match (self.ts.last(), indices.first()) {
+            (Some(&last), Some(&first)) => ts[first as usize] >= last,
+            _ => true,
+        };
+        self.members.extend(indices.iter().map(|&i| members[i as usize]));
+        self.ts.extend(indices.iter().map(|&i| ts[i as usize]));
+        for (name, data_type, array) in props {
+            let has_values = indices.iter().any(|&i| array.is_valid(i as usize));
+            if !has_values && !self.props.contains_key(name) {
+                continue;
+            }
+            let column = self
+                .props
+                .entry(name.clone())
+                .or_insert_with(|| Column::nulls(*data_type, old_len));
+            column.append_array(array, Some(indices));
+        }
+        for column in self.props.values_mut() {
+            let missing = self.ts.len() - column.len();
+            if missing > 0 {
+                column.extend_nulls(missing);
+            }
+        }
+        if !in_order {
+            self.sort_by_time();
+        }
+        self.index_events(indices.iter().map(|&i| (ts[i as usize], members[i as usize])));
+    }
+
+    /// Adds events to the day bitmaps and `any`.
+    fn index_events(&mut self, events: impl Iterator<Item = (i64, RowId)>) {
+        let mut per_day: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
+        for (t, m) in events {
+            per_day.entry(t.div_euclid(DAY_MICROS)).or_default().push(m);
+        }
+        let mut added = Vec::with_capacity(per_day.len());
+        for (day, mut rows) in per_day {
+            rows.sort_unstable();
+            rows.dedup();
+            let bitmap = RoaringBitmap::from_sorted_iter(rows).expect("sorted");
+            *self.days.entry(day).or_default() |= &bitmap;
+            added.push(bitmap);
+        }
+        self.any |= added.into_iter().union();
+    }
+
+    fn sort_by_time(&mut self) {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_by_key(|&i| self.ts[i as usize]);
+        self.members = order.iter().map(|&i| self.members[i as usize]).collect();
+        self.ts = order.iter().map(|&i| self.ts[i as usize]).collect();
+        for column in self.props.values_mut() {
+            column.permute(&order);
+        }
+    }
+
+    /// Index range of the events with `lo <= ts < hi`.
+    pub(crate) fn slice(&self, lo: i64, hi: i64) -> std::ops::Range<usize> {
+        let a = self.ts.partition_point(|&t| t < lo);
+        let b = self.ts.partition_point(|&t| t < hi).max(a);
+        a..b
+    }
+
+    /// Members with an event in `[lo, hi)`.
+    pub(crate) fn present_between(&self, lo: i64, hi: i64) -> RoaringBitmap {
+        if lo >= hi {
+            return RoaringBitmap::new();
+        }
+        // Whole days inside the window come from the day bitmaps.
+        let first_day = lo.div_euclid(DAY_MICROS) + i64::from(lo.rem_euclid(DAY_MICROS) != 0);
+        let end_day = hi.div_euclid(DAY_MICROS);
+        if first_day >= end_day {
+            return self.scan_members(self.slice(lo, hi));
+        }
+        let whole = self.days.range(first_day..end_day).map(|(_, b)| b).union();
+        let head = self.scan_members(self.slice(lo, first_day.saturating_mul(DAY_MICROS)));
+        let tail = self.scan_members(self.slice(end_day.saturating_mul(DAY_MICROS), hi));
+        whole | head | tail
+    }
+
+    fn scan_members(&self, range: std::ops::Range<usize>) -> RoaringBitmap {
+        let mut rows = self.members[range].to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        RoaringBitmap::from_sorted_iter(rows).expect("sorted")
+    }
+
+    /// Binds `filter` to this partition; `schema` is the type of every known property.
+    pub(crate) fn bind<'a>(
+        &'a self,
+        filter: &PropFilter,
+        schema: &BTreeMap<String, DataType>,
+    ) -> Result<BoundFilter<'a>> {
+        Ok(match filter {
+            PropFilter::Prop { name, predicate } => {
+                let Some(&data_type) = schema.get(name) else {
+                    return Err(Error::unknown(
+                        "event property",
+                        name,
+                        schema.keys().map(String::as_str),
+                    ));
+                };
+                let column = self.props.get(name);
+                let matcher = match column {
+                    Some(c) => compile(predicate, c, name)?,
+                    None => compile(predicate, &Column::new(data_type), name)?,
+                };
+                BoundFilter::Prop { column, matcher }
+            }
+            PropFilter::And(all) => BoundFilter::And(
+                all.iter().map(|f| self.bind(f, schema)).collect::<Result<_>>()?,
+            ),
+            PropFilter::Or(any) => BoundFilter::Or(
+                any.iter().map(|f| self.bind(f, schema)).collect::<Result<_>>()?,
+            ),
+            PropFilter::Not(inner) => BoundFilter::Not(Box::new(self.bind(inner, schema)?)),
+        })
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.members.capacity() * 4
+            + self.ts.capacity() * 8
+            + self.props.values().map(Column::heap_bytes).sum::<usize>()
+            + self.any.serialized_size()
+            + self.days.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+    }
+}

@@ -1,0 +1,106 @@
+//! Reading input files into Arrow batches; the format comes from the file extension.
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+
+/// Rows per batch when reading files.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// The formats memberdb reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// `.parquet`, `.pq`
+    Parquet,
+    /// `.csv` with a header row
+    Csv,
+    /// `.jsonl`, `.ndjson`, `.json`: one JSON object per line
+    JsonLines,
+}
+
+impl FileFormat {
+    /// The format of `path`, from its extension.
+    pub fn of(path: &Path) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" | "pq" => Ok(FileFormat::Parquet),
+            "csv" => Ok(FileFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Ok(FileFormat::JsonLines),
+            _ => Err(Error::bad_input(
+                &path.display().to_string(),
+                None,
+                None,
+                "unknown file type; use a .parquet, .csv or .jsonl file",
+            )),
+        }
+    }
+}
+
+/// Columns that are always read as strings, whatever they look like (ids are not numbers).
+const KEY_COLUMNS: [&str; 3] = ["member_id", "event", "tag"];
+
+fn keys_as_strings(schema: Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if KEY_COLUMNS.contains(&f.name().as_str()) {
+                Field::new(f.name(), ArrowType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+/// Reads a whole file into Arrow batches.
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    let name = path.display().to_string();
+    let bad = |e: &dyn std::fmt::Display| Error::bad_input(&name, None, None, e.to_string());
+    let format = FileFormat::of(path)?;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let batches: Result<Vec<RecordBatch>> = match format {
+        FileFormat::Parquet => {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| bad(&e))?
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| bad(&e))?;
+            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+        }
+        FileFormat::Csv => {
+            let format = arrow::csv::reader::Format::default().with_header(true);
+            let (schema, _) = format
+                .infer_schema(BufReader::new(&mut file), None)
+                .map_err(|e| bad(&e))?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            let reader = arrow::csv::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
+                .with_format(format)
+                .with_batch_size(BATCH_ROWS)
+                .build(BufReader::new(file))
+                .map_err(|e| bad(&e))?;
+            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+        }
+        FileFormat::JsonLines => {
+            let mut buffered = BufReader::new(file);
+            let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut buffered, None)
+                .map_err(|e| bad(&e))?;
+            buffered.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            let reader = arrow::json::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
+                .with_coerce_primitive(true)
+                .with_batch_size(BATCH_ROWS)
+                .build(buffered)
+                .map_err(|e| bad(&e))?;
+            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+        }
+    };
+    batches
+}

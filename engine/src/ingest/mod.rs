@@ -1,0 +1,106 @@
+//! Ingest: members, events and tags from Arrow batches and from Parquet, CSV and JSON Lines
+//! files.
+//!
+//! Every load is staged first (every value converted and checked) and applied only when the
+//! whole input is good, so a bad file is refused with its file, row and column and nothing
+//! of it is applied.
+
+mod files;
+mod stage;
+
+pub use files::{FileFormat, read_batches};
+pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::members::RowId;
+use crate::state::State;
+
+/// What a load did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Input rows applied.
+    pub rows: u64,
+    /// Members created by this load.
+    pub new_members: u64,
+}
+
+fn resolve_rows<'s>(
+    state: &mut State,
+    ids: impl Iterator<Item = &'s str>,
+    report: &mut IngestReport,
+) -> Result<Vec<RowId>> {
+    let mut rows = Vec::with_capacity(ids.size_hint().0);
+    for id in ids {
+        let (row, new) = state.members.resolve_or_create(id)?;
+        report.new_members += u64::from(new);
+        rows.push(row);
+    }
+    state.attrs.grow(state.members.len());
+    Ok(rows)
+}
+
+impl StagedMembers {
+    /// Applies staged member rows: creates members, upserts attributes, rebuilds the
+    /// indexes of the attributes it touched.
+    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let mut touched = Vec::new();
+        for batch in &self.batches {
+            let rows = resolve_rows(state, batch.ids.iter().map(String::as_str), &mut report)?;
+            report.rows += rows.len() as u64;
+            for (name, data_type, array) in &batch.columns {
+                let pos = state.attrs.ensure(name, *data_type, state.members.len())?;
+                state.attrs.by_position_mut(pos).column.set_rows(&rows, array, None);
+                if !touched.contains(&pos) {
+                    touched.push(pos);
+                }
+            }
+        }
+        for pos in touched {
+            state.attrs.rebuild_index(pos);
+        }
+        Ok(report)
+    }
+}
+
+impl StagedEvents {
+    /// Appends staged events to their types' partitions, creating members as needed.
+    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        for batch in self.batches {
+            let rows = resolve_rows(state, batch.ids.iter().map(String::as_str), &mut report)?;
+            report.rows += rows.len() as u64;
+            for (name, data_type, _) in &batch.props {
+                state.events.props.entry(name.clone()).or_insert(*data_type);
+            }
+            let mut by_type: HashMap<&str, Vec<u32>> = HashMap::new();
+            for (i, event) in batch.events.iter().enumerate() {
+                by_type.entry(event.as_str()).or_default().push(i as u32);
+            }
+            for (event, mut indices) in by_type {
+                let partition = state.events.types.entry(event.to_string()).or_default();
+                partition.append(&rows, &batch.ts, &batch.props, &mut indices);
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl StagedTags {
+    /// Adds staged (member, tag) pairs, creating members as needed.
+    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let rows = resolve_rows(state, self.ids.iter().map(String::as_str), &mut report)?;
+        report.rows = rows.len() as u64;
+        let mut by_tag: HashMap<&str, Vec<RowId>> = HashMap::new();
+        for (row, tag) in rows.iter().zip(&self.tags) {
+            by_tag.entry(tag.as_str()).or_default().push(*row);
+        }
+        for (tag, rows) in by_tag {
+            state.tags.add_many(tag, &rows);
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,61 @@
+//! # memberdb
+//!
+//! An embedded analytical engine for member data: attributes, tags and behaviour events of
+//! millions of members, kept columnar with a roaring bitmap per tag, per attribute value, per
+//! event type and day, and per dynamic group, so that segment questions are answered in
+//! microseconds.
+//!
+//! ```
+//! use memberdb::{Database, Segment, TimeUnit, Timestamp, Value};
+//!
+//! let mut db = Database::in_memory();
+//! db.upsert_member("M1", &[("city", Some(Value::from("Shanghai")))])?;
+//! db.upsert_member("M2", &[("city", Some(Value::from("Beijing")))])?;
+//! db.add_tags("M1", &["vip"])?;
+//! let now = Timestamp::parse("2026-11-01T12:00:00Z").unwrap();
+//! db.add_event("M1", "claim_coupon", now, &[("coupon_id", Some(Value::from("XMAS")))])?;
+//!
+//! // claimed a coupon AND NOT redeemed it AND lives in Shanghai
+//! let segment = Segment::did("claim_coupon")
+//!     .in_last(7, TimeUnit::Days)
+//!     .and(Segment::attr("city").eq("Shanghai"))
+//!     .and(Segment::tag("vip"));
+//! assert_eq!(db.as_of(now).count(&segment)?, 1);
+//! # Ok::<(), memberdb::Error>(())
+//! ```
+//!
+//! The semantics are those of the segment language (DESIGN section 3): a segment is a set of
+//! live members, `NOT` is the complement within them, comparisons never match NULL, `DID`
+//! needs at least one matching event, and windows are relative to a *now* the caller can pin
+//! with [`Database::as_of`].
+
+#![warn(missing_docs)]
+
+mod attributes;
+mod column;
+mod database;
+pub mod datagen;
+mod error;
+mod events;
+mod groups;
+mod ingest;
+mod members;
+mod results;
+mod segment;
+mod state;
+pub mod storage;
+mod tags;
+mod util;
+mod value;
+
+pub use database::{Database, InputKind, View};
+pub use error::{Error, Result};
+pub use ingest::{FileFormat, IngestReport, read_batches};
+pub use members::RowId;
+pub use results::{
+    AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,
+};
+pub use segment::{
+    CmpOp, Did, DidBuilder, Field, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window,
+};
+pub use value::{DataType, Timestamp, Value};

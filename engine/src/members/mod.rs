@@ -1,0 +1,68 @@
+//! The member dictionary: external `member_id` strings to dense `u32` row ids and back, and
+//! the bitmap of live members that `NOT` and `ALL` range over.
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::util::dict::StrDict;
+
+/// Dense row id of a member.
+pub type RowId = u32;
+
+/// `member_id` <-> row id, assigned on first sight and never reused.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MemberDict {
+    ids: StrDict,
+    live: RoaringBitmap,
+}
+
+impl MemberDict {
+    /// Number of row ids ever assigned (live or not).
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn live(&self) -> &RoaringBitmap {
+        &self.live
+    }
+
+    pub(crate) fn lookup(&self, member_id: &str) -> Option<RowId> {
+        self.ids.lookup(member_id).filter(|row| self.live.contains(*row))
+    }
+
+    /// The row of `member_id`, creating the member if it is new.
+    pub(crate) fn resolve_or_create(&mut self, member_id: &str) -> Result<(RowId, bool)> {
+        if self.ids.len() >= u32::MAX as usize - 1 {
+            return Err(Error::LimitExceeded(
+                "a database holds at most 4,294,967,294 member ids".to_string(),
+            ));
+        }
+        let (row, new) = self.ids.intern(member_id);
+        self.live.insert(row);
+        Ok((row, new))
+    }
+
+    pub(crate) fn member_id(&self, row: RowId) -> &str {
+        self.ids.get(row)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.ids.heap_bytes() + self.live.serialized_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dense_and_stable() {
+        let mut m = MemberDict::default();
+        assert_eq!(m.resolve_or_create("M7").unwrap(), (0, true));
+        assert_eq!(m.resolve_or_create("M9").unwrap(), (1, true));
+        assert_eq!(m.resolve_or_create("M7").unwrap(), (0, false));
+        assert_eq!(m.lookup("M9"), Some(1));
+        assert_eq!(m.member_id(1), "M9");
+        assert_eq!(m.live().len(), 2);
+    }
+}

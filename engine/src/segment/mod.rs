@@ -1,0 +1,425 @@
+//! Segments: the typed expression tree of DESIGN section 3, and a builder for embedders.
+//!
+//! A [`Segment`] names attributes, tags, events and groups by string; names are resolved and
+//! literals checked against the catalog when the segment is evaluated (see `eval`).
+
+mod eval;
+mod window;
+
+pub(crate) use eval::Evaluator;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A test of one value (an attribute of a member or a property of an event).
+///
+/// Every form except [`Predicate::IsNull`] is false on NULL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Predicate {
+    /// `x op v`
+    Cmp(CmpOp, Value),
+    /// `x IN (v, ...)`
+    In(Vec<Value>),
+    /// `x BETWEEN lo AND hi`, both ends included.
+    Between(Value, Value),
+    /// `x IS NULL`
+    IsNull,
+    /// `x IS NOT NULL`
+    IsNotNull,
+}
+
+/// A filter over the properties of events (`DID e WHERE ...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PropFilter {
+    /// A test of one property.
+    Prop {
+        /// The property name.
+        name: String,
+        /// The test.
+        predicate: Predicate,
+    },
+    /// All of them.
+    And(Vec<PropFilter>),
+    /// Any of them.
+    Or(Vec<PropFilter>),
+    /// The events of the type that the inner filter does not select (NULLs included).
+    Not(Box<PropFilter>),
+}
+
+/// Unit of a relative time window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeUnit {
+    /// 3600 seconds.
+    Hours,
+    /// 24 hours.
+    Days,
+    /// 7 days.
+    Weeks,
+}
+
+/// The time window of a `DID`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Window {
+    /// `IN LAST n unit`: `now - n*unit < ts <= now`.
+    Last {
+        /// How many units.
+        amount: u64,
+        /// Which unit.
+        unit: TimeUnit,
+    },
+    /// `SINCE a` (`ts >= a`) and / or `BEFORE b` (`ts < b`); absolute times.
+    Range {
+        /// Inclusive start.
+        since: Option<Value>,
+        /// Exclusive end.
+        before: Option<Value>,
+    },
+}
+
+/// How many matching events a `DID` needs. A `DID` always needs at least one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frequency {
+    /// `AT LEAST n TIMES`
+    AtLeast(u64),
+    /// `AT MOST n TIMES`: 1 to n.
+    AtMost(u64),
+    /// `EXACTLY n TIMES`
+    Exactly(u64),
+}
+
+impl Frequency {
+    /// Does a member with `count` matching events (at least one) qualify?
+    pub(crate) fn accepts(self, count: u64) -> bool {
+        count >= 1
+            && match self {
+                Frequency::AtLeast(n) => count >= n,
+                Frequency::AtMost(n) => count <= n,
+                Frequency::Exactly(n) => count == n,
+            }
+    }
+}
+
+/// `DID event [WHERE filter] [frequency] [window]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Did {
+    /// The event type.
+    pub event: String,
+    /// Filter on the event's properties.
+    pub filter: Option<PropFilter>,
+    /// How many events are needed (default: at least one).
+    pub frequency: Option<Frequency>,
+    /// Which events count (default: all time).
+    pub window: Option<Window>,
+}
+
+/// A segment: a set of live members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Segment {
+    /// Every live member.
+    All,
+    /// Members with the tag.
+    Tag(String),
+    /// Members of the dynamic group, as its definition selects them now.
+    InGroup(String),
+    /// Members whose attribute passes the predicate.
+    Attr {
+        /// Attribute name.
+        name: String,
+        /// The test.
+        predicate: Predicate,
+    },
+    /// Members with matching events.
+    Did(Did),
+    /// Members in every child.
+    And(Vec<Segment>),
+    /// Members in any child.
+    Or(Vec<Segment>),
+    /// Live members not in the child.
+    Not(Box<Segment>),
+}
+
+/// Builds predicates on a named value; see [`Segment::attr`] and [`PropFilter::prop`].
+#[derive(Clone, Debug)]
+pub struct Field<T> {
+    name: String,
+    make: fn(String, Predicate) -> T,
+}
+
+impl<T> Field<T> {
+    fn with(self, predicate: Predicate) -> T {
+        (self.make)(self.name, predicate)
+    }
+    /// `= v`
+    pub fn eq(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Eq, v.into()))
+    }
+    /// `!= v` (NULL does not match)
+    pub fn ne(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Ne, v.into()))
+    }
+    /// `< v`
+    pub fn lt(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Lt, v.into()))
+    }
+    /// `<= v`
+    pub fn le(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Le, v.into()))
+    }
+    /// `> v`
+    pub fn gt(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Gt, v.into()))
+    }
+    /// `>= v`
+    pub fn ge(self, v: impl Into<Value>) -> T {
+        self.with(Predicate::Cmp(CmpOp::Ge, v.into()))
+    }
+    /// `IN (v, ...)`
+    pub fn is_in<V: Into<Value>>(self, values: impl IntoIterator<Item = V>) -> T {
+        self.with(Predicate::In(values.into_iter().map(Into::into).collect()))
+    }
+    /// `BETWEEN lo AND hi`
+    pub fn between(self, lo: impl Into<Value>, hi: impl Into<Value>) -> T {
+        self.with(Predicate::Between(lo.into(), hi.into()))
+    }
+    /// `IS NULL`
+    pub fn is_null(self) -> T {
+        self.with(Predicate::IsNull)
+    }
+    /// `IS NOT NULL`
+    pub fn is_not_null(self) -> T {
+        self.with(Predicate::IsNotNull)
+    }
+}
+
+impl Segment {
+    /// Every live member.
+    pub fn all() -> Segment {
+        Segment::All
+    }
+
+    /// Members with tag `name`.
+    pub fn tag(name: impl Into<String>) -> Segment {
+        Segment::Tag(name.into())
+    }
+
+    /// Members of the dynamic group `name`.
+    pub fn in_group(name: impl Into<String>) -> Segment {
+        Segment::InGroup(name.into())
+    }
+
+    /// Starts a predicate on attribute `name`: `Segment::attr("city").eq("Shanghai")`.
+    pub fn attr(name: impl Into<String>) -> Field<Segment> {
+        Field { name: name.into(), make: |name, predicate| Segment::Attr { name, predicate } }
+    }
+
+    /// Starts a `DID`: `Segment::did("purchase").at_least(3).in_last(90, TimeUnit::Days)`.
+    pub fn did(event: impl Into<String>) -> DidBuilder {
+        DidBuilder(Did { event: event.into(), filter: None, frequency: None, window: None })
+    }
+
+    /// Members in both.
+    pub fn and(self, other: impl Into<Segment>) -> Segment {
+        match (self, other.into()) {
+            (Segment::And(mut a), Segment::And(b)) => {
+                a.extend(b);
+                Segment::And(a)
+            }
+            (Segment::And(mut a), b) => {
+                a.push(b);
+                Segment::And(a)
+            }
+            (a, b) => Segment::And(vec![a, b]),
+        }
+    }
+
+    /// Members in either.
+    pub fn or(self, other: impl Into<Segment>) -> Segment {
+        match (self, other.into()) {
+            (Segment::Or(mut a), Segment::Or(b)) => {
+                a.extend(b);
+                Segment::Or(a)
+            }
+            (Segment::Or(mut a), b) => {
+                a.push(b);
+                Segment::Or(a)
+            }
+            (a, b) => Segment::Or(vec![a, b]),
+        }
+    }
+
+    /// True when the segment's answer moves with *now* (an `IN LAST` window). Groups are not
+    /// looked into; the group store tracks their dependency separately.
+    pub(crate) fn uses_relative_time(&self) -> bool {
+        match self {
+            Segment::Did(did) => matches!(did.window, Some(Window::Last { .. })),
+            Segment::And(children) | Segment::Or(children) => {
+                children.iter().any(Segment::uses_relative_time)
+            }
+            Segment::Not(inner) => inner.uses_relative_time(),
+            _ => false,
+        }
+    }
+
+    /// Every group name the segment refers to.
+    pub(crate) fn referenced_groups<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Segment::InGroup(name) => out.push(name),
+            Segment::And(children) | Segment::Or(children) => {
+                children.iter().for_each(|c| c.referenced_groups(out))
+            }
+            Segment::Not(inner) => inner.referenced_groups(out),
+            _ => {}
+        }
+    }
+}
+
+impl std::ops::Not for Segment {
+    type Output = Segment;
+    fn not(self) -> Segment {
+        Segment::Not(Box::new(self))
+    }
+}
+
+/// Builds a [`Segment::Did`]; clause order is free here, the meaning is that of DESIGN
+/// section 3.
+#[derive(Clone, Debug)]
+pub struct DidBuilder(Did);
+
+impl DidBuilder {
+    /// Only events whose properties pass `filter`.
+    pub fn filter(mut self, filter: PropFilter) -> Self {
+        self.0.filter = Some(filter);
+        self
+    }
+    /// At least `n` matching events.
+    pub fn at_least(mut self, n: u64) -> Self {
+        self.0.frequency = Some(Frequency::AtLeast(n));
+        self
+    }
+    /// Between 1 and `n` matching events.
+    pub fn at_most(mut self, n: u64) -> Self {
+        self.0.frequency = Some(Frequency::AtMost(n));
+        self
+    }
+    /// Exactly `n` matching events.
+    pub fn exactly(mut self, n: u64) -> Self {
+        self.0.frequency = Some(Frequency::Exactly(n));
+        self
+    }
+    /// Events in the last `amount` units before *now*.
+    pub fn in_last(mut self, amount: u64, unit: TimeUnit) -> Self {
+        self.0.window = Some(Window::Last { amount, unit });
+        self
+    }
+    /// Events at or after `start` (a timestamp or date string, or a [`Value`]).
+    pub fn since(mut self, start: impl Into<Value>) -> Self {
+        let before = match self.0.window.take() {
+            Some(Window::Range { before, .. }) => before,
+            _ => None,
+        };
+        self.0.window = Some(Window::Range { since: Some(start.into()), before });
+        self
+    }
+    /// Events before `end`.
+    pub fn before(mut self, end: impl Into<Value>) -> Self {
+        let since = match self.0.window.take() {
+            Some(Window::Range { since, .. }) => since,
+            _ => None,
+        };
+        self.0.window = Some(Window::Range { since, before: Some(end.into()) });
+        self
+    }
+    /// The finished segment.
+    pub fn build(self) -> Segment {
+        Segment::Did(self.0)
+    }
+    /// Members in both (shorthand for `build().and(other)`).
+    pub fn and(self, other: impl Into<Segment>) -> Segment {
+        self.build().and(other)
+    }
+    /// Members in either.
+    pub fn or(self, other: impl Into<Segment>) -> Segment {
+        self.build().or(other)
+    }
+}
+
+impl From<DidBuilder> for Segment {
+    fn from(b: DidBuilder) -> Segment {
+        b.build()
+    }
+}
+
+impl std::ops::Not for DidBuilder {
+    type Output = Segment;
+    fn not(self) -> Segment {
+        !self.build()
+    }
+}
+
+impl PropFilter {
+    /// Starts a test of property `name`: `PropFilter::prop("amount").ge(500)`.
+    pub fn prop(name: impl Into<String>) -> Field<PropFilter> {
+        Field { name: name.into(), make: |name, predicate| PropFilter::Prop { name, predicate } }
+    }
+    /// Both.
+    pub fn and(self, other: PropFilter) -> PropFilter {
+        PropFilter::And(vec![self, other])
+    }
+    /// Either.
+    pub fn or(self, other: PropFilter) -> PropFilter {
+        PropFilter::Or(vec![self, other])
+    }
+}
+
+impl std::ops::Not for PropFilter {
+    type Output = PropFilter;
+    fn not(self) -> PropFilter {
+        PropFilter::Not(Box::new(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_flattens_and_or() {
+        let s = Segment::tag("a").and(Segment::tag("b")).and(Segment::tag("c"));
+        assert!(matches!(&s, Segment::And(v) if v.len() == 3));
+        let d = Segment::did("purchase").since("2026-01-01").before("2026-07-01").build();
+        let Segment::Did(did) = d else { panic!("not a DID") };
+        assert_eq!(
+            did.window,
+            Some(Window::Range {
+                since: Some(Value::from("2026-01-01")),
+                before: Some(Value::from("2026-07-01"))
+            })
+        );
+    }
+
+    #[test]
+    fn frequency_needs_one_event() {
+        assert!(!Frequency::AtMost(2).accepts(0));
+        assert!(Frequency::AtMost(2).accepts(2));
+        assert!(!Frequency::Exactly(0).accepts(0));
+        assert!(Frequency::AtLeast(0).accepts(1));
+    }
+}

@@ -1,0 +1,66 @@
+//! Time windows of `DID`, resolved against *now* into a half-open microsecond range.
+
+use super::{TimeUnit, Window};
+use crate::error::{Error, Result};
+use crate::value::{DAY_MICROS, HOUR_MICROS, Value, parse_timestamp};
+
+/// `[lo, hi)` in microseconds, the events a window selects.
+pub(crate) fn resolve(window: &Window, now: i64) -> Result<(i64, i64)> {
+    match window {
+        Window::Last { amount, unit } => {
+            let unit_micros = match unit {
+                TimeUnit::Hours => HOUR_MICROS,
+                TimeUnit::Days => DAY_MICROS,
+                TimeUnit::Weeks => 7 * DAY_MICROS,
+            };
+            let span = i64::try_from(*amount)
+                .ok()
+                .and_then(|n| n.checked_mul(unit_micros))
+                .ok_or_else(|| {
+                    Error::InvalidSegment(format!("window of {amount} {unit:?} is too long"))
+                })?;
+            // now - span < ts <= now
+            Ok((now.saturating_sub(span).saturating_add(1), now.saturating_add(1)))
+        }
+        Window::Range { since, before } => {
+            let lo = since.as_ref().map(|v| instant(v, "SINCE")).transpose()?.unwrap_or(i64::MIN);
+            let hi = before.as_ref().map(|v| instant(v, "BEFORE")).transpose()?.unwrap_or(i64::MAX);
+            Ok((lo, hi))
+        }
+    }
+}
+
+fn instant(value: &Value, clause: &str) -> Result<i64> {
+    match value {
+        Value::Timestamp(t) => Ok(*t),
+        Value::Date(d) => Ok(i64::from(*d) * DAY_MICROS),
+        Value::Str(s) => parse_timestamp(s).ok_or_else(|| {
+            Error::InvalidSegment(format!(
+                "{clause} needs a date or timestamp such as '2026-11-01' or \
+                 '2026-11-01T08:00:00Z', not '{s}'"
+            ))
+        }),
+        other => Err(Error::InvalidSegment(format!(
+            "{clause} needs a date or timestamp string, not {other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_days_excludes_the_start_and_includes_now() {
+        let (lo, hi) = resolve(&Window::Last { amount: 1, unit: TimeUnit::Days }, DAY_MICROS * 10).unwrap();
+        assert_eq!((lo, hi), (DAY_MICROS * 9 + 1, DAY_MICROS * 10 + 1));
+    }
+
+    #[test]
+    fn since_before_are_inclusive_exclusive() {
+        let w = Window::Range { since: Some("1970-01-02".into()), before: Some("1970-01-03".into()) };
+        assert_eq!(resolve(&w, 0).unwrap(), (DAY_MICROS, 2 * DAY_MICROS));
+        let bad = Window::Range { since: Some("soon".into()), before: None };
+        assert!(resolve(&bad, 0).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! The whole in-memory state of a database: members, attributes, tags, events and groups.
+
+use crate::attributes::AttributeStore;
+use crate::error::Result;
+use crate::events::EventStore;
+use crate::groups::GroupStore;
+use crate::members::MemberDict;
+use crate::segment::Evaluator;
+use crate::value::Timestamp;
+
+/// Everything a query reads. Invariant: every bitmap holds only live members, and every
+/// attribute column has one row per assigned member id.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct State {
+    pub(crate) members: MemberDict,
+    pub(crate) attrs: AttributeStore,
+    pub(crate) tags: crate::tags::TagStore,
+    pub(crate) events: EventStore,
+    pub(crate) groups: GroupStore,
+}
+
+impl State {
+    /// Recomputes the materialised bitmap of every group that does not move with time, in
+    /// definition order (a group only refers to earlier ones).
+    pub(crate) fn refresh_groups(&mut self) -> Result<()> {
+        let now = Timestamp::now().micros();
+        for i in 0..self.groups.groups.len() {
+            if self.groups.groups[i].time_dependent {
+                continue;
+            }
+            let bitmap = Evaluator::new(self, now).eval(&self.groups.groups[i].definition)?.into_owned();
+            self.groups.groups[i].bitmap = bitmap;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! Small building blocks shared by the storage structures.
+
+pub(crate) mod bitvec;
+pub(crate) mod dict;
+pub(crate) mod suggest;

@@ -1,0 +1,219 @@
+//! Values, their types, and time: what a column holds and what a segment compares it with.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Microseconds in one day.
+pub(crate) const DAY_MICROS: i64 = 86_400_000_000;
+/// Microseconds in one hour.
+pub(crate) const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// The type of an attribute or event property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit signed integer.
+    Int,
+    /// 64-bit float.
+    Float,
+    /// true / false.
+    Bool,
+    /// Calendar date (days since 1970-01-01).
+    Date,
+    /// UTC timestamp with microsecond precision.
+    Timestamp,
+}
+
+impl DataType {
+    /// True for the types that support range predicates.
+    pub fn is_ordered(self) -> bool {
+        !matches!(self, DataType::Bool)
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataType::String => "string",
+            DataType::Int => "integer",
+            DataType::Float => "float",
+            DataType::Bool => "bool",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamp",
+        })
+    }
+}
+
+/// A single value: a literal in a segment, a field of a member, a property of an event.
+///
+/// Dates and timestamps may be given as strings (`"2026-11-01"`, `"2026-11-01T08:00:00Z"`);
+/// they are read according to the type of the column they are compared with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Value {
+    /// Text.
+    Str(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Bool.
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    Timestamp(i64),
+}
+
+impl Value {
+    /// The natural type of this value (strings are strings, even if they look like dates).
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Value::Str(_) => DataType::String,
+            Value::Int(_) => DataType::Int,
+            Value::Float(_) => DataType::Float,
+            Value::Bool(_) => DataType::Bool,
+            Value::Date(_) => DataType::Date,
+            Value::Timestamp(_) => DataType::Timestamp,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Date(d) => f.write_str(&format_date(*d)),
+            Value::Timestamp(t) => f.write_str(&format_timestamp(*t)),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+impl From<i32> for Value {
+    fn from(i: i32) -> Self {
+        Value::Int(i64::from(i))
+    }
+}
+impl From<f64> for Value {
+    fn from(x: f64) -> Self {
+        Value::Float(x)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<Timestamp> for Value {
+    fn from(t: Timestamp) -> Self {
+        Value::Timestamp(t.0)
+    }
+}
+
+/// A UTC instant with microsecond precision: the *now* of a query, the time of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The wall clock.
+    pub fn now() -> Self {
+        Timestamp(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// Reads `2026-11-01`, `2026-11-01T08:00:00Z`, `2026-11-01 08:00:00` (UTC) or any RFC 3339
+    /// timestamp with an offset.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_timestamp(text).map(Timestamp)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_timestamp(self.0))
+    }
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` string.
+pub(crate) fn parse_date(text: &str) -> Option<i32> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((date - epoch).num_days()).ok()
+}
+
+/// Microseconds since the epoch of a date or timestamp string (UTC unless it has an offset).
+pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    parse_date(text).map(|d| i64::from(d) * DAY_MICROS)
+}
+
+pub(crate) fn format_date(days: i32) -> String {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
+    match epoch.checked_add_signed(chrono::Duration::days(i64::from(days))) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => format!("<date {days}>"),
+    }
+}
+
+pub(crate) fn format_timestamp(micros: i64) -> String {
+    match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(t) if micros % 1_000_000 == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => format!("<timestamp {micros}>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dates_and_timestamps_as_utc() {
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_timestamp("1970-01-02"), Some(DAY_MICROS));
+        assert_eq!(parse_timestamp("1970-01-01T01:00:00Z"), Some(HOUR_MICROS));
+        assert_eq!(parse_timestamp("1970-01-01 01:00:00"), Some(HOUR_MICROS));
+        assert_eq!(parse_timestamp("1970-01-01T09:00:00+08:00"), Some(HOUR_MICROS));
+        assert_eq!(parse_timestamp("2026-13-01"), None);
+        assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        let t = parse_timestamp("2026-11-01T08:00:00Z").unwrap();
+        assert_eq!(format_timestamp(t), "2026-11-01T08:00:00Z");
+        assert_eq!(format_date(parse_date("2026-02-28").unwrap()), "2026-02-28");
+    }
+}
