@@ -10,7 +10,9 @@ use roaring::RoaringBitmap;
 
 use crate::column::{Column, ColumnData};
 use crate::error::{Error, Result};
-use crate::ingest::{IngestReport, StagedEvents, StagedMembers, StagedTags, read_batches};
+use crate::ingest::{
+    IngestReport, StagedEvents, StagedMembers, StagedTags, read_batches_with_progress,
+};
 use crate::results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,
 };
@@ -56,7 +58,10 @@ impl Database {
     /// Opens the database held by `storage` (or starts an empty one).
     pub fn open_storage(storage: Arc<dyn Storage>) -> Result<Self> {
         let state = crate::storage::load(storage.as_ref())?.unwrap_or_default();
-        Ok(Database { state, storage: Some(storage) })
+        Ok(Database {
+            state,
+            storage: Some(storage),
+        })
     }
 
     /// Writes the database to its storage (a new generation of files, switched atomically).
@@ -118,8 +123,18 @@ impl Database {
 
     /// Loads a Parquet, CSV or JSON Lines file (by extension). All or nothing.
     pub fn load_file(&mut self, kind: InputKind, path: impl AsRef<Path>) -> Result<IngestReport> {
+        self.load_file_with_progress(kind, path, &mut |_| {})
+    }
+
+    /// [`Database::load_file`], reporting the rows read so far to `progress`.
+    pub fn load_file_with_progress(
+        &mut self,
+        kind: InputKind,
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<IngestReport> {
         let path = path.as_ref();
-        let batches = read_batches(path)?;
+        let batches = read_batches_with_progress(path, progress)?;
         let source = path.display().to_string();
         match kind {
             InputKind::Members => self.load_members_from(&batches, &source),
@@ -131,7 +146,11 @@ impl Database {
     /// Sets attributes of one member (creating the member). New names become attributes of
     /// the value's type; a value that does not fit an existing attribute is refused and
     /// nothing is changed.
-    pub fn upsert_member(&mut self, member_id: &str, fields: &[(&str, Option<Value>)]) -> Result<()> {
+    pub fn upsert_member(
+        &mut self,
+        member_id: &str,
+        fields: &[(&str, Option<Value>)],
+    ) -> Result<()> {
         check_member_id(member_id)?;
         let mut coerced = Vec::with_capacity(fields.len());
         for (name, value) in fields {
@@ -165,7 +184,9 @@ impl Database {
     pub fn add_tags(&mut self, member_id: &str, tags: &[&str]) -> Result<()> {
         check_member_id(member_id)?;
         if let Some(empty) = tags.iter().find(|t| t.is_empty()) {
-            return Err(Error::InvalidSegment(format!("tag name '{empty}' is empty")));
+            return Err(Error::InvalidSegment(format!(
+                "tag name '{empty}' is empty"
+            )));
         }
         let (row, _) = self.state.members.resolve_or_create(member_id)?;
         self.state.attrs.grow(self.state.members.len());
@@ -196,12 +217,16 @@ impl Database {
     ) -> Result<()> {
         check_member_id(member_id)?;
         if event.is_empty() {
-            return Err(Error::InvalidSegment("an event needs a type name".to_string()));
+            return Err(Error::InvalidSegment(
+                "an event needs a type name".to_string(),
+            ));
         }
         let mut staged_props = Vec::with_capacity(props.len());
         for (name, value) in props {
             let known = self.state.events.props.get(*name).copied();
-            let data_type = known.or(value.as_ref().map(Value::data_type)).unwrap_or(DataType::String);
+            let data_type = known
+                .or(value.as_ref().map(Value::data_type))
+                .unwrap_or(DataType::String);
             let value = value
                 .as_ref()
                 .map(|v| Column::coerce(data_type, v))
@@ -214,9 +239,18 @@ impl Database {
         let (row, _) = self.state.members.resolve_or_create(member_id)?;
         self.state.attrs.grow(self.state.members.len());
         for (name, data_type, _) in &staged_props {
-            self.state.events.props.entry(name.clone()).or_insert(*data_type);
+            self.state
+                .events
+                .props
+                .entry(name.clone())
+                .or_insert(*data_type);
         }
-        let partition = self.state.events.types.entry(event.to_string()).or_default();
+        let partition = self
+            .state
+            .events
+            .types
+            .entry(event.to_string())
+            .or_default();
         partition.append(&[row], &[ts.micros()], &staged_props, &mut [0]);
         self.state.refresh_groups()
     }
@@ -237,7 +271,10 @@ impl Database {
 
     /// Reads at a pinned *now*.
     pub fn as_of(&self, now: Timestamp) -> View<'_> {
-        View { state: &self.state, now: now.micros() }
+        View {
+            state: &self.state,
+            now: now.micros(),
+        }
     }
 
     /// COUNT at the wall clock.
@@ -251,8 +288,14 @@ impl Database {
     }
 
     /// BREAKDOWN at the wall clock.
-    pub fn breakdown(&self, segment: &Segment, attribute: &str, top: Option<usize>) -> Result<Vec<BreakdownRow>> {
-        self.as_of(Timestamp::now()).breakdown(segment, attribute, top)
+    pub fn breakdown(
+        &self,
+        segment: &Segment,
+        attribute: &str,
+        top: Option<usize>,
+    ) -> Result<Vec<BreakdownRow>> {
+        self.as_of(Timestamp::now())
+            .breakdown(segment, attribute, top)
     }
 
     /// Live members.
@@ -285,17 +328,31 @@ impl Database {
 
     /// Tags with their member counts.
     pub fn tags(&self) -> Vec<(String, u64)> {
-        self.state.tags.iter().map(|(n, b)| (n.to_string(), b.len())).collect()
+        self.state
+            .tags
+            .iter()
+            .map(|(n, b)| (n.to_string(), b.len()))
+            .collect()
     }
 
     /// Event types with their event counts.
     pub fn event_types(&self) -> Vec<(String, u64)> {
-        self.state.events.types.iter().map(|(n, p)| (n.clone(), p.len() as u64)).collect()
+        self.state
+            .events
+            .types
+            .iter()
+            .map(|(n, p)| (n.clone(), p.len() as u64))
+            .collect()
     }
 
     /// Event properties with their types.
     pub fn event_properties(&self) -> Vec<(String, DataType)> {
-        self.state.events.props.iter().map(|(n, t)| (n.clone(), *t)).collect()
+        self.state
+            .events
+            .props
+            .iter()
+            .map(|(n, t)| (n.clone(), *t))
+            .collect()
     }
 
     /// Dynamic groups with their definitions.
@@ -323,7 +380,13 @@ impl Database {
                 .iter()
                 .filter_map(|a| a.column.get(row as usize).map(|v| (a.name.clone(), v)))
                 .collect(),
-            tags: self.state.tags.tags_of(row).into_iter().map(str::to_string).collect(),
+            tags: self
+                .state
+                .tags
+                .tags_of(row)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         })
     }
 
@@ -336,7 +399,9 @@ impl Database {
 
 fn check_member_id(member_id: &str) -> Result<()> {
     if member_id.is_empty() {
-        return Err(Error::InvalidSegment("member_id must not be empty".to_string()));
+        return Err(Error::InvalidSegment(
+            "member_id must not be empty".to_string(),
+        ));
     }
     Ok(())
 }
@@ -356,7 +421,9 @@ impl View<'_> {
 
     /// The members of `segment` as a bitmap of row ids (for embedders that combine results).
     pub fn members(&self, segment: &Segment) -> Result<RoaringBitmap> {
-        Ok(Evaluator::new(self.state, self.now).eval(segment)?.into_owned())
+        Ok(Evaluator::new(self.state, self.now)
+            .eval(segment)?
+            .into_owned())
     }
 
     /// Members of `segment` with the requested attributes, in row-id order (the order the
@@ -390,7 +457,12 @@ impl View<'_> {
 
     /// Counts of `segment` per value of `attribute`, NULL included, largest first (ties by
     /// value). With `top`, only the first `top` lines.
-    pub fn breakdown(&self, segment: &Segment, attribute: &str, top: Option<usize>) -> Result<Vec<BreakdownRow>> {
+    pub fn breakdown(
+        &self,
+        segment: &Segment,
+        attribute: &str,
+        top: Option<usize>,
+    ) -> Result<Vec<BreakdownRow>> {
         let attr = self.state.attrs.require(attribute)?;
         let bitmap = Evaluator::new(self.state, self.now).eval(segment)?;
         let column = &attr.column;
@@ -404,9 +476,16 @@ impl View<'_> {
                 let value = match &column.data {
                     ColumnData::Bool(_) => Value::Bool(slot == 1),
                     ColumnData::Str { dict, .. } => Value::Str(dict.get(slot as u32).to_string()),
-                    _ => return Err(Error::Internal("value bitmaps on an ordered column".to_string())),
+                    _ => {
+                        return Err(Error::Internal(
+                            "value bitmaps on an ordered column".to_string(),
+                        ));
+                    }
                 };
-                lines.push(BreakdownRow { value: Some(value), count });
+                lines.push(BreakdownRow {
+                    value: Some(value),
+                    count,
+                });
             }
         } else {
             let mut counts: HashMap<u64, (u32, u64)> = HashMap::new();
@@ -424,14 +503,24 @@ impl View<'_> {
             }
             lines = counts
                 .into_values()
-                .map(|(row, count)| BreakdownRow { value: column.get(row as usize), count })
+                .map(|(row, count)| BreakdownRow {
+                    value: column.get(row as usize),
+                    count,
+                })
                 .collect();
         }
         let with_value: u64 = lines.iter().map(|l| l.count).sum();
         if bitmap.len() > with_value {
-            lines.push(BreakdownRow { value: None, count: bitmap.len() - with_value });
+            lines.push(BreakdownRow {
+                value: None,
+                count: bitmap.len() - with_value,
+            });
         }
-        lines.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_values(&a.value, &b.value)));
+        lines.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| cmp_values(&a.value, &b.value))
+        });
         if let Some(top) = top {
             lines.truncate(top);
         }

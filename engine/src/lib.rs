@@ -50,7 +50,7 @@ mod value;
 
 pub use database::{Database, InputKind, View};
 pub use error::{Error, Result};
-pub use ingest::{FileFormat, IngestReport, read_batches};
+pub use ingest::{FileFormat, IngestReport, read_batches, read_batches_with_progress};
 pub use members::RowId;
 pub use results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,

@@ -28,7 +28,9 @@ impl State {
             if self.groups.groups[i].time_dependent {
                 continue;
             }
-            let bitmap = Evaluator::new(self, now).eval(&self.groups.groups[i].definition)?.into_owned();
+            let bitmap = Evaluator::new(self, now)
+                .eval(&self.groups.groups[i].definition)?
+                .into_owned();
             self.groups.groups[i].bitmap = bitmap;
         }
         Ok(())

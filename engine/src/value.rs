@@ -171,7 +171,12 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_micros());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -205,7 +210,10 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-02"), Some(DAY_MICROS));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00Z"), Some(HOUR_MICROS));
         assert_eq!(parse_timestamp("1970-01-01 01:00:00"), Some(HOUR_MICROS));
-        assert_eq!(parse_timestamp("1970-01-01T09:00:00+08:00"), Some(HOUR_MICROS));
+        assert_eq!(
+            parse_timestamp("1970-01-01T09:00:00+08:00"),
+            Some(HOUR_MICROS)
+        );
         assert_eq!(parse_timestamp("2026-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);
     }

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `memberdb` binary: generate data, load it, and (in later issues) query, REPL, serve.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+/// memberdb: an embedded analytical database for member data.
+#[derive(Parser)]
+#[command(name = "memberdb", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a realistic, seeded data set (members, events, tags as Parquet).
+    Gen(cli::generate::GenArgs),
+    /// Load members, events and tags files into a database directory.
+    Load(cli::load::LoadArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Gen(a) => cli::generate::run(a),
+        Command::Load(a) => cli::load::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

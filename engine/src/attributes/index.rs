@@ -36,8 +36,16 @@ fn float_range_keys(r: &FloatRange) -> (i64, i64) {
     let lo = float_key(r.lo);
     let hi = float_key(r.hi);
     (
-        if r.lo_inclusive { lo } else { lo.saturating_add(1) },
-        if r.hi_inclusive { hi } else { hi.saturating_sub(1) },
+        if r.lo_inclusive {
+            lo
+        } else {
+            lo.saturating_add(1)
+        },
+        if r.hi_inclusive {
+            hi
+        } else {
+            hi.saturating_sub(1)
+        },
     )
 }
 
@@ -68,8 +76,11 @@ impl BinnedIndex {
     fn build(column: &Column) -> Self {
         let rows: Vec<usize> = (0..column.len()).filter(|&r| column.is_valid(r)).collect();
         let step = (rows.len() / 8192).max(1);
-        let mut sample: Vec<i64> =
-            rows.iter().step_by(step).filter_map(|&r| key_of(column, r)).collect();
+        let mut sample: Vec<i64> = rows
+            .iter()
+            .step_by(step)
+            .filter_map(|&r| key_of(column, r))
+            .collect();
         sample.sort_unstable();
         let mut upper: Vec<i64> = (1..BINS)
             .filter_map(|i| sample.get(i * sample.len() / BINS).copied())
@@ -77,7 +88,14 @@ impl BinnedIndex {
         upper.dedup();
         upper.push(i64::MAX);
         let mut index = BinnedIndex {
-            bins: vec![Bin { min: i64::MAX, max: i64::MIN, rows: RoaringBitmap::new() }; upper.len()],
+            bins: vec![
+                Bin {
+                    min: i64::MAX,
+                    max: i64::MIN,
+                    rows: RoaringBitmap::new()
+                };
+                upper.len()
+            ],
             upper,
         };
         let mut per_bin: Vec<Vec<u32>> = vec![Vec::new(); index.bins.len()];
@@ -97,7 +115,9 @@ impl BinnedIndex {
 
     #[inline]
     fn locate(&self, key: i64) -> usize {
-        self.upper.partition_point(|&u| u < key).min(self.bins.len() - 1)
+        self.upper
+            .partition_point(|&u| u < key)
+            .min(self.bins.len() - 1)
     }
 
     fn insert(&mut self, row: RowId, key: i64) {
@@ -124,14 +144,24 @@ impl BinnedIndex {
         let mut full = Vec::new();
         let mut partial_rows = Vec::new();
         for bin in self.bins.iter().filter(|b| !b.rows.is_empty()) {
-            let covers = ranges.iter().any(|&(lo, hi)| lo <= bin.min && bin.max <= hi);
-            let touches = ranges.iter().any(|&(lo, hi)| lo <= bin.max && bin.min <= hi);
-            let (all, none) = if matcher.negate { (!touches, covers) } else { (covers, !touches) };
+            let covers = ranges
+                .iter()
+                .any(|&(lo, hi)| lo <= bin.min && bin.max <= hi);
+            let touches = ranges
+                .iter()
+                .any(|&(lo, hi)| lo <= bin.max && bin.min <= hi);
+            let (all, none) = if matcher.negate {
+                (!touches, covers)
+            } else {
+                (covers, !touches)
+            };
             if all {
                 full.push(&bin.rows);
             } else if !none {
                 partial_rows.extend(
-                    bin.rows.iter().filter(|&r| matcher.matches(column, r as usize)),
+                    bin.rows
+                        .iter()
+                        .filter(|&r| matcher.matches(column, r as usize)),
                 );
             }
         }
@@ -177,10 +207,16 @@ impl AttrIndex {
                 index.values = Some(per_value.into_iter().map(sorted_bitmap).collect());
             }
             ColumnData::Str { .. } => {
-                not_null = (0..column.len()).filter(|&r| column.is_valid(r)).map(|r| r as u32).collect();
+                not_null = (0..column.len())
+                    .filter(|&r| column.is_valid(r))
+                    .map(|r| r as u32)
+                    .collect();
             }
             _ => {
-                not_null = (0..column.len()).filter(|&r| column.is_valid(r)).map(|r| r as u32).collect();
+                not_null = (0..column.len())
+                    .filter(|&r| column.is_valid(r))
+                    .map(|r| r as u32)
+                    .collect();
                 index.ranges = Some(BinnedIndex::build(column));
             }
         }
@@ -253,7 +289,10 @@ impl AttrIndex {
             (MatchKind::Codes(set), Some(values)) => pick(values, set),
             (MatchKind::Bools(set), Some(values)) => pick(values, set),
             (MatchKind::Ints(_) | MatchKind::Floats(_), _) => {
-                return self.ranges.as_ref().map(|r| Cow::Owned(r.select(column, matcher)));
+                return self
+                    .ranges
+                    .as_ref()
+                    .map(|r| Cow::Owned(r.select(column, matcher)));
             }
             _ => return None,
         };
@@ -266,14 +305,28 @@ impl AttrIndex {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.not_null.serialized_size()
-            + self.values.iter().flatten().map(RoaringBitmap::serialized_size).sum::<usize>()
-            + self.ranges.iter().flat_map(|r| &r.bins).map(|b| b.rows.serialized_size()).sum::<usize>()
+            + self
+                .values
+                .iter()
+                .flatten()
+                .map(RoaringBitmap::serialized_size)
+                .sum::<usize>()
+            + self
+                .ranges
+                .iter()
+                .flat_map(|r| &r.bins)
+                .map(|b| b.rows.serialized_size())
+                .sum::<usize>()
     }
 }
 
 fn pick<'a>(values: &'a [RoaringBitmap], set: &[bool]) -> std::borrow::Cow<'a, RoaringBitmap> {
-    let chosen: Vec<&RoaringBitmap> =
-        values.iter().zip(set.iter()).filter(|(_, on)| **on).map(|(b, _)| b).collect();
+    let chosen: Vec<&RoaringBitmap> = values
+        .iter()
+        .zip(set.iter())
+        .filter(|(_, on)| **on)
+        .map(|(b, _)| b)
+        .collect();
     match chosen.as_slice() {
         [one] => std::borrow::Cow::Borrowed(*one),
         _ => std::borrow::Cow::Owned(chosen.into_iter().union()),
@@ -295,7 +348,14 @@ mod tests {
     fn binned_index_matches_a_scan() {
         let mut col = Column::new(DataType::Int);
         for i in 0..20_000i64 {
-            col.push(if i % 7 == 0 { None } else { Some(Value::Int((i * 7919) % 5000)) }.as_ref());
+            col.push(
+                if i % 7 == 0 {
+                    None
+                } else {
+                    Some(Value::Int((i * 7919) % 5000))
+                }
+                .as_ref(),
+            );
         }
         let index = AttrIndex::build(&col);
         let universe: RoaringBitmap = (0..20_000).collect();
@@ -307,8 +367,10 @@ mod tests {
             Predicate::In(vec![Value::Int(3), Value::Int(4999), Value::Int(-1)]),
         ] {
             let m = compile(&pred, &col, "x").unwrap();
-            let scanned: RoaringBitmap =
-                (0..col.len()).filter(|&r| m.matches(&col, r)).map(|r| r as u32).collect();
+            let scanned: RoaringBitmap = (0..col.len())
+                .filter(|&r| m.matches(&col, r))
+                .map(|r| r as u32)
+                .collect();
             let indexed = index.select(&col, &m, &universe).unwrap().into_owned();
             assert_eq!(indexed, scanned, "{pred:?}");
         }
@@ -316,7 +378,15 @@ mod tests {
 
     #[test]
     fn float_keys_keep_order() {
-        let xs = [f64::NEG_INFINITY, -3.5, -0.0, 0.0, 1e-300, 2.0, f64::INFINITY];
+        let xs = [
+            f64::NEG_INFINITY,
+            -3.5,
+            -0.0,
+            0.0,
+            1e-300,
+            2.0,
+            f64::INFINITY,
+        ];
         for w in xs.windows(2) {
             assert!(float_key(w[0]) <= float_key(w[1]));
         }

@@ -43,11 +43,17 @@ impl AttributeStore {
 
     /// The attribute `name`, or an error naming the closest attributes.
     pub(crate) fn require(&self, name: &str) -> Result<&Attribute> {
-        self.get(name).ok_or_else(|| Error::unknown("attribute", name, self.names()))
+        self.get(name)
+            .ok_or_else(|| Error::unknown("attribute", name, self.names()))
     }
 
     /// Makes sure `name` exists with `data_type`, creating it (all NULL) over `members` rows.
-    pub(crate) fn ensure(&mut self, name: &str, data_type: DataType, members: usize) -> Result<usize> {
+    pub(crate) fn ensure(
+        &mut self,
+        name: &str,
+        data_type: DataType,
+        members: usize,
+    ) -> Result<usize> {
         if let Some(pos) = self.attrs.iter().position(|a| a.name == name) {
             let existing = self.attrs[pos].column.data_type();
             if existing != data_type {
@@ -59,7 +65,11 @@ impl AttributeStore {
         }
         let column = Column::nulls(data_type, members);
         let index = AttrIndex::build(&column);
-        self.attrs.push(Attribute { name: name.to_string(), column, index });
+        self.attrs.push(Attribute {
+            name: name.to_string(),
+            column,
+            index,
+        });
         Ok(self.attrs.len() - 1)
     }
 
@@ -92,11 +102,18 @@ impl AttributeStore {
 
     pub(crate) fn push_restored(&mut self, name: String, column: Column) {
         let index = AttrIndex::build(&column);
-        self.attrs.push(Attribute { name, column, index });
+        self.attrs.push(Attribute {
+            name,
+            column,
+            index,
+        });
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.attrs.iter().map(|a| a.column.heap_bytes() + a.index.heap_bytes()).sum()
+        self.attrs
+            .iter()
+            .map(|a| a.column.heap_bytes() + a.index.heap_bytes())
+            .sum()
     }
 }
 
@@ -115,7 +132,10 @@ impl Attribute {
             return Ok(hit);
         }
         // No index fits (high-cardinality strings): scan the codes.
-        let rows = (0..self.column.len() as u32).filter(|&r| matcher.matches(&self.column, r as usize));
-        Ok(Cow::Owned(RoaringBitmap::from_sorted_iter(rows).expect("rows ascend") & live))
+        let rows =
+            (0..self.column.len() as u32).filter(|&r| matcher.matches(&self.column, r as usize));
+        Ok(Cow::Owned(
+            RoaringBitmap::from_sorted_iter(rows).expect("rows ascend") & live,
+        ))
     }
 }

@@ -62,16 +62,18 @@ pub(crate) fn cast_to(
     if array.data_type() == &wanted {
         return Ok(array.clone());
     }
-    let bad_row = |i: usize, what: String| {
-        Error::bad_input(source, Some(first_row + i), Some(column), what)
-    };
+    let bad_row =
+        |i: usize, what: String| Error::bad_input(source, Some(first_row + i), Some(column), what);
     let text = matches!(canonical_type_of(array.data_type()), Some(DataType::String));
     if text && matches!(target, DataType::Date | DataType::Timestamp) {
         let strings = arrow::compute::cast(array, &ArrowType::Utf8)
             .map_err(|e| Error::bad_input(source, None, Some(column), e.to_string()))?;
-        let strings = strings.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-            Error::Internal("cast to Utf8 did not give a StringArray".to_string())
-        })?;
+        let strings = strings
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| {
+                Error::Internal("cast to Utf8 did not give a StringArray".to_string())
+            })?;
         let mut out_days = Vec::new();
         let mut out_micros = Vec::new();
         for i in 0..strings.len() {
@@ -83,7 +85,10 @@ pub(crate) fn cast_to(
             let s = strings.value(i);
             if target == DataType::Date {
                 let d = parse_date(s).ok_or_else(|| {
-                    bad_row(i, format!("cannot read '{s}' as a date (write it as YYYY-MM-DD)"))
+                    bad_row(
+                        i,
+                        format!("cannot read '{s}' as a date (write it as YYYY-MM-DD)"),
+                    )
                 })?;
                 out_days.push(Some(d));
             } else {
@@ -190,20 +195,30 @@ impl Column {
         let valid = |k: usize| self.is_valid(at(k));
         match &self.data {
             ColumnData::Str { codes, dict } => Arc::new(
-                (0..n).map(|k| valid(k).then(|| dict.get(codes[at(k)]))).collect::<StringArray>(),
+                (0..n)
+                    .map(|k| valid(k).then(|| dict.get(codes[at(k)])))
+                    .collect::<StringArray>(),
             ),
-            ColumnData::Int(v) => {
-                Arc::new((0..n).map(|k| valid(k).then(|| v[at(k)])).collect::<Int64Array>())
-            }
-            ColumnData::Float(v) => {
-                Arc::new((0..n).map(|k| valid(k).then(|| v[at(k)])).collect::<Float64Array>())
-            }
-            ColumnData::Bool(v) => {
-                Arc::new((0..n).map(|k| valid(k).then(|| v[at(k)])).collect::<BooleanArray>())
-            }
-            ColumnData::Date(v) => {
-                Arc::new((0..n).map(|k| valid(k).then(|| v[at(k)])).collect::<Date32Array>())
-            }
+            ColumnData::Int(v) => Arc::new(
+                (0..n)
+                    .map(|k| valid(k).then(|| v[at(k)]))
+                    .collect::<Int64Array>(),
+            ),
+            ColumnData::Float(v) => Arc::new(
+                (0..n)
+                    .map(|k| valid(k).then(|| v[at(k)]))
+                    .collect::<Float64Array>(),
+            ),
+            ColumnData::Bool(v) => Arc::new(
+                (0..n)
+                    .map(|k| valid(k).then(|| v[at(k)]))
+                    .collect::<BooleanArray>(),
+            ),
+            ColumnData::Date(v) => Arc::new(
+                (0..n)
+                    .map(|k| valid(k).then(|| v[at(k)]))
+                    .collect::<Date32Array>(),
+            ),
             ColumnData::Timestamp(v) => Arc::new(
                 (0..n)
                     .map(|k| valid(k).then(|| v[at(k)]))
@@ -223,20 +238,29 @@ mod tests {
     fn cast_reports_the_bad_row() {
         let input: ArrayRef = Arc::new(StringArray::from(vec![Some("1"), None, Some("x")]));
         let err = cast_to(&input, DataType::Int, "m.csv", "points", 10).unwrap_err();
-        assert_eq!(err.to_string(), "m.csv, row 12, column 'points': cannot read 'x' as integer");
+        assert_eq!(
+            err.to_string(),
+            "m.csv, row 12, column 'points': cannot read 'x' as integer"
+        );
         let err = cast_to(&input, DataType::Timestamp, "m.csv", "ts", 1).unwrap_err();
         assert!(err.to_string().contains("row 1"), "{err}");
     }
 
     #[test]
     fn arrow_round_trip() {
-        let input: ArrayRef =
-            Arc::new(StringArray::from(vec![Some("2026-01-02"), None, Some("2026-01-03T00:00:00Z")]));
+        let input: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("2026-01-02"),
+            None,
+            Some("2026-01-03T00:00:00Z"),
+        ]));
         let ts = cast_to(&input, DataType::Timestamp, "f", "ts", 1).unwrap();
         let mut col = Column::new(DataType::Timestamp);
         col.append_array(&ts, None);
         assert_eq!(col.get(1), None);
-        assert_eq!(col.get(2), Some(Value::Timestamp(parse_timestamp("2026-01-03").unwrap())));
+        assert_eq!(
+            col.get(2),
+            Some(Value::Timestamp(parse_timestamp("2026-01-03").unwrap()))
+        );
         let back = col.to_arrow(Some(&[2, 0]));
         assert_eq!(back.len(), 2);
         assert_eq!(back.data_type(), &arrow_type(DataType::Timestamp));

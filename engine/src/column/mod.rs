@@ -34,14 +34,20 @@ pub(crate) struct Column {
 impl Column {
     pub(crate) fn new(data_type: DataType) -> Self {
         let data = match data_type {
-            DataType::String => ColumnData::Str { codes: Vec::new(), dict: StrDict::default() },
+            DataType::String => ColumnData::Str {
+                codes: Vec::new(),
+                dict: StrDict::default(),
+            },
             DataType::Int => ColumnData::Int(Vec::new()),
             DataType::Float => ColumnData::Float(Vec::new()),
             DataType::Bool => ColumnData::Bool(Vec::new()),
             DataType::Date => ColumnData::Date(Vec::new()),
             DataType::Timestamp => ColumnData::Timestamp(Vec::new()),
         };
-        Column { data, valid: BitVec::default() }
+        Column {
+            data,
+            valid: BitVec::default(),
+        }
     }
 
     /// A column of `len` NULLs.

@@ -18,8 +18,15 @@ pub(crate) struct FloatRange {
 impl FloatRange {
     #[inline]
     pub(crate) fn contains(&self, x: f64) -> bool {
-        (if self.lo_inclusive { x >= self.lo } else { x > self.lo })
-            && (if self.hi_inclusive { x <= self.hi } else { x < self.hi })
+        (if self.lo_inclusive {
+            x >= self.lo
+        } else {
+            x > self.lo
+        }) && (if self.hi_inclusive {
+            x <= self.hi
+        } else {
+            x < self.hi
+        })
     }
 }
 
@@ -122,7 +129,12 @@ fn int_range(op: CmpOp, lit: IntLit) -> Vec<(i64, i64)> {
 
 fn float_range(op: CmpOp, x: f64) -> FloatRange {
     let (ninf, inf) = (f64::NEG_INFINITY, f64::INFINITY);
-    let r = |lo, lo_inclusive, hi, hi_inclusive| FloatRange { lo, lo_inclusive, hi, hi_inclusive };
+    let r = |lo, lo_inclusive, hi, hi_inclusive| FloatRange {
+        lo,
+        lo_inclusive,
+        hi,
+        hi_inclusive,
+    };
     match op {
         CmpOp::Eq | CmpOp::Ne => r(x, true, x, true),
         CmpOp::Lt => r(ninf, true, x, false),
@@ -135,13 +147,21 @@ fn float_range(op: CmpOp, x: f64) -> FloatRange {
 /// Compiles `predicate` for `column` (named `name` in errors).
 pub(crate) fn compile(predicate: &Predicate, column: &Column, name: &str) -> Result<Matcher> {
     let data_type = column.data_type();
-    let plain = |kind| Ok(Matcher { kind, negate: false });
+    let plain = |kind| {
+        Ok(Matcher {
+            kind,
+            negate: false,
+        })
+    };
     match predicate {
         Predicate::IsNull => plain(MatchKind::IsNull),
         Predicate::IsNotNull => plain(MatchKind::Any),
         Predicate::Cmp(op, v) => {
             let kind = compile_cmp(*op, v, column, name)?;
-            Ok(Matcher { kind, negate: *op == CmpOp::Ne })
+            Ok(Matcher {
+                kind,
+                negate: *op == CmpOp::Ne,
+            })
         }
         Predicate::In(values) => {
             let mut kinds = Vec::with_capacity(values.len());
@@ -216,14 +236,19 @@ fn compile_cmp(op: CmpOp, v: &Value, column: &Column, name: &str) -> Result<Matc
             }
         },
         (ColumnData::Bool(_), _) => return Err(err()),
-        (ColumnData::Float(_), Value::Int(i)) => MatchKind::Floats(vec![float_range(op, *i as f64)]),
+        (ColumnData::Float(_), Value::Int(i)) => {
+            MatchKind::Floats(vec![float_range(op, *i as f64)])
+        }
         (ColumnData::Float(_), Value::Float(x)) if !x.is_nan() => {
             MatchKind::Floats(vec![float_range(op, *x)])
         }
         (ColumnData::Float(_), _) => return Err(err()),
         (ColumnData::Int(_), Value::Int(i)) => MatchKind::Ints(int_range(op, IntLit::exact(*i))),
         (ColumnData::Int(_), Value::Float(x)) if x.is_finite() => {
-            let lit = IntLit { floor: x.floor() as i64, ceil: x.ceil() as i64 };
+            let lit = IntLit {
+                floor: x.floor() as i64,
+                ceil: x.ceil() as i64,
+            };
             MatchKind::Ints(int_range(op, lit))
         }
         (ColumnData::Int(_), _) => return Err(err()),
@@ -254,7 +279,11 @@ fn compile_cmp(op: CmpOp, v: &Value, column: &Column, name: &str) -> Result<Matc
 /// A timestamp in the days domain: a date means midnight UTC of that day.
 fn micros_to_days(t: i64) -> IntLit {
     let floor = t.div_euclid(DAY_MICROS);
-    let ceil = if t.rem_euclid(DAY_MICROS) == 0 { floor } else { floor + 1 };
+    let ceil = if t.rem_euclid(DAY_MICROS) == 0 {
+        floor
+    } else {
+        floor + 1
+    };
     IntLit { floor, ceil }
 }
 
@@ -293,18 +322,28 @@ fn intersect_kinds(a: MatchKind, b: MatchKind) -> MatchKind {
             }
             _ => Vec::new(),
         }),
-        (MatchKind::Floats(x), MatchKind::Floats(y)) => MatchKind::Floats(match (x.first(), y.first()) {
-            (Some(p), Some(q)) => {
-                let r = FloatRange {
-                    lo: p.lo.max(q.lo),
-                    lo_inclusive: if p.lo > q.lo { p.lo_inclusive } else { q.lo_inclusive },
-                    hi: p.hi.min(q.hi),
-                    hi_inclusive: if p.hi < q.hi { p.hi_inclusive } else { q.hi_inclusive },
-                };
-                if r.lo <= r.hi { vec![r] } else { Vec::new() }
-            }
-            _ => Vec::new(),
-        }),
+        (MatchKind::Floats(x), MatchKind::Floats(y)) => {
+            MatchKind::Floats(match (x.first(), y.first()) {
+                (Some(p), Some(q)) => {
+                    let r = FloatRange {
+                        lo: p.lo.max(q.lo),
+                        lo_inclusive: if p.lo > q.lo {
+                            p.lo_inclusive
+                        } else {
+                            q.lo_inclusive
+                        },
+                        hi: p.hi.min(q.hi),
+                        hi_inclusive: if p.hi < q.hi {
+                            p.hi_inclusive
+                        } else {
+                            q.hi_inclusive
+                        },
+                    };
+                    if r.lo <= r.hi { vec![r] } else { Vec::new() }
+                }
+                _ => Vec::new(),
+            })
+        }
         _ => MatchKind::Ints(Vec::new()),
     }
 }
@@ -327,7 +366,10 @@ mod tests {
 
     #[test]
     fn not_equal_never_matches_null() {
-        let c = column(DataType::String, &[Some("a".into()), None, Some("b".into())]);
+        let c = column(
+            DataType::String,
+            &[Some("a".into()), None, Some("b".into())],
+        );
         let m = compile(&Predicate::Cmp(CmpOp::Ne, "a".into()), &c, "x").unwrap();
         assert_eq!(rows(&m, &c), vec![2]);
         let m = compile(&Predicate::IsNull, &c, "x").unwrap();
@@ -350,11 +392,26 @@ mod tests {
         let d = parse_date("2026-01-02").unwrap();
         let c = column(DataType::Date, &[Some(Value::Date(d))]);
         let ts = |s: &str| Value::from(s);
-        let gt = compile(&Predicate::Cmp(CmpOp::Gt, ts("2026-01-01T23:00:00Z")), &c, "x").unwrap();
+        let gt = compile(
+            &Predicate::Cmp(CmpOp::Gt, ts("2026-01-01T23:00:00Z")),
+            &c,
+            "x",
+        )
+        .unwrap();
         assert_eq!(rows(&gt, &c), vec![0]);
-        let ge = compile(&Predicate::Cmp(CmpOp::Ge, ts("2026-01-02T00:00:01Z")), &c, "x").unwrap();
+        let ge = compile(
+            &Predicate::Cmp(CmpOp::Ge, ts("2026-01-02T00:00:01Z")),
+            &c,
+            "x",
+        )
+        .unwrap();
         assert!(rows(&ge, &c).is_empty());
-        let eq = compile(&Predicate::Cmp(CmpOp::Eq, ts("2026-01-02T00:00:00Z")), &c, "x").unwrap();
+        let eq = compile(
+            &Predicate::Cmp(CmpOp::Eq, ts("2026-01-02T00:00:00Z")),
+            &c,
+            "x",
+        )
+        .unwrap();
         assert_eq!(rows(&eq, &c), vec![0]);
     }
 
@@ -367,7 +424,10 @@ mod tests {
 
     #[test]
     fn between_and_in() {
-        let c = column(DataType::Float, &[Some(Value::Float(1.0)), Some(Value::Float(5.0))]);
+        let c = column(
+            DataType::Float,
+            &[Some(Value::Float(1.0)), Some(Value::Float(5.0))],
+        );
         let b = compile(&Predicate::Between(Value::Int(1), Value::Int(4)), &c, "x").unwrap();
         assert_eq!(rows(&b, &c), vec![0]);
         let i = compile(&Predicate::In(vec![Value::Int(5), Value::Int(7)]), &c, "x").unwrap();

@@ -1,1 +1,563 @@
-//! Seeded generator of realistic member data (arrives next).
+//! A seeded generator of realistic member data, for the sample database, tests and
+//! benchmarks.
+//!
+//! It writes `members.parquet`, `events.parquet` and `tags.parquet`. The same configuration
+//! (members, days, seed, end) always gives the same rows: every block of members draws from
+//! its own ChaCha8 stream seeded by `(seed, block)`.
+//!
+//! What it models: ~30 Chinese cities with a skewed distribution, ~200 stores tied to
+//! cities, member levels, points with a long tail, birthdays, join dates over five years,
+//! first-touch channels, phone / e-mail / OpenID / UnionID identifiers, 44 tags from under
+//! 0.1% to over 30% density, and about ten events per member over the last `days` days with a
+//! weekly and a seasonal rhythm: follow and register at the start, scans of store QR codes,
+//! product views, carts, coupon claims and redemptions (a redemption always follows a claim
+//! of the same coupon), purchases with an amount and a store, surveys, bookings, shares.
+//! Scalper suspects claim the same coupon in several cities within two days.
+
+mod vocab;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit as ArrowUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::value::{DAY_MICROS, HOUR_MICROS, Timestamp};
+use vocab::*;
+
+/// Members generated per block (one RNG stream and one batch per file per block).
+const BLOCK: u64 = 32 * 1024;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    /// Number of members.
+    pub members: u64,
+    /// Events fall in the `days` days before `end`.
+    pub days: u32,
+    /// Seed of the random streams.
+    pub seed: u64,
+    /// The end of the event history (exclusive); pin it for reproducible data.
+    pub end: Timestamp,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            members: 100_000,
+            days: 365,
+            seed: 42,
+            end: today_midnight(),
+        }
+    }
+}
+
+/// Midnight UTC of today: the default end of the history.
+pub fn today_midnight() -> Timestamp {
+    let now = Timestamp::now().micros();
+    Timestamp(now - now.rem_euclid(DAY_MICROS))
+}
+
+/// What was generated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenSummary {
+    /// Member rows.
+    pub members: u64,
+    /// Event rows.
+    pub events: u64,
+    /// (member, tag) rows.
+    pub tags: u64,
+}
+
+struct Writers {
+    members: ArrowWriter<File>,
+    events: ArrowWriter<File>,
+    tags: ArrowWriter<File>,
+}
+
+fn writer(dir: &Path, name: &str, schema: Arc<Schema>) -> Result<ArrowWriter<File>> {
+    let path = dir.join(name);
+    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    ArrowWriter::try_new(file, schema, Some(props))
+        .map_err(|e| Error::Internal(format!("parquet writer for {name}: {e}")))
+}
+
+fn ts_type() -> ArrowType {
+    ArrowType::Timestamp(ArrowUnit::Microsecond, Some("UTC".into()))
+}
+
+fn member_schema() -> Arc<Schema> {
+    let s = |n: &str| Field::new(n, ArrowType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("member_id", ArrowType::Utf8, false),
+        s("city"),
+        s("home_store"),
+        s("level"),
+        Field::new("points", ArrowType::Int64, true),
+        Field::new("lifetime_spend", ArrowType::Float64, true),
+        s("gender"),
+        Field::new("birthday", ArrowType::Date32, true),
+        Field::new("joined_at", ts_type(), true),
+        s("channel"),
+        Field::new("subscribed", ArrowType::Boolean, true),
+        s("phone"),
+        s("email"),
+        s("openid"),
+        s("unionid"),
+    ]))
+}
+
+fn event_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("member_id", ArrowType::Utf8, false),
+        Field::new("event", ArrowType::Utf8, false),
+        Field::new("ts", ts_type(), false),
+        Field::new("amount", ArrowType::Float64, true),
+        Field::new("store", ArrowType::Utf8, true),
+        Field::new("city", ArrowType::Utf8, true),
+        Field::new("coupon_id", ArrowType::Utf8, true),
+        Field::new("channel", ArrowType::Utf8, true),
+        Field::new("qr_code", ArrowType::Utf8, true),
+    ]))
+}
+
+fn tag_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("member_id", ArrowType::Utf8, false),
+        Field::new("tag", ArrowType::Utf8, false),
+    ]))
+}
+
+/// Generates the three files into `out` (created if needed). `progress` is called after
+/// every block with the members done so far.
+pub fn generate(
+    config: &GenConfig,
+    out: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<GenSummary> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut writers = Writers {
+        members: writer(out, "members.parquet", member_schema())?,
+        events: writer(out, "events.parquet", event_schema())?,
+        tags: writer(out, "tags.parquet", tag_schema())?,
+    };
+    let mut summary = GenSummary::default();
+    let mut start = 0;
+    while start < config.members {
+        let end = (start + BLOCK).min(config.members);
+        let block = Block::generate(config, start, end);
+        summary.members += end - start;
+        summary.events += block.events.num_rows() as u64;
+        summary.tags += block.tags.num_rows() as u64;
+        let fail =
+            |e: parquet::errors::ParquetError| Error::Internal(format!("parquet write: {e}"));
+        writers.members.write(&block.members).map_err(fail)?;
+        writers.events.write(&block.events).map_err(fail)?;
+        writers.tags.write(&block.tags).map_err(fail)?;
+        progress(end);
+        start = end;
+    }
+    for w in [writers.members, writers.events, writers.tags] {
+        w.close()
+            .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
+    }
+    Ok(summary)
+}
+
+struct Block {
+    members: RecordBatch,
+    events: RecordBatch,
+    tags: RecordBatch,
+}
+
+/// Event rows of one block, column by column.
+#[derive(Default)]
+struct EventRows {
+    member_id: StringBuilder,
+    event: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    amount: Float64Builder,
+    store: StringBuilder,
+    city: StringBuilder,
+    coupon_id: StringBuilder,
+    channel: StringBuilder,
+    qr_code: StringBuilder,
+}
+
+struct EventProps<'a> {
+    amount: Option<f64>,
+    store: Option<usize>,
+    coupon: Option<&'a str>,
+    channel: Option<&'a str>,
+    qr: Option<String>,
+}
+
+const NO_PROPS: EventProps<'static> = EventProps {
+    amount: None,
+    store: None,
+    coupon: None,
+    channel: None,
+    qr: None,
+};
+
+impl EventRows {
+    fn push(&mut self, member: &str, event: &str, ts: i64, p: EventProps<'_>) {
+        self.member_id.append_value(member);
+        self.event.append_value(event);
+        self.ts.append_value(ts);
+        self.amount.append_option(p.amount);
+        self.store.append_option(p.store.map(store_name));
+        self.city
+            .append_option(p.store.map(|s| CITIES[store_city(s)].0));
+        self.coupon_id.append_option(p.coupon);
+        self.channel.append_option(p.channel);
+        self.qr_code.append_option(p.qr);
+    }
+
+    fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.member_id.finish()),
+            Arc::new(self.event.finish()),
+            Arc::new(self.ts.finish().with_timezone("UTC")),
+            Arc::new(self.amount.finish()),
+            Arc::new(self.store.finish()),
+            Arc::new(self.city.finish()),
+            Arc::new(self.coupon_id.finish()),
+            Arc::new(self.channel.finish()),
+            Arc::new(self.qr_code.finish()),
+        ];
+        RecordBatch::try_new(event_schema(), columns).expect("columns match the schema")
+    }
+}
+
+/// Picks an index by cumulative weights.
+fn pick(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random_range(0.0..total);
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    weights.len() - 1
+}
+
+/// A standard normal draw (Box-Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Relative activity on a day: weekends and shopping festivals are busier.
+fn day_weight(day: i64) -> f64 {
+    let weekday = (day + 3).rem_euclid(7); // 0 = Monday (1970-01-01 was a Thursday)
+    let mut w = if weekday >= 5 { 1.35 } else { 1.0 };
+    let date = crate::value::format_date(day as i32);
+    let md = &date[5..];
+    if ("11-01".."11-12").contains(&md) || ("12-15".."12-26").contains(&md) {
+        w *= 1.8;
+    } else if ("06-01".."06-19").contains(&md) {
+        w *= 1.4;
+    }
+    w
+}
+
+impl Block {
+    fn generate(config: &GenConfig, start: u64, end: u64) -> Block {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (start / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let city_weights: Vec<f64> = CITIES.iter().map(|c| c.1).collect();
+        let level_weights: Vec<f64> = LEVELS.iter().map(|l| l.1).collect();
+        let channel_weights: Vec<f64> = CHANNELS.iter().map(|c| c.1).collect();
+        let event_weights: Vec<f64> = ACTIVITY.iter().map(|e| e.1).collect();
+        let end_ts = config.end.micros();
+        let history_start = end_ts - i64::from(config.days) * DAY_MICROS;
+        let join_start = end_ts - i64::from(config.days.max(5 * 365)) * DAY_MICROS;
+
+        let mut member_id = StringBuilder::new();
+        let mut city = StringBuilder::new();
+        let mut home_store = StringBuilder::new();
+        let mut level = StringBuilder::new();
+        let mut points = Int64Builder::new();
+        let mut spend = Float64Builder::new();
+        let mut gender = StringBuilder::new();
+        let mut birthday = Date32Builder::new();
+        let mut joined_at = TimestampMicrosecondBuilder::new();
+        let mut channel = StringBuilder::new();
+        let mut subscribed = BooleanBuilder::new();
+        let mut phone = StringBuilder::new();
+        let mut email = StringBuilder::new();
+        let mut openid = StringBuilder::new();
+        let mut unionid = StringBuilder::new();
+        let mut tag_member = StringBuilder::new();
+        let mut tag_name = StringBuilder::new();
+        let mut events = EventRows::default();
+
+        for index in start..end {
+            let id = format!("M{:08}", index + 1);
+            let c = pick(&mut rng, &city_weights);
+            let store = city_store(c, rng.random_range(0..64));
+            let lvl = pick(&mut rng, &level_weights);
+            let ch = pick(&mut rng, &channel_weights);
+            let joined = rng.random_range(join_start..end_ts);
+            let activity = 0.5 + lvl as f64 * 0.35;
+
+            member_id.append_value(&id);
+            city.append_value(CITIES[c].0);
+            home_store.append_value(store_name(store));
+            level.append_value(LEVELS[lvl].0);
+            let pts = ((5.0 + lvl as f64 * 0.8 + 1.3 * normal(&mut rng)).exp()).min(5.0e6) as i64;
+            points.append_value(pts);
+            let spent = (6.0 + lvl as f64 * 0.9 + 1.2 * normal(&mut rng)).exp();
+            spend.append_value((spent * 100.0).round() / 100.0);
+            gender.append_option(match rng.random_range(0..100) {
+                0..=54 => Some("F"),
+                55..=89 => Some("M"),
+                _ => None,
+            });
+            if rng.random_bool(0.95) {
+                let age_days = rng.random_range(18 * 365..70 * 365);
+                birthday.append_value(((end_ts / DAY_MICROS) - age_days) as i32);
+            } else {
+                birthday.append_null();
+            }
+            joined_at.append_value(joined);
+            channel.append_value(CHANNELS[ch].0);
+            if rng.random_bool(0.95) {
+                subscribed.append_value(rng.random_bool(0.7));
+            } else {
+                subscribed.append_null();
+            }
+            if rng.random_bool(0.85) {
+                phone.append_value(format!(
+                    "1{}{:09}",
+                    [3, 5, 7, 8, 9][index as usize % 5],
+                    (index * 7_919 + 13) % 1_000_000_000
+                ));
+            } else {
+                phone.append_null();
+            }
+            email.append_option(
+                rng.random_bool(0.4)
+                    .then(|| format!("user{}@example.com", index + 1)),
+            );
+            openid.append_option(
+                rng.random_bool(0.7)
+                    .then(|| format!("o{:016x}", rng.random::<u64>())),
+            );
+            unionid.append_option(
+                rng.random_bool(0.5)
+                    .then(|| format!("u{:016x}", rng.random::<u64>())),
+            );
+
+            let mut scalper = false;
+            for (tag, density) in TAGS {
+                let boost = if *tag == "vip" { 1.0 + lvl as f64 } else { 1.0 };
+                if rng.random_bool((density * boost).min(1.0)) {
+                    tag_member.append_value(&id);
+                    tag_name.append_value(tag);
+                    scalper |= *tag == "scalper_suspect";
+                }
+            }
+
+            // The event history of this member.
+            let first = joined.max(history_start);
+            if joined >= history_start {
+                let follow_channel = Some(CHANNELS[ch].0);
+                events.push(
+                    &id,
+                    "follow",
+                    joined,
+                    EventProps {
+                        channel: follow_channel,
+                        ..NO_PROPS
+                    },
+                );
+                let reg = (joined + rng.random_range(0..48) * HOUR_MICROS).min(end_ts - 1);
+                events.push(
+                    &id,
+                    "register",
+                    reg,
+                    EventProps {
+                        channel: follow_channel,
+                        ..NO_PROPS
+                    },
+                );
+            }
+            let span_share = (end_ts - first) as f64 / (end_ts - history_start).max(1) as f64;
+            let mean = 11.5 * activity * span_share;
+            let count = (-(rng.random_range(f64::EPSILON..1.0f64)).ln() * mean).round() as u32;
+            for _ in 0..count {
+                let ts = loop {
+                    let t = rng.random_range(first..end_ts);
+                    if rng.random_range(0.0..2.5) < day_weight(t.div_euclid(DAY_MICROS)) {
+                        break t;
+                    }
+                };
+                let kind = ACTIVITY[pick(&mut rng, &event_weights)].0;
+                let at_store = if rng.random_bool(0.8) {
+                    store
+                } else {
+                    rng.random_range(0..STORES)
+                };
+                match kind {
+                    "purchase" => {
+                        let amount = ((4.8 + lvl as f64 * 0.3 + 0.9 * normal(&mut rng)).exp()
+                            * 100.0)
+                            .round()
+                            / 100.0;
+                        let via = ["store", "mini_program", "tmall", "jd"][rng.random_range(0..4)];
+                        events.push(
+                            &id,
+                            kind,
+                            ts,
+                            EventProps {
+                                amount: Some(amount),
+                                store: Some(at_store),
+                                channel: Some(via),
+                                ..NO_PROPS
+                            },
+                        );
+                    }
+                    "scan_qr" => {
+                        let qr =
+                            format!("QR-{}-{:02}", store_name(at_store), rng.random_range(1..9));
+                        events.push(
+                            &id,
+                            kind,
+                            ts,
+                            EventProps {
+                                store: Some(at_store),
+                                qr: Some(qr),
+                                ..NO_PROPS
+                            },
+                        );
+                    }
+                    "booking" => events.push(
+                        &id,
+                        kind,
+                        ts,
+                        EventProps {
+                            store: Some(at_store),
+                            ..NO_PROPS
+                        },
+                    ),
+                    "claim_coupon" => {
+                        let coupon = COUPONS[rng.random_range(0..COUPONS.len())];
+                        events.push(
+                            &id,
+                            kind,
+                            ts,
+                            EventProps {
+                                coupon: Some(coupon),
+                                ..NO_PROPS
+                            },
+                        );
+                        if rng.random_bool(0.4) {
+                            let redeemed = ts + rng.random_range(HOUR_MICROS..14 * DAY_MICROS);
+                            if redeemed < end_ts {
+                                events.push(
+                                    &id,
+                                    "redeem_coupon",
+                                    redeemed,
+                                    EventProps {
+                                        coupon: Some(coupon),
+                                        store: Some(at_store),
+                                        ..NO_PROPS
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    other => events.push(&id, other, ts, NO_PROPS),
+                }
+            }
+            if scalper && end_ts - 2 * DAY_MICROS > history_start {
+                // the same coupon, several cities, within two days
+                let coupon = COUPONS[rng.random_range(0..COUPONS.len())];
+                let t0 = rng.random_range(history_start..end_ts - 2 * DAY_MICROS);
+                for _ in 0..rng.random_range(3..7) {
+                    let s = rng.random_range(0..STORES);
+                    let t = t0 + rng.random_range(0..2 * DAY_MICROS);
+                    events.push(
+                        &id,
+                        "claim_coupon",
+                        t,
+                        EventProps {
+                            coupon: Some(coupon),
+                            store: Some(s),
+                            ..NO_PROPS
+                        },
+                    );
+                }
+            }
+        }
+
+        let member_columns: Vec<ArrayRef> = vec![
+            Arc::new(member_id.finish()),
+            Arc::new(city.finish()),
+            Arc::new(home_store.finish()),
+            Arc::new(level.finish()),
+            Arc::new(points.finish()),
+            Arc::new(spend.finish()),
+            Arc::new(gender.finish()),
+            Arc::new(birthday.finish()),
+            Arc::new(joined_at.finish().with_timezone("UTC")),
+            Arc::new(channel.finish()),
+            Arc::new(subscribed.finish()),
+            Arc::new(phone.finish()),
+            Arc::new(email.finish()),
+            Arc::new(openid.finish()),
+            Arc::new(unionid.finish()),
+        ];
+        Block {
+            members: RecordBatch::try_new(member_schema(), member_columns)
+                .expect("columns match the schema"),
+            events: events.finish(),
+            tags: RecordBatch::try_new(
+                tag_schema(),
+                vec![Arc::new(tag_member.finish()), Arc::new(tag_name.finish())],
+            )
+            .expect("columns match the schema"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_data() {
+        let config = GenConfig {
+            members: 300,
+            days: 90,
+            seed: 7,
+            end: Timestamp(1_790_000_000_000_000),
+        };
+        let a = Block::generate(&config, 0, 300);
+        let b = Block::generate(&config, 0, 300);
+        assert_eq!(a.members, b.members);
+        assert_eq!(a.events, b.events);
+        assert_eq!(a.tags, b.tags);
+        assert!(a.events.num_rows() > 300, "about ten events per member");
+        let other = Block::generate(&GenConfig { seed: 8, ..config }, 0, 300);
+        assert_ne!(a.events, other.events);
+    }
+}

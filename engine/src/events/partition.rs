@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use arrow::array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
 
-use crate::column::{Column, Matcher, MatchKind, compile};
+use crate::column::{Column, MatchKind, Matcher, compile};
 use crate::error::{Error, Result};
 use crate::members::RowId;
 use crate::segment::PropFilter;
@@ -31,7 +31,10 @@ pub(crate) struct EventPartition {
 
 /// A property filter bound to one partition.
 pub(crate) enum BoundFilter<'a> {
-    Prop { column: Option<&'a Column>, matcher: Matcher },
+    Prop {
+        column: Option<&'a Column>,
+        matcher: Matcher,
+    },
     And(Vec<BoundFilter<'a>>),
     Or(Vec<BoundFilter<'a>>),
     Not(Box<BoundFilter<'a>>),
@@ -41,8 +44,14 @@ impl BoundFilter<'_> {
     /// Does event `i` of the partition pass?
     pub(crate) fn matches(&self, i: usize) -> bool {
         match self {
-            BoundFilter::Prop { column: Some(c), matcher } => matcher.matches(c, i),
-            BoundFilter::Prop { column: None, matcher } => matcher.kind == MatchKind::IsNull,
+            BoundFilter::Prop {
+                column: Some(c),
+                matcher,
+            } => matcher.matches(c, i),
+            BoundFilter::Prop {
+                column: None,
+                matcher,
+            } => matcher.kind == MatchKind::IsNull,
             BoundFilter::And(all) => all.iter().all(|f| f.matches(i)),
             BoundFilter::Or(any) => any.iter().any(|f| f.matches(i)),
             BoundFilter::Not(inner) => !inner.matches(i),
@@ -70,7 +79,8 @@ impl EventPartition {
             (Some(&last), Some(&first)) => ts[first as usize] >= last,
             _ => true,
         };
-        self.members.extend(indices.iter().map(|&i| members[i as usize]));
+        self.members
+            .extend(indices.iter().map(|&i| members[i as usize]));
         self.ts.extend(indices.iter().map(|&i| ts[i as usize]));
         for (name, data_type, array) in props {
             let has_values = indices.iter().any(|&i| array.is_valid(i as usize));
@@ -92,7 +102,11 @@ impl EventPartition {
         if !in_order {
             self.sort_by_time();
         }
-        self.index_events(indices.iter().map(|&i| (ts[i as usize], members[i as usize])));
+        self.index_events(
+            indices
+                .iter()
+                .map(|&i| (ts[i as usize], members[i as usize])),
+        );
     }
 
     /// Adds events to the day bitmaps and `any`.
@@ -176,10 +190,14 @@ impl EventPartition {
                 BoundFilter::Prop { column, matcher }
             }
             PropFilter::And(all) => BoundFilter::And(
-                all.iter().map(|f| self.bind(f, schema)).collect::<Result<_>>()?,
+                all.iter()
+                    .map(|f| self.bind(f, schema))
+                    .collect::<Result<_>>()?,
             ),
             PropFilter::Or(any) => BoundFilter::Or(
-                any.iter().map(|f| self.bind(f, schema)).collect::<Result<_>>()?,
+                any.iter()
+                    .map(|f| self.bind(f, schema))
+                    .collect::<Result<_>>()?,
             ),
             PropFilter::Not(inner) => BoundFilter::Not(Box::new(self.bind(inner, schema)?)),
         })
@@ -190,6 +208,10 @@ impl EventPartition {
             + self.ts.capacity() * 8
             + self.props.values().map(Column::heap_bytes).sum::<usize>()
             + self.any.serialized_size()
-            + self.days.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + self
+                .days
+                .values()
+                .map(RoaringBitmap::serialized_size)
+                .sum::<usize>()
     }
 }

@@ -35,7 +35,8 @@ impl GroupStore {
     }
 
     pub(crate) fn require(&self, name: &str) -> Result<&Group> {
-        self.get(name).ok_or_else(|| Error::unknown("group", name, self.names()))
+        self.get(name)
+            .ok_or_else(|| Error::unknown("group", name, self.names()))
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
@@ -57,7 +58,9 @@ impl GroupStore {
         let mut time_dependent = definition.uses_relative_time();
         for r in refs {
             if r == name {
-                return Err(Error::InvalidSegment(format!("group '{name}' cannot refer to itself")));
+                return Err(Error::InvalidSegment(format!(
+                    "group '{name}' cannot refer to itself"
+                )));
             }
             time_dependent |= self.require(r)?.time_dependent;
         }

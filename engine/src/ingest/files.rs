@@ -28,7 +28,11 @@ pub enum FileFormat {
 impl FileFormat {
     /// The format of `path`, from its extension.
     pub fn of(path: &Path) -> Result<Self> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match ext.as_str() {
             "parquet" | "pq" => Ok(FileFormat::Parquet),
             "csv" => Ok(FileFormat::Csv),
@@ -63,6 +67,20 @@ fn keys_as_strings(schema: Schema) -> Schema {
 
 /// Reads a whole file into Arrow batches.
 pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    read_batches_with_progress(path, &mut |_| {})
+}
+
+/// Reads a whole file into Arrow batches, calling `progress` with the rows read so far.
+pub fn read_batches_with_progress(
+    path: &Path,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<RecordBatch>> {
+    let mut rows = 0;
+    let mut report = |batch: RecordBatch| {
+        rows += batch.num_rows();
+        progress(rows);
+        batch
+    };
     let name = path.display().to_string();
     let bad = |e: &dyn std::fmt::Display| Error::bad_input(&name, None, None, e.to_string());
     let format = FileFormat::of(path)?;
@@ -74,32 +92,42 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|e| bad(&e))?;
-            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+            reader
+                .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
+                .collect()
         }
         FileFormat::Csv => {
             let format = arrow::csv::reader::Format::default().with_header(true);
             let (schema, _) = format
                 .infer_schema(BufReader::new(&mut file), None)
                 .map_err(|e| bad(&e))?;
-            file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io(path, e))?;
             let reader = arrow::csv::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
                 .with_format(format)
                 .with_batch_size(BATCH_ROWS)
                 .build(BufReader::new(file))
                 .map_err(|e| bad(&e))?;
-            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+            reader
+                .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
+                .collect()
         }
         FileFormat::JsonLines => {
             let mut buffered = BufReader::new(file);
-            let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut buffered, None)
-                .map_err(|e| bad(&e))?;
-            buffered.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            let (schema, _) =
+                arrow::json::reader::infer_json_schema_from_seekable(&mut buffered, None)
+                    .map_err(|e| bad(&e))?;
+            buffered
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io(path, e))?;
             let reader = arrow::json::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
                 .with_coerce_primitive(true)
                 .with_batch_size(BATCH_ROWS)
                 .build(buffered)
                 .map_err(|e| bad(&e))?;
-            reader.map(|b| b.map_err(|e| bad(&e))).collect()
+            reader
+                .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
+                .collect()
         }
     };
     batches

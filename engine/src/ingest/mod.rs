@@ -8,10 +8,12 @@
 mod files;
 mod stage;
 
-pub use files::{FileFormat, read_batches};
+pub use files::{FileFormat, read_batches, read_batches_with_progress};
 pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
 
 use std::collections::HashMap;
+
+use arrow::array::{Array, StringArray};
 
 use crate::error::Result;
 use crate::members::RowId;
@@ -24,6 +26,11 @@ pub struct IngestReport {
     pub rows: u64,
     /// Members created by this load.
     pub new_members: u64,
+}
+
+/// The values of a staged key column (checked non-NULL when staged).
+fn strings(array: &StringArray) -> impl Iterator<Item = &str> {
+    (0..array.len()).map(|i| array.value(i))
 }
 
 fn resolve_rows<'s>(
@@ -48,11 +55,15 @@ impl StagedMembers {
         let mut report = IngestReport::default();
         let mut touched = Vec::new();
         for batch in &self.batches {
-            let rows = resolve_rows(state, batch.ids.iter().map(String::as_str), &mut report)?;
+            let rows = resolve_rows(state, strings(&batch.ids), &mut report)?;
             report.rows += rows.len() as u64;
             for (name, data_type, array) in &batch.columns {
                 let pos = state.attrs.ensure(name, *data_type, state.members.len())?;
-                state.attrs.by_position_mut(pos).column.set_rows(&rows, array, None);
+                state
+                    .attrs
+                    .by_position_mut(pos)
+                    .column
+                    .set_rows(&rows, array, None);
                 if !touched.contains(&pos) {
                     touched.push(pos);
                 }
@@ -70,14 +81,14 @@ impl StagedEvents {
     pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         for batch in self.batches {
-            let rows = resolve_rows(state, batch.ids.iter().map(String::as_str), &mut report)?;
+            let rows = resolve_rows(state, strings(&batch.ids), &mut report)?;
             report.rows += rows.len() as u64;
             for (name, data_type, _) in &batch.props {
                 state.events.props.entry(name.clone()).or_insert(*data_type);
             }
             let mut by_type: HashMap<&str, Vec<u32>> = HashMap::new();
-            for (i, event) in batch.events.iter().enumerate() {
-                by_type.entry(event.as_str()).or_default().push(i as u32);
+            for (i, event) in strings(&batch.events).enumerate() {
+                by_type.entry(event).or_default().push(i as u32);
             }
             for (event, mut indices) in by_type {
                 let partition = state.events.types.entry(event.to_string()).or_default();
@@ -92,11 +103,13 @@ impl StagedTags {
     /// Adds staged (member, tag) pairs, creating members as needed.
     pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
         let mut report = IngestReport::default();
-        let rows = resolve_rows(state, self.ids.iter().map(String::as_str), &mut report)?;
-        report.rows = rows.len() as u64;
         let mut by_tag: HashMap<&str, Vec<RowId>> = HashMap::new();
-        for (row, tag) in rows.iter().zip(&self.tags) {
-            by_tag.entry(tag.as_str()).or_default().push(*row);
+        for (ids, tags) in &self.batches {
+            let rows = resolve_rows(state, strings(ids), &mut report)?;
+            report.rows += rows.len() as u64;
+            for (row, tag) in rows.iter().zip(strings(tags)) {
+                by_tag.entry(tag).or_default().push(*row);
+            }
         }
         for (tag, rows) in by_tag {
             state.tags.add_many(tag, &rows);

@@ -9,7 +9,7 @@ use crate::value::DataType;
 
 /// A staged batch of member rows.
 pub(crate) struct MemberBatch {
-    pub(crate) ids: Vec<String>,
+    pub(crate) ids: StringArray,
     pub(crate) columns: Vec<(String, DataType, ArrayRef)>,
 }
 
@@ -20,8 +20,8 @@ pub(crate) struct StagedMembers {
 
 /// A staged batch of events.
 pub(crate) struct EventBatch {
-    pub(crate) ids: Vec<String>,
-    pub(crate) events: Vec<String>,
+    pub(crate) ids: StringArray,
+    pub(crate) events: StringArray,
     pub(crate) ts: Vec<i64>,
     pub(crate) props: Vec<(String, DataType, ArrayRef)>,
 }
@@ -33,8 +33,7 @@ pub(crate) struct StagedEvents {
 
 /// Staged (member, tag) pairs of one input.
 pub(crate) struct StagedTags {
-    pub(crate) ids: Vec<String>,
-    pub(crate) tags: Vec<String>,
+    pub(crate) batches: Vec<(StringArray, StringArray)>,
 }
 
 /// Reads a required, non-NULL, non-empty string column (`member_id`, `event`, `tag`).
@@ -44,24 +43,37 @@ fn key_column(
     source: &str,
     first_row: usize,
     what: &str,
-) -> Result<Vec<String>> {
+) -> Result<StringArray> {
     let Some(array) = batch.column_by_name(name) else {
-        let found: Vec<String> =
-            batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let found: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         return Err(Error::bad_input(
             source,
             None,
             Some(name),
-            format!("{what} needs a '{name}' column; found columns: {}", found.join(", ")),
+            format!(
+                "{what} needs a '{name}' column; found columns: {}",
+                found.join(", ")
+            ),
         ));
     };
-    let allowed = matches!(canonical_type_of(array.data_type()), Some(DataType::String | DataType::Int));
+    let allowed = matches!(
+        canonical_type_of(array.data_type()),
+        Some(DataType::String | DataType::Int)
+    );
     if !allowed {
         return Err(Error::bad_input(
             source,
             None,
             Some(name),
-            format!("'{name}' must hold strings (or integers), not {}", array.data_type()),
+            format!(
+                "'{name}' must hold strings (or integers), not {}",
+                array.data_type()
+            ),
         ));
     }
     let strings = cast_to(array, DataType::String, source, name, first_row)?;
@@ -69,7 +81,6 @@ fn key_column(
         .as_any()
         .downcast_ref::<StringArray>()
         .ok_or_else(|| Error::Internal("string cast gave another type".to_string()))?;
-    let mut out = Vec::with_capacity(strings.len());
     for i in 0..strings.len() {
         if strings.is_null(i) || strings.value(i).is_empty() {
             return Err(Error::bad_input(
@@ -79,9 +90,8 @@ fn key_column(
                 format!("'{name}' is empty; every row needs one"),
             ));
         }
-        out.push(strings.value(i).to_string());
     }
-    Ok(out)
+    Ok(strings.clone())
 }
 
 /// Can input of type `from` be stored in a column of type `to` without losing anything?
@@ -114,7 +124,12 @@ fn value_columns(
             continue;
         }
         if name.trim().is_empty() {
-            return Err(Error::bad_input(source, None, None, "a column has an empty name"));
+            return Err(Error::bad_input(
+                source,
+                None,
+                None,
+                "a column has an empty name",
+            ));
         }
         let input = canonical_type_of(array.data_type()).ok_or_else(|| {
             Error::bad_input(
@@ -141,7 +156,11 @@ fn value_columns(
         if earlier.is_none() {
             seen.push((name.to_string(), target));
         }
-        out.push((name.to_string(), target, cast_to(array, target, source, name, first_row)?));
+        out.push((
+            name.to_string(),
+            target,
+            cast_to(array, target, source, name, first_row)?,
+        ));
     }
     Ok(out)
 }
@@ -157,8 +176,15 @@ impl StagedMembers {
         let mut first_row = 1;
         for batch in batches {
             let ids = key_column(batch, "member_id", source, first_row, "a members file")?;
-            let columns =
-                value_columns(batch, &["member_id"], known, &mut seen, source, first_row, "attribute")?;
+            let columns = value_columns(
+                batch,
+                &["member_id"],
+                known,
+                &mut seen,
+                source,
+                first_row,
+                "attribute",
+            )?;
             first_row += batch.num_rows();
             staged.push(MemberBatch { ids, columns });
         }
@@ -187,7 +213,10 @@ impl StagedEvents {
                 ));
             };
             let ts_input = canonical_type_of(ts_array.data_type());
-            if !matches!(ts_input, Some(DataType::Timestamp | DataType::Date | DataType::String)) {
+            if !matches!(
+                ts_input,
+                Some(DataType::Timestamp | DataType::Date | DataType::String)
+            ) {
                 return Err(Error::bad_input(
                     source,
                     None,
@@ -221,7 +250,12 @@ impl StagedEvents {
                 "event property",
             )?;
             first_row += batch.num_rows();
-            staged.push(EventBatch { ids, events, ts: ts.values().to_vec(), props });
+            staged.push(EventBatch {
+                ids,
+                events,
+                ts: ts.values().to_vec(),
+                props,
+            });
         }
         Ok(StagedEvents { batches: staged })
     }
@@ -229,11 +263,14 @@ impl StagedEvents {
 
 impl StagedTags {
     pub(crate) fn stage(batches: &[RecordBatch], source: &str) -> Result<Self> {
-        let mut staged = StagedTags { ids: Vec::new(), tags: Vec::new() };
+        let mut staged = StagedTags {
+            batches: Vec::new(),
+        };
         let mut first_row = 1;
         for batch in batches {
-            staged.ids.extend(key_column(batch, "member_id", source, first_row, "a tags file")?);
-            staged.tags.extend(key_column(batch, "tag", source, first_row, "a tags file")?);
+            let ids = key_column(batch, "member_id", source, first_row, "a tags file")?;
+            let tags = key_column(batch, "tag", source, first_row, "a tags file")?;
+            staged.batches.push((ids, tags));
             first_row += batch.num_rows();
         }
         Ok(staged)

@@ -27,7 +27,9 @@ impl MemberDict {
     }
 
     pub(crate) fn lookup(&self, member_id: &str) -> Option<RowId> {
-        self.ids.lookup(member_id).filter(|row| self.live.contains(*row))
+        self.ids
+            .lookup(member_id)
+            .filter(|row| self.live.contains(*row))
     }
 
     /// The row of `member_id`, creating the member if it is new.

@@ -33,9 +33,12 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn eval(&self, segment: &Segment) -> Result<Bits<'a>> {
         Ok(match segment {
             Segment::All => Cow::Borrowed(self.live()),
-            Segment::Tag(name) => Cow::Borrowed(self.state.tags.get(name).ok_or_else(|| {
-                Error::unknown("tag", name, self.state.tags.names())
-            })?),
+            Segment::Tag(name) => Cow::Borrowed(
+                self.state
+                    .tags
+                    .get(name)
+                    .ok_or_else(|| Error::unknown("tag", name, self.state.tags.names()))?,
+            ),
             Segment::InGroup(name) => {
                 let group = self.state.groups.require(name)?;
                 if group.time_dependent {
@@ -44,9 +47,11 @@ impl<'a> Evaluator<'a> {
                     Cow::Borrowed(&group.bitmap)
                 }
             }
-            Segment::Attr { name, predicate } => {
-                self.state.attrs.require(name)?.select(predicate, self.live())?
-            }
+            Segment::Attr { name, predicate } => self
+                .state
+                .attrs
+                .require(name)?
+                .select(predicate, self.live())?,
             Segment::Did(did) => self.eval_did(did)?,
             Segment::And(children) => {
                 let (positives, negatives) = self.operands(children)?;
@@ -61,8 +66,10 @@ impl<'a> Evaluator<'a> {
                 Cow::Owned(acc)
             }
             Segment::Or(children) => {
-                let parts: Vec<Bits<'a>> =
-                    children.iter().map(|c| self.eval(c)).collect::<Result<_>>()?;
+                let parts: Vec<Bits<'a>> = children
+                    .iter()
+                    .map(|c| self.eval(c))
+                    .collect::<Result<_>>()?;
                 Cow::Owned(parts.iter().map(AsRef::as_ref).union())
             }
             Segment::Not(inner) => Cow::Owned(self.live() - self.eval(inner)?.as_ref()),
@@ -114,8 +121,16 @@ impl<'a> Evaluator<'a> {
     fn eval_did(&self, did: &Did) -> Result<Bits<'a>> {
         let events = &self.state.events;
         let part = events.require(&did.event)?;
-        let range = did.window.as_ref().map(|w| window::resolve(w, self.now)).transpose()?;
-        let filter = did.filter.as_ref().map(|f| part.bind(f, &events.props)).transpose()?;
+        let range = did
+            .window
+            .as_ref()
+            .map(|w| window::resolve(w, self.now))
+            .transpose()?;
+        let filter = did
+            .filter
+            .as_ref()
+            .map(|f| part.bind(f, &events.props))
+            .transpose()?;
         if filter.is_none() && did.frequency.is_none() {
             return Ok(match range {
                 None => Cow::Borrowed(&part.any),
@@ -127,13 +142,18 @@ impl<'a> Evaluator<'a> {
             None => 0..part.len(),
         };
         let mut rows: Vec<u32> = match &filter {
-            Some(f) => slice.filter(|&i| f.matches(i)).map(|i| part.members[i]).collect(),
+            Some(f) => slice
+                .filter(|&i| f.matches(i))
+                .map(|i| part.members[i])
+                .collect(),
             None => part.members[slice].to_vec(),
         };
         rows.sort_unstable();
         let Some(frequency) = did.frequency else {
             rows.dedup();
-            return Ok(Cow::Owned(RoaringBitmap::from_sorted_iter(rows).expect("sorted")));
+            return Ok(Cow::Owned(
+                RoaringBitmap::from_sorted_iter(rows).expect("sorted"),
+            ));
         };
         let mut kept = Vec::new();
         let mut i = 0;
@@ -145,7 +165,9 @@ impl<'a> Evaluator<'a> {
             }
             i += run;
         }
-        Ok(Cow::Owned(RoaringBitmap::from_sorted_iter(kept).expect("sorted")))
+        Ok(Cow::Owned(
+            RoaringBitmap::from_sorted_iter(kept).expect("sorted"),
+        ))
     }
 }
 

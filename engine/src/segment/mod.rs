@@ -227,12 +227,20 @@ impl Segment {
 
     /// Starts a predicate on attribute `name`: `Segment::attr("city").eq("Shanghai")`.
     pub fn attr(name: impl Into<String>) -> Field<Segment> {
-        Field { name: name.into(), make: |name, predicate| Segment::Attr { name, predicate } }
+        Field {
+            name: name.into(),
+            make: |name, predicate| Segment::Attr { name, predicate },
+        }
     }
 
     /// Starts a `DID`: `Segment::did("purchase").at_least(3).in_last(90, TimeUnit::Days)`.
     pub fn did(event: impl Into<String>) -> DidBuilder {
-        DidBuilder(Did { event: event.into(), filter: None, frequency: None, window: None })
+        DidBuilder(Did {
+            event: event.into(),
+            filter: None,
+            frequency: None,
+            window: None,
+        })
     }
 
     /// Members in both.
@@ -335,7 +343,10 @@ impl DidBuilder {
             Some(Window::Range { before, .. }) => before,
             _ => None,
         };
-        self.0.window = Some(Window::Range { since: Some(start.into()), before });
+        self.0.window = Some(Window::Range {
+            since: Some(start.into()),
+            before,
+        });
         self
     }
     /// Events before `end`.
@@ -344,7 +355,10 @@ impl DidBuilder {
             Some(Window::Range { since, .. }) => since,
             _ => None,
         };
-        self.0.window = Some(Window::Range { since, before: Some(end.into()) });
+        self.0.window = Some(Window::Range {
+            since,
+            before: Some(end.into()),
+        });
         self
     }
     /// The finished segment.
@@ -377,7 +391,10 @@ impl std::ops::Not for DidBuilder {
 impl PropFilter {
     /// Starts a test of property `name`: `PropFilter::prop("amount").ge(500)`.
     pub fn prop(name: impl Into<String>) -> Field<PropFilter> {
-        Field { name: name.into(), make: |name, predicate| PropFilter::Prop { name, predicate } }
+        Field {
+            name: name.into(),
+            make: |name, predicate| PropFilter::Prop { name, predicate },
+        }
     }
     /// Both.
     pub fn and(self, other: PropFilter) -> PropFilter {
@@ -402,10 +419,17 @@ mod tests {
 
     #[test]
     fn builder_flattens_and_or() {
-        let s = Segment::tag("a").and(Segment::tag("b")).and(Segment::tag("c"));
+        let s = Segment::tag("a")
+            .and(Segment::tag("b"))
+            .and(Segment::tag("c"));
         assert!(matches!(&s, Segment::And(v) if v.len() == 3));
-        let d = Segment::did("purchase").since("2026-01-01").before("2026-07-01").build();
-        let Segment::Did(did) = d else { panic!("not a DID") };
+        let d = Segment::did("purchase")
+            .since("2026-01-01")
+            .before("2026-07-01")
+            .build();
+        let Segment::Did(did) = d else {
+            panic!("not a DID")
+        };
         assert_eq!(
             did.window,
             Some(Window::Range {

@@ -20,11 +20,22 @@ pub(crate) fn resolve(window: &Window, now: i64) -> Result<(i64, i64)> {
                     Error::InvalidSegment(format!("window of {amount} {unit:?} is too long"))
                 })?;
             // now - span < ts <= now
-            Ok((now.saturating_sub(span).saturating_add(1), now.saturating_add(1)))
+            Ok((
+                now.saturating_sub(span).saturating_add(1),
+                now.saturating_add(1),
+            ))
         }
         Window::Range { since, before } => {
-            let lo = since.as_ref().map(|v| instant(v, "SINCE")).transpose()?.unwrap_or(i64::MIN);
-            let hi = before.as_ref().map(|v| instant(v, "BEFORE")).transpose()?.unwrap_or(i64::MAX);
+            let lo = since
+                .as_ref()
+                .map(|v| instant(v, "SINCE"))
+                .transpose()?
+                .unwrap_or(i64::MIN);
+            let hi = before
+                .as_ref()
+                .map(|v| instant(v, "BEFORE"))
+                .transpose()?
+                .unwrap_or(i64::MAX);
             Ok((lo, hi))
         }
     }
@@ -52,15 +63,28 @@ mod tests {
 
     #[test]
     fn last_days_excludes_the_start_and_includes_now() {
-        let (lo, hi) = resolve(&Window::Last { amount: 1, unit: TimeUnit::Days }, DAY_MICROS * 10).unwrap();
+        let (lo, hi) = resolve(
+            &Window::Last {
+                amount: 1,
+                unit: TimeUnit::Days,
+            },
+            DAY_MICROS * 10,
+        )
+        .unwrap();
         assert_eq!((lo, hi), (DAY_MICROS * 9 + 1, DAY_MICROS * 10 + 1));
     }
 
     #[test]
     fn since_before_are_inclusive_exclusive() {
-        let w = Window::Range { since: Some("1970-01-02".into()), before: Some("1970-01-03".into()) };
+        let w = Window::Range {
+            since: Some("1970-01-02".into()),
+            before: Some("1970-01-03".into()),
+        };
         assert_eq!(resolve(&w, 0).unwrap(), (DAY_MICROS, 2 * DAY_MICROS));
-        let bad = Window::Range { since: Some("soon".into()), before: None };
+        let bad = Window::Range {
+            since: Some("soon".into()),
+            before: None,
+        };
         assert!(resolve(&bad, 0).is_err());
     }
 }

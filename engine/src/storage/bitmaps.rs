@@ -16,7 +16,9 @@ pub(crate) fn encode<'a>(bitmaps: impl Iterator<Item = (&'a str, &'a RoaringBitm
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&(bitmap.serialized_size() as u64).to_le_bytes());
-        bitmap.serialize_into(&mut out).expect("writing to a Vec cannot fail");
+        bitmap
+            .serialize_into(&mut out)
+            .expect("writing to a Vec cannot fail");
     }
     out
 }
@@ -60,7 +62,10 @@ mod tests {
         let b: RoaringBitmap = [7, 1 << 20].into_iter().collect();
         let bytes = encode([("vip", &a), ("摄影爱好者", &b)].into_iter());
         let back = decode(&bytes).unwrap();
-        assert_eq!(back, vec![("vip".to_string(), a), ("摄影爱好者".to_string(), b)]);
+        assert_eq!(
+            back,
+            vec![("vip".to_string(), a), ("摄影爱好者".to_string(), b)]
+        );
         assert!(decode(&bytes[..bytes.len() - 3]).is_err());
         assert!(decode(b"garbage!").is_err());
     }

@@ -60,22 +60,34 @@ struct Manifest {
 }
 
 fn bad(storage: &dyn Storage, message: impl Into<String>) -> Error {
-    Error::BadDatabase { path: storage.location(), message: message.into() }
+    Error::BadDatabase {
+        path: storage.location(),
+        message: message.into(),
+    }
 }
 
 fn io(storage: &dyn Storage, name: &str, e: std::io::Error) -> Error {
     Error::io(storage.location().join(name), e)
 }
 
-fn parquet_bytes(schema: Arc<Schema>, batches: impl Iterator<Item = Result<RecordBatch>>) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+fn parquet_bytes(
+    schema: Arc<Schema>,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))
         .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     for batch in batches {
-        writer.write(&batch?).map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
+        writer
+            .write(&batch?)
+            .map_err(|e| Error::Internal(format!("parquet write: {e}")))?;
     }
-    writer.close().map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
+    writer
+        .close()
+        .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
     Ok(out)
 }
 
@@ -83,7 +95,9 @@ fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     if !storage.exists(MANIFEST) {
         return Ok(None);
     }
-    let bytes = storage.read(MANIFEST).map_err(|e| io(storage, MANIFEST, e))?;
+    let bytes = storage
+        .read(MANIFEST)
+        .map_err(|e| io(storage, MANIFEST, e))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| bad(storage, format!("{MANIFEST} is not readable: {e}")))?;
     if manifest.format_version > FORMAT_VERSION {
@@ -109,17 +123,25 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
     // members: member_id + every attribute, in row id order (row id = position)
     let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(
-        (0..state.members.len() as u32).map(|r| Some(state.members.member_id(r))).collect::<StringArray>(),
+        (0..state.members.len() as u32)
+            .map(|r| Some(state.members.member_id(r)))
+            .collect::<StringArray>(),
     )];
     for attr in state.attrs.iter() {
-        fields.push(Field::new(&attr.name, arrow_type(attr.column.data_type()), true));
+        fields.push(Field::new(
+            &attr.name,
+            arrow_type(attr.column.data_type()),
+            true,
+        ));
         columns.push(attr.column.to_arrow(None));
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::Internal(format!("members batch: {e}")))?;
     let bytes = parquet_bytes(schema, std::iter::once(Ok(batch)))?;
-    storage.write_atomic(&members_file, &bytes).map_err(|e| io(storage, &members_file, e))?;
+    storage
+        .write_atomic(&members_file, &bytes)
+        .map_err(|e| io(storage, &members_file, e))?;
 
     // events: member_id, event, ts, every property; sorted by type, then time
     let mut fields = vec![
@@ -134,16 +156,26 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
     let batches = state.events.types.iter().flat_map(|(event, part)| {
         let schema = schema.clone();
         (0..part.len()).step_by(EVENT_CHUNK).map(move |start| {
-            let rows: Vec<u32> = (start as u32..(start + EVENT_CHUNK).min(part.len()) as u32).collect();
+            let rows: Vec<u32> =
+                (start as u32..(start + EVENT_CHUNK).min(part.len()) as u32).collect();
             let mut columns: Vec<ArrayRef> = vec![
-                Arc::new(rows.iter().map(|&i| Some(state.members.member_id(part.members[i as usize]))).collect::<StringArray>()),
+                Arc::new(
+                    rows.iter()
+                        .map(|&i| Some(state.members.member_id(part.members[i as usize])))
+                        .collect::<StringArray>(),
+                ),
                 Arc::new(StringArray::from(vec![event.as_str(); rows.len()])),
                 {
                     let mut ts = Column::new(DataType::Timestamp);
                     ts.append_array(
-                        &(Arc::new(arrow::array::TimestampMicrosecondArray::from(
-                            rows.iter().map(|&i| part.ts[i as usize]).collect::<Vec<_>>(),
-                        ).with_timezone("UTC")) as ArrayRef),
+                        &(Arc::new(
+                            arrow::array::TimestampMicrosecondArray::from(
+                                rows.iter()
+                                    .map(|&i| part.ts[i as usize])
+                                    .collect::<Vec<_>>(),
+                            )
+                            .with_timezone("UTC"),
+                        ) as ArrayRef),
                         None,
                     );
                     ts.to_arrow(None)
@@ -160,13 +192,23 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         })
     });
     let bytes = parquet_bytes(schema.clone(), batches)?;
-    storage.write_atomic(&events_file, &bytes).map_err(|e| io(storage, &events_file, e))?;
+    storage
+        .write_atomic(&events_file, &bytes)
+        .map_err(|e| io(storage, &events_file, e))?;
 
     let bytes = bitmaps::encode(state.tags.iter());
-    storage.write_atomic(&tags_file, &bytes).map_err(|e| io(storage, &tags_file, e))?;
+    storage
+        .write_atomic(&tags_file, &bytes)
+        .map_err(|e| io(storage, &tags_file, e))?;
     let mut bytes = Vec::new();
-    state.members.live().serialize_into(&mut bytes).map_err(|e| io(storage, &live_file, e))?;
-    storage.write_atomic(&live_file, &bytes).map_err(|e| io(storage, &live_file, e))?;
+    state
+        .members
+        .live()
+        .serialize_into(&mut bytes)
+        .map_err(|e| io(storage, &live_file, e))?;
+    storage
+        .write_atomic(&live_file, &bytes)
+        .map_err(|e| io(storage, &live_file, e))?;
 
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -177,7 +219,10 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         attributes: state
             .attrs
             .iter()
-            .map(|a| NamedType { name: a.name.clone(), data_type: a.column.data_type() })
+            .map(|a| NamedType {
+                name: a.name.clone(),
+                data_type: a.column.data_type(),
+            })
             .collect(),
         events_file: events_file.clone(),
         event_count: state.events.len() as u64,
@@ -185,7 +230,10 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
             .events
             .props
             .iter()
-            .map(|(name, t)| NamedType { name: name.clone(), data_type: *t })
+            .map(|(name, t)| NamedType {
+                name: name.clone(),
+                data_type: *t,
+            })
             .collect(),
         event_types: state.events.types.keys().cloned().collect(),
         tags_file: tags_file.clone(),
@@ -193,17 +241,24 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
             .groups
             .groups
             .iter()
-            .map(|g| GroupEntry { name: g.name.clone(), definition: g.definition.clone() })
+            .map(|g| GroupEntry {
+                name: g.name.clone(),
+                definition: g.definition.clone(),
+            })
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
-    storage.write_atomic(MANIFEST, &json).map_err(|e| io(storage, MANIFEST, e))?;
+    storage
+        .write_atomic(MANIFEST, &json)
+        .map_err(|e| io(storage, MANIFEST, e))?;
 
     // Older generations are unreachable now.
     let current = [&members_file, &events_file, &tags_file, &live_file];
     for name in storage.list().map_err(|e| io(storage, ".", e))? {
-        let data_file = ["members-", "events-", "tags-", "live-"].iter().any(|p| name.starts_with(p));
+        let data_file = ["members-", "events-", "tags-", "live-"]
+            .iter()
+            .any(|p| name.starts_with(p));
         if data_file && !current.iter().any(|c| **c == name) {
             storage.remove(&name).map_err(|e| io(storage, &name, e))?;
         }
@@ -229,44 +284,63 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
     let mut state = State::default();
 
     let batches = read_parquet(storage, &manifest.members_file)?;
-    let mut columns: Vec<Column> =
-        manifest.attributes.iter().map(|a| Column::new(a.data_type)).collect();
+    let mut columns: Vec<Column> = manifest
+        .attributes
+        .iter()
+        .map(|a| Column::new(a.data_type))
+        .collect();
     for batch in &batches {
         let ids = batch
             .column_by_name("member_id")
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| bad(storage, format!("{} has no member_id column", manifest.members_file)))?;
+            .ok_or_else(|| {
+                bad(
+                    storage,
+                    format!("{} has no member_id column", manifest.members_file),
+                )
+            })?;
         for id in ids.iter() {
             let id = id.ok_or_else(|| bad(storage, "a stored member_id is NULL"))?;
             state.members.resolve_or_create(id)?;
         }
         for (attr, column) in manifest.attributes.iter().zip(columns.iter_mut()) {
             let array = batch.column_by_name(&attr.name).ok_or_else(|| {
-                bad(storage, format!("{} lacks attribute '{}'", manifest.members_file, attr.name))
+                bad(
+                    storage,
+                    format!("{} lacks attribute '{}'", manifest.members_file, attr.name),
+                )
             })?;
             let array = cast_to(array, attr.data_type, &manifest.members_file, &attr.name, 1)?;
             column.append_array(&array, None);
         }
     }
     if state.members.len() as u64 != manifest.member_count {
-        return Err(bad(storage, format!(
-            "{} holds {} members, the manifest says {}",
-            manifest.members_file,
-            state.members.len(),
-            manifest.member_count
-        )));
+        return Err(bad(
+            storage,
+            format!(
+                "{} holds {} members, the manifest says {}",
+                manifest.members_file,
+                state.members.len(),
+                manifest.member_count
+            ),
+        ));
     }
     for (attr, column) in manifest.attributes.into_iter().zip(columns) {
         state.attrs.push_restored(attr.name, column);
     }
 
-    let live_bytes = storage.read(&manifest.live_file).map_err(|e| io(storage, &manifest.live_file, e))?;
+    let live_bytes = storage
+        .read(&manifest.live_file)
+        .map_err(|e| io(storage, &manifest.live_file, e))?;
     let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
         .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
 
     let batches = read_parquet(storage, &manifest.events_file)?;
-    let props: std::collections::HashMap<String, DataType> =
-        manifest.event_properties.iter().map(|p| (p.name.clone(), p.data_type)).collect();
+    let props: std::collections::HashMap<String, DataType> = manifest
+        .event_properties
+        .iter()
+        .map(|p| (p.name.clone(), p.data_type))
+        .collect();
     let known = |name: &str| props.get(name).copied();
     let staged = StagedEvents::stage(&batches, &manifest.events_file, &known)?;
     staged.apply(&mut state)?;
@@ -277,16 +351,23 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
         state.events.types.entry(t.clone()).or_default();
     }
     if state.events.len() as u64 != manifest.event_count {
-        return Err(bad(storage, format!(
-            "{} holds {} events, the manifest says {}",
-            manifest.events_file,
-            state.events.len(),
-            manifest.event_count
-        )));
+        return Err(bad(
+            storage,
+            format!(
+                "{} holds {} events, the manifest says {}",
+                manifest.events_file,
+                state.events.len(),
+                manifest.event_count
+            ),
+        ));
     }
 
-    let bytes = storage.read(&manifest.tags_file).map_err(|e| io(storage, &manifest.tags_file, e))?;
-    for (name, bitmap) in bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{}: {e}", manifest.tags_file)))? {
+    let bytes = storage
+        .read(&manifest.tags_file)
+        .map_err(|e| io(storage, &manifest.tags_file, e))?;
+    for (name, bitmap) in
+        bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{}: {e}", manifest.tags_file)))?
+    {
         state.tags.insert_bitmap(name, bitmap);
     }
 

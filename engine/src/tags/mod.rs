@@ -30,7 +30,8 @@ impl TagStore {
         match self.tags.get_mut(tag) {
             Some(bitmap) => bitmap.insert(row),
             None => {
-                self.tags.insert(tag.to_string(), RoaringBitmap::from_iter([row]));
+                self.tags
+                    .insert(tag.to_string(), RoaringBitmap::from_iter([row]));
                 true
             }
         }
@@ -52,7 +53,11 @@ impl TagStore {
 
     /// Tags of one member.
     pub(crate) fn tags_of(&self, row: RowId) -> Vec<&str> {
-        self.tags.iter().filter(|(_, b)| b.contains(row)).map(|(k, _)| k.as_str()).collect()
+        self.tags
+            .iter()
+            .filter(|(_, b)| b.contains(row))
+            .map(|(k, _)| k.as_str())
+            .collect()
     }
 
     pub(crate) fn insert_bitmap(&mut self, tag: String, bitmap: RoaringBitmap) {

@@ -41,7 +41,11 @@ impl StrDict {
     #[inline]
     pub(crate) fn get(&self, code: u32) -> &str {
         let code = code as usize;
-        let start = if code == 0 { 0 } else { self.ends[code - 1] as usize };
+        let start = if code == 0 {
+            0
+        } else {
+            self.ends[code - 1] as usize
+        };
         let end = self.ends[code] as usize;
         // The arena only ever receives whole `&str`s, so every span is valid UTF-8.
         std::str::from_utf8(&self.arena[start..end]).expect("dictionary holds UTF-8")
@@ -49,7 +53,9 @@ impl StrDict {
 
     pub(crate) fn lookup(&self, value: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(value);
-        self.table.find(hash, |&code| self.get(code) == value).copied()
+        self.table
+            .find(hash, |&code| self.get(code) == value)
+            .copied()
     }
 
     /// The code of `value`, adding it if it is new. Returns `(code, was_new)`.
@@ -61,7 +67,13 @@ impl StrDict {
         let code = u32::try_from(self.ends.len()).expect("more than 4 billion distinct strings");
         self.arena.extend_from_slice(value.as_bytes());
         self.ends.push(self.arena.len() as u64);
-        let Self { table, hasher, arena, ends, .. } = self;
+        let Self {
+            table,
+            hasher,
+            arena,
+            ends,
+            ..
+        } = self;
         table.insert_unique(hash, code, |&c| {
             let c = c as usize;
             let start = if c == 0 { 0 } else { ends[c - 1] as usize };

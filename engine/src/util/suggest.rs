@@ -18,7 +18,11 @@ pub(crate) fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) 
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.into_iter().take(3).map(|(_, s)| s.to_string()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, s)| s.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -35,6 +39,9 @@ mod tests {
 
     #[test]
     fn substring_counts_as_close() {
-        assert_eq!(closest("coupon", ["claim_coupon", "purchase"]), vec!["claim_coupon"]);
+        assert_eq!(
+            closest("coupon", ["claim_coupon", "purchase"]),
+            vec!["claim_coupon"]
+        );
     }
 }
