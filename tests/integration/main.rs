@@ -1,1 +1,7 @@
-//! Integration tests.
+//! Integration tests of memberdb: one binary, one module per area.
+
+mod cli;
+mod ingest;
+mod persistence;
+mod segments_vs_naive;
+mod support;

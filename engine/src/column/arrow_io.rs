@@ -110,6 +110,17 @@ pub(crate) fn cast_to(
             Arc::new(TimestampMicrosecondArray::from(out_micros).with_timezone("UTC"))
         });
     }
+    if target == DataType::Timestamp {
+        if let Some(micros) = timestamp_micros(array) {
+            let micros = micros.map_err(|i| {
+                bad_row(
+                    i,
+                    "timestamp is out of range (years 1677 to 2262 only)".to_string(),
+                )
+            })?;
+            return Ok(Arc::new(micros.with_timezone("UTC")));
+        }
+    }
     let cast = arrow::compute::cast(array, &wanted).map_err(|e| {
         Error::bad_input(
             source,
@@ -129,6 +140,52 @@ pub(crate) fn cast_to(
         }
     }
     Ok(cast)
+}
+
+/// Timestamps and dates of any unit and time zone as UTC microseconds. Arrow stores instants
+/// as offsets from the Unix epoch whatever the zone, so only the unit changes; this avoids
+/// arrow's zone handling (which needs a zone database for named zones). `Err(i)` names the
+/// first element that overflows.
+fn timestamp_micros(array: &ArrayRef) -> Option<Result<TimestampMicrosecondArray, usize>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{
+        Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
+    };
+    fn scale<T: arrow::datatypes::ArrowPrimitiveType>(
+        array: &ArrayRef,
+        f: impl Fn(T::Native) -> Option<i64>,
+    ) -> Result<TimestampMicrosecondArray, usize> {
+        let a = array.as_primitive::<T>();
+        let mut out = Vec::with_capacity(a.len());
+        for i in 0..a.len() {
+            out.push(if a.is_valid(i) {
+                Some(f(a.value(i)).ok_or(i)?)
+            } else {
+                None
+            });
+        }
+        Ok(TimestampMicrosecondArray::from(out))
+    }
+    Some(match array.data_type() {
+        ArrowType::Timestamp(TimeUnit::Second, _) => {
+            scale::<TimestampSecondType>(array, |v| v.checked_mul(1_000_000))
+        }
+        ArrowType::Timestamp(TimeUnit::Millisecond, _) => {
+            scale::<TimestampMillisecondType>(array, |v| v.checked_mul(1_000))
+        }
+        ArrowType::Timestamp(TimeUnit::Microsecond, _) => {
+            scale::<TimestampMicrosecondType>(array, Some)
+        }
+        ArrowType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scale::<TimestampNanosecondType>(array, |v| Some(v.div_euclid(1_000)))
+        }
+        ArrowType::Date32 => scale::<Date32Type>(array, |d| {
+            i64::from(d).checked_mul(crate::value::DAY_MICROS)
+        }),
+        ArrowType::Date64 => scale::<Date64Type>(array, |ms| ms.checked_mul(1_000)),
+        _ => return None,
+    })
 }
 
 fn downcast<'a, T: 'static>(array: &'a ArrayRef) -> &'a T {

@@ -1,0 +1,1 @@
+//! The `memberdb` binary: gen and load, end to end.

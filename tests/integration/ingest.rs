@@ -1,0 +1,1 @@
+//! Ingest from each file format, and refusal of bad files with nothing applied.
