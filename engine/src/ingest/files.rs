@@ -9,7 +9,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::column::cast_to;
 use crate::error::{Error, Result};
+use crate::value::DataType;
 
 /// Rows per batch when reading files.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -50,19 +52,71 @@ impl FileFormat {
 /// Columns that are always read as strings, whatever they look like (ids are not numbers).
 const KEY_COLUMNS: [&str; 3] = ["member_id", "event", "tag"];
 
-fn keys_as_strings(schema: Schema) -> Schema {
+/// The schema to read a text file with: key columns as strings, and dates and timestamps as
+/// strings too, converted afterwards by [`parse_temporal`] so a bad value is reported with
+/// its row. Returns the temporal columns with their types.
+fn text_schema(schema: Schema) -> (Schema, Vec<(String, DataType)>) {
+    let mut temporal = Vec::new();
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| {
-            if KEY_COLUMNS.contains(&f.name().as_str()) {
-                Field::new(f.name(), ArrowType::Utf8, true)
-            } else {
-                f.as_ref().clone()
+            let name = f.name().as_str();
+            let as_text = Field::new(name, ArrowType::Utf8, true);
+            if KEY_COLUMNS.contains(&name) {
+                return as_text;
+            }
+            match f.data_type() {
+                ArrowType::Date32 | ArrowType::Date64 => {
+                    temporal.push((name.to_string(), DataType::Date));
+                    as_text
+                }
+                ArrowType::Timestamp(_, _) => {
+                    temporal.push((name.to_string(), DataType::Timestamp));
+                    as_text
+                }
+                _ => f.as_ref().clone(),
             }
         })
         .collect();
-    Schema::new(fields)
+    (Schema::new(fields), temporal)
+}
+
+/// Converts the temporal columns of text-file batches from strings.
+fn parse_temporal(
+    batches: Vec<RecordBatch>,
+    temporal: &[(String, DataType)],
+    source: &str,
+) -> Result<Vec<RecordBatch>> {
+    if temporal.is_empty() {
+        return Ok(batches);
+    }
+    let mut first_row = 1;
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let schema = batch.schema();
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            match temporal.iter().find(|(n, _)| n == field.name()) {
+                Some((name, data_type)) => {
+                    let parsed = cast_to(column, *data_type, source, name, first_row)?;
+                    fields.push(Field::new(name, parsed.data_type().clone(), true));
+                    columns.push(parsed);
+                }
+                None => {
+                    fields.push(field.as_ref().clone());
+                    columns.push(column.clone());
+                }
+            }
+        }
+        first_row += batch.num_rows();
+        out.push(
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                .map_err(|e| Error::Internal(format!("re-typed batch: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Reads a whole file into Arrow batches.
@@ -103,14 +157,16 @@ pub fn read_batches_with_progress(
                 .map_err(|e| bad(&e))?;
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io(path, e))?;
-            let reader = arrow::csv::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
+            let (schema, temporal) = text_schema(schema);
+            let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
                 .with_format(format)
                 .with_batch_size(BATCH_ROWS)
                 .build(BufReader::new(file))
                 .map_err(|e| bad(&e))?;
-            reader
+            let batches: Result<Vec<RecordBatch>> = reader
                 .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
-                .collect()
+                .collect();
+            parse_temporal(batches?, &temporal, &name)
         }
         FileFormat::JsonLines => {
             let mut buffered = BufReader::new(file);
@@ -120,14 +176,16 @@ pub fn read_batches_with_progress(
             buffered
                 .seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io(path, e))?;
-            let reader = arrow::json::ReaderBuilder::new(Arc::new(keys_as_strings(schema)))
+            let (schema, temporal) = text_schema(schema);
+            let reader = arrow::json::ReaderBuilder::new(Arc::new(schema))
                 .with_coerce_primitive(true)
                 .with_batch_size(BATCH_ROWS)
                 .build(buffered)
                 .map_err(|e| bad(&e))?;
-            reader
+            let batches: Result<Vec<RecordBatch>> = reader
                 .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
-                .collect()
+                .collect();
+            parse_temporal(batches?, &temporal, &name)
         }
     };
     batches
