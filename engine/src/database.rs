@@ -121,6 +121,15 @@ impl Database {
         Ok(report)
     }
 
+    /// Removes tags in bulk: every (`member_id`, `tag`) pair of the batches. Pairs naming an
+    /// unknown member or tag are skipped. All or nothing.
+    pub fn unload_tags(&mut self, batches: &[RecordBatch]) -> Result<IngestReport> {
+        let staged = StagedTags::stage(batches, "batch")?;
+        let report = staged.remove(&mut self.state);
+        self.state.refresh_groups()?;
+        Ok(report)
+    }
+
     /// Loads a Parquet, CSV or JSON Lines file (by extension). All or nothing.
     pub fn load_file(&mut self, kind: InputKind, path: impl AsRef<Path>) -> Result<IngestReport> {
         self.load_file_with_progress(kind, path, &mut |_| {})

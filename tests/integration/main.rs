@@ -1,6 +1,6 @@
 //! Integration tests of memberdb: one binary, one module per area.
 
-mod cli;
+mod api;
 mod ingest;
 mod persistence;
 mod segments_vs_naive;

@@ -117,3 +117,18 @@ impl StagedTags {
         Ok(report)
     }
 }
+
+impl StagedTags {
+    /// Removes staged (member, tag) pairs; unknown members and tags are skipped.
+    pub(crate) fn remove(self, state: &mut State) -> IngestReport {
+        let mut report = IngestReport::default();
+        for (ids, tags) in &self.batches {
+            for (id, tag) in strings(ids).zip(strings(tags)) {
+                if let Some(row) = state.members.lookup(id) {
+                    report.rows += u64::from(state.tags.remove(tag, row));
+                }
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,331 @@
+//! The embedder's API: names, errors, groups, FIND, BREAKDOWN, tags.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use memberdb::{Database, Error, FindOptions, PropFilter, Segment, TimeUnit, Timestamp, Value};
+
+use crate::support::batch;
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+fn sample() -> Database {
+    let mut db = Database::in_memory();
+    let rows: [(&str, Option<&str>, Option<i64>); 6] = [
+        ("M1", Some("Shanghai"), Some(1200)),
+        ("M2", Some("Shanghai"), Some(50)),
+        ("M3", Some("Beijing"), None),
+        ("M4", None, Some(3000)),
+        ("M5", Some("Chengdu"), Some(10)),
+        ("M6", Some("Shanghai"), Some(700)),
+    ];
+    for (id, city, points) in rows {
+        db.upsert_member(
+            id,
+            &[
+                ("city", city.map(Value::from)),
+                ("points", points.map(Value::Int)),
+            ],
+        )
+        .unwrap();
+    }
+    db.add_tags("M1", &["vip"]).unwrap();
+    db.add_tags("M4", &["vip", "churn_risk"]).unwrap();
+    db.add_tags("M6", &["vip"]).unwrap();
+    for (id, event, t, coupon) in [
+        ("M1", "claim_coupon", "2026-10-20T10:00:00Z", "XMAS"),
+        ("M1", "redeem_coupon", "2026-10-22T10:00:00Z", "XMAS"),
+        ("M2", "claim_coupon", "2026-10-25T10:00:00Z", "XMAS"),
+        ("M6", "claim_coupon", "2026-10-31T23:00:00Z", "XMAS"),
+    ] {
+        db.add_event(
+            id,
+            event,
+            ts(t),
+            &[("coupon_id", Some(Value::from(coupon)))],
+        )
+        .unwrap();
+    }
+    db
+}
+
+#[test]
+fn unknown_names_suggest_the_closest() {
+    let db = sample();
+    let err = db.count(&Segment::attr("ctiy").eq("Shanghai")).unwrap_err();
+    assert!(matches!(
+        &err,
+        Error::UnknownName {
+            kind: "attribute",
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "unknown attribute 'ctiy'; did you mean 'city'?"
+    );
+    let err = db.count(&Segment::tag("vipp")).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown tag 'vipp'") && err.contains("'vip'"),
+        "{err}"
+    );
+    let err = db
+        .count(&Segment::did("claim").build())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown event 'claim'") && err.contains("claim_coupon"),
+        "{err}"
+    );
+    let filter = PropFilter::prop("coupon").eq("XMAS");
+    let err = db
+        .count(&Segment::did("claim_coupon").filter(filter).build())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown event property 'coupon'") && err.contains("coupon_id"),
+        "{err}"
+    );
+    let err = db
+        .count(&Segment::in_group("nope"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown group 'nope'"), "{err}");
+    let err = db
+        .count(&Segment::attr("points").eq("lots"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'points' is of type integer"), "{err}");
+}
+
+#[test]
+fn coupon_journey_question() {
+    let db = sample();
+    let now = db.as_of(ts("2026-11-01T00:00:00Z"));
+    // claimed AND NOT redeemed AND lives in Shanghai
+    let q = Segment::did("claim_coupon")
+        .and(!Segment::did("redeem_coupon"))
+        .and(Segment::attr("city").eq("Shanghai"));
+    assert_eq!(now.count(&q).unwrap(), 2);
+    // the last day only: M6 (23:00 on the 31st)
+    assert_eq!(
+        now.count(
+            &Segment::did("claim_coupon")
+                .in_last(1, TimeUnit::Days)
+                .build()
+        )
+        .unwrap(),
+        1
+    );
+    // IN LAST excludes its start: 23:00 is exactly one hour before now
+    assert_eq!(
+        now.count(
+            &Segment::did("claim_coupon")
+                .in_last(1, TimeUnit::Hours)
+                .build()
+        )
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        now.count(
+            &Segment::did("claim_coupon")
+                .in_last(2, TimeUnit::Hours)
+                .build()
+        )
+        .unwrap(),
+        1
+    );
+    // ...and includes now itself
+    let at_claim = db.as_of(ts("2026-10-31T23:00:00Z"));
+    assert_eq!(
+        at_claim
+            .count(
+                &Segment::did("claim_coupon")
+                    .in_last(1, TimeUnit::Hours)
+                    .build()
+            )
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
+fn null_semantics() {
+    let db = sample();
+    // != leaves out members without a city, NOT = keeps them
+    assert_eq!(db.count(&Segment::attr("city").ne("Shanghai")).unwrap(), 2);
+    assert_eq!(db.count(&!Segment::attr("city").eq("Shanghai")).unwrap(), 3);
+    assert_eq!(db.count(&Segment::attr("city").is_null()).unwrap(), 1);
+    assert_eq!(db.count(&Segment::attr("points").lt(100)).unwrap(), 2);
+    assert_eq!(db.count(&!Segment::attr("points").ge(100)).unwrap(), 3);
+}
+
+#[test]
+fn find_pages_in_a_stable_order_and_exports_arrow() {
+    let db = sample();
+    let all = Segment::all();
+    let options = FindOptions {
+        columns: vec!["city".into(), "points".into()],
+        limit: Some(2),
+        offset: 1,
+    };
+    let found = db.find(&all, &options).unwrap();
+    assert_eq!(found.total, 6);
+    assert_eq!(found.columns, vec!["member_id", "city", "points"]);
+    let ids: Vec<&str> = found.rows.iter().map(|r| r.member_id.as_str()).collect();
+    assert_eq!(ids, vec!["M2", "M3"]);
+    assert_eq!(
+        found.rows[1].values,
+        vec![Some(Value::from("Beijing")), None]
+    );
+    let batch = found.to_record_batch().unwrap();
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(batch.num_columns(), 3);
+    let err = db
+        .find(
+            &all,
+            &FindOptions {
+                columns: vec!["pionts".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("did you mean 'points'"), "{err}");
+}
+
+#[test]
+fn breakdown_counts_nulls_and_adds_up() {
+    let db = sample();
+    let rows = db.breakdown(&Segment::all(), "city", None).unwrap();
+    let as_pairs: Vec<(Option<Value>, u64)> =
+        rows.iter().map(|r| (r.value.clone(), r.count)).collect();
+    assert_eq!(
+        as_pairs,
+        vec![
+            (Some(Value::from("Shanghai")), 3),
+            (Some(Value::from("Beijing")), 1),
+            (Some(Value::from("Chengdu")), 1),
+            (None, 1),
+        ]
+    );
+    let top = db
+        .breakdown(&Segment::tag("vip"), "points", Some(2))
+        .unwrap();
+    assert_eq!(top.len(), 2);
+    assert_eq!(top.iter().map(|r| r.count).sum::<u64>(), 2);
+    let total: u64 = db
+        .breakdown(&Segment::tag("vip"), "city", None)
+        .unwrap()
+        .iter()
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(total, 3);
+}
+
+#[test]
+fn groups_stay_current_and_protect_their_users() {
+    let mut db = sample();
+    let size = db
+        .define_group(
+            "shanghai_vip",
+            Segment::tag("vip").and(Segment::attr("city").eq("Shanghai")),
+        )
+        .unwrap();
+    assert_eq!(size, 2);
+    db.define_group(
+        "reminder",
+        Segment::in_group("shanghai_vip").and(!Segment::did("redeem_coupon")),
+    )
+    .unwrap();
+    assert_eq!(db.count(&Segment::in_group("reminder")).unwrap(), 1);
+    // data changes move the groups
+    db.upsert_member("M2", &[("city", Some(Value::from("Shanghai")))])
+        .unwrap();
+    db.add_tags("M2", &["vip"]).unwrap();
+    assert_eq!(db.count(&Segment::in_group("shanghai_vip")).unwrap(), 3);
+    assert_eq!(db.count(&Segment::in_group("reminder")).unwrap(), 2);
+    db.add_event("M2", "redeem_coupon", ts("2026-10-30T00:00:00Z"), &[])
+        .unwrap();
+    assert_eq!(db.count(&Segment::in_group("reminder")).unwrap(), 1);
+    // conflicts
+    let err = db.drop_group("shanghai_vip").unwrap_err().to_string();
+    assert!(err.contains("used by reminder"), "{err}");
+    assert!(db.define_group("reminder", Segment::all()).is_err());
+    assert!(db.define_group("bad", Segment::tag("nope")).is_err());
+    assert!(
+        db.groups().iter().all(|g| g.name != "bad"),
+        "a failed definition is not kept"
+    );
+    db.drop_group("reminder").unwrap();
+    db.drop_group("shanghai_vip").unwrap();
+    assert!(db.groups().is_empty());
+}
+
+#[test]
+fn time_dependent_groups_follow_now() {
+    let mut db = sample();
+    db.define_group(
+        "recent_claim",
+        Segment::did("claim_coupon")
+            .in_last(7, TimeUnit::Days)
+            .build(),
+    )
+    .unwrap();
+    let at = |t: &str| {
+        db.as_of(ts(t))
+            .count(&Segment::in_group("recent_claim"))
+            .unwrap()
+    };
+    assert_eq!(at("2026-11-01T00:00:00Z"), 2); // M2 (10-25), M6 (10-31)
+    assert_eq!(at("2026-10-30T00:00:00Z"), 1); // M2
+    assert_eq!(at("2026-10-26T00:00:00Z"), 2); // M1 (10-20), M2
+}
+
+#[test]
+fn tags_in_bulk_and_one_by_one() {
+    let mut db = sample();
+    let pairs = batch(vec![
+        (
+            "member_id",
+            Arc::new(StringArray::from(vec!["M1", "M4", "M99"])) as ArrayRef,
+        ),
+        (
+            "tag",
+            Arc::new(StringArray::from(vec!["vip", "vip", "vip"])),
+        ),
+    ]);
+    let removed = db.unload_tags(&[pairs]).unwrap();
+    assert_eq!(removed.rows, 2);
+    assert_eq!(db.count(&Segment::tag("vip")).unwrap(), 1);
+    assert!(db.member("M99").is_none(), "removal never creates members");
+    db.remove_tags("M6", &["vip"]).unwrap();
+    assert_eq!(
+        db.count(&Segment::tag("vip")).unwrap(),
+        0,
+        "the tag stays known when empty"
+    );
+    assert_eq!(db.member("M4").unwrap().tags, vec!["churn_risk"]);
+}
+
+#[test]
+fn upsert_refuses_values_of_the_wrong_type_atomically() {
+    let mut db = sample();
+    let err = db
+        .upsert_member(
+            "M1",
+            &[
+                ("city", Some(Value::from("Paris"))),
+                ("points", Some(Value::from("many"))),
+            ],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("points"), "{err}");
+    let m1 = db.member("M1").unwrap();
+    assert!(
+        m1.attributes
+            .contains(&("city".to_string(), Value::from("Shanghai")))
+    );
+}

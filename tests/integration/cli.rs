@@ -1,1 +1,0 @@
-//! The `memberdb` binary: gen and load, end to end.
