@@ -1,1 +1,54 @@
-//! Benchmarks support.
+//! Shared pieces of the benchmarks: cached, seeded data sets and loaded databases.
+//!
+//! Data sets are generated once per size into `$MEMBERDB_BENCH_DATA` (default
+//! `target/bench-data`), outside the repository, and reused by later runs.
+
+use std::path::PathBuf;
+
+use memberdb::datagen::{GenConfig, generate};
+use memberdb::{Database, InputKind, Timestamp};
+
+/// The end of every benchmark data set's history, and the *now* of its queries.
+pub fn bench_now() -> Timestamp {
+    Timestamp::parse("2026-11-01T00:00:00Z").expect("valid timestamp")
+}
+
+/// Members per benchmark data set: `$MEMBERDB_BENCH_MEMBERS`, default one million.
+pub fn bench_members() -> u64 {
+    std::env::var("MEMBERDB_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// The directory of the data set with `members` members, generated if missing.
+pub fn dataset(members: u64) -> PathBuf {
+    let root = std::env::var_os("MEMBERDB_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data"));
+    let dir = root.join(format!("gen-{members}"));
+    if !dir.join("tags.parquet").exists() {
+        let config = GenConfig {
+            members,
+            days: 365,
+            seed: 42,
+            end: bench_now(),
+        };
+        eprintln!("generating {members} members into {}", dir.display());
+        generate(&config, &dir, &mut |_| {}).expect("generate bench data");
+    }
+    dir
+}
+
+/// A database loaded in memory from the data set with `members` members.
+pub fn loaded(members: u64) -> Database {
+    let dir = dataset(members);
+    let mut db = Database::in_memory();
+    db.load_file(InputKind::Members, dir.join("members.parquet"))
+        .expect("members");
+    db.load_file(InputKind::Events, dir.join("events.parquet"))
+        .expect("events");
+    db.load_file(InputKind::Tags, dir.join("tags.parquet"))
+        .expect("tags");
+    db
+}

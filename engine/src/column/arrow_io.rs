@@ -110,16 +110,16 @@ pub(crate) fn cast_to(
             Arc::new(TimestampMicrosecondArray::from(out_micros).with_timezone("UTC"))
         });
     }
-    if target == DataType::Timestamp {
-        if let Some(micros) = timestamp_micros(array) {
-            let micros = micros.map_err(|i| {
-                bad_row(
-                    i,
-                    "timestamp is out of range (years 1677 to 2262 only)".to_string(),
-                )
-            })?;
-            return Ok(Arc::new(micros.with_timezone("UTC")));
-        }
+    if target == DataType::Timestamp
+        && let Some(micros) = timestamp_micros(array)
+    {
+        let micros = micros.map_err(|i| {
+            bad_row(
+                i,
+                "timestamp is out of range (years 1677 to 2262 only)".to_string(),
+            )
+        })?;
+        return Ok(Arc::new(micros.with_timezone("UTC")));
     }
     let cast = arrow::compute::cast(array, &wanted).map_err(|e| {
         Error::bad_input(
@@ -188,7 +188,7 @@ fn timestamp_micros(array: &ArrayRef) -> Option<Result<TimestampMicrosecondArray
     })
 }
 
-fn downcast<'a, T: 'static>(array: &'a ArrayRef) -> &'a T {
+fn downcast<T: 'static>(array: &ArrayRef) -> &T {
     array
         .as_any()
         .downcast_ref::<T>()

@@ -401,7 +401,7 @@ impl Block {
                 );
             }
             let span_share = (end_ts - first) as f64 / (end_ts - history_start).max(1) as f64;
-            let mean = 11.5 * activity * span_share;
+            let mean = 13.0 * activity * span_share;
             let count = (-(rng.random_range(f64::EPSILON..1.0f64)).ln() * mean).round() as u32;
             for _ in 0..count {
                 let ts = loop {

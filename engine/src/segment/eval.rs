@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use roaring::{MultiOps, RoaringBitmap};
 
-use super::{Did, Segment, window};
+use super::{Did, Frequency, Segment, window};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -141,34 +141,64 @@ impl<'a> Evaluator<'a> {
             Some((lo, hi)) => part.slice(lo, hi),
             None => 0..part.len(),
         };
-        let mut rows: Vec<u32> = match &filter {
-            Some(f) => slice
-                .filter(|&i| f.matches(i))
-                .map(|i| part.members[i])
-                .collect(),
+        let rows: Vec<u32> = match &filter {
+            Some(f) => slice.filter(|&i| f.matches(i)).map(|i| part.members[i]).collect(),
             None => part.members[slice].to_vec(),
         };
-        rows.sort_unstable();
-        let Some(frequency) = did.frequency else {
-            rows.dedup();
-            return Ok(Cow::Owned(
-                RoaringBitmap::from_sorted_iter(rows).expect("sorted"),
-            ));
-        };
-        let mut kept = Vec::new();
-        let mut i = 0;
-        while i < rows.len() {
-            let member = rows[i];
-            let run = rows[i..].iter().take_while(|&&m| m == member).count();
-            if frequency.accepts(run as u64) {
-                kept.push(member);
-            }
-            i += run;
-        }
-        Ok(Cow::Owned(
-            RoaringBitmap::from_sorted_iter(kept).expect("sorted"),
-        ))
+        let universe = self.state.members.len();
+        Ok(Cow::Owned(match did.frequency {
+            None => distinct_members(rows, universe),
+            Some(frequency) => members_by_count(rows, universe, frequency),
+        }))
     }
+}
+
+/// Many rows for few members: counting in a dense array beats sorting the rows.
+fn dense(rows: usize, universe: usize) -> bool {
+    rows.saturating_mul(16) > universe
+}
+
+/// The distinct members among `rows` (row ids below `universe`).
+fn distinct_members(mut rows: Vec<u32>, universe: usize) -> RoaringBitmap {
+    if dense(rows.len(), universe) {
+        let mut bits = vec![0u8; universe.div_ceil(8)];
+        for &r in &rows {
+            bits[r as usize / 8] |= 1 << (r % 8);
+        }
+        return RoaringBitmap::from_lsb0_bytes(0, &bits);
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    RoaringBitmap::from_sorted_iter(rows).expect("sorted")
+}
+
+/// The members whose number of occurrences in `rows` passes `frequency`.
+fn members_by_count(mut rows: Vec<u32>, universe: usize, frequency: Frequency) -> RoaringBitmap {
+    let threshold = match frequency {
+        Frequency::AtLeast(n) | Frequency::AtMost(n) | Frequency::Exactly(n) => n,
+    };
+    if dense(rows.len(), universe) && threshold < u64::from(u8::MAX) {
+        // Saturating u8 counters: any count >= 255 compares like 255 against n < 255.
+        let mut counts = vec![0u8; universe];
+        for &r in &rows {
+            let c = &mut counts[r as usize];
+            *c = c.saturating_add(1);
+        }
+        let kept = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| frequency.accepts(u64::from(c)))
+            .map(|(r, _)| r as u32);
+        return RoaringBitmap::from_sorted_iter(kept).expect("ascending");
+    }
+    rows.sort_unstable();
+    let mut kept = Vec::new();
+    for run in rows.chunk_by(|a, b| a == b) {
+        if frequency.accepts(run.len() as u64) {
+            kept.push(run[0]);
+        }
+    }
+    RoaringBitmap::from_sorted_iter(kept).expect("sorted")
 }
 
 fn intersect_all(mut bitmaps: Vec<Bits<'_>>) -> Bits<'_> {
@@ -180,4 +210,40 @@ fn intersect_all(mut bitmaps: Vec<Bits<'_>>) -> Bits<'_> {
         acc &= b.as_ref();
     }
     Cow::Owned(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(rows: &[u32], keep: impl Fn(u64) -> bool) -> RoaringBitmap {
+        let mut counts = std::collections::BTreeMap::new();
+        for &r in rows {
+            *counts.entry(r).or_insert(0u64) += 1;
+        }
+        counts.into_iter().filter(|&(_, c)| keep(c)).map(|(r, _)| r).collect()
+    }
+
+    #[test]
+    fn dense_and_sparse_paths_agree() {
+        // 300 events of member 7 (past the u8 counter), a few others
+        let mut rows: Vec<u32> = vec![7; 300];
+        rows.extend([1, 1, 2, 900, 900, 900]);
+        for universe in [1000, 1_000_000] {
+            assert_eq!(distinct_members(rows.clone(), universe), naive(&rows, |_| true));
+            for f in [
+                Frequency::AtLeast(3),
+                Frequency::AtMost(2),
+                Frequency::Exactly(3),
+                Frequency::AtLeast(300),
+                Frequency::AtMost(299),
+            ] {
+                assert_eq!(
+                    members_by_count(rows.clone(), universe, f),
+                    naive(&rows, |c| f.accepts(c)),
+                    "{f:?} universe {universe}"
+                );
+            }
+        }
+    }
 }

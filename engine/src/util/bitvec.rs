@@ -13,7 +13,7 @@ impl BitVec {
     }
 
     pub(crate) fn push(&mut self, bit: bool) {
-        if self.len % 64 == 0 {
+        if self.len.is_multiple_of(64) {
             self.words.push(0);
         }
         if bit {
