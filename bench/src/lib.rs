@@ -3,6 +3,8 @@
 //! Data sets are generated once per size into `$MEMBERDB_BENCH_DATA` (default
 //! `target/bench-data`), outside the repository, and reused by later runs.
 
+pub mod workloads;
+
 use std::path::PathBuf;
 
 use memberdb::datagen::{GenConfig, generate};

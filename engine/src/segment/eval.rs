@@ -142,7 +142,10 @@ impl<'a> Evaluator<'a> {
             None => 0..part.len(),
         };
         let rows: Vec<u32> = match &filter {
-            Some(f) => slice.filter(|&i| f.matches(i)).map(|i| part.members[i]).collect(),
+            Some(f) => slice
+                .filter(|&i| f.matches(i))
+                .map(|i| part.members[i])
+                .collect(),
             None => part.members[slice].to_vec(),
         };
         let universe = self.state.members.len();
@@ -221,7 +224,11 @@ mod tests {
         for &r in rows {
             *counts.entry(r).or_insert(0u64) += 1;
         }
-        counts.into_iter().filter(|&(_, c)| keep(c)).map(|(r, _)| r).collect()
+        counts
+            .into_iter()
+            .filter(|&(_, c)| keep(c))
+            .map(|(r, _)| r)
+            .collect()
     }
 
     #[test]
@@ -230,7 +237,10 @@ mod tests {
         let mut rows: Vec<u32> = vec![7; 300];
         rows.extend([1, 1, 2, 900, 900, 900]);
         for universe in [1000, 1_000_000] {
-            assert_eq!(distinct_members(rows.clone(), universe), naive(&rows, |_| true));
+            assert_eq!(
+                distinct_members(rows.clone(), universe),
+                naive(&rows, |_| true)
+            );
             for f in [
                 Frequency::AtLeast(3),
                 Frequency::AtMost(2),

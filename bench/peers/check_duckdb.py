@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Cross-check memberdb against DuckDB on the same Parquet files.
+
+Runs every named question of bench/src/workloads.rs in memberdb (the `answers` binary) and
+the same question written in SQL here, on the same members / events / tags files, and fails
+if any answer differs.
+
+    python3 bench/peers/check_duckdb.py DATA_DIR [NOW]
+
+The SQL spells out DESIGN section 3: the live members are every member_id in any file; a
+comparison never matches NULL, and NOT is a complement, so every predicate is wrapped in
+coalesce(..., false) to get two-valued logic; windows are relative to NOW.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import duckdb
+
+DATA = sys.argv[1]
+NOW = sys.argv[2] if len(sys.argv) > 2 else "2026-11-01T00:00:00Z"
+NOW_SQL = f"TIMESTAMPTZ '{NOW.replace('T', ' ').replace('Z', '+00')}'"
+
+
+def p(cond):
+    """A predicate in two-valued logic: NULL counts as false."""
+    return f"coalesce(({cond}), false)"
+
+
+def tag(t):
+    return f"member_id IN (SELECT member_id FROM tags WHERE tag = '{t}')"
+
+
+def did(event, where="true", having="count(*) >= 1", window="true"):
+    return (
+        f"member_id IN (SELECT member_id FROM events WHERE event = '{event}' "
+        f"AND {p(where)} AND ({window}) GROUP BY member_id HAVING {having})"
+    )
+
+
+def last(n, unit):
+    return f"ts > {NOW_SQL} - INTERVAL {n} {unit} AND ts <= {NOW_SQL}"
+
+
+# SQL literals used inside f-strings (Python 3.11 allows no backslash there)
+C0 = "city = 'Shanghai'"
+C1 = "city = 'Shanghai'"
+C2 = "level IN ('gold', 'platinum')"
+C3 = "gender = 'F'"
+C4 = "birthday >= DATE '1990-01-01'"
+C5 = "coupon_id = 'CP-XMAS-50'"
+C6 = "store = 'S001'"
+
+COUNTS = {
+    "q1_two_tags_and_city": f"{tag('vip')} AND NOT {tag('churn_risk')} AND {p(C0)}",
+    "q2_claimed_not_redeemed_city": f"{did('claim_coupon')} AND NOT {did('redeem_coupon')} AND {p(C1)}",
+    "q3_purchase_30d_level_in": f"{did('purchase', window=last(30, 'DAY'))} AND {p(C2)}",
+    "q4_purchase_3_times_90d": did("purchase", having="count(*) >= 3", window=last(90, "DAY")),
+    "q5_amount_filter_points_between": f"{did('purchase', where='amount >= 500', window=last(365, 'DAY'))} AND {p('points BETWEEN 1000 AND 5000')}",
+    "not_gender_f": f"NOT {p(C3)}",
+    "gender_ne_f": p("gender != 'F'"),
+    "gender_is_null": "gender IS NULL",
+    "birthday_null_or_after_1990": f"birthday IS NULL OR {p(C4)}",
+    "birthday_before_timestamp": p("CAST(birthday AS TIMESTAMPTZ) < TIMESTAMPTZ '1990-06-15 12:00:00+00'"),
+    "birthday_le_timestamp": p("CAST(birthday AS TIMESTAMPTZ) <= TIMESTAMPTZ '1990-06-15 12:00:00+00'"),
+    "joined_since_timestamp": p("joined_at >= TIMESTAMPTZ '2026-06-01 12:00:00+00'"),
+    "spend_and_subscribed": f"{p('lifetime_spend > 1000.5')} AND {p('subscribed = true')}",
+    "not_subscribed_true": f"NOT {p('subscribed = true')}",
+    "points_gt_float": p("points > 999.5"),
+    "city_lt_text": p("city < 'Dalian'"),
+    "purchase_at_most_2_first_half": did(
+        "purchase",
+        having="count(*) BETWEEN 1 AND 2",
+        window="ts >= TIMESTAMPTZ '2026-01-01 00:00:00+00' AND ts < TIMESTAMPTZ '2026-07-01 00:00:00+00'",
+    ),
+    "claims_not_xmas_exactly_2": did("claim_coupon", where=f"NOT {p(C5)}", having="count(*) = 2"),
+    "purchase_store_or_big": did("purchase", where=f"{p(C6)} OR {p('amount > 2000')}", window=last(52 * 7, "DAY")),
+    "scan_qr_last_36_hours": did("scan_qr", window=last(36, "HOUR")),
+    "never_purchased": f"NOT {did('purchase')}",
+    "wide_or_of_tags_not_vip": "(" + " OR ".join(tag(t) for t in ["foodie", "pet_owner", "fitness", "摄影爱好者", "scalper_suspect"]) + f") AND NOT {tag('vip')}",
+    "phone_is_not_null_and_email_null": "phone IS NOT NULL AND email IS NULL",
+    "all_members": "true",
+}
+
+BREAKDOWNS = {
+    "q6_breakdown_claimed_not_redeemed_by_city": (f"{did('claim_coupon')} AND NOT {did('redeem_coupon')}", "city"),
+    "breakdown_vip_by_gender": (tag("vip"), "gender"),
+}
+
+
+def main():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW members_file AS SELECT * FROM read_parquet('{DATA}/members.parquet')")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{DATA}/events.parquet')")
+    con.execute(f"CREATE VIEW tags AS SELECT * FROM read_parquet('{DATA}/tags.parquet')")
+    # Every member_id seen anywhere is a live member; one without a members row has NULLs.
+    con.execute(
+        "CREATE VIEW members AS SELECT l.member_id, m.* EXCLUDE (member_id) FROM "
+        "(SELECT member_id FROM members_file UNION SELECT member_id FROM events "
+        "UNION SELECT member_id FROM tags) l LEFT JOIN members_file m USING (member_id)"
+    )
+    profile = ["--release"] if os.environ.get("MEMBERDB_RELEASE") else []
+    out = subprocess.run(
+        ["cargo", "run", "-q", *profile, "-p", "memberdb-bench", "--bin", "answers", "--", DATA, NOW],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    ours = {a["name"]: a for a in map(json.loads, out.splitlines())}
+    failures = 0
+    for name, cond in COUNTS.items():
+        theirs = con.execute(f"SELECT count(*) FROM members WHERE {cond}").fetchone()[0]
+        mine = ours[name]["count"]
+        ok = mine == theirs
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: memberdb {mine}, duckdb {theirs}")
+    for name, (cond, attr) in BREAKDOWNS.items():
+        rows = con.execute(
+            f"SELECT CAST({attr} AS VARCHAR), count(*) FROM members WHERE {cond} GROUP BY 1"
+        ).fetchall()
+        theirs = sorted(((v, c) for v, c in rows), key=str)
+        mine = sorted(((v, c) for v, c in ours[name]["breakdown"]), key=str)
+        ok = theirs == mine
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
+        if not ok:
+            print("  memberdb", mine, "\n  duckdb  ", theirs)
+    missing = set(ours) - set(COUNTS) - set(BREAKDOWNS)
+    if missing:
+        print("FAIL no SQL for", sorted(missing))
+        failures += 1
+    if failures:
+        sys.exit(f"{failures} answers differ from DuckDB")
+    print(f"all {len(COUNTS) + len(BREAKDOWNS)} answers agree with DuckDB {duckdb.__version__}")
+
+
+if __name__ == "__main__":
+    main()

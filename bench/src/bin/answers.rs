@@ -1,0 +1,40 @@
+//! Prints memberdb's answers to the named questions of `workloads` on a data directory
+//! (members.parquet, events.parquet, tags.parquet), one JSON object per line, for
+//! `bench/peers/check_duckdb.py` to compare with DuckDB.
+//!
+//!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW
+
+use memberdb::{Database, InputKind, Timestamp, Value};
+use memberdb_bench::workloads::{breakdown_questions, count_questions};
+
+fn json_value(v: &Option<Value>) -> serde_json::Value {
+    match v {
+        None => serde_json::Value::Null,
+        Some(other) => serde_json::Value::String(other.to_string()),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = std::path::PathBuf::from(args.next().ok_or("usage: answers DIR NOW")?);
+    let now = args.next().ok_or("usage: answers DIR NOW")?;
+    let now = Timestamp::parse(&now).ok_or("NOW is not a timestamp")?;
+    let mut db = Database::in_memory();
+    db.load_file(InputKind::Members, dir.join("members.parquet"))?;
+    db.load_file(InputKind::Events, dir.join("events.parquet"))?;
+    db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
+    let view = db.as_of(now);
+    for q in count_questions() {
+        let count = view.count(&q.segment)?;
+        println!("{}", serde_json::json!({"name": q.name, "count": count}));
+    }
+    for (name, segment, attr) in breakdown_questions() {
+        let lines: Vec<serde_json::Value> = view
+            .breakdown(&segment, attr, None)?
+            .iter()
+            .map(|l| serde_json::json!([json_value(&l.value), l.count]))
+            .collect();
+        println!("{}", serde_json::json!({"name": name, "breakdown": lines}));
+    }
+    Ok(())
+}
