@@ -264,6 +264,17 @@ impl Database {
         self.state.refresh_groups()
     }
 
+    /// Declares an exclusive tag group: from now on, setting one of `tags` on a member
+    /// clears the others. Refused when a member already holds two of them.
+    pub fn declare_exclusive_tags(&mut self, group: &str, tags: &[&str]) -> Result<()> {
+        self.state.tags.declare_exclusive(group, tags)
+    }
+
+    /// Exclusive tag groups with their tags.
+    pub fn exclusive_tag_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.state.tags.exclusive_groups().to_vec()
+    }
+
     /// Defines dynamic group `name`. Its members are materialised now and kept current.
     pub fn define_group(&mut self, name: &str, definition: Segment) -> Result<u64> {
         // Check the definition binds before storing it.

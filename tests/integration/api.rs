@@ -329,3 +329,32 @@ fn upsert_refuses_values_of_the_wrong_type_atomically() {
             .contains(&("city".to_string(), Value::from("Shanghai")))
     );
 }
+
+#[test]
+fn exclusive_tag_groups_keep_the_last_tag_in_bulk_and_survive_a_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Database::open(dir.path()).unwrap();
+    db.declare_exclusive_tags("lifecycle", &["new", "active", "dormant"])
+        .unwrap();
+    let pairs = batch(vec![
+        (
+            "member_id",
+            Arc::new(StringArray::from(vec!["M1", "M1", "M2", "M1"])) as ArrayRef,
+        ),
+        (
+            "tag",
+            Arc::new(StringArray::from(vec![
+                "new", "active", "dormant", "dormant",
+            ])),
+        ),
+    ]);
+    db.load_tags(&[pairs]).unwrap();
+    assert_eq!(db.member("M1").unwrap().tags, vec!["dormant"]);
+    db.add_tags("M2", &["active"]).unwrap();
+    assert_eq!(db.member("M2").unwrap().tags, vec!["active"]);
+    db.save().unwrap();
+    let mut reopened = Database::open(dir.path()).unwrap();
+    assert_eq!(reopened.exclusive_tag_groups(), db.exclusive_tag_groups());
+    reopened.add_tags("M1", &["new"]).unwrap();
+    assert_eq!(reopened.member("M1").unwrap().tags, vec!["new"]);
+}

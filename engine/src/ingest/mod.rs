@@ -108,7 +108,12 @@ impl StagedTags {
             let rows = resolve_rows(state, strings(ids), &mut report)?;
             report.rows += rows.len() as u64;
             for (row, tag) in rows.iter().zip(strings(tags)) {
-                by_tag.entry(tag).or_default().push(*row);
+                if state.tags.siblings(tag).is_some() {
+                    // exclusive: in input order, so the member's last tag of the group wins
+                    state.tags.add(tag, *row);
+                } else {
+                    by_tag.entry(tag).or_default().push(*row);
+                }
             }
         }
         for (tag, rows) in by_tag {

@@ -56,6 +56,8 @@ struct Manifest {
     event_properties: Vec<NamedType>,
     event_types: Vec<String>,
     tags_file: String,
+    #[serde(default)]
+    exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
 }
 
@@ -237,6 +239,7 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
             .collect(),
         event_types: state.events.types.keys().cloned().collect(),
         tags_file: tags_file.clone(),
+        exclusive_tag_groups: state.tags.exclusive_groups().to_vec(),
         groups: state
             .groups
             .groups
@@ -371,6 +374,10 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
         state.tags.insert_bitmap(name, bitmap);
     }
 
+    for (name, tags) in &manifest.exclusive_tag_groups {
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        state.tags.declare_exclusive(name, &tags)?;
+    }
     for group in manifest.groups {
         state.groups.define(&group.name, group.definition)?;
     }
