@@ -261,6 +261,7 @@ impl Database {
             .entry(event.to_string())
             .or_default();
         partition.append(&[row], &[ts.micros()], &staged_props, &mut [0]);
+        partition.seal();
         self.state.refresh_groups()
     }
 

@@ -27,6 +27,8 @@ pub(crate) struct EventPartition {
     pub(crate) any: RoaringBitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
     pub(crate) days: BTreeMap<i64, RoaringBitmap>,
+    /// False while appended events wait for [`EventPartition::seal`] to sort them in.
+    unsorted: bool,
 }
 
 /// A property filter bound to one partition.
@@ -65,7 +67,9 @@ impl EventPartition {
     }
 
     /// Appends events: element `indices[k]` of the staged arrays. `ts` and `members` are
-    /// indexed like the arrays.
+    /// indexed like the arrays. Events older than the newest one already stored leave the
+    /// partition unsorted until [`EventPartition::seal`]; a load appends all its batches,
+    /// then seals once, so a big load sorts once instead of once per batch.
     pub(crate) fn append(
         &mut self,
         members: &[RowId],
@@ -99,9 +103,7 @@ impl EventPartition {
                 column.extend_nulls(missing);
             }
         }
-        if !in_order {
-            self.sort_by_time();
-        }
+        self.unsorted |= !in_order;
         self.index_events(
             indices
                 .iter()
@@ -126,7 +128,17 @@ impl EventPartition {
         self.any |= added.into_iter().union();
     }
 
+    /// Restores time order after appends; queries need it.
+    pub(crate) fn seal(&mut self) {
+        if self.unsorted {
+            self.sort_by_time();
+            self.unsorted = false;
+        }
+    }
+
     fn sort_by_time(&mut self) {
+        // A stable sort: runs already in order (the old events, each appended batch) make it
+        // close to a merge.
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
         order.sort_by_key(|&i| self.ts[i as usize]);
         self.members = order.iter().map(|&i| self.members[i as usize]).collect();
@@ -138,6 +150,7 @@ impl EventPartition {
 
     /// Index range of the events with `lo <= ts < hi`.
     pub(crate) fn slice(&self, lo: i64, hi: i64) -> std::ops::Range<usize> {
+        debug_assert!(!self.unsorted, "partition queried before seal");
         let a = self.ts.partition_point(|&t| t < lo);
         let b = self.ts.partition_point(|&t| t < hi).max(a);
         a..b

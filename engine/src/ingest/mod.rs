@@ -95,6 +95,9 @@ impl StagedEvents {
                 partition.append(&rows, &batch.ts, &batch.props, &mut indices);
             }
         }
+        for partition in state.events.types.values_mut() {
+            partition.seal();
+        }
         Ok(report)
     }
 }
