@@ -1,0 +1,540 @@
+//! Text to AST: the pest parser, its tree turned into [`crate::ast`] nodes, and pest errors
+//! turned into [`ParseError`]s that say what was expected in words.
+
+use pest::Parser;
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::error::ParseError;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct Grammar;
+
+/// Deepest nesting of parentheses and `NOT`s accepted, so hostile input cannot exhaust the
+/// stack of the parser or of anything that walks the tree.
+pub const MAX_NESTING: usize = 64;
+
+/// Parses `;`-separated statements.
+pub fn parse_script(text: &str) -> Result<Vec<Statement>, ParseError> {
+    check_nesting(text)?;
+    let mut pairs =
+        Grammar::parse(Rule::script, text).map_err(|e| ParseError::from_pest(text, e))?;
+    let script = pairs.next().expect("script rule");
+    Ok(script
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::statement)
+        .map(statement)
+        .collect())
+}
+
+/// Parses exactly one statement (a trailing `;` is allowed).
+pub fn parse_statement(text: &str) -> Result<Statement, ParseError> {
+    check_nesting(text)?;
+    let mut pairs =
+        Grammar::parse(Rule::single, text).map_err(|e| ParseError::from_pest(text, e))?;
+    let single = pairs.next().expect("single rule");
+    let stmt = single
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::statement)
+        .expect("statement");
+    Ok(statement(stmt))
+}
+
+/// Refuses input nested deeper than [`MAX_NESTING`] before the recursive parser sees it.
+fn check_nesting(text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '-') if chars.peek().map(|p| p.1) == Some('-') => {
+                while chars.peek().is_some_and(|p| p.1 != '\n') {
+                    chars.next();
+                }
+            }
+            (None, '(') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ParseError::new(
+                        text,
+                        Span::new(i, i + 1),
+                        format!("nesting deeper than {MAX_NESTING} levels"),
+                    ));
+                }
+            }
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn span(pair: &Pair<'_, Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+fn statement(pair: Pair<'_, Rule>) -> Statement {
+    let whole = span(&pair);
+    let mut inner = pair.into_inner();
+    let body = inner.next().expect("statement body");
+    let as_of = inner
+        .next()
+        .map(|a| string_literal(a.into_inner().last().expect("as of string")));
+    let kind = match body.as_rule() {
+        Rule::segment => StatementKind::Count(segment(body)),
+        Rule::count_stmt => StatementKind::Count(segment(nth(body, Rule::segment))),
+        Rule::find_stmt => {
+            let mut find = StatementKind::Find {
+                segment: Expr::All(Span::default()),
+                show: Vec::new(),
+                limit: None,
+                offset: None,
+            };
+            if let StatementKind::Find {
+                segment: seg,
+                show,
+                limit,
+                offset,
+            } = &mut find
+            {
+                for part in body.into_inner() {
+                    match part.as_rule() {
+                        Rule::segment => *seg = segment(part),
+                        Rule::show_clause => {
+                            *show = part
+                                .into_inner()
+                                .filter(|p| p.as_rule() == Rule::name)
+                                .map(name)
+                                .collect()
+                        }
+                        Rule::limit_clause => *limit = Some(integer(nth(part, Rule::integer))),
+                        Rule::offset_clause => *offset = Some(integer(nth(part, Rule::integer))),
+                        _ => {}
+                    }
+                }
+            }
+            find
+        }
+        Rule::breakdown_stmt => {
+            let mut seg = None;
+            let mut by = None;
+            let mut top = None;
+            for part in body.into_inner() {
+                match part.as_rule() {
+                    Rule::segment => seg = Some(segment(part)),
+                    Rule::name => by = Some(name(part)),
+                    Rule::top_clause => top = Some(integer(nth(part, Rule::integer))),
+                    _ => {}
+                }
+            }
+            StatementKind::Breakdown {
+                segment: seg.expect("segment"),
+                by: by.expect("by"),
+                top,
+            }
+        }
+        Rule::define_stmt => StatementKind::DefineGroup {
+            name: name(nth(body.clone(), Rule::name)),
+            segment: segment(nth(body, Rule::segment)),
+        },
+        Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
+        Rule::explain_stmt => StatementKind::Explain(segment(nth(body, Rule::segment))),
+        Rule::show_stmt => {
+            let what = nth(body, Rule::show_what)
+                .into_inner()
+                .next()
+                .expect("show what");
+            StatementKind::Show(match what.as_rule() {
+                Rule::kw_attributes => ShowWhat::Attributes,
+                Rule::kw_tags => ShowWhat::Tags,
+                Rule::kw_events => ShowWhat::Events,
+                _ => ShowWhat::Groups,
+            })
+        }
+        other => unreachable!("statement body {other:?}"),
+    };
+    Statement {
+        kind,
+        as_of,
+        span: whole,
+    }
+}
+
+/// The first child of `pair` with rule `rule`.
+fn nth(pair: Pair<'_, Rule>, rule: Rule) -> Pair<'_, Rule> {
+    pair.into_inner()
+        .find(|p| p.as_rule() == rule)
+        .expect("child rule present")
+}
+
+fn segment(pair: Pair<'_, Rule>) -> Expr {
+    or_expr(pair.into_inner().next().expect("or_expr"))
+}
+
+fn or_expr(pair: Pair<'_, Rule>) -> Expr {
+    let whole = span(&pair);
+    let mut parts: Vec<Expr> = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::and_expr)
+        .map(and_expr)
+        .collect();
+    if parts.len() == 1 {
+        parts.pop().expect("one")
+    } else {
+        Expr::Or(parts, whole)
+    }
+}
+
+fn and_expr(pair: Pair<'_, Rule>) -> Expr {
+    let whole = span(&pair);
+    let mut parts: Vec<Expr> = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::not_expr)
+        .map(not_expr)
+        .collect();
+    if parts.len() == 1 {
+        parts.pop().expect("one")
+    } else {
+        Expr::And(parts, whole)
+    }
+}
+
+fn not_expr(pair: Pair<'_, Rule>) -> Expr {
+    let mut nots = Vec::new();
+    let mut expr = None;
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::not_op => nots.push(span(&part).start),
+            _ => expr = Some(primary(part)),
+        }
+    }
+    let mut expr = expr.expect("primary");
+    for start in nots.into_iter().rev() {
+        let end = expr.span().end;
+        expr = Expr::Not(Box::new(expr), Span::new(start, end));
+    }
+    expr
+}
+
+fn primary(pair: Pair<'_, Rule>) -> Expr {
+    let inner = pair.into_inner().next().expect("primary body");
+    let whole = span(&inner);
+    match inner.as_rule() {
+        Rule::paren => segment(nth(inner, Rule::segment)),
+        Rule::all => Expr::All(whole),
+        Rule::tag_pred => match string_literal(nth(inner, Rule::string)).kind {
+            LiteralKind::Str(s) => Expr::Tag(s, whole),
+            _ => unreachable!("string literal"),
+        },
+        Rule::group_pred => Expr::InGroup(name(nth(inner, Rule::name)), whole),
+        Rule::did_pred => Expr::Did(did(inner), whole),
+        Rule::comparison => Expr::Cmp(comparison(inner)),
+        other => unreachable!("primary {other:?}"),
+    }
+}
+
+fn did(pair: Pair<'_, Rule>) -> DidExpr {
+    let mut out = DidExpr {
+        event: Name {
+            text: String::new(),
+            span: Span::default(),
+        },
+        filter: None,
+        count: None,
+        window: None,
+    };
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::name => out.event = name(part),
+            Rule::where_clause => out.filter = Some(prop_not(nth(part, Rule::prop_not))),
+            Rule::count_clause => {
+                let whole = span(&part);
+                let mut inner = part.into_inner();
+                let kind = match inner
+                    .next()
+                    .expect("count kind")
+                    .into_inner()
+                    .next()
+                    .expect("kind")
+                    .as_rule()
+                {
+                    Rule::at_least => CountKind::AtLeast,
+                    Rule::at_most => CountKind::AtMost,
+                    _ => CountKind::Exactly,
+                };
+                let n = integer(inner.next().expect("count"));
+                out.count = Some((kind, n, whole));
+            }
+            Rule::window => {
+                out.window = Some(window(part.into_inner().next().expect("window body")))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn window(pair: Pair<'_, Rule>) -> WindowExpr {
+    let whole = span(&pair);
+    match pair.as_rule() {
+        Rule::last_window => {
+            let mut amount = 0;
+            let mut unit = Unit::Days;
+            for part in pair.into_inner() {
+                match part.as_rule() {
+                    Rule::integer => amount = integer(part),
+                    Rule::time_unit => {
+                        unit = match part.into_inner().next().expect("unit").as_rule() {
+                            Rule::kw_hours | Rule::kw_hour => Unit::Hours,
+                            Rule::kw_weeks | Rule::kw_week => Unit::Weeks,
+                            _ => Unit::Days,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            WindowExpr::Last {
+                amount,
+                unit,
+                span: whole,
+            }
+        }
+        _ => {
+            let mut since = None;
+            let mut before = None;
+            for part in pair.into_inner() {
+                let value = string_literal(nth(part.clone(), Rule::string));
+                match part.as_rule() {
+                    Rule::since => since = Some(value),
+                    _ => before = Some(value),
+                }
+            }
+            WindowExpr::Range {
+                since,
+                before,
+                span: whole,
+            }
+        }
+    }
+}
+
+fn prop_or(pair: Pair<'_, Rule>) -> PropExpr {
+    let whole = span(&pair);
+    let mut parts: Vec<PropExpr> = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::prop_and)
+        .map(prop_and)
+        .collect();
+    if parts.len() == 1 {
+        parts.pop().expect("one")
+    } else {
+        PropExpr::Or(parts, whole)
+    }
+}
+
+fn prop_and(pair: Pair<'_, Rule>) -> PropExpr {
+    let whole = span(&pair);
+    let mut parts: Vec<PropExpr> = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::prop_not)
+        .map(prop_not)
+        .collect();
+    if parts.len() == 1 {
+        parts.pop().expect("one")
+    } else {
+        PropExpr::And(parts, whole)
+    }
+}
+
+fn prop_not(pair: Pair<'_, Rule>) -> PropExpr {
+    let mut nots = Vec::new();
+    let mut expr = None;
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::not_op => nots.push(span(&part).start),
+            _ => {
+                let inner = part.into_inner().next().expect("prop primary body");
+                expr = Some(match inner.as_rule() {
+                    Rule::prop_or => prop_or(inner),
+                    _ => PropExpr::Cmp(comparison(inner)),
+                });
+            }
+        }
+    }
+    let mut expr = expr.expect("prop primary");
+    for start in nots.into_iter().rev() {
+        let end = prop_span(&expr).end;
+        expr = PropExpr::Not(Box::new(expr), Span::new(start, end));
+    }
+    expr
+}
+
+pub(crate) fn prop_span(e: &PropExpr) -> Span {
+    match e {
+        PropExpr::Cmp(c) => c.span,
+        PropExpr::And(_, s) | PropExpr::Or(_, s) | PropExpr::Not(_, s) => *s,
+    }
+}
+
+fn comparison(pair: Pair<'_, Rule>) -> Comparison {
+    let whole = span(&pair);
+    let mut inner = pair.into_inner();
+    let subject = name(inner.next().expect("name"));
+    let tail = inner.next().expect("comparison tail");
+    let test = match tail.as_rule() {
+        Rule::cmp_tail => {
+            let mut parts = tail.into_inner();
+            let op = match parts.next().expect("op").as_str() {
+                "=" => CmpOp::Eq,
+                "!=" | "<>" => CmpOp::Ne,
+                "<" => CmpOp::Lt,
+                "<=" => CmpOp::Le,
+                ">" => CmpOp::Gt,
+                _ => CmpOp::Ge,
+            };
+            Test::Cmp(op, literal(parts.next().expect("literal")))
+        }
+        Rule::in_tail => Test::In(
+            tail.into_inner()
+                .filter(|p| p.as_rule() == Rule::literal)
+                .map(literal)
+                .collect(),
+        ),
+        Rule::between_tail => {
+            let mut lits = tail
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::literal)
+                .map(literal);
+            let lo = lits.next().expect("lo");
+            let hi = lits.next().expect("hi");
+            Test::Between(lo, hi)
+        }
+        _ => Test::Null {
+            negated: tail.into_inner().any(|p| p.as_rule() == Rule::is_not),
+        },
+    };
+    Comparison {
+        name: subject,
+        test,
+        span: whole,
+    }
+}
+
+fn literal(pair: Pair<'_, Rule>) -> Literal {
+    let inner = pair.into_inner().next().expect("literal body");
+    let whole = span(&inner);
+    let kind = match inner.as_rule() {
+        Rule::string => return string_literal(inner),
+        Rule::bool_true => LiteralKind::Bool(true),
+        Rule::bool_false => LiteralKind::Bool(false),
+        _ => {
+            let text = inner.as_str();
+            match text.parse::<i64>() {
+                Ok(i) => LiteralKind::Int(i),
+                // Out of i64 range or with a fraction: a float.
+                Err(_) => LiteralKind::Float(text.parse().unwrap_or(f64::INFINITY)),
+            }
+        }
+    };
+    Literal { kind, span: whole }
+}
+
+fn string_literal(pair: Pair<'_, Rule>) -> Literal {
+    let whole = span(&pair);
+    let inner = pair.into_inner().next().map_or("", |p| p.as_str());
+    Literal {
+        kind: LiteralKind::Str(inner.replace("''", "'")),
+        span: whole,
+    }
+}
+
+fn name(pair: Pair<'_, Rule>) -> Name {
+    let whole = span(&pair);
+    let inner = pair.into_inner().next().expect("name body");
+    let text = match inner.as_rule() {
+        Rule::quoted_name => inner
+            .into_inner()
+            .next()
+            .map_or("", |p| p.as_str())
+            .replace("\"\"", "\""),
+        _ => inner.as_str().to_string(),
+    };
+    Name { text, span: whole }
+}
+
+fn integer(pair: Pair<'_, Rule>) -> u64 {
+    // The grammar admits digits only; absurd lengths saturate and are refused by binding.
+    pair.as_str().parse().unwrap_or(u64::MAX)
+}
+
+pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::statement
+        | Rule::count_stmt
+        | Rule::find_stmt
+        | Rule::breakdown_stmt
+        | Rule::define_stmt
+        | Rule::drop_stmt
+        | Rule::explain_stmt
+        | Rule::show_stmt => "a statement",
+        Rule::segment | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::primary => {
+            "a segment"
+        }
+        Rule::comparison => "a comparison",
+        Rule::prop_not | Rule::prop_or | Rule::prop_and | Rule::prop_primary => {
+            "a property comparison"
+        }
+        Rule::cmp_tail | Rule::in_tail | Rule::between_tail | Rule::null_tail | Rule::cmp_op => {
+            "a comparison (=, !=, <, <=, >, >=, IN, BETWEEN, IS NULL)"
+        }
+        Rule::literal => "a value ('text', a number, TRUE or FALSE)",
+        Rule::string => "a quoted string",
+        Rule::integer => "a whole number",
+        Rule::number => "a number",
+        Rule::name | Rule::bare_name | Rule::quoted_name => "a name",
+        Rule::show_what => "ATTRIBUTES, TAGS, EVENTS or GROUPS",
+        Rule::time_unit => "HOURS, DAYS or WEEKS",
+        Rule::window | Rule::last_window | Rule::range_window => "IN LAST, SINCE or BEFORE",
+        Rule::count_clause | Rule::count_kind => "AT LEAST, AT MOST or EXACTLY",
+        Rule::where_clause => "WHERE",
+        Rule::as_of => "AS OF",
+        Rule::EOI => "the end of the statement",
+        Rule::kw_count => "COUNT",
+        Rule::kw_find => "FIND",
+        Rule::kw_show => "SHOW",
+        Rule::kw_limit => "LIMIT",
+        Rule::kw_offset => "OFFSET",
+        Rule::kw_breakdown => "BREAKDOWN",
+        Rule::kw_by => "BY",
+        Rule::kw_top => "TOP",
+        Rule::kw_define => "DEFINE",
+        Rule::kw_group => "GROUP",
+        Rule::kw_as => "AS",
+        Rule::kw_drop => "DROP",
+        Rule::kw_explain => "EXPLAIN",
+        Rule::kw_of => "OF",
+        Rule::kw_or => "OR",
+        Rule::kw_and => "AND",
+        Rule::kw_not => "NOT",
+        Rule::kw_all => "ALL",
+        Rule::kw_tag => "TAG",
+        Rule::kw_in => "IN",
+        Rule::kw_did => "DID",
+        Rule::kw_where => "WHERE",
+        Rule::kw_times => "TIMES",
+        Rule::kw_last => "LAST",
+        Rule::kw_least => "LEAST",
+        Rule::kw_most => "MOST",
+        Rule::kw_between => "BETWEEN",
+        Rule::kw_is => "IS",
+        Rule::kw_null => "NULL",
+        _ => return None,
+    })
+}
+
+pub(crate) type PestError = pest::error::Error<Rule>;

@@ -1,0 +1,284 @@
+//! The canonical printer: every AST prints as text that parses back to the same tree.
+//! Keywords are upper case, names are bare unless they need quotes, nested AND / OR / NOT are
+//! parenthesised.
+
+use std::fmt::{self, Display, Formatter};
+
+use crate::ast::*;
+
+fn is_keyword(word: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "count",
+        "find",
+        "show",
+        "limit",
+        "offset",
+        "breakdown",
+        "by",
+        "top",
+        "define",
+        "group",
+        "groups",
+        "as",
+        "drop",
+        "explain",
+        "attributes",
+        "tags",
+        "events",
+        "of",
+        "or",
+        "and",
+        "not",
+        "all",
+        "tag",
+        "in",
+        "did",
+        "where",
+        "exactly",
+        "at",
+        "least",
+        "most",
+        "times",
+        "last",
+        "since",
+        "before",
+        "hours",
+        "hour",
+        "days",
+        "day",
+        "weeks",
+        "week",
+        "between",
+        "is",
+        "null",
+        "true",
+        "false",
+    ];
+    KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
+}
+
+/// Writes a name bare when the grammar reads it back as the same bare name, quoted otherwise.
+pub fn write_name(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
+    let mut chars = name.chars();
+    let bare = match chars.next() {
+        Some(c) => {
+            (unicode_ident::is_xid_start(c) || c == '_')
+                && chars.all(unicode_ident::is_xid_continue)
+                && !is_keyword(name)
+        }
+        None => false,
+    };
+    if bare {
+        f.write_str(name)
+    } else {
+        write!(f, "\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
+    write!(f, "'{}'", s.replace('\'', "''"))
+}
+
+impl Display for Name {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_name(f, &self.text)
+    }
+}
+
+impl Display for Literal {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            LiteralKind::Str(s) => write_string(f, s),
+            LiteralKind::Int(i) => write!(f, "{i}"),
+            // Display never uses an exponent and prints the shortest text that reads back to
+            // the same float; a whole number gets ".0" so it reads back as a float.
+            LiteralKind::Float(x) if x.fract() == 0.0 && x.is_finite() => write!(f, "{x:.1}"),
+            LiteralKind::Float(x) => write!(f, "{x}"),
+            LiteralKind::Bool(true) => f.write_str("TRUE"),
+            LiteralKind::Bool(false) => f.write_str("FALSE"),
+        }
+    }
+}
+
+impl Display for CmpOp {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        })
+    }
+}
+
+impl Display for Comparison {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        match &self.test {
+            Test::Cmp(op, v) => write!(f, " {op} {v}"),
+            Test::In(vs) => {
+                f.write_str(" IN (")?;
+                for (i, v) in vs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str(")")
+            }
+            Test::Between(lo, hi) => write!(f, " BETWEEN {lo} AND {hi}"),
+            Test::Null { negated: false } => f.write_str(" IS NULL"),
+            Test::Null { negated: true } => f.write_str(" IS NOT NULL"),
+        }
+    }
+}
+
+impl Display for PropExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let joined = |f: &mut Formatter<'_>, parts: &[PropExpr], sep: &str| {
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                match p {
+                    PropExpr::Cmp(_) | PropExpr::Not(..) => write!(f, "{p}")?,
+                    _ => write!(f, "({p})")?,
+                }
+            }
+            Ok(())
+        };
+        match self {
+            PropExpr::Cmp(c) => write!(f, "{c}"),
+            PropExpr::And(parts, _) => joined(f, parts, " AND "),
+            PropExpr::Or(parts, _) => joined(f, parts, " OR "),
+            PropExpr::Not(inner, _) => match inner.as_ref() {
+                PropExpr::Cmp(_) | PropExpr::Not(..) => write!(f, "NOT {inner}"),
+                _ => write!(f, "NOT ({inner})"),
+            },
+        }
+    }
+}
+
+impl Display for DidExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "DID {}", self.event)?;
+        match &self.filter {
+            Some(PropExpr::Cmp(c)) => write!(f, " WHERE {c}")?,
+            Some(PropExpr::Not(inner, _)) if matches!(inner.as_ref(), PropExpr::Cmp(_)) => {
+                write!(f, " WHERE {}", self.filter.as_ref().expect("filter"))?
+            }
+            Some(other) => write!(f, " WHERE ({other})")?,
+            None => {}
+        }
+        if let Some((kind, n, _)) = self.count {
+            let word = match kind {
+                CountKind::AtLeast => "AT LEAST",
+                CountKind::AtMost => "AT MOST",
+                CountKind::Exactly => "EXACTLY",
+            };
+            write!(f, " {word} {n} TIMES")?;
+        }
+        match &self.window {
+            Some(WindowExpr::Last { amount, unit, .. }) => {
+                let unit = match unit {
+                    Unit::Hours => "HOURS",
+                    Unit::Days => "DAYS",
+                    Unit::Weeks => "WEEKS",
+                };
+                write!(f, " IN LAST {amount} {unit}")?;
+            }
+            Some(WindowExpr::Range { since, before, .. }) => {
+                if let Some(s) = since {
+                    write!(f, " SINCE {s}")?;
+                }
+                if let Some(b) = before {
+                    write!(f, " BEFORE {b}")?;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let joined = |f: &mut Formatter<'_>, parts: &[Expr], sep: &str| {
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                match p {
+                    Expr::And(..) | Expr::Or(..) => write!(f, "({p})")?,
+                    _ => write!(f, "{p}")?,
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Expr::All(_) => f.write_str("ALL"),
+            Expr::Tag(t, _) => {
+                f.write_str("TAG ")?;
+                write_string(f, t)
+            }
+            Expr::InGroup(n, _) => write!(f, "IN GROUP {n}"),
+            Expr::Cmp(c) => write!(f, "{c}"),
+            Expr::Did(d, _) => write!(f, "{d}"),
+            Expr::And(parts, _) => joined(f, parts, " AND "),
+            Expr::Or(parts, _) => joined(f, parts, " OR "),
+            Expr::Not(inner, _) => match inner.as_ref() {
+                Expr::And(..) | Expr::Or(..) => write!(f, "NOT ({inner})"),
+                _ => write!(f, "NOT {inner}"),
+            },
+        }
+    }
+}
+
+impl Display for Statement {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StatementKind::Count(e) => write!(f, "COUNT {e}")?,
+            StatementKind::Find {
+                segment,
+                show,
+                limit,
+                offset,
+            } => {
+                write!(f, "FIND {segment}")?;
+                for (i, n) in show.iter().enumerate() {
+                    f.write_str(if i == 0 { " SHOW " } else { ", " })?;
+                    write!(f, "{n}")?;
+                }
+                if let Some(l) = limit {
+                    write!(f, " LIMIT {l}")?;
+                }
+                if let Some(o) = offset {
+                    write!(f, " OFFSET {o}")?;
+                }
+            }
+            StatementKind::Breakdown { segment, by, top } => {
+                write!(f, "BREAKDOWN {segment} BY {by}")?;
+                if let Some(t) = top {
+                    write!(f, " TOP {t}")?;
+                }
+            }
+            StatementKind::DefineGroup { name, segment } => {
+                write!(f, "DEFINE GROUP {name} AS {segment}")?
+            }
+            StatementKind::DropGroup(name) => write!(f, "DROP GROUP {name}")?,
+            StatementKind::Explain(e) => write!(f, "EXPLAIN {e}")?,
+            StatementKind::Show(what) => f.write_str(match what {
+                ShowWhat::Attributes => "SHOW ATTRIBUTES",
+                ShowWhat::Tags => "SHOW TAGS",
+                ShowWhat::Events => "SHOW EVENTS",
+                ShowWhat::Groups => "SHOW GROUPS",
+            })?,
+        }
+        if let Some(t) = &self.as_of {
+            write!(f, " AS OF {t}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! Clearing spans, so trees can be compared by structure alone (`parse(print(t)) == t`).
+
+use crate::ast::*;
+
+impl Statement {
+    /// The same statement with every span zeroed.
+    pub fn without_spans(&self) -> Statement {
+        let mut s = self.clone();
+        s.clear_spans();
+        s
+    }
+
+    fn clear_spans(&mut self) {
+        self.span = Span::default();
+        if let Some(l) = &mut self.as_of {
+            l.span = Span::default();
+        }
+        match &mut self.kind {
+            StatementKind::Count(e) | StatementKind::Explain(e) => e.clear_spans(),
+            StatementKind::Find { segment, show, .. } => {
+                segment.clear_spans();
+                show.iter_mut().for_each(|n| n.span = Span::default());
+            }
+            StatementKind::Breakdown { segment, by, .. } => {
+                segment.clear_spans();
+                by.span = Span::default();
+            }
+            StatementKind::DefineGroup { name, segment } => {
+                name.span = Span::default();
+                segment.clear_spans();
+            }
+            StatementKind::DropGroup(name) => name.span = Span::default(),
+            StatementKind::Show(_) => {}
+        }
+    }
+}
+
+impl Expr {
+    pub(crate) fn clear_spans(&mut self) {
+        match self {
+            Expr::All(s) | Expr::Tag(_, s) => *s = Span::default(),
+            Expr::InGroup(n, s) => {
+                n.span = Span::default();
+                *s = Span::default();
+            }
+            Expr::Cmp(c) => c.clear_spans(),
+            Expr::Did(d, s) => {
+                *s = Span::default();
+                d.event.span = Span::default();
+                if let Some(f) = &mut d.filter {
+                    f.clear_spans();
+                }
+                if let Some((_, _, s)) = &mut d.count {
+                    *s = Span::default();
+                }
+                match &mut d.window {
+                    Some(WindowExpr::Last { span, .. }) => *span = Span::default(),
+                    Some(WindowExpr::Range {
+                        since,
+                        before,
+                        span,
+                    }) => {
+                        *span = Span::default();
+                        for l in since.iter_mut().chain(before.iter_mut()) {
+                            l.span = Span::default();
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Expr::And(parts, s) | Expr::Or(parts, s) => {
+                *s = Span::default();
+                parts.iter_mut().for_each(Expr::clear_spans);
+            }
+            Expr::Not(inner, s) => {
+                *s = Span::default();
+                inner.clear_spans();
+            }
+        }
+    }
+}
+
+impl Comparison {
+    fn clear_spans(&mut self) {
+        self.span = Span::default();
+        self.name.span = Span::default();
+        match &mut self.test {
+            Test::Cmp(_, l) => l.span = Span::default(),
+            Test::In(ls) => ls.iter_mut().for_each(|l| l.span = Span::default()),
+            Test::Between(a, b) => {
+                a.span = Span::default();
+                b.span = Span::default();
+            }
+            Test::Null { .. } => {}
+        }
+    }
+}
+
+impl PropExpr {
+    fn clear_spans(&mut self) {
+        match self {
+            PropExpr::Cmp(c) => c.clear_spans(),
+            PropExpr::And(parts, s) | PropExpr::Or(parts, s) => {
+                *s = Span::default();
+                parts.iter_mut().for_each(PropExpr::clear_spans);
+            }
+            PropExpr::Not(inner, s) => {
+                *s = Span::default();
+                inner.clear_spans();
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Parser tests: every form of DESIGN section 3, errors, and properties (round trip through
+//! the printer, no panic on any input).
+
+use proptest::prelude::*;
+
+use crate::ast::*;
+use crate::{MAX_NESTING, parse_script, parse_statement};
+
+fn canon(text: &str) -> String {
+    parse_statement(text)
+        .unwrap_or_else(|e| panic!("{text}: {}", e.render()))
+        .to_string()
+}
+
+#[test]
+fn every_form_parses_and_prints_canonically() {
+    let cases = [
+        ("city = 'Shanghai'", "COUNT city = 'Shanghai'"),
+        ("city != 'Shanghai'", "COUNT city != 'Shanghai'"),
+        ("city <> 'Shanghai'", "COUNT city != 'Shanghai'"),
+        ("points >= 1000", "COUNT points >= 1000"),
+        (
+            "level in ('gold', 'platinum')",
+            "COUNT level IN ('gold', 'platinum')",
+        ),
+        ("age BETWEEN 25 AND 35", "COUNT age BETWEEN 25 AND 35"),
+        ("phone IS NULL", "COUNT phone IS NULL"),
+        ("phone is not null", "COUNT phone IS NOT NULL"),
+        (
+            "joined_at >= '2026-01-01'",
+            "COUNT joined_at >= '2026-01-01'",
+        ),
+        ("subscribed = true", "COUNT subscribed = TRUE"),
+        ("score < -2.5", "COUNT score < -2.5"),
+        ("TAG 'vip'", "COUNT TAG 'vip'"),
+        ("tag '摄影爱好者'", "COUNT TAG '摄影爱好者'"),
+        ("TAG 'O''Brien'", "COUNT TAG 'O''Brien'"),
+        ("IN GROUP coupon_claimed", "COUNT IN GROUP coupon_claimed"),
+        ("DID claim_coupon", "COUNT DID claim_coupon"),
+        (
+            "DID purchase IN LAST 30 DAYS",
+            "COUNT DID purchase IN LAST 30 DAYS",
+        ),
+        (
+            "did purchase in last 1 hour",
+            "COUNT DID purchase IN LAST 1 HOURS",
+        ),
+        (
+            "DID purchase IN LAST 2 WEEKS",
+            "COUNT DID purchase IN LAST 2 WEEKS",
+        ),
+        (
+            "DID purchase AT LEAST 3 TIMES IN LAST 90 DAYS",
+            "COUNT DID purchase AT LEAST 3 TIMES IN LAST 90 DAYS",
+        ),
+        (
+            "DID purchase AT MOST 2 TIMES",
+            "COUNT DID purchase AT MOST 2 TIMES",
+        ),
+        (
+            "DID purchase EXACTLY 1 TIMES",
+            "COUNT DID purchase EXACTLY 1 TIMES",
+        ),
+        (
+            "DID purchase WHERE amount >= 500 IN LAST 7 DAYS",
+            "COUNT DID purchase WHERE amount >= 500 IN LAST 7 DAYS",
+        ),
+        (
+            "DID purchase WHERE (amount >= 500 AND store = 'S012') AT LEAST 2 TIMES IN LAST 52 WEEKS",
+            "COUNT DID purchase WHERE (amount >= 500 AND store = 'S012') AT LEAST 2 TIMES IN LAST 52 WEEKS",
+        ),
+        (
+            "DID purchase WHERE NOT store = 'S1'",
+            "COUNT DID purchase WHERE NOT store = 'S1'",
+        ),
+        (
+            "DID purchase SINCE '2026-01-01' BEFORE '2026-07-01'",
+            "COUNT DID purchase SINCE '2026-01-01' BEFORE '2026-07-01'",
+        ),
+        (
+            "DID purchase BEFORE '2026-07-01'",
+            "COUNT DID purchase BEFORE '2026-07-01'",
+        ),
+        (
+            "a = 1 AND b = 2 OR NOT c = 3",
+            "COUNT (a = 1 AND b = 2) OR NOT c = 3",
+        ),
+        ("NOT (TAG 'a' OR TAG 'b')", "COUNT NOT (TAG 'a' OR TAG 'b')"),
+        ("NOT NOT ALL", "COUNT NOT NOT ALL"),
+        ("\"会员等级\" = 'gold'", "COUNT 会员等级 = 'gold'"),
+        ("\"the level\" = 'gold'", "COUNT \"the level\" = 'gold'"),
+        ("\"count\" = 1", "COUNT \"count\" = 1"),
+        ("count all", "COUNT ALL"),
+        (
+            "FIND TAG 'vip' SHOW phone, city LIMIT 100 OFFSET 20",
+            "FIND TAG 'vip' SHOW phone, city LIMIT 100 OFFSET 20",
+        ),
+        ("find all", "FIND ALL"),
+        (
+            "BREAKDOWN DID claim_coupon BY city TOP 5",
+            "BREAKDOWN DID claim_coupon BY city TOP 5",
+        ),
+        (
+            "DEFINE GROUP reminder AS DID claim_coupon AND NOT DID redeem_coupon",
+            "DEFINE GROUP reminder AS DID claim_coupon AND NOT DID redeem_coupon",
+        ),
+        ("drop group reminder", "DROP GROUP reminder"),
+        (
+            "EXPLAIN TAG 'vip' AND city = 'X'",
+            "EXPLAIN TAG 'vip' AND city = 'X'",
+        ),
+        ("show attributes", "SHOW ATTRIBUTES"),
+        ("SHOW TAGS", "SHOW TAGS"),
+        ("SHOW EVENTS", "SHOW EVENTS"),
+        ("SHOW GROUPS", "SHOW GROUPS"),
+        (
+            "COUNT DID purchase IN LAST 7 DAYS AS OF '2026-11-01T00:00:00Z'",
+            "COUNT DID purchase IN LAST 7 DAYS AS OF '2026-11-01T00:00:00Z'",
+        ),
+        ("COUNT ALL -- a comment\n", "COUNT ALL"),
+        ("indexed = 1", "COUNT indexed = 1"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(canon(input), expected, "input: {input}");
+        // the canonical text is a fixed point
+        assert_eq!(canon(expected), expected);
+    }
+}
+
+#[test]
+fn precedence_is_not_and_or() {
+    let s = parse_statement("a = 1 OR b = 2 AND NOT c = 3").unwrap();
+    let StatementKind::Count(Expr::Or(parts, _)) = s.kind else {
+        panic!("OR at the top")
+    };
+    assert!(matches!(&parts[1], Expr::And(inner, _) if matches!(inner[1], Expr::Not(..))));
+}
+
+#[test]
+fn where_takes_one_comparison_so_the_rest_is_the_segment() {
+    let s = parse_statement("DID purchase WHERE amount > 100 AND city = 'X'").unwrap();
+    let StatementKind::Count(Expr::And(parts, _)) = s.kind else {
+        panic!("AND at the top")
+    };
+    assert!(matches!(&parts[0], Expr::Did(d, _) if d.filter.is_some()));
+    assert!(matches!(&parts[1], Expr::Cmp(c) if c.name.text == "city"));
+}
+
+#[test]
+fn spans_point_at_the_source() {
+    let text = "COUNT TAG 'vip' AND ctiy = 'X'";
+    let s = parse_statement(text).unwrap();
+    let StatementKind::Count(Expr::And(parts, _)) = s.kind else {
+        panic!()
+    };
+    let Expr::Cmp(c) = &parts[1] else { panic!() };
+    assert_eq!(&text[c.name.span.start..c.name.span.end], "ctiy");
+    assert_eq!(&text[c.span.start..c.span.end], "ctiy = 'X'");
+}
+
+#[test]
+fn scripts_split_on_semicolons() {
+    let stmts = parse_script("COUNT ALL; ; FIND TAG 'x' LIMIT 1;\nSHOW TAGS;").unwrap();
+    assert_eq!(stmts.len(), 3);
+    assert!(parse_script("").unwrap().is_empty());
+    assert!(parse_script("-- nothing\n").unwrap().is_empty());
+    assert!(parse_statement("COUNT ALL; COUNT ALL").is_err());
+}
+
+#[test]
+fn errors_say_what_was_expected_in_words() {
+    let cases = [
+        (
+            "COUNT TAG vip",
+            1,
+            11,
+            "expected a quoted string, found 'vip'",
+        ),
+        (
+            "COUNT city = ",
+            1,
+            14,
+            "expected a value ('text', a number, TRUE or FALSE), found the end of the input",
+        ),
+        ("COUNT city == 'x'", 1, 13, "found '='"),
+        (
+            "COUNT DID purchase IN LAST 3 MONTHS",
+            1,
+            30,
+            "expected HOURS, DAYS or WEEKS, found 'MONTHS'",
+        ),
+        (
+            "FIND ALL LIMIT ten",
+            1,
+            16,
+            "expected a whole number, found 'ten'",
+        ),
+        ("COUNT\n  TAG 'a' AND AND", 2, 15, "expected a segment"),
+        (
+            "SHOW USERS",
+            1,
+            6,
+            "expected ATTRIBUTES, TAGS, EVENTS or GROUPS, found 'USERS'",
+        ),
+        ("COUNT TAG 'unterminated", 1, 11, "quoted string"),
+        ("COUNT ALL extra", 1, 11, "found 'extra'"),
+    ];
+    for (text, line, column, words) in cases {
+        let e = parse_statement(text).expect_err(text);
+        assert_eq!((e.line, e.column), (line, column), "{text}: {}", e.render());
+        assert!(e.message.contains(words), "{text}: {}", e.message);
+        assert!(
+            !e.message.contains("kw_") && !e.message.contains("Rule"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn caret_rendering_under_the_offending_text() {
+    let e = parse_statement("COUNT city = 'x' AND points >").unwrap_err();
+    let rendered = e.render();
+    let lines: Vec<&str> = rendered.lines().collect();
+    assert_eq!(lines[1], "  COUNT city = 'x' AND points >");
+    assert_eq!(
+        lines[2].find('^'),
+        Some(2 + 29),
+        "the caret sits just past the last character"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let deep = format!("COUNT {}ALL{}", "(".repeat(100_000), ")".repeat(100_000));
+    let e = parse_statement(&deep).unwrap_err();
+    assert!(
+        e.message.contains(&format!("deeper than {MAX_NESTING}")),
+        "{}",
+        e.message
+    );
+    let ok = format!(
+        "COUNT {}ALL{}",
+        "(".repeat(MAX_NESTING),
+        ")".repeat(MAX_NESTING)
+    );
+    assert!(parse_statement(&ok).is_ok());
+    // parentheses inside strings do not count
+    let quoted = format!("COUNT TAG '{}'", "(".repeat(1000));
+    assert!(parse_statement(&quoted).is_ok());
+}
+
+#[test]
+fn long_not_chains_parse_without_recursion() {
+    let text = format!("COUNT {}ALL", "NOT ".repeat(10_000));
+    assert!(parse_statement(&text).is_ok());
+}
+
+// ---------------------------------------------------------------- properties
+
+fn name_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z_][a-z0-9_]{0,8}",
+        Just("会员等级".to_string()),
+        Just("count".to_string()),
+        Just("with \"quotes\"".to_string()),
+        Just("select".to_string()),
+    ]
+}
+
+fn lit(kind: LiteralKind) -> Literal {
+    Literal {
+        kind,
+        span: Span::default(),
+    }
+}
+
+fn literal_strategy() -> impl Strategy<Value = Literal> {
+    prop_oneof![
+        "[a-zA-Z0-9 '上海-]{0,8}".prop_map(|s| lit(LiteralKind::Str(s))),
+        any::<i64>().prop_map(|i| lit(LiteralKind::Int(i))),
+        (-1.0e9f64..1.0e9).prop_map(|x| lit(LiteralKind::Float(x))),
+        prop::sample::select(vec![1e-7, 2.0, -0.5, 1e300]).prop_map(|x| lit(LiteralKind::Float(x))),
+        any::<bool>().prop_map(|b| lit(LiteralKind::Bool(b))),
+    ]
+}
+
+fn n(text: String) -> Name {
+    Name {
+        text,
+        span: Span::default(),
+    }
+}
+
+fn comparison_strategy() -> impl Strategy<Value = Comparison> {
+    let op = prop::sample::select(vec![
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ]);
+    let test = prop_oneof![
+        (op, literal_strategy()).prop_map(|(o, l)| Test::Cmp(o, l)),
+        prop::collection::vec(literal_strategy(), 1..4).prop_map(Test::In),
+        (literal_strategy(), literal_strategy()).prop_map(|(a, b)| Test::Between(a, b)),
+        any::<bool>().prop_map(|negated| Test::Null { negated }),
+    ];
+    (name_strategy(), test).prop_map(|(name, test)| Comparison {
+        name: n(name),
+        test,
+        span: Span::default(),
+    })
+}
+
+fn prop_strategy() -> impl Strategy<Value = PropExpr> {
+    comparison_strategy()
+        .prop_map(PropExpr::Cmp)
+        .prop_recursive(3, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|v| PropExpr::And(v, Span::default())),
+                prop::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|v| PropExpr::Or(v, Span::default())),
+                inner.prop_map(|e| PropExpr::Not(Box::new(e), Span::default())),
+            ]
+        })
+}
+
+fn did_strategy() -> impl Strategy<Value = Expr> {
+    let count = prop::option::of((
+        prop::sample::select(vec![
+            CountKind::AtLeast,
+            CountKind::AtMost,
+            CountKind::Exactly,
+        ]),
+        0u64..1000,
+    ));
+    let date = || "[0-9]{4}-[0-9]{2}-[0-9]{2}".prop_map(|s| lit(LiteralKind::Str(s)));
+    let window = prop::option::of(prop_oneof![
+        (
+            0u64..10_000,
+            prop::sample::select(vec![Unit::Hours, Unit::Days, Unit::Weeks])
+        )
+            .prop_map(|(amount, unit)| WindowExpr::Last {
+                amount,
+                unit,
+                span: Span::default()
+            }),
+        (prop::option::of(date()), prop::option::of(date()))
+            .prop_filter("one bound", |(a, b)| a.is_some() || b.is_some())
+            .prop_map(|(since, before)| WindowExpr::Range {
+                since,
+                before,
+                span: Span::default()
+            }),
+    ]);
+    (
+        name_strategy(),
+        prop::option::of(prop_strategy()),
+        count,
+        window,
+    )
+        .prop_map(|(event, filter, count, window)| {
+            Expr::Did(
+                DidExpr {
+                    event: n(event),
+                    filter,
+                    count: count.map(|(k, c)| (k, c, Span::default())),
+                    window,
+                },
+                Span::default(),
+            )
+        })
+}
+
+fn expr_strategy() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        Just(Expr::All(Span::default())),
+        "[a-z '摄]{0,6}".prop_map(|t| Expr::Tag(t, Span::default())),
+        name_strategy().prop_map(|g| Expr::InGroup(n(g), Span::default())),
+        comparison_strategy().prop_map(Expr::Cmp),
+        did_strategy(),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| Expr::And(v, Span::default())),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| Expr::Or(v, Span::default())),
+            inner.prop_map(|e| Expr::Not(Box::new(e), Span::default())),
+        ]
+    })
+}
+
+fn statement_strategy() -> impl Strategy<Value = Statement> {
+    let kind = prop_oneof![
+        expr_strategy().prop_map(StatementKind::Count),
+        (
+            expr_strategy(),
+            prop::collection::vec(name_strategy(), 0..3),
+            prop::option::of(0u64..1000),
+            prop::option::of(0u64..1000)
+        )
+            .prop_map(|(segment, show, limit, offset)| StatementKind::Find {
+                segment,
+                show: show.into_iter().map(n).collect(),
+                limit,
+                offset
+            }),
+        (
+            expr_strategy(),
+            name_strategy(),
+            prop::option::of(0u64..100)
+        )
+            .prop_map(|(segment, by, top)| StatementKind::Breakdown {
+                segment,
+                by: n(by),
+                top
+            }),
+        (name_strategy(), expr_strategy()).prop_map(|(name, segment)| StatementKind::DefineGroup {
+            name: n(name),
+            segment
+        }),
+        name_strategy().prop_map(|g| StatementKind::DropGroup(n(g))),
+        expr_strategy().prop_map(StatementKind::Explain),
+        prop::sample::select(vec![
+            ShowWhat::Attributes,
+            ShowWhat::Tags,
+            ShowWhat::Events,
+            ShowWhat::Groups
+        ])
+        .prop_map(StatementKind::Show),
+    ];
+    let as_of = prop::option::of(
+        "2026-[01][0-9]-[0-2][0-9]T00:00:00Z".prop_map(|s| lit(LiteralKind::Str(s))),
+    );
+    (kind, as_of).prop_map(|(kind, as_of)| Statement {
+        kind,
+        as_of,
+        span: Span::default(),
+    })
+}
+
+proptest! {
+    #[test]
+    fn parse_of_print_is_identity(stmt in statement_strategy()) {
+        let text = stmt.to_string();
+        let parsed = parse_statement(&text).map_err(|e| TestCaseError::fail(e.render()))?;
+        prop_assert_eq!(parsed.without_spans(), stmt);
+        prop_assert_eq!(parsed.to_string(), text);
+    }
+
+    #[test]
+    fn random_text_never_panics(text in "\\PC{0,60}") {
+        let _ = parse_script(&text);
+    }
+
+    #[test]
+    fn random_token_soup_never_panics(words in prop::collection::vec(prop::sample::select(vec![
+        "COUNT", "FIND", "DID", "NOT", "AND", "OR", "(", ")", "'x'", "\"y\"", "IN", "LAST", "3",
+        "DAYS", "WHERE", "=", "TAG", "GROUP", "BETWEEN", "IS", "NULL", ";", "AS", "OF", "-1.5", "--",
+    ]), 0..30)) {
+        let _ = parse_script(&words.join(" "));
+    }
+}
