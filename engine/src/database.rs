@@ -411,6 +411,10 @@ impl Database {
         })
     }
 
+    pub(crate) fn state(&self) -> &State {
+        &self.state
+    }
+
     /// Approximate heap bytes held by the database (columns, dictionaries, bitmaps).
     pub fn memory_usage(&self) -> usize {
         let s = &self.state;

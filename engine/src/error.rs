@@ -59,6 +59,17 @@ pub enum Error {
     /// A limit was reached (too many members, too long a value, ...).
     #[error("limit reached: {0}")]
     LimitExceeded(String),
+    /// A statement could not be parsed.
+    #[error("{0}")]
+    Syntax(memberdb_query::ParseError),
+    /// A part of a statement (bytes `span` of its text) is wrong.
+    #[error("{error}")]
+    At {
+        /// What is wrong.
+        error: Box<Error>,
+        /// Byte range in the statement text.
+        span: (usize, usize),
+    },
     /// A broken invariant inside the engine: always a bug, please report it.
     #[error("internal error (this is a bug in memberdb): {0}")]
     Internal(String),
@@ -85,6 +96,43 @@ fn location_text(row: Option<usize>, column: &Option<String>) -> String {
 }
 
 impl Error {
+    /// The message, and for statement errors the source line with a caret under the part
+    /// at fault.
+    pub fn render(&self, source: &str) -> String {
+        match self {
+            Error::Syntax(e) => e.render(),
+            Error::At { error, span } => {
+                let start = span.0.min(source.len());
+                let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = source[start..]
+                    .find('\n')
+                    .map_or(source.len(), |i| start + i);
+                let line = &source[line_start..line_end];
+                let column = source[line_start..start].chars().count();
+                let width = source[start..span.1.clamp(start, line_end)]
+                    .chars()
+                    .count()
+                    .max(1);
+                format!(
+                    "{error}\n  {line}\n  {}{}",
+                    " ".repeat(column),
+                    "^".repeat(width)
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub(crate) fn at(self, span: memberdb_query::ast::Span) -> Self {
+        match self {
+            located @ Error::At { .. } => located,
+            other => Error::At {
+                error: Box::new(other),
+                span: (span.start, span.end),
+            },
+        }
+    }
+
     pub(crate) fn bad_input(
         source_name: &str,
         row: Option<usize>,

@@ -40,6 +40,7 @@ mod events;
 mod groups;
 mod ingest;
 mod members;
+pub mod query;
 mod results;
 mod segment;
 mod state;

@@ -18,6 +18,8 @@ enum Command {
     Gen(cli::generate::GenArgs),
     /// Load members, events and tags files into a database directory.
     Load(cli::load::LoadArgs),
+    /// Run statements of the segment language.
+    Query(cli::query::QueryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +27,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.command {
         Command::Gen(a) => cli::generate::run(a),
         Command::Load(a) => cli::load::run(a),
+        Command::Query(a) => cli::query::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

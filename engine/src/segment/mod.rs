@@ -7,6 +7,7 @@ mod eval;
 mod window;
 
 pub(crate) use eval::Evaluator;
+pub(crate) use window::resolve as resolve_window;
 
 use serde::{Deserialize, Serialize};
 

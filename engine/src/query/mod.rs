@@ -1,0 +1,247 @@
+//! Statements of the segment language run against a database: binding (`bind`), running,
+//! EXPLAIN and SHOW.
+
+mod bind;
+mod text;
+
+use std::time::Instant;
+
+use memberdb_query::ast::{ShowWhat, Statement, StatementKind};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::results::{BreakdownRow, FindOptions, FindResult};
+use crate::segment::{Evaluator, Segment};
+use crate::value::Timestamp;
+
+pub use memberdb_query::{parse_script, parse_statement};
+
+/// What a statement returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// COUNT (or a segment alone).
+    Count(u64),
+    /// FIND.
+    Find(FindResult),
+    /// BREAKDOWN.
+    Breakdown(Vec<BreakdownRow>),
+    /// DEFINE GROUP: the group and its size now.
+    GroupDefined {
+        /// Group name.
+        name: String,
+        /// Members now.
+        members: u64,
+    },
+    /// DROP GROUP.
+    GroupDropped(String),
+    /// EXPLAIN and SHOW: a table of text.
+    Table {
+        /// Column names.
+        columns: Vec<String>,
+        /// Rows, one string per column.
+        rows: Vec<Vec<String>>,
+    },
+}
+
+impl Output {
+    /// True for outputs of statements that changed the database.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Output::GroupDefined { .. } | Output::GroupDropped(_))
+    }
+}
+
+/// Default rows of a FIND without LIMIT, so a careless statement cannot dump millions of
+/// members (`LIMIT` raises it).
+pub const DEFAULT_FIND_LIMIT: u64 = 1000;
+
+impl Database {
+    /// Parses and runs `;`-separated statements, stopping at the first error. `now` is the
+    /// pinned *now* (wall clock when `None`); a statement's `AS OF` overrides it.
+    pub fn execute(&mut self, text: &str, now: Option<Timestamp>) -> Result<Vec<Output>> {
+        let statements = parse_script(text).map_err(Error::Syntax)?;
+        statements.iter().map(|s| self.run(s, now)).collect()
+    }
+
+    /// Runs one parsed statement.
+    pub fn run(&mut self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
+        let now = match &statement.as_of {
+            Some(lit) => bind::instant(lit, "AS OF")?,
+            None => now.unwrap_or_else(Timestamp::now),
+        };
+        let state = self.state();
+        Ok(match &statement.kind {
+            StatementKind::Count(e) => {
+                Output::Count(self.as_of(now).count(&bind::segment(state, e)?)?)
+            }
+            StatementKind::Find {
+                segment,
+                show,
+                limit,
+                offset,
+            } => {
+                let seg = bind::segment(state, segment)?;
+                for n in show {
+                    state.attrs.require(&n.text).map_err(|e| e.at(n.span))?;
+                }
+                let options = FindOptions {
+                    columns: show.iter().map(|n| n.text.clone()).collect(),
+                    limit: Some(
+                        usize::try_from(limit.unwrap_or(DEFAULT_FIND_LIMIT)).unwrap_or(usize::MAX),
+                    ),
+                    offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
+                };
+                Output::Find(self.as_of(now).find(&seg, &options)?)
+            }
+            StatementKind::Breakdown { segment, by, top } => {
+                let seg = bind::segment(state, segment)?;
+                state.attrs.require(&by.text).map_err(|e| e.at(by.span))?;
+                let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
+                Output::Breakdown(self.as_of(now).breakdown(&seg, &by.text, top)?)
+            }
+            StatementKind::DefineGroup { name, segment } => {
+                let seg = bind::segment(state, segment)?;
+                let members = self
+                    .define_group(&name.text, seg)
+                    .map_err(|e| e.at(name.span))?;
+                Output::GroupDefined {
+                    name: name.text.clone(),
+                    members,
+                }
+            }
+            StatementKind::DropGroup(name) => {
+                self.drop_group(&name.text).map_err(|e| e.at(name.span))?;
+                Output::GroupDropped(name.text.clone())
+            }
+            StatementKind::Explain(e) => {
+                let seg = bind::segment(state, e)?;
+                explain(self, &seg, now)?
+            }
+            StatementKind::Show(what) => show(self, *what),
+        })
+    }
+}
+
+fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {
+    Output::Table {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+    }
+}
+
+fn show(db: &Database, what: ShowWhat) -> Output {
+    match what {
+        ShowWhat::Attributes => table(
+            &["attribute", "type", "non_null", "distinct"],
+            db.attributes()
+                .into_iter()
+                .map(|a| {
+                    vec![
+                        a.name,
+                        a.data_type.to_string(),
+                        a.non_null.to_string(),
+                        a.distinct.map_or(String::new(), |d| d.to_string()),
+                    ]
+                })
+                .collect(),
+        ),
+        ShowWhat::Tags => table(
+            &["tag", "members"],
+            db.tags()
+                .into_iter()
+                .map(|(t, n)| vec![t, n.to_string()])
+                .collect(),
+        ),
+        ShowWhat::Events => table(
+            &["event", "events"],
+            db.event_types()
+                .into_iter()
+                .map(|(e, n)| vec![e, n.to_string()])
+                .collect(),
+        ),
+        ShowWhat::Groups => table(
+            &["group", "members", "definition"],
+            db.groups()
+                .into_iter()
+                .map(|g| {
+                    let members = db
+                        .count(&Segment::in_group(&g.name))
+                        .map_or_else(|e| e.to_string(), |n| n.to_string());
+                    vec![g.name, members, g.definition.to_string()]
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// EXPLAIN: every node of the segment with the operation it runs, its cardinality and its
+/// time (a node's time includes its children's).
+fn explain(db: &Database, segment: &Segment, now: Timestamp) -> Result<Output> {
+    let evaluator = Evaluator::new(db.state(), now.micros());
+    let mut rows = Vec::new();
+    explain_node(&evaluator, segment, 0, &mut rows)?;
+    let started = Instant::now();
+    let total = evaluator.count(segment)?;
+    rows.push(vec![
+        "COUNT (as run)".to_string(),
+        "the last operation counted with a *_len function".to_string(),
+        total.to_string(),
+        started.elapsed().as_micros().to_string(),
+    ]);
+    Ok(table(&["step", "operation", "members", "µs"], rows))
+}
+
+fn operation(segment: &Segment) -> String {
+    match segment {
+        Segment::All => "borrow the live-members bitmap".to_string(),
+        Segment::Tag(_) => "borrow the tag bitmap".to_string(),
+        Segment::InGroup(_) => {
+            "borrow the group bitmap (or evaluate it at now if it moves with time)".to_string()
+        }
+        Segment::Attr { .. } => {
+            "attribute index: value bitmaps, range bins, or a column scan".to_string()
+        }
+        Segment::Did(d) => match (&d.filter, &d.frequency, &d.window) {
+            (None, None, None) => "borrow the event type's member bitmap".to_string(),
+            (None, None, Some(_)) => {
+                "union of day bitmaps + scan of the partial edge days".to_string()
+            }
+            _ => "scan the window's events of the type, filter, count per member".to_string(),
+        },
+        Segment::And(_) => "intersect (smallest first), subtract the NOT operands".to_string(),
+        Segment::Or(_) => "union".to_string(),
+        Segment::Not(_) => "live members minus the operand".to_string(),
+    }
+}
+
+fn explain_node(
+    e: &Evaluator<'_>,
+    segment: &Segment,
+    depth: usize,
+    rows: &mut Vec<Vec<String>>,
+) -> Result<()> {
+    let started = Instant::now();
+    let members = e.eval(segment)?.len();
+    let micros = started.elapsed().as_micros();
+    let text = segment.to_string();
+    let text = if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(79).collect::<String>())
+    } else {
+        text
+    };
+    rows.push(vec![
+        format!("{}{}", "  ".repeat(depth), text),
+        operation(segment),
+        members.to_string(),
+        micros.to_string(),
+    ]);
+    match segment {
+        Segment::And(children) | Segment::Or(children) => {
+            for c in children {
+                explain_node(e, c, depth + 1, rows)?;
+            }
+        }
+        Segment::Not(inner) => explain_node(e, inner, depth + 1, rows)?,
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `memberdb query`: statements from the command line or a file, results on stdout.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use memberdb::{Database, Timestamp};
+
+use super::render::{Format, render};
+
+/// Arguments of `memberdb query`.
+#[derive(clap::Args)]
+pub(crate) struct QueryArgs {
+    /// Database directory; without it, the sample database built from data-samples/.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Pin *now* for time windows (e.g. 2026-11-01T00:00:00Z); default: the wall clock.
+    #[arg(long)]
+    now: Option<String>,
+    /// Read the statements from this file.
+    #[arg(long, conflicts_with = "statements")]
+    file: Option<PathBuf>,
+    /// Statements, separated by `;`.
+    statements: Option<String>,
+}
+
+pub(crate) fn run(args: QueryArgs) -> Result<()> {
+    let text = match (&args.file, &args.statements) {
+        (Some(f), _) => {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        (None, Some(s)) => s.clone(),
+        (None, None) => {
+            anyhow::bail!("give statements, e.g. memberdb query \"COUNT TAG 'vip'\", or --file F")
+        }
+    };
+    let now = parse_now(args.now.as_deref())?;
+    let mut db = super::open_db(args.db.as_deref())?;
+    let wrote = execute(&mut db, &text, now, args.format)?;
+    if wrote {
+        db.save().context("cannot save the database")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
+    now.map(|t| {
+        Timestamp::parse(t)
+            .with_context(|| format!("--now '{t}' is not a timestamp (e.g. 2026-11-01T00:00:00Z)"))
+    })
+    .transpose()
+}
+
+/// Runs every statement, printing each result; stops at the first error (printed with a
+/// caret under its source). Returns whether anything was written.
+fn execute(db: &mut Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<bool> {
+    let statements =
+        memberdb::query::parse_script(text).map_err(|e| anyhow::anyhow!(e.render()))?;
+    let mut wrote = false;
+    for statement in &statements {
+        let output = db
+            .run(statement, now)
+            .map_err(|e| anyhow::anyhow!(e.render(text)))?;
+        wrote |= output.is_write();
+        println!("{}", render(&output, format));
+    }
+    Ok(wrote)
+}
