@@ -20,6 +20,8 @@ enum Command {
     Load(cli::load::LoadArgs),
     /// Run statements of the segment language.
     Query(cli::query::QueryArgs),
+    /// The interactive prompt (reads statements from stdin when it is not a terminal).
+    Repl(cli::repl::ReplArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +30,7 @@ fn main() -> std::process::ExitCode {
         Command::Gen(a) => cli::generate::run(a),
         Command::Load(a) => cli::load::run(a),
         Command::Query(a) => cli::query::run(a),
+        Command::Repl(a) => cli::repl::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -146,3 +146,205 @@ fn usage_errors_exit_non_zero() {
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("--end 'someday'"));
 }
+
+// ---------------------------------------------------------------- query and repl
+
+/// Runs the binary with a private sample database (built from data-samples/ on first use).
+fn memberdb_sample(args: &[&str], stdin: Option<&str>, sample_db: &Path) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memberdb"))
+        .args(args)
+        .env("MEMBERDB_SAMPLE_DB", sample_db)
+        .env("MEMBERDB_HISTORY", sample_db.with_extension("history"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+const NOW: &str = "2026-11-01T00:00:00Z";
+
+#[test]
+fn query_formats_and_several_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let o = memberdb_sample(
+        &[
+            "query",
+            "--now",
+            NOW,
+            "--format",
+            "json",
+            "COUNT TAG 'vip'; FIND TAG 'vip' AND city = 'Shanghai' SHOW city, points LIMIT 2; BREAKDOWN TAG 'vip' BY gender",
+        ],
+        None,
+        &sample,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let vip = lines[0]["count"].as_u64().unwrap();
+    assert!(vip > 100);
+    let members = lines[1]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["city"], "Shanghai");
+    assert!(members[0]["member_id"].as_str().unwrap().starts_with('M'));
+    assert!(members[0]["points"].is_i64());
+    let breakdown = lines[2]["breakdown"].as_array().unwrap();
+    let total: u64 = breakdown.iter().map(|l| l["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, vip, "a breakdown adds up to the segment");
+    assert!(
+        breakdown.iter().any(|l| l["value"].is_null()),
+        "NULL is a line of its own"
+    );
+
+    let o = memberdb_sample(
+        &[
+            "query",
+            "--now",
+            NOW,
+            "--format",
+            "csv",
+            "BREAKDOWN TAG 'vip' BY level TOP 2",
+        ],
+        None,
+        &sample,
+    );
+    let csv = text(&o.stdout);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "value,count");
+    assert_eq!(rows.len(), 3);
+
+    let o = memberdb_sample(&["query", "--now", NOW, "COUNT ALL"], None, &sample);
+    assert_eq!(text(&o.stdout).trim(), "20000");
+}
+
+#[test]
+fn query_errors_go_to_stderr_with_a_caret_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let o = memberdb_sample(&["query", "COUNT ALL; COUNT TAG 'vipp'"], None, &sample);
+    assert!(!o.status.success());
+    assert_eq!(
+        text(&o.stdout).trim(),
+        "20000",
+        "statements before the error ran"
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("unknown tag 'vipp'; did you mean 'vip'?"),
+        "{err}"
+    );
+    assert!(err.contains("^^^^^^"), "{err}");
+    let o = memberdb_sample(&["query", "COUNT city =="], None, &sample);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("syntax error at line 1, column 13"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = memberdb_sample(&["query", "COUNT points = 'many'"], None, &sample);
+    assert!(
+        text(&o.stderr).contains("'points' is of type integer"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = memberdb_sample(&["query", "--now", "yesterday", "COUNT ALL"], None, &sample);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn query_file_and_groups_persist_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    gen_small(&data);
+    let db = dir.path().join("db");
+    let p = |f: &str| data.join(f).to_str().unwrap().to_string();
+    let o = memberdb(&[
+        "load",
+        "--db",
+        db.to_str().unwrap(),
+        "--members",
+        &p("members.parquet"),
+        "--events",
+        &p("events.parquet"),
+        "--tags",
+        &p("tags.parquet"),
+    ]);
+    assert!(o.status.success());
+    let script = dir.path().join("q.mdb");
+    std::fs::write(&script, "-- reminder journey\nDEFINE GROUP reminder AS DID claim_coupon\n  AND NOT DID redeem_coupon;\nCOUNT IN GROUP reminder;\n").unwrap();
+    let o = memberdb(&[
+        "query",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+        "--file",
+        script.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let size = lines[0]["members"].as_u64().unwrap();
+    assert_eq!(lines[1]["count"].as_u64().unwrap(), size);
+    // a second process sees the group
+    let o = memberdb(&["query", "--db", db.to_str().unwrap(), "SHOW GROUPS"]);
+    let shown = text(&o.stdout);
+    assert!(
+        shown.contains("reminder") && shown.contains("DID claim_coupon AND NOT DID redeem_coupon"),
+        "{shown}"
+    );
+    let o = memberdb(&[
+        "query",
+        "--db",
+        db.to_str().unwrap(),
+        "DROP GROUP reminder; SHOW GROUPS",
+    ]);
+    assert!(o.status.success());
+    let o = memberdb(&[
+        "query",
+        "--db",
+        db.to_str().unwrap(),
+        "COUNT IN GROUP reminder",
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn scripted_repl() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let script = "\\timing\nCOUNT TAG 'vip' AND\n  city = 'Shanghai';\n\\format json\nCOUNT ctiy = 'x'\nEXPLAIN TAG 'vip' AND NOT TAG 'churn_risk'\n\\help\n\\nonsense\nCOUNT ALL\n";
+    let o = memberdb_sample(&["repl", "--now", NOW], Some(script), &sample);
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert!(out.contains("timing is on"), "{out}");
+    assert!(
+        out.lines().any(|l| l.trim().parse::<u64>().is_ok()),
+        "multi-line COUNT answered: {out}"
+    );
+    assert!(out.contains(" µs)"), "{out}");
+    assert!(
+        out.contains("\"columns\":[\"step\",\"operation\",\"members\",\"µs\"]"),
+        "{out}"
+    );
+    assert!(out.contains("BREAKDOWN"), "help has examples: {out}");
+    assert!(out.contains("{\"count\":20000}"), "{out}");
+    assert!(err.contains("did you mean 'city'"), "{err}");
+    assert!(err.contains("unknown command \\nonsense"), "{err}");
+    assert!(
+        !o.status.success(),
+        "a failed statement makes a scripted run fail"
+    );
+}

@@ -5,6 +5,7 @@ pub(crate) mod load;
 mod progress;
 pub(crate) mod query;
 mod render;
+pub(crate) mod repl;
 
 use std::path::{Path, PathBuf};
 
