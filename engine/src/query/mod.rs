@@ -100,9 +100,9 @@ impl Database {
             }
             StatementKind::DefineGroup { name, segment } => {
                 let seg = bind::segment(state, segment)?;
-                let members = self
-                    .define_group(&name.text, seg)
+                self.define_group(&name.text, seg)
                     .map_err(|e| e.at(name.span))?;
+                let members = self.as_of(now).count(&Segment::in_group(&name.text))?;
                 Output::GroupDefined {
                     name: name.text.clone(),
                     members,
@@ -116,7 +116,7 @@ impl Database {
                 let seg = bind::segment(state, e)?;
                 explain(self, &seg, now)?
             }
-            StatementKind::Show(what) => show(self, *what),
+            StatementKind::Show(what) => show(self, *what, now),
         })
     }
 }
@@ -128,7 +128,7 @@ fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {
     }
 }
 
-fn show(db: &Database, what: ShowWhat) -> Output {
+fn show(db: &Database, what: ShowWhat, now: Timestamp) -> Output {
     match what {
         ShowWhat::Attributes => table(
             &["attribute", "type", "non_null", "distinct"],
@@ -164,6 +164,7 @@ fn show(db: &Database, what: ShowWhat) -> Output {
                 .into_iter()
                 .map(|g| {
                     let members = db
+                        .as_of(now)
                         .count(&Segment::in_group(&g.name))
                         .map_or_else(|e| e.to_string(), |n| n.to_string());
                     vec![g.name, members, g.definition.to_string()]
