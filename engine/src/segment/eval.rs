@@ -42,7 +42,8 @@ impl<'a> Evaluator<'a> {
             Segment::InGroup(name) => {
                 let group = self.state.groups.require(name)?;
                 if group.time_dependent {
-                    Cow::Owned(self.eval(&group.definition)?.into_owned())
+                    // evaluated at this query's now, each time
+                    self.eval(&group.definition)?
                 } else {
                     Cow::Borrowed(&group.bitmap)
                 }

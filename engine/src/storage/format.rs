@@ -167,21 +167,12 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
                         .collect::<StringArray>(),
                 ),
                 Arc::new(StringArray::from(vec![event.as_str(); rows.len()])),
-                {
-                    let mut ts = Column::new(DataType::Timestamp);
-                    ts.append_array(
-                        &(Arc::new(
-                            arrow::array::TimestampMicrosecondArray::from(
-                                rows.iter()
-                                    .map(|&i| part.ts[i as usize])
-                                    .collect::<Vec<_>>(),
-                            )
-                            .with_timezone("UTC"),
-                        ) as ArrayRef),
-                        None,
-                    );
-                    ts.to_arrow(None)
-                },
+                Arc::new(
+                    arrow::array::TimestampMicrosecondArray::from_iter_values(
+                        rows.iter().map(|&i| part.ts[i as usize]),
+                    )
+                    .with_timezone("UTC"),
+                ),
             ];
             for (name, data_type) in &state.events.props {
                 columns.push(match part.props.get(name) {
