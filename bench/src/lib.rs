@@ -1,11 +1,12 @@
 //! Shared pieces of the benchmarks: cached, seeded data sets and loaded databases.
 //!
 //! Data sets are generated once per size into `$MEMBERDB_BENCH_DATA` (default
-//! `target/bench-data`), outside the repository, and reused by later runs.
+//! `~/.cache/memberdb/bench-data`), outside the repository, and reused by later runs.
 
+pub mod peers;
 pub mod workloads;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use memberdb::datagen::{GenConfig, generate};
 use memberdb::{Database, InputKind, Timestamp};
@@ -23,11 +24,26 @@ pub fn bench_members() -> u64 {
         .unwrap_or(1_000_000)
 }
 
+/// Where data sets are cached: `$MEMBERDB_BENCH_DATA`, else `~/.cache/memberdb/bench-data`
+/// (`target/bench-data` without a home directory).
+pub fn data_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MEMBERDB_BENCH_DATA") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/memberdb/bench-data"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data"),
+    }
+}
+
 /// The directory of the data set with `members` members, generated if missing.
 pub fn dataset(members: u64) -> PathBuf {
-    let root = std::env::var_os("MEMBERDB_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data"));
+    dataset_in(None, members)
+}
+
+/// Like [`dataset`], under `root` instead of [`data_root`] when given.
+pub fn dataset_in(root: Option<&Path>, members: u64) -> PathBuf {
+    let root = root.map_or_else(data_root, Path::to_path_buf);
     let dir = root.join(format!("gen-{members}"));
     if !dir.join("tags.parquet").exists() {
         let config = GenConfig {

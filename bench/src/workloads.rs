@@ -138,3 +138,110 @@ pub fn breakdown_questions() -> Vec<(&'static str, Segment, &'static str)> {
         ("breakdown_vip_by_gender", Segment::tag("vip"), "gender"),
     ]
 }
+
+/// What a peer workload returns, and so how its answers are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// A number of members.
+    Count,
+    /// Value / count lines.
+    Breakdown,
+    /// Found members with their fields, in order.
+    Rows,
+}
+
+/// One workload of the peer harness: the statement memberdb runs; the SQL of the same
+/// question lives under the same name in `bench/peers/duckdb_peer.py`.
+pub struct PeerWorkload {
+    /// Q1..Q8.
+    pub name: &'static str,
+    /// The statement in the segment language.
+    pub statement: String,
+    /// What the statement returns.
+    pub kind: AnswerKind,
+}
+
+/// The twenty tags of Q8's wide OR (the same list as `Q8_TAGS` in `duckdb_peer.py`).
+pub const Q8_TAGS: [&str; 20] = [
+    "foodie",
+    "pet_owner",
+    "fitness",
+    "摄影爱好者",
+    "scalper_suspect",
+    "outdoor",
+    "travel_lover",
+    "beauty",
+    "luxury",
+    "student",
+    "retiree",
+    "night_owl",
+    "referrer",
+    "influencer",
+    "complaint",
+    "gift_buyer",
+    "early_adopter",
+    "anniversary",
+    "big_ticket",
+    "multi_city",
+];
+
+/// Statements run once before the peer workloads (the group of Q8).
+pub const PEER_SETUP: &[&str] =
+    &["DEFINE GROUP xmas_claimers AS DID claim_coupon WHERE coupon_id = 'CP-XMAS-50'"];
+
+/// The workloads of the benchmark issue, Q1..Q8, as statements.
+pub fn peer_workloads() -> Vec<PeerWorkload> {
+    let w = |name, statement: &str, kind| PeerWorkload {
+        name,
+        statement: statement.to_string(),
+        kind,
+    };
+    let wide_or = Q8_TAGS
+        .iter()
+        .map(|t| format!("TAG '{t}'"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    vec![
+        w(
+            "Q1",
+            "COUNT TAG 'vip' AND NOT TAG 'churn_risk' AND city = 'Shanghai'",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q2",
+            "COUNT DID claim_coupon AND NOT DID redeem_coupon AND city = 'Shanghai'",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q3",
+            "COUNT DID purchase IN LAST 30 DAYS AND level IN ('gold', 'platinum')",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q4",
+            "COUNT DID purchase AT LEAST 3 TIMES IN LAST 90 DAYS",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q5",
+            "COUNT DID purchase WHERE amount >= 500 IN LAST 365 DAYS \
+             AND points BETWEEN 1000 AND 5000",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q6",
+            "BREAKDOWN DID claim_coupon AND NOT DID redeem_coupon BY city",
+            AnswerKind::Breakdown,
+        ),
+        w(
+            "Q7",
+            "FIND DID purchase IN LAST 7 DAYS AND TAG 'vip' SHOW phone, city LIMIT 100",
+            AnswerKind::Rows,
+        ),
+        w(
+            "Q8",
+            &format!("COUNT ({wide_or}) AND NOT IN GROUP xmas_claimers"),
+            AnswerKind::Count,
+        ),
+    ]
+}

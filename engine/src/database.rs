@@ -417,8 +417,18 @@ impl Database {
 
     /// Approximate heap bytes held by the database (columns, dictionaries, bitmaps).
     pub fn memory_usage(&self) -> usize {
+        self.memory_breakdown().total()
+    }
+
+    /// Approximate heap bytes by part of the database.
+    pub fn memory_breakdown(&self) -> MemoryUsage {
         let s = &self.state;
-        s.members.heap_bytes() + s.attrs.heap_bytes() + s.tags.heap_bytes() + s.events.heap_bytes()
+        MemoryUsage {
+            members: s.members.heap_bytes(),
+            attributes: s.attrs.heap_bytes(),
+            tags: s.tags.heap_bytes(),
+            events: s.events.heap_bytes(),
+        }
     }
 }
 
@@ -429,6 +439,27 @@ fn check_member_id(member_id: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Heap bytes by part of the database, as counted by the engine (vector capacities,
+/// dictionaries, serialized bitmap sizes); allocator overhead is not included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// The member dictionary (external ids) and the live bitmap.
+    pub members: usize,
+    /// Attribute columns and their indexes.
+    pub attributes: usize,
+    /// Tag bitmaps.
+    pub tags: usize,
+    /// Event columns, properties and per-day bitmaps.
+    pub events: usize,
+}
+
+impl MemoryUsage {
+    /// All parts together.
+    pub fn total(&self) -> usize {
+        self.members + self.attributes + self.tags + self.events
+    }
 }
 
 /// The read side of a database at one *now*: COUNT, FIND, BREAKDOWN.

@@ -49,7 +49,7 @@ mod tags;
 mod util;
 mod value;
 
-pub use database::{Database, InputKind, View};
+pub use database::{Database, InputKind, MemoryUsage, View};
 pub use error::{Error, Result};
 pub use ingest::{FileFormat, IngestReport, read_batches, read_batches_with_progress};
 pub use members::RowId;

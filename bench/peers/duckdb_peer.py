@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""DuckDB's side of the peer harness (`bench/run-peers`).
+
+Started by the `peers` binary with the data directory and *now*; it loads the very same
+Parquet files into DuckDB in its best form, then answers requests, one JSON object per line:
+
+    -> {"op": "run", "name": "q1", "reps": 20, "budget_s": 3.0}
+    <- {"name": "q1", "samples_us": [...], "answer": 12345}
+
+Best form: an in-memory `members` table with one boolean column per tag (attribute and tag
+questions become a scan of one wide table), and an in-memory `events` table sorted by event
+type and time, so DuckDB's min/max zone maps skip the row groups outside a type and window.
+Dynamic groups are materialised as tables of member ids, as memberdb materialises them.
+"""
+import json
+import sys
+import time
+
+import duckdb
+
+DATA, NOW = sys.argv[1], sys.argv[2]
+NOW_SQL = f"TIMESTAMPTZ '{NOW.replace('T', ' ').replace('Z', '+00')}'"
+
+Q8_TAGS = [
+    "foodie", "pet_owner", "fitness", "摄影爱好者", "scalper_suspect", "outdoor",
+    "travel_lover", "beauty", "luxury", "student", "retiree", "night_owl", "referrer",
+    "influencer", "complaint", "gift_buyer", "early_adopter", "anniversary", "big_ticket",
+    "multi_city",
+]
+
+
+def last(days):
+    return f"ts > {NOW_SQL} - INTERVAL {days} DAY AND ts <= {NOW_SQL}"
+
+
+def did(event, extra="true"):
+    return f"SELECT member_id FROM events WHERE event = '{event}' AND {extra}"
+
+
+# The workloads of bench/src/workloads.rs (`peer_workloads`), same names, same questions.
+SETUP = [
+    "CREATE TABLE grp_xmas_claimers AS SELECT DISTINCT member_id FROM events "
+    "WHERE event = 'claim_coupon' AND coupon_id = 'CP-XMAS-50'",
+]
+QUERIES = {
+    "Q1": ("count", "SELECT count(*) FROM members "
+           "WHERE vip AND NOT churn_risk AND city = 'Shanghai'"),
+    "Q2": ("count", "SELECT count(*) FROM members WHERE city = 'Shanghai' "
+           f"AND member_id IN ({did('claim_coupon')}) "
+           f"AND member_id NOT IN ({did('redeem_coupon')})"),
+    "Q3": ("count", "SELECT count(*) FROM members WHERE level IN ('gold', 'platinum') "
+           f"AND member_id IN ({did('purchase', last(30))})"),
+    "Q4": ("count", "SELECT count(*) FROM ("
+           f"{did('purchase', last(90))} GROUP BY member_id HAVING count(*) >= 3)"),
+    "Q5": ("count", "SELECT count(*) FROM members WHERE points BETWEEN 1000 AND 5000 "
+           f"AND member_id IN ({did('purchase', 'amount >= 500 AND ' + last(365))})"),
+    "Q6": ("breakdown", "SELECT CAST(city AS VARCHAR), count(*) FROM members "
+           f"WHERE member_id IN ({did('claim_coupon')}) "
+           f"AND member_id NOT IN ({did('redeem_coupon')}) GROUP BY 1"),
+    "Q7": ("rows", "SELECT member_id, phone, city FROM members "
+           f"WHERE vip AND member_id IN ({did('purchase', last(7))}) ORDER BY ord LIMIT 100"),
+    "Q8": ("count", "SELECT count(*) FROM members WHERE ("
+           + " OR ".join(f'"{t}"' for t in Q8_TAGS)
+           + ") AND member_id NOT IN (SELECT member_id FROM grp_xmas_claimers)"),
+}
+
+
+def load(con):
+    started = time.perf_counter()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        f"CREATE TABLE events AS SELECT * FROM read_parquet('{DATA}/events.parquet') "
+        "ORDER BY event, ts"
+    )
+    tags = [r[0] for r in con.execute(
+        f"SELECT DISTINCT tag FROM read_parquet('{DATA}/tags.parquet') ORDER BY 1"
+    ).fetchall()]
+    flags = ", ".join(f"bool_or(tag = '{t}') AS \"{t}\"" for t in tags)
+    coalesced = ", ".join(f"coalesce(t.\"{t}\", false) AS \"{t}\"" for t in tags)
+    # Every member_id seen in any file is a member (DESIGN section 2); `ord` keeps the order
+    # members were first seen, memberdb's row order, which FIND follows.
+    con.execute(
+        f"CREATE TABLE members AS WITH m AS (SELECT *, row_number() OVER () AS ord "
+        f"FROM read_parquet('{DATA}/members.parquet')), "
+        f"t AS (SELECT member_id, {flags} FROM read_parquet('{DATA}/tags.parquet') "
+        f"GROUP BY member_id) "
+        f"SELECT m.*, {coalesced} FROM m LEFT JOIN t USING (member_id) ORDER BY ord"
+    )
+    extra = con.execute(
+        "SELECT count(*) FROM (SELECT member_id FROM events UNION "
+        f"SELECT member_id FROM read_parquet('{DATA}/tags.parquet')) "
+        "WHERE member_id NOT IN (SELECT member_id FROM members)"
+    ).fetchone()[0]
+    if extra:
+        sys.exit(f"{extra} members appear only in events or tags; the harness expects "
+                 "every member in members.parquet")
+    for statement in SETUP:
+        con.execute(statement)
+    return time.perf_counter() - started
+
+
+def answer(kind, rows):
+    if kind == "count":
+        return rows[0][0]
+    if kind == "breakdown":
+        return sorted(([v, c] for v, c in rows), key=lambda r: (r[0] is None, r[0] or ""))
+    return [[None if v is None else str(v) for v in row] for row in rows]
+
+
+def run(con, name, reps, budget_s):
+    kind, sql = QUERIES[name]
+    samples = []
+    started = time.perf_counter()
+    rows = None
+    while len(samples) < reps or (time.perf_counter() - started < budget_s and len(samples) < 10 * reps):
+        t0 = time.perf_counter_ns()
+        rows = con.execute(sql).fetchall()
+        samples.append((time.perf_counter_ns() - t0) / 1000)
+    return {"name": name, "samples_us": samples, "answer": answer(kind, rows)}
+
+
+def main():
+    con = duckdb.connect()
+    seconds = load(con)
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    print(json.dumps({"ready": True, "load_s": seconds, "version": duckdb.__version__,
+                      "threads": threads}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "run":
+            name = request["name"]
+            for _ in range(request.get("warmup", 2)):
+                con.execute(QUERIES[name][1]).fetchall()
+            reply = run(con, name, request["reps"], request["budget_s"])
+        elif request["op"] == "quit":
+            break
+        else:
+            reply = {"error": f"unknown op {request['op']}"}
+        print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+//! The peer harness: the workloads Q1..Q8 in memberdb (in process), in DuckDB (a Python
+//! child process on the very same Parquet files) and, for Q1 and Q2, as raw roaring
+//! operations; the systems take turns, answers must agree, medians go into a markdown table.
+//! Also measures bulk load, save / open and memory against the Parquet size.
+//!
+//! Run it through `bench/run-peers --members N`, which installs DuckDB and builds this.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use memberdb::query::Output;
+use memberdb::{Database, InputKind, Segment, Value};
+use memberdb_bench::peers::{Goal, Measurement, Report, Row, median_us, rss_bytes};
+use memberdb_bench::workloads::{AnswerKind, PEER_SETUP, PeerWorkload, peer_workloads};
+use memberdb_bench::{bench_now, dataset_in};
+use serde_json::{Value as Json, json};
+
+/// Compare memberdb with DuckDB and raw roaring on the benchmark workloads.
+#[derive(Parser)]
+struct Args {
+    /// Members of the generated data set (about 10 events each).
+    #[arg(long, default_value_t = 1_000_000)]
+    members: u64,
+    /// Where data sets are cached (default: $MEMBERDB_BENCH_DATA or ~/.cache/memberdb/bench-data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Rounds of turns: every round runs each system's batch once.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Time per system, workload and round, in seconds (at least `min-reps` repetitions).
+    #[arg(long, default_value_t = 1.0)]
+    budget: f64,
+    /// Fewest repetitions per system, workload and round.
+    #[arg(long, default_value_t = 5)]
+    min_reps: usize,
+    /// The markdown report (default: bench/results/peers-N.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Python with the duckdb package.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Skip the save / open measurement.
+    #[arg(long)]
+    skip_open: bool,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("run-peers: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn run(args: Args) -> Fallible<()> {
+    let dir = dataset_in(args.data.as_deref(), args.members);
+    let now = bench_now();
+    let mut report = Report::new(args.members, &dir)?;
+
+    eprintln!("loading {} into memberdb", dir.display());
+    let rss_before = rss_bytes();
+    let mut db = Database::in_memory();
+    for (kind, file, what) in [
+        (InputKind::Members, "members.parquet", "members"),
+        (InputKind::Events, "events.parquet", "events"),
+        (InputKind::Tags, "tags.parquet", "tags"),
+    ] {
+        let started = Instant::now();
+        let loaded = db.load_file(kind, dir.join(file))?;
+        report.loads.push((what, loaded.rows, started.elapsed()));
+    }
+    report.rss_delta = rss_bytes().saturating_sub(rss_before);
+    report.memory = db.memory_breakdown();
+    report.db_members = db.member_count();
+    report.db_events = db.event_count();
+    for statement in PEER_SETUP {
+        db.execute(statement, Some(now))?;
+    }
+    if !args.skip_open {
+        measure_open(&mut db, &dir, &mut report)?;
+    }
+
+    eprintln!("starting DuckDB on the same files");
+    let mut duck = Peer::start(&args.python, &dir, &now.to_string())?;
+    report.duckdb_version = duck.version.clone();
+    report.duckdb_threads = duck.threads.clone();
+    report.duckdb_load = duck.load;
+
+    let workloads = peer_workloads();
+    let budget = Duration::from_secs_f64(args.budget);
+    let mut failures = Vec::new();
+    for w in &workloads {
+        eprint!("{} ", w.name);
+        let raw = raw_roaring(&db, w.name)?;
+        let (mut ours, mut theirs, mut limit) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut our_answer, mut their_answer) = (Json::Null, Json::Null);
+        for _ in 0..args.rounds {
+            let (samples, answer) = time_memberdb(&mut db, w, now, budget, args.min_reps)?;
+            ours.extend(samples);
+            our_answer = answer;
+            let (samples, answer) = duck.run(w.name, args.min_reps, args.budget)?;
+            theirs.extend(samples);
+            their_answer = answer;
+            if let Some(raw) = &raw {
+                let (samples, count) = time_closure(budget, args.min_reps, raw);
+                limit.extend(samples);
+                if json!(count) != our_answer {
+                    failures.push(format!(
+                        "{}: memberdb {our_answer}, raw roaring {count}",
+                        w.name
+                    ));
+                }
+            }
+        }
+        if our_answer != their_answer {
+            failures.push(format!(
+                "{}: memberdb {}, duckdb {}",
+                w.name,
+                summarize(&our_answer),
+                summarize(&their_answer)
+            ));
+        }
+        eprintln!(
+            "memberdb {:.1} µs, duckdb {:.1} µs",
+            median_us(&ours),
+            median_us(&theirs)
+        );
+        report.rows.push(Row {
+            name: w.name,
+            statement: w.statement.clone(),
+            answer: summarize(&our_answer),
+            memberdb: Measurement::of(&ours),
+            duckdb: Measurement::of(&theirs),
+            roaring: (!limit.is_empty()).then(|| Measurement::of(&limit)),
+        });
+    }
+    duck.quit();
+
+    report.goals = Goal::evaluate(&report);
+    let markdown = report.markdown();
+    println!("{markdown}");
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("results")
+            .join(format!("peers-{}.md", args.members))
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, &markdown)?;
+    eprintln!("wrote {}", out.display());
+    if !failures.is_empty() {
+        return Err(format!("answers differ:\n  {}", failures.join("\n  ")).into());
+    }
+    Ok(())
+}
+
+/// Saves the database to a fresh directory, then times reading its files and opening it.
+fn measure_open(db: &mut Database, dir: &Path, report: &mut Report) -> Fallible<()> {
+    let saved = dir.join("saved-db");
+    if saved.exists() {
+        std::fs::remove_dir_all(&saved)?;
+    }
+    eprintln!("saving to {}", saved.display());
+    let started = Instant::now();
+    db.save_to(&saved)?;
+    report.save = Some(started.elapsed());
+    // Reading every file once, as the open will (the page cache is warm for both).
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for entry in std::fs::read_dir(&saved)? {
+        bytes += std::fs::read(entry?.path())?.len() as u64;
+    }
+    report.read_files = Some((bytes, started.elapsed()));
+    let started = Instant::now();
+    let reopened = Database::open(&saved)?;
+    report.open = Some(started.elapsed());
+    if reopened.member_count() != db.member_count() || reopened.event_count() != db.event_count() {
+        return Err("the reopened database differs from the saved one".into());
+    }
+    drop(reopened);
+    // Back to an in-memory database: the queries below must not depend on the saved copy.
+    std::fs::remove_dir_all(&saved)?;
+    Ok(())
+}
+
+fn time_memberdb(
+    db: &mut Database,
+    w: &PeerWorkload,
+    now: memberdb::Timestamp,
+    budget: Duration,
+    min_reps: usize,
+) -> Fallible<(Vec<f64>, Json)> {
+    // warm-up
+    let mut output = db.execute(&w.statement, Some(now))?;
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    while samples.len() < min_reps || started.elapsed() < budget && samples.len() < 100_000 {
+        let t0 = Instant::now();
+        output = db.execute(&w.statement, Some(now))?;
+        samples.push(t0.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    let output = output.pop().ok_or("no output")?;
+    Ok((samples, answer_json(w.kind, output)?))
+}
+
+fn time_closure(budget: Duration, min_reps: usize, f: &dyn Fn() -> u64) -> (Vec<f64>, u64) {
+    let mut answer = std::hint::black_box(f());
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    while samples.len() < min_reps || started.elapsed() < budget && samples.len() < 100_000 {
+        let t0 = Instant::now();
+        answer = std::hint::black_box(f());
+        samples.push(t0.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    (samples, answer)
+}
+
+/// Q1 and Q2 as the roaring operations alone, on the engine's own bitmaps.
+fn raw_roaring(db: &Database, name: &str) -> Fallible<Option<Box<dyn Fn() -> u64>>> {
+    let view = db.as_of(bench_now());
+    let bitmap = |s: Segment| view.members(&s);
+    Ok(match name {
+        "Q1" => {
+            let vip = bitmap(Segment::tag("vip"))?;
+            let churn = bitmap(Segment::tag("churn_risk"))?;
+            let shanghai = bitmap(Segment::attr("city").eq("Shanghai"))?;
+            Some(Box::new(move || {
+                (std::hint::black_box(&vip) & std::hint::black_box(&shanghai))
+                    .difference_len(std::hint::black_box(&churn))
+            }))
+        }
+        "Q2" => {
+            let claimed = bitmap(Segment::did("claim_coupon").build())?;
+            let redeemed = bitmap(Segment::did("redeem_coupon").build())?;
+            let shanghai = bitmap(Segment::attr("city").eq("Shanghai"))?;
+            Some(Box::new(move || {
+                (std::hint::black_box(&claimed) & std::hint::black_box(&shanghai))
+                    .difference_len(std::hint::black_box(&redeemed))
+            }))
+        }
+        _ => None,
+    })
+}
+
+fn value_json(v: Option<Value>) -> Json {
+    v.map_or(Json::Null, |v| Json::String(v.to_string()))
+}
+
+/// The answer in the shape `duckdb_peer.py` returns.
+fn answer_json(kind: AnswerKind, output: Output) -> Fallible<Json> {
+    Ok(match (kind, output) {
+        (AnswerKind::Count, Output::Count(n)) => json!(n),
+        (AnswerKind::Breakdown, Output::Breakdown(lines)) => {
+            let mut lines: Vec<(Option<String>, u64)> = lines
+                .into_iter()
+                .map(|l| (l.value.map(|v| v.to_string()), l.count))
+                .collect();
+            lines.sort_by(|a, b| (a.0.is_none(), &a.0).cmp(&(b.0.is_none(), &b.0)));
+            json!(lines)
+        }
+        (AnswerKind::Rows, Output::Find(found)) => Json::Array(
+            found
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let mut row = vec![Json::String(r.member_id)];
+                    row.extend(r.values.into_iter().map(value_json));
+                    Json::Array(row)
+                })
+                .collect(),
+        ),
+        (kind, output) => return Err(format!("expected {kind:?}, got {output:?}").into()),
+    })
+}
+
+/// A short form of an answer for the table: the count, or the number of lines / rows.
+fn summarize(answer: &Json) -> String {
+    match answer {
+        Json::Array(items) => match items.first() {
+            Some(Json::Array(first)) if first.len() == 2 && first[1].is_u64() => {
+                let total: u64 = items.iter().filter_map(|l| l[1].as_u64()).sum();
+                format!("{} lines, {total} members", items.len())
+            }
+            _ => format!("{} rows", items.len()),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The DuckDB child process.
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    version: String,
+    threads: String,
+    load: Duration,
+}
+
+impl Peer {
+    fn start(python: &str, dir: &Path, now: &str) -> Fallible<Peer> {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/duckdb_peer.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(dir)
+            .arg(now)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {python} {}: {e}", script.display()))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut peer = Peer {
+            child,
+            stdin,
+            stdout,
+            version: String::new(),
+            threads: String::new(),
+            load: Duration::ZERO,
+        };
+        let ready = peer.read()?;
+        peer.version = ready["version"].as_str().unwrap_or("?").to_string();
+        peer.threads = ready["threads"].to_string();
+        peer.load = Duration::from_secs_f64(ready["load_s"].as_f64().unwrap_or(0.0));
+        Ok(peer)
+    }
+
+    fn read(&mut self) -> Fallible<Json> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err("the DuckDB peer exited (see its error above)".into());
+        }
+        let reply: Json = serde_json::from_str(&line)?;
+        if let Some(e) = reply.get("error") {
+            return Err(format!("DuckDB peer: {e}").into());
+        }
+        Ok(reply)
+    }
+
+    fn run(&mut self, name: &str, reps: usize, budget_s: f64) -> Fallible<(Vec<f64>, Json)> {
+        let request = json!({"op": "run", "name": name, "reps": reps, "budget_s": budget_s});
+        writeln!(self.stdin, "{request}")?;
+        self.stdin.flush()?;
+        let mut reply = self.read()?;
+        let samples = reply["samples_us"]
+            .as_array()
+            .ok_or("no samples")?
+            .iter()
+            .filter_map(Json::as_f64)
+            .collect();
+        Ok((samples, reply["answer"].take()))
+    }
+
+    fn quit(mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({"op": "quit"}));
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
+    }
+}
