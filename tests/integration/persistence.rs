@@ -122,7 +122,10 @@ fn saved_files_are_plain_parquet() {
     let rows = memberdb::read_batches(&dir.path().join("events-1.parquet")).unwrap();
     let schema = rows[0].schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(names, vec!["member_id", "event", "ts", "amount"]);
+    assert_eq!(
+        names,
+        vec!["member_id", "event", "ts", "member_row", "amount"]
+    );
     let members = memberdb::read_batches(&dir.path().join("members-1.parquet")).unwrap();
     assert_eq!(members[0].num_rows(), 1);
 }
@@ -133,4 +136,60 @@ fn a_corrupt_manifest_is_refused_with_its_path() {
     std::fs::write(dir.path().join("manifest.json"), "{not json").unwrap();
     let err = Database::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("manifest.json"), "{err}");
+}
+
+/// A database with events of two types, saved; returns its directory.
+fn saved_with_events() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Database::open(dir.path()).unwrap();
+    for (i, event) in ["purchase", "claim_coupon", "purchase"].iter().enumerate() {
+        let at = Timestamp::parse(&format!("2026-01-0{}T10:00:00Z", i + 1)).unwrap();
+        db.add_event(
+            &format!("M{i}"),
+            event,
+            at,
+            &[("amount", Some(Value::Float(1.5)))],
+        )
+        .unwrap();
+    }
+    db.save().unwrap();
+    (dir, db)
+}
+
+fn edit_manifest(dir: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+#[test]
+fn a_database_without_saved_event_indexes_is_reingested() {
+    let (dir, db) = saved_with_events();
+    // As written before the events file carried member rows and day bitmaps.
+    edit_manifest(dir.path(), |m| {
+        m.as_object_mut().unwrap().remove("event_bitmaps_file");
+        m.as_object_mut().unwrap().remove("event_runs");
+    });
+    let reopened = Database::open(dir.path()).unwrap();
+    let now = Timestamp::parse("2026-01-05T00:00:00Z").unwrap();
+    for segment in [
+        Segment::did("purchase").in_last(3, TimeUnit::Days).build(),
+        Segment::did("claim_coupon").build(),
+    ] {
+        assert_eq!(
+            reopened.as_of(now).count(&segment).unwrap(),
+            db.as_of(now).count(&segment).unwrap()
+        );
+    }
+    assert_eq!(reopened.event_properties(), db.event_properties());
+}
+
+#[test]
+fn event_runs_that_disagree_with_the_file_are_refused() {
+    let (dir, _db) = saved_with_events();
+    edit_manifest(dir.path(), |m| m["event_runs"][0][1] = serde_json::json!(5));
+    let err = Database::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("events-1.parquet"), "{err}");
 }

@@ -14,6 +14,9 @@ use crate::members::RowId;
 use crate::segment::Predicate;
 use crate::value::{DataType, Value};
 
+/// Rows tested per block of a scan.
+const SCAN_BLOCK: usize = 4096;
+
 /// One attribute: its values and its indexes.
 #[derive(Clone, Debug)]
 pub(crate) struct Attribute {
@@ -131,11 +134,16 @@ impl Attribute {
         if let Some(hit) = self.index.select(&self.column, &matcher, live) {
             return Ok(hit);
         }
-        // No index fits (high-cardinality strings): scan the codes.
-        let rows =
-            (0..self.column.len() as u32).filter(|&r| matcher.matches(&self.column, r as usize));
-        Ok(Cow::Owned(
-            RoaringBitmap::from_sorted_iter(rows).expect("rows ascend") & live,
-        ))
+        // No index fits (high-cardinality strings): scan the codes, a block at a time.
+        let mut rows = RoaringBitmap::new();
+        let mut mask = vec![false; SCAN_BLOCK];
+        for start in (0..self.column.len()).step_by(SCAN_BLOCK) {
+            let mask = &mut mask[..SCAN_BLOCK.min(self.column.len() - start)];
+            matcher.fill(&self.column, start, mask);
+            let passing = mask.iter().enumerate().filter(|(_, pass)| **pass);
+            rows.append(passing.map(|(k, _)| (start + k) as u32))
+                .expect("rows ascend");
+        }
+        Ok(Cow::Owned(rows & live))
     }
 }

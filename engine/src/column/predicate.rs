@@ -56,8 +56,9 @@ pub(crate) struct Matcher {
 }
 
 impl Matcher {
-    /// Does `row` of `column` pass?
-    #[inline]
+    /// Does `row` of `column` pass? The row-at-a-time reference of [`Matcher::fill`],
+    /// which the tests hold `fill` to.
+    #[cfg(test)]
     pub(crate) fn matches(&self, column: &Column, row: usize) -> bool {
         let valid = column.is_valid(row);
         if self.kind == MatchKind::IsNull {
@@ -66,7 +67,7 @@ impl Matcher {
         valid && (self.matches_value(column, row) != self.negate)
     }
 
-    #[inline]
+    #[cfg(test)]
     fn matches_value(&self, column: &Column, row: usize) -> bool {
         match (&self.kind, &column.data) {
             (MatchKind::Any, _) => true,
@@ -85,6 +86,55 @@ impl Matcher {
         }
     }
 
+    /// Vectorised [`Matcher::matches`]: `out[k]` = does row `start + k` pass, for
+    /// `out.len()` rows. One tight loop per kind and type, then the validity mask.
+    pub(crate) fn fill(&self, column: &Column, start: usize, out: &mut [bool]) {
+        let end = start + out.len();
+        if self.kind == MatchKind::IsNull {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = !column.is_valid(start + k);
+            }
+            return;
+        }
+        match (&self.kind, &column.data) {
+            (MatchKind::Any, _) => out.fill(true),
+            (MatchKind::Codes(set), ColumnData::Str { codes, .. }) => {
+                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+                    *o = set.get(c as usize).copied().unwrap_or(false);
+                }
+            }
+            (MatchKind::Ints(ranges), ColumnData::Int(v) | ColumnData::Timestamp(v)) => {
+                fill_ranges(out, &v[start..end], ranges, |x| x);
+            }
+            (MatchKind::Ints(ranges), ColumnData::Date(v)) => {
+                fill_ranges(out, &v[start..end], ranges, i64::from);
+            }
+            (MatchKind::Floats(ranges), ColumnData::Float(v)) => match ranges.as_slice() {
+                [r] => fill_float_range(out, &v[start..end], *r),
+                _ => {
+                    for (o, &x) in out.iter_mut().zip(&v[start..end]) {
+                        *o = ranges.iter().any(|r| r.contains(x));
+                    }
+                }
+            },
+            (MatchKind::Bools(which), ColumnData::Bool(v)) => {
+                for (o, &b) in out.iter_mut().zip(&v[start..end]) {
+                    *o = which[usize::from(b)];
+                }
+            }
+            _ => out.fill(false),
+        }
+        if column.valid.all_set(start..end) {
+            if self.negate {
+                out.iter_mut().for_each(|o| *o = !*o);
+            }
+        } else {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = column.is_valid(start + k) && (*o != self.negate);
+            }
+        }
+    }
+
     /// True when no row can match (an empty `IN`, `= 2.5` on integers, ...).
     pub(crate) fn is_never(&self) -> bool {
         !self.negate
@@ -95,6 +145,46 @@ impl Matcher {
                 MatchKind::Bools(b) => !b[0] && !b[1],
                 MatchKind::IsNull | MatchKind::Any => false,
             }
+    }
+}
+
+/// One loop per kind of end, so the compiler sees two plain comparisons (and vectorises).
+fn fill_float_range(out: &mut [bool], values: &[f64], r: FloatRange) {
+    let (lo, hi) = (r.lo, r.hi);
+    match (r.lo_inclusive, r.hi_inclusive) {
+        (true, true) => fill_with(out, values, |x| (x >= lo) & (x <= hi)),
+        (true, false) => fill_with(out, values, |x| (x >= lo) & (x < hi)),
+        (false, true) => fill_with(out, values, |x| (x > lo) & (x <= hi)),
+        (false, false) => fill_with(out, values, |x| (x > lo) & (x < hi)),
+    }
+}
+
+#[inline]
+fn fill_with<T: Copy>(out: &mut [bool], values: &[T], test: impl Fn(T) -> bool) {
+    for (o, &x) in out.iter_mut().zip(values) {
+        *o = test(x);
+    }
+}
+
+fn fill_ranges<T: Copy>(
+    out: &mut [bool],
+    values: &[T],
+    ranges: &[(i64, i64)],
+    key: impl Fn(T) -> i64,
+) {
+    match ranges {
+        [(lo, hi)] => {
+            for (o, &x) in out.iter_mut().zip(values) {
+                let k = key(x);
+                *o = (*lo <= k) & (k <= *hi);
+            }
+        }
+        _ => {
+            for (o, &x) in out.iter_mut().zip(values) {
+                let k = key(x);
+                *o = ranges.iter().any(|&(lo, hi)| lo <= k && k <= hi);
+            }
+        }
     }
 }
 
@@ -360,8 +450,17 @@ mod tests {
         c
     }
 
+    /// The passing rows, by `matches` row by row; `fill` (from every start) must agree.
     fn rows(m: &Matcher, c: &Column) -> Vec<usize> {
-        (0..c.len()).filter(|&r| m.matches(c, r)).collect()
+        let passing: Vec<usize> = (0..c.len()).filter(|&r| m.matches(c, r)).collect();
+        for start in 0..c.len() {
+            let mut mask = vec![false; c.len() - start];
+            m.fill(c, start, &mut mask);
+            let filled: Vec<usize> = (start..c.len()).filter(|&r| mask[r - start]).collect();
+            let expected: Vec<usize> = passing.iter().copied().filter(|&r| r >= start).collect();
+            assert_eq!(filled, expected, "fill from row {start}");
+        }
+        passing
     }
 
     #[test]

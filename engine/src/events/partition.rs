@@ -43,25 +43,72 @@ pub(crate) enum BoundFilter<'a> {
 }
 
 impl BoundFilter<'_> {
-    /// Does event `i` of the partition pass?
-    pub(crate) fn matches(&self, i: usize) -> bool {
+    /// Vectorised [`BoundFilter::matches`]: `out[k]` = does event `start + k` pass.
+    /// `scratch` holds intermediate masks of `AND` / `OR` (one per nesting level).
+    pub(crate) fn fill(&self, start: usize, out: &mut [bool], scratch: &mut Vec<Vec<bool>>) {
         match self {
             BoundFilter::Prop {
                 column: Some(c),
                 matcher,
-            } => matcher.matches(c, i),
+            } => matcher.fill(c, start, out),
             BoundFilter::Prop {
                 column: None,
                 matcher,
-            } => matcher.kind == MatchKind::IsNull,
-            BoundFilter::And(all) => all.iter().all(|f| f.matches(i)),
-            BoundFilter::Or(any) => any.iter().any(|f| f.matches(i)),
-            BoundFilter::Not(inner) => !inner.matches(i),
+            } => out.fill(matcher.kind == MatchKind::IsNull),
+            BoundFilter::And(all) | BoundFilter::Or(all) => {
+                let is_and = matches!(self, BoundFilter::And(_));
+                out.fill(is_and);
+                let mut tmp = scratch.pop().unwrap_or_default();
+                tmp.resize(out.len(), false);
+                for child in all {
+                    child.fill(start, &mut tmp, scratch);
+                    for (o, &t) in out.iter_mut().zip(&tmp) {
+                        *o = if is_and { *o & t } else { *o | t };
+                    }
+                }
+                scratch.push(tmp);
+            }
+            BoundFilter::Not(inner) => {
+                inner.fill(start, out, scratch);
+                for o in out.iter_mut() {
+                    *o = !*o;
+                }
+            }
         }
     }
 }
 
+/// Events filtered per block: small enough for the masks to stay in the L1 cache.
+const FILTER_BLOCK: usize = 4096;
+
 impl EventPartition {
+    /// The members of the events in `range` that pass `filter`, one per passing event.
+    pub(crate) fn filtered_members(
+        &self,
+        range: std::ops::Range<usize>,
+        filter: &BoundFilter<'_>,
+    ) -> Vec<RowId> {
+        let mut rows = Vec::new();
+        let mut mask = vec![false; FILTER_BLOCK];
+        let mut scratch = Vec::new();
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + FILTER_BLOCK).min(range.end);
+            let mask = &mut mask[..end - start];
+            filter.fill(start, mask, &mut scratch);
+            // Branch-free compaction: write every member, advance past the passing ones.
+            let mut len = rows.len();
+            rows.resize(len + mask.len(), 0);
+            for (&member, &pass) in self.members[start..end].iter().zip(mask.iter()) {
+                rows[len] = member;
+                len += usize::from(pass);
+            }
+            rows.truncate(len);
+            start = end;
+        }
+        rows
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.ts.len()
     }
@@ -109,6 +156,35 @@ impl EventPartition {
                 .iter()
                 .map(|&i| (ts[i as usize], members[i as usize])),
         );
+    }
+
+    /// Appends events already in time order, after the partition's last, without touching
+    /// the day bitmaps (a restore reads those back). `props` are arrays of the events.
+    pub(crate) fn append_sorted(
+        &mut self,
+        members: &[RowId],
+        ts: &[i64],
+        props: &[(String, DataType, ArrayRef)],
+    ) {
+        let old_len = self.len();
+        self.members.extend_from_slice(members);
+        self.ts.extend_from_slice(ts);
+        for (name, data_type, array) in props {
+            if array.null_count() == array.len() && !self.props.contains_key(name) {
+                continue;
+            }
+            let column = self
+                .props
+                .entry(name.clone())
+                .or_insert_with(|| Column::nulls(*data_type, old_len));
+            column.append_array(array, None);
+        }
+        for column in self.props.values_mut() {
+            let missing = self.ts.len() - column.len();
+            if missing > 0 {
+                column.extend_nulls(missing);
+            }
+        }
     }
 
     /// Adds events to the day bitmaps and `any`.

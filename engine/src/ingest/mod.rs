@@ -11,7 +11,7 @@ mod stage;
 pub use files::{FileFormat, read_batches, read_batches_with_progress};
 pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use arrow::array::{Array, StringArray};
 

@@ -62,6 +62,12 @@ impl Database {
         statements.iter().map(|s| self.run(s, now)).collect()
     }
 
+    /// Binds a parsed segment expression to this database's catalog: names resolved, types
+    /// checked, each error pointing at its part of the text.
+    pub fn bind_segment(&self, expr: &memberdb_query::ast::Expr) -> Result<Segment> {
+        bind::segment(self.state(), expr)
+    }
+
     /// Runs one parsed statement.
     pub fn run(&mut self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
         let now = match &statement.as_of {

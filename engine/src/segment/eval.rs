@@ -143,10 +143,7 @@ impl<'a> Evaluator<'a> {
             None => 0..part.len(),
         };
         let rows: Vec<u32> = match &filter {
-            Some(f) => slice
-                .filter(|&i| f.matches(i))
-                .map(|i| part.members[i])
-                .collect(),
+            Some(f) => part.filtered_members(slice, f),
             None => part.members[slice].to_vec(),
         };
         let universe = self.state.members.len();
@@ -182,18 +179,7 @@ fn members_by_count(mut rows: Vec<u32>, universe: usize, frequency: Frequency) -
         Frequency::AtLeast(n) | Frequency::AtMost(n) | Frequency::Exactly(n) => n,
     };
     if dense(rows.len(), universe) && threshold < u64::from(u8::MAX) {
-        // Saturating u8 counters: any count >= 255 compares like 255 against n < 255.
-        let mut counts = vec![0u8; universe];
-        for &r in &rows {
-            let c = &mut counts[r as usize];
-            *c = c.saturating_add(1);
-        }
-        let kept = counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| frequency.accepts(u64::from(c)))
-            .map(|(r, _)| r as u32);
-        return RoaringBitmap::from_sorted_iter(kept).expect("ascending");
+        return count_by_chunks(&rows, universe, frequency);
     }
     rows.sort_unstable();
     let mut kept = Vec::new();
@@ -203,6 +189,66 @@ fn members_by_count(mut rows: Vec<u32>, universe: usize, frequency: Frequency) -
         }
     }
     RoaringBitmap::from_sorted_iter(kept).expect("sorted")
+}
+
+fn clamp_u8(n: u64) -> u8 {
+    u8::try_from(n).unwrap_or(u8::MAX)
+}
+
+/// Members per chunk of the counting pass: one roaring container's worth, so the chunk's
+/// counters (64 KiB) stay in the L2 cache while they are incremented at random.
+const CHUNK_BITS: u32 = 16;
+
+/// Dense counting for many rows: the rows are first partitioned by chunk of member ids (a
+/// counting sort on the high bits, sequential writes), then each chunk is counted in one
+/// cache-resident array of saturating `u8` counters (any count >= 255 compares like 255
+/// against a threshold below 255). A counter array over the whole universe would take a
+/// cache miss per event once the universe outgrows the cache.
+fn count_by_chunks(rows: &[u32], universe: usize, frequency: Frequency) -> RoaringBitmap {
+    let chunks = (universe >> CHUNK_BITS) + 1;
+    let mut starts = vec![0usize; chunks + 1];
+    for &r in rows {
+        starts[(r >> CHUNK_BITS) as usize + 1] += 1;
+    }
+    for c in 0..chunks {
+        starts[c + 1] += starts[c];
+    }
+    let mut low = vec![0u16; rows.len()];
+    let mut next = starts.clone();
+    for &r in rows {
+        let c = (r >> CHUNK_BITS) as usize;
+        low[next[c]] = r as u16;
+        next[c] += 1;
+    }
+    // Accepted counts are lo..=lo+span (lo >= 1; a count of 0 wraps far above the span).
+    let (lo, hi): (u8, u8) = match frequency {
+        Frequency::AtLeast(n) => (clamp_u8(n).max(1), u8::MAX),
+        Frequency::AtMost(n) => (1, clamp_u8(n)),
+        Frequency::Exactly(n) => (clamp_u8(n), clamp_u8(n)),
+    };
+    if lo == 0 || hi < lo {
+        return RoaringBitmap::new();
+    }
+    let span = hi - lo;
+    let mut counts = vec![0u8; 1 << CHUNK_BITS];
+    let mut bits = vec![0u8; universe.div_ceil(8) + 1];
+    for c in 0..chunks {
+        let part = &low[starts[c]..starts[c + 1]];
+        for &l in part {
+            let n = &mut counts[usize::from(l)];
+            *n = n.saturating_add(1);
+        }
+        // Without branches: a member's first row reads its count and clears it, its later
+        // rows read 0, which no range accepts.
+        let base = c << CHUNK_BITS;
+        for &l in part {
+            let n = std::mem::take(&mut counts[usize::from(l)]);
+            let pass = u8::from(n.wrapping_sub(lo) <= span);
+            let row = base + usize::from(l);
+            bits[row / 8] |= pass << (row % 8);
+        }
+    }
+    RoaringBitmap::from_lsb0_bytes(0, &bits)
 }
 
 fn intersect_all(mut bitmaps: Vec<Bits<'_>>) -> Bits<'_> {

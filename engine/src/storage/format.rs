@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+    new_null_array,
+};
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -29,6 +32,9 @@ use crate::value::DataType;
 pub(crate) const FORMAT_VERSION: u32 = 1;
 const MANIFEST: &str = "manifest.json";
 const EVENT_CHUNK: usize = 1 << 20;
+/// Column of the events file with each event's member row id (position in the members
+/// file), so open needs no lookup of member ids.
+const MEMBER_ROW: &str = "member_row";
 
 #[derive(Serialize, Deserialize)]
 struct NamedType {
@@ -56,6 +62,14 @@ struct Manifest {
     event_properties: Vec<NamedType>,
     event_types: Vec<String>,
     tags_file: String,
+    /// Events per type, in the order the events file holds them (each type contiguous and
+    /// sorted by time). With `event_bitmaps_file` and the events file's `member_row`
+    /// column, open takes the events as they are instead of re-ingesting them.
+    #[serde(default)]
+    event_runs: Vec<(String, u64)>,
+    /// Per type: members with any event (`<type>/any`) and per UTC day (`<type>/<day>`).
+    #[serde(default)]
+    event_bitmaps_file: Option<String>,
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
@@ -150,6 +164,7 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         Field::new("member_id", ArrowType::Utf8, false),
         Field::new("event", ArrowType::Utf8, false),
         Field::new("ts", arrow_type(DataType::Timestamp), false),
+        Field::new(MEMBER_ROW, ArrowType::UInt32, false),
     ];
     for (name, data_type) in &state.events.props {
         fields.push(Field::new(name, arrow_type(*data_type), true));
@@ -173,6 +188,9 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
                     )
                     .with_timezone("UTC"),
                 ),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|&i| part.members[i as usize]),
+                )),
             ];
             for (name, data_type) in &state.events.props {
                 columns.push(match part.props.get(name) {
@@ -188,6 +206,24 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
     storage
         .write_atomic(&events_file, &bytes)
         .map_err(|e| io(storage, &events_file, e))?;
+
+    let event_bitmaps_file = format!("events-{generation}.bitmaps");
+    let names: Vec<(String, &RoaringBitmap)> = state
+        .events
+        .types
+        .iter()
+        .flat_map(|(event, part)| {
+            std::iter::once((format!("{event}/any"), &part.any)).chain(
+                part.days
+                    .iter()
+                    .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap)),
+            )
+        })
+        .collect();
+    let bytes = bitmaps::encode(names.iter().map(|(n, b)| (n.as_str(), *b)));
+    storage
+        .write_atomic(&event_bitmaps_file, &bytes)
+        .map_err(|e| io(storage, &event_bitmaps_file, e))?;
 
     let bytes = bitmaps::encode(state.tags.iter());
     storage
@@ -230,6 +266,13 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
             .collect(),
         event_types: state.events.types.keys().cloned().collect(),
         tags_file: tags_file.clone(),
+        event_runs: state
+            .events
+            .types
+            .iter()
+            .map(|(event, part)| (event.clone(), part.len() as u64))
+            .collect(),
+        event_bitmaps_file: Some(event_bitmaps_file.clone()),
         exclusive_tag_groups: state.tags.exclusive_groups().to_vec(),
         groups: state
             .groups
@@ -248,7 +291,13 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         .map_err(|e| io(storage, MANIFEST, e))?;
 
     // Older generations are unreachable now.
-    let current = [&members_file, &events_file, &tags_file, &live_file];
+    let current = [
+        &members_file,
+        &events_file,
+        &event_bitmaps_file,
+        &tags_file,
+        &live_file,
+    ];
     for name in storage.list().map_err(|e| io(storage, ".", e))? {
         let data_file = ["members-", "events-", "tags-", "live-"]
             .iter()
@@ -268,6 +317,118 @@ fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
     reader
         .map(|b| b.map_err(|e| bad(storage, format!("{name}: {e}"))))
         .collect()
+}
+
+/// Takes the saved events as they are: each type's run of rows (already sorted by time)
+/// appended to its partition with the stored member rows, and the day bitmaps read back
+/// instead of rebuilt. Every stored row and order is checked, so a damaged file is refused.
+fn restore_events(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    batches: &[RecordBatch],
+    bitmaps_file: &str,
+    state: &mut State,
+) -> Result<()> {
+    let file = &manifest.events_file;
+    let member_count = state.members.len() as u32;
+    let mut runs = manifest.event_runs.iter();
+    let mut current: Option<(&String, u64)> = None;
+    for batch in batches {
+        let rows = batch
+            .column_by_name(MEMBER_ROW)
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .ok_or_else(|| bad(storage, format!("{file}: '{MEMBER_ROW}' is not UInt32")))?;
+        if rows.null_count() > 0 || rows.values().iter().any(|&r| r >= member_count) {
+            return Err(bad(
+                storage,
+                format!("{file}: a member_row is out of range"),
+            ));
+        }
+        let ts = batch
+            .column_by_name("ts")
+            .ok_or_else(|| bad(storage, format!("{file}: no ts column")))?;
+        let ts = cast_to(ts, DataType::Timestamp, file, "ts", 1)?;
+        let ts = ts
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| bad(storage, format!("{file}: ts is not a timestamp")))?;
+        let mut props = Vec::new();
+        for p in &manifest.event_properties {
+            if let Some(array) = batch.column_by_name(&p.name) {
+                props.push((
+                    p.name.clone(),
+                    p.data_type,
+                    cast_to(array, p.data_type, file, &p.name, 1)?,
+                ));
+            }
+        }
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let (event, left) = match current {
+                Some((event, left)) if left > 0 => (event, left),
+                _ => {
+                    let (event, n) = runs
+                        .next()
+                        .ok_or_else(|| bad(storage, format!("{file}: more events than runs")))?;
+                    current = Some((event, *n));
+                    continue;
+                }
+            };
+            let take = (batch.num_rows() - offset).min(left as usize);
+            let slice = |a: &ArrayRef| a.slice(offset, take);
+            let sliced: Vec<(String, DataType, ArrayRef)> = props
+                .iter()
+                .map(|(n, t, a)| (n.clone(), *t, slice(a)))
+                .collect();
+            let part = state.events.types.entry(event.clone()).or_default();
+            let ts = &ts.values()[offset..offset + take];
+            if part
+                .ts
+                .last()
+                .is_some_and(|&last| ts.first().is_some_and(|&f| f < last))
+                || ts.windows(2).any(|w| w[0] > w[1])
+            {
+                return Err(bad(
+                    storage,
+                    format!("{file}: events of '{event}' are not in time order"),
+                ));
+            }
+            part.append_sorted(&rows.values()[offset..offset + take], ts, &sliced);
+            current = Some((event, left - take as u64));
+            offset += take;
+        }
+    }
+    if current.is_some_and(|(_, left)| left > 0) || runs.any(|(_, n)| *n > 0) {
+        return Err(bad(
+            storage,
+            format!("{file}: fewer events than the manifest's runs"),
+        ));
+    }
+
+    let bytes = storage
+        .read(bitmaps_file)
+        .map_err(|e| io(storage, bitmaps_file, e))?;
+    for (name, bitmap) in
+        bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{bitmaps_file}: {e}")))?
+    {
+        let parsed = name.rsplit_once('/').and_then(|(event, key)| {
+            let part = state.events.types.get_mut(event)?;
+            match key {
+                "any" => part.any = bitmap,
+                day => {
+                    part.days.insert(day.parse().ok()?, bitmap);
+                }
+            }
+            Some(())
+        });
+        if parsed.is_none() {
+            return Err(bad(
+                storage,
+                format!("{bitmaps_file}: unexpected bitmap '{name}'"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the database in `storage`; `None` when there is none yet.
@@ -319,8 +480,8 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
             ),
         ));
     }
-    for (attr, column) in manifest.attributes.into_iter().zip(columns) {
-        state.attrs.push_restored(attr.name, column);
+    for (attr, column) in manifest.attributes.iter().zip(columns) {
+        state.attrs.push_restored(attr.name.clone(), column);
     }
 
     let live_bytes = storage
@@ -330,14 +491,36 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
         .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
 
     let batches = read_parquet(storage, &manifest.events_file)?;
-    let props: std::collections::HashMap<String, DataType> = manifest
-        .event_properties
-        .iter()
-        .map(|p| (p.name.clone(), p.data_type))
-        .collect();
-    let known = |name: &str| props.get(name).copied();
-    let staged = StagedEvents::stage(&batches, &manifest.events_file, &known)?;
-    staged.apply(&mut state)?;
+    let has_rows = batches
+        .first()
+        .is_none_or(|b| b.column_by_name(MEMBER_ROW).is_some());
+    match &manifest.event_bitmaps_file {
+        Some(bitmaps_file) if has_rows => {
+            restore_events(storage, &manifest, &batches, bitmaps_file, &mut state)?;
+        }
+        _ => {
+            // A database saved before `member_row` and the event bitmaps: re-ingest.
+            let props: std::collections::HashMap<String, DataType> = manifest
+                .event_properties
+                .iter()
+                .map(|p| (p.name.clone(), p.data_type))
+                .collect();
+            let known = |name: &str| props.get(name).copied();
+            let batches: Vec<RecordBatch> = batches
+                .iter()
+                .map(|b| {
+                    let mut b = b.clone();
+                    if let Ok(i) = b.schema().index_of(MEMBER_ROW) {
+                        b.remove_column(i);
+                    }
+                    b
+                })
+                .collect();
+            let staged = StagedEvents::stage(&batches, &manifest.events_file, &known)?;
+            staged.apply(&mut state)?;
+        }
+    }
+    drop(batches);
     for p in &manifest.event_properties {
         state.events.props.insert(p.name.clone(), p.data_type);
     }

@@ -45,6 +45,26 @@ impl BitVec {
         }
     }
 
+    /// True when every bit in `range` is set (a word at a time).
+    pub(crate) fn all_set(&self, range: std::ops::Range<usize>) -> bool {
+        debug_assert!(range.end <= self.len);
+        let mut i = range.start;
+        while i < range.end {
+            let (word, bit) = (i / 64, i % 64);
+            let n = (64 - bit).min(range.end - i);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            if self.words[word] & mask != mask {
+                return false;
+            }
+            i += n;
+        }
+        true
+    }
+
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.words.capacity() * 8
@@ -66,5 +86,15 @@ mod tests {
         bits.set(128, true);
         bits.set(0, false);
         assert!(bits.get(128) && !bits.get(0));
+    }
+
+    #[test]
+    fn all_set_checks_exactly_the_range() {
+        let mut bits = BitVec::default();
+        bits.extend_constant(true, 200);
+        bits.set(70, false);
+        assert!(bits.all_set(0..70) && bits.all_set(71..200) && bits.all_set(70..70));
+        assert!(!bits.all_set(0..71) && !bits.all_set(69..130) && !bits.all_set(70..71));
+        assert!(bits.all_set(128..192) && bits.all_set(64..70));
     }
 }
