@@ -13,6 +13,7 @@ type and time, so DuckDB's min/max zone maps skip the row groups outside a type 
 Dynamic groups are materialised as tables of member ids, as memberdb materialises them.
 """
 import json
+import os
 import sys
 import time
 
@@ -68,6 +69,9 @@ QUERIES = {
 def load(con):
     started = time.perf_counter()
     con.execute("SET TimeZone = 'UTC'")
+    # Bounded, so that DuckDB and memberdb fit side by side at 10M members (DuckDB spills
+    # its load-time sort to disk rather than failing).
+    con.execute(f"SET memory_limit = '{os.environ.get('DUCKDB_MEMORY_LIMIT', '12GB')}'")
     con.execute(
         f"CREATE TABLE events AS SELECT * FROM read_parquet('{DATA}/events.parquet') "
         "ORDER BY event, ts"

@@ -3,6 +3,11 @@
 //! Data sets are generated once per size into `$MEMBERDB_BENCH_DATA` (default
 //! `~/.cache/memberdb/bench-data`), outside the repository, and reused by later runs.
 
+/// Every benchmark binary allocates through mimalloc, as the `memberdb` binary does, so
+/// resident memory after a load is the database, not what the allocator kept.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod peers;
 pub mod workloads;
 

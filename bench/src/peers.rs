@@ -95,8 +95,9 @@ pub struct Report {
     pub memory: memberdb::MemoryUsage,
     /// Time to save the loaded database.
     pub save: Option<Duration>,
-    /// Bytes of the saved database and the time to read them all.
-    pub read_files: Option<(u64, Duration)>,
+    /// Bytes of the saved database, the time to read them all, and the time to read them
+    /// with the Parquet files decoded to Arrow.
+    pub read_files: Option<(u64, Duration, Duration)>,
     /// Time to open the saved database.
     pub open: Option<Duration>,
     /// DuckDB's version, threads and load time.
@@ -224,15 +225,20 @@ impl Report {
             "| DuckDB: load the same files into its tables | - | {:.2} | - |",
             self.duckdb_load.as_secs_f64()
         );
-        if let (Some(save), Some((bytes, read)), Some(open)) =
+        if let (Some(save), Some((bytes, read, decode)), Some(open)) =
             (self.save, self.read_files, self.open)
         {
             let _ = writeln!(md, "| save | - | {:.2} | - |", save.as_secs_f64());
             let _ = writeln!(
                 md,
-                "| read the saved files ({}) | - | {:.2} | - |",
+                "| read the saved files ({}), bytes only | - | {:.2} | - |",
                 mib(bytes),
                 read.as_secs_f64()
+            );
+            let _ = writeln!(
+                md,
+                "| read the saved files, Parquet decoded to Arrow | - | {:.2} | - |",
+                decode.as_secs_f64()
             );
             let _ = writeln!(md, "| open | - | {:.2} | - |", open.as_secs_f64());
         }
@@ -317,10 +323,12 @@ impl Goal {
                 met: rate >= 1e6,
             });
         }
-        if let (Some((_, read)), Some(open)) = (report.read_files, report.open) {
+        if let (Some((_, _, read)), Some(open)) = (report.read_files, report.open) {
             let extra = open.as_secs_f64() - read.as_secs_f64();
             goals.push(Goal {
-                what: "open in under a second plus the time to read its files".to_string(),
+                what: "open in under a second plus the time to read its files (Parquet \
+                       decoded)"
+                    .to_string(),
                 measured: format!(
                     "open {:.2} s = read {:.2} s + {extra:.2} s",
                     open.as_secs_f64(),

@@ -2,6 +2,10 @@
 
 mod cli;
 
+/// mimalloc returns the memory freed after a bulk load to the OS (glibc's malloc kept it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// memberdb: an embedded analytical database for member data.

@@ -309,14 +309,20 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
     Ok(())
 }
 
-fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
+/// The batches of a stored Parquet file, decoded one at a time as they are pulled.
+fn parquet_batches<'s>(
+    storage: &'s dyn Storage,
+    name: &'s str,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
     let bytes = Bytes::from(storage.read(name).map_err(|e| io(storage, name, e))?);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.with_batch_size(64 * 1024).build())
         .map_err(|e| bad(storage, format!("{name}: {e}")))?;
-    reader
-        .map(|b| b.map_err(|e| bad(storage, format!("{name}: {e}"))))
-        .collect()
+    Ok(reader.map(move |b| b.map_err(|e| bad(storage, format!("{name}: {e}")))))
+}
+
+fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
+    parquet_batches(storage, name)?.collect()
 }
 
 /// Takes the saved events as they are: each type's run of rows (already sorted by time)
@@ -325,7 +331,6 @@ fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
 fn restore_events(
     storage: &dyn Storage,
     manifest: &Manifest,
-    batches: &[RecordBatch],
     bitmaps_file: &str,
     state: &mut State,
 ) -> Result<()> {
@@ -333,7 +338,8 @@ fn restore_events(
     let member_count = state.members.len() as u32;
     let mut runs = manifest.event_runs.iter();
     let mut current: Option<(&String, u64)> = None;
-    for batch in batches {
+    for batch in parquet_batches(storage, file)? {
+        let batch = batch?;
         let rows = batch
             .column_by_name(MEMBER_ROW)
             .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
@@ -490,15 +496,13 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
     let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
         .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
 
-    let batches = read_parquet(storage, &manifest.events_file)?;
-    let has_rows = batches
-        .first()
-        .is_none_or(|b| b.column_by_name(MEMBER_ROW).is_some());
     match &manifest.event_bitmaps_file {
-        Some(bitmaps_file) if has_rows => {
-            restore_events(storage, &manifest, &batches, bitmaps_file, &mut state)?;
+        Some(bitmaps_file) => {
+            // Streamed: one decoded batch in memory at a time.
+            restore_events(storage, &manifest, bitmaps_file, &mut state)?;
         }
-        _ => {
+        None => {
+            let batches = read_parquet(storage, &manifest.events_file)?;
             // A database saved before `member_row` and the event bitmaps: re-ingest.
             let props: std::collections::HashMap<String, DataType> = manifest
                 .event_properties
@@ -520,7 +524,6 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
             staged.apply(&mut state)?;
         }
     }
-    drop(batches);
     for p in &manifest.event_properties {
         state.events.props.insert(p.name.clone(), p.data_type);
     }
