@@ -244,9 +244,26 @@ impl EventPartition {
             return self.scan_members(self.slice(lo, hi));
         }
         let whole = self.days.range(first_day..end_day).map(|(_, b)| b).union();
-        let head = self.scan_members(self.slice(lo, first_day.saturating_mul(DAY_MICROS)));
-        let tail = self.scan_members(self.slice(end_day.saturating_mul(DAY_MICROS), hi));
+        let head = self.partial_day(first_day - 1, lo, first_day.saturating_mul(DAY_MICROS));
+        let tail = self.partial_day(end_day, end_day.saturating_mul(DAY_MICROS), hi);
         whole | head | tail
+    }
+
+    /// Members with an event in `[lo, hi)`, a part of UTC day `day`. When the rest of the
+    /// day holds no event (as for `IN LAST 7 DAYS` at midnight, whose window starts one
+    /// microsecond into its first day), the day's bitmap is the answer and nothing is
+    /// scanned.
+    fn partial_day(&self, day: i64, lo: i64, hi: i64) -> RoaringBitmap {
+        let inside = self.slice(lo, hi);
+        if inside.is_empty() {
+            return RoaringBitmap::new();
+        }
+        let day_start = day.saturating_mul(DAY_MICROS);
+        let whole_day = self.slice(day_start, day_start.saturating_add(DAY_MICROS));
+        match self.days.get(&day) {
+            Some(bitmap) if whole_day == inside => bitmap.clone(),
+            _ => self.scan_members(inside),
+        }
     }
 
     fn scan_members(&self, range: std::ops::Range<usize>) -> RoaringBitmap {

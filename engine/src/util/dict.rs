@@ -1,8 +1,9 @@
 //! An append-only string interner: every distinct string once, addressed by a dense `u32` code.
 //!
-//! Strings live back to back in one arena; the hash table holds only codes, so a dictionary
-//! of ten million member ids costs about the bytes of the ids plus 13 bytes each, not a heap
-//! allocation per string.
+//! Strings live back to back in one arena; the hash table holds only codes and 32 bits of
+//! each string's hash, so a dictionary of ten million member ids costs about the bytes of
+//! the ids plus 17 bytes each, not a heap allocation per string, and growing the table never
+//! hashes a string again.
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -13,7 +14,8 @@ pub(crate) struct StrDict {
     arena: String,
     /// `ends[i]` is the end offset of string `i` in `arena`; it starts where `i - 1` ends.
     ends: Vec<u64>,
-    table: HashTable<u32>,
+    /// Entries are `hash32 << 32 | code`; the table hashes by [`spread`]`(hash32)`.
+    table: HashTable<u64>,
     /// foldhash, seeded per process: several times faster than SipHash on short keys, and
     /// its random seed still keeps crafted ids from colliding on purpose.
     hasher: hashbrown::DefaultHashBuilder,
@@ -52,33 +54,42 @@ impl StrDict {
         &self.arena[start..end]
     }
 
+    /// The 32 bits of a string's hash kept in its table entry.
+    #[inline]
+    fn hash32(&self, value: &str) -> u32 {
+        (self.hasher.hash_one(value) >> 32) as u32
+    }
+
     pub(crate) fn lookup(&self, value: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(value);
+        let h = self.hash32(value);
         self.table
-            .find(hash, |&code| self.get(code) == value)
-            .copied()
+            .find(spread(h), |&e| {
+                e >> 32 == u64::from(h) && self.get(e as u32) == value
+            })
+            .map(|&e| e as u32)
     }
 
     /// The code of `value`, adding it if it is new. Returns `(code, was_new)`.
     pub(crate) fn intern(&mut self, value: &str) -> (u32, bool) {
-        let hash = self.hasher.hash_one(value);
-        if let Some(&code) = self.table.find(hash, |&code| self.get(code) == value) {
-            return (code, false);
-        }
-        let code = u32::try_from(self.ends.len()).expect("more than 4 billion distinct strings");
-        self.arena.push_str(value);
-        self.ends.push(self.arena.len() as u64);
+        let h = self.hash32(value);
         let Self {
-            table,
-            hasher,
-            arena,
-            ends,
-            ..
+            table, arena, ends, ..
         } = self;
-        table.insert_unique(hash, code, |&c| {
-            let c = c as usize;
+        let get = |code: u32| {
+            let c = code as usize;
             let start = if c == 0 { 0 } else { ends[c - 1] as usize };
-            hasher.hash_one(&arena[start..ends[c] as usize])
+            &arena[start..ends[c] as usize]
+        };
+        if let Some(&e) = table.find(spread(h), |&e| {
+            e >> 32 == u64::from(h) && get(e as u32) == value
+        }) {
+            return (e as u32, false);
+        }
+        let code = u32::try_from(ends.len()).expect("more than 4 billion distinct strings");
+        arena.push_str(value);
+        ends.push(arena.len() as u64);
+        table.insert_unique(spread(h), u64::from(h) << 32 | u64::from(code), |&e| {
+            spread((e >> 32) as u32)
         });
         (code, true)
     }
@@ -89,8 +100,15 @@ impl StrDict {
 
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.ends.capacity() * 8 + self.table.capacity() * 5
+        self.arena.capacity() + self.ends.capacity() * 8 + self.table.capacity() * 9
     }
+}
+
+/// The table's 64-bit hash from the stored 32 bits: the low bits pick the bucket and the top
+/// seven the control byte, so both must come from the 32 bits.
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
 }
 
 #[cfg(test)]
