@@ -249,21 +249,37 @@ impl EventPartition {
         whole | head | tail
     }
 
-    /// Members with an event in `[lo, hi)`, a part of UTC day `day`. When the rest of the
-    /// day holds no event (as for `IN LAST 7 DAYS` at midnight, whose window starts one
-    /// microsecond into its first day), the day's bitmap is the answer and nothing is
-    /// scanned.
+    /// Members with an event in `[lo, hi)`, a part of UTC day `day`.
+    ///
+    /// Windows relative to a *now* at midnight (`IN LAST 7 DAYS`) start one microsecond into
+    /// their first day, so that day is nearly whole. Then the day's bitmap is the answer,
+    /// less the few members whose events that day all fall outside the window; only when
+    /// many events fall outside are the window's events scanned.
     fn partial_day(&self, day: i64, lo: i64, hi: i64) -> RoaringBitmap {
         let inside = self.slice(lo, hi);
         if inside.is_empty() {
             return RoaringBitmap::new();
         }
         let day_start = day.saturating_mul(DAY_MICROS);
-        let whole_day = self.slice(day_start, day_start.saturating_add(DAY_MICROS));
-        match self.days.get(&day) {
-            Some(bitmap) if whole_day == inside => bitmap.clone(),
-            _ => self.scan_members(inside),
+        let whole = self.slice(day_start, day_start.saturating_add(DAY_MICROS));
+        let Some(bitmap) = self.days.get(&day) else {
+            return self.scan_members(inside);
+        };
+        let outside = (whole.len() - inside.len()) as u64;
+        if outside == 0 {
+            return bitmap.clone();
         }
+        if outside.saturating_mul(16) > inside.len() as u64 {
+            return self.scan_members(inside);
+        }
+        let mut only_outside =
+            self.scan_members(whole.start..inside.start) | self.scan_members(inside.end..whole.end);
+        for &member in &self.members[inside] {
+            if only_outside.remove(member) && only_outside.is_empty() {
+                break;
+            }
+        }
+        bitmap - only_outside
     }
 
     fn scan_members(&self, range: std::ops::Range<usize>) -> RoaringBitmap {
@@ -319,5 +335,54 @@ impl EventPartition {
                 .values()
                 .map(RoaringBitmap::serialized_size)
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(events: &[(RowId, i64)]) -> EventPartition {
+        let members: Vec<RowId> = events.iter().map(|e| e.0).collect();
+        let ts: Vec<i64> = events.iter().map(|e| e.1).collect();
+        let mut indices: Vec<u32> = (0..events.len() as u32).collect();
+        let mut part = EventPartition::default();
+        part.append(&members, &ts, &[], &mut indices);
+        part.seal();
+        part
+    }
+
+    /// Members with an event in `[lo, hi)`, row by row.
+    fn naive(events: &[(RowId, i64)], lo: i64, hi: i64) -> RoaringBitmap {
+        events
+            .iter()
+            .filter(|e| lo <= e.1 && e.1 < hi)
+            .map(|e| e.0)
+            .collect()
+    }
+
+    #[test]
+    fn nearly_whole_edge_days_drop_members_seen_only_outside() {
+        let day = 20_000 * DAY_MICROS;
+        let hour = DAY_MICROS / 24;
+        // 1: at midnight and at noon; 2: only at midnight; 3..40: in the afternoon;
+        // 41: only in the last microsecond of the day before.
+        let mut events = vec![(1, day), (1, day + 12 * hour), (2, day), (41, day - 1)];
+        events.extend((3..40).map(|m| (m, day + 13 * hour + i64::from(m))));
+        let part = partition(&events);
+        for (lo, hi) in [
+            (day + 1, day + 3 * DAY_MICROS),
+            (day + 1, day + DAY_MICROS - 1),
+            (day - 1, day + 13 * hour),
+            (day + 13 * hour, day + 2 * DAY_MICROS),
+        ] {
+            assert_eq!(
+                part.present_between(lo, hi),
+                naive(&events, lo, hi),
+                "{lo}..{hi}"
+            );
+        }
+        let got = part.present_between(day + 1, day + DAY_MICROS);
+        assert!(got.contains(1) && !got.contains(2) && got.contains(3));
     }
 }
