@@ -57,6 +57,18 @@ impl Column {
         column
     }
 
+    /// Room for `additional` more rows without growing (a restore knows its sizes).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        match &mut self.data {
+            ColumnData::Str { codes, .. } => codes.reserve_exact(additional),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => v.reserve_exact(additional),
+            ColumnData::Float(v) => v.reserve_exact(additional),
+            ColumnData::Bool(v) => v.reserve_exact(additional),
+            ColumnData::Date(v) => v.reserve_exact(additional),
+        }
+        self.valid.reserve(additional);
+    }
+
     pub(crate) fn data_type(&self) -> DataType {
         match &self.data {
             ColumnData::Str { .. } => DataType::String,

@@ -160,23 +160,31 @@ impl EventPartition {
 
     /// Appends events already in time order, after the partition's last, without touching
     /// the day bitmaps (a restore reads those back). `props` are arrays of the events.
+    /// `final_len` is the partition's length once the restore is done, the capacity every
+    /// vector gets at once instead of growing (and copying) as it fills.
     pub(crate) fn append_sorted(
         &mut self,
         members: &[RowId],
         ts: &[i64],
         props: &[(String, DataType, ArrayRef)],
+        final_len: usize,
     ) {
         let old_len = self.len();
+        let room = final_len.saturating_sub(old_len);
+        self.members.reserve_exact(room);
+        self.ts.reserve_exact(room);
         self.members.extend_from_slice(members);
         self.ts.extend_from_slice(ts);
         for (name, data_type, array) in props {
             if array.null_count() == array.len() && !self.props.contains_key(name) {
                 continue;
             }
-            let column = self
-                .props
-                .entry(name.clone())
-                .or_insert_with(|| Column::nulls(*data_type, old_len));
+            let column = self.props.entry(name.clone()).or_insert_with(|| {
+                let mut column = Column::new(*data_type);
+                column.reserve(final_len);
+                column.extend_nulls(old_len);
+                column
+            });
             column.append_array(array, None);
         }
         for column in self.props.values_mut() {

@@ -338,6 +338,7 @@ fn restore_events(
     let member_count = state.members.len() as u32;
     let mut runs = manifest.event_runs.iter();
     let mut current: Option<(&String, u64)> = None;
+    let mut run_len = 0u64;
     for batch in parquet_batches(storage, file)? {
         let batch = batch?;
         let rows = batch
@@ -377,6 +378,7 @@ fn restore_events(
                         .next()
                         .ok_or_else(|| bad(storage, format!("{file}: more events than runs")))?;
                     current = Some((event, *n));
+                    run_len = *n;
                     continue;
                 }
             };
@@ -399,7 +401,13 @@ fn restore_events(
                     format!("{file}: events of '{event}' are not in time order"),
                 ));
             }
-            part.append_sorted(&rows.values()[offset..offset + take], ts, &sliced);
+            let final_len = usize::try_from(run_len).unwrap_or(usize::MAX);
+            part.append_sorted(
+                &rows.values()[offset..offset + take],
+                ts,
+                &sliced,
+                final_len,
+            );
             current = Some((event, left - take as u64));
             offset += take;
         }

@@ -12,6 +12,13 @@ impl BitVec {
         self.len
     }
 
+    /// Room for `additional` more bits.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let words = (self.len + additional).div_ceil(64);
+        self.words
+            .reserve_exact(words.saturating_sub(self.words.len()));
+    }
+
     pub(crate) fn push(&mut self, bit: bool) {
         if self.len.is_multiple_of(64) {
             self.words.push(0);
@@ -22,10 +29,23 @@ impl BitVec {
         self.len += 1;
     }
 
+    /// Appends `count` copies of `bit`, a word at a time. Bits past `len` are always zero.
     pub(crate) fn extend_constant(&mut self, bit: bool, count: usize) {
-        // Word-at-a-time would be faster; loads are dominated by value conversion.
-        for _ in 0..count {
-            self.push(bit);
+        let new_len = self.len + count;
+        if !bit {
+            self.words.resize(new_len.div_ceil(64), 0);
+            self.len = new_len;
+            return;
+        }
+        while !self.len.is_multiple_of(64) && self.len < new_len {
+            self.push(true);
+        }
+        let whole_words = (new_len - self.len) / 64;
+        self.words
+            .extend(std::iter::repeat_n(u64::MAX, whole_words));
+        self.len += whole_words * 64;
+        while self.len < new_len {
+            self.push(true);
         }
     }
 
@@ -96,5 +116,24 @@ mod tests {
         assert!(bits.all_set(0..70) && bits.all_set(71..200) && bits.all_set(70..70));
         assert!(!bits.all_set(0..71) && !bits.all_set(69..130) && !bits.all_set(70..71));
         assert!(bits.all_set(128..192) && bits.all_set(64..70));
+    }
+
+    #[test]
+    fn extend_constant_matches_pushing_bit_by_bit() {
+        for (start, count) in [(0, 0), (0, 64), (3, 61), (3, 200), (64, 1), (70, 130)] {
+            for bit in [false, true] {
+                let mut fast = BitVec::default();
+                let mut slow = BitVec::default();
+                for i in 0..start {
+                    fast.push(i % 3 == 0);
+                    slow.push(i % 3 == 0);
+                }
+                fast.extend_constant(bit, count);
+                for _ in 0..count {
+                    slow.push(bit);
+                }
+                assert_eq!(fast, slow, "start {start}, count {count}, {bit}");
+            }
+        }
     }
 }
