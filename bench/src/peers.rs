@@ -81,6 +81,8 @@ pub struct Goal {
 pub struct Report {
     /// Members asked for.
     pub members: u64,
+    /// Rounds of turns.
+    pub rounds: usize,
     /// Sizes of the Parquet inputs: (file, bytes).
     pub parquet: Vec<(String, u64)>,
     /// Live members and events after the load.
@@ -171,8 +173,9 @@ impl Report {
             md,
             "- method: each workload runs in memberdb (in process, statement text to answer, \
              one thread), then DuckDB (same Parquet files loaded into in-memory tables, SQL to \
-             fetched rows), then the raw roaring operations; three such turns, each after a \
-             warm-up; medians of all repetitions. Every system's answer must agree.\n"
+             fetched rows), then the raw roaring operations; {} such turn(s), each after a \
+             warm-up; medians of all repetitions. Every system's answer must agree.\n",
+            self.rounds
         );
         md.push_str(
             "| query | memberdb µs | duckdb µs | roaring µs | duckdb/memberdb | memberdb/roaring |\n",

@@ -61,6 +61,7 @@ fn run(args: Args) -> Fallible<()> {
     let dir = dataset_in(args.data.as_deref(), args.members);
     let now = bench_now();
     let mut report = Report::new(args.members, &dir)?;
+    report.rounds = args.rounds;
 
     eprintln!("loading {} into memberdb", dir.display());
     let rss_before = rss_bytes();
