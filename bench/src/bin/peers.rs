@@ -110,7 +110,7 @@ fn run(args: Args) -> Fallible<()> {
             theirs.extend(samples);
             their_answer = answer;
             if let Some(raw) = &raw {
-                let (samples, count) = time_closure(budget, args.min_reps, raw);
+                let (samples, count) = sample(budget, args.min_reps, raw);
                 limit.extend(samples);
                 if json!(count) != our_answer {
                     failures.push(format!(
@@ -217,29 +217,23 @@ fn time_memberdb(
     budget: Duration,
     min_reps: usize,
 ) -> Fallible<(Vec<f64>, Json)> {
-    // warm-up
-    let mut output = db.execute(&w.statement, Some(now))?;
-    let mut samples = Vec::new();
-    let started = Instant::now();
-    while samples.len() < min_reps || started.elapsed() < budget && samples.len() < 100_000 {
-        let t0 = Instant::now();
-        output = db.execute(&w.statement, Some(now))?;
-        samples.push(t0.elapsed().as_nanos() as f64 / 1000.0);
-    }
-    let output = output.pop().ok_or("no output")?;
+    let (samples, output) = sample(budget, min_reps, || db.execute(&w.statement, Some(now)));
+    let output = output?.pop().ok_or("no output")?;
     Ok((samples, answer_json(w.kind, output)?))
 }
 
-fn time_closure(budget: Duration, min_reps: usize, f: &dyn Fn() -> u64) -> (Vec<f64>, u64) {
-    let mut answer = std::hint::black_box(f());
+/// Runs `f` once to warm up, then times it at least `min_reps` times and for at least
+/// `budget`; returns the samples in µs and the last result.
+fn sample<T>(budget: Duration, min_reps: usize, mut f: impl FnMut() -> T) -> (Vec<f64>, T) {
+    let mut result = std::hint::black_box(f());
     let mut samples = Vec::new();
     let started = Instant::now();
     while samples.len() < min_reps || started.elapsed() < budget && samples.len() < 100_000 {
         let t0 = Instant::now();
-        answer = std::hint::black_box(f());
+        result = std::hint::black_box(f());
         samples.push(t0.elapsed().as_nanos() as f64 / 1000.0);
     }
-    (samples, answer)
+    (samples, result)
 }
 
 /// Q1 and Q2 as the roaring operations alone, on the engine's own bitmaps.

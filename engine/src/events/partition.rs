@@ -43,7 +43,8 @@ pub(crate) enum BoundFilter<'a> {
 }
 
 impl BoundFilter<'_> {
-    /// Vectorised [`BoundFilter::matches`]: `out[k]` = does event `start + k` pass.
+    /// `out[k]` = does event `start + k` of the partition pass? A mask at a time, one
+    /// tight loop per property test.
     /// `scratch` holds intermediate masks of `AND` / `OR` (one per nesting level).
     pub(crate) fn fill(&self, start: usize, out: &mut [bool], scratch: &mut Vec<Vec<bool>>) {
         match self {
@@ -133,23 +134,7 @@ impl EventPartition {
         self.members
             .extend(indices.iter().map(|&i| members[i as usize]));
         self.ts.extend(indices.iter().map(|&i| ts[i as usize]));
-        for (name, data_type, array) in props {
-            let has_values = indices.iter().any(|&i| array.is_valid(i as usize));
-            if !has_values && !self.props.contains_key(name) {
-                continue;
-            }
-            let column = self
-                .props
-                .entry(name.clone())
-                .or_insert_with(|| Column::nulls(*data_type, old_len));
-            column.append_array(array, Some(indices));
-        }
-        for column in self.props.values_mut() {
-            let missing = self.ts.len() - column.len();
-            if missing > 0 {
-                column.extend_nulls(missing);
-            }
-        }
+        self.append_props(props, Some(indices), old_len, 0);
         self.unsorted |= !in_order;
         self.index_events(
             indices
@@ -175,17 +160,35 @@ impl EventPartition {
         self.ts.reserve_exact(room);
         self.members.extend_from_slice(members);
         self.ts.extend_from_slice(ts);
+        self.append_props(props, None, old_len, final_len);
+    }
+
+    /// Appends element `indices[k]` (or `k`) of each property array to its column, after
+    /// the partition's `old_len` events; columns are created (with `capacity`) only for
+    /// properties that have a value here, and every column is then padded with NULLs to
+    /// the partition's length.
+    fn append_props(
+        &mut self,
+        props: &[(String, DataType, ArrayRef)],
+        indices: Option<&[u32]>,
+        old_len: usize,
+        capacity: usize,
+    ) {
         for (name, data_type, array) in props {
-            if array.null_count() == array.len() && !self.props.contains_key(name) {
+            let has_values = match indices {
+                Some(ix) => ix.iter().any(|&i| array.is_valid(i as usize)),
+                None => array.null_count() < array.len(),
+            };
+            if !has_values && !self.props.contains_key(name) {
                 continue;
             }
             let column = self.props.entry(name.clone()).or_insert_with(|| {
                 let mut column = Column::new(*data_type);
-                column.reserve(final_len);
+                column.reserve(capacity);
                 column.extend_nulls(old_len);
                 column
             });
-            column.append_array(array, None);
+            column.append_array(array, indices);
         }
         for column in self.props.values_mut() {
             let missing = self.ts.len() - column.len();

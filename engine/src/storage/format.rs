@@ -337,8 +337,8 @@ fn restore_events(
     let file = &manifest.events_file;
     let member_count = state.members.len() as u32;
     let mut runs = manifest.event_runs.iter();
-    let mut current: Option<(&String, u64)> = None;
-    let mut run_len = 0u64;
+    // The run being filled: its event type, its length, and the rows it still lacks.
+    let mut current: Option<(&String, u64, u64)> = None;
     for batch in parquet_batches(storage, file)? {
         let batch = batch?;
         let rows = batch
@@ -371,14 +371,13 @@ fn restore_events(
         }
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let (event, left) = match current {
-                Some((event, left)) if left > 0 => (event, left),
+            let (event, run_len, left) = match current {
+                Some(run) if run.2 > 0 => run,
                 _ => {
                     let (event, n) = runs
                         .next()
                         .ok_or_else(|| bad(storage, format!("{file}: more events than runs")))?;
-                    current = Some((event, *n));
-                    run_len = *n;
+                    current = Some((event, *n, *n));
                     continue;
                 }
             };
@@ -408,11 +407,11 @@ fn restore_events(
                 &sliced,
                 final_len,
             );
-            current = Some((event, left - take as u64));
+            current = Some((event, run_len, left - take as u64));
             offset += take;
         }
     }
-    if current.is_some_and(|(_, left)| left > 0) || runs.any(|(_, n)| *n > 0) {
+    if current.is_some_and(|(_, _, left)| left > 0) || runs.any(|(_, n)| *n > 0) {
         return Err(bad(
             storage,
             format!("{file}: fewer events than the manifest's runs"),
