@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 fn bind(c: &mut Criterion) {
     // The catalog, not the data size, matters here: a small data set.
-    let mut db = loaded(100_000);
+    let db = loaded(100_000);
     for statement in PEER_SETUP {
         db.execute(statement, Some(bench_now())).expect("setup");
     }

@@ -38,7 +38,7 @@ fn ingest(c: &mut Criterion) {
     group.bench_function("load_members_parquet", |b| {
         b.iter_batched(
             Database::in_memory,
-            |mut db| {
+            |db| {
                 db.load_file(InputKind::Members, file(InputKind::Members))
                     .unwrap()
             },
@@ -47,7 +47,7 @@ fn ingest(c: &mut Criterion) {
     });
     // Events and tags load into a database that already has its members, as in production.
     let with_members = || {
-        let mut db = Database::in_memory();
+        let db = Database::in_memory();
         db.load_file(InputKind::Members, file(InputKind::Members))
             .unwrap();
         db
@@ -60,7 +60,7 @@ fn ingest(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 with_members,
-                |mut db| db.load_file(kind, file(kind)).unwrap(),
+                |db| db.load_file(kind, file(kind)).unwrap(),
                 BatchSize::PerIteration,
             )
         });

@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 fn workloads(c: &mut Criterion) {
     let members = bench_members();
-    let mut db = loaded(members);
+    let db = loaded(members);
     let now = bench_now();
     for statement in PEER_SETUP {
         db.execute(statement, Some(now)).expect("setup");

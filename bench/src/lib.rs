@@ -66,7 +66,7 @@ pub fn dataset_in(root: Option<&Path>, members: u64) -> PathBuf {
 /// A database loaded in memory from the data set with `members` members.
 pub fn loaded(members: u64) -> Database {
     let dir = dataset(members);
-    let mut db = Database::in_memory();
+    let db = Database::in_memory();
     db.load_file(InputKind::Members, dir.join("members.parquet"))
         .expect("members");
     db.load_file(InputKind::Events, dir.join("events.parquet"))

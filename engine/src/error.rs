@@ -56,6 +56,13 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Writes are refused: the database was opened read-only, or a write or fsync of its log
+    /// failed and it stopped taking writes.
+    #[error("the database is read-only: {0}")]
+    ReadOnly(String),
+    /// Another process has the database open for writing.
+    #[error("{0}")]
+    InUse(String),
     /// A limit was reached (too many members, too long a value, ...).
     #[error("limit reached: {0}")]
     LimitExceeded(String),

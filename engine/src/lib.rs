@@ -48,8 +48,11 @@ pub mod storage;
 mod tags;
 mod util;
 mod value;
+mod wal;
 
-pub use database::{Database, InputKind, MemoryUsage, View};
+pub use database::{
+    Database, InputKind, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View,
+};
 pub use error::{Error, Result};
 pub use ingest::{FileFormat, IngestReport, read_batches, read_batches_with_progress};
 pub use members::RowId;
@@ -60,3 +63,4 @@ pub use segment::{
     CmpOp, Did, DidBuilder, Field, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window,
 };
 pub use value::{DataType, Timestamp, Value};
+pub use wal::TornTail;

@@ -6,6 +6,8 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// memberdb: an embedded analytical database for member data.
@@ -26,21 +28,24 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// The interactive prompt (reads statements from stdin when it is not a terminal).
     Repl(cli::repl::ReplArgs),
+    /// Report the state of a database directory; --repair drops a torn log tail.
+    Check(cli::check::CheckArgs),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Gen(a) => cli::generate::run(a),
-        Command::Load(a) => cli::load::run(a),
-        Command::Query(a) => cli::query::run(a),
-        Command::Repl(a) => cli::repl::run(a),
+        Command::Gen(a) => cli::generate::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Load(a) => cli::load::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Query(a) => cli::query::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Repl(a) => cli::repl::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Check(a) => cli::check::run(a),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -75,7 +75,7 @@ fn load_then_open_in_process() {
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("loaded 800 rows"), "{err}");
-    assert!(err.contains("saved"), "{err}");
+    assert!(err.contains("checkpointed"), "{err}");
 
     let db = Database::open(&db_dir).unwrap();
     assert_eq!(db.member_count(), 800);

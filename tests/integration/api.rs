@@ -12,7 +12,7 @@ fn ts(s: &str) -> Timestamp {
 }
 
 fn sample() -> Database {
-    let mut db = Database::in_memory();
+    let db = Database::in_memory();
     let rows: [(&str, Option<&str>, Option<i64>); 6] = [
         ("M1", Some("Shanghai"), Some(1200)),
         ("M2", Some("Shanghai"), Some(50)),
@@ -227,7 +227,7 @@ fn breakdown_counts_nulls_and_adds_up() {
 
 #[test]
 fn groups_stay_current_and_protect_their_users() {
-    let mut db = sample();
+    let db = sample();
     let size = db
         .define_group(
             "shanghai_vip",
@@ -266,7 +266,7 @@ fn groups_stay_current_and_protect_their_users() {
 
 #[test]
 fn time_dependent_groups_follow_now() {
-    let mut db = sample();
+    let db = sample();
     db.define_group(
         "recent_claim",
         Segment::did("claim_coupon")
@@ -286,7 +286,7 @@ fn time_dependent_groups_follow_now() {
 
 #[test]
 fn tags_in_bulk_and_one_by_one() {
-    let mut db = sample();
+    let db = sample();
     let pairs = batch(vec![
         (
             "member_id",
@@ -312,7 +312,7 @@ fn tags_in_bulk_and_one_by_one() {
 
 #[test]
 fn upsert_refuses_values_of_the_wrong_type_atomically() {
-    let mut db = sample();
+    let db = sample();
     let err = db
         .upsert_member(
             "M1",
@@ -333,7 +333,7 @@ fn upsert_refuses_values_of_the_wrong_type_atomically() {
 #[test]
 fn exclusive_tag_groups_keep_the_last_tag_in_bulk_and_survive_a_save() {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Database::open(dir.path()).unwrap();
+    let db = Database::open(dir.path()).unwrap();
     db.declare_exclusive_tags("lifecycle", &["new", "active", "dormant"])
         .unwrap();
     let pairs = batch(vec![
@@ -353,8 +353,10 @@ fn exclusive_tag_groups_keep_the_last_tag_in_bulk_and_survive_a_save() {
     db.add_tags("M2", &["active"]).unwrap();
     assert_eq!(db.member("M2").unwrap().tags, vec!["active"]);
     db.save().unwrap();
-    let mut reopened = Database::open(dir.path()).unwrap();
-    assert_eq!(reopened.exclusive_tag_groups(), db.exclusive_tag_groups());
+    let groups = db.exclusive_tag_groups();
+    drop(db);
+    let reopened = Database::open(dir.path()).unwrap();
+    assert_eq!(reopened.exclusive_tag_groups(), groups);
     reopened.add_tags("M1", &["new"]).unwrap();
     assert_eq!(reopened.member("M1").unwrap().tags, vec!["new"]);
 }

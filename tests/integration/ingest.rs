@@ -67,7 +67,7 @@ fn check_loaded(db: &Database) {
 }
 
 fn load_all(dir: &Path, members: &Path, events: &Path, tags: &Path) -> Database {
-    let mut db = Database::open(dir.join("db")).unwrap();
+    let db = Database::open(dir.join("db")).unwrap();
     db.load_file(InputKind::Members, members).unwrap();
     db.load_file(InputKind::Events, events).unwrap();
     db.load_file(InputKind::Tags, tags).unwrap();
@@ -110,7 +110,7 @@ fn json_lines_files_load() {
 {"member_id": "M9", "event": "claim_coupon", "ts": "2026-11-01T08:00:00Z", "coupon_id": "XMAS"}
 "#;
     let tags = "{\"member_id\": \"M1\", \"tag\": \"vip\"}\n{\"member_id\": \"M3\", \"tag\": \"vip\"}\n{\"member_id\": \"M2\", \"tag\": \"churn_risk\"}\n";
-    let mut db = load_all(
+    let db = load_all(
         d,
         &write(d, "m.jsonl", members),
         &write(d, "e.jsonl", events),
@@ -217,7 +217,7 @@ fn memberdb_date(s: &str) -> i32 {
 fn refused(kind: InputKind, name: &str, bad: &str, expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut db = load_all(
+    let db = load_all(
         d,
         &write(d, "m.csv", MEMBERS_CSV),
         &write(d, "e.csv", EVENTS_CSV),
@@ -347,7 +347,7 @@ fn unknown_extension_is_refused() {
 fn reloading_updates_attributes_and_adds_columns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut db = load_all(
+    let db = load_all(
         d,
         &write(d, "m.csv", MEMBERS_CSV),
         &write(d, "e.csv", EVENTS_CSV),

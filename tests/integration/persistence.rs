@@ -1,6 +1,8 @@
 //! Save and open: a database comes back answering exactly as before.
 
 use memberdb::datagen::{GenConfig, generate};
+
+use crate::support::open_read_only;
 use memberdb::{Database, FindOptions, InputKind, PropFilter, Segment, TimeUnit, Timestamp, Value};
 
 fn questions() -> Vec<Segment> {
@@ -46,7 +48,7 @@ fn save_and_open_round_trip() {
     .unwrap();
 
     let db_dir = dir.path().join("db");
-    let mut db = Database::open(&db_dir).unwrap();
+    let db = Database::open(&db_dir).unwrap();
     db.load_file(InputKind::Members, data.join("members.parquet"))
         .unwrap();
     db.load_file(InputKind::Events, data.join("events.parquet"))
@@ -60,7 +62,7 @@ fn save_and_open_round_trip() {
     db.add_tags("NEW1", &["vip"]).unwrap();
     db.save().unwrap();
 
-    let reopened = Database::open(&db_dir).unwrap();
+    let reopened = open_read_only(&db_dir);
     assert_eq!(reopened.member_count(), db.member_count());
     assert_eq!(reopened.event_count(), db.event_count());
     assert_eq!(reopened.attributes(), db.attributes());
@@ -83,26 +85,32 @@ fn save_and_open_round_trip() {
     }
     assert_eq!(reopened.member("NEW1"), db.member("NEW1"));
 
-    // A second save replaces the files of the first generation.
-    reopened.save().unwrap();
+    // A checkpoint replaces the files of the generation before it.
+    drop(a);
+    drop(b);
+    drop(db);
+    drop(reopened);
+    let reopened = Database::open(&db_dir).unwrap();
+    reopened.checkpoint().unwrap();
     let files: Vec<String> = std::fs::read_dir(&db_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    // generation 1 was the empty database, 2 the save above, 3 this checkpoint
     assert!(
-        files.contains(&"members-2.parquet".to_string()),
+        files.contains(&"members-3.parquet".to_string()),
         "{files:?}"
     );
     assert!(
-        !files.iter().any(|f| f.contains("-1.")),
-        "old generation removed: {files:?}"
+        !files.iter().any(|f| f.contains("-1.") || f.contains("-2.")),
+        "old generations removed: {files:?}"
     );
 }
 
 #[test]
 fn saved_files_are_plain_parquet() {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Database::open(dir.path()).unwrap();
+    let db = Database::open(dir.path()).unwrap();
     db.upsert_member(
         "M1",
         &[
@@ -119,14 +127,14 @@ fn saved_files_are_plain_parquet() {
     )
     .unwrap();
     db.save().unwrap();
-    let rows = memberdb::read_batches(&dir.path().join("events-1.parquet")).unwrap();
+    let rows = memberdb::read_batches(&dir.path().join("events-2.parquet")).unwrap();
     let schema = rows[0].schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         names,
         vec!["member_id", "event", "ts", "member_row", "amount"]
     );
-    let members = memberdb::read_batches(&dir.path().join("members-1.parquet")).unwrap();
+    let members = memberdb::read_batches(&dir.path().join("members-2.parquet")).unwrap();
     assert_eq!(members[0].num_rows(), 1);
 }
 
@@ -141,7 +149,7 @@ fn a_corrupt_manifest_is_refused_with_its_path() {
 /// A database with events of two types, saved; returns its directory.
 fn saved_with_events() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Database::open(dir.path()).unwrap();
+    let db = Database::open(dir.path()).unwrap();
     for (i, event) in ["purchase", "claim_coupon", "purchase"].iter().enumerate() {
         let at = Timestamp::parse(&format!("2026-01-0{}T10:00:00Z", i + 1)).unwrap();
         db.add_event(
@@ -172,7 +180,7 @@ fn a_database_without_saved_event_indexes_is_reingested() {
         m.as_object_mut().unwrap().remove("event_bitmaps_file");
         m.as_object_mut().unwrap().remove("event_runs");
     });
-    let reopened = Database::open(dir.path()).unwrap();
+    let reopened = open_read_only(dir.path());
     let now = Timestamp::parse("2026-01-05T00:00:00Z").unwrap();
     for segment in [
         Segment::did("purchase").in_last(3, TimeUnit::Days).build(),
@@ -188,8 +196,9 @@ fn a_database_without_saved_event_indexes_is_reingested() {
 
 #[test]
 fn event_runs_that_disagree_with_the_file_are_refused() {
-    let (dir, _db) = saved_with_events();
+    let (dir, db) = saved_with_events();
+    drop(db);
     edit_manifest(dir.path(), |m| m["event_runs"][0][1] = serde_json::json!(5));
     let err = Database::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("events-1.parquet"), "{err}");
+    assert!(err.contains("events-2.parquet"), "{err}");
 }

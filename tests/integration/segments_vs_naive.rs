@@ -466,7 +466,7 @@ fn id(i: usize) -> String {
 }
 
 fn load(model: &Model) -> Database {
-    let mut db = Database::in_memory();
+    let db = Database::in_memory();
     let ms: Vec<(usize, &Member)> = model
         .members
         .iter()
@@ -586,7 +586,7 @@ proptest! {
         segments in prop::collection::vec(segment_strategy(true), 1..5),
     ) {
         let model = augment(model);
-        let mut db = load(&model);
+        let db = load(&model);
         db.define_group("g", group.clone()).expect("group");
         let live: BTreeSet<usize> = (0..model.members.len())
             .filter(|&i| {

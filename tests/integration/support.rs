@@ -17,3 +17,12 @@ pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
     )
     .expect("columns fit")
 }
+
+/// Opens the database in `dir` read-only (beside a handle that has it open for writing).
+pub fn open_read_only(dir: &std::path::Path) -> memberdb::Database {
+    let options = memberdb::OpenOptions {
+        read_only: true,
+        ..memberdb::OpenOptions::default()
+    };
+    memberdb::Database::open_with(dir, options).expect("opens read-only")
+}

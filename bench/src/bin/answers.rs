@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(args.next().ok_or("usage: answers DIR NOW")?);
     let now = args.next().ok_or("usage: answers DIR NOW")?;
     let now = Timestamp::parse(&now).ok_or("NOW is not a timestamp")?;
-    let mut db = Database::in_memory();
+    let db = Database::in_memory();
     db.load_file(InputKind::Members, dir.join("members.parquet"))?;
     db.load_file(InputKind::Events, dir.join("events.parquet"))?;
     db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;

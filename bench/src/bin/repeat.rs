@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let members: u64 = args.next().ok_or(usage)?.parse()?;
     let seconds: f64 = args.next().ok_or(usage)?.parse()?;
     let statement = args.next().ok_or(usage)?;
-    let mut db = loaded(members);
+    let db = loaded(members);
     let now = bench_now();
     for setup in PEER_SETUP {
         db.execute(setup, Some(now))?;

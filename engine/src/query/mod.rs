@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use memberdb_query::ast::{ShowWhat, Statement, StatementKind};
 
-use crate::database::Database;
+use crate::database::{Database, View};
 use crate::error::{Error, Result};
 use crate::results::{BreakdownRow, FindOptions, FindResult};
 use crate::segment::{Evaluator, Segment};
@@ -57,7 +57,7 @@ pub const DEFAULT_FIND_LIMIT: u64 = 1000;
 impl Database {
     /// Parses and runs `;`-separated statements, stopping at the first error. `now` is the
     /// pinned *now* (wall clock when `None`); a statement's `AS OF` overrides it.
-    pub fn execute(&mut self, text: &str, now: Option<Timestamp>) -> Result<Vec<Output>> {
+    pub fn execute(&self, text: &str, now: Option<Timestamp>) -> Result<Vec<Output>> {
         let statements = parse_script(text).map_err(Error::Syntax)?;
         statements.iter().map(|s| self.run(s, now)).collect()
     }
@@ -65,20 +65,36 @@ impl Database {
     /// Binds a parsed segment expression to this database's catalog: names resolved, types
     /// checked, each error pointing at its part of the text.
     pub fn bind_segment(&self, expr: &memberdb_query::ast::Expr) -> Result<Segment> {
-        bind::segment(self.state(), expr)
+        bind::segment(self.as_of(Timestamp::now()).state(), expr)
     }
 
-    /// Runs one parsed statement.
-    pub fn run(&mut self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
+    /// Runs one parsed statement. Reads bind and run on one snapshot.
+    pub fn run(&self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
         let now = match &statement.as_of {
             Some(lit) => bind::instant(lit, "AS OF")?,
             None => now.unwrap_or_else(Timestamp::now),
         };
-        let state = self.state();
-        Ok(match &statement.kind {
-            StatementKind::Count(e) => {
-                Output::Count(self.as_of(now).count(&bind::segment(state, e)?)?)
+        match &statement.kind {
+            StatementKind::DefineGroup { name, segment } => {
+                let seg = bind::segment(self.as_of(now).state(), segment)?;
+                self.define_group(&name.text, seg)
+                    .map_err(|e| e.at(name.span))?;
+                let members = self.as_of(now).count(&Segment::in_group(&name.text))?;
+                return Ok(Output::GroupDefined {
+                    name: name.text.clone(),
+                    members,
+                });
             }
+            StatementKind::DropGroup(name) => {
+                self.drop_group(&name.text).map_err(|e| e.at(name.span))?;
+                return Ok(Output::GroupDropped(name.text.clone()));
+            }
+            _ => {}
+        }
+        let view = self.as_of(now);
+        let state = view.state();
+        Ok(match &statement.kind {
+            StatementKind::Count(e) => Output::Count(view.count(&bind::segment(state, e)?)?),
             StatementKind::Find {
                 segment,
                 show,
@@ -96,33 +112,22 @@ impl Database {
                     ),
                     offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
                 };
-                Output::Find(self.as_of(now).find(&seg, &options)?)
+                Output::Find(view.find(&seg, &options)?)
             }
             StatementKind::Breakdown { segment, by, top } => {
                 let seg = bind::segment(state, segment)?;
                 state.attrs.require(&by.text).map_err(|e| e.at(by.span))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                Output::Breakdown(self.as_of(now).breakdown(&seg, &by.text, top)?)
-            }
-            StatementKind::DefineGroup { name, segment } => {
-                let seg = bind::segment(state, segment)?;
-                self.define_group(&name.text, seg)
-                    .map_err(|e| e.at(name.span))?;
-                let members = self.as_of(now).count(&Segment::in_group(&name.text))?;
-                Output::GroupDefined {
-                    name: name.text.clone(),
-                    members,
-                }
-            }
-            StatementKind::DropGroup(name) => {
-                self.drop_group(&name.text).map_err(|e| e.at(name.span))?;
-                Output::GroupDropped(name.text.clone())
+                Output::Breakdown(view.breakdown(&seg, &by.text, top)?)
             }
             StatementKind::Explain(e) => {
                 let seg = bind::segment(state, e)?;
-                explain(self, &seg, now)?
+                explain(&view, &seg)?
             }
-            StatementKind::Show(what) => show(self, *what, now),
+            StatementKind::Show(what) => show(&view, *what),
+            StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_) => {
+                return Err(Error::Internal("a write reached the read path".to_string()));
+            }
         })
     }
 }
@@ -134,11 +139,11 @@ fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {
     }
 }
 
-fn show(db: &Database, what: ShowWhat, now: Timestamp) -> Output {
+fn show(view: &View<'_>, what: ShowWhat) -> Output {
     match what {
         ShowWhat::Attributes => table(
             &["attribute", "type", "non_null", "distinct"],
-            db.attributes()
+            Database::attributes_of(view.state())
                 .into_iter()
                 .map(|a| {
                     vec![
@@ -152,25 +157,24 @@ fn show(db: &Database, what: ShowWhat, now: Timestamp) -> Output {
         ),
         ShowWhat::Tags => table(
             &["tag", "members"],
-            db.tags()
+            Database::tags_of(view.state())
                 .into_iter()
                 .map(|(t, n)| vec![t, n.to_string()])
                 .collect(),
         ),
         ShowWhat::Events => table(
             &["event", "events"],
-            db.event_types()
+            Database::event_types_of(view.state())
                 .into_iter()
                 .map(|(e, n)| vec![e, n.to_string()])
                 .collect(),
         ),
         ShowWhat::Groups => table(
             &["group", "members", "definition"],
-            db.groups()
+            Database::groups_of(view.state())
                 .into_iter()
                 .map(|g| {
-                    let members = db
-                        .as_of(now)
+                    let members = view
                         .count(&Segment::in_group(&g.name))
                         .map_or_else(|e| e.to_string(), |n| n.to_string());
                     vec![g.name, members, g.definition.to_string()]
@@ -182,8 +186,8 @@ fn show(db: &Database, what: ShowWhat, now: Timestamp) -> Output {
 
 /// EXPLAIN: every node of the segment with the operation it runs, its cardinality and its
 /// time (a node's time includes its children's).
-fn explain(db: &Database, segment: &Segment, now: Timestamp) -> Result<Output> {
-    let evaluator = Evaluator::new(db.state(), now.micros());
+fn explain(view: &View<'_>, segment: &Segment) -> Result<Output> {
+    let evaluator = Evaluator::new(view.state(), view.now().micros());
     let mut rows = Vec::new();
     explain_node(&evaluator, segment, 0, &mut rows)?;
     let started = Instant::now();

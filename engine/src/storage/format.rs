@@ -1,9 +1,11 @@
-//! Saving a state as a database directory, and opening one (format version 1).
+//! Checkpoints: a state written as a generation of files, and opened again (format
+//! version 2; version 1 databases, which had no log, open too).
 //!
-//! Every save writes a new *generation* of data files (`members-<g>.parquet`,
-//! `events-<g>.parquet`, `tags-<g>.bitmaps`, `live-<g>.roaring`), then switches
-//! `manifest.json` atomically to them, then deletes the files of older generations. A crash
-//! at any point leaves the old or the new generation complete.
+//! Every checkpoint writes a new *generation* of data files (`members-<g>.parquet`,
+//! `events-<g>.parquet`, `events-<g>.bitmaps`, `tags-<g>.bitmaps`, `live-<g>.roaring`) and
+//! an empty log `wal-<g>.log`, then switches `manifest.json` atomically to them, then deletes
+//! the files of older generations and their logs. A crash at any point leaves the old or the
+//! new generation complete.
 
 use std::sync::Arc;
 
@@ -12,7 +14,6 @@ use arrow::array::{
     new_null_array,
 };
 use arrow::datatypes::{DataType as ArrowType, Field, Schema};
-use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -29,8 +30,10 @@ use crate::state::State;
 use crate::value::DataType;
 
 /// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 const MANIFEST: &str = "manifest.json";
+/// Prefix of log file names (`wal-<generation>.log`).
+pub(crate) const LOG_PREFIX: &str = "wal-";
 const EVENT_CHUNK: usize = 1 << 20;
 /// Column of the events file with each event's member row id (position in the members
 /// file), so open needs no lookup of member ids.
@@ -50,15 +53,24 @@ struct GroupEntry {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Manifest {
-    format_version: u32,
-    generation: u64,
+pub(crate) struct Manifest {
+    pub(crate) format_version: u32,
+    pub(crate) generation: u64,
+    /// The log that continues this generation (none in version 1, which had no log).
+    #[serde(default)]
+    pub(crate) log_file: Option<String>,
+    /// The last log record this generation's files contain; the log starts after it.
+    #[serde(default)]
+    pub(crate) checkpoint_lsn: u64,
+    /// CRC-32 of every data file of the generation (none in version 1).
+    #[serde(default)]
+    pub(crate) checksums: std::collections::BTreeMap<String, u32>,
     members_file: String,
-    member_count: u64,
+    pub(crate) member_count: u64,
     live_file: String,
     attributes: Vec<NamedType>,
     events_file: String,
-    event_count: u64,
+    pub(crate) event_count: u64,
     event_properties: Vec<NamedType>,
     event_types: Vec<String>,
     tags_file: String,
@@ -107,7 +119,13 @@ fn parquet_bytes(
     Ok(out)
 }
 
-fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
+/// The log file of generation `generation`.
+pub(crate) fn log_file_name(generation: u64) -> String {
+    format!("{LOG_PREFIX}{generation}.log")
+}
+
+/// The manifest, if the storage holds a database.
+pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     if !storage.exists(MANIFEST) {
         return Ok(None);
     }
@@ -128,9 +146,17 @@ fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     Ok(Some(manifest))
 }
 
-/// Writes `state` as a new generation and switches the manifest to it.
-pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
+/// Writes `state`, which holds every change up to log record `checkpoint_lsn`, as a new
+/// generation with an empty log, and switches the manifest to it. Returns the new manifest.
+pub(crate) fn save(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -> Result<Manifest> {
     let generation = read_manifest(storage)?.map_or(1, |m| m.generation + 1);
+    let mut checksums = std::collections::BTreeMap::new();
+    let mut write = |name: &str, bytes: &[u8]| {
+        checksums.insert(name.to_string(), crc32fast::hash(bytes));
+        storage
+            .write_atomic(name, bytes)
+            .map_err(|e| io(storage, name, e))
+    };
     let members_file = format!("members-{generation}.parquet");
     let events_file = format!("events-{generation}.parquet");
     let tags_file = format!("tags-{generation}.bitmaps");
@@ -155,9 +181,7 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::Internal(format!("members batch: {e}")))?;
     let bytes = parquet_bytes(schema, std::iter::once(Ok(batch)))?;
-    storage
-        .write_atomic(&members_file, &bytes)
-        .map_err(|e| io(storage, &members_file, e))?;
+    write(&members_file, &bytes)?;
 
     // events: member_id, event, ts, every property; sorted by type, then time
     let mut fields = vec![
@@ -203,9 +227,7 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         })
     });
     let bytes = parquet_bytes(schema.clone(), batches)?;
-    storage
-        .write_atomic(&events_file, &bytes)
-        .map_err(|e| io(storage, &events_file, e))?;
+    write(&events_file, &bytes)?;
 
     let event_bitmaps_file = format!("events-{generation}.bitmaps");
     let names: Vec<(String, &RoaringBitmap)> = state
@@ -221,27 +243,28 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
         })
         .collect();
     let bytes = bitmaps::encode(names.iter().map(|(n, b)| (n.as_str(), *b)));
-    storage
-        .write_atomic(&event_bitmaps_file, &bytes)
-        .map_err(|e| io(storage, &event_bitmaps_file, e))?;
+    write(&event_bitmaps_file, &bytes)?;
 
     let bytes = bitmaps::encode(state.tags.iter());
-    storage
-        .write_atomic(&tags_file, &bytes)
-        .map_err(|e| io(storage, &tags_file, e))?;
+    write(&tags_file, &bytes)?;
     let mut bytes = Vec::new();
     state
         .members
         .live()
         .serialize_into(&mut bytes)
         .map_err(|e| io(storage, &live_file, e))?;
-    storage
-        .write_atomic(&live_file, &bytes)
-        .map_err(|e| io(storage, &live_file, e))?;
+    write(&live_file, &bytes)?;
 
+    let log_file = log_file_name(generation);
+    storage
+        .write_atomic(&log_file, &crate::wal::record::file_header(checkpoint_lsn + 1))
+        .map_err(|e| io(storage, &log_file, e))?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         generation,
+        log_file: Some(log_file),
+        checkpoint_lsn,
+        checksums,
         members_file: members_file.clone(),
         member_count: state.members.len() as u64,
         live_file: live_file.clone(),
@@ -284,25 +307,69 @@ pub(crate) fn save(state: &State, storage: &dyn Storage) -> Result<()> {
             })
             .collect(),
     };
-    let json = serde_json::to_vec_pretty(&manifest)
+    write_manifest(storage, &manifest)?;
+    remove_unreferenced(storage, &manifest)?;
+    Ok(manifest)
+}
+
+fn write_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
     storage
         .write_atomic(MANIFEST, &json)
-        .map_err(|e| io(storage, MANIFEST, e))?;
+        .map_err(|e| io(storage, MANIFEST, e))
+}
 
-    // Older generations are unreachable now.
+/// Gives a version 1 database (no log) a log and a version 2 manifest, without rewriting
+/// its data files, so that it can take writes.
+pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -> Result<()> {
+    let log_file = log_file_name(manifest.generation);
+    storage
+        .write_atomic(&log_file, &crate::wal::record::file_header(manifest.checkpoint_lsn + 1))
+        .map_err(|e| io(storage, &log_file, e))?;
+    manifest.log_file = Some(log_file);
+    manifest.format_version = FORMAT_VERSION;
+    write_manifest(storage, manifest)
+}
+
+/// After a replay: deletes load files no replayed record names (a load that crashed before
+/// its record reached the log) and temporary files.
+pub(crate) fn remove_unreferenced_loads(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+) -> Result<()> {
+    let Some(log) = &manifest.log_file else {
+        return Ok(());
+    };
+    let bytes = storage.read(log).map_err(|e| io(storage, log, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    for name in storage.list().map_err(|e| io(storage, ".", e))? {
+        let orphan = name.starts_with(crate::wal::load_file::PREFIX) && !text.contains(&name);
+        if orphan || name.ends_with(".tmp") {
+            storage.remove(&name).map_err(|e| io(storage, &name, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes what `manifest` no longer names: files of older generations, their logs and load
+/// files, and temporary files a crash left behind.
+pub(crate) fn remove_unreferenced(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
     let current = [
-        &members_file,
-        &events_file,
-        &event_bitmaps_file,
-        &tags_file,
-        &live_file,
+        Some(&manifest.members_file),
+        Some(&manifest.events_file),
+        manifest.event_bitmaps_file.as_ref(),
+        Some(&manifest.tags_file),
+        Some(&manifest.live_file),
+        manifest.log_file.as_ref(),
     ];
     for name in storage.list().map_err(|e| io(storage, ".", e))? {
-        let data_file = ["members-", "events-", "tags-", "live-"]
+        let ours = ["members-", "events-", "tags-", "live-", LOG_PREFIX]
             .iter()
-            .any(|p| name.starts_with(p));
-        if data_file && !current.iter().any(|c| **c == name) {
+            .any(|p| name.starts_with(p))
+            || name.starts_with(crate::wal::load_file::PREFIX)
+            || name.ends_with(".tmp");
+        if ours && !current.iter().flatten().any(|c| **c == name) {
             storage.remove(&name).map_err(|e| io(storage, &name, e))?;
         }
     }
@@ -314,7 +381,7 @@ fn parquet_batches<'s>(
     storage: &'s dyn Storage,
     name: &'s str,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
-    let bytes = Bytes::from(storage.read(name).map_err(|e| io(storage, name, e))?);
+    let bytes = storage.map(name).map_err(|e| io(storage, name, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.with_batch_size(64 * 1024).build())
         .map_err(|e| bad(storage, format!("{name}: {e}")))?;
@@ -419,7 +486,7 @@ fn restore_events(
     }
 
     let bytes = storage
-        .read(bitmaps_file)
+        .map(bitmaps_file)
         .map_err(|e| io(storage, bitmaps_file, e))?;
     for (name, bitmap) in
         bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{bitmaps_file}: {e}")))?
@@ -444,11 +511,27 @@ fn restore_events(
     Ok(())
 }
 
-/// Opens the database in `storage`; `None` when there is none yet.
-pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
-    let Some(manifest) = read_manifest(storage)? else {
-        return Ok(None);
-    };
+/// Checks every data file of the manifest against its checksum (version 2 manifests).
+fn verify_checksums(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
+    for (name, expected) in &manifest.checksums {
+        let bytes = storage.map(name).map_err(|e| io(storage, name, e))?;
+        let found = crc32fast::hash(&bytes);
+        if found != *expected {
+            return Err(bad(
+                storage,
+                format!(
+                    "{name}: checksum mismatch (file damaged: CRC-32 {found:08x}, the manifest \
+                     says {expected:08x}); restore the directory from a backup"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the generation `manifest` names (the state as of its checkpoint, before the log).
+pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> {
+    verify_checksums(storage, manifest)?;
     let mut state = State::default();
 
     let batches = read_parquet(storage, &manifest.members_file)?;
@@ -498,7 +581,7 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
     }
 
     let live_bytes = storage
-        .read(&manifest.live_file)
+        .map(&manifest.live_file)
         .map_err(|e| io(storage, &manifest.live_file, e))?;
     let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
         .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
@@ -506,7 +589,7 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
     match &manifest.event_bitmaps_file {
         Some(bitmaps_file) => {
             // Streamed: one decoded batch in memory at a time.
-            restore_events(storage, &manifest, bitmaps_file, &mut state)?;
+            restore_events(storage, manifest, bitmaps_file, &mut state)?;
         }
         None => {
             let batches = read_parquet(storage, &manifest.events_file)?;
@@ -550,7 +633,7 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
     }
 
     let bytes = storage
-        .read(&manifest.tags_file)
+        .map(&manifest.tags_file)
         .map_err(|e| io(storage, &manifest.tags_file, e))?;
     for (name, bitmap) in
         bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{}: {e}", manifest.tags_file)))?
@@ -562,9 +645,9 @@ pub(crate) fn load(storage: &dyn Storage) -> Result<Option<State>> {
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         state.tags.declare_exclusive(name, &tags)?;
     }
-    for group in manifest.groups {
-        state.groups.define(&group.name, group.definition)?;
+    for group in &manifest.groups {
+        state.groups.define(&group.name, group.definition.clone())?;
     }
     state.refresh_groups()?;
-    Ok(Some(state))
+    Ok(state)
 }

@@ -1,5 +1,6 @@
 //! Subcommands of the `memberdb` binary.
 
+pub(crate) mod check;
 pub(crate) mod generate;
 pub(crate) mod load;
 mod progress;
@@ -10,17 +11,28 @@ pub(crate) mod repl;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use memberdb::{Database, InputKind};
+use memberdb::{Database, InputKind, OpenOptions};
 
 /// Opens `dir`, or without one the sample database (built from `data-samples/` on first use,
-/// then reused).
+/// then reused). A database another process has open for writing (a server, say) is opened
+/// read-only, with a note: reads work, DEFINE / DROP GROUP are refused.
 pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
-    match dir {
-        Some(dir) => {
-            Database::open(dir).with_context(|| format!("cannot open database {}", dir.display()))
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => sample_db()?,
+    };
+    match Database::open(&dir) {
+        Err(memberdb::Error::InUse(why)) => {
+            eprintln!("note: {why}; opened read-only");
+            let options = OpenOptions {
+                read_only: true,
+                ..OpenOptions::default()
+            };
+            Database::open_with(&dir, options)
         }
-        None => sample_db(),
+        other => other,
     }
+    .with_context(|| format!("cannot open database {}", dir.display()))
 }
 
 fn samples_dir() -> PathBuf {
@@ -29,7 +41,8 @@ fn samples_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data-samples"))
 }
 
-fn sample_db() -> Result<Database> {
+/// The sample database's directory, built on first use.
+fn sample_db() -> Result<PathBuf> {
     let cache = std::env::var_os("MEMBERDB_SAMPLE_DB")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -41,8 +54,7 @@ fn sample_db() -> Result<Database> {
                 .join(format!("sample-db-{}", env!("CARGO_PKG_VERSION")))
         });
     if cache.join("manifest.json").exists() {
-        return Database::open(&cache)
-            .with_context(|| format!("cannot open the sample database {}", cache.display()));
+        return Ok(cache);
     }
     let samples = samples_dir();
     eprintln!(
@@ -50,8 +62,10 @@ fn sample_db() -> Result<Database> {
         samples.display(),
         cache.display()
     );
-    let mut db =
-        Database::open(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    // Built aside and renamed into place, so a process starting meanwhile never sees half.
+    let building = cache.with_extension(format!("building-{}", std::process::id()));
+    let db = Database::open(&building)
+        .with_context(|| format!("cannot create {}", building.display()))?;
     for (kind, file) in [
         (InputKind::Members, "members.parquet"),
         (InputKind::Events, "events.parquet"),
@@ -65,6 +79,10 @@ fn sample_db() -> Result<Database> {
             )
         })?;
     }
-    db.save().context("cannot save the sample database")?;
-    Ok(db)
+    db.close().context("cannot save the sample database")?;
+    if std::fs::rename(&building, &cache).is_err() {
+        // Another process built it first.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    Ok(cache)
 }

@@ -37,12 +37,9 @@ pub(crate) fn run(args: QueryArgs) -> Result<()> {
         }
     };
     let now = parse_now(args.now.as_deref())?;
-    let mut db = super::open_db(args.db.as_deref())?;
-    let wrote = execute(&mut db, &text, now, args.format)?;
-    if wrote {
-        db.save().context("cannot save the database")?;
-    }
-    Ok(())
+    let db = super::open_db(args.db.as_deref())?;
+    // Writes (DEFINE / DROP GROUP) are durable in the log when they return.
+    execute(&db, &text, now, args.format)
 }
 
 pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
@@ -54,17 +51,15 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
 }
 
 /// Runs every statement, printing each result; stops at the first error (printed with a
-/// caret under its source). Returns whether anything was written.
-fn execute(db: &mut Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<bool> {
+/// caret under its source).
+fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<()> {
     let statements =
         memberdb::query::parse_script(text).map_err(|e| anyhow::anyhow!(e.render()))?;
-    let mut wrote = false;
     for statement in &statements {
         let output = db
             .run(statement, now)
             .map_err(|e| anyhow::anyhow!(e.render(text)))?;
-        wrote |= output.is_write();
         println!("{}", render(&output, format));
     }
-    Ok(wrote)
+    Ok(())
 }

@@ -1,0 +1,443 @@
+//! The write path: group commit through the log, checkpoints, and recovery at open.
+//!
+//! A write is framed into the log buffer under the `queue` lock and given the next LSN. The
+//! first writer to take the `commit` lock becomes the leader: it takes every change queued so
+//! far, appends their records to the log with one write, fsyncs once (policy `always`),
+//! applies them to the state in LSN order under the state's write lock, and leaves each
+//! writer its answer. Writers that queued meanwhile find their answers when they get the lock,
+//! or lead the next batch. So concurrent writers share an fsync, and a change becomes visible
+//! to readers only once it is durable.
+//!
+//! Lock order: `commit`, then `queue`, then the state. Bulk loads and checkpoints hold
+//! `commit` for their whole run, so they never interleave with each other or with a batch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+
+use super::options::{OpenOptions, SyncPolicy};
+use super::{Recovery, lock};
+use crate::error::{Error, Result};
+use crate::state::State;
+use crate::storage::{self, Manifest, Storage};
+use crate::wal::change::{self, Change, Outcome};
+use crate::wal::{load_file, record};
+
+/// A change waiting for its batch.
+struct Pending {
+    lsn: u64,
+    change: Change,
+    /// The rows of a bulk load, already in memory.
+    rows: Option<Vec<RecordBatch>>,
+}
+
+/// Changes framed but not yet written.
+#[derive(Default)]
+struct Queue {
+    next_lsn: u64,
+    bytes: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+/// The durable side, owned by the commit leader.
+pub(super) struct Committed {
+    pub(super) storage: Option<Arc<dyn Storage>>,
+    /// The log file being appended to.
+    pub(super) log_file: Option<String>,
+    /// Every change up to this LSN is applied to the state.
+    pub(super) applied_lsn: u64,
+    /// The LSN the current generation's files contain.
+    pub(super) checkpoint_lsn: u64,
+    /// Bytes appended to the log since the last checkpoint.
+    pub(super) log_bytes: u64,
+    /// Appended but not yet fsynced (policies `interval` and `off`).
+    unsynced: bool,
+    /// Answers for writers whose change a leader applied.
+    results: HashMap<u64, Result<Outcome>>,
+}
+
+/// The state, the log and the locks that order writes.
+pub(crate) struct Core {
+    pub(super) state: RwLock<State>,
+    queue: Mutex<Queue>,
+    commit: Mutex<Committed>,
+    /// Why writes are stopped (read-only open, or an I/O failure), if they are.
+    failure: Mutex<Option<String>>,
+    pub(super) options: OpenOptions,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("options", &self.options).finish()
+    }
+}
+
+impl Core {
+    pub(super) fn new(
+        state: State,
+        storage: Option<Arc<dyn Storage>>,
+        manifest: Option<&Manifest>,
+        applied_lsn: u64,
+        options: OpenOptions,
+    ) -> Arc<Core> {
+        let core = Arc::new(Core {
+            state: RwLock::new(state),
+            queue: Mutex::new(Queue {
+                next_lsn: applied_lsn + 1,
+                ..Queue::default()
+            }),
+            commit: Mutex::new(Committed {
+                storage,
+                log_file: manifest.and_then(|m| m.log_file.clone()),
+                applied_lsn,
+                checkpoint_lsn: manifest.map_or(0, |m| m.checkpoint_lsn),
+                log_bytes: 0,
+                unsynced: false,
+                results: HashMap::new(),
+            }),
+            failure: Mutex::new(options.read_only.then(|| {
+                "the database was opened read-only; open it without read_only to write".to_string()
+            })),
+            options,
+        });
+        if let SyncPolicy::Interval(every) = core.options.sync {
+            spawn_flusher(Arc::downgrade(&core), every);
+        }
+        core
+    }
+
+    pub(super) fn committed(&self) -> MutexGuard<'_, Committed> {
+        lock(&self.commit)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        match lock(&self.failure).as_ref() {
+            Some(why) => Err(Error::ReadOnly(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops writes for good after a failed write or fsync: what the log holds past the last
+    /// successful fsync is unknown, so carrying on could acknowledge writes that are lost.
+    fn fail(&self, what: String) -> Error {
+        let why = format!(
+            "{what}; writes are stopped and the database is read-only. Everything acknowledged \
+             before is durable: fix the storage and reopen the database"
+        );
+        *lock(&self.failure) = Some(why.clone());
+        Error::ReadOnly(why)
+    }
+
+    /// Why writes are stopped, if they are.
+    pub(super) fn read_only_reason(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
+    /// Logs `change`, waits until it is durable under the sync policy and applied, and gives
+    /// back what applying it gave.
+    pub(super) fn write(&self, change: Change) -> Result<Outcome> {
+        self.check_writable()?;
+        change.precheck()?;
+        let payload = serde_json::to_vec(&change)
+            .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
+        let lsn = {
+            let mut queue = lock(&self.queue);
+            let lsn = queue.next_lsn;
+            queue.next_lsn += 1;
+            record::encode(lsn, &payload, &mut queue.bytes);
+            queue.pending.push(Pending {
+                lsn,
+                change,
+                rows: None,
+            });
+            lsn
+        };
+        loop {
+            let mut committed = self.committed();
+            if let Some(result) = committed.results.remove(&lsn) {
+                return result;
+            }
+            // This writer leads the next batch, which holds its change.
+            self.commit_queued(&mut committed);
+            self.maybe_checkpoint(&mut committed);
+        }
+    }
+
+    /// Writes, syncs and applies every queued change (the caller holds `commit`).
+    fn commit_queued(&self, committed: &mut Committed) {
+        let (bytes, pending) = {
+            let mut queue = lock(&self.queue);
+            (std::mem::take(&mut queue.bytes), std::mem::take(&mut queue.pending))
+        };
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(e) = self.append_to_log(committed, &bytes) {
+            for p in pending {
+                committed
+                    .results
+                    .insert(p.lsn, Err(Error::ReadOnly(e.to_string())));
+            }
+            return;
+        }
+        self.apply_batch(committed, pending);
+    }
+
+    fn append_to_log(&self, committed: &mut Committed, bytes: &[u8]) -> Result<()> {
+        let (Some(storage), Some(log)) = (&committed.storage, &committed.log_file) else {
+            return Ok(());
+        };
+        if let Some(why) = self.read_only_reason() {
+            return Err(Error::ReadOnly(why));
+        }
+        if let Err(e) = storage.append(log, bytes) {
+            return Err(self.fail(format!("writing the log {log} failed: {e}")));
+        }
+        committed.log_bytes += bytes.len() as u64;
+        if self.options.sync == SyncPolicy::Always {
+            if let Err(e) = storage.sync(log) {
+                return Err(self.fail(format!("fsync of the log {log} failed: {e}")));
+            }
+        } else {
+            committed.unsynced = true;
+        }
+        Ok(())
+    }
+
+    fn apply_batch(&self, committed: &mut Committed, pending: Vec<Pending>) {
+        let storage = committed.storage.clone();
+        let read_rows = |file: &str, crc: u32| read_load_file(storage.as_deref(), file, crc);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        for p in pending {
+            let result = change::apply(&mut state, &p.change, p.rows, &read_rows);
+            committed.results.insert(p.lsn, result);
+            committed.applied_lsn = p.lsn;
+        }
+        if let Err(e) = state.refresh_groups() {
+            // Groups are re-evaluated from their definitions; an error is a bug, not data loss.
+            drop(state);
+            self.fail(format!("refreshing groups failed: {e}"));
+        }
+    }
+
+    fn maybe_checkpoint(&self, committed: &mut Committed) {
+        if committed.log_bytes >= self.options.checkpoint_log_bytes {
+            // A failed automatic checkpoint leaves the log as it is; the next write retries.
+            let _ = self.checkpoint_locked(committed);
+        }
+    }
+
+    /// Runs a bulk load: its rows go to a load file, a small record to the log, then it is
+    /// applied, all while holding `commit`, so no other write interleaves with it.
+    pub(super) fn load(&self, change: Change, rows: Vec<RecordBatch>) -> Result<Outcome> {
+        self.check_writable()?;
+        let mut committed = self.committed();
+        self.commit_queued(&mut committed);
+        self.check_writable()?;
+        let change = match (change, &committed.storage) {
+            (Change::Load { kind, source, .. }, Some(storage)) => {
+                let file = load_file::unused_name(storage.as_ref());
+                let bytes = load_file::encode(&rows)?;
+                if let Err(e) = storage.write_atomic(&file, &bytes) {
+                    // Nothing refers to the file yet; the database is unchanged.
+                    let _ = storage.remove(&file);
+                    return Err(Error::io(storage.location().join(&file), e));
+                }
+                Change::Load {
+                    kind,
+                    file,
+                    crc: load_file::checksum(&bytes),
+                    source,
+                }
+            }
+            (change, _) => change,
+        };
+        let payload = serde_json::to_vec(&change)
+            .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
+        let lsn = {
+            let mut queue = lock(&self.queue);
+            let lsn = queue.next_lsn;
+            queue.next_lsn += 1;
+            record::encode(lsn, &payload, &mut queue.bytes);
+            queue.pending.push(Pending {
+                lsn,
+                change,
+                rows: Some(rows),
+            });
+            lsn
+        };
+        self.commit_queued(&mut committed);
+        // The queue may hold writes that came in meanwhile; they are committed with this
+        // batch or by their own writers.
+        let result = committed
+            .results
+            .remove(&lsn)
+            .unwrap_or_else(|| Err(Error::Internal("a load lost its result".to_string())));
+        self.maybe_checkpoint(&mut committed);
+        result
+    }
+
+    /// Writes a checkpoint now (everything queued is committed first).
+    pub(super) fn checkpoint(&self) -> Result<()> {
+        let mut committed = self.committed();
+        self.commit_queued(&mut committed);
+        self.checkpoint_locked(&mut committed)
+    }
+
+    fn checkpoint_locked(&self, committed: &mut Committed) -> Result<()> {
+        let Some(storage) = committed.storage.clone() else {
+            return Err(Error::Conflict(
+                "this database is in memory only; use save_to(dir)".to_string(),
+            ));
+        };
+        self.check_writable()?;
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let manifest = storage::save(&state, storage.as_ref(), committed.applied_lsn)?;
+        drop(state);
+        committed.log_file = manifest.log_file.clone();
+        committed.checkpoint_lsn = manifest.checkpoint_lsn;
+        committed.log_bytes = 0;
+        committed.unsynced = false;
+        Ok(())
+    }
+
+    /// Makes appended log records durable (policies `interval` and `off`).
+    pub(super) fn sync_log(&self) -> Result<()> {
+        let mut committed = self.committed();
+        if !committed.unsynced {
+            return Ok(());
+        }
+        if let (Some(storage), Some(log)) = (&committed.storage, &committed.log_file)
+            && let Err(e) = storage.sync(log)
+        {
+            return Err(self.fail(format!("fsync of the log {log} failed: {e}")));
+        }
+        committed.unsynced = false;
+        Ok(())
+    }
+
+    /// Makes `storage` the database's home: a checkpoint of the current state there.
+    pub(super) fn move_to(&self, storage: Arc<dyn Storage>) -> Result<()> {
+        storage.lock().map_err(Error::InUse)?;
+        let mut committed = self.committed();
+        self.commit_queued(&mut committed);
+        committed.storage = Some(storage);
+        self.checkpoint_locked(&mut committed)
+    }
+}
+
+/// Reads the rows of a load file, checking its checksum.
+fn read_load_file(
+    storage: Option<&dyn Storage>,
+    file: &str,
+    crc: u32,
+) -> Result<Vec<RecordBatch>> {
+    let storage = storage.ok_or_else(|| Error::Internal("a load file without storage".into()))?;
+    let bytes = storage
+        .map(file)
+        .map_err(|e| Error::io(storage.location().join(file), e))?;
+    let bad = |message: String| Error::BadDatabase {
+        path: storage.location().join(file),
+        message,
+    };
+    if load_file::checksum(&bytes) != crc {
+        return Err(bad(
+            "checksum mismatch: the rows of a logged bulk load are damaged".to_string(),
+        ));
+    }
+    load_file::decode(&bytes).map_err(bad)
+}
+
+/// Syncs the log every `every` while the database lives (policy `interval`).
+fn spawn_flusher(core: Weak<Core>, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("memberdb-log-flush".to_string())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(core) = core.upgrade() else { return };
+                if core.sync_log().is_err() {
+                    return;
+                }
+            }
+        });
+    // Without the thread the policy degrades to `off` until the next checkpoint; say so.
+    if let Err(e) = spawned {
+        eprintln!("memberdb: cannot start the log flusher thread: {e}");
+    }
+}
+
+/// Replays the log of `manifest` onto `state`. Returns the last LSN applied and what was
+/// found at the end of the log.
+pub(super) fn replay(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    state: &mut State,
+    repair: bool,
+) -> Result<Recovery> {
+    let mut recovery = Recovery {
+        applied_lsn: manifest.checkpoint_lsn,
+        ..Recovery::default()
+    };
+    let Some(log) = &manifest.log_file else {
+        return Ok(recovery);
+    };
+    recovery.log_file = Some(log.clone());
+    let path = storage.location().join(log);
+    let bytes = storage.read(log).map_err(|e| Error::io(&path, e))?;
+    let scan = record::scan(&bytes).map_err(|c| Error::BadDatabase {
+        path: path.clone(),
+        message: format!(
+            "the log is damaged at byte offset {}: {}; nothing was changed. Restore the \
+             directory from a backup",
+            c.offset, c.reason
+        ),
+    })?;
+    if scan.torn.as_ref().is_none_or(|t| t.offset > 0)
+        && scan.first_lsn != manifest.checkpoint_lsn + 1
+    {
+        return Err(Error::BadDatabase {
+            path,
+            message: format!(
+                "the log starts at record {} but the checkpoint ends at record {}",
+                scan.first_lsn, manifest.checkpoint_lsn
+            ),
+        });
+    }
+    let read_rows = |file: &str, crc: u32| read_load_file(Some(storage), file, crc);
+    for r in &scan.records {
+        let change: Change = serde_json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
+            path: path.clone(),
+            message: format!(
+                "record {} at byte offset {} is not a change this version knows: {e}",
+                r.lsn, r.offset
+            ),
+        })?;
+        // A change refused when it was written is refused again: the same state gives the
+        // same answer. Damage to a load file is not such a refusal.
+        match change::apply(state, &change, None, &read_rows) {
+            Err(e @ (Error::BadDatabase { .. } | Error::Io { .. })) => return Err(e),
+            _ => recovery.replayed += 1,
+        }
+        recovery.applied_lsn = r.lsn;
+    }
+    if let Some(torn) = scan.torn {
+        if repair {
+            let header_missing = torn.offset == 0;
+            if header_missing {
+                storage
+                    .write_atomic(log, &record::file_header(manifest.checkpoint_lsn + 1))
+                    .map_err(|e| Error::io(&path, e))?;
+            } else {
+                storage
+                    .truncate(log, torn.offset)
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        recovery.torn_tail = Some(torn);
+    }
+    state.refresh_groups()?;
+    Ok(recovery)
+}

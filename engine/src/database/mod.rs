@@ -1,0 +1,533 @@
+//! The [`Database`] handle: opening and recovery, loads, writes, groups, checkpoints; the
+//! read side is [`View`].
+
+mod commit;
+mod options;
+mod view;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::RecordBatch;
+
+pub use options::{OpenOptions, SyncPolicy};
+pub use view::View;
+
+use crate::column::ColumnData;
+use crate::error::{Error, Result};
+use crate::ingest::{IngestReport, read_batches_with_progress};
+use crate::results::{
+    AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord,
+};
+use crate::segment::{Evaluator, Segment};
+use crate::state::State;
+use crate::storage::{FsStorage, Storage};
+use crate::value::{DataType, Timestamp, Value};
+use crate::wal::TornTail;
+use crate::wal::change::{Change, LoadKind, Outcome};
+use commit::Core;
+
+/// What an input file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// `member_id` and attribute columns.
+    Members,
+    /// `member_id`, `event`, `ts` and property columns.
+    Events,
+    /// `member_id`, `tag`.
+    Tags,
+}
+
+/// What opening a database found: its checkpoint and what its log added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The on-disk format version of the manifest as found (1 had no log).
+    pub format_version: u32,
+    /// The generation of data files the last checkpoint wrote.
+    pub generation: u64,
+    /// The log file that was replayed.
+    pub log_file: Option<String>,
+    /// Log records replayed on top of the last checkpoint.
+    pub replayed: u64,
+    /// The last log record applied.
+    pub applied_lsn: u64,
+    /// An unfinished record at the end of the log (a crash mid-write), dropped; cut from the
+    /// file unless the database was opened read-only.
+    pub torn_tail: Option<TornTail>,
+}
+
+/// A memberdb database: in memory, or durable in a directory.
+///
+/// Every change goes through one write path: it is appended to the write-ahead log with a
+/// checksum, made durable under the [`SyncPolicy`], and only then applied and acknowledged.
+/// Reads go through [`Database::as_of`] (or the shorthands [`Database::count`],
+/// [`Database::find`], [`Database::breakdown`], which use the wall clock as *now*) and see
+/// consistent snapshots. A `Database` is `Sync`: share it between threads behind an `Arc`;
+/// readers run in parallel and concurrent writers share fsyncs.
+#[derive(Debug)]
+pub struct Database {
+    core: Arc<Core>,
+    recovery: Recovery,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database::in_memory()
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent before anything can panic.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Database {
+    /// An empty database held only in memory.
+    pub fn in_memory() -> Self {
+        Database {
+            core: Core::new(State::default(), None, None, 0, OpenOptions::default()),
+            recovery: Recovery::default(),
+        }
+    }
+
+    /// Opens the database in directory `dir` (or starts an empty one there) with the default
+    /// options: fsync on every commit, exclusive use of the directory.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Database::open_with(dir, OpenOptions::default())
+    }
+
+    /// Opens the database in directory `dir` with `options`.
+    pub fn open_with(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        if options.read_only && !dir.join("manifest.json").exists() {
+            return Err(Error::BadDatabase {
+                path: dir.to_path_buf(),
+                message: "no memberdb database here (no manifest.json)".to_string(),
+            });
+        }
+        let storage = FsStorage::new(dir).map_err(|e| Error::io(dir, e))?;
+        Database::open_storage_with(Arc::new(storage), options)
+    }
+
+    /// Opens the database held by `storage` (or starts an empty one).
+    pub fn open_storage(storage: Arc<dyn Storage>) -> Result<Self> {
+        Database::open_storage_with(storage, OpenOptions::default())
+    }
+
+    /// Opens the database held by `storage` with `options`: the last checkpoint, then the log
+    /// replayed on top of it. A torn record at the end of the log is dropped (see
+    /// [`Database::recovery`]); any other damage refuses the open and changes nothing.
+    pub fn open_storage_with(storage: Arc<dyn Storage>, options: OpenOptions) -> Result<Self> {
+        if !options.read_only {
+            storage.lock().map_err(Error::InUse)?;
+        }
+        let manifest = match crate::storage::read_manifest(storage.as_ref())? {
+            Some(m) => Some(m),
+            None if options.read_only => None,
+            None => Some(crate::storage::save(&State::default(), storage.as_ref(), 0)?),
+        };
+        let Some(mut manifest) = manifest else {
+            let core = Core::new(State::default(), None, None, 0, options);
+            return Ok(Database {
+                core,
+                recovery: Recovery::default(),
+            });
+        };
+        let mut state = crate::storage::load(storage.as_ref(), &manifest)?;
+        let mut recovery =
+            commit::replay(storage.as_ref(), &manifest, &mut state, !options.read_only)?;
+        recovery.format_version = manifest.format_version;
+        recovery.generation = manifest.generation;
+        if !options.read_only {
+            if manifest.log_file.is_none() {
+                crate::storage::upgrade_manifest(storage.as_ref(), &mut manifest)?;
+            }
+            // Load files of records that never made it into the log, temporary files.
+            crate::storage::remove_unreferenced_loads(storage.as_ref(), &manifest)?;
+        }
+        let core = Core::new(
+            state,
+            Some(storage),
+            Some(&manifest),
+            recovery.applied_lsn,
+            options,
+        );
+        Ok(Database { core, recovery })
+    }
+
+    /// What opening found in the log: records replayed, a torn tail dropped.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Why writes are refused, if they are: the database was opened read-only, or a write or
+    /// fsync of the log failed.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.core.read_only_reason()
+    }
+
+    /// Writes a checkpoint: a new generation of Parquet and bitmap files with everything
+    /// committed so far, switched to atomically, after which the log starts empty.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.core.checkpoint()
+    }
+
+    /// The same as [`Database::checkpoint`].
+    pub fn save(&self) -> Result<()> {
+        self.checkpoint()
+    }
+
+    /// Makes the log durable now (useful under the `interval` and `off` policies).
+    pub fn sync(&self) -> Result<()> {
+        self.core.sync_log()
+    }
+
+    /// Closes the database cleanly: a checkpoint if the log holds anything, so the next open
+    /// replays nothing. (Dropping a database only syncs its log.)
+    pub fn close(self) -> Result<()> {
+        let needs_checkpoint = {
+            let c = self.core.committed();
+            c.storage.is_some() && c.applied_lsn > c.checkpoint_lsn
+        };
+        if needs_checkpoint && self.read_only_reason().is_none() {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the database to directory `dir`, which becomes its home (locked, with a log).
+    pub fn save_to(&mut self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let storage = FsStorage::new(dir).map_err(|e| Error::io(dir, e))?;
+        self.core.move_to(Arc::new(storage))
+    }
+
+    fn write(&self, change: Change) -> Result<Outcome> {
+        self.core.write(change)
+    }
+
+    fn load(&self, kind: LoadKind, batches: &[RecordBatch], source: &str) -> Result<IngestReport> {
+        let change = Change::Load {
+            kind,
+            file: String::new(),
+            crc: 0,
+            source: source.to_string(),
+        };
+        match self.core.load(change, batches.to_vec())? {
+            Outcome::Ingest(report) => Ok(report),
+            Outcome::Done => Ok(IngestReport::default()),
+        }
+    }
+
+    /// Loads member rows: new members are created, known ones get the given attributes
+    /// overwritten, new columns become new attributes. All or nothing, atomic across crashes.
+    pub fn load_members(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
+        self.load(LoadKind::Members, batches, "batch")
+    }
+
+    /// Appends events; unknown member ids create members. All or nothing.
+    pub fn load_events(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
+        self.load(LoadKind::Events, batches, "batch")
+    }
+
+    /// Adds tags (`member_id`, `tag`); unknown member ids create members. All or nothing.
+    pub fn load_tags(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
+        self.load(LoadKind::Tags, batches, "batch")
+    }
+
+    /// Removes tags in bulk: every (`member_id`, `tag`) pair of the batches. Pairs naming an
+    /// unknown member or tag are skipped. All or nothing.
+    pub fn unload_tags(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
+        self.load(LoadKind::UntagPairs, batches, "batch")
+    }
+
+    /// Loads a Parquet, CSV or JSON Lines file (by extension). All or nothing.
+    pub fn load_file(&self, kind: InputKind, path: impl AsRef<Path>) -> Result<IngestReport> {
+        self.load_file_with_progress(kind, path, &mut |_| {})
+    }
+
+    /// [`Database::load_file`], reporting the rows read so far to `progress`.
+    pub fn load_file_with_progress(
+        &self,
+        kind: InputKind,
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<IngestReport> {
+        let path = path.as_ref();
+        let batches = read_batches_with_progress(path, progress)?;
+        let source = path.display().to_string();
+        let kind = match kind {
+            InputKind::Members => LoadKind::Members,
+            InputKind::Events => LoadKind::Events,
+            InputKind::Tags => LoadKind::Tags,
+        };
+        self.load(kind, &batches, &source)
+    }
+
+    /// Sets attributes of one member (creating the member). New names become attributes of
+    /// the value's type; a value that does not fit an existing attribute is refused and
+    /// nothing is changed.
+    pub fn upsert_member(&self, member_id: &str, fields: &[(&str, Option<Value>)]) -> Result<()> {
+        self.write(Change::UpsertMember {
+            member_id: member_id.to_string(),
+            fields: fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+        })
+        .map(drop)
+    }
+
+    /// Adds tags to one member (creating the member).
+    pub fn add_tags(&self, member_id: &str, tags: &[&str]) -> Result<()> {
+        self.write(Change::AddTags {
+            member_id: member_id.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        })
+        .map(drop)
+    }
+
+    /// Removes tags from one member. Unknown members and tags are no-ops.
+    pub fn remove_tags(&self, member_id: &str, tags: &[&str]) -> Result<()> {
+        self.write(Change::RemoveTags {
+            member_id: member_id.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        })
+        .map(drop)
+    }
+
+    /// Appends one event (creating the member).
+    pub fn add_event(
+        &self,
+        member_id: &str,
+        event: &str,
+        ts: Timestamp,
+        props: &[(&str, Option<Value>)],
+    ) -> Result<()> {
+        self.write(Change::AddEvent {
+            member_id: member_id.to_string(),
+            event: event.to_string(),
+            ts: ts.micros(),
+            props: props
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+        })
+        .map(drop)
+    }
+
+    /// Declares an exclusive tag group: from now on, setting one of `tags` on a member
+    /// clears the others. Refused when a member already holds two of them.
+    pub fn declare_exclusive_tags(&self, group: &str, tags: &[&str]) -> Result<()> {
+        self.write(Change::DeclareExclusiveTags {
+            group: group.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        })
+        .map(drop)
+    }
+
+    /// Defines dynamic group `name`. Its members are materialised now and kept current.
+    /// Returns its size at the wall clock.
+    pub fn define_group(&self, name: &str, definition: Segment) -> Result<u64> {
+        // Refuse a definition that does not bind before it reaches the log.
+        {
+            let view = self.as_of(Timestamp::now());
+            Evaluator::new(view.state(), Timestamp::now().micros()).eval(&definition)?;
+        }
+        self.write(Change::DefineGroup {
+            name: name.to_string(),
+            definition,
+        })?;
+        self.count(&Segment::in_group(name))
+    }
+
+    /// Drops dynamic group `name`.
+    pub fn drop_group(&self, name: &str) -> Result<()> {
+        self.write(Change::DropGroup {
+            name: name.to_string(),
+        })
+        .map(drop)
+    }
+
+    /// Reads at a pinned *now*, on a snapshot of the database.
+    pub fn as_of(&self, now: Timestamp) -> View<'_> {
+        View::new(self.snapshot(), now.micros())
+    }
+
+    /// The state as of now, shared with other readers until dropped.
+    fn snapshot(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.core.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Exclusive tag groups with their tags.
+    pub fn exclusive_tag_groups(&self) -> Vec<(String, Vec<String>)> {
+        self.snapshot().tags.exclusive_groups().to_vec()
+    }
+
+
+
+    /// COUNT at the wall clock.
+    pub fn count(&self, segment: &Segment) -> Result<u64> {
+        self.as_of(Timestamp::now()).count(segment)
+    }
+
+    /// FIND at the wall clock.
+    pub fn find(&self, segment: &Segment, options: &FindOptions) -> Result<FindResult> {
+        self.as_of(Timestamp::now()).find(segment, options)
+    }
+
+    /// BREAKDOWN at the wall clock.
+    pub fn breakdown(
+        &self,
+        segment: &Segment,
+        attribute: &str,
+        top: Option<usize>,
+    ) -> Result<Vec<BreakdownRow>> {
+        self.as_of(Timestamp::now())
+            .breakdown(segment, attribute, top)
+    }
+
+    /// Live members.
+    pub fn member_count(&self) -> u64 {
+        self.snapshot().members.live().len()
+    }
+
+    /// Stored events.
+    pub fn event_count(&self) -> u64 {
+        self.snapshot().events.len() as u64
+    }
+
+    /// Attributes with their types and fill.
+    pub fn attributes(&self) -> Vec<AttributeInfo> {
+        Database::attributes_of(&self.snapshot())
+    }
+
+    pub(crate) fn attributes_of(state: &State) -> Vec<AttributeInfo> {
+        state
+            .attrs
+            .iter()
+            .map(|a| AttributeInfo {
+                name: a.name.clone(),
+                data_type: a.column.data_type(),
+                non_null: a.index.not_null.len(),
+                distinct: match &a.column.data {
+                    ColumnData::Str { dict, .. } => Some(dict.len() as u64),
+                    ColumnData::Bool(_) => Some(2),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+
+    /// Tags with their member counts.
+    pub fn tags(&self) -> Vec<(String, u64)> {
+        Database::tags_of(&self.snapshot())
+    }
+
+    pub(crate) fn tags_of(state: &State) -> Vec<(String, u64)> {
+        state
+            .tags
+            .iter()
+            .map(|(n, b)| (n.to_string(), b.len()))
+            .collect()
+    }
+
+    /// Event types with their event counts.
+    pub fn event_types(&self) -> Vec<(String, u64)> {
+        Database::event_types_of(&self.snapshot())
+    }
+
+    pub(crate) fn event_types_of(state: &State) -> Vec<(String, u64)> {
+        state
+            .events
+            .types
+            .iter()
+            .map(|(n, p)| (n.clone(), p.len() as u64))
+            .collect()
+    }
+
+    /// Event properties with their types.
+    pub fn event_properties(&self) -> Vec<(String, DataType)> {
+        self.snapshot()
+            .events
+            .props
+            .iter()
+            .map(|(n, t)| (n.clone(), *t))
+            .collect()
+    }
+
+    /// Dynamic groups with their definitions.
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        Database::groups_of(&self.snapshot())
+    }
+
+    pub(crate) fn groups_of(state: &State) -> Vec<GroupInfo> {
+        state
+            .groups
+            .groups
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.name.clone(),
+                definition: g.definition.clone(),
+                time_dependent: g.time_dependent,
+            })
+            .collect()
+    }
+
+    /// One member's attributes and tags.
+    pub fn member(&self, member_id: &str) -> Option<MemberRecord> {
+        let state = self.snapshot();
+        let row = state.members.lookup(member_id)?;
+        Some(MemberRecord {
+            member_id: member_id.to_string(),
+            attributes: state
+                .attrs
+                .iter()
+                .filter_map(|a| a.column.get(row as usize).map(|v| (a.name.clone(), v)))
+                .collect(),
+            tags: state
+                .tags
+                .tags_of(row)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    /// Approximate heap bytes held by the database (columns, dictionaries, bitmaps).
+    pub fn memory_usage(&self) -> usize {
+        self.memory_breakdown().total()
+    }
+
+    /// Approximate heap bytes by part of the database.
+    pub fn memory_breakdown(&self) -> MemoryUsage {
+        let s = self.snapshot();
+        MemoryUsage {
+            members: s.members.heap_bytes(),
+            attributes: s.attrs.heap_bytes(),
+            tags: s.tags.heap_bytes(),
+            events: s.events.heap_bytes(),
+        }
+    }
+}
+
+/// Heap bytes by part of the database, as counted by the engine (vector capacities,
+/// dictionaries, serialized bitmap sizes); allocator overhead is not included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// The member dictionary (external ids) and the live bitmap.
+    pub members: usize,
+    /// Attribute columns and their indexes.
+    pub attributes: usize,
+    /// Tag bitmaps.
+    pub tags: usize,
+    /// Event columns, properties and per-day bitmaps.
+    pub events: usize,
+}
+
+impl MemoryUsage {
+    /// All parts together.
+    pub fn total(&self) -> usize {
+        self.members + self.attributes + self.tags + self.events
+    }
+}
+

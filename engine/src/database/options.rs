@@ -1,0 +1,100 @@
+//! How a database is opened: its fsync policy, when it checkpoints, read-only.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+/// When the log is fsynced, and so what a crash can lose.
+///
+/// | policy | process crash (kill -9) | power loss or kernel crash |
+/// |---|---|---|
+/// | `Always` | nothing | nothing acknowledged |
+/// | `Interval(d)` | nothing | at most the last `d` of acknowledged writes |
+/// | `Off` | nothing | everything since the last checkpoint |
+///
+/// Every policy writes each change to the log (the operating system's page cache) before
+/// acknowledging it, which is why a process crash never loses an acknowledged write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync before acknowledging; concurrent writers share one fsync (group commit).
+    #[default]
+    Always,
+    /// fsync in the background at this interval.
+    Interval(Duration),
+    /// Never fsync the log (checkpoints still fsync their files).
+    Off,
+}
+
+impl FromStr for SyncPolicy {
+    type Err = String;
+
+    /// `always`, `off`, `interval` (100 ms) or `interval:<ms>`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "always" => Ok(SyncPolicy::Always),
+            "off" => Ok(SyncPolicy::Off),
+            "interval" => Ok(SyncPolicy::Interval(Duration::from_millis(100))),
+            _ => match text.strip_prefix("interval:") {
+                Some(ms) => match ms.trim_end_matches("ms").parse::<u64>() {
+                    Ok(ms) if ms > 0 => Ok(SyncPolicy::Interval(Duration::from_millis(ms))),
+                    _ => Err(format!(
+                        "'{text}': the interval is a positive number of milliseconds, e.g. interval:100"
+                    )),
+                },
+                None => Err(format!(
+                    "unknown fsync policy '{text}'; use always, interval, interval:<ms> or off"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for SyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncPolicy::Always => write!(f, "always"),
+            SyncPolicy::Interval(d) => write!(f, "interval:{}", d.as_millis()),
+            SyncPolicy::Off => write!(f, "off"),
+        }
+    }
+}
+
+/// Options for [`crate::Database::open_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// When the log is fsynced (default [`SyncPolicy::Always`]).
+    pub sync: SyncPolicy,
+    /// Checkpoint automatically once the log holds this many bytes (default 256 MiB).
+    pub checkpoint_log_bytes: u64,
+    /// Open without the lock and refuse writes; a torn log tail is reported, not cut.
+    pub read_only: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            sync: SyncPolicy::Always,
+            checkpoint_log_bytes: 256 << 20,
+            read_only: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_and_print_back() {
+        for text in ["always", "off", "interval:250"] {
+            let p: SyncPolicy = text.parse().unwrap();
+            assert_eq!(p.to_string(), text);
+        }
+        assert_eq!(
+            "interval".parse::<SyncPolicy>().unwrap(),
+            SyncPolicy::Interval(Duration::from_millis(100))
+        );
+        assert!("sometimes".parse::<SyncPolicy>().is_err());
+        assert!("interval:0".parse::<SyncPolicy>().is_err());
+    }
+}

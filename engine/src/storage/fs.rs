@@ -1,0 +1,188 @@
+//! [`FsStorage`]: a database directory on the local file system.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use super::Storage;
+
+/// The name of the lock file in a database directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// A directory on the local file system.
+#[derive(Debug)]
+pub struct FsStorage {
+    dir: PathBuf,
+    /// Files open for appending, with whether their directory entry still needs an fsync.
+    appending: Mutex<HashMap<String, (File, bool)>>,
+    /// The lock file, once locked; the lock lasts as long as the handle.
+    lock: Mutex<Option<File>>,
+}
+
+impl FsStorage {
+    /// Uses `dir`, creating it if needed.
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(FsStorage {
+            dir,
+            appending: Mutex::new(HashMap::new()),
+            lock: Mutex::new(None),
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn appending(&self) -> std::sync::MutexGuard<'_, HashMap<String, (File, bool)>> {
+        // Holding the lock cannot leave the map half-updated.
+        self.appending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for FsStorage {
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path(name))
+    }
+
+    #[allow(unsafe_code)]
+    fn map(&self, name: &str) -> std::io::Result<Bytes> {
+        let file = File::open(self.path(name))?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: the files memberdb maps (data files of a generation) are written once by
+        // `write_atomic` (a new file renamed into place) and never modified afterwards; a
+        // generation's files are removed only after the manifest no longer names them, and
+        // the lock file keeps other memberdb processes from writing to the directory. A
+        // mapping therefore never sees its file change underneath it.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn write_atomic(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        // write to a temporary name, fsync, rename over the target, fsync the directory
+        let tmp = self.path(&format!("{name}.tmp"));
+        let mut file = File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, self.path(name))?;
+        sync_dir(&self.dir)
+    }
+
+    fn append(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        let mut files = self.appending();
+        if !files.contains_key(name) {
+            let path = self.path(name);
+            let new = !path.exists();
+            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            files.insert(name.to_string(), (file, new));
+        }
+        let (file, _) = files.get_mut(name).expect("inserted above");
+        file.write_all(data)
+    }
+
+    fn sync(&self, name: &str) -> std::io::Result<()> {
+        let mut files = self.appending();
+        let Some((file, new)) = files.get_mut(name) else {
+            return File::open(self.path(name))?.sync_all();
+        };
+        file.sync_data()?;
+        if *new {
+            sync_dir(&self.dir)?;
+            *new = false;
+        }
+        Ok(())
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> std::io::Result<()> {
+        self.appending().remove(name);
+        let file = OpenOptions::new().write(true).open(self.path(name))?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.appending().remove(name);
+        match std::fs::remove_file(self.path(name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn lock(&self) -> Result<(), String> {
+        let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_some() {
+            return Ok(());
+        }
+        let path = self.path(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                let owner = owner.trim();
+                let by = if owner.is_empty() {
+                    "another process".to_string()
+                } else if owner == std::process::id().to_string() {
+                    format!("another handle in this process ({owner})")
+                } else {
+                    format!("process {owner}")
+                };
+                return Err(format!(
+                    "the database at {} is in use by {by} (lock file {}); stop that process \
+                     or open the database read-only",
+                    self.dir.display(),
+                    path.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+        }
+        // Record who holds it, for the message another process prints.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .and_then(|()| file.flush());
+        *held = Some(file);
+        Ok(())
+    }
+
+    fn location(&self) -> PathBuf {
+        self.dir.clone()
+    }
+}
