@@ -21,7 +21,7 @@ use super::options::{OpenOptions, SyncPolicy};
 use super::{Recovery, lock};
 use crate::error::{Error, Result};
 use crate::state::State;
-use crate::storage::{self, Manifest, Storage};
+use crate::storage::{self, Manifest, SaveError, Storage};
 use crate::wal::change::{self, Change, Outcome};
 use crate::wal::{load_file, record};
 
@@ -70,7 +70,9 @@ pub(crate) struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("options", &self.options).finish()
+        f.debug_struct("Core")
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -169,7 +171,10 @@ impl Core {
     fn commit_queued(&self, committed: &mut Committed) {
         let (bytes, pending) = {
             let mut queue = lock(&self.queue);
-            (std::mem::take(&mut queue.bytes), std::mem::take(&mut queue.pending))
+            (
+                std::mem::take(&mut queue.bytes),
+                std::mem::take(&mut queue.pending),
+            )
         };
         if pending.is_empty() {
             return;
@@ -294,8 +299,18 @@ impl Core {
         };
         self.check_writable()?;
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        let manifest = storage::save(&state, storage.as_ref(), committed.applied_lsn)?;
+        let saved = storage::save(&state, storage.as_ref(), committed.applied_lsn);
         drop(state);
+        let manifest = match saved {
+            Ok(manifest) => manifest,
+            Err(SaveError::Before(e)) => return Err(e),
+            Err(SaveError::Switching(e)) => {
+                // The old manifest (whose log takes the writes) or the new one (whose log is
+                // empty) may be the one on disk; a write now could land in a log that is not
+                // read back.
+                return Err(self.fail(format!("switching to a new checkpoint failed: {e}")));
+            }
+        };
         committed.log_file = manifest.log_file.clone();
         committed.checkpoint_lsn = manifest.checkpoint_lsn;
         committed.log_bytes = 0;
@@ -329,11 +344,7 @@ impl Core {
 }
 
 /// Reads the rows of a load file, checking its checksum.
-fn read_load_file(
-    storage: Option<&dyn Storage>,
-    file: &str,
-    crc: u32,
-) -> Result<Vec<RecordBatch>> {
+fn read_load_file(storage: Option<&dyn Storage>, file: &str, crc: u32) -> Result<Vec<RecordBatch>> {
     let storage = storage.ok_or_else(|| Error::Internal("a load file without storage".into()))?;
     let bytes = storage
         .map(file)

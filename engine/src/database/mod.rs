@@ -78,7 +78,9 @@ impl Default for Database {
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before anything can panic.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Database {
@@ -124,7 +126,14 @@ impl Database {
         let manifest = match crate::storage::read_manifest(storage.as_ref())? {
             Some(m) => Some(m),
             None if options.read_only => None,
-            None => Some(crate::storage::save(&State::default(), storage.as_ref(), 0)?),
+            None => Some(
+                crate::storage::save(&State::default(), storage.as_ref(), 0).map_err(
+                    |e| match e {
+                        crate::storage::SaveError::Before(e)
+                        | crate::storage::SaveError::Switching(e) => e,
+                    },
+                )?,
+            ),
         };
         let Some(mut manifest) = manifest else {
             let core = Core::new(State::default(), None, None, 0, options);
@@ -363,8 +372,6 @@ impl Database {
         self.snapshot().tags.exclusive_groups().to_vec()
     }
 
-
-
     /// COUNT at the wall clock.
     pub fn count(&self, segment: &Segment) -> Result<u64> {
         self.as_of(Timestamp::now()).count(segment)
@@ -530,4 +537,3 @@ impl MemoryUsage {
         self.members + self.attributes + self.tags + self.events
     }
 }
-

@@ -146,9 +146,31 @@ pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     Ok(Some(manifest))
 }
 
+/// Why a checkpoint failed, and so whether the database can carry on.
+#[derive(Debug)]
+pub(crate) enum SaveError {
+    /// Writing the new generation failed before the switch: the old one stays in force.
+    Before(Error),
+    /// Writing the manifest failed: which manifest a crash would leave is unknown.
+    Switching(Error),
+}
+
 /// Writes `state`, which holds every change up to log record `checkpoint_lsn`, as a new
-/// generation with an empty log, and switches the manifest to it. Returns the new manifest.
-pub(crate) fn save(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -> Result<Manifest> {
+/// generation with an empty log, switches the manifest to it, and deletes what the old
+/// generation used (best effort: a file left behind goes at the next checkpoint). Returns
+/// the new manifest.
+pub(crate) fn save(
+    state: &State,
+    storage: &dyn Storage,
+    checkpoint_lsn: u64,
+) -> std::result::Result<Manifest, SaveError> {
+    let manifest = write_generation(state, storage, checkpoint_lsn).map_err(SaveError::Before)?;
+    write_manifest(storage, &manifest).map_err(SaveError::Switching)?;
+    let _ = remove_unreferenced(storage, &manifest);
+    Ok(manifest)
+}
+
+fn write_generation(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -> Result<Manifest> {
     let generation = read_manifest(storage)?.map_or(1, |m| m.generation + 1);
     let mut checksums = std::collections::BTreeMap::new();
     let mut write = |name: &str, bytes: &[u8]| {
@@ -257,7 +279,10 @@ pub(crate) fn save(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) ->
 
     let log_file = log_file_name(generation);
     storage
-        .write_atomic(&log_file, &crate::wal::record::file_header(checkpoint_lsn + 1))
+        .write_atomic(
+            &log_file,
+            &crate::wal::record::file_header(checkpoint_lsn + 1),
+        )
         .map_err(|e| io(storage, &log_file, e))?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -307,8 +332,6 @@ pub(crate) fn save(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) ->
             })
             .collect(),
     };
-    write_manifest(storage, &manifest)?;
-    remove_unreferenced(storage, &manifest)?;
     Ok(manifest)
 }
 
@@ -325,7 +348,10 @@ fn write_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
 pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -> Result<()> {
     let log_file = log_file_name(manifest.generation);
     storage
-        .write_atomic(&log_file, &crate::wal::record::file_header(manifest.checkpoint_lsn + 1))
+        .write_atomic(
+            &log_file,
+            &crate::wal::record::file_header(manifest.checkpoint_lsn + 1),
+        )
         .map_err(|e| io(storage, &log_file, e))?;
     manifest.log_file = Some(log_file);
     manifest.format_version = FORMAT_VERSION;
@@ -334,10 +360,7 @@ pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -
 
 /// After a replay: deletes load files no replayed record names (a load that crashed before
 /// its record reached the log) and temporary files.
-pub(crate) fn remove_unreferenced_loads(
-    storage: &dyn Storage,
-    manifest: &Manifest,
-) -> Result<()> {
+pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
     let Some(log) = &manifest.log_file else {
         return Ok(());
     };

@@ -108,7 +108,9 @@ impl Storage for MemStorage {
     fn truncate(&self, name: &str, len: u64) -> std::io::Result<()> {
         let mut files = self.files();
         let file = files.get_mut(name).ok_or_else(|| not_found(name))?;
-        let len = usize::try_from(len).unwrap_or(usize::MAX).min(file.data.len());
+        let len = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(file.data.len());
         file.data.truncate(len);
         file.durable = file.durable.min(len);
         Ok(())

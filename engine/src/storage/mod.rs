@@ -10,7 +10,7 @@ mod fs;
 mod memory;
 
 pub(crate) use format::{
-    Manifest, load, read_manifest, remove_unreferenced_loads, save, upgrade_manifest,
+    Manifest, SaveError, load, read_manifest, remove_unreferenced_loads, save, upgrade_manifest,
 };
 pub use fs::FsStorage;
 pub use memory::MemStorage;

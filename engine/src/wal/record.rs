@@ -113,11 +113,19 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan<'_>, Corrupt> {
         let rest = &bytes[offset..];
         if rest.iter().all(|&b| b == 0) {
             let t = torn(offset, "zero bytes after the last record");
-            return Ok(Scan { first_lsn, records, torn: Some(t) });
+            return Ok(Scan {
+                first_lsn,
+                records,
+                torn: Some(t),
+            });
         }
         if rest.len() < RECORD_HEADER {
             let t = torn(offset, "a record header is incomplete");
-            return Ok(Scan { first_lsn, records, torn: Some(t) });
+            return Ok(Scan {
+                first_lsn,
+                records,
+                torn: Some(t),
+            });
         }
         let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
@@ -131,7 +139,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan<'_>, Corrupt> {
         }
         if end > rest.len() {
             let t = torn(offset, "the last record is incomplete");
-            return Ok(Scan { first_lsn, records, torn: Some(t) });
+            return Ok(Scan {
+                first_lsn,
+                records,
+                torn: Some(t),
+            });
         }
         let payload = &rest[RECORD_HEADER..end];
         let mut hasher = crc32fast::Hasher::new();
@@ -140,7 +152,11 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Scan<'_>, Corrupt> {
         if hasher.finalize() != crc {
             if end == rest.len() || rest[end..].iter().all(|&b| b == 0) {
                 let t = torn(offset, "the last record's checksum does not match");
-                return Ok(Scan { first_lsn, records, torn: Some(t) });
+                return Ok(Scan {
+                    first_lsn,
+                    records,
+                    torn: Some(t),
+                });
             }
             return Err(Corrupt {
                 offset,
@@ -187,7 +203,10 @@ mod tests {
         assert_eq!(scan.first_lsn, 5);
         assert!(scan.torn.is_none());
         let got: Vec<(u64, &[u8])> = scan.records.iter().map(|r| (r.lsn, r.payload)).collect();
-        assert_eq!(got, vec![(5, &b"a"[..]), (6, &b""[..]), (7, &b"{\"x\":1}"[..])]);
+        assert_eq!(
+            got,
+            vec![(5, &b"a"[..]), (6, &b""[..]), (7, &b"{\"x\":1}"[..])]
+        );
     }
 
     #[test]

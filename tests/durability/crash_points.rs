@@ -1,0 +1,139 @@
+//! A crash at every write and fsync of a workload, and an I/O error at each: the database
+//! always reopens, holds every acknowledged write, and holds a prefix of the writes.
+
+use std::sync::Arc;
+
+use memberdb::storage::{MemStorage, Storage};
+use memberdb::{Database, OpenOptions, SyncPolicy};
+use memberdb_tests::workload;
+
+use crate::support::{Fault, FaultyStorage};
+
+const WRITES: u64 = 40;
+
+fn options() -> OpenOptions {
+    OpenOptions {
+        sync: SyncPolicy::Always,
+        // small, so checkpoints happen inside the workload
+        checkpoint_log_bytes: 2048,
+        read_only: false,
+    }
+}
+
+/// Runs the workload on `storage` until a write fails; returns how many were acknowledged.
+/// Every 10th write is followed by an explicit checkpoint.
+fn run(storage: Arc<dyn Storage>) -> u64 {
+    let Ok(db) = Database::open_storage_with(storage, options()) else {
+        return 0;
+    };
+    for i in 0..WRITES {
+        if workload::apply(&db, i).is_err() {
+            return i;
+        }
+        if i % 10 == 9 && db.checkpoint().is_err() {
+            return i + 1;
+        }
+    }
+    WRITES
+}
+
+/// Mutating operations of the whole workload without faults.
+fn total_ops() -> u64 {
+    let storage = Arc::new(FaultyStorage::new(
+        Arc::new(MemStorage::new()),
+        u64::MAX,
+        Fault::Crash,
+    ));
+    assert_eq!(run(storage.clone()), WRITES);
+    storage.ops()
+}
+
+fn reopened_prefix(image: MemStorage, acked: u64, context: &str) -> u64 {
+    let db = Database::open_storage_with(Arc::new(image), options())
+        .unwrap_or_else(|e| panic!("{context}: the database does not reopen: {e}"));
+    let held = workload::held_prefix(&db, 0, 5).unwrap_or_else(|e| panic!("{context}: {e}"));
+    assert!(
+        held >= acked,
+        "{context}: {acked} writes acknowledged, only {held} there"
+    );
+    held
+}
+
+#[test]
+fn a_crash_at_any_write_or_fsync_loses_nothing_acknowledged() {
+    let total = total_ops();
+    assert!(total > 100, "the workload has {total} crash points");
+    for at in 0..total {
+        for torn_bytes in [0, 7, usize::MAX] {
+            let mem = Arc::new(MemStorage::new());
+            let acked = run(Arc::new(FaultyStorage::new(mem.clone(), at, Fault::Crash)));
+            // what reached the disk: synced bytes, plus some of the unsynced ones
+            let image = mem.crash_image(&mut |_, unsynced| unsynced.min(torn_bytes));
+            let context = format!("crash at operation {at} of {total}, {torn_bytes} torn bytes");
+            let held = reopened_prefix(image, acked, &context);
+            assert!(
+                held <= acked + 1,
+                "{context}: {held} writes held, {acked} acknowledged"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_io_error_stops_writes_and_keeps_what_was_acknowledged() {
+    let total = total_ops();
+    for at in 0..total {
+        let mem = Arc::new(MemStorage::new());
+        let storage = Arc::new(FaultyStorage::new(mem.clone(), at, Fault::Error));
+        let db = match Database::open_storage_with(storage, options()) {
+            Ok(db) => db,
+            Err(_) => continue, // the error hit the creation of the database
+        };
+        let mut acked = 0;
+        let mut refused = None;
+        for i in 0..WRITES {
+            match workload::apply(&db, i) {
+                Ok(()) => acked = i + 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+            if i % 10 == 9 {
+                // a failed checkpoint leaves the log as it is and writes go on
+                let _ = db.checkpoint();
+            }
+        }
+        let context = format!("I/O error at operation {at} of {total}");
+        match refused {
+            // writing a bulk load's rows failed before anything was logged: the load is
+            // refused, the database unchanged and still taking writes
+            Some(memberdb::Error::Io { path, .. }) => {
+                assert!(
+                    path.to_string_lossy().contains("load-"),
+                    "{context}: {path:?}"
+                );
+                assert!(db.read_only_reason().is_none(), "{context}");
+                assert_eq!(
+                    workload::held_prefix(&db, 0, 5).unwrap(),
+                    acked,
+                    "{context}"
+                );
+            }
+            // the database stopped taking writes and says why; reads still work
+            Some(e) => {
+                assert!(matches!(e, memberdb::Error::ReadOnly(_)), "{context}: {e}");
+                assert!(db.read_only_reason().is_some(), "{context}");
+                assert!(workload::apply(&db, acked + 1).is_err(), "{context}");
+                assert!(
+                    workload::held_prefix(&db, 0, 5).unwrap() >= acked,
+                    "{context}"
+                );
+            }
+            None => {}
+        }
+        drop(db);
+        let image = mem.crash_image(&mut |_, _| 0);
+        reopened_prefix(image, acked, &context);
+    }
+}
