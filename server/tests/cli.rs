@@ -348,3 +348,94 @@ fn scripted_repl() {
         "a failed statement makes a scripted run fail"
     );
 }
+
+#[test]
+fn check_reports_a_torn_tail_and_repair_drops_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    let db_s = db_dir.to_str().unwrap();
+    let o = memberdb(&["query", "--db", db_s, "DEFINE GROUP g AS ALL"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let o = memberdb(&["check", "--db", db_s]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("status:         ok"), "{out}");
+    assert!(out.contains("1 records after the checkpoint"), "{out}");
+
+    let log = std::fs::read_dir(&db_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    let good = std::fs::metadata(&log).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
+    drop(f);
+
+    let o = memberdb(&["check", "--db", db_s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains(&format!("torn tail: 9 bytes at byte offset {good}")),
+        "{out}"
+    );
+    assert!(out.contains("--repair"), "{out}");
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        good + 9,
+        "check changes nothing"
+    );
+
+    let o = memberdb(&["check", "--db", db_s, "--repair"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("dropped 9 bytes"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), good);
+    let o = memberdb(&["query", "--db", db_s, "SHOW GROUPS"]);
+    assert!(
+        text(&o.stdout).contains('g'),
+        "the group survived: {}",
+        text(&o.stdout)
+    );
+
+    let o = memberdb(&[
+        "check",
+        "--db",
+        dir.path().join("nothing").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("no memberdb database"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn a_format_1_fixture_answers_as_it_did_on_the_command_line() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/format-v1");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture.join("db")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let o = memberdb(&[
+        "query",
+        "--db",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+        "--now",
+        "2026-11-23T00:00:00Z",
+        "--file",
+        fixture.join("queries.mdb").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let expected = std::fs::read_to_string(fixture.join("expected.jsonl")).unwrap();
+    assert_eq!(text(&o.stdout), expected);
+}

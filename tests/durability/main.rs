@@ -6,4 +6,5 @@ mod check_repair;
 mod crash_points;
 mod fixture;
 mod kill9;
+mod snapshots;
 mod support;

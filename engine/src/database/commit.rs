@@ -12,7 +12,7 @@
 //! `commit` for their whole run, so they never interleave with each other or with a batch.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -54,8 +54,66 @@ pub(super) struct Committed {
     pub(super) log_bytes: u64,
     /// Appended but not yet fsynced (policies `interval` and `off`).
     unsynced: bool,
-    /// Answers for writers whose change a leader applied.
+    /// Answers a batch produced, handed to `done` once the batch is over.
+    results: Vec<(u64, Result<Outcome>)>,
+    /// Counters since open.
+    pub(super) stats: LogStats,
+}
+
+/// What the write path has done since the database was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Changes committed (log records written).
+    pub records: u64,
+    /// Batches committed: one log write (and, under `always`, one fsync) each.
+    pub batches: u64,
+    /// Log fsyncs (batches under `always`, background syncs under `interval`).
+    pub fsyncs: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+}
+
+/// Answers waiting for their writers, and a counter of finished leaderships, so a writer
+/// that found a leader busy sleeps until that leader is done.
+#[derive(Default)]
+struct Done {
     results: HashMap<u64, Result<Outcome>>,
+    epoch: u64,
+}
+
+/// The commit lock held by a leader. Dropping it hands the batch's answers to their writers,
+/// releases the lock, and then wakes every waiting writer: those with an answer return, one
+/// of the others leads the next batch.
+pub(super) struct Leader<'a> {
+    core: &'a Core,
+    committed: Option<MutexGuard<'a, Committed>>,
+}
+
+impl std::ops::Deref for Leader<'_> {
+    type Target = Committed;
+    fn deref(&self) -> &Committed {
+        self.committed.as_ref().expect("held until drop")
+    }
+}
+
+impl std::ops::DerefMut for Leader<'_> {
+    fn deref_mut(&mut self) -> &mut Committed {
+        self.committed.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut committed = self.committed.take().expect("held until drop");
+        let results = std::mem::take(&mut committed.results);
+        // Release the commit lock first: a writer woken below must be able to lead.
+        drop(committed);
+        let mut done = lock(&self.core.done);
+        done.results.extend(results);
+        done.epoch += 1;
+        drop(done);
+        self.core.finished.notify_all();
+    }
 }
 
 /// The state, the log and the locks that order writes.
@@ -63,6 +121,8 @@ pub(crate) struct Core {
     pub(super) state: RwLock<State>,
     queue: Mutex<Queue>,
     commit: Mutex<Committed>,
+    done: Mutex<Done>,
+    finished: Condvar,
     /// Why writes are stopped (read-only open, or an I/O failure), if they are.
     failure: Mutex<Option<String>>,
     pub(super) options: OpenOptions,
@@ -97,8 +157,11 @@ impl Core {
                 checkpoint_lsn: manifest.map_or(0, |m| m.checkpoint_lsn),
                 log_bytes: 0,
                 unsynced: false,
-                results: HashMap::new(),
+                results: Vec::new(),
+                stats: LogStats::default(),
             }),
+            done: Mutex::new(Done::default()),
+            finished: Condvar::new(),
             failure: Mutex::new(options.read_only.then(|| {
                 "the database was opened read-only; open it without read_only to write".to_string()
             })),
@@ -110,8 +173,24 @@ impl Core {
         core
     }
 
-    pub(super) fn committed(&self) -> MutexGuard<'_, Committed> {
-        lock(&self.commit)
+    /// Takes the commit lock, waiting for the current leader.
+    pub(super) fn committed(&self) -> Leader<'_> {
+        Leader {
+            core: self,
+            committed: Some(lock(&self.commit)),
+        }
+    }
+
+    fn try_lead(&self) -> Option<Leader<'_>> {
+        let guard = match self.commit.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Leader {
+            core: self,
+            committed: Some(guard),
+        })
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -157,13 +236,24 @@ impl Core {
             lsn
         };
         loop {
-            let mut committed = self.committed();
-            if let Some(result) = committed.results.remove(&lsn) {
-                return result;
+            let epoch = {
+                let mut done = lock(&self.done);
+                if let Some(result) = done.results.remove(&lsn) {
+                    return result;
+                }
+                done.epoch
+            };
+            if let Some(mut leader) = self.try_lead() {
+                // This writer leads the next batch: every change queued so far, its own too.
+                self.commit_queued(&mut leader);
+                self.maybe_checkpoint(&mut leader);
+                continue;
             }
-            // This writer leads the next batch, which holds its change.
-            self.commit_queued(&mut committed);
-            self.maybe_checkpoint(&mut committed);
+            // A leader is busy; its batch may hold this change. Sleep until it is done.
+            let mut done = lock(&self.done);
+            while done.epoch == epoch && !done.results.contains_key(&lsn) {
+                done = self.finished.wait(done).unwrap_or_else(|p| p.into_inner());
+            }
         }
     }
 
@@ -183,7 +273,7 @@ impl Core {
             for p in pending {
                 committed
                     .results
-                    .insert(p.lsn, Err(Error::ReadOnly(e.to_string())));
+                    .push((p.lsn, Err(Error::ReadOnly(e.to_string()))));
             }
             return;
         }
@@ -201,10 +291,12 @@ impl Core {
             return Err(self.fail(format!("writing the log {log} failed: {e}")));
         }
         committed.log_bytes += bytes.len() as u64;
+        committed.stats.batches += 1;
         if self.options.sync == SyncPolicy::Always {
             if let Err(e) = storage.sync(log) {
                 return Err(self.fail(format!("fsync of the log {log} failed: {e}")));
             }
+            committed.stats.fsyncs += 1;
         } else {
             committed.unsynced = true;
         }
@@ -216,8 +308,9 @@ impl Core {
         let read_rows = |file: &str, crc: u32| read_load_file(storage.as_deref(), file, crc);
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         for p in pending {
+            committed.stats.records += 1;
             let result = change::apply(&mut state, &p.change, p.rows, &read_rows);
-            committed.results.insert(p.lsn, result);
+            committed.results.push((p.lsn, result));
             committed.applied_lsn = p.lsn;
         }
         if let Err(e) = state.refresh_groups() {
@@ -274,12 +367,13 @@ impl Core {
             lsn
         };
         self.commit_queued(&mut committed);
-        // The queue may hold writes that came in meanwhile; they are committed with this
-        // batch or by their own writers.
-        let result = committed
-            .results
-            .remove(&lsn)
-            .unwrap_or_else(|| Err(Error::Internal("a load lost its result".to_string())));
+        // The batch may hold writes that came in meanwhile; their writers get their answers
+        // when this leadership ends.
+        let position = committed.results.iter().position(|(l, _)| *l == lsn);
+        let result = match position {
+            Some(i) => committed.results.swap_remove(i).1,
+            None => Err(Error::Internal("a load lost its result".to_string())),
+        };
         self.maybe_checkpoint(&mut committed);
         result
     }
@@ -315,6 +409,7 @@ impl Core {
         committed.checkpoint_lsn = manifest.checkpoint_lsn;
         committed.log_bytes = 0;
         committed.unsynced = false;
+        committed.stats.checkpoints += 1;
         Ok(())
     }
 
@@ -330,6 +425,7 @@ impl Core {
             return Err(self.fail(format!("fsync of the log {log} failed: {e}")));
         }
         committed.unsynced = false;
+        committed.stats.fsyncs += 1;
         Ok(())
     }
 

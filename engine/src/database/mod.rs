@@ -26,6 +26,7 @@ use crate::value::{DataType, Timestamp, Value};
 use crate::wal::TornTail;
 use crate::wal::change::{Change, LoadKind, Outcome};
 use commit::Core;
+pub use commit::LogStats;
 
 /// What an input file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +168,11 @@ impl Database {
     /// What opening found in the log: records replayed, a torn tail dropped.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Counters of the write path since open: records, batches, fsyncs, checkpoints.
+    pub fn log_stats(&self) -> LogStats {
+        self.core.committed().stats
     }
 
     /// Why writes are refused, if they are: the database was opened read-only, or a write or
