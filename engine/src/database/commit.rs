@@ -306,10 +306,24 @@ impl Core {
     fn apply_batch(&self, committed: &mut Committed, pending: Vec<Pending>) {
         let storage = committed.storage.clone();
         let read_rows = |file: &str, crc: u32| read_load_file(storage.as_deref(), file, crc);
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let write = || self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = write();
         for p in pending {
             committed.stats.records += 1;
-            let result = change::apply(&mut state, &p.change, p.rows, &read_rows);
+            let result = match (&p.change, p.rows) {
+                (Change::Load { kind, source, .. }, Some(rows)) => {
+                    // Stage under the read lock (readers go on), apply under the write lock.
+                    // The commit lock keeps every other writer out in between.
+                    drop(state);
+                    let staged = {
+                        let snapshot = self.state.read().unwrap_or_else(|p| p.into_inner());
+                        change::StagedLoad::stage(&snapshot, *kind, &rows, source)
+                    };
+                    state = write();
+                    staged.and_then(|s| s.apply(&mut state).map(Outcome::Ingest))
+                }
+                (change, rows) => change::apply(&mut state, change, rows, &read_rows),
+            };
             committed.results.push((p.lsn, result));
             committed.applied_lsn = p.lsn;
         }

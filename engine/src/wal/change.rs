@@ -203,21 +203,48 @@ pub(crate) fn apply(
                 Some(rows) => rows,
                 None => read_rows(file, *crc)?,
             };
-            let report = match kind {
-                LoadKind::Members => {
-                    let attrs = &state.attrs;
-                    let known = |name: &str| attrs.get(name).map(|a| a.column.data_type());
-                    StagedMembers::stage(&batches, source, &known)?.apply(state)?
-                }
-                LoadKind::Events => {
-                    let props = &state.events.props;
-                    let known = |name: &str| props.get(name).copied();
-                    StagedEvents::stage(&batches, source, &known)?.apply(state)?
-                }
-                LoadKind::Tags => StagedTags::stage(&batches, source)?.apply(state)?,
-                LoadKind::UntagPairs => StagedTags::stage(&batches, source)?.remove(state),
-            };
-            Ok(Outcome::Ingest(report))
+            let staged = StagedLoad::stage(state, *kind, &batches, source)?;
+            Ok(Outcome::Ingest(staged.apply(state)?))
+        }
+    }
+}
+
+/// A bulk load's rows, converted and checked against the state's types: the slow part of a
+/// load, which needs only read access (so readers go on meanwhile).
+pub(crate) enum StagedLoad {
+    Members(StagedMembers),
+    Events(StagedEvents),
+    Tags(StagedTags),
+    Untag(StagedTags),
+}
+
+impl StagedLoad {
+    pub(crate) fn stage(
+        state: &State,
+        kind: LoadKind,
+        batches: &[RecordBatch],
+        source: &str,
+    ) -> Result<Self> {
+        Ok(match kind {
+            LoadKind::Members => {
+                let known = |name: &str| state.attrs.get(name).map(|a| a.column.data_type());
+                StagedLoad::Members(StagedMembers::stage(batches, source, &known)?)
+            }
+            LoadKind::Events => {
+                let known = |name: &str| state.events.props.get(name).copied();
+                StagedLoad::Events(StagedEvents::stage(batches, source, &known)?)
+            }
+            LoadKind::Tags => StagedLoad::Tags(StagedTags::stage(batches, source)?),
+            LoadKind::UntagPairs => StagedLoad::Untag(StagedTags::stage(batches, source)?),
+        })
+    }
+
+    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+        match self {
+            StagedLoad::Members(m) => m.apply(state),
+            StagedLoad::Events(e) => e.apply(state),
+            StagedLoad::Tags(t) => t.apply(state),
+            StagedLoad::Untag(t) => Ok(t.remove(state)),
         }
     }
 }

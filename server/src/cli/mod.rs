@@ -21,7 +21,7 @@ pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
         Some(dir) => dir.to_path_buf(),
         None => sample_db()?,
     };
-    match Database::open(&dir) {
+    let db = match Database::open(&dir) {
         Err(memberdb::Error::InUse(why)) => {
             eprintln!("note: {why}; opened read-only");
             let options = OpenOptions {
@@ -32,7 +32,18 @@ pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
         }
         other => other,
     }
-    .with_context(|| format!("cannot open database {}", dir.display()))
+    .with_context(|| format!("cannot open database {}", dir.display()))?;
+    if let Some(torn) = &db.recovery().torn_tail {
+        eprintln!(
+            "warning: dropped a torn record at the end of {} ({} bytes at byte offset {}: {}); \
+             it was never acknowledged",
+            db.recovery().log_file.as_deref().unwrap_or("the log"),
+            torn.dropped_bytes,
+            torn.offset,
+            torn.reason
+        );
+    }
+    Ok(db)
 }
 
 fn samples_dir() -> PathBuf {
