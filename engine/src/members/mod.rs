@@ -44,6 +44,11 @@ impl MemberDict {
         Ok((row, new))
     }
 
+    /// Makes room for `additional` more members.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.ids.reserve(additional);
+    }
+
     pub(crate) fn member_id(&self, row: RowId) -> &str {
         self.ids.get(row)
     }

@@ -557,13 +557,22 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     verify_checksums(storage, manifest)?;
     let mut state = State::default();
 
-    let batches = read_parquet(storage, &manifest.members_file)?;
+    // Sized once from the manifest: growing ten-million-row vectors and tables by doubling
+    // would touch (and have the kernel zero) twice the memory.
+    let members = usize::try_from(manifest.member_count).unwrap_or(0);
+    state.members.reserve(members);
     let mut columns: Vec<Column> = manifest
         .attributes
         .iter()
-        .map(|a| Column::new(a.data_type))
+        .map(|a| {
+            let mut column = Column::new(a.data_type);
+            column.reserve(members);
+            column
+        })
         .collect();
-    for batch in &batches {
+    // Streamed: one decoded batch in memory at a time.
+    for batch in parquet_batches(storage, &manifest.members_file)? {
+        let batch = batch?;
         let ids = batch
             .column_by_name("member_id")
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())

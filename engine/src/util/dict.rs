@@ -94,6 +94,13 @@ impl StrDict {
         (code, true)
     }
 
+    /// Makes room for `additional` more strings (not their bytes).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.ends.reserve_exact(additional);
+        self.table
+            .reserve(additional, |&e| spread((e >> 32) as u32));
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len() as u32).map(|c| self.get(c))
     }
