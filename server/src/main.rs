@@ -1,6 +1,8 @@
-//! The `memberdb` binary: generate data, load it, and (in later issues) query, REPL, serve.
+//! The `memberdb` binary: generate data, load it, query it, the REPL, check, and the
+//! Redis-protocol server.
 
 mod cli;
+mod serve;
 
 /// mimalloc returns the memory freed after a bulk load to the OS (glibc's malloc kept it).
 #[global_allocator]
@@ -30,6 +32,10 @@ enum Command {
     Repl(cli::repl::ReplArgs),
     /// Report the state of a database directory; --repair drops a torn log tail.
     Check(cli::check::CheckArgs),
+    /// Serve a database over TCP with the Redis protocol.
+    Serve(cli::serve::ServeArgs),
+    /// Print the argon2 hash of the password on stdin, for the server's config file.
+    HashPassword(cli::serve::HashPasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,8 @@ fn main() -> ExitCode {
         Command::Query(a) => cli::query::run(a).map(|()| ExitCode::SUCCESS),
         Command::Repl(a) => cli::repl::run(a).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => cli::check::run(a),
+        Command::Serve(a) => cli::serve::run(a).map(|()| ExitCode::SUCCESS),
+        Command::HashPassword(a) => cli::serve::hash_password(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -71,6 +71,9 @@ pub struct LogStats {
     pub fsyncs: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// When the last checkpoint was written, in milliseconds since the epoch (0: none since
+    /// open).
+    pub last_checkpoint_unix_ms: u64,
 }
 
 /// Answers waiting for their writers, and a counter of finished leaderships, so a writer
@@ -424,6 +427,9 @@ impl Core {
         committed.log_bytes = 0;
         committed.unsynced = false;
         committed.stats.checkpoints += 1;
+        committed.stats.last_checkpoint_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod progress;
 pub(crate) mod query;
 mod render;
 pub(crate) mod repl;
+pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,7 @@ fn samples_dir() -> PathBuf {
 }
 
 /// The sample database's directory, built on first use.
-fn sample_db() -> Result<PathBuf> {
+pub(crate) fn sample_db() -> Result<PathBuf> {
     let cache = std::env::var_os("MEMBERDB_SAMPLE_DB")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -1,0 +1,100 @@
+//! `memberdb serve`: the Redis-protocol server over a database directory, and
+//! `memberdb hash-password` for the users of its config file.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use memberdb::{Database, OpenOptions};
+
+use crate::serve::Server;
+use crate::serve::config::Config;
+
+/// Arguments of `memberdb serve`.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Database directory; without it, the sample database built from data-samples/.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Address to listen on (overrides the config file); default 127.0.0.1:7379.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Config file (TOML): users and roles, limits, fsync policy.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .with_context(|| format!("--log-level '{}' is not a level", args.log_level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    let dir = match &args.db {
+        Some(dir) => dir.clone(),
+        None => super::sample_db()?,
+    };
+    let options = OpenOptions {
+        sync: config.sync.parse().map_err(anyhow::Error::msg)?,
+        ..OpenOptions::default()
+    };
+    let db = Database::open_with(&dir, options)
+        .with_context(|| format!("cannot open database {}", dir.display()))?;
+    if let Some(torn) = &db.recovery().torn_tail {
+        tracing::warn!(
+            offset = torn.offset,
+            bytes = torn.dropped_bytes,
+            reason = torn.reason,
+            "dropped a torn record at the end of the log"
+        );
+    }
+    let server = Server::bind(db, config)?;
+    let stopper = server.stopper();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install the signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            tracing::info!(signal, "shutting down");
+            stopper.stop();
+        }
+    });
+    tracing::info!(db = %dir.display(), addr = %server.local_addr(), "serving");
+    // The first line on stdout, for scripts and tests started on port 0.
+    println!("listening on {}", server.local_addr());
+    std::io::stdout().flush()?;
+    server.run()
+}
+
+/// Arguments of `memberdb hash-password`.
+#[derive(clap::Args)]
+pub(crate) struct HashPasswordArgs {}
+
+/// Reads a password from the first line of stdin and prints its argon2 hash.
+pub(crate) fn hash_password(_: HashPasswordArgs) -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("give the password on stdin, e.g. echo -n 'secret' | memberdb hash-password");
+    }
+    println!("{}", crate::serve::auth::hash_password(password)?);
+    Ok(())
+}

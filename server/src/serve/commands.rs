@@ -1,0 +1,604 @@
+//! The commands of DESIGN section 5, run for one session, each answered with a [`Reply`].
+
+use memberdb::query::Output;
+use memberdb::{DataType, Timestamp, Value};
+use memberdb_query::ast::StatementKind;
+
+use super::Shared;
+use super::auth::{Role, authenticate};
+use super::resp::Reply;
+
+/// One connection's state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: u64,
+    /// Replies in RESP3 (after `HELLO 3`).
+    pub(crate) resp3: bool,
+    /// The role of the authenticated user; `None` until AUTH when users are configured.
+    pub(crate) role: Option<Role>,
+    pub(crate) user: String,
+    pub(crate) name: String,
+    /// QUIT was received: reply, then close.
+    pub(crate) quit: bool,
+}
+
+impl Session {
+    pub(crate) fn new(id: u64, shared: &Shared) -> Session {
+        let open = shared.config.users.is_empty();
+        Session {
+            id,
+            resp3: false,
+            // Without configured users the server is open (it refuses to listen beyond
+            // loopback then), and every client is an admin.
+            role: open.then_some(Role::Admin),
+            user: "default".to_string(),
+            name: String::new(),
+            quit: false,
+        }
+    }
+
+    pub(crate) fn authenticated(&self) -> bool {
+        self.role.is_some()
+    }
+}
+
+fn arg(args: &[Vec<u8>], i: usize) -> Option<&str> {
+    args.get(i).and_then(|a| std::str::from_utf8(a).ok())
+}
+
+fn wrong_args(command: &str) -> Reply {
+    Reply::error(
+        "ERR",
+        format!(
+            "wrong number of arguments for '{}' command",
+            command.to_lowercase()
+        ),
+    )
+}
+
+/// The upper-case command name, as counted in INFO.
+pub(crate) fn command_name(args: &[Vec<u8>]) -> String {
+    let name = String::from_utf8_lossy(&args[0]).to_uppercase();
+    if KNOWN.contains(&name.as_str()) {
+        name
+    } else {
+        "UNKNOWN".to_string()
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "PING",
+    "HELLO",
+    "AUTH",
+    "QUIT",
+    "INFO",
+    "COMMAND",
+    "CLIENT",
+    "SELECT",
+    "QUERY",
+    "MEMBER.SET",
+    "MEMBER.GET",
+    "TAG.ADD",
+    "TAG.DEL",
+    "EVENT.ADD",
+];
+
+/// Runs one request.
+pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let name = command_name(args);
+    if !session.authenticated() && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+        return Reply::error("NOAUTH", "Authentication required.");
+    }
+    match name.as_str() {
+        "PING" => match args.len() {
+            1 => Reply::Simple("PONG".to_string()),
+            2 => Reply::Bulk(args[1].clone()),
+            _ => wrong_args("PING"),
+        },
+        "QUIT" => {
+            session.quit = true;
+            Reply::ok()
+        }
+        "HELLO" => hello(shared, session, args),
+        "AUTH" => match args.len() {
+            2 => auth(shared, session, "default", arg(args, 1).unwrap_or("")),
+            3 => auth(
+                shared,
+                session,
+                arg(args, 1).unwrap_or(""),
+                arg(args, 2).unwrap_or(""),
+            ),
+            _ => wrong_args("AUTH"),
+        },
+        "SELECT" => match arg(args, 1) {
+            Some("0") if args.len() == 2 => Reply::ok(),
+            Some(_) if args.len() == 2 => Reply::error("ERR", "DB index is out of range"),
+            _ => wrong_args("SELECT"),
+        },
+        "CLIENT" => client(session, args),
+        "COMMAND" => command_docs(args),
+        "INFO" => Reply::text(super::info::render(shared, arg(args, 1))),
+        "QUERY" => match (args.len(), arg(args, 1)) {
+            (2, Some(text)) => query(shared, session, text),
+            (2, None) => Reply::error("ERR", "the statement is not valid UTF-8"),
+            _ => wrong_args("QUERY"),
+        },
+        "MEMBER.GET" => match (args.len(), arg(args, 1)) {
+            (2, Some(id)) => member_get(shared, id),
+            _ => wrong_args("MEMBER.GET"),
+        },
+        "MEMBER.SET" | "TAG.ADD" | "TAG.DEL" | "EVENT.ADD" => {
+            if session.role < Some(Role::Write) {
+                return no_permission(session, &name, Role::Write);
+            }
+            match write(shared, &name, args) {
+                Ok(reply) => reply,
+                Err(message) => Reply::error("ERR", message),
+            }
+        }
+        _ => Reply::error(
+            "ERR",
+            format!(
+                "unknown command '{}'; memberdb speaks {}",
+                String::from_utf8_lossy(&args[0]).escape_default(),
+                KNOWN.join(", ")
+            ),
+        ),
+    }
+}
+
+fn no_permission(session: &Session, what: &str, needed: Role) -> Reply {
+    Reply::error(
+        "NOPERM",
+        format!(
+            "user '{}' has role '{}'; {what} needs role '{needed}'",
+            session.user,
+            session.role.map_or("none".to_string(), |r| r.to_string())
+        ),
+    )
+}
+
+fn auth(shared: &Shared, session: &mut Session, user: &str, password: &str) -> Reply {
+    if shared.config.users.is_empty() {
+        return Reply::error(
+            "ERR",
+            "AUTH called without any users configured (the server is open on loopback); \
+             add [[users]] to the config file to require passwords",
+        );
+    }
+    match authenticate(&shared.config.users, user, password) {
+        Some(role) => {
+            session.role = Some(role);
+            session.user = user.to_string();
+            Reply::ok()
+        }
+        None => {
+            tracing::warn!(session = session.id, user, "failed AUTH");
+            Reply::error(
+                "WRONGPASS",
+                "invalid username-password pair or user is disabled.",
+            )
+        }
+    }
+}
+
+fn hello(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let mut i = 1;
+    let mut resp3 = session.resp3;
+    if let Some(version) = arg(args, 1) {
+        match version {
+            "2" => resp3 = false,
+            "3" => resp3 = true,
+            _ => {
+                return Reply::error("NOPROTO", "unsupported protocol version; use 2 or 3");
+            }
+        }
+        i = 2;
+    }
+    while i < args.len() {
+        match arg(args, i).map(str::to_uppercase).as_deref() {
+            Some("AUTH") if i + 2 < args.len() => {
+                let reply = auth(
+                    shared,
+                    session,
+                    arg(args, i + 1).unwrap_or(""),
+                    arg(args, i + 2).unwrap_or(""),
+                );
+                if reply.is_error() {
+                    return reply;
+                }
+                i += 3;
+            }
+            Some("SETNAME") if i + 1 < args.len() => {
+                session.name = arg(args, i + 1).unwrap_or("").to_string();
+                i += 2;
+            }
+            _ => return Reply::error("ERR", "syntax error in HELLO"),
+        }
+    }
+    if !session.authenticated() {
+        return Reply::error(
+            "NOAUTH",
+            "HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client \
+             and select the RESP protocol version at the same time",
+        );
+    }
+    session.resp3 = resp3;
+    Reply::Map(vec![
+        (Reply::text("server"), Reply::text("memberdb")),
+        (
+            Reply::text("version"),
+            Reply::text(env!("CARGO_PKG_VERSION")),
+        ),
+        (Reply::text("proto"), Reply::Int(if resp3 { 3 } else { 2 })),
+        (Reply::text("id"), Reply::Int(session.id as i64)),
+        (Reply::text("mode"), Reply::text("standalone")),
+        (Reply::text("role"), Reply::text("master")),
+        (Reply::text("modules"), Reply::Array(Vec::new())),
+    ])
+}
+
+fn client(session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    match arg(args, 1).map(str::to_uppercase).as_deref() {
+        Some("SETNAME") if args.len() == 3 => {
+            session.name = arg(args, 2).unwrap_or("").to_string();
+            Reply::ok()
+        }
+        Some("GETNAME") => {
+            if session.name.is_empty() {
+                Reply::Nil
+            } else {
+                Reply::text(session.name.clone())
+            }
+        }
+        Some("ID") => Reply::Int(session.id as i64),
+        // Client libraries announce themselves; nothing to keep.
+        Some("SETINFO") => Reply::ok(),
+        _ => Reply::error("ERR", "CLIENT supports SETNAME, GETNAME, ID and SETINFO"),
+    }
+}
+
+/// `COMMAND` and its subcommands: enough for redis-cli's start-up and hints.
+fn command_docs(args: &[Vec<u8>]) -> Reply {
+    let entry = |name: &str, arity: i64, write: bool| {
+        Reply::Array(vec![
+            Reply::text(name.to_lowercase()),
+            Reply::Int(arity),
+            Reply::Array(vec![Reply::Simple(
+                if write { "write" } else { "readonly" }.to_string(),
+            )]),
+            Reply::Int(0),
+            Reply::Int(0),
+            Reply::Int(0),
+        ])
+    };
+    let table = [
+        ("PING", -1, false),
+        ("HELLO", -1, false),
+        ("AUTH", -2, false),
+        ("QUIT", 1, false),
+        ("INFO", -1, false),
+        ("COMMAND", -1, false),
+        ("CLIENT", -2, false),
+        ("SELECT", 2, false),
+        ("QUERY", 2, true),
+        ("MEMBER.SET", -4, true),
+        ("MEMBER.GET", 2, false),
+        ("TAG.ADD", -3, true),
+        ("TAG.DEL", -3, true),
+        ("EVENT.ADD", -4, true),
+    ];
+    match arg(args, 1).map(str::to_uppercase).as_deref() {
+        None => Reply::Array(table.iter().map(|(n, a, w)| entry(n, *a, *w)).collect()),
+        Some("COUNT") => Reply::Int(table.len() as i64),
+        Some("INFO") => Reply::Array(
+            args[2..]
+                .iter()
+                .map(|wanted| {
+                    let wanted = String::from_utf8_lossy(wanted).to_uppercase();
+                    table
+                        .iter()
+                        .find(|(n, _, _)| *n == wanted)
+                        .map_or(Reply::Nil, |(n, a, w)| entry(n, *a, *w))
+                })
+                .collect(),
+        ),
+        // DOCS and the rest: no documentation to offer, which clients accept.
+        _ => Reply::Array(Vec::new()),
+    }
+}
+
+/// Deepest parenthesis nesting of a statement, outside quoted text.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None);
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A statement's error in the CLI's words, on one line, with its position.
+fn statement_error(error: &memberdb::Error, text: &str) -> Reply {
+    let message = match error {
+        memberdb::Error::At { span, .. } => {
+            let start = span.0.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..start].chars().count() + 1;
+            format!("{error} (at line {line}, column {column})")
+        }
+        other => other.to_string(),
+    };
+    Reply::error("ERR", message)
+}
+
+fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
+    let limits = &shared.config.limits;
+    if text.len() > limits.statement_bytes {
+        return Reply::error(
+            "ERR",
+            format!(
+                "the statement has {} bytes, more than the limit of {} (limits.statement_bytes)",
+                text.len(),
+                limits.statement_bytes
+            ),
+        );
+    }
+    let depth = nesting(text);
+    if depth > limits.nesting {
+        return Reply::error(
+            "ERR",
+            format!(
+                "the statement nests {depth} levels deep, more than the limit of {} (limits.nesting)",
+                limits.nesting
+            ),
+        );
+    }
+    let statement = match memberdb::query::parse_statement(text) {
+        Ok(s) => s,
+        Err(e) => return Reply::error("ERR", e),
+    };
+    match &statement.kind {
+        StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_)
+            if session.role < Some(Role::Admin) =>
+        {
+            return no_permission(session, "DEFINE / DROP GROUP", Role::Admin);
+        }
+        StatementKind::Find { limit, .. } if limit.unwrap_or(0) > limits.find_rows => {
+            return Reply::error(
+                "ERR",
+                format!(
+                    "LIMIT {} is more than the server returns at once ({}, limits.find_rows); \
+                     page with LIMIT and OFFSET",
+                    limit.unwrap_or(0),
+                    limits.find_rows
+                ),
+            );
+        }
+        _ => {}
+    }
+    match shared.db.run(&statement, None) {
+        Ok(output) => output_reply(output),
+        Err(e) => statement_error(&e, text),
+    }
+}
+
+fn value_reply(value: Option<Value>) -> Reply {
+    match value {
+        None => Reply::Nil,
+        Some(Value::Int(i)) => Reply::Int(i),
+        Some(Value::Float(x)) => Reply::Double(x),
+        Some(Value::Bool(b)) => Reply::Bool(b),
+        Some(Value::Str(s)) => Reply::text(s),
+        Some(other) => Reply::text(other.to_string()),
+    }
+}
+
+fn output_reply(output: Output) -> Reply {
+    match output {
+        Output::Count(n) => Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+        Output::Find(found) => Reply::Array(
+            found
+                .rows
+                .into_iter()
+                .map(|row| {
+                    let mut fields = vec![(Reply::text("member_id"), Reply::text(row.member_id))];
+                    for (column, value) in found.columns[1..].iter().zip(row.values) {
+                        fields.push((Reply::text(column.clone()), value_reply(value)));
+                    }
+                    Reply::Map(fields)
+                })
+                .collect(),
+        ),
+        Output::Breakdown(lines) => Reply::Array(
+            lines
+                .into_iter()
+                .map(|l| {
+                    Reply::Array(vec![
+                        l.value.map_or(Reply::Nil, |v| Reply::text(v.to_string())),
+                        Reply::Int(i64::try_from(l.count).unwrap_or(i64::MAX)),
+                    ])
+                })
+                .collect(),
+        ),
+        Output::GroupDefined { members, .. } => Reply::Int(i64::try_from(members).unwrap_or(0)),
+        Output::GroupDropped(_) => Reply::ok(),
+        Output::Table { columns, rows } => Reply::Array(
+            rows.into_iter()
+                .map(|row| {
+                    Reply::Map(
+                        columns
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| (Reply::text(c.clone()), Reply::text(v)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn member_get(shared: &Shared, id: &str) -> Reply {
+    match shared.db.member(id) {
+        None => Reply::Nil,
+        Some(m) => {
+            let mut fields = vec![(Reply::text("member_id"), Reply::text(m.member_id))];
+            for (name, value) in m.attributes {
+                fields.push((Reply::text(name), value_reply(Some(value))));
+            }
+            fields.push((
+                Reply::text("tags"),
+                Reply::Array(m.tags.into_iter().map(Reply::text).collect()),
+            ));
+            Reply::Map(fields)
+        }
+    }
+}
+
+/// A value from the wire: the known type's reading of the text, or for a new name an
+/// integer, float or bool when the text is one, else text. An empty value is NULL.
+fn wire_value(text: &str, known: Option<DataType>) -> Option<Value> {
+    if text.is_empty() {
+        return None;
+    }
+    if known.is_some() {
+        // the engine reads the text as the attribute's type, or refuses it
+        return Some(Value::Str(text.to_string()));
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(Value::Int(i));
+    }
+    if let Ok(x) = text.parse::<f64>()
+        && x.is_finite()
+        && text.contains(['.', 'e', 'E'])
+    {
+        return Some(Value::Float(x));
+    }
+    match text {
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        _ => Some(Value::Str(text.to_string())),
+    }
+}
+
+/// `field value` pairs from `args[from..]`, read with the types of `known`.
+fn pairs(
+    args: &[Vec<u8>],
+    from: usize,
+    known: &dyn Fn(&str) -> Option<DataType>,
+) -> Result<Vec<(String, Option<Value>)>, String> {
+    let rest = &args[from..];
+    if !rest.len().is_multiple_of(2) {
+        return Err("fields and values come in pairs".to_string());
+    }
+    rest.chunks(2)
+        .map(|pair| {
+            let field = std::str::from_utf8(&pair[0]).map_err(|_| "a field name is not UTF-8")?;
+            let value = std::str::from_utf8(&pair[1]).map_err(|_| "a value is not UTF-8")?;
+            Ok((field.to_string(), wire_value(value, known(field))))
+        })
+        .collect()
+}
+
+fn utf8(args: &[Vec<u8>], i: usize, what: &str) -> Result<String, String> {
+    arg(args, i)
+        .map(str::to_string)
+        .ok_or_else(|| format!("{what} is not valid UTF-8"))
+}
+
+fn write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Reply, String> {
+    let db = &shared.db;
+    let min = match name {
+        "MEMBER.SET" => 4,
+        "EVENT.ADD" => 4,
+        _ => 3,
+    };
+    if args.len() < min {
+        return Ok(wrong_args(name));
+    }
+    let id = utf8(args, 1, "the member id")?;
+    let done = match name {
+        "MEMBER.SET" => {
+            let types: Vec<(String, DataType)> = db
+                .attributes()
+                .into_iter()
+                .map(|a| (a.name, a.data_type))
+                .collect();
+            let known = |f: &str| types.iter().find(|(n, _)| n == f).map(|(_, t)| *t);
+            let fields = pairs(args, 2, &known)?;
+            let fields: Vec<(&str, Option<Value>)> = fields
+                .iter()
+                .map(|(f, v)| (f.as_str(), v.clone()))
+                .collect();
+            db.upsert_member(&id, &fields)
+        }
+        "TAG.ADD" | "TAG.DEL" => {
+            let tags: Vec<String> = (2..args.len())
+                .map(|i| utf8(args, i, "a tag"))
+                .collect::<Result<_, _>>()?;
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            if name == "TAG.ADD" {
+                db.add_tags(&id, &tags)
+            } else {
+                db.remove_tags(&id, &tags)
+            }
+        }
+        _ => {
+            let event = utf8(args, 2, "the event name")?;
+            let ts_text = utf8(args, 3, "the time")?;
+            let ts = if ts_text == "*" {
+                Timestamp::now()
+            } else {
+                Timestamp::parse(&ts_text).ok_or_else(|| {
+                    format!(
+                        "'{ts_text}' is not a time; give an RFC 3339 timestamp \
+                         (2026-11-01T08:00:00Z) or * for now"
+                    )
+                })?
+            };
+            let types = db.event_properties();
+            let known = |f: &str| types.iter().find(|(n, _)| n == f).map(|(_, t)| *t);
+            let props = pairs(args, 4, &known)?;
+            let props: Vec<(&str, Option<Value>)> =
+                props.iter().map(|(f, v)| (f.as_str(), v.clone())).collect();
+            db.add_event(&id, &event, ts, &props)
+        }
+    };
+    done.map(|()| Reply::ok()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_ignores_quoted_parentheses() {
+        assert_eq!(nesting("COUNT ((TAG 'a') OR TAG '(((')"), 2);
+        assert_eq!(nesting("COUNT \"(\" = 1"), 0);
+    }
+
+    #[test]
+    fn wire_values_take_the_known_type_or_the_obvious_one() {
+        assert_eq!(wire_value("", None), None);
+        assert_eq!(wire_value("12", None), Some(Value::Int(12)));
+        assert_eq!(wire_value("1.5", None), Some(Value::Float(1.5)));
+        assert_eq!(wire_value("inf", None), Some(Value::Str("inf".into())));
+        assert_eq!(wire_value("true", None), Some(Value::Bool(true)));
+        assert_eq!(
+            wire_value("12", Some(DataType::String)),
+            Some(Value::Str("12".into()))
+        );
+    }
+}
