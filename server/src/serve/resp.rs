@@ -109,9 +109,14 @@ fn incomplete(buf: &[u8], limits: &FrameLimits) -> Parsed {
 fn header(buf: &[u8], pos: usize, kind: u8) -> Result<Option<(i64, usize)>, ProtocolError> {
     debug_assert_eq!(buf[pos], kind);
     let rest = &buf[pos + 1..];
-    let end = rest.iter().take(MAX_LINE + 1).position(|&b| b == b'\r' || b == b'\n');
+    let end = rest
+        .iter()
+        .take(MAX_LINE + 1)
+        .position(|&b| b == b'\r' || b == b'\n');
     if end.is_some_and(|i| rest[i] == b'\n') {
-        return Err(ProtocolError("a header line ends in LF without CR".to_string()));
+        return Err(ProtocolError(
+            "a header line ends in LF without CR".to_string(),
+        ));
     }
     let Some(cr) = end else {
         if rest.len() > MAX_LINE {

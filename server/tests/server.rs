@@ -1,0 +1,608 @@
+//! `memberdb serve` end to end: a real server process on 127.0.0.1:0, a real Redis client
+//! (redis-rs), raw sockets for bad input, and redis-cli.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::{Value as R, cmd};
+
+/// A running server; killed on drop unless stopped.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn start(db: &Path, config: Option<&str>) -> Server {
+        Server::try_start(db, config).expect("the server starts")
+    }
+
+    fn try_start(db: &Path, config: Option<&str>) -> Result<Server, String> {
+        let mut args = vec![
+            "serve".to_string(),
+            "--db".to_string(),
+            db.to_str().unwrap().to_string(),
+            "--log-level".to_string(),
+            "warn".to_string(),
+        ];
+        let dir = config.map(|text| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("memberdb.toml"), text).unwrap();
+            args.push("--config".to_string());
+            args.push(
+                dir.path()
+                    .join("memberdb.toml")
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
+            dir
+        });
+        if !config.is_some_and(|c| c.contains("bind")) {
+            args.push("--bind".to_string());
+            args.push("127.0.0.1:0".to_string());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_memberdb"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let status = child.wait().unwrap();
+            return Err(format!("{status}: {err}"));
+        };
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Ok(Server {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    fn url(&self, resp3: bool) -> String {
+        let protocol = if resp3 { "?protocol=resp3" } else { "" };
+        format!("redis://127.0.0.1:{}/{protocol}", self.port)
+    }
+
+    fn client(&self, resp3: bool) -> redis::Connection {
+        redis::Client::open(self.url(resp3))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// SIGTERM, then the exit status and stderr.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn q(con: &mut redis::Connection, statement: &str) -> redis::RedisResult<R> {
+    cmd("QUERY").arg(statement).query(con)
+}
+
+fn count(con: &mut redis::Connection, segment: &str) -> i64 {
+    cmd("QUERY")
+        .arg(format!("COUNT {segment}"))
+        .query(con)
+        .unwrap()
+}
+
+/// A database with a few members, tags and events written over the wire.
+fn seed(con: &mut redis::Connection) {
+    for (id, city, points) in [
+        ("M1", "Shanghai", 120),
+        ("M2", "Beijing", 5000),
+        ("M3", "Shanghai", 10),
+    ] {
+        let () = cmd("MEMBER.SET")
+            .arg(id)
+            .arg("city")
+            .arg(city)
+            .arg("points")
+            .arg(points)
+            .query(con)
+            .unwrap();
+    }
+    let () = cmd("TAG.ADD")
+        .arg("M1")
+        .arg("vip")
+        .arg("摄影爱好者")
+        .query(con)
+        .unwrap();
+    let () = cmd("TAG.ADD").arg("M2").arg("vip").query(con).unwrap();
+    let () = cmd("EVENT.ADD")
+        .arg("M1")
+        .arg("claim_coupon")
+        .arg("2026-11-01T08:00:00Z")
+        .arg("coupon")
+        .arg("XMAS")
+        .query(con)
+        .unwrap();
+    let () = cmd("EVENT.ADD")
+        .arg("M3")
+        .arg("purchase")
+        .arg("*")
+        .arg("amount")
+        .arg("99.5")
+        .query(con)
+        .unwrap();
+}
+
+fn every_command(resp3: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let mut con = server.client(resp3);
+    seed(&mut con);
+    let pong: String = cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(count(&mut con, "TAG 'vip' AND city = 'Shanghai'"), 1);
+    assert_eq!(count(&mut con, "TAG '摄影爱好者'"), 1);
+    assert_eq!(count(&mut con, "DID claim_coupon AND NOT DID purchase"), 1);
+    assert_eq!(
+        count(&mut con, "DID purchase WHERE amount > 50 IN LAST 1 DAYS"),
+        1
+    );
+    assert_eq!(count(&mut con, "points BETWEEN 100 AND 6000"), 2);
+
+    // FIND: one map (RESP3) or field/value array (RESP2) per member
+    let found = q(
+        &mut con,
+        "FIND city = 'Shanghai' SHOW city, points LIMIT 10",
+    )
+    .unwrap();
+    let R::Array(members) = found else {
+        panic!("{found:?}")
+    };
+    assert_eq!(members.len(), 2);
+    let first: std::collections::HashMap<String, R> =
+        redis::from_redis_value(members[0].clone()).unwrap();
+    assert_eq!(first["member_id"], R::BulkString(b"M1".to_vec()));
+    assert_eq!(first["points"], R::Int(120));
+
+    // BREAKDOWN: [value, count] pairs, largest first
+    let lines: Vec<(String, i64)> =
+        redis::from_redis_value(q(&mut con, "BREAKDOWN ALL BY city").unwrap()).unwrap();
+    assert_eq!(lines, vec![("Shanghai".into(), 2), ("Beijing".into(), 1)]);
+
+    // groups
+    let members: i64 = cmd("QUERY")
+        .arg("DEFINE GROUP vips AS TAG 'vip'")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(members, 2);
+    assert_eq!(count(&mut con, "IN GROUP vips AND city = 'Beijing'"), 1);
+    let () = cmd("QUERY").arg("DROP GROUP vips").query(&mut con).unwrap();
+    assert!(q(&mut con, "COUNT IN GROUP vips").is_err());
+
+    // EXPLAIN and SHOW: rows of named columns
+    let R::Array(rows) = q(&mut con, "SHOW TAGS").unwrap() else {
+        panic!()
+    };
+    assert_eq!(rows.len(), 2);
+    let R::Array(steps) = q(&mut con, "EXPLAIN TAG 'vip' AND NOT city = 'Beijing'").unwrap() else {
+        panic!()
+    };
+    assert!(steps.len() >= 3);
+
+    // MEMBER.GET: attributes and tags; nil for an unknown member
+    let m1: std::collections::HashMap<String, R> =
+        redis::from_redis_value(cmd("MEMBER.GET").arg("M1").query::<R>(&mut con).unwrap()).unwrap();
+    assert_eq!(m1["city"], R::BulkString(b"Shanghai".to_vec()));
+    let tags: Vec<String> = redis::from_redis_value(m1["tags"].clone()).unwrap();
+    assert_eq!(tags, vec!["vip", "摄影爱好者"]);
+    assert_eq!(
+        cmd("MEMBER.GET")
+            .arg("nobody")
+            .query::<R>(&mut con)
+            .unwrap(),
+        R::Nil
+    );
+    let () = cmd("TAG.DEL").arg("M1").arg("vip").query(&mut con).unwrap();
+    assert_eq!(count(&mut con, "TAG 'vip'"), 1);
+
+    // errors in the CLI's words, with the position and the closest names
+    let err = q(&mut con, "COUNT TAG 'vipp'").unwrap_err().to_string();
+    assert!(
+        err.contains("unknown tag 'vipp'") && err.contains("'vip'") && err.contains("column 7"),
+        "{err}"
+    );
+    let err = q(&mut con, "COUNT city = ").unwrap_err().to_string();
+    assert!(err.contains("syntax error at line 1"), "{err}");
+    let err = cmd("MEMBER.SET")
+        .arg("M1")
+        .arg("points")
+        .arg("many")
+        .query::<R>(&mut con)
+        .unwrap_err();
+    assert!(err.to_string().contains("attribute 'points'"), "{err}");
+    let err = cmd("NOSUCH").query::<R>(&mut con).unwrap_err().to_string();
+    assert!(err.contains("unknown command"), "{err}");
+
+    // INFO and COMMAND
+    let info: String = cmd("INFO").query(&mut con).unwrap();
+    for key in [
+        "uptime_in_seconds:",
+        "connected_clients:",
+        "cmdstat_query:calls=",
+        "query_latency_p99_us:",
+        "members:3",
+        "events:2",
+        "last_checkpoint_unix_ms:",
+    ] {
+        assert!(info.contains(key), "{key} in {info}");
+    }
+    let n: i64 = cmd("COMMAND").arg("COUNT").query(&mut con).unwrap();
+    assert!(n >= 14);
+}
+
+#[test]
+fn every_command_over_resp2() {
+    every_command(false);
+}
+
+#[test]
+fn every_command_over_resp3() {
+    every_command(true);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let mut con = server.client(false);
+    let mut pipe = redis::pipe();
+    for i in 0..200 {
+        pipe.cmd("TAG.ADD")
+            .arg(format!("P{i}"))
+            .arg("piped")
+            .ignore();
+        pipe.cmd("QUERY").arg("COUNT TAG 'piped'");
+    }
+    let counts: Vec<i64> = pipe.query(&mut con).unwrap();
+    assert_eq!(counts, (1..=200).collect::<Vec<i64>>());
+
+    // many requests in one write on a raw socket, answered in one go
+    let mut raw = server.raw();
+    let request = b"*1\r\n$4\r\nPING\r\n*2\r\n$5\r\nQUERY\r\n$9\r\nCOUNT ALL\r\n".repeat(50);
+    raw.write_all(&request).unwrap();
+    let expected = b"+PONG\r\n:200\r\n".repeat(50);
+    let mut got = vec![0; expected.len()];
+    raw.read_exact(&mut got).unwrap();
+    assert_eq!(got, expected);
+}
+
+/// Runs `program args` with `input` on stdin; its output.
+fn with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn hash(password: &str) -> String {
+    let out = with_stdin(
+        env!("CARGO_BIN_EXE_memberdb"),
+        &["hash-password"],
+        password.as_bytes(),
+    );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn users_config() -> String {
+    format!(
+        "[[users]]\nname = \"reader\"\npassword_hash = \"{}\"\nrole = \"read\"\n\
+         [[users]]\nname = \"writer\"\npassword_hash = \"{}\"\nrole = \"write\"\n\
+         [[users]]\nname = \"admin\"\npassword_hash = \"{}\"\nrole = \"admin\"\n",
+        hash("r-pass"),
+        hash("w-pass"),
+        hash("a-pass")
+    )
+}
+
+#[test]
+fn passwords_and_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = users_config();
+    assert!(!config.contains("r-pass"), "only hashes are stored");
+    let server = Server::start(dir.path(), Some(&config));
+    let login = |user: &str, pass: &str, resp3: bool| {
+        let url = server
+            .url(resp3)
+            .replace("redis://", &format!("redis://{user}:{pass}@"));
+        redis::Client::open(url).unwrap().get_connection()
+    };
+
+    // nothing but AUTH / HELLO / QUIT before authenticating
+    let mut anonymous = server.client(false);
+    let err = q(&mut anonymous, "COUNT ALL").unwrap_err().to_string();
+    assert!(err.contains("NOAUTH"), "{err}");
+    assert!(login("reader", "wrong", false).is_err());
+    assert!(login("nobody", "r-pass", false).is_err());
+
+    let mut admin = login("admin", "a-pass", true).unwrap();
+    seed(&mut admin);
+    let _: i64 = cmd("QUERY")
+        .arg("DEFINE GROUP g AS ALL")
+        .query(&mut admin)
+        .unwrap();
+
+    let mut reader = login("reader", "r-pass", false).unwrap();
+    assert_eq!(count(&mut reader, "ALL"), 3);
+    assert!(cmd("MEMBER.GET").arg("M1").query::<R>(&mut reader).is_ok());
+    let err = cmd("TAG.ADD")
+        .arg("M1")
+        .arg("x")
+        .query::<R>(&mut reader)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs role 'write'"), "{err}");
+    let err = q(&mut reader, "DROP GROUP g").unwrap_err().to_string();
+    assert!(err.contains("needs role 'admin'"), "{err}");
+
+    let mut writer = login("writer", "w-pass", true).unwrap();
+    let () = cmd("TAG.ADD")
+        .arg("M1")
+        .arg("x")
+        .query(&mut writer)
+        .unwrap();
+    let err = q(&mut writer, "DEFINE GROUP h AS ALL")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs role 'admin'"), "{err}");
+    assert_eq!(count(&mut reader, "TAG 'x'"), 1);
+
+    // AUTH later on the same connection
+    let () = cmd("AUTH")
+        .arg("reader")
+        .arg("r-pass")
+        .query(&mut anonymous)
+        .unwrap();
+    assert_eq!(count(&mut anonymous, "ALL"), 3);
+}
+
+#[test]
+fn listening_beyond_loopback_without_passwords_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Server::try_start(dir.path(), Some("bind = \"0.0.0.0:0\"\n"))
+        .err()
+        .expect("refused");
+    assert!(err.contains("without any password"), "{err}");
+    // with users it starts
+    let config = format!("bind = \"0.0.0.0:0\"\n{}", users_config());
+    Server::start(dir.path(), Some(&config));
+}
+
+/// Reads what the server sends until it closes the connection or `limit` passes.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while started.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), false)
+}
+
+#[test]
+fn bad_input_gets_an_error_and_other_clients_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "[limits]\nidle_seconds = 2\nstatement_bytes = 200\nargs = 16\nbulk_bytes = 4096\n";
+    let server = Server::start(dir.path(), Some(config));
+    let mut healthy = server.client(false);
+    seed(&mut healthy);
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"\x00\xff\x13garbage\r\n".to_vec()),
+        ("inline command", b"PING\r\n".to_vec()),
+        ("negative array length", b"*-5\r\n".to_vec()),
+        ("negative bulk length", b"*1\r\n$-3\r\n".to_vec()),
+        ("huge array length", b"*99999999999\r\n".to_vec()),
+        ("huge bulk length", b"*1\r\n$99999999999\r\n".to_vec()),
+        (
+            "nested arrays",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n$4\r\nPING\r\n".to_vec(),
+        ),
+        ("integer argument", b"*2\r\n$4\r\nPING\r\n:5\r\n".to_vec()),
+        ("bad terminator", b"*1\r\n$4\r\nPINGxx".to_vec()),
+        (
+            "too many arguments",
+            format!("*17\r\n{}", "$1\r\na\r\n".repeat(17)).into_bytes(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut s = server.raw();
+        s.write_all(&bytes).unwrap();
+        let (reply, closed) = read_until_closed(&mut s, Duration::from_secs(5));
+        assert!(
+            reply.starts_with("-ERR Protocol error"),
+            "{what}: {reply:?}"
+        );
+        assert!(closed, "{what}: the connection is closed");
+        assert_eq!(count(&mut healthy, "TAG 'vip'"), 2, "after {what}");
+    }
+
+    // a request that stops half-way is closed after the idle time, others unaffected
+    let mut slow = server.raw();
+    slow.write_all(b"*2\r\n$5\r\nQUERY\r\n$20\r\nCOUNT")
+        .unwrap();
+    let mut sleepy = server.raw();
+    for _ in 0..3 {
+        assert_eq!(count(&mut healthy, "ALL"), 3);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (reply, closed) = read_until_closed(&mut slow, Duration::from_secs(6));
+    assert!(closed && reply.contains("unfinished"), "{reply:?}");
+    let (reply, closed) = read_until_closed(&mut sleepy, Duration::from_secs(6));
+    assert!(closed && reply.contains("idle"), "{reply:?}");
+
+    // oversized and over-nested statements, a FIND over the limit: errors, connection kept
+    let long = format!("COUNT {}", vec!["TAG 'vip'"; 40].join(" OR "));
+    let err = q(&mut healthy, &long).unwrap_err().to_string();
+    assert!(err.contains("limits.statement_bytes"), "{err}");
+    let deep = format!("COUNT {}ALL{}", "(".repeat(70), ")".repeat(70));
+    let err = cmd("QUERY")
+        .arg(&deep)
+        .query::<R>(&mut healthy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limit"), "{err}");
+    let err = q(&mut healthy, "FIND ALL LIMIT 20000")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limits.find_rows"), "{err}");
+    assert_eq!(count(&mut healthy, "ALL"), 3);
+}
+
+#[test]
+fn two_hundred_concurrent_clients_mixing_reads_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let url = server.url(false);
+    let clients: Vec<_> = (0..200)
+        .map(|c| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for i in 0..5 {
+                    let () = cmd("MEMBER.SET")
+                        .arg(format!("c{c}-{i}"))
+                        .arg("client")
+                        .arg(c)
+                        .query(&mut con)
+                        .unwrap();
+                    let () = cmd("TAG.ADD")
+                        .arg(format!("c{c}-{i}"))
+                        .arg("busy")
+                        .query(&mut con)
+                        .unwrap();
+                    // this client's own writes are all there, whatever the others do
+                    let mine = count(&mut con, &format!("client = {c} AND TAG 'busy'"));
+                    assert_eq!(mine, i + 1);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let mut con = server.client(true);
+    assert_eq!(count(&mut con, "TAG 'busy'"), 1000);
+}
+
+#[test]
+fn max_clients_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Some("[limits]\nclients = 2\n"));
+    let mut a = server.client(false);
+    let _b = server.client(false);
+    let mut third = server.raw();
+    let (reply, closed) = read_until_closed(&mut third, Duration::from_secs(5));
+    assert!(reply.contains("max number of clients"), "{reply:?}");
+    assert!(closed);
+    assert_eq!(count(&mut a, "ALL"), 0);
+}
+
+#[test]
+fn sigterm_finishes_requests_checkpoints_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let mut con = server.client(false);
+    seed(&mut con);
+    let (status, err) = server.stop();
+    assert!(status.success(), "{status}: {err}");
+    // the checkpoint at shutdown left nothing to replay
+    let db = memberdb::Database::open(dir.path()).unwrap();
+    assert_eq!(db.recovery().replayed, 0);
+    assert_eq!(db.member_count(), 3);
+}
+
+#[test]
+fn redis_cli_works_against_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &server.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed (Debian package redis-tools; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["PING"]), "PONG\n");
+    assert_eq!(cli(&["TAG.ADD", "M1", "vip"]), "OK\n");
+    // (redis-cli prints bare values when its output is not a terminal)
+    assert_eq!(cli(&["QUERY", "COUNT TAG 'vip'"]), "1\n");
+    assert!(cli(&["QUERY", "COUNT TAG 'vipp'"]).contains("did you mean 'vip'"));
+    assert!(cli(&["INFO", "data"]).contains("members:1"));
+    // interactive mode reads commands from stdin
+    let port = server.port.to_string();
+    let out = with_stdin(
+        "redis-cli",
+        &["-p", &port],
+        b"QUERY \"COUNT ALL\"\nMEMBER.GET M1\n",
+    );
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(out.starts_with("1\n"), "{out}");
+    assert!(out.contains("vip"), "{out}");
+}
