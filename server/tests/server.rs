@@ -258,8 +258,19 @@ fn every_command(resp3: bool) {
     let err = cmd("NOSUCH").query::<R>(&mut con).unwrap_err().to_string();
     assert!(err.contains("unknown command"), "{err}");
 
+    // a repeated count is answered from the cache until a write, then recomputed
+    assert_eq!(count(&mut con, "TAG 'vip'"), 1);
+    let () = cmd("TAG.ADD").arg("M3").arg("vip").query(&mut con).unwrap();
+    assert_eq!(count(&mut con, "TAG 'vip'"), 2);
+    assert_eq!(count(&mut con, "TAG 'vip'"), 2);
+
     // INFO and COMMAND
     let info: String = cmd("INFO").query(&mut con).unwrap();
+    let hits = info
+        .lines()
+        .find_map(|l| l.strip_prefix("answer_cache_hits:"))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(hits.is_some_and(|h| h >= 1), "{info}");
     for key in [
         "uptime_in_seconds:",
         "connected_clients:",

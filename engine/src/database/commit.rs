@@ -128,6 +128,8 @@ pub(crate) struct Core {
     finished: Condvar,
     /// Why writes are stopped (read-only open, or an I/O failure), if they are.
     failure: Mutex<Option<String>>,
+    /// The last LSN whose change readers can see; grows with every applied batch.
+    pub(super) version: std::sync::atomic::AtomicU64,
     pub(super) options: OpenOptions,
 }
 
@@ -164,6 +166,7 @@ impl Core {
                 stats: LogStats::default(),
             }),
             done: Mutex::new(Done::default()),
+            version: std::sync::atomic::AtomicU64::new(applied_lsn),
             finished: Condvar::new(),
             failure: Mutex::new(options.read_only.then(|| {
                 "the database was opened read-only; open it without read_only to write".to_string()
@@ -330,6 +333,8 @@ impl Core {
             committed.results.push((p.lsn, result));
             committed.applied_lsn = p.lsn;
         }
+        self.version
+            .store(committed.applied_lsn, std::sync::atomic::Ordering::Release);
         if let Err(e) = state.refresh_groups() {
             // Groups are re-evaluated from their definitions; an error is a bug, not data loss.
             drop(state);

@@ -170,6 +170,13 @@ impl Database {
         &self.recovery
     }
 
+    /// The data version: it grows whenever a change becomes visible to readers, so an answer
+    /// computed at version `v` holds as long as `version()` is still `v` (answers that
+    /// depend on the wall clock aside).
+    pub fn version(&self) -> u64 {
+        self.core.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Counters of the write path since open: records, batches, fsyncs, checkpoints.
     pub fn log_stats(&self) -> LogStats {
         self.core.committed().stats

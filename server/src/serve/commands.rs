@@ -388,10 +388,20 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         }
         _ => {}
     }
-    match shared.db.run(&statement, None) {
-        Ok(output) => output_reply(output),
-        Err(e) => statement_error(&e, text),
+    let cacheable = shared.cache.cacheable(&statement, text);
+    let version = shared.db.version();
+    if cacheable && let Some(reply) = shared.cache.get(text, version) {
+        return reply;
     }
+    let reply = match shared.db.run(&statement, None) {
+        Ok(output) => output_reply(output),
+        Err(e) => return statement_error(&e, text),
+    };
+    // Kept only if no write became visible while it was computed.
+    if cacheable && shared.db.version() == version {
+        shared.cache.put(text, version, &reply);
+    }
+    reply
 }
 
 fn value_reply(value: Option<Value>) -> Reply {

@@ -3,6 +3,7 @@
 //! ```toml
 //! bind = "127.0.0.1:7379"
 //! sync = "always"                # always | interval:<ms> | off
+//! answer_cache = 10000           # repeated COUNT / BREAKDOWN answers kept until a write
 //!
 //! [limits]
 //! request_bytes = 1048576        # see Limits for every limit and its default
@@ -98,6 +99,8 @@ pub(crate) struct User {
 pub(crate) struct Config {
     pub(crate) bind: String,
     pub(crate) sync: String,
+    /// Answers of repeated COUNT / BREAKDOWN statements kept until the next write (0: off).
+    pub(crate) answer_cache: usize,
     pub(crate) limits: Limits,
     pub(crate) users: Vec<User>,
 }
@@ -107,6 +110,7 @@ impl Default for Config {
         Config {
             bind: "127.0.0.1:7379".to_string(),
             sync: "always".to_string(),
+            answer_cache: 10_000,
             limits: Limits::default(),
             users: Vec::new(),
         }

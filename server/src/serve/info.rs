@@ -39,6 +39,15 @@ pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
         let ([p50, p90, p99, p999], n) = stats.query_latency();
         let _ = write!(
             out,
+            "answer_cache_hits:{}\r\nanswer_cache_misses:{}\r\n",
+            shared.cache.hits.load(std::sync::atomic::Ordering::Relaxed),
+            shared
+                .cache
+                .misses
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let _ = write!(
+            out,
             "query_count:{n}\r\nquery_latency_p50_us:{p50}\r\nquery_latency_p90_us:{p90}\r\n\
              query_latency_p99_us:{p99}\r\nquery_latency_p999_us:{p999}\r\n\r\n"
         );

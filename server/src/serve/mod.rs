@@ -7,6 +7,7 @@
 //! requests it has read, checkpoint, exit 0.
 
 pub(crate) mod auth;
+mod cache;
 mod commands;
 pub(crate) mod config;
 mod info;
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) db: Arc<Database>,
     pub(crate) config: Config,
     pub(crate) stats: Stats,
+    pub(crate) cache: cache::AnswerCache,
     pub(crate) addr: SocketAddr,
     shutting_down: AtomicBool,
     next_id: AtomicU64,
@@ -68,11 +70,12 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 db: Arc::new(db),
-                config,
                 stats: Stats::new(),
+                cache: cache::AnswerCache::new(config.answer_cache),
                 addr,
                 shutting_down: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
+                config,
             }),
         })
     }
