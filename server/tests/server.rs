@@ -407,6 +407,13 @@ fn passwords_and_roles() {
     assert!(err.contains("needs role 'admin'"), "{err}");
     assert_eq!(count(&mut reader, "TAG 'x'"), 1);
 
+    // before AUTH only small requests are read at all
+    let mut raw = server.raw();
+    let big = format!("*2\r\n$4\r\nAUTH\r\n$5000\r\n{}\r\n", "x".repeat(5000));
+    raw.write_all(big.as_bytes()).unwrap();
+    let (reply, closed) = read_until_closed(&mut raw, Duration::from_secs(5));
+    assert!(closed && reply.contains("limit"), "{reply:?}");
+
     // AUTH later on the same connection
     let () = cmd("AUTH")
         .arg("reader")
@@ -616,4 +623,45 @@ fn redis_cli_works_against_the_server() {
     let out = String::from_utf8(out.stdout).unwrap();
     assert!(out.starts_with("1\n"), "{out}");
     assert!(out.contains("vip"), "{out}");
+}
+
+#[test]
+fn redis_py_works_with_its_defaults_and_with_resp3() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let script = format!(
+        r#"
+import redis
+for protocol in (2, 3):
+    r = redis.Redis(port={port}, protocol=protocol, decode_responses=True)
+    assert r.ping()
+    r.execute_command("MEMBER.SET", "P1", "city", "Shanghai", "points", "7")
+    r.execute_command("TAG.ADD", "P1", "vip")
+    assert r.execute_command("QUERY", "COUNT TAG 'vip'") == 1
+    found = r.execute_command("QUERY", "FIND ALL SHOW city, points")
+    assert len(found) == 1, found
+    member = r.execute_command("MEMBER.GET", "P1")
+    assert "Shanghai" in str(member), member
+    try:
+        r.execute_command("QUERY", "COUNT TAG 'vipp'")
+        raise SystemExit("no error")
+    except redis.ResponseError as e:
+        assert "did you mean 'vip'" in str(e), e
+    pipe = r.pipeline(transaction=False)
+    for i in range(20):
+        pipe.execute_command("QUERY", "COUNT ALL")
+    assert pipe.execute() == [1] * 20
+print("ok")
+"#,
+        port = server.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "redis-py (pip install redis; .ci/run installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -207,14 +207,21 @@ impl Database {
     /// Closes the database cleanly: a checkpoint if the log holds anything, so the next open
     /// replays nothing. (Dropping a database only syncs its log.)
     pub fn close(self) -> Result<()> {
+        self.checkpoint_if_needed().map(drop)
+    }
+
+    /// Writes a checkpoint if the log holds anything since the last one (and the database
+    /// takes writes). Returns whether it wrote one.
+    pub fn checkpoint_if_needed(&self) -> Result<bool> {
         let needs_checkpoint = {
             let c = self.core.committed();
             c.storage.is_some() && c.applied_lsn > c.checkpoint_lsn
         };
         if needs_checkpoint && self.read_only_reason().is_none() {
             self.checkpoint()?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Writes the database to directory `dir`, which becomes its home (locked, with a log).

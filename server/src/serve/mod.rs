@@ -131,15 +131,16 @@ impl Server {
         for c in connections {
             let _ = c.join();
         }
-        let Shared { db, .. } = Arc::try_unwrap(self.shared)
-            .map_err(|_| anyhow::anyhow!("a connection outlived the server"))?;
-        let db =
-            Arc::try_unwrap(db).map_err(|_| anyhow::anyhow!("the database is still shared"))?;
         let started = Instant::now();
-        db.close().context("the checkpoint at shutdown failed")?;
+        let wrote = self
+            .shared
+            .db
+            .checkpoint_if_needed()
+            .context("the checkpoint at shutdown failed")?;
         tracing::info!(
+            checkpoint = wrote,
             millis = started.elapsed().as_millis() as u64,
-            "checkpointed; bye"
+            "bye"
         );
         Ok(())
     }
