@@ -20,9 +20,10 @@ use arrow::array::RecordBatch;
 use super::options::{OpenOptions, SyncPolicy};
 use super::{Recovery, lock};
 use crate::error::{Error, Result};
+use crate::ingest::{FileFormat, read_batches_from};
 use crate::state::State;
 use crate::storage::{self, Manifest, SaveError, Storage};
-use crate::wal::change::{self, Change, Outcome};
+use crate::wal::change::{self, Change, LoadFormat, Outcome};
 use crate::wal::{load_file, record};
 
 /// A change waiting for its batch.
@@ -311,7 +312,9 @@ impl Core {
 
     fn apply_batch(&self, committed: &mut Committed, pending: Vec<Pending>) {
         let storage = committed.storage.clone();
-        let read_rows = |file: &str, crc: u32| read_load_file(storage.as_deref(), file, crc);
+        let read_rows = |file: &str, crc: u32, format: LoadFormat| {
+            read_load_file(storage.as_deref(), file, crc, format)
+        };
         let write = || self.state.write().unwrap_or_else(|p| p.into_inner());
         let mut state = write();
         for p in pending {
@@ -351,15 +354,30 @@ impl Core {
 
     /// Runs a bulk load: its rows go to a load file, a small record to the log, then it is
     /// applied, all while holding `commit`, so no other write interleaves with it.
-    pub(super) fn load(&self, change: Change, rows: Vec<RecordBatch>) -> Result<Outcome> {
+    pub(super) fn load(
+        &self,
+        change: Change,
+        rows: Vec<RecordBatch>,
+        source: Option<(bytes::Bytes, crate::ingest::FileFormat)>,
+    ) -> Result<Outcome> {
         self.check_writable()?;
         let mut committed = self.committed();
         self.commit_queued(&mut committed);
         self.check_writable()?;
         let change = match (change, &committed.storage) {
-            (Change::Load { kind, source, .. }, Some(storage)) => {
-                let file = load_file::unused_name(storage.as_ref());
-                let bytes = load_file::encode(&rows)?;
+            (
+                Change::Load {
+                    kind, source: from, ..
+                },
+                Some(storage),
+            ) => {
+                // The loaded file itself when there is one (compressed, written as it is),
+                // else the batches as Arrow IPC.
+                let (bytes, format) = match source {
+                    Some((bytes, format)) => (bytes, LoadFormat::from(format)),
+                    None => (load_file::encode(&rows)?.into(), LoadFormat::ArrowIpc),
+                };
+                let file = load_file::unused_name(storage.as_ref(), format.extension());
                 if let Err(e) = storage.write_atomic(&file, &bytes) {
                     // Nothing refers to the file yet; the database is unchanged.
                     let _ = storage.remove(&file);
@@ -368,8 +386,9 @@ impl Core {
                 Change::Load {
                     kind,
                     file,
+                    format,
                     crc: load_file::checksum(&bytes),
-                    source,
+                    source: from,
                 }
             }
             (change, _) => change,
@@ -465,7 +484,12 @@ impl Core {
 }
 
 /// Reads the rows of a load file, checking its checksum.
-fn read_load_file(storage: Option<&dyn Storage>, file: &str, crc: u32) -> Result<Vec<RecordBatch>> {
+fn read_load_file(
+    storage: Option<&dyn Storage>,
+    file: &str,
+    crc: u32,
+    format: LoadFormat,
+) -> Result<Vec<RecordBatch>> {
     let storage = storage.ok_or_else(|| Error::Internal("a load file without storage".into()))?;
     let bytes = storage
         .map(file)
@@ -479,7 +503,14 @@ fn read_load_file(storage: Option<&dyn Storage>, file: &str, crc: u32) -> Result
             "checksum mismatch: the rows of a logged bulk load are damaged".to_string(),
         ));
     }
-    load_file::decode(&bytes).map_err(bad)
+    let source = storage.location().join(file).display().to_string();
+    let file_format = match format {
+        LoadFormat::ArrowIpc => return load_file::decode(&bytes).map_err(bad),
+        LoadFormat::Parquet => FileFormat::Parquet,
+        LoadFormat::Csv => FileFormat::Csv,
+        LoadFormat::JsonLines => FileFormat::JsonLines,
+    };
+    read_batches_from(bytes, file_format, &source, &mut |_| {})
 }
 
 /// Syncs the log every `every` while the database lives (policy `interval`).
@@ -538,7 +569,8 @@ pub(super) fn replay(
             ),
         });
     }
-    let read_rows = |file: &str, crc: u32| read_load_file(Some(storage), file, crc);
+    let read_rows =
+        |file: &str, crc: u32, format: LoadFormat| read_load_file(Some(storage), file, crc, format);
     for r in &scan.records {
         let change: Change = serde_json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
             path: path.clone(),

@@ -15,7 +15,7 @@ pub use view::View;
 
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
-use crate::ingest::{IngestReport, read_batches_with_progress};
+use crate::ingest::{FileFormat, IngestReport, read_batches_from};
 use crate::results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord,
 };
@@ -236,13 +236,24 @@ impl Database {
     }
 
     fn load(&self, kind: LoadKind, batches: &[RecordBatch], source: &str) -> Result<IngestReport> {
+        self.load_with_source(kind, batches.to_vec(), source, None)
+    }
+
+    fn load_with_source(
+        &self,
+        kind: LoadKind,
+        batches: Vec<RecordBatch>,
+        source: &str,
+        file: Option<(bytes::Bytes, FileFormat)>,
+    ) -> Result<IngestReport> {
         let change = Change::Load {
             kind,
             file: String::new(),
+            format: Default::default(),
             crc: 0,
             source: source.to_string(),
         };
-        match self.core.load(change, batches.to_vec())? {
+        match self.core.load(change, batches, file)? {
             Outcome::Ingest(report) => Ok(report),
             Outcome::Done => Ok(IngestReport::default()),
         }
@@ -283,14 +294,17 @@ impl Database {
         progress: &mut dyn FnMut(usize),
     ) -> Result<IngestReport> {
         let path = path.as_ref();
-        let batches = read_batches_with_progress(path, progress)?;
+        let format = FileFormat::of(path)?;
+        let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
         let source = path.display().to_string();
+        let batches = read_batches_from(bytes.clone(), format, &source, progress)?;
         let kind = match kind {
             InputKind::Members => LoadKind::Members,
             InputKind::Events => LoadKind::Events,
             InputKind::Tags => LoadKind::Tags,
         };
-        self.load(kind, &batches, &source)
+        // The file's own bytes go beside the log: smaller than its decoded rows.
+        self.load_with_source(kind, batches, &source, Some((bytes, format)))
     }
 
     /// Sets attributes of one member (creating the member). New names become attributes of

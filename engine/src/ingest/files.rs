@@ -1,7 +1,6 @@
 //! Reading input files into Arrow batches; the format comes from the file extension.
 
-use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::{BufReader, Cursor, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -129,19 +128,34 @@ pub fn read_batches_with_progress(
     path: &Path,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<RecordBatch>> {
+    let format = FileFormat::of(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_batches_from(
+        bytes::Bytes::from(bytes),
+        format,
+        &path.display().to_string(),
+        progress,
+    )
+}
+
+/// Reads the bytes of a file of `format` (named `name` in messages) into Arrow batches.
+pub(crate) fn read_batches_from(
+    bytes: bytes::Bytes,
+    format: FileFormat,
+    name: &str,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<RecordBatch>> {
     let mut rows = 0;
     let mut report = |batch: RecordBatch| {
         rows += batch.num_rows();
         progress(rows);
         batch
     };
-    let name = path.display().to_string();
-    let bad = |e: &dyn std::fmt::Display| Error::bad_input(&name, None, None, e.to_string());
-    let format = FileFormat::of(path)?;
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let bad = |e: &dyn std::fmt::Display| Error::bad_input(name, None, None, e.to_string());
+    let seek = |e: std::io::Error| Error::bad_input(name, None, None, e.to_string());
     let batches: Result<Vec<RecordBatch>> = match format {
         FileFormat::Parquet => {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .map_err(|e| bad(&e))?
                 .with_batch_size(BATCH_ROWS)
                 .build()
@@ -151,12 +165,12 @@ pub fn read_batches_with_progress(
                 .collect()
         }
         FileFormat::Csv => {
+            let mut file = Cursor::new(&bytes[..]);
             let format = arrow::csv::reader::Format::default().with_header(true);
             let (schema, _) = format
                 .infer_schema(BufReader::new(&mut file), None)
                 .map_err(|e| bad(&e))?;
-            file.seek(SeekFrom::Start(0))
-                .map_err(|e| Error::io(path, e))?;
+            file.seek(SeekFrom::Start(0)).map_err(seek)?;
             let (schema, temporal) = text_schema(schema);
             let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
                 .with_format(format)
@@ -166,16 +180,14 @@ pub fn read_batches_with_progress(
             let batches: Result<Vec<RecordBatch>> = reader
                 .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
                 .collect();
-            parse_temporal(batches?, &temporal, &name)
+            parse_temporal(batches?, &temporal, name)
         }
         FileFormat::JsonLines => {
-            let mut buffered = BufReader::new(file);
+            let mut buffered = BufReader::new(Cursor::new(&bytes[..]));
             let (schema, _) =
                 arrow::json::reader::infer_json_schema_from_seekable(&mut buffered, None)
                     .map_err(|e| bad(&e))?;
-            buffered
-                .seek(SeekFrom::Start(0))
-                .map_err(|e| Error::io(path, e))?;
+            buffered.seek(SeekFrom::Start(0)).map_err(seek)?;
             let (schema, temporal) = text_schema(schema);
             let reader = arrow::json::ReaderBuilder::new(Arc::new(schema))
                 .with_coerce_primitive(true)
@@ -185,7 +197,7 @@ pub fn read_batches_with_progress(
             let batches: Result<Vec<RecordBatch>> = reader
                 .map(|b| b.map(&mut report).map_err(|e| bad(&e)))
                 .collect();
-            parse_temporal(batches?, &temporal, &name)
+            parse_temporal(batches?, &temporal, name)
         }
     };
     batches

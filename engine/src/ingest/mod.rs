@@ -8,6 +8,7 @@
 mod files;
 mod stage;
 
+pub(crate) use files::read_batches_from;
 pub use files::{FileFormat, read_batches, read_batches_with_progress};
 pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
 

@@ -26,6 +26,40 @@ pub(crate) enum LoadKind {
     UntagPairs,
 }
 
+/// How a load file holds its rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LoadFormat {
+    /// Arrow IPC runs (rows given as batches through the API).
+    #[default]
+    ArrowIpc,
+    /// A copy of the loaded file itself.
+    Parquet,
+    Csv,
+    JsonLines,
+}
+
+impl LoadFormat {
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            LoadFormat::ArrowIpc => "arrow",
+            LoadFormat::Parquet => "parquet",
+            LoadFormat::Csv => "csv",
+            LoadFormat::JsonLines => "jsonl",
+        }
+    }
+}
+
+impl From<crate::ingest::FileFormat> for LoadFormat {
+    fn from(format: crate::ingest::FileFormat) -> Self {
+        match format {
+            crate::ingest::FileFormat::Parquet => LoadFormat::Parquet,
+            crate::ingest::FileFormat::Csv => LoadFormat::Csv,
+            crate::ingest::FileFormat::JsonLines => LoadFormat::JsonLines,
+        }
+    }
+}
+
 /// One change, as it is written to the log (externally tagged JSON, e.g.
 /// `{"add_tags":{"member_id":"M1","tags":["vip"]}}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,10 +95,13 @@ pub(crate) enum Change {
     DropGroup {
         name: String,
     },
-    /// A bulk load whose rows are in `file` (Arrow IPC) of the database directory.
+    /// A bulk load whose rows are in `file` of the database directory.
     Load {
         kind: LoadKind,
         file: String,
+        /// How `file` holds the rows.
+        #[serde(default)]
+        format: LoadFormat,
         /// CRC-32 of the file's bytes.
         crc: u32,
         /// Where the rows came from, for messages.
@@ -152,7 +189,7 @@ pub(crate) fn apply(
     state: &mut State,
     change: &Change,
     rows: Option<Vec<RecordBatch>>,
-    read_rows: &dyn Fn(&str, u32) -> Result<Vec<RecordBatch>>,
+    read_rows: &dyn Fn(&str, u32, LoadFormat) -> Result<Vec<RecordBatch>>,
 ) -> Result<Outcome> {
     match change {
         Change::UpsertMember { member_id, fields } => upsert_member(state, member_id, fields),
@@ -196,12 +233,13 @@ pub(crate) fn apply(
         Change::Load {
             kind,
             file,
+            format,
             crc,
             source,
         } => {
             let batches = match rows {
                 Some(rows) => rows,
-                None => read_rows(file, *crc)?,
+                None => read_rows(file, *crc, *format)?,
             };
             let staged = StagedLoad::stage(state, *kind, &batches, source)?;
             Ok(Outcome::Ingest(staged.apply(state)?))
@@ -343,7 +381,8 @@ mod tests {
             },
             Change::Load {
                 kind: LoadKind::Events,
-                file: "load-7.arrow".into(),
+                file: "load-7.parquet".into(),
+                format: LoadFormat::Parquet,
                 crc: 42,
                 source: "e.parquet".into(),
             },

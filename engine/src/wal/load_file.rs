@@ -1,6 +1,7 @@
-//! The rows of a bulk load, kept beside the log as an Arrow IPC file until the next
-//! checkpoint, so the log record of a load stays small and replay reads the very rows the
-//! load applied.
+//! The rows of a bulk load, kept beside the log until the next checkpoint, so the log record
+//! of a load stays small and replay reads the very rows the load applied: a copy of the
+//! loaded file (Parquet, CSV, JSON Lines), or Arrow IPC runs for batches given through the
+//! API.
 
 use std::io::Cursor;
 
@@ -10,16 +11,16 @@ use arrow::ipc::writer::FileWriter;
 
 use crate::error::{Error, Result};
 
-/// Prefix of load file names (`load-<unique number>.arrow`).
+/// Prefix of load file names (`load-<unique number>.<extension>`).
 pub(crate) const PREFIX: &str = "load-";
 
-/// A load file name not in use in `storage`.
-pub(crate) fn unused_name(storage: &dyn crate::storage::Storage) -> String {
+/// A load file name with `extension` not in use in `storage`.
+pub(crate) fn unused_name(storage: &dyn crate::storage::Storage, extension: &str) -> String {
     let mut n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     loop {
-        let name = format!("{PREFIX}{n}.arrow");
+        let name = format!("{PREFIX}{n}.{extension}");
         if !storage.exists(&name) {
             return name;
         }
