@@ -182,6 +182,9 @@ pub(crate) fn check_member_id(member_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Reads the rows of a load file: its name, CRC-32 and format.
+pub(crate) type ReadLoadFile<'a> = dyn Fn(&str, u32, LoadFormat) -> Result<Vec<RecordBatch>> + 'a;
+
 /// Applies `change`. A load's rows come from `rows` (the batches the writer staged) or, on
 /// replay, from `read_rows`. Dynamic groups are not refreshed here; the caller refreshes
 /// them once after a batch of changes.
@@ -189,7 +192,7 @@ pub(crate) fn apply(
     state: &mut State,
     change: &Change,
     rows: Option<Vec<RecordBatch>>,
-    read_rows: &dyn Fn(&str, u32, LoadFormat) -> Result<Vec<RecordBatch>>,
+    read_rows: &ReadLoadFile<'_>,
 ) -> Result<Outcome> {
     match change {
         Change::UpsertMember { member_id, fields } => upsert_member(state, member_id, fields),
