@@ -178,3 +178,21 @@ fn each_policy_keeps_what_it_promises_on_power_loss() {
         0
     );
 }
+
+#[test]
+fn dropping_a_database_syncs_its_log() {
+    let mem = Arc::new(MemStorage::new());
+    let options = OpenOptions {
+        sync: SyncPolicy::Off,
+        checkpoint_log_bytes: u64::MAX,
+        read_only: false,
+    };
+    let db = Database::open_storage_with(mem.clone(), options).unwrap();
+    for i in 0..5 {
+        workload::apply(&db, i).unwrap();
+    }
+    drop(db);
+    let image = mem.crash_image(&mut |_, _| 0);
+    let db = Database::open_storage_with(Arc::new(image), OpenOptions::default()).unwrap();
+    assert_eq!(workload::held_prefix(&db, 0, 5).unwrap(), 5);
+}

@@ -77,6 +77,14 @@ impl Default for Database {
     }
 }
 
+impl Drop for Database {
+    /// Makes the log durable (under `interval` and `off`, appended records may not be yet);
+    /// an error here has no one to go to, and the records are in the OS's hands already.
+    fn drop(&mut self) {
+        let _ = self.core.sync_log();
+    }
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before anything can panic.
     mutex
