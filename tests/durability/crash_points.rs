@@ -196,3 +196,30 @@ fn dropping_a_database_syncs_its_log() {
     let db = Database::open_storage_with(Arc::new(image), OpenOptions::default()).unwrap();
     assert_eq!(workload::held_prefix(&db, 0, 5).unwrap(), 5);
 }
+
+#[test]
+fn a_database_reopened_often_still_checkpoints() {
+    let mem = Arc::new(MemStorage::new());
+    let options = OpenOptions {
+        sync: SyncPolicy::Always,
+        checkpoint_log_bytes: 4096,
+        read_only: false,
+    };
+    let mut i = 0;
+    for _ in 0..30 {
+        // a few writes per run, far fewer bytes than the threshold
+        let db = Database::open_storage_with(mem.clone(), options.clone()).unwrap();
+        assert!(
+            db.recovery().log_bytes < 4096 + 4096,
+            "the log is checkpointed, not left to grow: {:?}",
+            db.recovery()
+        );
+        for _ in 0..3 {
+            workload::apply(&db, i).unwrap();
+            i += 1;
+        }
+    }
+    let db = Database::open_storage_with(mem, options).unwrap();
+    assert!(db.recovery().generation > 2, "{:?}", db.recovery());
+    assert_eq!(workload::held_prefix(&db, 0, 5).unwrap(), i);
+}

@@ -147,9 +147,10 @@ impl Core {
         state: State,
         storage: Option<Arc<dyn Storage>>,
         manifest: Option<&Manifest>,
-        applied_lsn: u64,
+        recovery: &Recovery,
         options: OpenOptions,
     ) -> Arc<Core> {
+        let applied_lsn = recovery.applied_lsn;
         let core = Arc::new(Core {
             state: RwLock::new(state),
             queue: Mutex::new(Queue {
@@ -161,7 +162,9 @@ impl Core {
                 log_file: manifest.and_then(|m| m.log_file.clone()),
                 applied_lsn,
                 checkpoint_lsn: manifest.map_or(0, |m| m.checkpoint_lsn),
-                log_bytes: 0,
+                // What a replay at the next open would read: a process that restarts often
+                // still checkpoints.
+                log_bytes: recovery.log_bytes,
                 unsynced: false,
                 results: Vec::new(),
                 stats: LogStats::default(),
@@ -383,6 +386,8 @@ impl Core {
                     let _ = storage.remove(&file);
                     return Err(Error::io(storage.location().join(&file), e));
                 }
+                // Replay reads the load file too: it counts toward the next checkpoint.
+                committed.log_bytes += bytes.len() as u64;
                 Change::Load {
                     kind,
                     file,
@@ -550,6 +555,7 @@ pub(super) fn replay(
     recovery.log_file = Some(log.clone());
     let path = storage.location().join(log);
     let bytes = storage.read(log).map_err(|e| Error::io(&path, e))?;
+    let load_bytes = std::cell::Cell::new(0u64);
     let scan = record::scan(&bytes).map_err(|c| Error::BadDatabase {
         path: path.clone(),
         message: format!(
@@ -569,8 +575,13 @@ pub(super) fn replay(
             ),
         });
     }
-    let read_rows =
-        |file: &str, crc: u32, format: LoadFormat| read_load_file(Some(storage), file, crc, format);
+    let read_rows = |file: &str, crc: u32, format: LoadFormat| {
+        let rows = read_load_file(Some(storage), file, crc, format);
+        if let Ok(bytes) = storage.map(file) {
+            load_bytes.set(load_bytes.get() + bytes.len() as u64);
+        }
+        rows
+    };
     for r in &scan.records {
         let change: Change = serde_json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
             path: path.clone(),
@@ -587,6 +598,8 @@ pub(super) fn replay(
         }
         recovery.applied_lsn = r.lsn;
     }
+    let good_bytes = scan.torn.as_ref().map_or(bytes.len() as u64, |t| t.offset);
+    recovery.log_bytes = good_bytes + load_bytes.get();
     if let Some(torn) = scan.torn {
         if repair {
             let header_missing = torn.offset == 0;

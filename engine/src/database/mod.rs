@@ -52,6 +52,9 @@ pub struct Recovery {
     pub replayed: u64,
     /// The last log record applied.
     pub applied_lsn: u64,
+    /// Bytes of log records (and of the load files they name) replayed: what the next open
+    /// would read again without a checkpoint.
+    pub log_bytes: u64,
     /// An unfinished record at the end of the log (a crash mid-write), dropped; cut from the
     /// file unless the database was opened read-only.
     pub torn_tail: Option<TornTail>,
@@ -96,7 +99,13 @@ impl Database {
     /// An empty database held only in memory.
     pub fn in_memory() -> Self {
         Database {
-            core: Core::new(State::default(), None, None, 0, OpenOptions::default()),
+            core: Core::new(
+                State::default(),
+                None,
+                None,
+                &Recovery::default(),
+                OpenOptions::default(),
+            ),
             recovery: Recovery::default(),
         }
     }
@@ -145,7 +154,7 @@ impl Database {
             ),
         };
         let Some(mut manifest) = manifest else {
-            let core = Core::new(State::default(), None, None, 0, options);
+            let core = Core::new(State::default(), None, None, &Recovery::default(), options);
             return Ok(Database {
                 core,
                 recovery: Recovery::default(),
@@ -163,13 +172,7 @@ impl Database {
             // Load files of records that never made it into the log, temporary files.
             crate::storage::remove_unreferenced_loads(storage.as_ref(), &manifest)?;
         }
-        let core = Core::new(
-            state,
-            Some(storage),
-            Some(&manifest),
-            recovery.applied_lsn,
-            options,
-        );
+        let core = Core::new(state, Some(storage), Some(&manifest), &recovery, options);
         Ok(Database { core, recovery })
     }
 
