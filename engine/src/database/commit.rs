@@ -231,20 +231,7 @@ impl Core {
     pub(super) fn write(&self, change: Change) -> Result<Outcome> {
         self.check_writable()?;
         change.precheck()?;
-        let payload = serde_json::to_vec(&change)
-            .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
-        let lsn = {
-            let mut queue = lock(&self.queue);
-            let lsn = queue.next_lsn;
-            queue.next_lsn += 1;
-            record::encode(lsn, &payload, &mut queue.bytes);
-            queue.pending.push(Pending {
-                lsn,
-                change,
-                rows: None,
-            });
-            lsn
-        };
+        let lsn = self.enqueue(change, None)?;
         loop {
             let epoch = {
                 let mut done = lock(&self.done);
@@ -265,6 +252,18 @@ impl Core {
                 done = self.finished.wait(done).unwrap_or_else(|p| p.into_inner());
             }
         }
+    }
+
+    /// Frames `change` into the log buffer under the next LSN and queues it for a batch.
+    fn enqueue(&self, change: Change, rows: Option<Vec<RecordBatch>>) -> Result<u64> {
+        let payload = serde_json::to_vec(&change)
+            .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
+        let mut queue = lock(&self.queue);
+        let lsn = queue.next_lsn;
+        queue.next_lsn += 1;
+        record::encode(lsn, &payload, &mut queue.bytes);
+        queue.pending.push(Pending { lsn, change, rows });
+        Ok(lsn)
     }
 
     /// Writes, syncs and applies every queued change (the caller holds `commit`).
@@ -398,20 +397,7 @@ impl Core {
             }
             (change, _) => change,
         };
-        let payload = serde_json::to_vec(&change)
-            .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
-        let lsn = {
-            let mut queue = lock(&self.queue);
-            let lsn = queue.next_lsn;
-            queue.next_lsn += 1;
-            record::encode(lsn, &payload, &mut queue.bytes);
-            queue.pending.push(Pending {
-                lsn,
-                change,
-                rows: Some(rows),
-            });
-            lsn
-        };
+        let lsn = self.enqueue(change, Some(rows))?;
         self.commit_queued(&mut committed);
         // The batch may hold writes that came in meanwhile; their writers get their answers
         // when this leadership ends.
