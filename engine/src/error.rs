@@ -66,6 +66,9 @@ pub enum Error {
     /// A limit was reached (too many members, too long a value, ...).
     #[error("limit reached: {0}")]
     LimitExceeded(String),
+    /// A statement ran past the deadline its caller gave it and was stopped.
+    #[error("the statement ran past its deadline and was stopped")]
+    DeadlineExceeded,
     /// A statement could not be parsed.
     #[error("{0}")]
     Syntax(memberdb_query::ParseError),

@@ -27,7 +27,9 @@ mod print;
 mod spanless;
 
 pub use error::ParseError;
-pub use parse::{MAX_NESTING, parse_script, parse_statement};
+pub use parse::{
+    MAX_NESTING, MAX_STORED_NESTING, parse_script, parse_statement, parse_statement_nested,
+};
 
 #[cfg(test)]
 mod tests;

@@ -11,16 +11,24 @@ use crate::error::ParseError;
 #[grammar = "grammar.pest"]
 struct Grammar;
 
-/// Deepest nesting of parentheses and `NOT`s accepted, so hostile input cannot exhaust the
-/// stack of the parser or of anything that walks the tree.
+/// Deepest nesting accepted in a statement. Each parenthesis and each `NOT` is a level; a
+/// flat `a OR b OR ...` of any length is one. Measured before anything recurses on the tree,
+/// so hostile input cannot exhaust the stack of the parser or of anything that walks it.
 pub const MAX_NESTING: usize = 64;
+
+/// Deepest nesting accepted when a stored definition (a group's, in the log or the manifest)
+/// is read back. Larger than [`MAX_NESTING`] so that definitions written before NOTs counted
+/// as levels (64 parentheses, each with a `NOT`) still open; every walker of the tree stays
+/// within a small stack at this depth.
+pub const MAX_STORED_NESTING: usize = 4 * MAX_NESTING;
 
 /// Parses `;`-separated statements.
 pub fn parse_script(text: &str) -> Result<Vec<Statement>, ParseError> {
-    check_nesting(text)?;
+    check_parentheses(text, MAX_NESTING)?;
     let mut pairs =
         Grammar::parse(Rule::script, text).map_err(|e| ParseError::from_pest(text, e))?;
     let script = pairs.next().expect("script rule");
+    check_tree_nesting(text, script.clone(), MAX_NESTING)?;
     Ok(script
         .into_inner()
         .filter(|p| p.as_rule() == Rule::statement)
@@ -30,10 +38,19 @@ pub fn parse_script(text: &str) -> Result<Vec<Statement>, ParseError> {
 
 /// Parses exactly one statement (a trailing `;` is allowed).
 pub fn parse_statement(text: &str) -> Result<Statement, ParseError> {
-    check_nesting(text)?;
+    parse_statement_nested(text, MAX_NESTING)
+}
+
+/// Parses exactly one statement nested at most `max_nesting` levels deep (each parenthesis
+/// and each `NOT` is a level). A server passes its configured limit; stored definitions are
+/// read back with [`MAX_STORED_NESTING`]. Limits above that are lowered to it.
+pub fn parse_statement_nested(text: &str, max_nesting: usize) -> Result<Statement, ParseError> {
+    let max_nesting = max_nesting.min(MAX_STORED_NESTING);
+    check_parentheses(text, max_nesting)?;
     let mut pairs =
         Grammar::parse(Rule::single, text).map_err(|e| ParseError::from_pest(text, e))?;
     let single = pairs.next().expect("single rule");
+    check_tree_nesting(text, single.clone(), max_nesting)?;
     let stmt = single
         .into_inner()
         .find(|p| p.as_rule() == Rule::statement)
@@ -41,8 +58,20 @@ pub fn parse_statement(text: &str) -> Result<Statement, ParseError> {
     Ok(statement(stmt))
 }
 
-/// Refuses input nested deeper than [`MAX_NESTING`] before the recursive parser sees it.
-fn check_nesting(text: &str) -> Result<(), ParseError> {
+fn too_deep(text: &str, span: Span, max: usize) -> ParseError {
+    ParseError::new(
+        text,
+        span,
+        format!(
+            "nesting deeper than {max} levels (each NOT and each parenthesis is a level); \
+             write long lists flat (a OR b OR c) or with IN (...)"
+        ),
+    )
+}
+
+/// Refuses parentheses nested deeper than `max` before pest sees the text: pest's parser
+/// recurses once per parenthesis, and only there.
+fn check_parentheses(text: &str, max: usize) -> Result<(), ParseError> {
     let mut depth = 0usize;
     let mut quote: Option<char> = None;
     let mut chars = text.char_indices().peekable();
@@ -58,16 +87,46 @@ fn check_nesting(text: &str) -> Result<(), ParseError> {
             }
             (None, '(') => {
                 depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(ParseError::new(
-                        text,
-                        Span::new(i, i + 1),
-                        format!("nesting deeper than {MAX_NESTING} levels"),
-                    ));
+                if depth > max {
+                    return Err(too_deep(text, Span::new(i, i + 1), max));
                 }
             }
             (None, ')') => depth = depth.saturating_sub(1),
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a parse tree nested deeper than `max` levels, counting each parenthesised group
+/// and each `NOT` (of segments and of `WHERE` filters). Walks pest's flat pair queue in
+/// order with a stack of the ends of the open levels, so it never recurses: a chain of
+/// thousands of `NOT`s is measured and refused before any AST is built.
+fn check_tree_nesting(text: &str, root: Pair<'_, Rule>, max: usize) -> Result<(), ParseError> {
+    // Ends (byte offsets) of the levels enclosing the current pair, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    // The end of the innermost NOT-carrying expression seen: a NOT's level lasts to there.
+    let mut not_scope_end = 0usize;
+    for pair in root.into_inner().flatten() {
+        let s = pair.as_span();
+        while open.last().is_some_and(|&end| end <= s.start()) {
+            open.pop();
+        }
+        let level_end = match pair.as_rule() {
+            Rule::not_expr | Rule::prop_not => {
+                not_scope_end = s.end();
+                None
+            }
+            Rule::not_op => Some(not_scope_end),
+            Rule::paren => Some(s.end()),
+            Rule::prop_primary if s.as_str().starts_with('(') => Some(s.end()),
+            _ => None,
+        };
+        if let Some(end) = level_end {
+            open.push(end);
+            if open.len() > max {
+                return Err(too_deep(text, Span::new(s.start(), s.end()), max));
+            }
         }
     }
     Ok(())

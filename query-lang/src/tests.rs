@@ -250,10 +250,70 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert!(parse_statement(&quoted).is_ok());
 }
 
+/// Issue 11, finding 1: 1,740 `NOT`s (7 KB, under every byte limit) were accepted because only
+/// parentheses counted, and the walkers of the tree overflowed a connection thread's stack.
 #[test]
-fn long_not_chains_parse_without_recursion() {
-    let text = format!("COUNT {}ALL", "NOT ".repeat(10_000));
-    assert!(parse_statement(&text).is_ok());
+fn each_not_is_a_level_of_nesting() {
+    let nots = |n: usize| format!("COUNT {}TAG 'vip'", "NOT ".repeat(n));
+    assert!(parse_statement(&nots(MAX_NESTING)).is_ok());
+    for n in [MAX_NESTING + 1, 1_740, 100_000] {
+        let e = parse_statement(&nots(n)).unwrap_err();
+        assert!(e.message.contains("each NOT"), "{}", e.message);
+    }
+    // parentheses and NOTs add up
+    let half = MAX_NESTING / 2;
+    let mixed = |extra: usize| {
+        format!(
+            "COUNT {}{}ALL{}",
+            "NOT ".repeat(half + extra),
+            "(".repeat(half),
+            ")".repeat(half)
+        )
+    };
+    assert!(parse_statement(&mixed(0)).is_ok());
+    assert!(parse_statement(&mixed(1)).is_err());
+    let alternating = format!(
+        "COUNT {}TAG 'a'{}",
+        "NOT (TAG 'a' AND ".repeat(40),
+        ")".repeat(40)
+    );
+    assert!(parse_statement(&alternating).is_err(), "80 levels");
+    // NOTs in WHERE count too
+    let filter = |n: usize| format!("COUNT DID e WHERE {}amount > 1", "NOT ".repeat(n));
+    assert!(parse_statement(&filter(MAX_NESTING)).is_ok());
+    assert!(parse_statement(&filter(MAX_NESTING + 1)).is_err());
+    // a flat list of any length is one level
+    let flat = format!("COUNT {}ALL", "TAG 'a' OR NOT TAG 'b' OR ".repeat(5_000));
+    assert!(parse_statement(&flat).is_ok());
+    // siblings do not add up
+    let siblings = format!(
+        "COUNT ({}TAG 'a') AND ({}TAG 'b')",
+        "NOT ".repeat(MAX_NESTING - 1),
+        "NOT ".repeat(MAX_NESTING - 1)
+    );
+    assert!(parse_statement(&siblings).is_ok());
+}
+
+#[test]
+fn a_caller_may_lower_the_limit_and_stored_text_may_go_deeper() {
+    let text = format!("COUNT {}ALL", "NOT ".repeat(10));
+    assert!(crate::parse_statement_nested(&text, 10).is_ok());
+    assert!(crate::parse_statement_nested(&text, 9).is_err());
+    let deep = format!("COUNT {}ALL", "NOT ".repeat(MAX_NESTING * 2));
+    assert!(parse_statement(&deep).is_err());
+    assert!(crate::parse_statement_nested(&deep, crate::MAX_STORED_NESTING).is_ok());
+}
+
+#[test]
+fn refusing_a_huge_not_chain_needs_little_stack() {
+    let text = format!("COUNT {}ALL", "NOT ".repeat(200_000));
+    let refused = std::thread::Builder::new()
+        .stack_size(128 << 10)
+        .spawn(move || parse_statement(&text).is_err())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(refused);
 }
 
 // ---------------------------------------------------------------- properties

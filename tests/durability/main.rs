@@ -7,4 +7,5 @@ mod crash_points;
 mod fixture;
 mod kill9;
 mod snapshots;
+mod stored_definitions;
 mod support;

@@ -569,13 +569,14 @@ pub(super) fn replay(
         rows
     };
     for r in &scan.records {
-        let change: Change = serde_json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
-            path: path.clone(),
-            message: format!(
-                "record {} at byte offset {} is not a change this version knows: {e}",
-                r.lsn, r.offset
-            ),
-        })?;
+        let change: Change =
+            crate::util::json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
+                path: path.clone(),
+                message: format!(
+                    "record {} at byte offset {} is not a change this version knows: {e}",
+                    r.lsn, r.offset
+                ),
+            })?;
         // A change refused when it was written is refused again: the same state gives the
         // same answer. Damage to a load file is not such a refusal.
         match change::apply(state, &change, None, &read_rows) {

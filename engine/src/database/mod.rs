@@ -125,7 +125,8 @@ impl Database {
                 message: "no memberdb database here (no manifest.json)".to_string(),
             });
         }
-        let storage = FsStorage::new(dir).map_err(|e| Error::io(dir, e))?;
+        let storage =
+            FsStorage::with_mode(dir, options.file_mode).map_err(|e| Error::io(dir, e))?;
         Database::open_storage_with(Arc::new(storage), options)
     }
 
@@ -238,7 +239,8 @@ impl Database {
     /// Writes the database to directory `dir`, which becomes its home (locked, with a log).
     pub fn save_to(&mut self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let storage = FsStorage::new(dir).map_err(|e| Error::io(dir, e))?;
+        let storage = FsStorage::with_mode(dir, self.core.options.file_mode)
+            .map_err(|e| Error::io(dir, e))?;
         self.core.move_to(Arc::new(storage))
     }
 
@@ -383,6 +385,8 @@ impl Database {
     /// Defines dynamic group `name`. Its members are materialised now and kept current.
     /// Returns its size at the wall clock.
     pub fn define_group(&self, name: &str, definition: Segment) -> Result<u64> {
+        // What is stored must reopen: the definition as the log will give it back.
+        let definition = crate::groups::stored::as_stored(&definition)?;
         // Refuse a definition that does not bind before it reaches the log.
         {
             let view = self.as_of(Timestamp::now());

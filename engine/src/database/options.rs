@@ -68,6 +68,10 @@ pub struct OpenOptions {
     pub checkpoint_log_bytes: u64,
     /// Open without the lock and refuse writes; a torn log tail is reported, not cut.
     pub read_only: bool,
+    /// Permissions of the files the database creates (default 0600, the owner only:
+    /// they hold personal data in clear); directories it creates get the matching mode
+    /// (0700). Files that exist keep theirs.
+    pub file_mode: u32,
 }
 
 impl Default for OpenOptions {
@@ -76,6 +80,7 @@ impl Default for OpenOptions {
             sync: SyncPolicy::Always,
             checkpoint_log_bytes: 256 << 20,
             read_only: false,
+            file_mode: crate::storage::DEFAULT_FILE_MODE,
         }
     }
 }

@@ -2,8 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::RwLockReadGuard;
+use std::time::Instant;
 
 use roaring::RoaringBitmap;
+
+use memberdb_query::MAX_STORED_NESTING;
 
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
@@ -21,11 +24,31 @@ use crate::value::Value;
 pub struct View<'db> {
     state: RwLockReadGuard<'db, State>,
     now: i64,
+    deadline: Option<Instant>,
 }
 
 impl<'db> View<'db> {
     pub(crate) fn new(state: RwLockReadGuard<'db, State>, now: i64) -> Self {
-        View { state, now }
+        View {
+            state,
+            now,
+            deadline: None,
+        }
+    }
+
+    /// Reads of this view stop with [`Error::DeadlineExceeded`] once `deadline` has passed
+    /// (checked before every step of an evaluation and every 65,536 members of a
+    /// breakdown), so a server can bound the time one statement takes.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(Error::DeadlineExceeded),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn state(&self) -> &State {
@@ -37,16 +60,27 @@ impl<'db> View<'db> {
         crate::value::Timestamp(self.now)
     }
 
+    /// An evaluator for `segment`, once its depth is known to be safe to recurse on: the
+    /// language refuses deeper text, but a tree built through the API can be any depth.
+    fn evaluator(&self, segment: &Segment) -> Result<Evaluator<'_>> {
+        let depth = segment.nesting();
+        if depth > MAX_STORED_NESTING {
+            return Err(Error::InvalidSegment(format!(
+                "the segment nests {depth} levels deep (each NOT, AND and OR is a level), more \
+                 than {MAX_STORED_NESTING}"
+            )));
+        }
+        Ok(Evaluator::new(&self.state, self.now).with_deadline(self.deadline))
+    }
+
     /// Members in `segment`.
     pub fn count(&self, segment: &Segment) -> Result<u64> {
-        Evaluator::new(&self.state, self.now).count(segment)
+        self.evaluator(segment)?.count(segment)
     }
 
     /// The members of `segment` as a bitmap of row ids (for embedders that combine results).
     pub fn members(&self, segment: &Segment) -> Result<RoaringBitmap> {
-        Ok(Evaluator::new(&self.state, self.now)
-            .eval(segment)?
-            .into_owned())
+        Ok(self.evaluator(segment)?.eval(segment)?.into_owned())
     }
 
     /// Members of `segment` with the requested attributes, in row-id order (the order the
@@ -57,7 +91,7 @@ impl<'db> View<'db> {
             .iter()
             .map(|c| self.state.attrs.require(c))
             .collect::<Result<_>>()?;
-        let bitmap = Evaluator::new(&self.state, self.now).eval(segment)?;
+        let bitmap = self.evaluator(segment)?.eval(segment)?;
         let limit = options.limit.unwrap_or(usize::MAX);
         let rows = bitmap
             .iter()
@@ -87,7 +121,7 @@ impl<'db> View<'db> {
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
         let attr = self.state.attrs.require(attribute)?;
-        let bitmap = Evaluator::new(&self.state, self.now).eval(segment)?;
+        let bitmap = self.evaluator(segment)?.eval(segment)?;
         let column = &attr.column;
         let mut lines: Vec<BreakdownRow> = Vec::new();
         if let Some(values) = &attr.index.values {
@@ -112,7 +146,10 @@ impl<'db> View<'db> {
             }
         } else {
             let mut counts: HashMap<u64, (u32, u64)> = HashMap::new();
-            for row in bitmap.iter() {
+            for (i, row) in bitmap.iter().enumerate() {
+                if i % 65_536 == 65_535 {
+                    self.check_deadline()?;
+                }
                 let r = row as usize;
                 if !column.is_valid(r) {
                     continue;

@@ -8,6 +8,8 @@
 //! A group may refer only to groups that exist when it is defined, and a group still
 //! referred to cannot be dropped, so definitions never form a cycle.
 
+pub(crate) mod stored;
+
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};

@@ -90,6 +90,14 @@ fn key_column(
                 format!("'{name}' is empty; every row needs one"),
             ));
         }
+        if strings.value(i).contains('\0') {
+            return Err(Error::bad_input(
+                source,
+                Some(first_row + i),
+                Some(name),
+                format!("'{name}' holds a NUL byte, which no key may hold"),
+            ));
+        }
     }
     Ok(strings.clone())
 }

@@ -52,44 +52,68 @@ pub(crate) fn instant(lit: &ast::Literal, clause: &str) -> Result<Timestamp> {
     })
 }
 
-/// Binds a segment expression.
+/// Binds a segment expression to the catalog of `state`: every name resolved, every literal
+/// checked against its column, each error carrying its span.
 pub(crate) fn segment(state: &State, expr: &Expr) -> Result<Segment> {
+    convert(Some(state), expr)
+}
+
+/// A stored definition's expression as a segment, without the catalog: its names were
+/// checked when it was defined, and the state it is read into may not hold them all yet.
+pub(crate) fn stored_segment(expr: &Expr) -> Result<Segment> {
+    convert(None, expr)
+}
+
+/// The one conversion of an expression into a [`Segment`]; with a state, checked against it.
+fn convert(state: Option<&State>, expr: &Expr) -> Result<Segment> {
     Ok(match expr {
         Expr::All(_) => Segment::All,
         Expr::Tag(name, span) => {
-            if state.tags.get(name).is_none() {
+            if let Some(state) = state
+                && state.tags.get(name).is_none()
+            {
                 return Err(Error::unknown("tag", name, state.tags.names()).at(*span));
             }
             Segment::Tag(name.clone())
         }
         Expr::InGroup(name, _) => {
-            state
-                .groups
-                .require(&name.text)
-                .map_err(|e| e.at(name.span))?;
+            if let Some(state) = state {
+                state
+                    .groups
+                    .require(&name.text)
+                    .map_err(|e| e.at(name.span))?;
+            }
             Segment::InGroup(name.text.clone())
         }
         Expr::Cmp(c) => {
-            let attr = state
-                .attrs
-                .require(&c.name.text)
-                .map_err(|e| e.at(c.name.span))?;
             let predicate = predicate(&c.test);
-            compile(&predicate, &attr.column, &c.name.text).map_err(|e| e.at(c.span))?;
+            if let Some(state) = state {
+                let attr = state
+                    .attrs
+                    .require(&c.name.text)
+                    .map_err(|e| e.at(c.name.span))?;
+                compile(&predicate, &attr.column, &c.name.text).map_err(|e| e.at(c.span))?;
+            }
             Segment::Attr {
                 name: c.name.text.clone(),
                 predicate,
             }
         }
         Expr::Did(d, _) => {
-            let part = state
-                .events
-                .require(&d.event.text)
-                .map_err(|e| e.at(d.event.span))?;
+            let part = match state {
+                Some(state) => Some((
+                    state,
+                    state
+                        .events
+                        .require(&d.event.text)
+                        .map_err(|e| e.at(d.event.span))?,
+                )),
+                None => None,
+            };
             let filter = d
                 .filter
                 .as_ref()
-                .map(|f| prop_filter(state, part, f))
+                .map(|f| prop_filter(part, f))
                 .transpose()?;
             let frequency = d.count.map(|(kind, n, _)| match kind {
                 ast::CountKind::AtLeast => Frequency::AtLeast(n),
@@ -130,37 +154,39 @@ pub(crate) fn segment(state: &State, expr: &Expr) -> Result<Segment> {
         Expr::And(parts, _) => Segment::And(
             parts
                 .iter()
-                .map(|p| segment(state, p))
+                .map(|p| convert(state, p))
                 .collect::<Result<_>>()?,
         ),
         Expr::Or(parts, _) => Segment::Or(
             parts
                 .iter()
-                .map(|p| segment(state, p))
+                .map(|p| convert(state, p))
                 .collect::<Result<_>>()?,
         ),
-        Expr::Not(inner, _) => Segment::Not(Box::new(segment(state, inner)?)),
+        Expr::Not(inner, _) => Segment::Not(Box::new(convert(state, inner)?)),
     })
 }
 
+/// A `WHERE` filter; with the state and the event's partition, checked against them.
 fn prop_filter(
-    state: &State,
-    part: &crate::events::EventPartition,
+    part: Option<(&State, &crate::events::EventPartition)>,
     f: &PropExpr,
 ) -> Result<PropFilter> {
     Ok(match f {
         PropExpr::Cmp(c) => {
             let name = &c.name.text;
-            let Some(&data_type) = state.events.props.get(name) else {
-                let known = state.events.props.keys().map(String::as_str);
-                return Err(Error::unknown("event property", name, known).at(c.name.span));
-            };
             let predicate = predicate(&c.test);
-            match part.props.get(name) {
-                Some(column) => compile(&predicate, column, name),
-                None => compile(&predicate, &Column::new(data_type), name),
+            if let Some((state, part)) = part {
+                let Some(&data_type) = state.events.props.get(name) else {
+                    let known = state.events.props.keys().map(String::as_str);
+                    return Err(Error::unknown("event property", name, known).at(c.name.span));
+                };
+                match part.props.get(name) {
+                    Some(column) => compile(&predicate, column, name),
+                    None => compile(&predicate, &Column::new(data_type), name),
+                }
+                .map_err(|e| e.at(c.span))?;
             }
-            .map_err(|e| e.at(c.span))?;
             PropFilter::Prop {
                 name: name.clone(),
                 predicate,
@@ -169,15 +195,15 @@ fn prop_filter(
         PropExpr::And(parts, _) => PropFilter::And(
             parts
                 .iter()
-                .map(|p| prop_filter(state, part, p))
+                .map(|p| prop_filter(part, p))
                 .collect::<Result<_>>()?,
         ),
         PropExpr::Or(parts, _) => PropFilter::Or(
             parts
                 .iter()
-                .map(|p| prop_filter(state, part, p))
+                .map(|p| prop_filter(part, p))
                 .collect::<Result<_>>()?,
         ),
-        PropExpr::Not(inner, _) => PropFilter::Not(Box::new(prop_filter(state, part, inner)?)),
+        PropExpr::Not(inner, _) => PropFilter::Not(Box::new(prop_filter(part, inner)?)),
     })
 }

@@ -1,7 +1,7 @@
 //! Statements of the segment language run against a database: binding (`bind`), running,
 //! EXPLAIN and SHOW.
 
-mod bind;
+pub(crate) mod bind;
 mod text;
 
 use std::time::Instant;
@@ -14,7 +14,7 @@ use crate::results::{BreakdownRow, FindOptions, FindResult};
 use crate::segment::{Evaluator, Segment};
 use crate::value::Timestamp;
 
-pub use memberdb_query::{parse_script, parse_statement};
+pub use memberdb_query::{parse_script, parse_statement, parse_statement_nested};
 
 /// What a statement returns.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +54,19 @@ impl Output {
 /// members (`LIMIT` raises it).
 pub const DEFAULT_FIND_LIMIT: u64 = 1000;
 
+/// How [`Database::run_with`] runs a statement.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The pinned *now* (the wall clock when `None`); a statement's `AS OF` overrides it.
+    pub now: Option<Timestamp>,
+    /// Reads stop with [`Error::DeadlineExceeded`] once this instant has passed. Writes
+    /// (DEFINE / DROP GROUP) are not bound by it.
+    pub deadline: Option<std::time::Instant>,
+    /// A BREAKDOWN with more lines than this (after `TOP`) is refused with
+    /// [`Error::LimitExceeded`].
+    pub max_breakdown_lines: Option<usize>,
+}
+
 impl Database {
     /// Parses and runs `;`-separated statements, stopping at the first error. `now` is the
     /// pinned *now* (wall clock when `None`); a statement's `AS OF` overrides it.
@@ -70,9 +83,21 @@ impl Database {
 
     /// Runs one parsed statement. Reads bind and run on one snapshot.
     pub fn run(&self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
+        self.run_with(
+            statement,
+            &RunOptions {
+                now,
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    /// Runs one parsed statement under `options`: a pinned *now*, a deadline for reads, a
+    /// cap on BREAKDOWN lines. Reads bind and run on one snapshot.
+    pub fn run_with(&self, statement: &Statement, options: &RunOptions) -> Result<Output> {
         let now = match &statement.as_of {
             Some(lit) => bind::instant(lit, "AS OF")?,
-            None => now.unwrap_or_else(Timestamp::now),
+            None => options.now.unwrap_or_else(Timestamp::now),
         };
         match &statement.kind {
             StatementKind::DefineGroup { name, segment } => {
@@ -91,7 +116,7 @@ impl Database {
             }
             _ => {}
         }
-        let view = self.as_of(now);
+        let view = self.as_of(now).with_deadline(options.deadline);
         let state = view.state();
         Ok(match &statement.kind {
             StatementKind::Count(e) => Output::Count(view.count(&bind::segment(state, e)?)?),
@@ -118,7 +143,18 @@ impl Database {
                 let seg = bind::segment(state, segment)?;
                 state.attrs.require(&by.text).map_err(|e| e.at(by.span))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                Output::Breakdown(view.breakdown(&seg, &by.text, top)?)
+                let lines = view.breakdown(&seg, &by.text, top)?;
+                if let Some(max) = options.max_breakdown_lines
+                    && lines.len() > max
+                {
+                    return Err(Error::LimitExceeded(format!(
+                        "BREAKDOWN by {} gives {} lines, more than the {max} allowed at once; \
+                         add TOP n",
+                        by.text,
+                        lines.len()
+                    )));
+                }
+                Output::Breakdown(lines)
             }
             StatementKind::Explain(e) => {
                 let seg = bind::segment(state, e)?;

@@ -16,13 +16,33 @@ use crate::state::State;
 pub(crate) struct Evaluator<'a> {
     state: &'a State,
     now: i64,
+    /// Past this instant every step fails with [`Error::DeadlineExceeded`].
+    deadline: Option<std::time::Instant>,
 }
 
 type Bits<'a> = Cow<'a, RoaringBitmap>;
 
 impl<'a> Evaluator<'a> {
     pub(crate) fn new(state: &'a State, now: i64) -> Self {
-        Evaluator { state, now }
+        Evaluator {
+            state,
+            now,
+            deadline: None,
+        }
+    }
+
+    /// Stops evaluation with [`Error::DeadlineExceeded`] once `deadline` has passed: checked
+    /// before every node, so a statement overruns by at most one leaf's work.
+    pub(crate) fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(Error::DeadlineExceeded),
+            _ => Ok(()),
+        }
     }
 
     fn live(&self) -> &'a RoaringBitmap {
@@ -31,6 +51,7 @@ impl<'a> Evaluator<'a> {
 
     /// The members of `segment`.
     pub(crate) fn eval(&self, segment: &Segment) -> Result<Bits<'a>> {
+        self.check_deadline()?;
         Ok(match segment {
             Segment::All => Cow::Borrowed(self.live()),
             Segment::Tag(name) => Cow::Borrowed(
@@ -79,6 +100,7 @@ impl<'a> Evaluator<'a> {
 
     /// The number of members of `segment`.
     pub(crate) fn count(&self, segment: &Segment) -> Result<u64> {
+        self.check_deadline()?;
         match segment {
             Segment::Not(inner) => Ok(self.live().len() - self.count(inner)?),
             Segment::And(children) => {

@@ -30,7 +30,8 @@ use crate::state::State;
 use crate::value::DataType;
 
 /// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Version 3 stores group definitions as text (`groups::stored`); 1 and 2 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -49,6 +50,8 @@ struct NamedType {
 #[derive(Serialize, Deserialize)]
 struct GroupEntry {
     name: String,
+    /// Canonical text with its language version since format version 3 (`groups::stored`).
+    #[serde(with = "crate::groups::stored")]
     definition: Segment,
 }
 
@@ -132,7 +135,7 @@ pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     let bytes = storage
         .read(MANIFEST)
         .map_err(|e| io(storage, MANIFEST, e))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
+    let manifest: Manifest = crate::util::json::from_slice(&bytes)
         .map_err(|e| bad(storage, format!("{MANIFEST} is not readable: {e}")))?;
     if manifest.format_version > FORMAT_VERSION {
         return Err(bad(

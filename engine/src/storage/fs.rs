@@ -21,18 +21,45 @@ pub struct FsStorage {
     appending: Mutex<HashMap<String, (File, bool)>>,
     /// The lock file, once locked; the lock lasts as long as the handle.
     lock: Mutex<Option<File>>,
+    /// Permissions of the files this storage creates.
+    file_mode: u32,
+}
+
+/// Permissions of a database's files unless the caller says otherwise: the owner only, since
+/// they hold members' phone numbers and addresses in clear.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// The mode of a directory holding files of `file_mode`: searchable wherever readable.
+pub fn dir_mode(file_mode: u32) -> u32 {
+    file_mode | ((file_mode & 0o444) >> 2)
 }
 
 impl FsStorage {
-    /// Uses `dir`, creating it if needed.
+    /// Uses `dir`, creating it (owner only) if needed.
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        FsStorage::with_mode(dir, DEFAULT_FILE_MODE)
+    }
+
+    /// Uses `dir`; files it creates get `file_mode`, directories it creates
+    /// [`dir_mode`]`(file_mode)`. An existing directory keeps its permissions.
+    pub fn with_mode(dir: impl Into<PathBuf>, file_mode: u32) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
+        create_dir(&dir, dir_mode(file_mode))?;
         Ok(FsStorage {
             dir,
             appending: Mutex::new(HashMap::new()),
             lock: Mutex::new(None),
+            file_mode,
         })
+    }
+
+    /// Options that create a file with this storage's mode.
+    fn create_options(&self) -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.file_mode);
+        options
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -45,6 +72,16 @@ impl FsStorage {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.create(dir)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -74,7 +111,11 @@ impl Storage for FsStorage {
     fn write_atomic(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
         // write to a temporary name, fsync, rename over the target, fsync the directory
         let tmp = self.path(&format!("{name}.tmp"));
-        let mut file = File::create(&tmp)?;
+        let mut file = self
+            .create_options()
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
         file.write_all(data)?;
         file.sync_all()?;
         drop(file);
@@ -87,7 +128,7 @@ impl Storage for FsStorage {
         if !files.contains_key(name) {
             let path = self.path(name);
             let new = !path.exists();
-            let file = OpenOptions::new().create(true).append(true).open(path)?;
+            let file = self.create_options().append(true).open(path)?;
             files.insert(name.to_string(), (file, new));
         }
         let (file, _) = files.get_mut(name).expect("inserted above");
@@ -141,10 +182,10 @@ impl Storage for FsStorage {
             return Ok(());
         }
         let path = self.path(LOCK_FILE);
-        let mut file = OpenOptions::new()
+        let mut file = self
+            .create_options()
             .read(true)
             .write(true)
-            .create(true)
             .truncate(false)
             .open(&path)
             .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;

@@ -12,7 +12,7 @@ mod memory;
 pub(crate) use format::{
     Manifest, SaveError, load, read_manifest, remove_unreferenced_loads, save, upgrade_manifest,
 };
-pub use fs::FsStorage;
+pub use fs::{DEFAULT_FILE_MODE, FsStorage, dir_mode};
 pub use memory::MemStorage;
 
 use bytes::Bytes;

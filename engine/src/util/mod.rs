@@ -2,4 +2,5 @@
 
 pub(crate) mod bitvec;
 pub(crate) mod dict;
+pub(crate) mod json;
 pub(crate) mod suggest;

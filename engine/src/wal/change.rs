@@ -90,6 +90,8 @@ pub(crate) enum Change {
     },
     DefineGroup {
         name: String,
+        /// Stored as canonical text with its language version (`groups::stored`).
+        #[serde(with = "crate::groups::stored")]
         definition: Segment,
     },
     DropGroup {
@@ -123,9 +125,7 @@ impl Change {
         let member = |id: &str| check_member_id(id);
         let finite = |fields: &[(String, Option<Value>)], what: &str| {
             for (name, value) in fields {
-                if name.is_empty() {
-                    return Err(Error::InvalidSegment(format!("{what} name is empty")));
-                }
+                check_name(name, &format!("{what} name"))?;
                 if let Some(Value::Float(x)) = value
                     && !x.is_finite()
                 {
@@ -143,12 +143,7 @@ impl Change {
             }
             Change::AddTags { member_id, tags } => {
                 member(member_id)?;
-                if let Some(empty) = tags.iter().find(|t| t.is_empty()) {
-                    return Err(Error::InvalidSegment(format!(
-                        "tag name '{empty}' is empty"
-                    )));
-                }
-                Ok(())
+                tags.iter().try_for_each(|t| check_name(t, "a tag name"))
             }
             Change::AddEvent {
                 member_id,
@@ -157,11 +152,7 @@ impl Change {
                 ..
             } => {
                 member(member_id)?;
-                if event.is_empty() {
-                    return Err(Error::InvalidSegment(
-                        "an event needs a type name".to_string(),
-                    ));
-                }
+                check_name(event, "an event type")?;
                 finite(props, "event property")
             }
             Change::RemoveTags { .. }
@@ -174,10 +165,20 @@ impl Change {
 }
 
 pub(crate) fn check_member_id(member_id: &str) -> Result<()> {
-    if member_id.is_empty() {
-        return Err(Error::InvalidSegment(
-            "member_id must not be empty".to_string(),
-        ));
+    check_name(member_id, "a member_id")
+}
+
+/// Keys and names (member ids, tags, event types) are non-empty and hold no NUL byte: NUL
+/// ends strings in the C clients, shells and files they travel through, so two ids that
+/// differ only after one would be confused there.
+pub(crate) fn check_name(name: &str, what: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidSegment(format!("{what} must not be empty")));
+    }
+    if name.contains('\0') {
+        return Err(Error::InvalidSegment(format!(
+            "{what} must not hold a NUL byte"
+        )));
     }
     Ok(())
 }
@@ -409,5 +410,29 @@ mod tests {
             tags: vec!["vip".into()],
         };
         assert!(empty.precheck().is_err());
+    }
+
+    /// Issue 11, finding 9: NUL bytes were accepted in member ids and tag names.
+    #[test]
+    fn precheck_refuses_nul_bytes_in_keys_and_names() {
+        let tags = |member_id: &str, tag: &str| Change::AddTags {
+            member_id: member_id.into(),
+            tags: vec![tag.into()],
+        };
+        assert!(tags("M1", "vip").precheck().is_ok());
+        assert!(tags("M1\0x", "vip").precheck().is_err());
+        assert!(tags("M1", "v\0ip").precheck().is_err());
+        let event = Change::AddEvent {
+            member_id: "M1".into(),
+            event: "buy\0".into(),
+            ts: 0,
+            props: vec![],
+        };
+        assert!(event.precheck().is_err());
+        let field = Change::UpsertMember {
+            member_id: "M1".into(),
+            fields: vec![("ci\0ty".into(), None)],
+        };
+        assert!(field.precheck().is_err());
     }
 }

@@ -34,14 +34,38 @@ pub(crate) struct Limits {
     pub(crate) args: usize,
     /// Bytes of one statement of QUERY.
     pub(crate) statement_bytes: usize,
-    /// Parenthesis / NOT nesting of a segment (at most 64, the language's own limit).
+    /// Nesting of a segment: each NOT and each parenthesis is a level (at most 64, the
+    /// language's own limit).
     pub(crate) nesting: usize,
+    /// Milliseconds a read statement (COUNT, FIND, BREAKDOWN, EXPLAIN, SHOW) may run before
+    /// it is stopped with an error (0: no limit). DEFINE / DROP GROUP are not bound by it.
+    pub(crate) statement_ms: u64,
+    /// Lines one BREAKDOWN returns at most (after TOP); more is refused, naming TOP.
+    pub(crate) breakdown_rows: usize,
     /// Members one FIND returns at most (a larger LIMIT is refused).
     pub(crate) find_rows: u64,
     /// Connections at once; more are refused with an error.
     pub(crate) clients: usize,
     /// Seconds a connection may stay silent (or stall in the middle of a request).
     pub(crate) idle_seconds: u64,
+    /// Seconds a write of replies may block on a client that does not read them; then the
+    /// client is disconnected (its unsent replies dropped) and the reason logged.
+    pub(crate) write_timeout_seconds: u64,
+    /// Bytes of replies a connection holds before it writes them out: pipelined replies
+    /// are sent in batches of this size, so a client that sends many requests and reads
+    /// nothing holds at most this plus one reply in the server.
+    pub(crate) reply_buffer_bytes: usize,
+    /// Seconds a connection has to authenticate (when users are configured), counted from
+    /// connect: no reply restarts this clock.
+    pub(crate) auth_seconds: u64,
+    /// Connections at once that have not authenticated yet (when users are configured),
+    /// out of `clients`: the rest of the slots stay for clients that authenticate.
+    pub(crate) unauthenticated_clients: usize,
+    /// Password verifications (argon2, 19 MiB and tens of milliseconds each) at once.
+    pub(crate) auth_concurrency: usize,
+    /// Seconds after SIGTERM / SIGINT before connections still busy are cut, so shutdown
+    /// ends in bounded time whatever the clients do.
+    pub(crate) shutdown_seconds: u64,
     /// Bytes of a request before AUTH, when users are configured.
     pub(crate) unauthenticated_request_bytes: usize,
     /// Arguments of a request before AUTH, when users are configured.
@@ -56,9 +80,17 @@ impl Default for Limits {
             args: 1024,
             statement_bytes: 16 << 10,
             nesting: 64,
+            statement_ms: 2000,
+            breakdown_rows: 10_000,
             find_rows: 10_000,
             clients: 1000,
             idle_seconds: 300,
+            write_timeout_seconds: 10,
+            reply_buffer_bytes: 64 << 10,
+            auth_seconds: 10,
+            unauthenticated_clients: 64,
+            auth_concurrency: 2,
+            shutdown_seconds: 10,
             unauthenticated_request_bytes: 4096,
             unauthenticated_args: 8,
         }
@@ -101,6 +133,11 @@ pub(crate) struct Config {
     pub(crate) sync: String,
     /// Answers of repeated COUNT / BREAKDOWN statements kept until the next write (0: off).
     pub(crate) answer_cache: usize,
+    /// Bytes the kept answers may take at most (as they are sent, RESP2).
+    pub(crate) answer_cache_bytes: usize,
+    /// Permissions of the files the database creates, as octal text; directories get the
+    /// same with the execute bit wherever a read bit is set ("0600" -> 0700).
+    pub(crate) file_mode: String,
     pub(crate) limits: Limits,
     pub(crate) users: Vec<User>,
 }
@@ -111,6 +148,8 @@ impl Default for Config {
             bind: "127.0.0.1:7379".to_string(),
             sync: "always".to_string(),
             answer_cache: 10_000,
+            answer_cache_bytes: 64 << 20,
+            file_mode: "0600".to_string(),
             limits: Limits::default(),
             users: Vec::new(),
         }
@@ -124,13 +163,44 @@ impl Config {
         let config: Config = toml::from_str(&text)
             .with_context(|| format!("config file {} is not valid", path.display()))?;
         config.check()?;
+        if !config.users.is_empty() {
+            check_private(path)?;
+        }
         Ok(config)
+    }
+
+    /// The file mode of the database's files, parsed.
+    pub(crate) fn file_mode(&self) -> Result<u32> {
+        u32::from_str_radix(self.file_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777 && m & 0o600 == 0o600)
+            .with_context(|| {
+                format!(
+                    "file_mode = \"{}\" is not an octal mode that lets the server read and \
+                     write its own files (e.g. \"0600\" or \"0640\")",
+                    self.file_mode
+                )
+            })
     }
 
     pub(crate) fn check(&self) -> Result<()> {
         if self.limits.nesting > 64 {
             bail!("limits.nesting is at most 64 (the language's own limit)");
         }
+        let l = &self.limits;
+        for (value, name) in [
+            (l.clients, "clients"),
+            (l.unauthenticated_clients, "unauthenticated_clients"),
+            (l.auth_concurrency, "auth_concurrency"),
+            (l.reply_buffer_bytes, "reply_buffer_bytes"),
+            (l.write_timeout_seconds as usize, "write_timeout_seconds"),
+            (l.auth_seconds as usize, "auth_seconds"),
+        ] {
+            if value == 0 {
+                bail!("limits.{name} must be at least 1");
+            }
+        }
+        self.file_mode()?;
         for user in &self.users {
             if user.name.is_empty() {
                 bail!("a user has an empty name");
@@ -153,6 +223,32 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("sync: {e}"))?;
         Ok(())
     }
+}
+
+/// A config holding password hashes must not be readable by others (as OpenSSH refuses a
+/// private key that others can read): the hashes could be attacked offline.
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "the config file {} holds password hashes and is readable by others (mode {:04o}); \
+             run chmod 600 {} and start again",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
