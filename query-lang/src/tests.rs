@@ -24,6 +24,8 @@ fn every_form_parses_and_prints_canonically() {
             "COUNT level IN ('gold', 'platinum')",
         ),
         ("age BETWEEN 25 AND 35", "COUNT age BETWEEN 25 AND 35"),
+        // an empty list matches nothing; the API can build one, so the text can say it
+        ("level in ( )", "COUNT level IN ()"),
         ("phone IS NULL", "COUNT phone IS NULL"),
         ("phone is not null", "COUNT phone IS NOT NULL"),
         (

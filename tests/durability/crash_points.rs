@@ -17,6 +17,7 @@ fn options() -> OpenOptions {
         // small, so checkpoints happen inside the workload
         checkpoint_log_bytes: 2048,
         read_only: false,
+        ..OpenOptions::default()
     }
 }
 
@@ -145,6 +146,7 @@ fn power_loss_after_writes(sync: SyncPolicy, wait: std::time::Duration) -> u64 {
         sync,
         checkpoint_log_bytes: u64::MAX,
         read_only: false,
+        ..OpenOptions::default()
     };
     let db = Database::open_storage_with(mem.clone(), options).unwrap();
     for i in 0..20 {
@@ -186,6 +188,7 @@ fn dropping_a_database_syncs_its_log() {
         sync: SyncPolicy::Off,
         checkpoint_log_bytes: u64::MAX,
         read_only: false,
+        ..OpenOptions::default()
     };
     let db = Database::open_storage_with(mem.clone(), options).unwrap();
     for i in 0..5 {
@@ -204,6 +207,7 @@ fn a_database_reopened_often_still_checkpoints() {
         sync: SyncPolicy::Always,
         checkpoint_log_bytes: 4096,
         read_only: false,
+        ..OpenOptions::default()
     };
     let mut i = 0;
     for _ in 0..30 {

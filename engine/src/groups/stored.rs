@@ -100,7 +100,12 @@ pub(crate) fn as_stored(segment: &Segment) -> Result<Segment> {
              than {MAX_NESTING}; write long lists flat or with IN (...)"
         )));
     }
-    from_text(&segment.to_string(), LANGUAGE_VERSION)
+    let text = segment.to_string();
+    from_text(&text, LANGUAGE_VERSION).map_err(|e| {
+        Error::InvalidSegment(format!(
+            "the definition cannot be stored: its text '{text}' does not read back ({e})"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -312,13 +312,13 @@ impl Segment {
                 let node = node.simplified();
                 if negated { !node } else { node }
             }
-            Segment::And(children) => Segment::And(flatten(children, |s| match s {
-                Segment::And(grand) => Ok(grand),
-                other => Err(other),
+            Segment::And(children) => Segment::And(flatten(children, |s, out| match s {
+                Segment::And(grand) => out.extend(grand),
+                other => out.push(other),
             })),
-            Segment::Or(children) => Segment::Or(flatten(children, |s| match s {
-                Segment::Or(grand) => Ok(grand),
-                other => Err(other),
+            Segment::Or(children) => Segment::Or(flatten(children, |s, out| match s {
+                Segment::Or(grand) => out.extend(grand),
+                other => out.push(other),
             })),
             Segment::Did(mut did) => {
                 did.filter = did.filter.map(PropFilter::simplified);
@@ -359,18 +359,15 @@ impl Segment {
 const RED_ZONE: usize = 64 << 10;
 const STACK_STEP: usize = 1 << 20;
 
-/// Children simplified, with those of the same operator (`same` returns their children)
-/// merged into the list.
-fn flatten<T>(children: Vec<T>, same: impl Fn(T) -> Result<Vec<T>, T>) -> Vec<T>
+/// Children simplified and handed to `merge`, which pushes each onto the list, or its
+/// children where it has the parent's operator.
+fn flatten<T>(children: Vec<T>, merge: impl Fn(T, &mut Vec<T>)) -> Vec<T>
 where
     T: Simplify,
 {
     let mut out = Vec::with_capacity(children.len());
     for child in children {
-        match same(child.simplified()) {
-            Ok(grand) => out.extend(grand),
-            Err(other) => out.push(other),
-        }
+        merge(child.simplified(), &mut out);
     }
     out
 }
@@ -529,13 +526,13 @@ impl PropFilter {
                 let node = node.simplified();
                 if negated { !node } else { node }
             }
-            PropFilter::And(children) => PropFilter::And(flatten(children, |f| match f {
-                PropFilter::And(grand) => Ok(grand),
-                other => Err(other),
+            PropFilter::And(children) => PropFilter::And(flatten(children, |f, out| match f {
+                PropFilter::And(grand) => out.extend(grand),
+                other => out.push(other),
             })),
-            PropFilter::Or(children) => PropFilter::Or(flatten(children, |f| match f {
-                PropFilter::Or(grand) => Ok(grand),
-                other => Err(other),
+            PropFilter::Or(children) => PropFilter::Or(flatten(children, |f, out| match f {
+                PropFilter::Or(grand) => out.extend(grand),
+                other => out.push(other),
             })),
             leaf => leaf,
         })

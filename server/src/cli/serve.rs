@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use memberdb::{Database, OpenOptions};
 
-use crate::serve::Server;
+use crate::serve::Listener;
 use crate::serve::config::Config;
 
 /// Arguments of `memberdb serve`.
@@ -42,12 +42,16 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
+    // The address first: a server that cannot listen says so before it takes the
+    // database's lock or spends time opening it.
+    let listener = Listener::bind(config.clone())?;
     let dir = match &args.db {
         Some(dir) => dir.clone(),
         None => super::sample_db()?,
     };
     let options = OpenOptions {
         sync: config.sync.parse().map_err(anyhow::Error::msg)?,
+        file_mode: config.file_mode()?,
         ..OpenOptions::default()
     };
     let db = Database::open_with(&dir, options)
@@ -60,7 +64,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             "dropped a torn record at the end of the log"
         );
     }
-    let server = Server::bind(db, config)?;
+    let server = listener.serve(db)?;
     let stopper = server.stopper();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

@@ -1,17 +1,21 @@
 //! The commands of DESIGN section 5, run for one session, each answered with a [`Reply`].
 
+use std::time::{Duration, Instant};
+
 use memberdb::query::Output;
 use memberdb::{DataType, Timestamp, Value};
 use memberdb_query::ast::StatementKind;
 
 use super::Shared;
-use super::auth::{Role, authenticate};
+use super::auth::Role;
 use super::resp::Reply;
 
 /// One connection's state.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: u64,
+    /// The client's address (failed AUTH is slowed down per address).
+    pub(crate) client: std::net::IpAddr,
     /// Replies in RESP3 (after `HELLO 3`).
     pub(crate) resp3: bool,
     /// The role of the authenticated user; `None` until AUTH when users are configured.
@@ -23,10 +27,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(id: u64, shared: &Shared) -> Session {
+    pub(crate) fn new(id: u64, client: std::net::IpAddr, shared: &Shared) -> Session {
         let open = shared.config.users.is_empty();
         Session {
             id,
+            client,
             resp3: false,
             // Without configured users the server is open (it refuses to listen beyond
             // loopback then), and every client is an admin.
@@ -166,14 +171,17 @@ fn auth(shared: &Shared, session: &mut Session, user: &str, password: &str) -> R
              add [[users]] to the config file to require passwords",
         );
     }
-    match authenticate(&shared.config.users, user, password) {
+    match shared
+        .auth
+        .verify(&shared.config.users, user, password, session.client)
+    {
         Some(role) => {
             session.role = Some(role);
             session.user = user.to_string();
             Reply::ok()
         }
         None => {
-            tracing::warn!(session = session.id, user, "failed AUTH");
+            // logged once per burst by the gate
             Reply::error(
                 "WRONGPASS",
                 "invalid username-password pair or user is disabled.",
@@ -340,6 +348,9 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
     // anything recurses on it.
     let statement = match memberdb::query::parse_statement_nested(text, limits.nesting) {
         Ok(s) => s,
+        Err(e) if e.message.starts_with("nesting deeper") => {
+            return Reply::error("ERR", format!("{e} (limits.nesting)"));
+        }
         Err(e) => return Reply::error("ERR", e),
     };
     match &statement.kind {
@@ -361,18 +372,51 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         }
         _ => {}
     }
-    let cacheable = shared.cache.cacheable(&statement, text);
+    let key = shared.cache.key(&statement);
     let version = shared.db.version();
-    if cacheable && let Some(reply) = shared.cache.get(text, version) {
+    if let Some(key) = &key
+        && let Some(reply) = shared.cache.get(key, version)
+    {
         return reply;
     }
-    let reply = match shared.db.run(&statement, None) {
+    // Reads get a deadline; DEFINE / DROP GROUP are writes and run to the end.
+    let read = !matches!(
+        statement.kind,
+        StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_)
+    );
+    let options = memberdb::query::RunOptions {
+        now: None,
+        deadline: (read && limits.statement_ms > 0)
+            .then(|| Instant::now() + Duration::from_millis(limits.statement_ms)),
+        max_breakdown_lines: Some(limits.breakdown_rows),
+    };
+    let reply = match shared.db.run_with(&statement, &options) {
         Ok(output) => output_reply(output),
+        Err(memberdb::Error::DeadlineExceeded) => {
+            return Reply::error(
+                "ERR",
+                format!(
+                    "the statement ran longer than {} ms (limits.statement_ms) and was stopped; \
+                     narrow the segment, or raise the limit",
+                    limits.statement_ms
+                ),
+            );
+        }
+        Err(memberdb::Error::LimitExceeded(message))
+            if matches!(statement.kind, StatementKind::Breakdown { .. }) =>
+        {
+            return Reply::error(
+                "ERR",
+                format!("limit reached: {message} (limits.breakdown_rows)"),
+            );
+        }
         Err(e) => return statement_error(&e, text),
     };
     // Kept only if no write became visible while it was computed.
-    if cacheable && shared.db.version() == version {
-        shared.cache.put(text, version, &reply);
+    if let Some(key) = &key
+        && shared.db.version() == version
+    {
+        shared.cache.put(key, version, &reply);
     }
     reply
 }

@@ -39,12 +39,13 @@ pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
         let ([p50, p90, p99, p999], n) = stats.query_latency();
         let _ = write!(
             out,
-            "answer_cache_hits:{}\r\nanswer_cache_misses:{}\r\n",
+            "answer_cache_hits:{}\r\nanswer_cache_misses:{}\r\nanswer_cache_bytes:{}\r\n",
             shared.cache.hits.load(std::sync::atomic::Ordering::Relaxed),
             shared
                 .cache
                 .misses
                 .load(std::sync::atomic::Ordering::Relaxed),
+            shared.cache.bytes(),
         );
         let _ = write!(
             out,

@@ -18,6 +18,7 @@ fn main() {
         sync: sync.parse().expect("a sync policy"),
         checkpoint_log_bytes: checkpoint.parse().expect("a byte count"),
         read_only: false,
+        ..OpenOptions::default()
     };
     let db = Database::open_with(dir, options).expect("the database opens");
     let mut out = std::io::stdout().lock();

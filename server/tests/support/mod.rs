@@ -1,0 +1,133 @@
+//! The server harness shared by the server's test binaries: a real `memberdb serve` process
+//! on 127.0.0.1:0 and a few helpers around a redis-rs connection.
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use redis::{Value as R, cmd};
+use std::net::TcpStream;
+
+/// A running server; killed on drop unless stopped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    pub fn start(db: &Path, config: Option<&str>) -> Server {
+        Server::try_start(db, config).expect("the server starts")
+    }
+
+    pub fn try_start(db: &Path, config: Option<&str>) -> Result<Server, String> {
+        let mut args = vec![
+            "serve".to_string(),
+            "--db".to_string(),
+            db.to_str().unwrap().to_string(),
+            "--log-level".to_string(),
+            "warn".to_string(),
+        ];
+        let dir = config.map(|text| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("memberdb.toml");
+            std::fs::write(&path, text).unwrap();
+            // a config holding password hashes must be private to the server's user
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            args.push("--config".to_string());
+            args.push(
+                dir.path()
+                    .join("memberdb.toml")
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
+            dir
+        });
+        if !config.is_some_and(|c| c.contains("bind")) {
+            args.push("--bind".to_string());
+            args.push("127.0.0.1:0".to_string());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_memberdb"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let status = child.wait().unwrap();
+            return Err(format!("{status}: {err}"));
+        };
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Ok(Server {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, resp3: bool) -> String {
+        let protocol = if resp3 { "?protocol=resp3" } else { "" };
+        format!("redis://127.0.0.1:{}/{protocol}", self.port)
+    }
+
+    pub fn client(&self, resp3: bool) -> redis::Connection {
+        redis::Client::open(self.url(resp3))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// SIGTERM, then the exit status and stderr.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn q(con: &mut redis::Connection, statement: &str) -> redis::RedisResult<R> {
+    cmd("QUERY").arg(statement).query(con)
+}
+
+pub fn count(con: &mut redis::Connection, segment: &str) -> i64 {
+    cmd("QUERY")
+        .arg(format!("COUNT {segment}"))
+        .query(con)
+        .unwrap()
+}
