@@ -37,6 +37,9 @@ mod database;
 pub mod datagen;
 mod error;
 mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod groups;
 mod ingest;
 mod members;

@@ -407,11 +407,37 @@ fn parquet_batches<'s>(
     storage: &'s dyn Storage,
     name: &'s str,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
+    Ok(parquet_rows_and_batches(storage, name, None)?.1)
+}
+
+/// The rows a Parquet file's footer declares, and its batches. With `expected`, a file
+/// that declares another number of rows is refused before anything is read or reserved
+/// (a damaged manifest must not make open reserve memory for rows that are not there).
+fn parquet_rows_and_batches<'s>(
+    storage: &'s dyn Storage,
+    name: &'s str,
+    expected: Option<(u64, &str)>,
+) -> Result<(u64, impl Iterator<Item = Result<RecordBatch>> + 's)> {
     let bytes = storage.map(name).map_err(|e| io(storage, name, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.with_batch_size(64 * 1024).build())
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| bad(storage, format!("{name}: {e}")))?;
-    Ok(reader.map(move |b| b.map_err(|e| bad(storage, format!("{name}: {e}")))))
+    let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    if let Some((count, what)) = expected
+        && count != rows
+    {
+        return Err(bad(
+            storage,
+            format!("{name} holds {rows} rows but the manifest says {count} {what}"),
+        ));
+    }
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| bad(storage, format!("{name}: {e}")))?;
+    Ok((
+        rows,
+        reader.map(move |b| b.map_err(|e| bad(storage, format!("{name}: {e}")))),
+    ))
 }
 
 fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
@@ -429,10 +455,20 @@ fn restore_events(
 ) -> Result<()> {
     let file = &manifest.events_file;
     let member_count = state.members.len() as u32;
+    // The runs say how much each partition reserves: they must add up to the file's rows.
+    let declared = manifest
+        .event_runs
+        .iter()
+        .try_fold(0u64, |sum, (_, n)| sum.checked_add(*n));
+    let (_, batches) = parquet_rows_and_batches(
+        storage,
+        file,
+        Some((declared.unwrap_or(u64::MAX), "events in its event runs")),
+    )?;
     let mut runs = manifest.event_runs.iter();
     // The run being filled: its event type, its length, and the rows it still lacks.
     let mut current: Option<(&String, u64, u64)> = None;
-    for batch in parquet_batches(storage, file)? {
+    for batch in batches {
         let batch = batch?;
         let rows = batch
             .column_by_name(MEMBER_ROW)
@@ -561,7 +597,13 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     let mut state = State::default();
 
     // Sized once from the manifest: growing ten-million-row vectors and tables by doubling
-    // would touch (and have the kernel zero) twice the memory.
+    // would touch (and have the kernel zero) twice the memory. The file's footer must agree
+    // first, so a damaged count cannot make open reserve what is not there.
+    let (_, member_batches) = parquet_rows_and_batches(
+        storage,
+        &manifest.members_file,
+        Some((manifest.member_count, "members")),
+    )?;
     let members = usize::try_from(manifest.member_count).unwrap_or(0);
     state.members.reserve(members);
     let mut columns: Vec<Column> = manifest
@@ -574,7 +616,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         })
         .collect();
     // Streamed: one decoded batch in memory at a time.
-    for batch in parquet_batches(storage, &manifest.members_file)? {
+    for batch in member_batches {
         let batch = batch?;
         let ids = batch
             .column_by_name("member_id")

@@ -14,6 +14,8 @@ pub(crate) mod auth;
 mod cache;
 mod commands;
 pub(crate) mod config;
+#[cfg(test)]
+mod fuzz_tests;
 mod info;
 mod resp;
 mod stats;
@@ -82,22 +84,27 @@ impl Listener {
     /// The server over `db`, ready to run.
     pub(crate) fn serve(self, db: Database) -> Result<Server> {
         let addr = self.listener.local_addr()?;
-        let config = self.config;
         Ok(Server {
             listener: self.listener,
-            shared: Arc::new(Shared {
-                db: Arc::new(db),
-                stats: Stats::new(),
-                cache: cache::AnswerCache::new(config.answer_cache, config.answer_cache_bytes),
-                auth: auth::AuthGate::new(config.limits.auth_concurrency),
-                addr,
-                shutting_down: AtomicBool::new(false),
-                next_id: AtomicU64::new(1),
-                unauthenticated: AtomicUsize::new(0),
-                sockets: Mutex::new(HashMap::new()),
-                config,
-            }),
+            shared: Arc::new(Shared::new(db, self.config, addr)),
         })
+    }
+}
+
+impl Shared {
+    fn new(db: Database, config: Config, addr: SocketAddr) -> Shared {
+        Shared {
+            db: Arc::new(db),
+            stats: Stats::new(),
+            cache: cache::AnswerCache::new(config.answer_cache, config.answer_cache_bytes),
+            auth: auth::AuthGate::new(config.limits.auth_concurrency),
+            addr,
+            shutting_down: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            unauthenticated: AtomicUsize::new(0),
+            sockets: Mutex::new(HashMap::new()),
+            config,
+        }
     }
 }
 
