@@ -37,6 +37,9 @@ struct Args {
     sample_seconds: u64,
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// `writes`: MEMBER.SET, TAG.ADD and EVENT.ADD only (the 100-writer finding of issue 11).
+    #[arg(long, default_value = "all")]
+    mix: String,
 }
 
 /// Counters of one sample period, shared by the clients.
@@ -49,6 +52,7 @@ struct Period {
 }
 
 const OPS: &[&str] = &["COUNT", "COUNT", "COUNT", "FIND", "MEMBER.SET", "TAG.ADD", "EVENT.ADD"];
+const WRITES: &[&str] = &["MEMBER.SET", "TAG.ADD", "EVENT.ADD"];
 
 fn request(args: &[String]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -105,10 +109,10 @@ impl Rng {
     }
 }
 
-fn command(rng: &mut Rng, members: u64, client: usize, i: u64) -> Vec<String> {
+fn command(rng: &mut Rng, ops: &[&str], members: u64, client: usize, i: u64) -> Vec<String> {
     let member = format!("M{:08}", rng.below(members) + 1);
     let s = |x: &str| x.to_string();
-    match OPS[rng.below(OPS.len() as u64) as usize] {
+    match ops[rng.below(ops.len() as u64) as usize] {
         "COUNT" => {
             let points = rng.below(5000);
             let segment = match rng.below(3) {
@@ -172,6 +176,7 @@ fn main() {
         .map(|c| {
             let (stop, period, broken) = (stop.clone(), period.clone(), broken.clone());
             let (port, members) = (args.port, args.members);
+            let ops = if args.mix == "writes" { WRITES } else { OPS };
             std::thread::spawn(move || {
                 let stream = match TcpStream::connect(("127.0.0.1", port)) {
                     Ok(s) => s,
@@ -188,7 +193,7 @@ fn main() {
                 let mut line = String::new();
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let bytes = request(&command(&mut rng, members, c, i));
+                    let bytes = request(&command(&mut rng, ops, members, c, i));
                     i += 1;
                     let started = Instant::now();
                     let result = writer
