@@ -37,7 +37,8 @@ struct Args {
     sample_seconds: u64,
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// `writes`: MEMBER.SET, TAG.ADD and EVENT.ADD only (the 100-writer finding of issue 11).
+    /// `writes`: MEMBER.SET, TAG.ADD and EVENT.ADD only (the 100-writer finding of issue 11);
+    /// `reads`: COUNT and FIND only; `all` (default): both; or one command's name.
     #[arg(long, default_value = "all")]
     mix: String,
 }
@@ -51,8 +52,17 @@ struct Period {
     micros: Mutex<Vec<u64>>,
 }
 
-const OPS: &[&str] = &["COUNT", "COUNT", "COUNT", "FIND", "MEMBER.SET", "TAG.ADD", "EVENT.ADD"];
+const OPS: &[&str] = &[
+    "COUNT",
+    "COUNT",
+    "COUNT",
+    "FIND",
+    "MEMBER.SET",
+    "TAG.ADD",
+    "EVENT.ADD",
+];
 const WRITES: &[&str] = &["MEMBER.SET", "TAG.ADD", "EVENT.ADD"];
+const READS: &[&str] = &["COUNT", "COUNT", "COUNT", "FIND"];
 
 fn request(args: &[String]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -176,7 +186,12 @@ fn main() {
         .map(|c| {
             let (stop, period, broken) = (stop.clone(), period.clone(), broken.clone());
             let (port, members) = (args.port, args.members);
-            let ops = if args.mix == "writes" { WRITES } else { OPS };
+            let one = OPS.iter().find(|op| op.eq_ignore_ascii_case(&args.mix));
+            let ops = match args.mix.as_str() {
+                "writes" => WRITES,
+                "reads" => READS,
+                _ => one.map_or(OPS, std::slice::from_ref),
+            };
             std::thread::spawn(move || {
                 let stream = match TcpStream::connect(("127.0.0.1", port)) {
                     Ok(s) => s,

@@ -192,22 +192,25 @@ impl Column {
     }
 
     /// Reorders the rows: row `i` of the result is row `order[i]` of `self`.
-    pub(crate) fn permute(&mut self, order: &[u32]) {
-        fn gather<T: Copy>(v: &[T], order: &[u32]) -> Vec<T> {
-            order.iter().map(|&i| v[i as usize]).collect()
+    /// Reorders rows `start..`: row `start + k` becomes old row `order[k]` (every index in
+    /// `order` is at least `start`). Rows before `start` stay where they are, so a sort of
+    /// a short unsorted tail moves only the tail.
+    pub(crate) fn permute(&mut self, start: usize, order: &[u32]) {
+        fn gather<T: Copy>(v: &mut [T], start: usize, order: &[u32]) {
+            let moved: Vec<T> = order.iter().map(|&i| v[i as usize]).collect();
+            v[start..start + moved.len()].copy_from_slice(&moved);
         }
         match &mut self.data {
-            ColumnData::Str { codes, .. } => *codes = gather(codes, order),
-            ColumnData::Int(v) | ColumnData::Timestamp(v) => *v = gather(v, order),
-            ColumnData::Float(v) => *v = gather(v, order),
-            ColumnData::Bool(v) => *v = gather(v, order),
-            ColumnData::Date(v) => *v = gather(v, order),
+            ColumnData::Str { codes, .. } => gather(codes, start, order),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => gather(v, start, order),
+            ColumnData::Float(v) => gather(v, start, order),
+            ColumnData::Bool(v) => gather(v, start, order),
+            ColumnData::Date(v) => gather(v, start, order),
         }
-        let mut valid = BitVec::default();
-        for &i in order {
-            valid.push(self.valid.get(i as usize));
+        let bits: Vec<bool> = order.iter().map(|&i| self.valid.get(i as usize)).collect();
+        for (k, bit) in bits.into_iter().enumerate() {
+            self.valid.set(start + k, bit);
         }
-        self.valid = valid;
     }
 
     /// An order-preserving `i64` key of the value at `row` for the integer-like types
@@ -289,10 +292,16 @@ mod tests {
         c.push(Some(&Value::Int(10)));
         c.push(None);
         c.push(Some(&Value::Int(30)));
-        c.permute(&[2, 0, 1]);
+        c.permute(0, &[2, 0, 1]);
         assert_eq!(
             (0..3).map(|r| c.get(r)).collect::<Vec<_>>(),
             vec![Some(Value::Int(30)), Some(Value::Int(10)), None]
+        );
+        // only the tail moves
+        c.permute(1, &[2, 1]);
+        assert_eq!(
+            (0..3).map(|r| c.get(r)).collect::<Vec<_>>(),
+            vec![Some(Value::Int(30)), None, Some(Value::Int(10))]
         );
     }
 }

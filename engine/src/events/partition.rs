@@ -27,8 +27,10 @@ pub(crate) struct EventPartition {
     pub(crate) any: RoaringBitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
     pub(crate) days: BTreeMap<i64, RoaringBitmap>,
-    /// False while appended events wait for [`EventPartition::seal`] to sort them in.
+    /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
+    /// While `unsorted`: the events before this index are in time order.
+    sorted_prefix: usize,
 }
 
 /// A property filter bound to one partition.
@@ -135,6 +137,11 @@ impl EventPartition {
             .extend(indices.iter().map(|&i| members[i as usize]));
         self.ts.extend(indices.iter().map(|&i| ts[i as usize]));
         self.append_props(props, Some(indices), old_len, 0);
+        if !in_order && !self.unsorted {
+            // Everything before this append is in order: seal sorts only from where the
+            // new events belong.
+            self.sorted_prefix = old_len;
+        }
         self.unsorted |= !in_order;
         self.index_events(
             indices
@@ -224,14 +231,23 @@ impl EventPartition {
     }
 
     fn sort_by_time(&mut self) {
+        // Events before `sorted_prefix` are in order; the appended ones after it go no
+        // earlier than the first stored event later than their earliest. Only from there on
+        // is anything moved: a single write a little out of order (concurrent writers take
+        // their times before they commit) moves a few events, not the whole partition.
+        let sorted = self.sorted_prefix.min(self.len());
+        let earliest = self.ts[sorted..].iter().copied().min().unwrap_or(i64::MAX);
+        let start = self.ts[..sorted].partition_point(|&t| t <= earliest);
         // A stable sort: runs already in order (the old events, each appended batch) make it
         // close to a merge.
-        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        let mut order: Vec<u32> = (start as u32..self.len() as u32).collect();
         order.sort_by_key(|&i| self.ts[i as usize]);
-        self.members = order.iter().map(|&i| self.members[i as usize]).collect();
-        self.ts = order.iter().map(|&i| self.ts[i as usize]).collect();
+        let members: Vec<RowId> = order.iter().map(|&i| self.members[i as usize]).collect();
+        self.members[start..].copy_from_slice(&members);
+        let ts: Vec<i64> = order.iter().map(|&i| self.ts[i as usize]).collect();
+        self.ts[start..].copy_from_slice(&ts);
         for column in self.props.values_mut() {
-            column.permute(&order);
+            column.permute(start, &order);
         }
     }
 
@@ -370,6 +386,47 @@ mod tests {
             .filter(|e| lo <= e.1 && e.1 < hi)
             .map(|e| e.0)
             .collect()
+    }
+
+    /// Issue 11, finding 8: concurrent EVENT.ADDs arrive a little out of time order, and each
+    /// one re-sorted (and reallocated) the whole partition. Appends now sort only the tail
+    /// that moves; the result is the stable sort of everything, properties included.
+    #[test]
+    fn appends_out_of_order_one_by_one_end_like_a_stable_sort() {
+        use arrow::array::{ArrayRef, Int64Array};
+        let mut part = EventPartition::default();
+        let mut all: Vec<(i64, RowId, i64)> = Vec::new();
+        let mut x = 7u64;
+        for i in 0..2_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // mostly increasing, often a little late, sometimes much earlier, ties too
+            let ts = match x >> 61 {
+                0 => i64::from(i / 3) - 500,
+                1 | 2 => i64::from(i / 3) - (x >> 40 & 7) as i64,
+                _ => i64::from(i / 3),
+            };
+            let prop: ArrayRef = std::sync::Arc::new(Int64Array::from(vec![i64::from(i)]));
+            let props = vec![("seq".to_string(), DataType::Int, prop)];
+            part.append(&[i % 50], &[ts], &props, &mut [0]);
+            if x >> 59 & 1 == 0 {
+                part.seal();
+            }
+            all.push((ts, i % 50, i64::from(i)));
+        }
+        part.seal();
+        all.sort_by_key(|e| e.0);
+        assert_eq!(part.ts, all.iter().map(|e| e.0).collect::<Vec<_>>());
+        assert_eq!(part.members, all.iter().map(|e| e.1).collect::<Vec<_>>());
+        let seq = &part.props["seq"];
+        for (row, e) in all.iter().enumerate() {
+            assert_eq!(
+                seq.get(row),
+                Some(crate::value::Value::Int(e.2)),
+                "row {row}"
+            );
+        }
     }
 
     #[test]
