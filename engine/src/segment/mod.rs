@@ -4,6 +4,7 @@
 //! literals checked against the catalog when the segment is evaluated (see `eval`).
 
 mod eval;
+mod shape;
 mod window;
 
 pub(crate) use eval::Evaluator;
@@ -278,54 +279,12 @@ impl Segment {
     /// (its printed text nests no deeper). Measured without recursion, so a tree of any
     /// depth is measured safely before anything recurses on it.
     pub fn nesting(&self) -> usize {
-        let mut deepest = 0;
-        let mut stack = vec![(self, 0usize)];
-        while let Some((node, depth)) = stack.pop() {
-            deepest = deepest.max(depth);
-            match node {
-                Segment::Not(inner) => stack.push((inner, depth + 1)),
-                Segment::And(children) | Segment::Or(children) => {
-                    stack.extend(children.iter().map(|c| (c, depth + 1)))
-                }
-                Segment::Did(Did {
-                    filter: Some(filter),
-                    ..
-                }) => deepest = deepest.max(depth + filter.nesting()),
-                _ => {}
-            }
-        }
-        deepest
+        shape::nesting(self)
     }
 
-    /// The same set of members in a shallower tree: `NOT NOT s` is `s`, an `AND` directly
-    /// inside an `AND` (an `OR` inside an `OR`) is merged into it. Consumes the tree, growing
-    /// the stack on the heap where it is deep, so a tree of any depth is taken apart safely
-    /// (definitions stored before NOTs counted as levels can be thousands deep).
+    /// The same set of members in a shallower tree (see `shape::simplified`).
     pub(crate) fn simplified(self) -> Segment {
-        stacker::maybe_grow(RED_ZONE, STACK_STEP, || match self {
-            Segment::Not(inner) => {
-                let (mut negated, mut node) = (true, *inner);
-                while let Segment::Not(next) = node {
-                    negated = !negated;
-                    node = *next;
-                }
-                let node = node.simplified();
-                if negated { !node } else { node }
-            }
-            Segment::And(children) => Segment::And(flatten(children, |s, out| match s {
-                Segment::And(grand) => out.extend(grand),
-                other => out.push(other),
-            })),
-            Segment::Or(children) => Segment::Or(flatten(children, |s, out| match s {
-                Segment::Or(grand) => out.extend(grand),
-                other => out.push(other),
-            })),
-            Segment::Did(mut did) => {
-                did.filter = did.filter.map(PropFilter::simplified);
-                Segment::Did(did)
-            }
-            leaf => leaf,
-        })
+        shape::simplified(self)
     }
 
     /// True when the segment's answer moves with *now* (an `IN LAST` window). Groups are not
@@ -351,41 +310,6 @@ impl Segment {
             Segment::Not(inner) => inner.referenced_groups(out),
             _ => {}
         }
-    }
-}
-
-/// Stack kept free before a recursive step of [`Segment::simplified`], and the size of each
-/// stack segment added on the heap when less is left.
-const RED_ZONE: usize = 64 << 10;
-const STACK_STEP: usize = 1 << 20;
-
-/// Children simplified and handed to `merge`, which pushes each onto the list, or its
-/// children where it has the parent's operator.
-fn flatten<T>(children: Vec<T>, merge: impl Fn(T, &mut Vec<T>)) -> Vec<T>
-where
-    T: Simplify,
-{
-    let mut out = Vec::with_capacity(children.len());
-    for child in children {
-        merge(child.simplified(), &mut out);
-    }
-    out
-}
-
-/// Trees that [`flatten`] simplifies.
-trait Simplify {
-    fn simplified(self) -> Self;
-}
-
-impl Simplify for Segment {
-    fn simplified(self) -> Self {
-        Segment::simplified(self)
-    }
-}
-
-impl Simplify for PropFilter {
-    fn simplified(self) -> Self {
-        PropFilter::simplified(self)
     }
 }
 
@@ -499,43 +423,7 @@ impl PropFilter {
 impl PropFilter {
     /// Levels of nesting, as [`Segment::nesting`] counts them.
     pub fn nesting(&self) -> usize {
-        let mut deepest = 0;
-        let mut stack = vec![(self, 0usize)];
-        while let Some((node, depth)) = stack.pop() {
-            deepest = deepest.max(depth);
-            match node {
-                PropFilter::Not(inner) => stack.push((inner, depth + 1)),
-                PropFilter::And(children) | PropFilter::Or(children) => {
-                    stack.extend(children.iter().map(|c| (c, depth + 1)))
-                }
-                PropFilter::Prop { .. } => {}
-            }
-        }
-        deepest
-    }
-
-    /// The same filter in a shallower tree, as [`Segment::simplified`] does it.
-    pub(crate) fn simplified(self) -> PropFilter {
-        stacker::maybe_grow(RED_ZONE, STACK_STEP, || match self {
-            PropFilter::Not(inner) => {
-                let (mut negated, mut node) = (true, *inner);
-                while let PropFilter::Not(next) = node {
-                    negated = !negated;
-                    node = *next;
-                }
-                let node = node.simplified();
-                if negated { !node } else { node }
-            }
-            PropFilter::And(children) => PropFilter::And(flatten(children, |f, out| match f {
-                PropFilter::And(grand) => out.extend(grand),
-                other => out.push(other),
-            })),
-            PropFilter::Or(children) => PropFilter::Or(flatten(children, |f, out| match f {
-                PropFilter::Or(grand) => out.extend(grand),
-                other => out.push(other),
-            })),
-            leaf => leaf,
-        })
+        shape::nesting(self)
     }
 }
 

@@ -1,0 +1,85 @@
+//! How long writers wait while a checkpoint is written (issue 11: at most 50 ms at 10M
+//! members is the goal): `checkpoint_stall DIR [WRITERS]` opens the database in DIR with
+//! fsync off (the disk's fsync is not what is measured), starts WRITERS threads (default 8)
+//! adding tags in a loop, writes one checkpoint, and prints the checkpoint's duration and the
+//! longest any single write took before, during and after it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use memberdb::{Database, OpenOptions, SyncPolicy};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(dir) = args.get(1) else {
+        eprintln!("usage: checkpoint_stall DIR [WRITERS]");
+        std::process::exit(2);
+    };
+    let writers: usize = args.get(2).and_then(|w| w.parse().ok()).unwrap_or(8);
+    let options = OpenOptions {
+        sync: SyncPolicy::Off,
+        checkpoint_log_bytes: u64::MAX,
+        ..OpenOptions::default()
+    };
+    let opened = Instant::now();
+    let db = Arc::new(Database::open_with(dir, options).expect("opens"));
+    eprintln!(
+        "opened {} members, {} events in {:.1?}",
+        db.member_count(),
+        db.event_count(),
+        opened.elapsed()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    // The longest single write, in microseconds, per phase: 0 before, 1 during, 2 after.
+    let phase = Arc::new(AtomicU64::new(0));
+    let longest: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+    let writes = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let (db, stop, phase, longest, writes) = (
+                db.clone(),
+                stop.clone(),
+                phase.clone(),
+                longest.clone(),
+                writes.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let p = phase.load(Ordering::Relaxed) as usize;
+                    let started = Instant::now();
+                    db.add_tags(&format!("stall-{w}-{}", i % 1000), &["stall"])
+                        .expect("write");
+                    let micros = started.elapsed().as_micros() as u64;
+                    longest[p].fetch_max(micros, Ordering::Relaxed);
+                    writes.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    phase.store(1, Ordering::Relaxed);
+    let started = Instant::now();
+    db.checkpoint().expect("checkpoint");
+    let took = started.elapsed();
+    phase.store(2, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let ms = |p: usize| longest[p].load(Ordering::Relaxed) as f64 / 1000.0;
+    println!(
+        "{} members: checkpoint {:.0} ms; longest write: {:.1} ms before, {:.1} ms during, \
+         {:.1} ms after ({} writers, {} writes)",
+        db.member_count(),
+        took.as_secs_f64() * 1000.0,
+        ms(0),
+        ms(1),
+        ms(2),
+        writers,
+        writes.load(Ordering::Relaxed)
+    );
+}
