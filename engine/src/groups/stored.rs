@@ -149,7 +149,19 @@ mod tests {
     /// 130 nested objects, and no open could read the record back (serde_json's limit).
     #[test]
     fn a_deep_tree_stored_by_an_older_version_reads_back_simplified() {
-        for (nots, expect) in [(130usize, "TAG 'vip'"), (4_001, "NOT TAG 'vip'")] {
+        let deepest = crate::util::json::MAX_DEPTH - 3;
+        for (nots, expect) in [
+            (130usize, "TAG 'vip'"),
+            (4_001, "NOT TAG 'vip'"),
+            (
+                deepest,
+                if deepest % 2 == 0 {
+                    "TAG 'vip'"
+                } else {
+                    "NOT TAG 'vip'"
+                },
+            ),
+        ] {
             let json = format!(
                 r#"{{"definition":{}{{"Tag":"vip"}}{}}}"#,
                 r#"{"Not":"#.repeat(nots),
