@@ -155,7 +155,7 @@ mod tests {
             (4_001, "NOT TAG 'vip'"),
             (
                 deepest,
-                if deepest % 2 == 0 {
+                if deepest.is_multiple_of(2) {
                     "TAG 'vip'"
                 } else {
                     "NOT TAG 'vip'"
