@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use redis::{Value as R, cmd};
-use support::{Server, count, q};
+use support::{Server, count, q, read_until_closed};
 
 /// A database holding the sample's 20,000 members (phone, email, openid, unionid, city...).
 fn sample_members(dir: &Path) {
@@ -213,26 +213,6 @@ fn users_config(extra: &str) -> String {
         "{extra}\n[[users]]\nname = \"app\"\npassword_hash = \"{}\"\nrole = \"write\"\n",
         hash("app-pass")
     )
-}
-
-/// Read from `stream` until it closes or `limit` passes.
-fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let (mut text, started) = (Vec::new(), Instant::now());
-    let mut chunk = [0u8; 4096];
-    while started.elapsed() < limit {
-        match stream.read(&mut chunk) {
-            Ok(0) => return (String::from_utf8_lossy(&text).into_owned(), true),
-            Ok(n) => text.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return (String::from_utf8_lossy(&text).into_owned(), true);
-            }
-            Err(_) => {}
-        }
-    }
-    (String::from_utf8_lossy(&text).into_owned(), false)
 }
 
 /// Finding 6: unauthenticated connections could hold every client slot (a `-NOAUTH` reply

@@ -4,12 +4,11 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{Value as R, cmd};
-use support::{Server, count, q};
+use support::{Server, count, q, read_until_closed};
 
 /// A database with a few members, tags and events written over the wire.
 fn seed(con: &mut redis::Connection) {
@@ -320,26 +319,6 @@ fn listening_beyond_loopback_without_passwords_is_refused() {
 }
 
 /// Reads what the server sends until it closes the connection or `limit` passes.
-fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    while started.elapsed() < limit {
-        match stream.read(&mut buf) {
-            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                return (String::from_utf8_lossy(&got).into_owned(), true);
-            }
-            Err(_) => {}
-        }
-    }
-    (String::from_utf8_lossy(&got).into_owned(), false)
-}
-
 #[test]
 fn bad_input_gets_an_error_and_other_clients_carry_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 use redis::{Value as R, cmd};
 use std::net::TcpStream;
@@ -130,4 +131,25 @@ pub fn count(con: &mut redis::Connection, segment: &str) -> i64 {
         .arg(format!("COUNT {segment}"))
         .query(con)
         .unwrap()
+}
+
+/// Reads from `stream` until it closes or `limit` passes: what arrived, and whether it closed.
+pub fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while started.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), false)
 }
