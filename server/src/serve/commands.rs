@@ -11,7 +11,7 @@ use super::auth::Role;
 use super::resp::Reply;
 
 /// One connection's state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Session {
     pub(crate) id: u64,
     /// The client's address (failed AUTH is slowed down per address).

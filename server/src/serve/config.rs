@@ -66,6 +66,8 @@ pub(crate) struct Limits {
     /// Seconds after SIGTERM / SIGINT before connections still busy are cut, so shutdown
     /// ends in bounded time whatever the clients do.
     pub(crate) shutdown_seconds: u64,
+    /// Threads that run QUERY statements (0: one per core); more queries wait their turn.
+    pub(crate) query_threads: usize,
     /// Bytes of a request before AUTH, when users are configured.
     pub(crate) unauthenticated_request_bytes: usize,
     /// Arguments of a request before AUTH, when users are configured.
@@ -91,6 +93,7 @@ impl Default for Limits {
             unauthenticated_clients: 64,
             auth_concurrency: 2,
             shutdown_seconds: 10,
+            query_threads: 0,
             unauthenticated_request_bytes: 4096,
             unauthenticated_args: 8,
         }

@@ -17,6 +17,7 @@ pub(crate) mod config;
 #[cfg(test)]
 mod fuzz_tests;
 mod info;
+mod pool;
 mod resp;
 mod stats;
 
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     pub(crate) cache: cache::AnswerCache,
     pub(crate) auth: auth::AuthGate,
+    /// The threads that run QUERY statements.
+    queries: pool::QueryPool,
     pub(crate) addr: SocketAddr,
     shutting_down: AtomicBool,
     next_id: AtomicU64,
@@ -98,6 +101,7 @@ impl Shared {
             stats: Stats::new(),
             cache: cache::AnswerCache::new(config.answer_cache, config.answer_cache_bytes),
             auth: auth::AuthGate::new(config.limits.auth_concurrency),
+            queries: pool::QueryPool::new(config.limits.query_threads),
             addr,
             shutting_down: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
@@ -172,7 +176,7 @@ impl Server {
             let conn_shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name("memberdb-conn".to_string())
-                .spawn(move || serve_connection(stream, &conn_shared));
+                .spawn(move || serve_connection(stream, conn_shared));
             match spawned {
                 Ok(handle) => connections.push(handle),
                 Err(e) => {
@@ -242,7 +246,8 @@ impl Stopper {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
+fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
+    let shared = &shared;
     let stats = &shared.stats;
     stats.clients.fetch_add(1, Ordering::SeqCst);
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
@@ -278,7 +283,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
 /// Answers requests until the connection ends; returns why it ended.
 fn converse(
     stream: &mut TcpStream,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     session: &mut Session,
 ) -> std::io::Result<String> {
     let limits = &shared.config.limits;
@@ -304,16 +309,23 @@ fn converse(
                     used += n;
                     last_request = Instant::now();
                     let was_authenticated = session.authenticated();
-                    let started = Instant::now();
-                    let reply = execute(shared, session, &args);
-                    shared
-                        .stats
-                        .record(&command_name(&args), reply.is_error(), started.elapsed());
+                    let name = command_name(&args);
+                    if name == "QUERY" && was_authenticated {
+                        // Statements run on the query threads (see pool.rs).
+                        let done = shared.queries.run(shared, session, args);
+                        shared.stats.record(&name, done.error, done.took);
+                        out.extend_from_slice(&done.bytes);
+                    } else {
+                        let started = Instant::now();
+                        let reply = execute(shared, session, &args);
+                        shared
+                            .stats
+                            .record(&name, reply.is_error(), started.elapsed());
+                        reply.write(session.resp3, &mut out);
+                    }
                     if guarded && !was_authenticated && session.authenticated() {
                         shared.unauthenticated.fetch_sub(1, Ordering::SeqCst);
                     }
-                    reply.write(session.resp3, &mut out);
-                    drop(reply);
                     if session.quit {
                         stream.write_all(&out)?;
                         return Ok("QUIT".to_string());
