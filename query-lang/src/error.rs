@@ -18,6 +18,7 @@ pub struct ParseError {
     /// What is wrong, in words: "expected a segment, found 'xyz'".
     pub message: String,
     source_line: String,
+    too_deep: bool,
 }
 
 impl ParseError {
@@ -33,7 +34,22 @@ impl ParseError {
             column: source[line_start..start].chars().count() + 1,
             message,
             source_line: source[line_start..line_end].to_string(),
+            too_deep: false,
         }
+    }
+
+    /// An error for input nested deeper than the limit the parser was given.
+    pub(crate) fn too_deep(source: &str, span: Span, message: String) -> Self {
+        ParseError {
+            too_deep: true,
+            ..ParseError::new(source, span, message)
+        }
+    }
+
+    /// Whether the input was refused for nesting deeper than the parser's limit (so a caller
+    /// can name the setting behind that limit).
+    pub fn is_too_deep(&self) -> bool {
+        self.too_deep
     }
 
     pub(crate) fn from_pest(source: &str, error: PestError) -> Self {

@@ -59,7 +59,7 @@ pub fn parse_statement_nested(text: &str, max_nesting: usize) -> Result<Statemen
 }
 
 fn too_deep(text: &str, span: Span, max: usize) -> ParseError {
-    ParseError::new(
+    ParseError::too_deep(
         text,
         span,
         format!(

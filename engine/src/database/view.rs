@@ -11,7 +11,7 @@ use memberdb_query::MAX_STORED_NESTING;
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
 use crate::results::{BreakdownRow, FindOptions, FindResult, FoundMember};
-use crate::segment::{Evaluator, Segment};
+use crate::segment::{Evaluator, Segment, check_deadline};
 use crate::state::State;
 use crate::value::Value;
 
@@ -42,13 +42,6 @@ impl<'db> View<'db> {
     pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
-    }
-
-    fn check_deadline(&self) -> Result<()> {
-        match self.deadline {
-            Some(d) if Instant::now() >= d => Err(Error::DeadlineExceeded),
-            _ => Ok(()),
-        }
     }
 
     pub(crate) fn state(&self) -> &State {
@@ -148,7 +141,7 @@ impl<'db> View<'db> {
             let mut counts: HashMap<u64, (u32, u64)> = HashMap::new();
             for (i, row) in bitmap.iter().enumerate() {
                 if i % 65_536 == 65_535 {
-                    self.check_deadline()?;
+                    check_deadline(self.deadline)?;
                 }
                 let r = row as usize;
                 if !column.is_valid(r) {

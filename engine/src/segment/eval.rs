@@ -22,6 +22,14 @@ pub(crate) struct Evaluator<'a> {
 
 type Bits<'a> = Cow<'a, RoaringBitmap>;
 
+/// [`Error::DeadlineExceeded`] once `deadline` (if any) has passed.
+pub(crate) fn check_deadline(deadline: Option<std::time::Instant>) -> Result<()> {
+    match deadline {
+        Some(d) if std::time::Instant::now() >= d => Err(Error::DeadlineExceeded),
+        _ => Ok(()),
+    }
+}
+
 impl<'a> Evaluator<'a> {
     pub(crate) fn new(state: &'a State, now: i64) -> Self {
         Evaluator {
@@ -39,10 +47,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn check_deadline(&self) -> Result<()> {
-        match self.deadline {
-            Some(d) if std::time::Instant::now() >= d => Err(Error::DeadlineExceeded),
-            _ => Ok(()),
-        }
+        check_deadline(self.deadline)
     }
 
     fn live(&self) -> &'a RoaringBitmap {

@@ -7,7 +7,7 @@ mod eval;
 mod shape;
 mod window;
 
-pub(crate) use eval::Evaluator;
+pub(crate) use eval::{Evaluator, check_deadline};
 pub(crate) use window::resolve as resolve_window;
 
 use serde::{Deserialize, Serialize};

@@ -407,17 +407,17 @@ fn parquet_batches<'s>(
     storage: &'s dyn Storage,
     name: &'s str,
 ) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
-    Ok(parquet_rows_and_batches(storage, name, None)?.1)
+    parquet_batches_counted(storage, name, None)
 }
 
-/// The rows a Parquet file's footer declares, and its batches. With `expected`, a file
-/// that declares another number of rows is refused before anything is read or reserved
-/// (a damaged manifest must not make open reserve memory for rows that are not there).
-fn parquet_rows_and_batches<'s>(
+/// The batches of a Parquet file. With `expected` (a row count and what the rows are), a
+/// file whose footer declares another number of rows is refused before anything is read or
+/// reserved: a damaged manifest must not make open reserve memory for rows not there.
+fn parquet_batches_counted<'s>(
     storage: &'s dyn Storage,
     name: &'s str,
     expected: Option<(u64, &str)>,
-) -> Result<(u64, impl Iterator<Item = Result<RecordBatch>> + 's)> {
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + 's> {
     let bytes = storage.map(name).map_err(|e| io(storage, name, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| bad(storage, format!("{name}: {e}")))?;
@@ -434,10 +434,7 @@ fn parquet_rows_and_batches<'s>(
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| bad(storage, format!("{name}: {e}")))?;
-    Ok((
-        rows,
-        reader.map(move |b| b.map_err(|e| bad(storage, format!("{name}: {e}")))),
-    ))
+    Ok(reader.map(move |b| b.map_err(|e| bad(storage, format!("{name}: {e}")))))
 }
 
 fn read_parquet(storage: &dyn Storage, name: &str) -> Result<Vec<RecordBatch>> {
@@ -460,7 +457,7 @@ fn restore_events(
         .event_runs
         .iter()
         .try_fold(0u64, |sum, (_, n)| sum.checked_add(*n));
-    let (_, batches) = parquet_rows_and_batches(
+    let batches = parquet_batches_counted(
         storage,
         file,
         Some((declared.unwrap_or(u64::MAX), "events in its event runs")),
@@ -599,7 +596,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     // Sized once from the manifest: growing ten-million-row vectors and tables by doubling
     // would touch (and have the kernel zero) twice the memory. The file's footer must agree
     // first, so a damaged count cannot make open reserve what is not there.
-    let (_, member_batches) = parquet_rows_and_batches(
+    let member_batches = parquet_batches_counted(
         storage,
         &manifest.members_file,
         Some((manifest.member_count, "members")),

@@ -348,7 +348,7 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
     // anything recurses on it.
     let statement = match memberdb::query::parse_statement_nested(text, limits.nesting) {
         Ok(s) => s,
-        Err(e) if e.message.starts_with("nesting deeper") => {
+        Err(e) if e.is_too_deep() => {
             return Reply::error("ERR", format!("{e} (limits.nesting)"));
         }
         Err(e) => return Reply::error("ERR", e),
@@ -379,14 +379,10 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
     {
         return reply;
     }
-    // Reads get a deadline; DEFINE / DROP GROUP are writes and run to the end.
-    let read = !matches!(
-        statement.kind,
-        StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_)
-    );
+    // The engine holds reads to the deadline; DEFINE / DROP GROUP run to the end.
     let options = memberdb::query::RunOptions {
         now: None,
-        deadline: (read && limits.statement_ms > 0)
+        deadline: (limits.statement_ms > 0)
             .then(|| Instant::now() + Duration::from_millis(limits.statement_ms)),
         max_breakdown_lines: Some(limits.breakdown_rows),
     };

@@ -359,15 +359,11 @@ fn converse(
             return Ok("server shutting down".to_string());
         }
         if !session.authenticated() && Instant::now() >= auth_deadline {
-            Reply::error(
-                "ERR",
-                format!(
-                    "closing the connection: not authenticated within {}s (limits.auth_seconds)",
-                    limits.auth_seconds
-                ),
-            )
-            .write(session.resp3, &mut out);
-            let _ = stream.write_all(&out);
+            let why = format!(
+                "not authenticated within {}s (limits.auth_seconds)",
+                limits.auth_seconds
+            );
+            say_closing(stream, session, &why);
             return Ok("authentication timeout".to_string());
         }
         match stream.read(&mut chunk) {
@@ -383,16 +379,19 @@ fn converse(
             } else {
                 "a request left unfinished"
             };
-            Reply::error(
-                "ERR",
-                format!(
-                    "closing the connection: {what} for {}s",
-                    limits.idle_seconds
-                ),
-            )
-            .write(session.resp3, &mut out);
-            let _ = stream.write_all(&out);
+            say_closing(
+                stream,
+                session,
+                &format!("{what} for {}s", limits.idle_seconds),
+            );
             return Ok(format!("{what} timeout"));
         }
     }
+}
+
+/// Tells the client why the server closes its connection (best effort: it is closing).
+fn say_closing(stream: &mut TcpStream, session: &Session, why: &str) {
+    let mut out = Vec::new();
+    Reply::error("ERR", format!("closing the connection: {why}")).write(session.resp3, &mut out);
+    let _ = stream.write_all(&out);
 }
