@@ -31,7 +31,7 @@ impl State {
             let bitmap = Evaluator::new(self, now)
                 .eval(&self.groups.groups[i].definition)?
                 .into_owned();
-            self.groups.groups[i].bitmap = bitmap;
+            self.groups.groups[i].bitmap = std::sync::Arc::new(bitmap);
         }
         Ok(())
     }

@@ -16,6 +16,8 @@ fn options() -> OpenOptions {
         sync: SyncPolicy::Always,
         // small, so checkpoints happen inside the workload
         checkpoint_log_bytes: 2048,
+        // the automatic checkpoints at the same I/O operations in every run
+        background_checkpoints: false,
         read_only: false,
         ..OpenOptions::default()
     }

@@ -14,6 +14,8 @@
 //! * High-cardinality strings (phone, e-mail): no per-value bitmaps, only the non-NULL
 //!   bitmap; their predicates scan the dictionary codes.
 
+use std::sync::Arc;
+
 use roaring::{MultiOps, RoaringBitmap};
 
 use crate::column::{Column, ColumnData, Matcher};
@@ -89,7 +91,7 @@ fn cut_bin_rows(
 struct Bin {
     min: i64,
     max: i64,
-    rows: RoaringBitmap,
+    rows: Arc<RoaringBitmap>,
 }
 
 /// Equi-depth bins of an ordered column.
@@ -120,7 +122,7 @@ impl BinnedIndex {
                 Bin {
                     min: i64::MAX,
                     max: i64::MIN,
-                    rows: RoaringBitmap::new()
+                    rows: Arc::default()
                 };
                 upper.len()
             ],
@@ -136,7 +138,7 @@ impl BinnedIndex {
             }
         }
         for (bin, rows) in index.bins.iter_mut().zip(per_bin) {
-            bin.rows = RoaringBitmap::from_sorted_iter(rows).expect("rows ascend");
+            bin.rows = Arc::new(sorted_bitmap(rows));
         }
         index
     }
@@ -151,7 +153,7 @@ impl BinnedIndex {
     fn insert(&mut self, row: RowId, key: i64) {
         let b = self.locate(key);
         let bin = &mut self.bins[b];
-        bin.rows.insert(row);
+        Arc::make_mut(&mut bin.rows).insert(row);
         bin.min = bin.min.min(key);
         bin.max = bin.max.max(key);
     }
@@ -159,7 +161,7 @@ impl BinnedIndex {
     fn remove(&mut self, row: RowId, key: i64) {
         // min / max stay as they are: wider than needed is still correct.
         let b = self.locate(key);
-        self.bins[b].rows.remove(row);
+        Arc::make_mut(&mut self.bins[b].rows).remove(row);
     }
 
     /// Rows passing `matcher`, whose kind is `Ints` or `Floats`.
@@ -184,7 +186,7 @@ impl BinnedIndex {
                 (covers, !touches)
             };
             if all {
-                full.push(&bin.rows);
+                full.push(bin.rows.as_ref());
             } else if !none {
                 cut_bin_rows(
                     column,
@@ -201,13 +203,14 @@ impl BinnedIndex {
     }
 }
 
-/// All indexes of one attribute.
+/// All indexes of one attribute. Every bitmap is shared copy-on-write: a snapshot shares
+/// them, a later change copies the bitmaps it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AttrIndex {
-    pub(crate) not_null: RoaringBitmap,
+    pub(crate) not_null: Arc<RoaringBitmap>,
     /// Per string code, or `[false, true]` for bools; `None` for high-cardinality strings
     /// and ordered types.
-    pub(crate) values: Option<Vec<RoaringBitmap>>,
+    pub(crate) values: Option<Vec<Arc<RoaringBitmap>>>,
     ranges: Option<BinnedIndex>,
 }
 
@@ -218,23 +221,33 @@ impl AttrIndex {
         match &column.data {
             ColumnData::Str { codes, dict } if dict.len() <= LOW_CARDINALITY_LIMIT => {
                 let mut per_value: Vec<Vec<u32>> = vec![Vec::new(); dict.len()];
-                for (row, &code) in codes.iter().enumerate() {
+                for (row, code) in codes.iter().enumerate() {
                     if column.is_valid(row) {
                         per_value[code as usize].push(row as u32);
                         not_null.push(row as u32);
                     }
                 }
-                index.values = Some(per_value.into_iter().map(sorted_bitmap).collect());
+                index.values = Some(
+                    per_value
+                        .into_iter()
+                        .map(|rows| Arc::new(sorted_bitmap(rows)))
+                        .collect(),
+                );
             }
             ColumnData::Bool(v) => {
                 let mut per_value = [Vec::new(), Vec::new()];
-                for (row, &b) in v.iter().enumerate() {
+                for (row, b) in v.iter().enumerate() {
                     if column.is_valid(row) {
                         per_value[usize::from(b)].push(row as u32);
                         not_null.push(row as u32);
                     }
                 }
-                index.values = Some(per_value.into_iter().map(sorted_bitmap).collect());
+                index.values = Some(
+                    per_value
+                        .into_iter()
+                        .map(|rows| Arc::new(sorted_bitmap(rows)))
+                        .collect(),
+                );
             }
             ColumnData::Str { .. } => {
                 not_null = (0..column.len())
@@ -250,7 +263,7 @@ impl AttrIndex {
                 index.ranges = Some(BinnedIndex::build(column));
             }
         }
-        index.not_null = sorted_bitmap(not_null);
+        index.not_null = Arc::new(sorted_bitmap(not_null));
         index
     }
 
@@ -260,14 +273,14 @@ impl AttrIndex {
         if !column.is_valid(r) {
             return;
         }
-        self.not_null.remove(row);
+        Arc::make_mut(&mut self.not_null).remove(row);
         if let Some(values) = &mut self.values {
             let slot = match &column.data {
                 ColumnData::Bool(v) => usize::from(v[r]),
                 _ => column.code(r).unwrap_or(0) as usize,
             };
             if let Some(bitmap) = values.get_mut(slot) {
-                bitmap.remove(row);
+                Arc::make_mut(bitmap).remove(row);
             }
         }
         if let (Some(ranges), Some(key)) = (&mut self.ranges, key_of(column, r)) {
@@ -281,10 +294,10 @@ impl AttrIndex {
         if !column.is_valid(r) {
             return;
         }
-        self.not_null.insert(row);
+        Arc::make_mut(&mut self.not_null).insert(row);
         match (&mut self.values, &column.data) {
             (Some(values), ColumnData::Bool(v)) => {
-                values[usize::from(v[r])].insert(row);
+                Arc::make_mut(&mut values[usize::from(v[r])]).insert(row);
             }
             (Some(values), ColumnData::Str { codes, dict }) => {
                 if dict.len() > LOW_CARDINALITY_LIMIT {
@@ -292,9 +305,9 @@ impl AttrIndex {
                 } else {
                     let code = codes[r] as usize;
                     if values.len() <= code {
-                        values.resize(code + 1, RoaringBitmap::new());
+                        values.resize(code + 1, Arc::default());
                     }
-                    values[code].insert(row);
+                    Arc::make_mut(&mut values[code]).insert(row);
                 }
             }
             _ => {}
@@ -314,8 +327,10 @@ impl AttrIndex {
     ) -> Option<std::borrow::Cow<'a, RoaringBitmap>> {
         use std::borrow::Cow;
         let positive = match (&matcher.kind, &self.values) {
-            (MatchKind::IsNull, _) => return Some(Cow::Owned(universe - &self.not_null)),
-            (MatchKind::Any, _) => Cow::Borrowed(&self.not_null),
+            (MatchKind::IsNull, _) => {
+                return Some(Cow::Owned(universe - self.not_null.as_ref()));
+            }
+            (MatchKind::Any, _) => Cow::Borrowed(self.not_null.as_ref()),
             (MatchKind::Codes(set), Some(values)) => pick(values, set),
             (MatchKind::Bools(set), Some(values)) => pick(values, set),
             (MatchKind::Ints(_) | MatchKind::Floats(_), _) => {
@@ -327,7 +342,7 @@ impl AttrIndex {
             _ => return None,
         };
         Some(if matcher.negate {
-            Cow::Owned(&self.not_null - positive.as_ref())
+            Cow::Owned(self.not_null.as_ref() - positive.as_ref())
         } else {
             positive
         })
@@ -339,7 +354,7 @@ impl AttrIndex {
                 .values
                 .iter()
                 .flatten()
-                .map(RoaringBitmap::serialized_size)
+                .map(|b| b.serialized_size())
                 .sum::<usize>()
             + self
                 .ranges
@@ -350,12 +365,12 @@ impl AttrIndex {
     }
 }
 
-fn pick<'a>(values: &'a [RoaringBitmap], set: &[bool]) -> std::borrow::Cow<'a, RoaringBitmap> {
+fn pick<'a>(values: &'a [Arc<RoaringBitmap>], set: &[bool]) -> std::borrow::Cow<'a, RoaringBitmap> {
     let chosen: Vec<&RoaringBitmap> = values
         .iter()
         .zip(set.iter())
         .filter(|(_, on)| **on)
-        .map(|(b, _)| b)
+        .map(|(b, _)| b.as_ref())
         .collect();
     match chosen.as_slice() {
         [one] => std::borrow::Cow::Borrowed(*one),

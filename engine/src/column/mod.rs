@@ -1,6 +1,7 @@
 //! Typed, nullable, updatable columns: the storage of attributes and event properties.
 //!
-//! A column is a plain vector of one Rust type plus a validity bitmap. Strings are dictionary
+//! A column is a vector of one Rust type plus a validity bitmap, both in chunks shared
+//! copy-on-write ([`ChunkedVec`]), so a snapshot of a column is cheap. Strings are dictionary
 //! encoded (one `u32` code per row), which makes equality a code comparison and lets the
 //! attribute index keep one bitmap per distinct value when there are few of them.
 
@@ -10,18 +11,21 @@ pub(crate) mod predicate;
 pub(crate) use arrow_io::{arrow_type, canonical_type_of, cast_to};
 pub(crate) use predicate::{MatchKind, Matcher, compile};
 
-use crate::util::{bitvec::BitVec, dict::StrDict};
+use crate::util::{bitvec::BitVec, chunked::ChunkedVec, dict::StrDict};
 use crate::value::{DataType, Value};
 
 /// The values of a column, one vector per type.
 #[derive(Clone, Debug)]
 pub(crate) enum ColumnData {
-    Str { codes: Vec<u32>, dict: StrDict },
-    Int(Vec<i64>),
-    Float(Vec<f64>),
-    Bool(Vec<bool>),
-    Date(Vec<i32>),
-    Timestamp(Vec<i64>),
+    Str {
+        codes: ChunkedVec<u32>,
+        dict: StrDict,
+    },
+    Int(ChunkedVec<i64>),
+    Float(ChunkedVec<f64>),
+    Bool(ChunkedVec<bool>),
+    Date(ChunkedVec<i32>),
+    Timestamp(ChunkedVec<i64>),
 }
 
 /// A nullable column. Invariant: `data` and `valid` have the same length.
@@ -35,14 +39,14 @@ impl Column {
     pub(crate) fn new(data_type: DataType) -> Self {
         let data = match data_type {
             DataType::String => ColumnData::Str {
-                codes: Vec::new(),
+                codes: ChunkedVec::default(),
                 dict: StrDict::default(),
             },
-            DataType::Int => ColumnData::Int(Vec::new()),
-            DataType::Float => ColumnData::Float(Vec::new()),
-            DataType::Bool => ColumnData::Bool(Vec::new()),
-            DataType::Date => ColumnData::Date(Vec::new()),
-            DataType::Timestamp => ColumnData::Timestamp(Vec::new()),
+            DataType::Int => ColumnData::Int(ChunkedVec::default()),
+            DataType::Float => ColumnData::Float(ChunkedVec::default()),
+            DataType::Bool => ColumnData::Bool(ChunkedVec::default()),
+            DataType::Date => ColumnData::Date(ChunkedVec::default()),
+            DataType::Timestamp => ColumnData::Timestamp(ChunkedVec::default()),
         };
         Column {
             data,
@@ -60,11 +64,11 @@ impl Column {
     /// Room for `additional` more rows without growing (a restore knows its sizes).
     pub(crate) fn reserve(&mut self, additional: usize) {
         match &mut self.data {
-            ColumnData::Str { codes, .. } => codes.reserve_exact(additional),
-            ColumnData::Int(v) | ColumnData::Timestamp(v) => v.reserve_exact(additional),
-            ColumnData::Float(v) => v.reserve_exact(additional),
-            ColumnData::Bool(v) => v.reserve_exact(additional),
-            ColumnData::Date(v) => v.reserve_exact(additional),
+            ColumnData::Str { codes, .. } => codes.reserve(additional),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => v.reserve(additional),
+            ColumnData::Float(v) => v.reserve(additional),
+            ColumnData::Bool(v) => v.reserve(additional),
+            ColumnData::Date(v) => v.reserve(additional),
         }
         self.valid.reserve(additional);
     }
@@ -125,27 +129,27 @@ impl Column {
         };
         let ok = match (&mut self.data, value) {
             (ColumnData::Str { codes, dict }, Value::Str(s)) => {
-                codes[row] = dict.intern(s).0;
+                codes.set(row, dict.intern(s).0);
                 true
             }
             (ColumnData::Int(v), Value::Int(x)) => {
-                v[row] = *x;
+                v.set(row, *x);
                 true
             }
             (ColumnData::Float(v), Value::Float(x)) if !x.is_nan() => {
-                v[row] = *x;
+                v.set(row, *x);
                 true
             }
             (ColumnData::Bool(v), Value::Bool(x)) => {
-                v[row] = *x;
+                v.set(row, *x);
                 true
             }
             (ColumnData::Date(v), Value::Date(x)) => {
-                v[row] = *x;
+                v.set(row, *x);
                 true
             }
             (ColumnData::Timestamp(v), Value::Timestamp(x)) => {
-                v[row] = *x;
+                v.set(row, *x);
                 true
             }
             _ => false,
@@ -196,9 +200,9 @@ impl Column {
     /// `order` is at least `start`). Rows before `start` stay where they are, so a sort of
     /// a short unsorted tail moves only the tail.
     pub(crate) fn permute(&mut self, start: usize, order: &[u32]) {
-        fn gather<T: Copy>(v: &mut [T], start: usize, order: &[u32]) {
+        fn gather<T: Copy>(v: &mut ChunkedVec<T>, start: usize, order: &[u32]) {
             let moved: Vec<T> = order.iter().map(|&i| v[i as usize]).collect();
-            v[start..start + moved.len()].copy_from_slice(&moved);
+            v.copy_from_slice(start, &moved);
         }
         match &mut self.data {
             ColumnData::Str { codes, .. } => gather(codes, start, order),
@@ -244,11 +248,11 @@ impl Column {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.valid.heap_bytes()
             + match &self.data {
-                ColumnData::Str { codes, dict } => codes.capacity() * 4 + dict.heap_bytes(),
-                ColumnData::Int(v) | ColumnData::Timestamp(v) => v.capacity() * 8,
-                ColumnData::Float(v) => v.capacity() * 8,
-                ColumnData::Bool(v) => v.capacity(),
-                ColumnData::Date(v) => v.capacity() * 4,
+                ColumnData::Str { codes, dict } => codes.heap_bytes() + dict.heap_bytes(),
+                ColumnData::Int(v) | ColumnData::Timestamp(v) => v.heap_bytes(),
+                ColumnData::Float(v) => v.heap_bytes(),
+                ColumnData::Bool(v) => v.heap_bytes(),
+                ColumnData::Date(v) => v.heap_bytes(),
             }
     }
 }

@@ -4,6 +4,7 @@
 use super::{Column, ColumnData};
 use crate::error::{Error, Result};
 use crate::segment::{CmpOp, Predicate};
+use crate::util::chunked::ChunkedVec;
 use crate::value::{DAY_MICROS, DataType, Value, parse_date, parse_timestamp};
 
 /// An inclusive range of floats with open or closed ends.
@@ -99,28 +100,34 @@ impl Matcher {
         match (&self.kind, &column.data) {
             (MatchKind::Any, _) => out.fill(true),
             (MatchKind::Codes(set), ColumnData::Str { codes, .. }) => {
-                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
-                    *o = set.get(c as usize).copied().unwrap_or(false);
-                }
+                by_slices(codes, start, out, |out, codes| {
+                    for (o, &c) in out.iter_mut().zip(codes) {
+                        *o = set.get(c as usize).copied().unwrap_or(false);
+                    }
+                });
             }
             (MatchKind::Ints(ranges), ColumnData::Int(v) | ColumnData::Timestamp(v)) => {
-                fill_ranges(out, &v[start..end], ranges, |x| x);
+                by_slices(v, start, out, |out, v| fill_ranges(out, v, ranges, |x| x));
             }
             (MatchKind::Ints(ranges), ColumnData::Date(v)) => {
-                fill_ranges(out, &v[start..end], ranges, i64::from);
+                by_slices(v, start, out, |out, v| {
+                    fill_ranges(out, v, ranges, i64::from)
+                });
             }
             (MatchKind::Floats(ranges), ColumnData::Float(v)) => match ranges.as_slice() {
-                [r] => fill_float_range(out, &v[start..end], *r),
-                _ => {
-                    for (o, &x) in out.iter_mut().zip(&v[start..end]) {
+                [r] => by_slices(v, start, out, |out, v| fill_float_range(out, v, *r)),
+                _ => by_slices(v, start, out, |out, v| {
+                    for (o, &x) in out.iter_mut().zip(v) {
                         *o = ranges.iter().any(|r| r.contains(x));
                     }
-                }
+                }),
             },
             (MatchKind::Bools(which), ColumnData::Bool(v)) => {
-                for (o, &b) in out.iter_mut().zip(&v[start..end]) {
-                    *o = which[usize::from(b)];
-                }
+                by_slices(v, start, out, |out, v| {
+                    for (o, &b) in out.iter_mut().zip(v) {
+                        *o = which[usize::from(b)];
+                    }
+                });
             }
             _ => out.fill(false),
         }
@@ -145,6 +152,22 @@ impl Matcher {
                 MatchKind::Bools(b) => !b[0] && !b[1],
                 MatchKind::IsNull | MatchKind::Any => false,
             }
+    }
+}
+
+/// Runs `fill` over rows `start..start + out.len()` of `values` one chunk's slice at a time,
+/// with the matching part of `out`: the loops inside stay over plain slices.
+#[inline]
+fn by_slices<T: Copy>(
+    values: &ChunkedVec<T>,
+    start: usize,
+    out: &mut [bool],
+    mut fill: impl FnMut(&mut [bool], &[T]),
+) {
+    let mut done = 0;
+    for slice in values.slices(start..start + out.len()) {
+        fill(&mut out[done..done + slice.len()], slice);
+        done += slice.len();
     }
 }
 

@@ -8,11 +8,22 @@
 //! or lead the next batch. So concurrent writers share an fsync, and a change becomes visible
 //! to readers only once it is durable.
 //!
-//! Lock order: `commit`, then `queue`, then the state. Bulk loads and checkpoints hold
-//! `commit` for their whole run, so they never interleave with each other or with a batch.
+//! A checkpoint does not stop writers. Holding `commit` for a moment, it makes the log
+//! durable, starts the next generation's log (every later record goes there) and takes a
+//! snapshot of the state, which costs one pointer per chunk since the state is shared
+//! copy-on-write (`util::chunked`). Then, with no lock, it writes the generation from the
+//! snapshot and switches the manifest; a writer meanwhile copies only the chunks and bitmaps
+//! it changes. Opening follows the chain of logs from the manifest's generation, so a crash
+//! anywhere in between loses nothing. Automatic checkpoints (the log past
+//! `checkpoint_log_bytes`) run on a background thread.
+//!
+//! Lock order: `checkpoint`, then `commit`, then `queue`, then the state. Bulk loads hold
+//! `commit` for their whole run, so they never interleave with each other or with a batch;
+//! one checkpoint runs at a time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -47,6 +58,8 @@ pub(super) struct Committed {
     pub(super) storage: Option<Arc<dyn Storage>>,
     /// The log file being appended to.
     pub(super) log_file: Option<String>,
+    /// The generation of `log_file`: the next checkpoint writes generation + 1.
+    generation: u64,
     /// Every change up to this LSN is applied to the state.
     pub(super) applied_lsn: u64,
     /// The LSN the current generation's files contain.
@@ -120,11 +133,42 @@ impl Drop for Leader<'_> {
     }
 }
 
+/// Wakes the background checkpointer, or tells it to stop.
+#[derive(Default)]
+struct CheckpointSignal {
+    flags: Mutex<(bool, bool)>,
+    wake: Condvar,
+}
+
+impl CheckpointSignal {
+    fn set(&self, wanted: bool, stop: bool) {
+        let mut flags = lock(&self.flags);
+        flags.0 |= wanted;
+        flags.1 |= stop;
+        self.wake.notify_all();
+    }
+
+    /// Waits for a request; false when told to stop with none pending (a request made
+    /// before the stop is still served: a process that writes a little and exits, again and
+    /// again, must still checkpoint).
+    fn wait(&self) -> bool {
+        let mut flags = lock(&self.flags);
+        while !flags.0 && !flags.1 {
+            flags = self.wake.wait(flags).unwrap_or_else(|p| p.into_inner());
+        }
+        std::mem::take(&mut flags.0)
+    }
+}
+
 /// The state, the log and the locks that order writes.
 pub(crate) struct Core {
     pub(super) state: RwLock<State>,
     queue: Mutex<Queue>,
+    /// Held for a whole checkpoint: one at a time.
+    checkpoint: Mutex<()>,
     commit: Mutex<Committed>,
+    signal: Arc<CheckpointSignal>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<Done>,
     finished: Condvar,
     /// Why writes are stopped (read-only open, or an I/O failure), if they are.
@@ -151,15 +195,30 @@ impl Core {
         options: OpenOptions,
     ) -> Arc<Core> {
         let applied_lsn = recovery.applied_lsn;
+        // The last log of the chain opening replayed takes the writes.
+        let log_file = recovery
+            .logs
+            .last()
+            .cloned()
+            .or_else(|| manifest.and_then(|m| m.log_file.clone()));
+        let generation = log_file
+            .as_deref()
+            .and_then(storage::log_generation)
+            .unwrap_or_else(|| manifest.map_or(0, |m| m.generation));
+        let background = storage.is_some() && !options.read_only && options.background_checkpoints;
         let core = Arc::new(Core {
             state: RwLock::new(state),
             queue: Mutex::new(Queue {
                 next_lsn: applied_lsn + 1,
                 ..Queue::default()
             }),
+            checkpoint: Mutex::new(()),
+            signal: Arc::default(),
+            checkpointer: Mutex::new(None),
             commit: Mutex::new(Committed {
                 storage,
-                log_file: manifest.and_then(|m| m.log_file.clone()),
+                log_file,
+                generation,
                 applied_lsn,
                 checkpoint_lsn: manifest.map_or(0, |m| m.checkpoint_lsn),
                 // What a replay at the next open would read: a process that restarts often
@@ -180,7 +239,18 @@ impl Core {
         if let SyncPolicy::Interval(every) = core.options.sync {
             spawn_flusher(Arc::downgrade(&core), every);
         }
+        if background {
+            *lock(&core.checkpointer) = spawn_checkpointer(&core);
+        }
         core
+    }
+
+    /// Stops the background checkpointer, waiting for a checkpoint it is writing.
+    pub(super) fn stop_checkpointer(&self) {
+        self.signal.set(false, true);
+        if let Some(handle) = lock(&self.checkpointer).take() {
+            let _ = handle.join();
+        }
     }
 
     /// Takes the commit lock, waiting for the current leader.
@@ -243,7 +313,7 @@ impl Core {
             if let Some(mut leader) = self.try_lead() {
                 // This writer leads the next batch: every change queued so far, its own too.
                 self.commit_queued(&mut leader);
-                self.maybe_checkpoint(&mut leader);
+                self.maybe_checkpoint(leader);
                 continue;
             }
             // A leader is busy; its batch may hold this change. Sleep until it is done.
@@ -347,10 +417,18 @@ impl Core {
         }
     }
 
-    fn maybe_checkpoint(&self, committed: &mut Committed) {
-        if committed.log_bytes >= self.options.checkpoint_log_bytes {
+    /// Asks for a checkpoint once the log holds `checkpoint_log_bytes`: from the background
+    /// checkpointer, or (without one) right here, after the batch's answers are out.
+    fn maybe_checkpoint(&self, leader: Leader<'_>) {
+        if leader.storage.is_none() || leader.log_bytes < self.options.checkpoint_log_bytes {
+            return;
+        }
+        drop(leader);
+        if lock(&self.checkpointer).is_some() {
+            self.signal.set(true, false);
+        } else {
             // A failed automatic checkpoint leaves the log as it is; the next write retries.
-            let _ = self.checkpoint_locked(committed);
+            let _ = self.checkpoint_if_idle();
         }
     }
 
@@ -406,45 +484,83 @@ impl Core {
             Some(i) => committed.results.swap_remove(i).1,
             None => Err(Error::Internal("a load lost its result".to_string())),
         };
-        self.maybe_checkpoint(&mut committed);
+        self.maybe_checkpoint(committed);
         result
     }
 
-    /// Writes a checkpoint now (everything queued is committed first).
+    /// Writes a checkpoint now (everything queued is committed first), after one in progress.
     pub(super) fn checkpoint(&self) -> Result<()> {
-        let mut committed = self.committed();
-        self.commit_queued(&mut committed);
-        self.checkpoint_locked(&mut committed)
+        let _one_at_a_time = lock(&self.checkpoint);
+        self.checkpoint_running()
     }
 
-    fn checkpoint_locked(&self, committed: &mut Committed) -> Result<()> {
-        let Some(storage) = committed.storage.clone() else {
-            return Err(Error::Conflict(
-                "this database is in memory only; use save_to(dir)".to_string(),
-            ));
+    /// Writes a checkpoint unless one is in progress (which will do).
+    fn checkpoint_if_idle(&self) -> Result<()> {
+        let _one_at_a_time = match self.checkpoint.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
         };
-        self.check_writable()?;
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        let saved = storage::save(&state, storage.as_ref(), committed.applied_lsn);
-        drop(state);
-        let manifest = match saved {
+        self.checkpoint_running()
+    }
+
+    /// The checkpoint itself; the caller holds `checkpoint`. Writers wait only for the
+    /// moment the log is switched and the snapshot taken.
+    fn checkpoint_running(&self) -> Result<()> {
+        let (storage, snapshot, lsn, generation, log_file, old_bytes) = {
+            let mut committed = self.committed();
+            self.commit_queued(&mut committed);
+            let Some(storage) = committed.storage.clone() else {
+                return Err(Error::Conflict(
+                    "this database is in memory only; use save_to(dir)".to_string(),
+                ));
+            };
+            self.check_writable()?;
+            // The chain must have no gap: what the old log holds is durable before anything
+            // reaches the new one.
+            if committed.unsynced
+                && let Some(log) = &committed.log_file
+            {
+                if let Err(e) = storage.sync(log) {
+                    return Err(self.fail(format!("fsync of the log {log} failed: {e}")));
+                }
+                committed.unsynced = false;
+                committed.stats.fsyncs += 1;
+            }
+            let generation = committed.generation + 1;
+            let lsn = committed.applied_lsn;
+            // Nothing refers to the new log yet if this fails: the old one goes on.
+            let log_file = storage::start_log(storage.as_ref(), generation, lsn + 1)?;
+            committed.log_file = Some(log_file.clone());
+            committed.generation = generation;
+            let old_bytes = std::mem::take(&mut committed.log_bytes);
+            let snapshot = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+            (storage, snapshot, lsn, generation, log_file, old_bytes)
+        };
+        let written =
+            storage::write_generation(&snapshot, storage.as_ref(), generation, lsn, log_file);
+        // The snapshot's chunks go now, not after the switch: writers stop copying them.
+        drop(snapshot);
+        // Both manifests, the old and the new, lead to the log in use: a failure here leaves
+        // a database that opens with everything (the old generation, then the chain of logs).
+        let switched =
+            written.and_then(|m| storage::switch_manifest(storage.as_ref(), &m).map(|()| m));
+        let mut committed = self.committed();
+        let manifest = match switched {
             Ok(manifest) => manifest,
-            Err(SaveError::Before(e)) => return Err(e),
-            Err(SaveError::Switching(e)) => {
-                // The old manifest (whose log takes the writes) or the new one (whose log is
-                // empty) may be the one on disk; a write now could land in a log that is not
-                // read back.
-                return Err(self.fail(format!("switching to a new checkpoint failed: {e}")));
+            Err(e) => {
+                committed.log_bytes += old_bytes;
+                return Err(e);
             }
         };
-        committed.log_file = manifest.log_file.clone();
         committed.checkpoint_lsn = manifest.checkpoint_lsn;
-        committed.log_bytes = 0;
-        committed.unsynced = false;
         committed.stats.checkpoints += 1;
         committed.stats.last_checkpoint_unix_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        drop(committed);
+        // Best effort: what is left goes at the next checkpoint.
+        let _ = storage::remove_superseded(storage.as_ref(), &manifest);
         Ok(())
     }
 
@@ -467,10 +583,24 @@ impl Core {
     /// Makes `storage` the database's home: a checkpoint of the current state there.
     pub(super) fn move_to(&self, storage: Arc<dyn Storage>) -> Result<()> {
         storage.lock().map_err(Error::InUse)?;
+        let _one_at_a_time = lock(&self.checkpoint);
         let mut committed = self.committed();
         self.commit_queued(&mut committed);
+        self.check_writable()?;
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let manifest = match storage::save(&state, storage.as_ref(), committed.applied_lsn) {
+            Ok(manifest) => manifest,
+            Err(SaveError::Before(e) | SaveError::Switching(e)) => return Err(e),
+        };
+        drop(state);
         committed.storage = Some(storage);
-        self.checkpoint_locked(&mut committed)
+        committed.log_file = manifest.log_file.clone();
+        committed.generation = manifest.generation;
+        committed.checkpoint_lsn = manifest.checkpoint_lsn;
+        committed.log_bytes = 0;
+        committed.unsynced = false;
+        committed.stats.checkpoints += 1;
+        Ok(())
     }
 }
 
@@ -504,6 +634,30 @@ fn read_load_file(
     read_batches_from(bytes, file_format, &source, &mut |_| {})
 }
 
+/// The background checkpointer: writes a checkpoint each time the write path asks for one,
+/// until [`Core::stop_checkpointer`].
+fn spawn_checkpointer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
+    let weak = Arc::downgrade(core);
+    let signal = core.signal.clone();
+    let spawned = std::thread::Builder::new()
+        .name("memberdb-checkpoint".to_string())
+        .spawn(move || {
+            while signal.wait() {
+                let Some(core) = weak.upgrade() else { return };
+                // A failure leaves the log as it is; the next request retries.
+                let _ = core.checkpoint_if_idle();
+            }
+        });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            // Without the thread, writers run automatic checkpoints themselves.
+            eprintln!("memberdb: cannot start the checkpoint thread: {e}");
+            None
+        }
+    }
+}
+
 /// Syncs the log every `every` while the database lives (policy `interval`).
 fn spawn_flusher(core: Weak<Core>, every: Duration) {
     let spawned = std::thread::Builder::new()
@@ -523,8 +677,9 @@ fn spawn_flusher(core: Weak<Core>, every: Duration) {
     }
 }
 
-/// Replays the log of `manifest` onto `state`. Returns the last LSN applied and what was
-/// found at the end of the log.
+/// Replays the log of `manifest` onto `state`, then the logs that follow it (a checkpoint
+/// that started the next generation's log but did not switch the manifest). Returns the last
+/// LSN applied, the logs read and what was found at the end of the last one.
 pub(super) fn replay(
     storage: &dyn Storage,
     manifest: &Manifest,
@@ -535,10 +690,61 @@ pub(super) fn replay(
         applied_lsn: manifest.checkpoint_lsn,
         ..Recovery::default()
     };
-    let Some(log) = &manifest.log_file else {
+    let Some(first) = &manifest.log_file else {
         return Ok(recovery);
     };
-    recovery.log_file = Some(log.clone());
+    let mut log = first.clone();
+    loop {
+        let torn = replay_log(storage, &log, state, &mut recovery)?;
+        recovery.logs.push(log.clone());
+        let next = storage::log_generation(&log)
+            .map(|g| storage::log_file_name(g + 1))
+            .filter(|next| storage.exists(next));
+        match (next, torn) {
+            (Some(next), None) => log = next,
+            (Some(next), Some(torn)) => {
+                return Err(Error::BadDatabase {
+                    path: storage.location().join(&log),
+                    message: format!(
+                        "the log is damaged at byte offset {} ({}) and {next} follows it; \
+                         nothing was changed. Restore the directory from a backup",
+                        torn.offset, torn.reason
+                    ),
+                });
+            }
+            (None, torn) => {
+                if let Some(torn) = &torn
+                    && repair
+                {
+                    let path = storage.location().join(&log);
+                    if torn.offset == 0 {
+                        storage
+                            .write_atomic(&log, &record::file_header(recovery.applied_lsn + 1))
+                            .map_err(|e| Error::io(&path, e))?;
+                    } else {
+                        storage
+                            .truncate(&log, torn.offset)
+                            .map_err(|e| Error::io(&path, e))?;
+                    }
+                }
+                recovery.torn_tail = torn;
+                break;
+            }
+        }
+    }
+    recovery.log_file = Some(log);
+    state.refresh_groups()?;
+    Ok(recovery)
+}
+
+/// Replays one log onto `state`, which holds every change up to `recovery.applied_lsn`;
+/// returns its torn tail, if it has one.
+fn replay_log(
+    storage: &dyn Storage,
+    log: &str,
+    state: &mut State,
+    recovery: &mut Recovery,
+) -> Result<Option<record::TornTail>> {
     let path = storage.location().join(log);
     let bytes = storage.read(log).map_err(|e| Error::io(&path, e))?;
     let load_bytes = std::cell::Cell::new(0u64);
@@ -550,14 +756,13 @@ pub(super) fn replay(
             c.offset, c.reason
         ),
     })?;
-    if scan.torn.as_ref().is_none_or(|t| t.offset > 0)
-        && scan.first_lsn != manifest.checkpoint_lsn + 1
+    if scan.torn.as_ref().is_none_or(|t| t.offset > 0) && scan.first_lsn != recovery.applied_lsn + 1
     {
         return Err(Error::BadDatabase {
             path,
             message: format!(
-                "the log starts at record {} but the checkpoint ends at record {}",
-                scan.first_lsn, manifest.checkpoint_lsn
+                "the log starts at record {} but what comes before it ends at record {}",
+                scan.first_lsn, recovery.applied_lsn
             ),
         });
     }
@@ -586,22 +791,6 @@ pub(super) fn replay(
         recovery.applied_lsn = r.lsn;
     }
     let good_bytes = scan.torn.as_ref().map_or(bytes.len() as u64, |t| t.offset);
-    recovery.log_bytes = good_bytes + load_bytes.get();
-    if let Some(torn) = scan.torn {
-        if repair {
-            let header_missing = torn.offset == 0;
-            if header_missing {
-                storage
-                    .write_atomic(log, &record::file_header(manifest.checkpoint_lsn + 1))
-                    .map_err(|e| Error::io(&path, e))?;
-            } else {
-                storage
-                    .truncate(log, torn.offset)
-                    .map_err(|e| Error::io(&path, e))?;
-            }
-        }
-        recovery.torn_tail = Some(torn);
-    }
-    state.refresh_groups()?;
-    Ok(recovery)
+    recovery.log_bytes += good_bytes + load_bytes.get();
+    Ok(scan.torn)
 }

@@ -46,8 +46,11 @@ pub struct Recovery {
     pub format_version: u32,
     /// The generation of data files the last checkpoint wrote.
     pub generation: u64,
-    /// The log file that was replayed.
+    /// The log file that was replayed last, which takes the writes.
     pub log_file: Option<String>,
+    /// Every log replayed, in order: the checkpoint's own, then those that follow it when a
+    /// checkpoint was cut short before it switched the manifest.
+    pub logs: Vec<String>,
     /// Log records replayed on top of the last checkpoint.
     pub replayed: u64,
     /// The last log record applied.
@@ -84,6 +87,7 @@ impl Drop for Database {
     /// Makes the log durable (under `interval` and `off`, appended records may not be yet);
     /// an error here has no one to go to, and the records are in the OS's hands already.
     fn drop(&mut self) {
+        self.core.stop_checkpointer();
         let _ = self.core.sync_log();
     }
 }
@@ -171,7 +175,7 @@ impl Database {
                 crate::storage::upgrade_manifest(storage.as_ref(), &mut manifest)?;
             }
             // Load files of records that never made it into the log, temporary files.
-            crate::storage::remove_unreferenced_loads(storage.as_ref(), &manifest)?;
+            crate::storage::remove_unreferenced_loads(storage.as_ref(), &recovery.logs)?;
         }
         let core = Core::new(state, Some(storage), Some(&manifest), &recovery, options);
         Ok(Database { core, recovery })

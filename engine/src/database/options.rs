@@ -66,6 +66,11 @@ pub struct OpenOptions {
     pub sync: SyncPolicy,
     /// Checkpoint automatically once the log holds this many bytes (default 256 MiB).
     pub checkpoint_log_bytes: u64,
+    /// Write automatic checkpoints on a background thread (default true). Other writers wait
+    /// for a checkpoint only while its snapshot is taken either way; without the thread, the
+    /// writer whose batch crossed `checkpoint_log_bytes` writes the checkpoint before its
+    /// call returns: deterministic, for tests that crash at every I/O operation.
+    pub background_checkpoints: bool,
     /// Open without the lock and refuse writes; a torn log tail is reported, not cut.
     pub read_only: bool,
     /// Permissions of the files the database creates (default 0600, the owner only:
@@ -79,6 +84,7 @@ impl Default for OpenOptions {
         OpenOptions {
             sync: SyncPolicy::Always,
             checkpoint_log_bytes: 256 << 20,
+            background_checkpoints: true,
             read_only: false,
             file_mode: crate::storage::DEFAULT_FILE_MODE,
         }

@@ -6,6 +6,7 @@
 //! plus a scan of the two partial days at the window's edges.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
@@ -14,19 +15,22 @@ use crate::column::{Column, MatchKind, Matcher, compile};
 use crate::error::{Error, Result};
 use crate::members::RowId;
 use crate::segment::PropFilter;
+use crate::util::chunked::ChunkedVec;
 use crate::value::{DAY_MICROS, DataType};
 
 /// Events of one type. Invariant: all vectors have the same length and `ts` ascends.
+/// Vectors and bitmaps are shared copy-on-write, so a clone (a checkpoint's snapshot) is
+/// cheap and a later append copies only the last chunk and the bitmaps it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EventPartition {
-    pub(crate) members: Vec<RowId>,
-    pub(crate) ts: Vec<i64>,
+    pub(crate) members: ChunkedVec<RowId>,
+    pub(crate) ts: ChunkedVec<i64>,
     /// Only the properties this type has ever had a value for; the others are all NULL.
     pub(crate) props: BTreeMap<String, Column>,
     /// Members with at least one event of the type.
-    pub(crate) any: RoaringBitmap,
+    pub(crate) any: Arc<RoaringBitmap>,
     /// Members with an event of the type on each UTC day (days since the epoch).
-    pub(crate) days: BTreeMap<i64, RoaringBitmap>,
+    pub(crate) days: BTreeMap<i64, Arc<RoaringBitmap>>,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -102,9 +106,12 @@ impl EventPartition {
             // Branch-free compaction: write every member, advance past the passing ones.
             let mut len = rows.len();
             rows.resize(len + mask.len(), 0);
-            for (&member, &pass) in self.members[start..end].iter().zip(mask.iter()) {
-                rows[len] = member;
-                len += usize::from(pass);
+            let mut mask = mask.iter();
+            for members in self.members.slices(start..end) {
+                for (&member, &pass) in members.iter().zip(mask.by_ref()) {
+                    rows[len] = member;
+                    len += usize::from(pass);
+                }
             }
             rows.truncate(len);
             start = end;
@@ -130,7 +137,7 @@ impl EventPartition {
         indices.sort_by_key(|&i| ts[i as usize]);
         let old_len = self.len();
         let in_order = match (self.ts.last(), indices.first()) {
-            (Some(&last), Some(&first)) => ts[first as usize] >= last,
+            (Some(last), Some(&first)) => ts[first as usize] >= last,
             _ => true,
         };
         self.members
@@ -163,8 +170,8 @@ impl EventPartition {
     ) {
         let old_len = self.len();
         let room = final_len.saturating_sub(old_len);
-        self.members.reserve_exact(room);
-        self.ts.reserve_exact(room);
+        self.members.reserve(room);
+        self.ts.reserve(room);
         self.members.extend_from_slice(members);
         self.ts.extend_from_slice(ts);
         self.append_props(props, None, old_len, final_len);
@@ -216,10 +223,10 @@ impl EventPartition {
             rows.sort_unstable();
             rows.dedup();
             let bitmap = RoaringBitmap::from_sorted_iter(rows).expect("sorted");
-            *self.days.entry(day).or_default() |= &bitmap;
+            *Arc::make_mut(self.days.entry(day).or_default()) |= &bitmap;
             added.push(bitmap);
         }
-        self.any |= added.into_iter().union();
+        *Arc::make_mut(&mut self.any) |= added.into_iter().union();
     }
 
     /// Restores time order after appends; queries need it.
@@ -236,16 +243,16 @@ impl EventPartition {
         // is anything moved: a single write a little out of order (concurrent writers take
         // their times before they commit) moves a few events, not the whole partition.
         let sorted = self.sorted_prefix.min(self.len());
-        let earliest = self.ts[sorted..].iter().copied().min().unwrap_or(i64::MAX);
-        let start = self.ts[..sorted].partition_point(|&t| t <= earliest);
+        let earliest = self.ts.range(sorted..self.len()).min().unwrap_or(i64::MAX);
+        let start = self.ts.partition_point_before(sorted, |&t| t <= earliest);
         // A stable sort: runs already in order (the old events, each appended batch) make it
         // close to a merge.
         let mut order: Vec<u32> = (start as u32..self.len() as u32).collect();
         order.sort_by_key(|&i| self.ts[i as usize]);
         let members: Vec<RowId> = order.iter().map(|&i| self.members[i as usize]).collect();
-        self.members[start..].copy_from_slice(&members);
+        self.members.copy_from_slice(start, &members);
         let ts: Vec<i64> = order.iter().map(|&i| self.ts[i as usize]).collect();
-        self.ts[start..].copy_from_slice(&ts);
+        self.ts.copy_from_slice(start, &ts);
         for column in self.props.values_mut() {
             column.permute(start, &order);
         }
@@ -270,7 +277,11 @@ impl EventPartition {
         if first_day >= end_day {
             return self.scan_members(self.slice(lo, hi));
         }
-        let whole = self.days.range(first_day..end_day).map(|(_, b)| b).union();
+        let whole = self
+            .days
+            .range(first_day..end_day)
+            .map(|(_, b)| b.as_ref())
+            .union();
         let head = self.partial_day(first_day - 1, lo, first_day.saturating_mul(DAY_MICROS));
         let tail = self.partial_day(end_day, end_day.saturating_mul(DAY_MICROS), hi);
         whole | head | tail
@@ -294,23 +305,23 @@ impl EventPartition {
         };
         let outside = (whole.len() - inside.len()) as u64;
         if outside == 0 {
-            return bitmap.clone();
+            return bitmap.as_ref().clone();
         }
         if outside.saturating_mul(16) > inside.len() as u64 {
             return self.scan_members(inside);
         }
         let mut only_outside =
             self.scan_members(whole.start..inside.start) | self.scan_members(inside.end..whole.end);
-        for &member in &self.members[inside] {
+        for member in self.members.range(inside) {
             if only_outside.remove(member) && only_outside.is_empty() {
                 break;
             }
         }
-        bitmap - only_outside
+        bitmap.as_ref() - only_outside
     }
 
     fn scan_members(&self, range: std::ops::Range<usize>) -> RoaringBitmap {
-        let mut rows = self.members[range].to_vec();
+        let mut rows: Vec<RowId> = self.members.range(range).collect();
         rows.sort_unstable();
         rows.dedup();
         RoaringBitmap::from_sorted_iter(rows).expect("sorted")
@@ -353,14 +364,14 @@ impl EventPartition {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.members.capacity() * 4
-            + self.ts.capacity() * 8
+        self.members.heap_bytes()
+            + self.ts.heap_bytes()
             + self.props.values().map(Column::heap_bytes).sum::<usize>()
             + self.any.serialized_size()
             + self
                 .days
                 .values()
-                .map(RoaringBitmap::serialized_size)
+                .map(|b| b.serialized_size())
                 .sum::<usize>()
     }
 }
@@ -417,8 +428,14 @@ mod tests {
         }
         part.seal();
         all.sort_by_key(|e| e.0);
-        assert_eq!(part.ts, all.iter().map(|e| e.0).collect::<Vec<_>>());
-        assert_eq!(part.members, all.iter().map(|e| e.1).collect::<Vec<_>>());
+        assert_eq!(
+            part.ts.to_vec(),
+            all.iter().map(|e| e.0).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            part.members.to_vec(),
+            all.iter().map(|e| e.1).collect::<Vec<_>>()
+        );
         let seq = &part.props["seq"];
         for (row, e) in all.iter().enumerate() {
             assert_eq!(

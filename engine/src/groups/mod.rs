@@ -10,6 +10,8 @@
 
 pub(crate) mod stored;
 
+use std::sync::Arc;
+
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
@@ -22,7 +24,7 @@ pub(crate) struct Group {
     pub(crate) definition: Segment,
     /// Moves with *now*: evaluated at query time instead of read from `bitmap`.
     pub(crate) time_dependent: bool,
-    pub(crate) bitmap: RoaringBitmap,
+    pub(crate) bitmap: Arc<RoaringBitmap>,
 }
 
 /// All groups, in definition order (a group only refers to earlier ones).
@@ -70,7 +72,7 @@ impl GroupStore {
             name: name.to_string(),
             definition,
             time_dependent,
-            bitmap: RoaringBitmap::new(),
+            bitmap: Arc::default(),
         });
         Ok(self.groups.len() - 1)
     }

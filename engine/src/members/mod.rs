@@ -1,6 +1,8 @@
 //! The member dictionary: external `member_id` strings to dense `u32` row ids and back, and
 //! the bitmap of live members that `NOT` and `ALL` range over.
 
+use std::sync::Arc;
+
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
@@ -9,11 +11,12 @@ use crate::util::dict::StrDict;
 /// Dense row id of a member.
 pub type RowId = u32;
 
-/// `member_id` <-> row id, assigned on first sight and never reused.
+/// `member_id` <-> row id, assigned on first sight and never reused. Shared copy-on-write
+/// like the rest of the state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MemberDict {
     ids: StrDict,
-    live: RoaringBitmap,
+    live: Arc<RoaringBitmap>,
 }
 
 impl MemberDict {
@@ -40,7 +43,9 @@ impl MemberDict {
             ));
         }
         let (row, new) = self.ids.intern(member_id);
-        self.live.insert(row);
+        if !self.live.contains(row) {
+            Arc::make_mut(&mut self.live).insert(row);
+        }
         Ok((row, new))
     }
 

@@ -71,7 +71,7 @@ impl<'a> Evaluator<'a> {
                     // evaluated at this query's now, each time
                     self.eval(&group.definition)?
                 } else {
-                    Cow::Borrowed(&group.bitmap)
+                    Cow::Borrowed(group.bitmap.as_ref())
                 }
             }
             Segment::Attr { name, predicate } => self
@@ -171,7 +171,7 @@ impl<'a> Evaluator<'a> {
         };
         let rows: Vec<u32> = match &filter {
             Some(f) => part.filtered_members(slice, f),
-            None => part.members[slice].to_vec(),
+            None => part.members.range(slice).collect(),
         };
         let universe = self.state.members.len();
         Ok(Cow::Owned(match did.frequency {

@@ -2,10 +2,16 @@
 //! version 2; version 1 databases, which had no log, open too).
 //!
 //! Every checkpoint writes a new *generation* of data files (`members-<g>.parquet`,
-//! `events-<g>.parquet`, `events-<g>.bitmaps`, `tags-<g>.bitmaps`, `live-<g>.roaring`) and
-//! an empty log `wal-<g>.log`, then switches `manifest.json` atomically to them, then deletes
-//! the files of older generations and their logs. A crash at any point leaves the old or the
-//! new generation complete.
+//! `events-<g>.parquet`, `events-<g>.bitmaps`, `tags-<g>.bitmaps`, `live-<g>.roaring`)
+//! continued by the log `wal-<g>.log`, then switches `manifest.json` atomically to them, then
+//! deletes the files of older generations and their logs. A crash at any point leaves the
+//! old or the new generation complete.
+//!
+//! A checkpoint taken while the database runs starts `wal-<g>.log` first (the write path
+//! appends there from then on) and writes the generation from a snapshot afterwards. Until
+//! the manifest names generation `g`, opening replays the old generation's log and then the
+//! logs that follow it, `wal-<g'+1>.log`, `wal-<g'+2>.log`, ..., each starting at the LSN
+//! after the previous one's last record (see `database::commit::replay`).
 
 use std::sync::Arc;
 
@@ -127,6 +133,14 @@ pub(crate) fn log_file_name(generation: u64) -> String {
     format!("{LOG_PREFIX}{generation}.log")
 }
 
+/// The generation of a log file name made by [`log_file_name`].
+pub(crate) fn log_generation(name: &str) -> Option<u64> {
+    name.strip_prefix(LOG_PREFIX)?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
 /// The manifest, if the storage holds a database.
 pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
     if !storage.exists(MANIFEST) {
@@ -161,20 +175,49 @@ pub(crate) enum SaveError {
 /// Writes `state`, which holds every change up to log record `checkpoint_lsn`, as a new
 /// generation with an empty log, switches the manifest to it, and deletes what the old
 /// generation used (best effort: a file left behind goes at the next checkpoint). Returns
-/// the new manifest.
+/// the new manifest. For a database no one writes to meanwhile (a new one, `save_to`); the
+/// write path's checkpoints start the log first and call [`write_generation`] themselves.
 pub(crate) fn save(
     state: &State,
     storage: &dyn Storage,
     checkpoint_lsn: u64,
 ) -> std::result::Result<Manifest, SaveError> {
-    let manifest = write_generation(state, storage, checkpoint_lsn).map_err(SaveError::Before)?;
-    write_manifest(storage, &manifest).map_err(SaveError::Switching)?;
-    let _ = remove_unreferenced(storage, &manifest);
+    let generation = read_manifest(storage)
+        .map_err(SaveError::Before)?
+        .map_or(1, |m| m.generation + 1);
+    let log_file = start_log(storage, generation, checkpoint_lsn + 1).map_err(SaveError::Before)?;
+    let manifest = write_generation(state, storage, generation, checkpoint_lsn, log_file)
+        .map_err(SaveError::Before)?;
+    switch_manifest(storage, &manifest).map_err(SaveError::Switching)?;
+    let _ = remove_superseded(storage, &manifest);
     Ok(manifest)
 }
 
-fn write_generation(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -> Result<Manifest> {
-    let generation = read_manifest(storage)?.map_or(1, |m| m.generation + 1);
+/// Creates the empty log of generation `generation`, whose first record will be
+/// `first_lsn`, durably (a log that exists is one opening may follow). Returns its name.
+pub(crate) fn start_log(storage: &dyn Storage, generation: u64, first_lsn: u64) -> Result<String> {
+    let log_file = log_file_name(generation);
+    storage
+        .write_atomic(&log_file, &crate::wal::record::file_header(first_lsn))
+        .map_err(|e| io(storage, &log_file, e))?;
+    Ok(log_file)
+}
+
+/// Makes `manifest` the one in force, atomically.
+pub(crate) fn switch_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
+    write_manifest(storage, manifest)
+}
+
+/// Writes the data files of generation `generation` from `state` (every change up to log
+/// record `checkpoint_lsn`), continued by `log_file`, and returns the manifest naming them;
+/// the manifest in force is not touched.
+pub(crate) fn write_generation(
+    state: &State,
+    storage: &dyn Storage,
+    generation: u64,
+    checkpoint_lsn: u64,
+    log_file: String,
+) -> Result<Manifest> {
     let mut checksums = std::collections::BTreeMap::new();
     let mut write = |name: &str, bytes: &[u8]| {
         checksums.insert(name.to_string(), crc32fast::hash(bytes));
@@ -260,10 +303,10 @@ fn write_generation(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -
         .types
         .iter()
         .flat_map(|(event, part)| {
-            std::iter::once((format!("{event}/any"), &part.any)).chain(
+            std::iter::once((format!("{event}/any"), part.any.as_ref())).chain(
                 part.days
                     .iter()
-                    .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap)),
+                    .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap.as_ref())),
             )
         })
         .collect();
@@ -280,13 +323,6 @@ fn write_generation(state: &State, storage: &dyn Storage, checkpoint_lsn: u64) -
         .map_err(|e| io(storage, &live_file, e))?;
     write(&live_file, &bytes)?;
 
-    let log_file = log_file_name(generation);
-    storage
-        .write_atomic(
-            &log_file,
-            &crate::wal::record::file_header(checkpoint_lsn + 1),
-        )
-        .map_err(|e| io(storage, &log_file, e))?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         generation,
@@ -349,26 +385,20 @@ fn write_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
 /// Gives a version 1 database (no log) a log and a version 2 manifest, without rewriting
 /// its data files, so that it can take writes.
 pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -> Result<()> {
-    let log_file = log_file_name(manifest.generation);
-    storage
-        .write_atomic(
-            &log_file,
-            &crate::wal::record::file_header(manifest.checkpoint_lsn + 1),
-        )
-        .map_err(|e| io(storage, &log_file, e))?;
+    let log_file = start_log(storage, manifest.generation, manifest.checkpoint_lsn + 1)?;
     manifest.log_file = Some(log_file);
     manifest.format_version = FORMAT_VERSION;
     write_manifest(storage, manifest)
 }
 
 /// After a replay: deletes load files no replayed record names (a load that crashed before
-/// its record reached the log) and temporary files.
-pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
-    let Some(log) = &manifest.log_file else {
-        return Ok(());
-    };
-    let bytes = storage.read(log).map_err(|e| io(storage, log, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+/// its record reached the log) and temporary files. `logs` are every log replayed.
+pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, logs: &[String]) -> Result<()> {
+    let mut text = String::new();
+    for log in logs {
+        let bytes = storage.read(log).map_err(|e| io(storage, log, e))?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
     for name in storage.list().map_err(|e| io(storage, ".", e))? {
         let orphan = name.starts_with(crate::wal::load_file::PREFIX) && !text.contains(&name);
         if orphan || name.ends_with(".tmp") {
@@ -378,9 +408,11 @@ pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, manifest: &Manife
     Ok(())
 }
 
-/// Deletes what `manifest` no longer names: files of older generations, their logs and load
-/// files, and temporary files a crash left behind.
-pub(crate) fn remove_unreferenced(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
+/// Once `manifest` is in force: deletes the data files of other generations, every other log
+/// and the load files those logs name. Runs while writers go on, so it leaves alone what a
+/// writer may be creating: load files no superseded log names, temporary files (both go at
+/// the next open if orphaned).
+pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
     let current = [
         Some(&manifest.members_file),
         Some(&manifest.events_file),
@@ -389,14 +421,28 @@ pub(crate) fn remove_unreferenced(storage: &dyn Storage, manifest: &Manifest) ->
         Some(&manifest.live_file),
         manifest.log_file.as_ref(),
     ];
-    for name in storage.list().map_err(|e| io(storage, ".", e))? {
-        let ours = ["members-", "events-", "tags-", "live-", LOG_PREFIX]
+    let names = storage.list().map_err(|e| io(storage, ".", e))?;
+    let is_current = |name: &String| current.iter().flatten().any(|c| *c == name);
+    let mut superseded_logs = String::new();
+    for name in &names {
+        if name.starts_with(LOG_PREFIX)
+            && name.ends_with(".log")
+            && !is_current(name)
+            && let Ok(bytes) = storage.read(name)
+        {
+            superseded_logs.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    for name in &names {
+        let data = ["members-", "events-", "tags-", "live-", LOG_PREFIX]
             .iter()
             .any(|p| name.starts_with(p))
-            || name.starts_with(crate::wal::load_file::PREFIX)
-            || name.ends_with(".tmp");
-        if ours && !current.iter().flatten().any(|c| **c == name) {
-            storage.remove(&name).map_err(|e| io(storage, &name, e))?;
+            && !name.ends_with(".tmp");
+        let superseded_load = name.starts_with(crate::wal::load_file::PREFIX)
+            && !name.ends_with(".tmp")
+            && superseded_logs.contains(name.as_str());
+        if (data && !is_current(name)) || superseded_load {
+            storage.remove(name).map_err(|e| io(storage, name, e))?;
         }
     }
     Ok(())
@@ -518,7 +564,7 @@ fn restore_events(
             if part
                 .ts
                 .last()
-                .is_some_and(|&last| ts.first().is_some_and(|&f| f < last))
+                .is_some_and(|last| ts.first().is_some_and(|&f| f < last))
                 || ts.windows(2).any(|w| w[0] > w[1])
             {
                 return Err(bad(
@@ -553,9 +599,9 @@ fn restore_events(
         let parsed = name.rsplit_once('/').and_then(|(event, key)| {
             let part = state.events.types.get_mut(event)?;
             match key {
-                "any" => part.any = bitmap,
+                "any" => part.any = Arc::new(bitmap),
                 day => {
-                    part.days.insert(day.parse().ok()?, bitmap);
+                    part.days.insert(day.parse().ok()?, Arc::new(bitmap));
                 }
             }
             Some(())

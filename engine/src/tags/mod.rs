@@ -2,23 +2,25 @@
 //! tag of such a group clears the others of the group for that member).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::members::RowId;
 
-/// Every tag and its members.
+/// Every tag and its members. Bitmaps are shared copy-on-write: a snapshot shares them, a
+/// later change copies the one bitmap it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TagStore {
-    tags: BTreeMap<String, RoaringBitmap>,
+    tags: BTreeMap<String, Arc<RoaringBitmap>>,
     /// Exclusive groups: (group name, its tags). A tag is in at most one group.
     exclusive: Vec<(String, Vec<String>)>,
 }
 
 impl TagStore {
     pub(crate) fn get(&self, tag: &str) -> Option<&RoaringBitmap> {
-        self.tags.get(tag)
+        self.tags.get(tag).map(Arc::as_ref)
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
@@ -26,7 +28,7 @@ impl TagStore {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
-        self.tags.iter().map(|(k, v)| (k.as_str(), v))
+        self.tags.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
     }
 
     /// The other tags of `tag`'s exclusive group, if it has one.
@@ -62,8 +64,8 @@ impl TagStore {
         let mut clashes = RoaringBitmap::new();
         for t in tags {
             if let Some(members) = self.tags.get(*t) {
-                clashes |= &seen & members;
-                seen |= members;
+                clashes |= &seen & members.as_ref();
+                seen |= members.as_ref();
             }
         }
         if !clashes.is_empty() {
@@ -87,15 +89,17 @@ impl TagStore {
     /// group. True when it was not there.
     pub(crate) fn add(&mut self, tag: &str, row: RowId) -> bool {
         for sibling in self.siblings(tag).unwrap_or_default() {
-            if let Some(b) = self.tags.get_mut(&sibling) {
-                b.remove(row);
+            if let Some(b) = self.tags.get_mut(&sibling)
+                && b.contains(row)
+            {
+                Arc::make_mut(b).remove(row);
             }
         }
         match self.tags.get_mut(tag) {
-            Some(bitmap) => bitmap.insert(row),
+            Some(bitmap) => !bitmap.contains(row) && Arc::make_mut(bitmap).insert(row),
             None => {
                 self.tags
-                    .insert(tag.to_string(), RoaringBitmap::from_iter([row]));
+                    .insert(tag.to_string(), Arc::new(RoaringBitmap::from_iter([row])));
                 true
             }
         }
@@ -109,12 +113,14 @@ impl TagStore {
         sorted.sort_unstable();
         sorted.dedup();
         let added = RoaringBitmap::from_sorted_iter(sorted).expect("sorted and deduplicated");
-        *self.tags.entry(tag.to_string()).or_default() |= added;
+        *Arc::make_mut(self.tags.entry(tag.to_string()).or_default()) |= added;
     }
 
     /// Removes `row` from `tag`. True when it was there. The tag stays known when empty.
     pub(crate) fn remove(&mut self, tag: &str, row: RowId) -> bool {
-        self.tags.get_mut(tag).is_some_and(|b| b.remove(row))
+        self.tags
+            .get_mut(tag)
+            .is_some_and(|b| b.contains(row) && Arc::make_mut(b).remove(row))
     }
 
     /// Tags of one member.
@@ -127,11 +133,11 @@ impl TagStore {
     }
 
     pub(crate) fn insert_bitmap(&mut self, tag: String, bitmap: RoaringBitmap) {
-        self.tags.insert(tag, bitmap);
+        self.tags.insert(tag, Arc::new(bitmap));
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.tags.values().map(RoaringBitmap::serialized_size).sum()
+        self.tags.values().map(|b| b.serialized_size()).sum()
     }
 }
 

@@ -1,9 +1,12 @@
-//! A growable, packed vector of bits: the validity (non-NULL) mask of a column.
+//! A growable, packed vector of bits: the validity (non-NULL) mask of a column. Its words
+//! are a [`ChunkedVec`], so a snapshot shares them copy-on-write.
+
+use super::chunked::ChunkedVec;
 
 /// Packed bits, 64 to a word.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct BitVec {
-    words: Vec<u64>,
+    words: ChunkedVec<u64>,
     len: usize,
 }
 
@@ -15,8 +18,7 @@ impl BitVec {
     /// Room for `additional` more bits.
     pub(crate) fn reserve(&mut self, additional: usize) {
         let words = (self.len + additional).div_ceil(64);
-        self.words
-            .reserve_exact(words.saturating_sub(self.words.len()));
+        self.words.reserve(words.saturating_sub(self.words.len()));
     }
 
     pub(crate) fn push(&mut self, bit: bool) {
@@ -24,7 +26,7 @@ impl BitVec {
             self.words.push(0);
         }
         if bit {
-            self.words[self.len / 64] |= 1 << (self.len % 64);
+            *self.words.get_mut(self.len / 64) |= 1 << (self.len % 64);
         }
         self.len += 1;
     }
@@ -41,8 +43,7 @@ impl BitVec {
             self.push(true);
         }
         let whole_words = (new_len - self.len) / 64;
-        self.words
-            .extend(std::iter::repeat_n(u64::MAX, whole_words));
+        self.words.extend_constant(u64::MAX, whole_words);
         self.len += whole_words * 64;
         while self.len < new_len {
             self.push(true);
@@ -59,9 +60,9 @@ impl BitVec {
         debug_assert!(index < self.len);
         let mask = 1 << (index % 64);
         if bit {
-            self.words[index / 64] |= mask;
+            *self.words.get_mut(index / 64) |= mask;
         } else {
-            self.words[index / 64] &= !mask;
+            *self.words.get_mut(index / 64) &= !mask;
         }
     }
 
@@ -87,7 +88,7 @@ impl BitVec {
 
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.words.heap_bytes()
     }
 }
 

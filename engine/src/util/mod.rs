@@ -1,6 +1,7 @@
 //! Small building blocks shared by the storage structures.
 
 pub(crate) mod bitvec;
+pub(crate) mod chunked;
 pub(crate) mod dict;
 pub(crate) mod json;
 pub(crate) mod suggest;
