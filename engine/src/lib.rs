@@ -53,7 +53,9 @@ mod util;
 mod value;
 mod wal;
 
-pub use database::{Database, InputKind, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View};
+pub use database::{
+    Database, InputKind, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View, Write,
+};
 pub use error::{Error, Result};
 pub use ingest::{FileFormat, IngestReport, read_batches, read_batches_with_progress};
 pub use members::RowId;

@@ -37,12 +37,17 @@ use crate::storage::{self, Manifest, SaveError, Storage};
 use crate::wal::change::{self, Change, LoadFormat, Outcome};
 use crate::wal::{load_file, record};
 
+/// Called with a submitted change's answer once it is durable and applied.
+pub(crate) type Notify = Box<dyn FnOnce(Result<Outcome>) + Send>;
+
 /// A change waiting for its batch.
 struct Pending {
     lsn: u64,
     change: Change,
     /// The rows of a bulk load, already in memory.
     rows: Option<Vec<RecordBatch>>,
+    /// Where the answer goes for a submitted change (else to `Done`, for its waiting writer).
+    notify: Option<Notify>,
 }
 
 /// Changes framed but not yet written.
@@ -70,6 +75,8 @@ pub(super) struct Committed {
     unsynced: bool,
     /// Answers a batch produced, handed to `done` once the batch is over.
     results: Vec<(u64, Result<Outcome>)>,
+    /// Answers of submitted changes, handed to their callbacks once the batch is over.
+    notifications: Vec<(Notify, Result<Outcome>)>,
     /// Counters since open.
     pub(super) stats: LogStats,
 }
@@ -106,6 +113,15 @@ pub(super) struct Leader<'a> {
     committed: Option<MutexGuard<'a, Committed>>,
 }
 
+impl Committed {
+    fn answer(&mut self, lsn: u64, notify: Option<Notify>, result: Result<Outcome>) {
+        match notify {
+            Some(notify) => self.notifications.push((notify, result)),
+            None => self.results.push((lsn, result)),
+        }
+    }
+}
+
 impl std::ops::Deref for Leader<'_> {
     type Target = Committed;
     fn deref(&self) -> &Committed {
@@ -123,6 +139,7 @@ impl Drop for Leader<'_> {
     fn drop(&mut self) {
         let mut committed = self.committed.take().expect("held until drop");
         let results = std::mem::take(&mut committed.results);
+        let notifications = std::mem::take(&mut committed.notifications);
         // Release the commit lock first: a writer woken below must be able to lead.
         drop(committed);
         let mut done = lock(&self.core.done);
@@ -130,10 +147,13 @@ impl Drop for Leader<'_> {
         done.epoch += 1;
         drop(done);
         self.core.finished.notify_all();
+        for (notify, result) in notifications {
+            notify(result);
+        }
     }
 }
 
-/// Wakes the background checkpointer, or tells it to stop.
+/// Wakes a background thread (the checkpointer, the commit thread), or tells it to stop.
 #[derive(Default)]
 struct CheckpointSignal {
     flags: Mutex<(bool, bool)>,
@@ -169,6 +189,9 @@ pub(crate) struct Core {
     commit: Mutex<Committed>,
     signal: Arc<CheckpointSignal>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the commit thread, which leads the batches of submitted changes.
+    submitted: Arc<CheckpointSignal>,
+    committer: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<Done>,
     finished: Condvar,
     /// Why writes are stopped (read-only open, or an I/O failure), if they are.
@@ -215,6 +238,8 @@ impl Core {
             checkpoint: Mutex::new(()),
             signal: Arc::default(),
             checkpointer: Mutex::new(None),
+            submitted: Arc::default(),
+            committer: Mutex::new(None),
             commit: Mutex::new(Committed {
                 storage,
                 log_file,
@@ -226,6 +251,7 @@ impl Core {
                 log_bytes: recovery.log_bytes,
                 unsynced: false,
                 results: Vec::new(),
+                notifications: Vec::new(),
                 stats: LogStats::default(),
             }),
             done: Mutex::new(Done::default()),
@@ -242,11 +268,19 @@ impl Core {
         if background {
             *lock(&core.checkpointer) = spawn_checkpointer(&core);
         }
+        if !core.options.read_only {
+            *lock(&core.committer) = spawn_committer(&core);
+        }
         core
     }
 
-    /// Stops the background checkpointer, waiting for a checkpoint it is writing.
-    pub(super) fn stop_checkpointer(&self) {
+    /// Stops the background threads: the commit thread once every submitted change is
+    /// answered, the checkpointer once a checkpoint it is writing is done.
+    pub(super) fn stop_threads(&self) {
+        self.submitted.set(false, true);
+        if let Some(handle) = lock(&self.committer).take() {
+            let _ = handle.join();
+        }
         self.signal.set(false, true);
         if let Some(handle) = lock(&self.checkpointer).take() {
             let _ = handle.join();
@@ -301,7 +335,7 @@ impl Core {
     pub(super) fn write(&self, change: Change) -> Result<Outcome> {
         self.check_writable()?;
         change.precheck()?;
-        let lsn = self.enqueue(change, None)?;
+        let lsn = self.enqueue(change, None, None)?;
         loop {
             let epoch = {
                 let mut done = lock(&self.done);
@@ -324,15 +358,48 @@ impl Core {
         }
     }
 
+    /// Logs `change` like [`Core::write`] but returns at once: `notify` gets the answer on
+    /// the commit thread (or on a writer leading the batch) once the change is durable and
+    /// applied. Submitters never lead, so however many there are, the state is changed by
+    /// one thread and their changes share the commit thread's fsyncs.
+    pub(super) fn submit(&self, change: Change, notify: Notify) {
+        if let Err(e) = self.check_writable().and_then(|()| change.precheck()) {
+            return notify(Err(e));
+        }
+        if lock(&self.committer).is_none() {
+            // No commit thread (it could not start): answer in this thread.
+            return notify(self.write(change));
+        }
+        // Encoding cannot fail for a change that passed precheck; if it did, say so.
+        let mut notify = Some(notify);
+        if let Err(e) = self.enqueue(change, None, notify.take()) {
+            if let Some(notify) = notify {
+                notify(Err(e));
+            }
+            return;
+        }
+        self.submitted.set(true, false);
+    }
+
     /// Frames `change` into the log buffer under the next LSN and queues it for a batch.
-    fn enqueue(&self, change: Change, rows: Option<Vec<RecordBatch>>) -> Result<u64> {
+    fn enqueue(
+        &self,
+        change: Change,
+        rows: Option<Vec<RecordBatch>>,
+        notify: Option<Notify>,
+    ) -> Result<u64> {
         let payload = serde_json::to_vec(&change)
             .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
         let mut queue = lock(&self.queue);
         let lsn = queue.next_lsn;
         queue.next_lsn += 1;
         record::encode(lsn, &payload, &mut queue.bytes);
-        queue.pending.push(Pending { lsn, change, rows });
+        queue.pending.push(Pending {
+            lsn,
+            change,
+            rows,
+            notify,
+        });
         Ok(lsn)
     }
 
@@ -350,9 +417,7 @@ impl Core {
         }
         if let Err(e) = self.append_to_log(committed, &bytes) {
             for p in pending {
-                committed
-                    .results
-                    .push((p.lsn, Err(Error::ReadOnly(e.to_string()))));
+                committed.answer(p.lsn, p.notify, Err(Error::ReadOnly(e.to_string())));
             }
             return;
         }
@@ -405,7 +470,7 @@ impl Core {
                 }
                 (change, rows) => change::apply(&mut state, change, rows, &read_rows),
             };
-            committed.results.push((p.lsn, result));
+            committed.answer(p.lsn, p.notify, result);
             committed.applied_lsn = p.lsn;
         }
         self.version
@@ -475,7 +540,7 @@ impl Core {
             }
             (change, _) => change,
         };
-        let lsn = self.enqueue(change, Some(rows))?;
+        let lsn = self.enqueue(change, Some(rows), None)?;
         self.commit_queued(&mut committed);
         // The batch may hold writes that came in meanwhile; their writers get their answers
         // when this leadership ends.
@@ -632,6 +697,30 @@ fn read_load_file(
         LoadFormat::JsonLines => FileFormat::JsonLines,
     };
     read_batches_from(bytes, file_format, &source, &mut |_| {})
+}
+
+/// The commit thread: leads a batch each time changes are submitted, until
+/// [`Core::stop_threads`] (after answering every change submitted before).
+fn spawn_committer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
+    let weak = Arc::downgrade(core);
+    let signal = core.submitted.clone();
+    let spawned = std::thread::Builder::new()
+        .name("memberdb-commit".to_string())
+        .spawn(move || {
+            while signal.wait() {
+                let Some(core) = weak.upgrade() else { return };
+                let mut leader = core.committed();
+                core.commit_queued(&mut leader);
+                core.maybe_checkpoint(leader);
+            }
+        });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("memberdb: cannot start the commit thread: {e}");
+            None
+        }
+    }
 }
 
 /// The background checkpointer: writes a checkpoint each time the write path asks for one,

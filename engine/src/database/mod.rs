@@ -3,6 +3,7 @@
 
 mod commit;
 mod options;
+mod submit;
 mod view;
 
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::RecordBatch;
 
 pub use options::{OpenOptions, SyncPolicy};
+pub use submit::Write;
 pub use view::View;
 
 use crate::column::ColumnData;
@@ -87,7 +89,7 @@ impl Drop for Database {
     /// Makes the log durable (under `interval` and `off`, appended records may not be yet);
     /// an error here has no one to go to, and the records are in the OS's hands already.
     fn drop(&mut self) {
-        self.core.stop_checkpointer();
+        self.core.stop_threads();
         let _ = self.core.sync_log();
     }
 }

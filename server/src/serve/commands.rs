@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use memberdb::query::Output;
-use memberdb::{DataType, Timestamp, Value};
+use memberdb::{DataType, Timestamp, Value, Write};
 use memberdb_query::ast::StatementKind;
 
 use super::Shared;
@@ -136,10 +136,7 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             if session.role < Some(Role::Write) {
                 return no_permission(session, &name, Role::Write);
             }
-            match write(shared, &name, args) {
-                Ok(reply) => reply,
-                Err(message) => Reply::error("ERR", message),
-            }
+            write(shared, &name, args)
         }
         _ => Reply::error(
             "ERR",
@@ -541,18 +538,24 @@ fn utf8(args: &[Vec<u8>], i: usize, what: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{what} is not valid UTF-8"))
 }
 
-fn write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Reply, String> {
-    let db = &shared.db;
+/// The write a MEMBER.SET, TAG.ADD, TAG.DEL or EVENT.ADD request asks for, or the reply
+/// refusing it (arguments, values). The role is checked by the caller.
+pub(crate) fn write_request(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Write, Reply> {
     let min = match name {
         "MEMBER.SET" => 4,
         "EVENT.ADD" => 4,
         _ => 3,
     };
     if args.len() < min {
-        return Ok(wrong_args(name));
+        return Err(wrong_args(name));
     }
-    let id = utf8(args, 1, "the member id")?;
-    let done = match name {
+    parse_write(shared, name, args).map_err(|message| Reply::error("ERR", message))
+}
+
+fn parse_write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Write, String> {
+    let db = &shared.db;
+    let member_id = utf8(args, 1, "the member id")?;
+    Ok(match name {
         "MEMBER.SET" => {
             let types: Vec<(String, DataType)> = db
                 .attributes()
@@ -561,21 +564,16 @@ fn write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Reply, String>
                 .collect();
             let known = |f: &str| types.iter().find(|(n, _)| n == f).map(|(_, t)| *t);
             let fields = pairs(args, 2, &known)?;
-            let fields: Vec<(&str, Option<Value>)> = fields
-                .iter()
-                .map(|(f, v)| (f.as_str(), v.clone()))
-                .collect();
-            db.upsert_member(&id, &fields)
+            Write::UpsertMember { member_id, fields }
         }
         "TAG.ADD" | "TAG.DEL" => {
             let tags: Vec<String> = (2..args.len())
                 .map(|i| utf8(args, i, "a tag"))
                 .collect::<Result<_, _>>()?;
-            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
             if name == "TAG.ADD" {
-                db.add_tags(&id, &tags)
+                Write::AddTags { member_id, tags }
             } else {
-                db.remove_tags(&id, &tags)
+                Write::RemoveTags { member_id, tags }
             }
         }
         _ => {
@@ -594,12 +592,40 @@ fn write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Reply, String>
             let types = db.event_properties();
             let known = |f: &str| types.iter().find(|(n, _)| n == f).map(|(_, t)| *t);
             let props = pairs(args, 4, &known)?;
-            let props: Vec<(&str, Option<Value>)> =
-                props.iter().map(|(f, v)| (f.as_str(), v.clone())).collect();
-            db.add_event(&id, &event, ts, &props)
+            Write::AddEvent {
+                member_id,
+                event,
+                ts,
+                props,
+            }
         }
-    };
-    done.map(|()| Reply::ok()).map_err(|e| e.to_string())
+    })
+}
+
+/// The reply to a write once the database has answered it.
+pub(crate) fn write_reply(result: memberdb::Result<()>) -> Reply {
+    match result {
+        Ok(()) => Reply::ok(),
+        Err(e) => Reply::error("ERR", e.to_string()),
+    }
+}
+
+/// Runs a write and waits for it (the server's event loop submits instead).
+fn write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Reply {
+    match write_request(shared, name, args) {
+        Ok(write) => {
+            let (answer, answered) = std::sync::mpsc::channel();
+            shared.db.submit(write, move |result| {
+                let _ = answer.send(result);
+            });
+            write_reply(answered.recv().unwrap_or_else(|_| {
+                Err(memberdb::Error::Internal(
+                    "the write was not answered".into(),
+                ))
+            }))
+        }
+        Err(reply) => reply,
+    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,21 @@
-//! The TCP server: Redis protocol, a thread per connection, limits, graceful shutdown.
+//! The TCP server: Redis protocol over an event loop, limits, graceful shutdown.
 //!
-//! Each connection reads requests into a buffer and answers every whole request in it in
-//! order; replies are written out as they are produced, in batches of
-//! `limits.reply_buffer_bytes`, so pipelined requests share writes while a client that never
-//! reads holds at most one batch and one reply in the server (its writes then time out after
-//! `limits.write_timeout_seconds` and it is disconnected). A connection closes after a
-//! protocol error, on QUIT, after `limits.idle_seconds` without a whole request, when it has
-//! not authenticated within `limits.auth_seconds`, or at shutdown. Shutdown (SIGTERM,
-//! SIGINT): stop accepting, let every connection finish the requests it has read, cut the
-//! ones still busy after `limits.shutdown_seconds`, checkpoint, exit 0.
+//! One thread polls every socket (mio: epoll on Linux) and answers the quick requests itself
+//! (PING, INFO, MEMBER.GET, CLIENT, ...); QUERY statements go to a pool of threads, writes
+//! to the database's commit thread (`Database::submit`, so any number of writing clients
+//! share one fsync per batch), AUTH to a thread of its own. A connection costs its buffers,
+//! not a thread: its requests are answered in order, one at a time (`conn.rs`). A connection
+//! closes after a protocol error, on QUIT, after `limits.idle_seconds` without a whole
+//! request, when it has not authenticated within `limits.auth_seconds`, when its replies
+//! stay unread for `limits.write_timeout_seconds`, or at shutdown. Shutdown (SIGTERM,
+//! SIGINT): stop accepting and reading, answer every request already read, cut the
+//! connections still busy after `limits.shutdown_seconds`, checkpoint, exit 0.
 
 pub(crate) mod auth;
 mod cache;
 mod commands;
 pub(crate) mod config;
+mod conn;
 #[cfg(test)]
 mod fuzz_tests;
 mod info;
@@ -22,18 +24,20 @@ mod resp;
 mod stats;
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use crossbeam::channel::{Receiver, Sender, unbounded};
 use memberdb::Database;
+use mio::{Events, Interest, Poll, Token, Waker};
 
-use commands::{Session, command_name, execute};
 use config::Config;
-use resp::{Reply, parse_request};
+use conn::Conn;
+use pool::Completion;
 use stats::Stats;
 
 /// What every connection shares.
@@ -50,12 +54,16 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Connections that have not authenticated yet (only counted when users are configured).
     unauthenticated: AtomicUsize,
-    /// A handle on every open connection's socket, to cut the ones still busy at shutdown.
-    sockets: Mutex<HashMap<u64, TcpStream>>,
+    /// Replies of requests that ran away from the event loop, and its wake-up.
+    completions: (Sender<Completion>, Receiver<Completion>),
+    waker: OnceLock<Arc<Waker>>,
 }
 
-/// How often a waiting connection looks at the shutdown flag.
+/// How often the event loop looks at its clocks (idle, authentication, unread replies) and
+/// the shutdown flag.
 const POLL: Duration = Duration::from_millis(100);
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
 
 /// The listening socket, bound before the database is opened: a server that cannot take
 /// its address says so before it takes the database's lock or spends time opening it.
@@ -87,9 +95,18 @@ impl Listener {
     /// The server over `db`, ready to run.
     pub(crate) fn serve(self, db: Database) -> Result<Server> {
         let addr = self.listener.local_addr()?;
+        self.listener.set_nonblocking(true)?;
+        let mut listener = mio::net::TcpListener::from_std(self.listener);
+        let poll = Poll::new().context("cannot create the event loop")?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let shared = Arc::new(Shared::new(db, self.config, addr));
+        let _ = shared.waker.set(waker);
         Ok(Server {
-            listener: self.listener,
-            shared: Arc::new(Shared::new(db, self.config, addr)),
+            listener,
+            poll,
+            shared,
         })
     }
 }
@@ -104,17 +121,32 @@ impl Shared {
             queries: pool::QueryPool::new(config.limits.query_threads),
             addr,
             shutting_down: AtomicBool::new(false),
-            next_id: AtomicU64::new(1),
+            // tokens 0 and 1 are the listener's and the waker's
+            next_id: AtomicU64::new(2),
             unauthenticated: AtomicUsize::new(0),
-            sockets: Mutex::new(HashMap::new()),
+            completions: unbounded(),
+            waker: OnceLock::new(),
             config,
+        }
+    }
+
+    /// Hands a reply to the event loop.
+    pub(crate) fn complete(&self, done: Completion) {
+        let _ = self.completions.0.send(done);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.get() {
+            let _ = waker.wake();
         }
     }
 }
 
 /// A listening server.
 pub(crate) struct Server {
-    listener: TcpListener,
+    listener: mio::net::TcpListener,
+    poll: Poll,
     shared: Arc<Shared>,
 }
 
@@ -130,82 +162,92 @@ impl Server {
         }
     }
 
-    /// Serves until stopped, then waits for the connections to finish and checkpoints.
-    pub(crate) fn run(self) -> Result<()> {
-        let shared = &self.shared;
+    /// Serves until stopped, then answers what the connections have sent and checkpoints.
+    pub(crate) fn run(mut self) -> Result<()> {
+        let shared = self.shared.clone();
         let limits = &shared.config.limits;
-        let guarded = !shared.config.users.is_empty();
-        let mut connections: Vec<std::thread::JoinHandle<()>> = Vec::new();
-        for stream in self.listener.incoming() {
-            if shared.shutting_down.load(Ordering::SeqCst) {
-                break;
-            }
-            connections.retain(|c| !c.is_finished());
-            let stream = match stream {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            let stats = &shared.stats;
-            stats.connections.fetch_add(1, Ordering::SeqCst);
-            let refusal = if connections.len() >= limits.clients {
-                Some("-ERR max number of clients reached\r\n")
-            } else if guarded
-                && shared.unauthenticated.load(Ordering::SeqCst) >= limits.unauthenticated_clients
+        let mut events = Events::with_capacity(1024);
+        let mut conns: HashMap<u64, Conn> = HashMap::new();
+        let mut scratch = vec![0u8; 64 * 1024];
+        let mut grace: Option<Instant> = None;
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, Some(POLL))
+                && e.kind() != std::io::ErrorKind::Interrupted
             {
-                Some(
-                    "-ERR too many connections waiting to authenticate \
-                     (limits.unauthenticated_clients); try again later\r\n",
-                )
-            } else {
-                None
-            };
-            if let Some(refusal) = refusal {
-                stats.refused_connections.fetch_add(1, Ordering::SeqCst);
-                let mut stream = stream;
-                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = stream.write_all(refusal.as_bytes());
-                continue;
+                return Err(e).context("the event loop failed");
             }
-            if guarded {
-                shared.unauthenticated.fetch_add(1, Ordering::SeqCst);
+            let stopping = shared.shutting_down.load(Ordering::SeqCst);
+            if stopping && grace.is_none() {
+                let _ = self.poll.registry().deregister(&mut self.listener);
+                tracing::info!(
+                    connections = conns.len(),
+                    "stopped accepting; finishing in-flight requests"
+                );
+                grace = Some(Instant::now() + Duration::from_secs(limits.shutdown_seconds));
             }
-            let conn_shared = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("memberdb-conn".to_string())
-                .spawn(move || serve_connection(stream, conn_shared));
-            match spawned {
-                Ok(handle) => connections.push(handle),
-                Err(e) => {
-                    if guarded {
-                        shared.unauthenticated.fetch_sub(1, Ordering::SeqCst);
+            let mut touched: Vec<u64> = Vec::new();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER if !stopping => self.accept(&mut conns),
+                    LISTENER | WAKER => {}
+                    Token(t) => {
+                        let id = t as u64;
+                        if let Some(conn) = conns.get_mut(&id) {
+                            if event.is_readable() || event.is_read_closed() {
+                                conn.readable();
+                            }
+                            touched.push(id);
+                        }
                     }
-                    tracing::warn!("cannot start a connection thread: {e}")
                 }
             }
-        }
-        tracing::info!(
-            connections = connections.len(),
-            "stopped accepting; finishing in-flight requests"
-        );
-        // Connections finish what they have read; those still busy after the grace period
-        // (a client that does not read, a statement without a deadline) are cut.
-        let grace = Instant::now() + Duration::from_secs(limits.shutdown_seconds);
-        while Instant::now() < grace && connections.iter().any(|c| !c.is_finished()) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let busy = connections.iter().filter(|c| !c.is_finished()).count();
-        if busy > 0 {
-            tracing::warn!(busy, "cutting the connections still busy at shutdown");
-            for socket in lock(&shared.sockets).values() {
-                let _ = socket.shutdown(std::net::Shutdown::Both);
+            for done in shared.completions.1.try_iter() {
+                if let Some(conn) = conns.get_mut(&done.conn) {
+                    conn.complete(&shared, done);
+                    touched.push(conn.id);
+                }
             }
-        }
-        for c in connections {
-            let _ = c.join();
+            for id in touched {
+                let Some(conn) = conns.get_mut(&id) else {
+                    continue;
+                };
+                if let Err(e) = conn.pump(&shared, &mut scratch, !stopping) {
+                    let why = format!("I/O error: {e}");
+                    self.close(&mut conns, id, &why);
+                }
+            }
+            let now = Instant::now();
+            let expired: Vec<(u64, String)> = conns
+                .values_mut()
+                .filter_map(|c| c.expired(&shared, now).map(|why| (c.id, why)))
+                .collect();
+            for (id, why) in expired {
+                self.close(&mut conns, id, &why);
+            }
+            if stopping {
+                let done: Vec<u64> = conns
+                    .values()
+                    .filter(|c| c.finished_for_shutdown())
+                    .map(|c| c.id)
+                    .collect();
+                for id in done {
+                    self.close(&mut conns, id, "server shutting down");
+                }
+                if conns.is_empty() {
+                    break;
+                }
+                if grace.is_some_and(|g| Instant::now() >= g) {
+                    tracing::warn!(
+                        busy = conns.len(),
+                        "cutting the connections still busy at shutdown"
+                    );
+                    let ids: Vec<u64> = conns.keys().copied().collect();
+                    for id in ids {
+                        self.close(&mut conns, id, "cut at shutdown");
+                    }
+                    break;
+                }
+            }
         }
         shared.auth.sweep(Some(Duration::ZERO));
         let started = Instant::now();
@@ -220,10 +262,78 @@ impl Server {
         );
         Ok(())
     }
-}
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    /// Accepts every waiting connection, within the limits on clients.
+    fn accept(&mut self, conns: &mut HashMap<u64, Conn>) {
+        let shared = &self.shared;
+        let limits = &shared.config.limits;
+        let guarded = !shared.config.users.is_empty();
+        loop {
+            let mut stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept: the next
+                    // readiness event tries again.
+                    tracing::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            let stats = &shared.stats;
+            stats.connections.fetch_add(1, Ordering::SeqCst);
+            let refusal = if conns.len() >= limits.clients {
+                Some("-ERR max number of clients reached\r\n")
+            } else if guarded
+                && shared.unauthenticated.load(Ordering::SeqCst) >= limits.unauthenticated_clients
+            {
+                Some(
+                    "-ERR too many connections waiting to authenticate \
+                     (limits.unauthenticated_clients); try again later\r\n",
+                )
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                stats.refused_connections.fetch_add(1, Ordering::SeqCst);
+                // Best effort: a fresh socket takes a short line without blocking.
+                let _ = stream.write(refusal.as_bytes());
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+            let mut conn = Conn::new(id, stream, shared);
+            if let Err(e) = self.poll.registry().register(
+                &mut conn.stream,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!("cannot watch a connection: {e}");
+                continue;
+            }
+            if guarded {
+                shared.unauthenticated.fetch_add(1, Ordering::SeqCst);
+                conn.counted_unauthenticated = true;
+            }
+            stats.clients.fetch_add(1, Ordering::SeqCst);
+            tracing::debug!(id, peer = ?conn.peer, "connection opened");
+            conns.insert(id, conn);
+        }
+    }
+
+    fn close(&mut self, conns: &mut HashMap<u64, Conn>, id: u64, why: &str) {
+        let Some(mut conn) = conns.remove(&id) else {
+            return;
+        };
+        let shared = &self.shared;
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        if conn.counted_unauthenticated {
+            shared.unauthenticated.fetch_sub(1, Ordering::SeqCst);
+        }
+        shared.auth.sweep(None);
+        tracing::debug!(id, peer = ?conn.peer, why, "connection closed");
+        shared.stats.clients.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Stops a running server.
@@ -234,164 +344,8 @@ pub(crate) struct Stopper {
 
 impl Stopper {
     pub(crate) fn stop(&self) {
-        if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        // Wake the accept loop with a connection of our own.
-        let mut addr = self.shared.addr;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
-    }
-}
-
-fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
-    let shared = &shared;
-    let stats = &shared.stats;
-    stats.clients.fetch_add(1, Ordering::SeqCst);
-    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-    let peer = stream.peer_addr().ok();
-    if let Ok(handle) = stream.try_clone() {
-        lock(&shared.sockets).insert(id, handle);
-    }
-    tracing::debug!(id, ?peer, "connection opened");
-    let client = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
-    let mut session = Session::new(id, client, shared);
-    let why = match converse(&mut stream, shared, &mut session) {
-        Ok(why) => why,
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            let why = format!(
-                "the client did not read its replies for {}s (limits.write_timeout_seconds); \
-                 unsent replies dropped",
-                shared.config.limits.write_timeout_seconds
-            );
-            tracing::warn!(id, ?peer, "{why}");
-            why
-        }
-        Err(e) => format!("I/O error: {e}"),
-    };
-    if !shared.config.users.is_empty() && !session.authenticated() {
-        shared.unauthenticated.fetch_sub(1, Ordering::SeqCst);
-    }
-    lock(&shared.sockets).remove(&id);
-    shared.auth.sweep(None);
-    tracing::debug!(id, ?peer, why, "connection closed");
-    stats.clients.fetch_sub(1, Ordering::SeqCst);
-}
-
-/// Answers requests until the connection ends; returns why it ended.
-fn converse(
-    stream: &mut TcpStream,
-    shared: &Arc<Shared>,
-    session: &mut Session,
-) -> std::io::Result<String> {
-    let limits = &shared.config.limits;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(POLL))?;
-    stream.set_write_timeout(Some(Duration::from_secs(limits.write_timeout_seconds)))?;
-    let idle = Duration::from_secs(limits.idle_seconds);
-    let guarded = !session.authenticated();
-    let connected = Instant::now();
-    let auth_deadline = connected + Duration::from_secs(limits.auth_seconds);
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
-    // The idle clock restarts when a whole request arrives, never when a reply is sent.
-    let mut last_request = connected;
-    loop {
-        // Every whole request in the buffer, answered in order.
-        let mut used = 0;
-        loop {
-            let frames = limits.frames(session.authenticated());
-            match parse_request(&buf[used..], &frames) {
-                Ok(Some((args, n))) => {
-                    used += n;
-                    last_request = Instant::now();
-                    let was_authenticated = session.authenticated();
-                    let name = command_name(&args);
-                    if name == "QUERY" && was_authenticated {
-                        // Statements run on the query threads (see pool.rs).
-                        let done = shared.queries.run(shared, session, args);
-                        shared.stats.record(&name, done.error, done.took);
-                        out.extend_from_slice(&done.bytes);
-                    } else {
-                        let started = Instant::now();
-                        let reply = execute(shared, session, &args);
-                        shared
-                            .stats
-                            .record(&name, reply.is_error(), started.elapsed());
-                        reply.write(session.resp3, &mut out);
-                    }
-                    if guarded && !was_authenticated && session.authenticated() {
-                        shared.unauthenticated.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    if session.quit {
-                        stream.write_all(&out)?;
-                        return Ok("QUIT".to_string());
-                    }
-                    // Written as produced: a client that pipelines and never reads holds
-                    // at most this much here, then blocks on its own socket.
-                    if out.len() >= limits.reply_buffer_bytes {
-                        stream.write_all(&out)?;
-                        out.clear();
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    Reply::error("ERR", format!("Protocol error: {}", e.0))
-                        .write(session.resp3, &mut out);
-                    stream.write_all(&out)?;
-                    return Ok(format!("protocol error: {}", e.0));
-                }
-            }
-        }
-        buf.drain(..used);
-        if !out.is_empty() {
-            stream.write_all(&out)?;
-            out.clear();
-        }
-        if out.capacity() > 4 * limits.reply_buffer_bytes.max(16 * 1024) {
-            // one huge reply should not keep its buffer for the connection's life
-            out = Vec::with_capacity(16 * 1024);
-        }
-        if shared.shutting_down.load(Ordering::SeqCst) {
-            return Ok("server shutting down".to_string());
-        }
-        if !session.authenticated() && Instant::now() >= auth_deadline {
-            let why = format!(
-                "not authenticated within {}s (limits.auth_seconds)",
-                limits.auth_seconds
-            );
-            say_closing(stream, session, &why);
-            return Ok("authentication timeout".to_string());
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Ok("closed by the client".to_string()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        if last_request.elapsed() >= idle {
-            let what = if buf.is_empty() {
-                "idle"
-            } else {
-                "a request left unfinished"
-            };
-            say_closing(
-                stream,
-                session,
-                &format!("{what} for {}s", limits.idle_seconds),
-            );
-            return Ok(format!("{what} timeout"));
+        if !self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+            self.shared.wake();
         }
     }
-}
-
-/// Tells the client why the server closes its connection (best effort: it is closing).
-fn say_closing(stream: &mut TcpStream, session: &Session, why: &str) {
-    let mut out = Vec::new();
-    Reply::error("ERR", format!("closing the connection: {why}")).write(session.resp3, &mut out);
-    let _ = stream.write_all(&out);
 }
