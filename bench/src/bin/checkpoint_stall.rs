@@ -96,6 +96,12 @@ fn main() {
         t.join().expect("writer");
     }
     let ms = |p: usize| longest[p].load(Ordering::Relaxed) as f64 / 1000.0;
+    let stats = db.log_stats();
+    println!(
+        "writers held off for {:.1} ms, of which the disk's fsyncs {:.1} ms",
+        stats.last_checkpoint_pause_us as f64 / 1000.0,
+        stats.last_checkpoint_fsync_us as f64 / 1000.0
+    );
     println!(
         "{} members: checkpoint {:.0} ms; longest write: {:.1} ms before, {:.1} ms during, \
          {:.1} ms after ({} writers, {} writes)",

@@ -95,6 +95,12 @@ pub struct LogStats {
     /// When the last checkpoint was written, in milliseconds since the epoch (0: none since
     /// open).
     pub last_checkpoint_unix_ms: u64,
+    /// How long the last checkpoint held writers off, in microseconds: the moment it makes
+    /// the log durable, starts the next log and takes its snapshot.
+    pub last_checkpoint_pause_us: u64,
+    /// Of that pause, the disk's fsyncs (the rest of the log, the new log's file and
+    /// directory entry), in microseconds.
+    pub last_checkpoint_fsync_us: u64,
 }
 
 /// Answers waiting for their writers, and a counter of finished leaderships, so a writer
@@ -572,8 +578,22 @@ impl Core {
     /// The checkpoint itself; the caller holds `checkpoint`. Writers wait only for the
     /// moment the log is switched and the snapshot taken.
     fn checkpoint_running(&self) -> Result<()> {
-        let (storage, snapshot, lsn, generation, log_file, old_bytes) = {
+        // Most of what the log holds unsynced (policies `interval`, `off`) is made durable
+        // before writers are held off; the pause below syncs only what came since.
+        let current = {
+            let committed = self.committed();
+            committed
+                .unsynced
+                .then(|| committed.storage.clone().zip(committed.log_file.clone()))
+                .flatten()
+        };
+        if let Some((storage, log)) = current {
+            // A failure shows again, and is handled, in the pause.
+            let _ = storage.sync(&log);
+        }
+        let (storage, snapshot, lsn, generation, log_file, old_bytes, pause) = {
             let mut committed = self.committed();
+            let paused = std::time::Instant::now();
             self.commit_queued(&mut committed);
             let Some(storage) = committed.storage.clone() else {
                 return Err(Error::Conflict(
@@ -596,11 +616,15 @@ impl Core {
             let lsn = committed.applied_lsn;
             // Nothing refers to the new log yet if this fails: the old one goes on.
             let log_file = storage::start_log(storage.as_ref(), generation, lsn + 1)?;
+            let fsyncs = paused.elapsed();
             committed.log_file = Some(log_file.clone());
             committed.generation = generation;
             let old_bytes = std::mem::take(&mut committed.log_bytes);
             let snapshot = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
-            (storage, snapshot, lsn, generation, log_file, old_bytes)
+            let pause = (paused.elapsed(), fsyncs);
+            (
+                storage, snapshot, lsn, generation, log_file, old_bytes, pause,
+            )
         };
         let written =
             storage::write_generation(&snapshot, storage.as_ref(), generation, lsn, log_file);
@@ -620,6 +644,8 @@ impl Core {
         };
         committed.checkpoint_lsn = manifest.checkpoint_lsn;
         committed.stats.checkpoints += 1;
+        committed.stats.last_checkpoint_pause_us = pause.0.as_micros() as u64;
+        committed.stats.last_checkpoint_fsync_us = pause.1.as_micros() as u64;
         committed.stats.last_checkpoint_unix_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

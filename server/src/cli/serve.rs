@@ -64,6 +64,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             "dropped a torn record at the end of the log"
         );
     }
+    crate::release_free_memory();
     let server = listener.serve(db)?;
     let stopper = server.stopper();
     let mut signals = signal_hook::iterator::Signals::new([

@@ -79,12 +79,15 @@ pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
         let _ = write!(
             out,
             "# Persistence\r\nlog_records:{}\r\nlog_batches:{}\r\nlog_fsyncs:{}\r\ncheckpoints:{}\r\n\
-             last_checkpoint_unix_ms:{}\r\nread_only:{}\r\n",
+             last_checkpoint_unix_ms:{}\r\nlast_checkpoint_pause_us:{}\r\n\
+             last_checkpoint_fsync_us:{}\r\nread_only:{}\r\n",
             log.records,
             log.batches,
             log.fsyncs,
             log.checkpoints,
             log.last_checkpoint_unix_ms,
+            log.last_checkpoint_pause_us,
+            log.last_checkpoint_fsync_us,
             shared
                 .db
                 .read_only_reason()
