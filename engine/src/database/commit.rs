@@ -198,6 +198,8 @@ pub(crate) struct Core {
     /// Wakes the commit thread, which leads the batches of submitted changes.
     submitted: Arc<CheckpointSignal>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// `committer` runs (read by every submit, without the mutex).
+    has_committer: std::sync::atomic::AtomicBool,
     done: Mutex<Done>,
     finished: Condvar,
     /// Why writes are stopped (read-only open, or an I/O failure), if they are.
@@ -246,6 +248,7 @@ impl Core {
             checkpointer: Mutex::new(None),
             submitted: Arc::default(),
             committer: Mutex::new(None),
+            has_committer: std::sync::atomic::AtomicBool::new(false),
             commit: Mutex::new(Committed {
                 storage,
                 log_file,
@@ -275,7 +278,10 @@ impl Core {
             *lock(&core.checkpointer) = spawn_checkpointer(&core);
         }
         if !core.options.read_only {
-            *lock(&core.committer) = spawn_committer(&core);
+            let committer = spawn_committer(&core);
+            core.has_committer
+                .store(committer.is_some(), std::sync::atomic::Ordering::Release);
+            *lock(&core.committer) = committer;
         }
         core
     }
@@ -284,6 +290,8 @@ impl Core {
     /// answered, the checkpointer once a checkpoint it is writing is done.
     pub(super) fn stop_threads(&self) {
         self.submitted.set(false, true);
+        self.has_committer
+            .store(false, std::sync::atomic::Ordering::Release);
         if let Some(handle) = lock(&self.committer).take() {
             let _ = handle.join();
         }
@@ -372,8 +380,11 @@ impl Core {
         if let Err(e) = self.check_writable().and_then(|()| change.precheck()) {
             return notify(Err(e));
         }
-        if lock(&self.committer).is_none() {
-            // No commit thread (it could not start): answer in this thread.
+        if !self
+            .has_committer
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // No commit thread (it could not start, or it stopped): answer in this thread.
             return notify(self.write(change));
         }
         // Encoding cannot fail for a change that passed precheck; if it did, say so.
@@ -725,52 +736,45 @@ fn read_load_file(
     read_batches_from(bytes, file_format, &source, &mut |_| {})
 }
 
-/// The commit thread: leads a batch each time changes are submitted, until
-/// [`Core::stop_threads`] (after answering every change submitted before).
-fn spawn_committer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
+/// A thread named `name` that runs `work` on the core each time `signal` is set, until
+/// [`Core::stop_threads`] (a request made before the stop is still served). `None`, with a
+/// message, when the thread cannot start; the callers then do the work themselves.
+fn spawn_worker(
+    core: &Arc<Core>,
+    signal: &Arc<CheckpointSignal>,
+    name: &str,
+    work: fn(&Core),
+) -> Option<JoinHandle<()>> {
     let weak = Arc::downgrade(core);
-    let signal = core.submitted.clone();
+    let signal = signal.clone();
     let spawned = std::thread::Builder::new()
-        .name("memberdb-commit".to_string())
+        .name(name.to_string())
         .spawn(move || {
             while signal.wait() {
                 let Some(core) = weak.upgrade() else { return };
-                let mut leader = core.committed();
-                core.commit_queued(&mut leader);
-                core.maybe_checkpoint(leader);
+                work(&core);
             }
         });
-    match spawned {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            eprintln!("memberdb: cannot start the commit thread: {e}");
-            None
-        }
-    }
+    spawned
+        .map_err(|e| eprintln!("memberdb: cannot start the thread {name}: {e}"))
+        .ok()
 }
 
-/// The background checkpointer: writes a checkpoint each time the write path asks for one,
-/// until [`Core::stop_checkpointer`].
+/// The commit thread: leads a batch each time changes are submitted.
+fn spawn_committer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
+    spawn_worker(core, &core.submitted, "memberdb-commit", |core| {
+        let mut leader = core.committed();
+        core.commit_queued(&mut leader);
+        core.maybe_checkpoint(leader);
+    })
+}
+
+/// The background checkpointer: writes a checkpoint each time the write path asks for one.
 fn spawn_checkpointer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
-    let weak = Arc::downgrade(core);
-    let signal = core.signal.clone();
-    let spawned = std::thread::Builder::new()
-        .name("memberdb-checkpoint".to_string())
-        .spawn(move || {
-            while signal.wait() {
-                let Some(core) = weak.upgrade() else { return };
-                // A failure leaves the log as it is; the next request retries.
-                let _ = core.checkpoint_if_idle();
-            }
-        });
-    match spawned {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            // Without the thread, writers run automatic checkpoints themselves.
-            eprintln!("memberdb: cannot start the checkpoint thread: {e}");
-            None
-        }
-    }
+    spawn_worker(core, &core.signal, "memberdb-checkpoint", |core| {
+        // A failure leaves the log as it is; the next request retries.
+        let _ = core.checkpoint_if_idle();
+    })
 }
 
 /// Syncs the log every `every` while the database lives (policy `interval`).

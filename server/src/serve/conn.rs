@@ -242,6 +242,14 @@ impl Conn {
         Ok(())
     }
 
+    /// Why the connection closes, once it has said everything it had to.
+    pub(super) fn closed(&self) -> Option<String> {
+        self.output
+            .is_empty()
+            .then(|| self.closing.clone())
+            .flatten()
+    }
+
     /// Why the connection must close now, if it must (checked every poll interval).
     pub(super) fn expired(&mut self, shared: &Shared, now: Instant) -> Option<String> {
         let limits = &shared.config.limits;

@@ -170,6 +170,8 @@ impl Server {
         let mut conns: HashMap<u64, Conn> = HashMap::new();
         let mut scratch = vec![0u8; 64 * 1024];
         let mut grace: Option<Instant> = None;
+        // The clocks are looked at once per poll interval, not after every event.
+        let mut clocks_checked = Instant::now();
         loop {
             if let Err(e) = self.poll.poll(&mut events, Some(POLL))
                 && e.kind() != std::io::ErrorKind::Interrupted
@@ -211,18 +213,25 @@ impl Server {
                 let Some(conn) = conns.get_mut(&id) else {
                     continue;
                 };
-                if let Err(e) = conn.pump(&shared, &mut scratch, !stopping) {
-                    let why = format!("I/O error: {e}");
-                    self.close(&mut conns, id, &why);
+                match conn.pump(&shared, &mut scratch, !stopping) {
+                    Err(e) => self.close(&mut conns, id, &format!("I/O error: {e}")),
+                    Ok(()) => {
+                        if let Some(why) = conn.closed() {
+                            self.close(&mut conns, id, &why);
+                        }
+                    }
                 }
             }
             let now = Instant::now();
-            let expired: Vec<(u64, String)> = conns
-                .values_mut()
-                .filter_map(|c| c.expired(&shared, now).map(|why| (c.id, why)))
-                .collect();
-            for (id, why) in expired {
-                self.close(&mut conns, id, &why);
+            if now.duration_since(clocks_checked) >= POLL || stopping {
+                clocks_checked = now;
+                let expired: Vec<(u64, String)> = conns
+                    .values_mut()
+                    .filter_map(|c| c.expired(&shared, now).map(|why| (c.id, why)))
+                    .collect();
+                for (id, why) in expired {
+                    self.close(&mut conns, id, &why);
+                }
             }
             if stopping {
                 let done: Vec<u64> = conns
