@@ -4,7 +4,8 @@
 //! starts WRITERS threads (default 8) that write in turn a tag, a member's `points` and
 //! `city`, and a purchase event with an amount, each to a random existing member (so they
 //! touch chunks all over the state), writes one checkpoint, and prints the checkpoint's
-//! duration and the longest any single write took before, during and after it.
+//! duration and the longest any single write took before, during and after it, and the
+//! slowest writes during it with when they started.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,9 +61,13 @@ fn main() {
     let phase = Arc::new(AtomicU64::new(0));
     let longest: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
     let writes = Arc::new(AtomicU64::new(0));
+    let slow = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64, Duration)>::new()));
+    // writes slower than 10 ms during the checkpoint: (micros, kind, start)
+    let epoch = Instant::now();
     let members = db.member_count();
     let threads: Vec<_> = (0..writers)
         .map(|w| {
+            let slow = slow.clone();
             let (db, stop, phase, longest, writes) = (
                 db.clone(),
                 stop.clone(),
@@ -78,6 +83,10 @@ fn main() {
                     write(&db, w, i, members).expect("write");
                     let micros = started.elapsed().as_micros() as u64;
                     longest[p].fetch_max(micros, Ordering::Relaxed);
+                    if p == 1 && micros > 10_000 {
+                        let mut slow = slow.lock().unwrap_or_else(|e| e.into_inner());
+                        slow.push((micros, i % 3, started - epoch));
+                    }
                     writes.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -87,6 +96,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     phase.store(1, Ordering::Relaxed);
     let started = Instant::now();
+    let checkpoint_started = started - epoch;
     db.checkpoint().expect("checkpoint");
     let took = started.elapsed();
     phase.store(2, Ordering::Relaxed);
@@ -94,6 +104,18 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().expect("writer");
+    }
+    // The slowest writes during the checkpoint, with when they started: a stall right after
+    // the start is the pause or a first copy; later ones are the machine's.
+    let mut slow = slow.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    slow.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (us, kind, at) in slow.iter().take(5) {
+        let kind = ["tag", "attributes", "event"][*kind as usize];
+        println!(
+            "  {:.1} ms ({kind}) at {:.3} s into the checkpoint",
+            *us as f64 / 1000.0,
+            at.saturating_sub(checkpoint_started).as_secs_f64()
+        );
     }
     let ms = |p: usize| longest[p].load(Ordering::Relaxed) as f64 / 1000.0;
     let stats = db.log_stats();

@@ -5,6 +5,7 @@ mod index;
 pub(crate) use index::AttrIndex;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -26,18 +27,21 @@ pub(crate) struct Attribute {
 }
 
 /// Every attribute, in the order they were first seen. Every column has one row per member.
+/// Each attribute is shared copy-on-write on its own: a snapshot costs one reference per
+/// attribute, and a later change copies only the attribute it changes (its chunk and
+/// bitmap references, not their contents).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AttributeStore {
-    attrs: Vec<Attribute>,
+    attrs: Vec<Arc<Attribute>>,
 }
 
 impl AttributeStore {
     pub(crate) fn get(&self, name: &str) -> Option<&Attribute> {
-        self.attrs.iter().find(|a| a.name == name)
+        self.attrs.iter().map(Arc::as_ref).find(|a| a.name == name)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Attribute> {
-        self.attrs.iter()
+        self.attrs.iter().map(Arc::as_ref)
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
@@ -68,11 +72,11 @@ impl AttributeStore {
         }
         let column = Column::nulls(data_type, members);
         let index = AttrIndex::build(&column);
-        self.attrs.push(Attribute {
+        self.attrs.push(Arc::new(Attribute {
             name: name.to_string(),
             column,
             index,
-        });
+        }));
         Ok(self.attrs.len() - 1)
     }
 
@@ -81,35 +85,35 @@ impl AttributeStore {
         for attr in &mut self.attrs {
             let missing = members.saturating_sub(attr.column.len());
             if missing > 0 {
-                attr.column.extend_nulls(missing);
+                Arc::make_mut(attr).column.extend_nulls(missing);
             }
         }
     }
 
     pub(crate) fn by_position_mut(&mut self, pos: usize) -> &mut Attribute {
-        &mut self.attrs[pos]
+        Arc::make_mut(&mut self.attrs[pos])
     }
 
     /// Sets one value (already coerced to the column type), keeping the index current.
     pub(crate) fn set_value(&mut self, pos: usize, row: RowId, value: Option<&Value>) {
-        let attr = &mut self.attrs[pos];
+        let attr = Arc::make_mut(&mut self.attrs[pos]);
         attr.index.remove(&attr.column, row);
         attr.column.set(row as usize, value);
         attr.index.insert(&attr.column, row);
     }
 
     pub(crate) fn rebuild_index(&mut self, pos: usize) {
-        let attr = &mut self.attrs[pos];
+        let attr = Arc::make_mut(&mut self.attrs[pos]);
         attr.index = AttrIndex::build(&attr.column);
     }
 
     pub(crate) fn push_restored(&mut self, name: String, column: Column) {
         let index = AttrIndex::build(&column);
-        self.attrs.push(Attribute {
+        self.attrs.push(Arc::new(Attribute {
             name,
             column,
             index,
-        });
+        }));
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

@@ -230,6 +230,11 @@ impl EventPartition {
     }
 
     /// Restores time order after appends; queries need it.
+    /// Whether appended events wait for [`EventPartition::seal`].
+    pub(crate) fn is_unsorted(&self) -> bool {
+        self.unsorted
+    }
+
     pub(crate) fn seal(&mut self) {
         if self.unsorted {
             self.sort_by_time();

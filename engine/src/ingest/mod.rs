@@ -92,13 +92,11 @@ impl StagedEvents {
                 by_type.entry(event).or_default().push(i as u32);
             }
             for (event, mut indices) in by_type {
-                let partition = state.events.types.entry(event.to_string()).or_default();
+                let partition = state.events.partition_mut(event);
                 partition.append(&rows, &batch.ts, &batch.props, &mut indices);
             }
         }
-        for partition in state.events.types.values_mut() {
-            partition.seal();
-        }
+        state.events.seal();
         Ok(report)
     }
 }

@@ -42,6 +42,8 @@ const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
 const EVENT_CHUNK: usize = 1 << 20;
+/// Members per batch written at a checkpoint.
+const MEMBER_CHUNK: usize = 1 << 16;
 /// Column of the events file with each event's member row id (position in the members
 /// file), so open needs no lookup of member ids.
 const MEMBER_ROW: &str = "member_row";
@@ -107,15 +109,17 @@ fn io(storage: &dyn Storage, name: &str, e: std::io::Error) -> Error {
     Error::io(storage.location().join(name), e)
 }
 
-fn parquet_bytes(
+/// Writes `batches` as one Parquet file to `out`, a batch at a time: what is in memory at
+/// once is a batch and the row group being encoded, never the file.
+fn write_parquet(
+    out: &mut (dyn std::io::Write + Send),
     schema: Arc<Schema>,
     batches: impl Iterator<Item = Result<RecordBatch>>,
-) -> Result<Vec<u8>> {
+) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))
+    let mut writer = ArrowWriter::try_new(out, schema, Some(props))
         .map_err(|e| Error::Internal(format!("parquet writer: {e}")))?;
     for batch in batches {
         writer
@@ -125,7 +129,56 @@ fn parquet_bytes(
     writer
         .close()
         .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
-    Ok(out)
+    Ok(())
+}
+
+/// A writer that passes bytes on and keeps their CRC-32 (a data file's checksum in the
+/// manifest).
+struct Checksummed<'a> {
+    inner: &'a mut (dyn std::io::Write + Send),
+    hasher: crc32fast::Hasher,
+}
+
+impl std::io::Write for Checksummed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams a Parquet file `name` through [`Storage::write_atomic_with`] and gives back its
+/// CRC-32. An error of the engine while encoding is given back as it is, not as an I/O error.
+fn stream_parquet(
+    storage: &dyn Storage,
+    name: &str,
+    schema: Arc<Schema>,
+    mut batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<u32> {
+    let mut crc = 0;
+    let mut failure = None;
+    let written = storage.write_atomic_with(name, &mut |out| {
+        let mut out = Checksummed {
+            inner: out,
+            hasher: crc32fast::Hasher::new(),
+        };
+        let encoded = write_parquet(&mut out, schema.clone(), &mut batches);
+        crc = out.hasher.finalize();
+        encoded.map_err(|e| {
+            let message = e.to_string();
+            failure = Some(e);
+            std::io::Error::other(message)
+        })
+    });
+    match (written, failure) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(io(storage, name, e)),
+        (Ok(()), None) => Ok(crc),
+    }
 }
 
 /// The log file of generation `generation`.
@@ -219,37 +272,37 @@ pub(crate) fn write_generation(
     log_file: String,
 ) -> Result<Manifest> {
     let mut checksums = std::collections::BTreeMap::new();
-    let mut write = |name: &str, bytes: &[u8]| {
-        checksums.insert(name.to_string(), crc32fast::hash(bytes));
-        storage
-            .write_atomic(name, bytes)
-            .map_err(|e| io(storage, name, e))
-    };
     let members_file = format!("members-{generation}.parquet");
     let events_file = format!("events-{generation}.parquet");
     let tags_file = format!("tags-{generation}.bitmaps");
     let live_file = format!("live-{generation}.roaring");
 
-    // members: member_id + every attribute, in row id order (row id = position)
+    // members: member_id + every attribute, in row id order (row id = position), streamed
+    // a chunk of rows at a time
     let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(
-        (0..state.members.len() as u32)
-            .map(|r| Some(state.members.member_id(r)))
-            .collect::<StringArray>(),
-    )];
     for attr in state.attrs.iter() {
         fields.push(Field::new(
             &attr.name,
             arrow_type(attr.column.data_type()),
             true,
         ));
-        columns.push(attr.column.to_arrow(None));
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| Error::Internal(format!("members batch: {e}")))?;
-    let bytes = parquet_bytes(schema, std::iter::once(Ok(batch)))?;
-    write(&members_file, &bytes)?;
+    let member_count = state.members.len();
+    let batches = (0..member_count).step_by(MEMBER_CHUNK).map(|start| {
+        let rows: Vec<u32> =
+            (start as u32..(start + MEMBER_CHUNK).min(member_count) as u32).collect();
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(
+            rows.iter()
+                .map(|&r| Some(state.members.member_id(r)))
+                .collect::<StringArray>(),
+        )];
+        columns.extend(state.attrs.iter().map(|a| a.column.to_arrow(Some(&rows))));
+        RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| Error::Internal(format!("members batch: {e}")))
+    });
+    let crc = stream_parquet(storage, &members_file, schema.clone(), batches)?;
+    checksums.insert(members_file.clone(), crc);
 
     // events: member_id, event, ts, every property; sorted by type, then time
     let mut fields = vec![
@@ -294,9 +347,15 @@ pub(crate) fn write_generation(
                 .map_err(|e| Error::Internal(format!("events batch: {e}")))
         })
     });
-    let bytes = parquet_bytes(schema.clone(), batches)?;
-    write(&events_file, &bytes)?;
+    let crc = stream_parquet(storage, &events_file, schema.clone(), batches)?;
+    checksums.insert(events_file.clone(), crc);
 
+    let mut write = |name: &str, bytes: &[u8]| {
+        checksums.insert(name.to_string(), crc32fast::hash(bytes));
+        storage
+            .write_atomic(name, bytes)
+            .map_err(|e| io(storage, name, e))
+    };
     let event_bitmaps_file = format!("events-{generation}.bitmaps");
     let names: Vec<(String, &RoaringBitmap)> = state
         .events
@@ -559,7 +618,7 @@ fn restore_events(
                 .iter()
                 .map(|(n, t, a)| (n.clone(), *t, slice(a)))
                 .collect();
-            let part = state.events.types.entry(event.clone()).or_default();
+            let part = state.events.partition_mut(event);
             let ts = &ts.values()[offset..offset + take];
             if part
                 .ts
@@ -597,7 +656,7 @@ fn restore_events(
         bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{bitmaps_file}: {e}")))?
     {
         let parsed = name.rsplit_once('/').and_then(|(event, key)| {
-            let part = state.events.types.get_mut(event)?;
+            let part = Arc::make_mut(state.events.types.get_mut(event)?);
             match key {
                 "any" => part.any = Arc::new(bitmap),
                 day => {
@@ -738,7 +797,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         state.events.props.insert(p.name.clone(), p.data_type);
     }
     for t in &manifest.event_types {
-        state.events.types.entry(t.clone()).or_default();
+        state.events.partition_mut(t);
     }
     if state.events.len() as u64 != manifest.event_count {
         return Err(bad(

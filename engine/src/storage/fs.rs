@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::Storage;
+use super::{FillFn, Storage};
 
 /// The name of the lock file in a database directory.
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -18,7 +18,9 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 pub struct FsStorage {
     dir: PathBuf,
     /// Files open for appending, with whether their directory entry still needs an fsync.
-    appending: Mutex<HashMap<String, (File, bool)>>,
+    /// Shared so that an fsync runs without this lock: appends to the same file go on
+    /// meanwhile (a checkpoint syncs the log while writers append to it).
+    appending: Mutex<HashMap<String, (Arc<File>, bool)>>,
     /// The lock file, once locked; the lock lasts as long as the handle.
     lock: Mutex<Option<File>>,
     /// Permissions of the files this storage creates.
@@ -66,7 +68,7 @@ impl FsStorage {
         self.dir.join(name)
     }
 
-    fn appending(&self) -> std::sync::MutexGuard<'_, HashMap<String, (File, bool)>> {
+    fn appending(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<File>, bool)>> {
         // Holding the lock cannot leave the map half-updated.
         self.appending
             .lock()
@@ -82,6 +84,35 @@ fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = mode;
     builder.create(dir)
+}
+
+/// Bytes a streamed file may hold unsynced before [`SyncingWriter`] syncs them.
+const SYNC_EVERY: u64 = 32 << 20;
+
+/// A file written in one stream, synced every [`SYNC_EVERY`] bytes. Gigabytes left dirty in
+/// the page cache would be written back all at once, and the kernel then throttles every
+/// writer of the machine, the log's appends included; syncing as it goes keeps a
+/// checkpoint's writes from stalling the writers of the database (RocksDB's
+/// `bytes_per_sync` does the same).
+struct SyncingWriter {
+    file: File,
+    unsynced: u64,
+}
+
+impl Write for SyncingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -123,27 +154,47 @@ impl Storage for FsStorage {
         sync_dir(&self.dir)
     }
 
+    fn write_atomic_with(&self, name: &str, fill: &mut FillFn<'_>) -> std::io::Result<()> {
+        let tmp = self.path(&format!("{name}.tmp"));
+        let file = self
+            .create_options()
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut out =
+            std::io::BufWriter::with_capacity(1 << 20, SyncingWriter { file, unsynced: 0 });
+        fill(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?.file;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, self.path(name))?;
+        sync_dir(&self.dir)
+    }
+
     fn append(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
         let mut files = self.appending();
         if !files.contains_key(name) {
             let path = self.path(name);
             let new = !path.exists();
             let file = self.create_options().append(true).open(path)?;
-            files.insert(name.to_string(), (file, new));
+            files.insert(name.to_string(), (Arc::new(file), new));
         }
-        let (file, _) = files.get_mut(name).expect("inserted above");
-        file.write_all(data)
+        let (file, _) = files.get(name).expect("inserted above");
+        (&**file).write_all(data)
     }
 
     fn sync(&self, name: &str) -> std::io::Result<()> {
-        let mut files = self.appending();
-        let Some((file, new)) = files.get_mut(name) else {
-            return File::open(self.path(name))?.sync_all();
+        let (file, new) = match self.appending().get(name) {
+            Some((file, new)) => (file.clone(), *new),
+            None => return File::open(self.path(name))?.sync_all(),
         };
+        // Without the lock: appends wait for neither the disk nor each other's fsyncs.
         file.sync_data()?;
-        if *new {
+        if new {
             sync_dir(&self.dir)?;
-            *new = false;
+            if let Some((_, new)) = self.appending().get_mut(name) {
+                *new = false;
+            }
         }
         Ok(())
     }

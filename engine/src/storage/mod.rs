@@ -19,6 +19,9 @@ pub use memory::MemStorage;
 
 use bytes::Bytes;
 
+/// What [`Storage::write_atomic_with`] calls to write a file's content.
+pub type FillFn<'a> = dyn FnMut(&mut (dyn std::io::Write + Send)) -> std::io::Result<()> + 'a;
+
 /// Named files of one database.
 ///
 /// Two ways of writing: whole files replaced atomically ([`Storage::write_atomic`], for data
@@ -34,6 +37,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Replaces `name` with `data` atomically: after a crash, readers see the old or the
     /// new content, never a mix, and once this returns the new content is durable.
     fn write_atomic(&self, name: &str, data: &[u8]) -> std::io::Result<()>;
+    /// Replaces `name` with what `fill` writes, atomically and durably like
+    /// [`Storage::write_atomic`]. A storage that can stream (a file system) does not hold the
+    /// content in memory: a checkpoint writes gigabytes this way in a few megabytes. The
+    /// default collects the content and calls [`Storage::write_atomic`].
+    fn write_atomic_with(&self, name: &str, fill: &mut FillFn<'_>) -> std::io::Result<()> {
+        let mut data = Vec::new();
+        fill(&mut data)?;
+        self.write_atomic(name, &data)
+    }
     /// Appends `data` to `name`, creating it. Not durable until [`Storage::sync`].
     fn append(&self, name: &str, data: &[u8]) -> std::io::Result<()>;
     /// Makes everything appended to `name` durable (fsync of the file and, for a new file, of

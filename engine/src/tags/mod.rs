@@ -9,11 +9,11 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::members::RowId;
 
-/// Every tag and its members. Bitmaps are shared copy-on-write: a snapshot shares them, a
-/// later change copies the one bitmap it changes.
+/// Every tag and its members. The map and each bitmap are shared copy-on-write: a snapshot
+/// shares them, a later change copies the map's references and the one bitmap it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TagStore {
-    tags: BTreeMap<String, Arc<RoaringBitmap>>,
+    tags: Arc<BTreeMap<String, Arc<RoaringBitmap>>>,
     /// Exclusive groups: (group name, its tags). A tag is in at most one group.
     exclusive: Vec<(String, Vec<String>)>,
 }
@@ -76,7 +76,7 @@ impl TagStore {
             )));
         }
         for t in tags {
-            self.tags.entry(t.to_string()).or_default();
+            self.tags_mut().entry(t.to_string()).or_default();
         }
         self.exclusive.push((
             name.to_string(),
@@ -89,16 +89,16 @@ impl TagStore {
     /// group. True when it was not there.
     pub(crate) fn add(&mut self, tag: &str, row: RowId) -> bool {
         for sibling in self.siblings(tag).unwrap_or_default() {
-            if let Some(b) = self.tags.get_mut(&sibling)
-                && b.contains(row)
-            {
-                Arc::make_mut(b).remove(row);
-            }
+            self.remove(&sibling, row);
         }
-        match self.tags.get_mut(tag) {
-            Some(bitmap) => !bitmap.contains(row) && Arc::make_mut(bitmap).insert(row),
+        match self.tags.get(tag) {
+            Some(bitmap) if bitmap.contains(row) => false,
+            Some(_) => {
+                let bitmap = self.tags_mut().get_mut(tag).expect("present");
+                Arc::make_mut(bitmap).insert(row)
+            }
             None => {
-                self.tags
+                self.tags_mut()
                     .insert(tag.to_string(), Arc::new(RoaringBitmap::from_iter([row])));
                 true
             }
@@ -113,14 +113,21 @@ impl TagStore {
         sorted.sort_unstable();
         sorted.dedup();
         let added = RoaringBitmap::from_sorted_iter(sorted).expect("sorted and deduplicated");
-        *Arc::make_mut(self.tags.entry(tag.to_string()).or_default()) |= added;
+        *Arc::make_mut(self.tags_mut().entry(tag.to_string()).or_default()) |= added;
     }
 
     /// Removes `row` from `tag`. True when it was there. The tag stays known when empty.
     pub(crate) fn remove(&mut self, tag: &str, row: RowId) -> bool {
-        self.tags
-            .get_mut(tag)
-            .is_some_and(|b| b.contains(row) && Arc::make_mut(b).remove(row))
+        if !self.tags.get(tag).is_some_and(|b| b.contains(row)) {
+            return false;
+        }
+        let bitmap = self.tags_mut().get_mut(tag).expect("present");
+        Arc::make_mut(bitmap).remove(row)
+    }
+
+    /// The map, for changing (its references are copied first if a snapshot shares it).
+    fn tags_mut(&mut self) -> &mut BTreeMap<String, Arc<RoaringBitmap>> {
+        Arc::make_mut(&mut self.tags)
     }
 
     /// Tags of one member.
@@ -133,7 +140,7 @@ impl TagStore {
     }
 
     pub(crate) fn insert_bitmap(&mut self, tag: String, bitmap: RoaringBitmap) {
-        self.tags.insert(tag, Arc::new(bitmap));
+        self.tags_mut().insert(tag, Arc::new(bitmap));
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

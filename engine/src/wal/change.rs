@@ -351,7 +351,7 @@ fn add_event(
     for (name, data_type, _) in &staged_props {
         state.events.props.entry(name.clone()).or_insert(*data_type);
     }
-    let partition = state.events.types.entry(event.to_string()).or_default();
+    let partition = state.events.partition_mut(event);
     partition.append(&[row], &[ts], &staged_props, &mut [0]);
     partition.seal();
     Ok(Outcome::Done)
