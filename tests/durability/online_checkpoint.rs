@@ -26,6 +26,8 @@ struct Gate {
     held: bool,
     open: bool,
     fail: bool,
+    /// The name of the thread held at the gate.
+    held_by: Option<String>,
 }
 
 impl GatedStorage {
@@ -55,6 +57,10 @@ impl GatedStorage {
         }
     }
 
+    fn held_by(&self) -> Option<String> {
+        self.gate.lock().unwrap().held_by.clone()
+    }
+
     fn release(&self, fail: bool) {
         let mut gate = self.gate.lock().unwrap();
         gate.open = true;
@@ -71,6 +77,7 @@ impl Storage for GatedStorage {
         let mut gate = self.gate.lock().unwrap();
         if name.starts_with("members-") && gate.armed {
             gate.held = true;
+            gate.held_by = std::thread::current().name().map(str::to_string);
             self.changed.notify_all();
             while !gate.open {
                 gate = self.changed.wait(gate).unwrap();
@@ -244,6 +251,43 @@ fn a_database_opened_on_a_chain_of_logs_writes_on_its_last_and_checkpoints() {
     assert_eq!(reopened.recovery().generation, 3);
     assert_eq!(reopened.recovery().logs, vec!["wal-3.log"]);
     assert_eq!(workload::held_prefix(&reopened, 0, 5).unwrap(), 30);
+}
+
+#[test]
+fn an_explicit_checkpoint_is_written_by_the_background_thread_and_answered() {
+    let mem = Arc::new(MemStorage::new());
+    let gated = Arc::new(GatedStorage::new(mem.clone()));
+    let db = Arc::new(Database::open_storage_with(gated.clone(), options()).unwrap());
+    writes_finish(&db, 0..10);
+    gated.arm();
+    let checkpointing = db.clone();
+    let checkpoint = std::thread::spawn(move || checkpointing.checkpoint());
+    gated.wait_until_held();
+    // The checkpointer thread writes it (at its lower priority), not the caller's.
+    assert_eq!(gated.held_by().as_deref(), Some("memberdb-checkpoint"));
+    writes_finish(&db, 10..20);
+    gated.release(false);
+    checkpoint.join().unwrap().unwrap();
+    assert_eq!(db.log_stats().checkpoints, 1);
+
+    // Without the background thread the caller writes it.
+    drop(db);
+    let inline = OpenOptions {
+        background_checkpoints: false,
+        ..options()
+    };
+    let db = Arc::new(Database::open_storage_with(gated.clone(), inline).unwrap());
+    gated.arm();
+    let checkpointing = db.clone();
+    let checkpoint = std::thread::Builder::new()
+        .name("caller".to_string())
+        .spawn(move || checkpointing.checkpoint())
+        .unwrap();
+    gated.wait_until_held();
+    assert_eq!(gated.held_by().as_deref(), Some("caller"));
+    gated.release(false);
+    checkpoint.join().unwrap().unwrap();
+    assert_eq!(workload::held_prefix(&db, 0, 5).unwrap(), 20);
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! Each client loops over: COUNT of a few segments (with a random literal, so the answer
 //! cache does not answer them all), FIND ... LIMIT 100, MEMBER.SET, TAG.ADD, EVENT.ADD. An
 //! error reply counts as an error (the soak expects none); a broken connection too. The report
-//! is markdown: one row per sample period, then the totals and the RSS growth after warm-up
+//! is markdown: one row per sample period (with the server's RSS, the engine's own count of
+//! its memory from INFO, and their ratio), then the totals and the RSS growth after warm-up
 //! (the first fifth of the run).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -170,6 +171,41 @@ fn rss(pid: u32) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// The engine's own count of its memory (INFO's `used_memory`), asked on a connection of
+/// its own; 0 when the server does not answer.
+fn engine_bytes(monitor: &mut Option<BufReader<TcpStream>>, port: u16) -> u64 {
+    if monitor.is_none() {
+        *monitor = TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(BufReader::new);
+    }
+    let Some(reader) = monitor.as_mut() else {
+        return 0;
+    };
+    let mut ask = || -> std::io::Result<u64> {
+        reader
+            .get_mut()
+            .write_all(&request(&["INFO".to_string()]))?;
+        let mut head = String::new();
+        reader.read_line(&mut head)?;
+        let len: usize = head.trim_end().trim_start_matches('$').parse().unwrap_or(0);
+        let mut body = vec![0u8; len + 2];
+        reader.read_exact(&mut body)?;
+        Ok(String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    };
+    match ask() {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            *monitor = None;
+            0
+        }
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -238,6 +274,8 @@ fn main() {
 
     let mut rows = Vec::new();
     let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut monitor = None;
+    let mut ratios: Vec<f64> = Vec::new();
     let (mut total_requests, mut total_errors) = (0u64, 0u64);
     let started = Instant::now();
     let rss_start = rss(args.pid);
@@ -250,17 +288,22 @@ fn main() {
         micros.sort_unstable();
         let at = started.elapsed().as_secs_f64();
         let resident = rss(args.pid);
+        let engine = engine_bytes(&mut monitor, args.port);
+        let ratio = resident as f64 / engine.max(1) as f64;
+        ratios.push(ratio);
         samples.push((at, resident));
         total_requests += requests;
         total_errors += errors;
         let row = format!(
-            "| {:.0} | {:.0} | {} | {} | {} | {} |",
+            "| {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
             at,
             requests as f64 / args.sample_seconds as f64,
             percentile(&micros, 0.5),
             percentile(&micros, 0.99),
             errors,
-            resident >> 20
+            resident >> 20,
+            engine >> 20,
+            ratio
         );
         eprintln!("{row}");
         rows.push(row);
@@ -279,8 +322,10 @@ fn main() {
     let growth = (end as f64 - warm as f64) / warm.max(1) as f64 * 100.0;
     let broken = broken.load(Ordering::Relaxed);
     let mut report = String::new();
-    report.push_str("| seconds | requests/s | p50 µs | p99 µs | errors | server RSS MB |\n");
-    report.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    report.push_str(
+        "| seconds | requests/s | p50 µs | p99 µs | errors | server RSS MB | engine MB | RSS / engine |\n",
+    );
+    report.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &rows {
         report.push_str(r);
         report.push('\n');
@@ -288,7 +333,8 @@ fn main() {
     report.push_str(&format!(
         "\n{} clients for {} s: {} requests ({:.0}/s), {} error replies, {} broken \
          connections. Server RSS: {} MB at start, {} MB after warm-up (at {} s), {} MB at the \
-         end, {} MB at the peak: growth after warm-up {:+.1} %.\n",
+         end, {} MB at the peak: growth after warm-up {:+.1} %. RSS / the engine's count \
+         (INFO used_memory): {:.2} at the end, {:.2} at most.\n",
         args.clients,
         args.seconds,
         total_requests,
@@ -300,7 +346,9 @@ fn main() {
         args.seconds / 5,
         end >> 20,
         peak >> 20,
-        growth
+        growth,
+        ratios.last().copied().unwrap_or(0.0),
+        ratios.iter().copied().fold(0.0, f64::max)
     ));
     println!("{report}");
     if let Some(out) = args.out {

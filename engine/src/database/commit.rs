@@ -195,6 +195,9 @@ pub(crate) struct Core {
     commit: Mutex<Committed>,
     signal: Arc<CheckpointSignal>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
+    /// Checkpoints asked for by [`Core::checkpoint`], each answered on its own channel by the
+    /// checkpointer thread, in order.
+    requests: Mutex<std::collections::VecDeque<std::sync::mpsc::SyncSender<Result<()>>>>,
     /// Wakes the commit thread, which leads the batches of submitted changes.
     submitted: Arc<CheckpointSignal>,
     committer: Mutex<Option<JoinHandle<()>>>,
@@ -246,6 +249,7 @@ impl Core {
             checkpoint: Mutex::new(()),
             signal: Arc::default(),
             checkpointer: Mutex::new(None),
+            requests: Mutex::default(),
             submitted: Arc::default(),
             committer: Mutex::new(None),
             has_committer: std::sync::atomic::AtomicBool::new(false),
@@ -570,10 +574,57 @@ impl Core {
         result
     }
 
-    /// Writes a checkpoint now (everything queued is committed first), after one in progress.
+    /// Writes a checkpoint now (everything queued is committed first), after one in progress,
+    /// and waits for it. The checkpointer thread writes it where there is one, at its lower
+    /// priority (see `util::priority`), so an explicit checkpoint takes no more CPU from
+    /// writers and readers than an automatic one.
     pub(super) fn checkpoint(&self) -> Result<()> {
+        if lock(&self.checkpointer).is_some() {
+            let (reply, answer) = std::sync::mpsc::sync_channel(1);
+            lock(&self.requests).push_back(reply);
+            self.signal.set(true, false);
+            loop {
+                match answer.recv_timeout(Duration::from_millis(100)) {
+                    Ok(result) => return result,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        let stopped = lock(&self.checkpointer)
+                            .as_ref()
+                            .is_none_or(JoinHandle::is_finished);
+                        if stopped {
+                            break;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            // The thread stopped without answering (it could not go on): write it here.
+        }
+        self.checkpoint_here()
+    }
+
+    /// Writes a checkpoint on the calling thread, after one in progress.
+    fn checkpoint_here(&self) -> Result<()> {
         let _one_at_a_time = lock(&self.checkpoint);
         self.checkpoint_running()
+    }
+
+    /// What the checkpointer thread does when woken: the checkpoints asked for, in order,
+    /// then an automatic one if the log has reached its size.
+    fn serve_checkpoints(&self) {
+        let mut served = false;
+        while let Some(reply) = lock(&self.requests).pop_front() {
+            // The caller may have given up waiting; the checkpoint stands either way.
+            let _ = reply.send(self.checkpoint_here());
+            served = true;
+        }
+        let log_full = {
+            let committed = self.committed();
+            committed.storage.is_some() && committed.log_bytes >= self.options.checkpoint_log_bytes
+        };
+        if log_full || !served {
+            // A failure leaves the log as it is; the next request retries.
+            let _ = self.checkpoint_if_idle();
+        }
     }
 
     /// Writes a checkpoint unless one is in progress (which will do).
@@ -772,8 +823,8 @@ fn spawn_committer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
 /// The background checkpointer: writes a checkpoint each time the write path asks for one.
 fn spawn_checkpointer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
     spawn_worker(core, &core.signal, "memberdb-checkpoint", |core| {
-        // A failure leaves the log as it is; the next request retries.
-        let _ = core.checkpoint_if_idle();
+        crate::util::priority::lower_current_thread();
+        core.serve_checkpoints();
     })
 }
 

@@ -453,18 +453,50 @@ pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -
 /// After a replay: deletes load files no replayed record names (a load that crashed before
 /// its record reached the log) and temporary files. `logs` are every log replayed.
 pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, logs: &[String]) -> Result<()> {
-    let mut text = String::new();
-    for log in logs {
-        let bytes = storage.read(log).map_err(|e| io(storage, log, e))?;
-        text.push_str(&String::from_utf8_lossy(&bytes));
-    }
-    for name in storage.list().map_err(|e| io(storage, ".", e))? {
-        let orphan = name.starts_with(crate::wal::load_file::PREFIX) && !text.contains(&name);
+    let names = storage.list().map_err(|e| io(storage, ".", e))?;
+    let loads: Vec<&str> = names
+        .iter()
+        .filter(|n| n.starts_with(crate::wal::load_file::PREFIX) && !n.ends_with(".tmp"))
+        .map(String::as_str)
+        .collect();
+    let named = named_in_logs(storage, logs.iter(), &loads)?;
+    for name in &names {
+        let orphan = loads.contains(&name.as_str()) && !named.contains(name.as_str());
         if orphan || name.ends_with(".tmp") {
-            storage.remove(&name).map_err(|e| io(storage, &name, e))?;
+            storage.remove(name).map_err(|e| io(storage, name, e))?;
         }
     }
     Ok(())
+}
+
+/// Which of `candidates` (load-file names) the logs `logs` name. Reads nothing when there
+/// are no candidates, the usual case; otherwise searches each log where it is mapped,
+/// without copying it (a log can hold gigabytes).
+fn named_in_logs<'a>(
+    storage: &dyn Storage,
+    logs: impl Iterator<Item = &'a String>,
+    candidates: &[&'a str],
+) -> Result<std::collections::BTreeSet<&'a str>> {
+    let mut named = std::collections::BTreeSet::new();
+    if candidates.is_empty() {
+        return Ok(named);
+    }
+    for log in logs {
+        let bytes = match storage.map(log) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(storage, log, e)),
+        };
+        for name in candidates {
+            if !named.contains(name) && memchr::memmem::find(&bytes, name.as_bytes()).is_some() {
+                named.insert(*name);
+            }
+        }
+        if named.len() == candidates.len() {
+            break;
+        }
+    }
+    Ok(named)
 }
 
 /// Once `manifest` is in force: deletes the data files of other generations, every other log
@@ -482,24 +514,21 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
     ];
     let names = storage.list().map_err(|e| io(storage, ".", e))?;
     let is_current = |name: &String| current.iter().flatten().any(|c| *c == name);
-    let mut superseded_logs = String::new();
-    for name in &names {
-        if name.starts_with(LOG_PREFIX)
-            && name.ends_with(".log")
-            && !is_current(name)
-            && let Ok(bytes) = storage.read(name)
-        {
-            superseded_logs.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
+    let superseded_logs = names
+        .iter()
+        .filter(|n| n.starts_with(LOG_PREFIX) && n.ends_with(".log") && !is_current(n));
+    let loads: Vec<&str> = names
+        .iter()
+        .filter(|n| n.starts_with(crate::wal::load_file::PREFIX) && !n.ends_with(".tmp"))
+        .map(String::as_str)
+        .collect();
+    let superseded_loads = named_in_logs(storage, superseded_logs, &loads)?;
     for name in &names {
         let data = ["members-", "events-", "tags-", "live-", LOG_PREFIX]
             .iter()
             .any(|p| name.starts_with(p))
             && !name.ends_with(".tmp");
-        let superseded_load = name.starts_with(crate::wal::load_file::PREFIX)
-            && !name.ends_with(".tmp")
-            && superseded_logs.contains(name.as_str());
+        let superseded_load = superseded_loads.contains(name.as_str());
         if (data && !is_current(name)) || superseded_load {
             storage.remove(name).map_err(|e| io(storage, name, e))?;
         }

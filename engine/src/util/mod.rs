@@ -4,4 +4,5 @@ pub(crate) mod bitvec;
 pub(crate) mod chunked;
 pub(crate) mod dict;
 pub(crate) mod json;
+pub(crate) mod priority;
 pub(crate) mod suggest;
