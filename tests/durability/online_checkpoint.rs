@@ -154,6 +154,23 @@ fn logs(mem: &MemStorage) -> Vec<String> {
     logs
 }
 
+/// Starts a checkpoint on a thread named `caller` and returns once it waits at the gate
+/// (holding its snapshot).
+fn checkpoint_held_at_the_gate(
+    db: &Arc<Database>,
+    gated: &GatedStorage,
+    caller: &str,
+) -> std::thread::JoinHandle<memberdb::Result<()>> {
+    gated.arm();
+    let checkpointing = db.clone();
+    let checkpoint = std::thread::Builder::new()
+        .name(caller.to_string())
+        .spawn(move || checkpointing.checkpoint())
+        .unwrap();
+    gated.wait_until_held();
+    checkpoint
+}
+
 #[test]
 fn writers_go_on_while_a_checkpoint_is_written_and_a_crash_loses_nothing() {
     let mem = Arc::new(MemStorage::new());
@@ -161,10 +178,7 @@ fn writers_go_on_while_a_checkpoint_is_written_and_a_crash_loses_nothing() {
     let db = Arc::new(Database::open_storage_with(gated.clone(), options()).unwrap());
     writes_finish(&db, 0..20);
 
-    gated.arm();
-    let checkpointing = db.clone();
-    let checkpoint = std::thread::spawn(move || checkpointing.checkpoint());
-    gated.wait_until_held();
+    let checkpoint = checkpoint_held_at_the_gate(&db, &gated, "checkpointing");
     // The checkpoint holds its snapshot at write 20; these land in the next generation's log.
     writes_finish(&db, 20..45);
     assert_eq!(workload::held_prefix(&db, 0, 5).unwrap(), 45);
@@ -196,10 +210,7 @@ fn a_checkpoint_that_fails_half_way_leaves_a_database_that_writes_and_reopens() 
     let db = Arc::new(Database::open_storage_with(gated.clone(), options()).unwrap());
     writes_finish(&db, 0..15);
 
-    gated.arm();
-    let checkpointing = db.clone();
-    let checkpoint = std::thread::spawn(move || checkpointing.checkpoint());
-    gated.wait_until_held();
+    let checkpoint = checkpoint_held_at_the_gate(&db, &gated, "checkpointing");
     writes_finish(&db, 15..30);
     gated.release(true);
     let failed = checkpoint.join().unwrap();
@@ -229,10 +240,7 @@ fn a_database_opened_on_a_chain_of_logs_writes_on_its_last_and_checkpoints() {
     let gated = Arc::new(GatedStorage::new(mem.clone()));
     let db = Arc::new(Database::open_storage_with(gated.clone(), options()).unwrap());
     writes_finish(&db, 0..10);
-    gated.arm();
-    let checkpointing = db.clone();
-    let checkpoint = std::thread::spawn(move || checkpointing.checkpoint());
-    gated.wait_until_held();
+    let checkpoint = checkpoint_held_at_the_gate(&db, &gated, "checkpointing");
     writes_finish(&db, 10..20);
 
     // Crashed with the chain wal-1 -> wal-2; the reopened database appends to wal-2.
@@ -259,10 +267,7 @@ fn an_explicit_checkpoint_is_written_by_the_background_thread_and_answered() {
     let gated = Arc::new(GatedStorage::new(mem.clone()));
     let db = Arc::new(Database::open_storage_with(gated.clone(), options()).unwrap());
     writes_finish(&db, 0..10);
-    gated.arm();
-    let checkpointing = db.clone();
-    let checkpoint = std::thread::spawn(move || checkpointing.checkpoint());
-    gated.wait_until_held();
+    let checkpoint = checkpoint_held_at_the_gate(&db, &gated, "checkpointing");
     // The checkpointer thread writes it (at its lower priority), not the caller's.
     assert_eq!(gated.held_by().as_deref(), Some("memberdb-checkpoint"));
     writes_finish(&db, 10..20);
@@ -277,13 +282,7 @@ fn an_explicit_checkpoint_is_written_by_the_background_thread_and_answered() {
         ..options()
     };
     let db = Arc::new(Database::open_storage_with(gated.clone(), inline).unwrap());
-    gated.arm();
-    let checkpointing = db.clone();
-    let checkpoint = std::thread::Builder::new()
-        .name("caller".to_string())
-        .spawn(move || checkpointing.checkpoint())
-        .unwrap();
-    gated.wait_until_held();
+    let checkpoint = checkpoint_held_at_the_gate(&db, &gated, "caller");
     assert_eq!(gated.held_by().as_deref(), Some("caller"));
     gated.release(false);
     checkpoint.join().unwrap().unwrap();
