@@ -1,5 +1,5 @@
 //! Where a database's memory goes (issue 11: resident memory within 1.5x of the engine's own
-//! count): `memory_profile DIR [WRITES] [THREADS]` opens the database in DIR with fsync and
+//! count): `memory_profile DIR [WRITES] [THREADS] [checkpoint]` opens the database in DIR with fsync and
 //! automatic checkpoints off, then applies WRITES (default 1,000,000) writes of the soak's
 //! mix (`MEMBER.SET`, `TAG.ADD`, `EVENT.ADD` on existing members) from THREADS threads
 //! (default 100, each with one write in flight, as a client waiting for its reply) through
@@ -65,16 +65,21 @@ fn rss_anon_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn report(db: &Database, when: &str) {
-    let mb = |b: usize| b as f64 / (1 << 20) as f64;
-    let usage = db.memory_breakdown();
-    let live = LIVE.load(Ordering::Relaxed).max(0) as usize;
-    let rss = rss_anon_mb();
+/// Hands the calling thread's free memory to the OS (as the server does after a checkpoint).
+fn collect() {
     // SAFETY: mi_collect has no preconditions; it walks the calling thread's heap.
     #[allow(unsafe_code)]
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
+}
+
+fn report(db: &Database, when: &str) {
+    let mb = |b: usize| b as f64 / (1 << 20) as f64;
+    let usage = db.memory_breakdown();
+    let live = LIVE.load(Ordering::Relaxed).max(0) as usize;
+    let rss = rss_anon_mb();
+    collect();
     let rss_collected = rss_anon_mb();
     println!(
         "{when}: engine count {:.1} MB (members {:.1}, attributes {:.1}, tags {:.1}, events {:.1}); \
@@ -96,7 +101,7 @@ fn report(db: &Database, when: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
-        eprintln!("usage: memory_profile DIR [WRITES] [THREADS]");
+        eprintln!("usage: memory_profile DIR [WRITES] [THREADS] [checkpoint]");
         std::process::exit(2);
     };
     let writes: u64 = args
@@ -104,10 +109,13 @@ fn main() {
         .and_then(|w| w.parse().ok())
         .unwrap_or(1_000_000);
     let threads: u64 = args.get(3).and_then(|w| w.parse().ok()).unwrap_or(100);
+    // `checkpoint`: one checkpoint is written while the writes go on, as the server's
+    // automatic ones are.
+    let checkpoint = args.get(4).is_some_and(|a| a == "checkpoint");
     let options = OpenOptions {
         sync: SyncPolicy::Off,
         checkpoint_log_bytes: u64::MAX,
-        background_checkpoints: false,
+        after_checkpoint: Some(collect),
         ..OpenOptions::default()
     };
     let db = Arc::new(Database::open_with(dir, options).expect("opens"));
@@ -150,6 +158,11 @@ fn main() {
             })
         })
         .collect();
+    if checkpoint {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        db.checkpoint().expect("checkpoint");
+        report(&db, "after a checkpoint during the writes");
+    }
     for w in workers {
         w.join().expect("writer");
     }

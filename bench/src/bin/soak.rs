@@ -8,8 +8,8 @@
 //! Each client loops over: COUNT of a few segments (with a random literal, so the answer
 //! cache does not answer them all), FIND ... LIMIT 100, MEMBER.SET, TAG.ADD, EVENT.ADD. An
 //! error reply counts as an error (the soak expects none); a broken connection too. The report
-//! is markdown: one row per sample period (with the server's RSS, the engine's own count of
-//! its memory from INFO, and their ratio), then the totals and the RSS growth after warm-up
+//! is markdown: one row per sample period (with the server's RSS and RssAnon, the engine's
+//! own count of its memory from INFO, and the ratios), then the totals and the RSS growth after warm-up
 //! (the first fifth of the run).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -160,15 +160,21 @@ fn command(rng: &mut Rng, ops: &[&str], members: u64, client: usize, i: u64) -> 
     }
 }
 
-fn rss(pid: u32) -> u64 {
+/// A field of `/proc/<pid>/status` in bytes: `VmRSS` (all resident pages, the binary's code
+/// included) or `RssAnon` (the process's own memory).
+fn status_bytes(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+fn rss(pid: u32) -> u64 {
+    status_bytes(pid, "VmRSS")
 }
 
 /// The engine's own count of its memory (INFO's `used_memory`), asked on a connection of
@@ -275,7 +281,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut monitor = None;
-    let mut ratios: Vec<f64> = Vec::new();
+    let mut ratios: Vec<(f64, f64)> = Vec::new();
     let (mut total_requests, mut total_errors) = (0u64, 0u64);
     let started = Instant::now();
     let rss_start = rss(args.pid);
@@ -288,22 +294,26 @@ fn main() {
         micros.sort_unstable();
         let at = started.elapsed().as_secs_f64();
         let resident = rss(args.pid);
+        let anon = status_bytes(args.pid, "RssAnon");
         let engine = engine_bytes(&mut monitor, args.port);
         let ratio = resident as f64 / engine.max(1) as f64;
-        ratios.push(ratio);
+        let anon_ratio = anon as f64 / engine.max(1) as f64;
+        ratios.push((ratio, anon_ratio));
         samples.push((at, resident));
         total_requests += requests;
         total_errors += errors;
         let row = format!(
-            "| {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
             at,
             requests as f64 / args.sample_seconds as f64,
             percentile(&micros, 0.5),
             percentile(&micros, 0.99),
             errors,
             resident >> 20,
+            anon >> 20,
             engine >> 20,
-            ratio
+            ratio,
+            anon_ratio
         );
         eprintln!("{row}");
         rows.push(row);
@@ -323,9 +333,10 @@ fn main() {
     let broken = broken.load(Ordering::Relaxed);
     let mut report = String::new();
     report.push_str(
-        "| seconds | requests/s | p50 µs | p99 µs | errors | server RSS MB | engine MB | RSS / engine |\n",
+        "| seconds | requests/s | p50 µs | p99 µs | errors | server RSS MB | RssAnon MB | engine MB \
+         | RSS / engine | RssAnon / engine |\n",
     );
-    report.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    report.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in &rows {
         report.push_str(r);
         report.push('\n');
@@ -334,7 +345,8 @@ fn main() {
         "\n{} clients for {} s: {} requests ({:.0}/s), {} error replies, {} broken \
          connections. Server RSS: {} MB at start, {} MB after warm-up (at {} s), {} MB at the \
          end, {} MB at the peak: growth after warm-up {:+.1} %. RSS / the engine's count \
-         (INFO used_memory): {:.2} at the end, {:.2} at most.\n",
+         (INFO used_memory): {:.2} at the end, {:.2} at most; RssAnon / count: {:.2} at the \
+         end, {:.2} at most.\n",
         args.clients,
         args.seconds,
         total_requests,
@@ -347,8 +359,10 @@ fn main() {
         end >> 20,
         peak >> 20,
         growth,
-        ratios.last().copied().unwrap_or(0.0),
-        ratios.iter().copied().fold(0.0, f64::max)
+        ratios.last().map_or(0.0, |r| r.0),
+        ratios.iter().map(|r| r.0).fold(0.0, f64::max),
+        ratios.last().map_or(0.0, |r| r.1),
+        ratios.iter().map(|r| r.1).fold(0.0, f64::max)
     ));
     println!("{report}");
     if let Some(out) = args.out {

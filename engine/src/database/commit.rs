@@ -625,6 +625,9 @@ impl Core {
             // A failure leaves the log as it is; the next request retries.
             let _ = self.checkpoint_if_idle();
         }
+        if let Some(release) = self.options.after_checkpoint {
+            release();
+        }
     }
 
     /// Writes a checkpoint unless one is in progress (which will do).

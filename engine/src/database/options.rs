@@ -60,7 +60,7 @@ impl std::fmt::Display for SyncPolicy {
 }
 
 /// Options for [`crate::Database::open_with`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct OpenOptions {
     /// When the log is fsynced (default [`SyncPolicy::Always`]).
     pub sync: SyncPolicy,
@@ -77,6 +77,11 @@ pub struct OpenOptions {
     /// they hold personal data in clear); directories it creates get the matching mode
     /// (0700). Files that exist keep theirs.
     pub file_mode: u32,
+    /// Called on the checkpointer thread after each checkpoint it writes (default none). A
+    /// checkpoint allocates and frees hundreds of megabytes on that thread, which then
+    /// sleeps: a process whose allocator keeps per-thread free memory (mimalloc) hands it to
+    /// the OS here, e.g. with `mi_collect`. The `memberdb` server does.
+    pub after_checkpoint: Option<fn()>,
 }
 
 impl Default for OpenOptions {
@@ -87,6 +92,7 @@ impl Default for OpenOptions {
             background_checkpoints: true,
             read_only: false,
             file_mode: crate::storage::DEFAULT_FILE_MODE,
+            after_checkpoint: None,
         }
     }
 }

@@ -52,6 +52,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     let options = OpenOptions {
         sync: config.sync.parse().map_err(anyhow::Error::msg)?,
         file_mode: config.file_mode()?,
+        // A checkpoint's buffers go back to the OS when it ends, not when its thread next
+        // allocates (at the next checkpoint).
+        after_checkpoint: Some(crate::release_free_memory),
         ..OpenOptions::default()
     };
     let db = Database::open_with(&dir, options)
