@@ -228,6 +228,82 @@ fn query_formats_and_several_statements() {
 }
 
 #[test]
+fn query_never_creates_a_database_and_csv_says_what_it_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+
+    // A mistyped --db is an error, not an empty database answering 0.
+    let typo = dir.path().join("typo");
+    let typo_arg = typo.to_str().unwrap();
+    for command in [
+        &["query", "--db", typo_arg, "COUNT ALL"][..],
+        &["repl", "--db", typo_arg],
+    ] {
+        let o = memberdb_sample(command, Some("COUNT ALL;\n"), &sample);
+        assert!(!o.status.success(), "{command:?}");
+        let err = text(&o.stderr);
+        assert!(err.contains("no database at"), "{err}");
+        assert!(
+            err.contains("memberdb load --db"),
+            "says how to make one: {err}"
+        );
+        assert!(!typo.exists(), "{command:?} created {}", typo.display());
+    }
+
+    // CSV: NULL is an empty field, as DuckDB and PostgreSQL write it; a FIND cut at its
+    // LIMIT says so on stderr, in CSV and JSON (a table says it under itself).
+    let null_genders = memberdb_sample(&["query", "COUNT gender IS NULL"], None, &sample);
+    let nulls: u64 = text(&null_genders.stdout).trim().parse().unwrap();
+    assert!(nulls > 3, "the sample has members without a gender");
+    for format in ["csv", "json"] {
+        let o = memberdb_sample(
+            &[
+                "query",
+                "--format",
+                format,
+                "FIND gender IS NULL SHOW gender, city LIMIT 3",
+            ],
+            None,
+            &sample,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!("FIND gave 3 of {nulls} members")),
+            "{format}: {err}"
+        );
+        if format == "csv" {
+            let out = text(&o.stdout);
+            let rows: Vec<&str> = out.lines().collect();
+            assert_eq!(rows[0], "member_id,gender,city");
+            assert_eq!(rows.len(), 4);
+            for row in &rows[1..] {
+                let fields: Vec<&str> = row.split(',').collect();
+                assert_eq!(fields[1], "", "NULL is an empty field: {row}");
+                assert_ne!(fields[1], "NULL");
+            }
+        }
+    }
+    // All of them fit: no note.
+    let o = memberdb_sample(
+        &[
+            "query",
+            "--format",
+            "csv",
+            "FIND gender IS NULL SHOW gender LIMIT 100000",
+        ],
+        None,
+        &sample,
+    );
+    assert!(
+        !text(&o.stderr).contains("FIND gave"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(text(&o.stdout).lines().count() as u64, nulls + 1);
+}
+
+#[test]
 fn query_errors_go_to_stderr_with_a_caret_and_fail() {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample");
@@ -355,6 +431,11 @@ fn check_reports_a_torn_tail_and_repair_drops_it() {
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     let db_s = db_dir.to_str().unwrap();
+    // `load` makes the database (`query` never creates one); it ends with a checkpoint.
+    let members = dir.path().join("members.csv");
+    std::fs::write(&members, "member_id,city\nM1,Shanghai\n").unwrap();
+    let o = memberdb(&["load", "--db", db_s, "--members", members.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let o = memberdb(&["query", "--db", db_s, "DEFINE GROUP g AS ALL"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 

@@ -73,6 +73,11 @@ pub struct OpenOptions {
     pub background_checkpoints: bool,
     /// Open without the lock and refuse writes; a torn log tail is reported, not cut.
     pub read_only: bool,
+    /// Start an empty database where there is none (default true). False: opening a
+    /// directory (or storage) without a database is an error, as for `read_only`; tools
+    /// that only read or query use it, so a mistyped path does not answer 0 from a new,
+    /// empty database.
+    pub create_if_missing: bool,
     /// Permissions of the files the database creates (default 0600, the owner only:
     /// they hold personal data in clear); directories it creates get the matching mode
     /// (0700). Files that exist keep theirs.
@@ -91,6 +96,7 @@ impl Default for OpenOptions {
             checkpoint_log_bytes: 256 << 20,
             background_checkpoints: true,
             read_only: false,
+            create_if_missing: true,
             file_mode: crate::storage::DEFAULT_FILE_MODE,
             after_checkpoint: None,
         }

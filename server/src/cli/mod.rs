@@ -15,14 +15,26 @@ use anyhow::{Context, Result};
 use memberdb::{Database, InputKind, OpenOptions};
 
 /// Opens `dir`, or without one the sample database (built from `data-samples/` on first use,
-/// then reused). A database another process has open for writing (a server, say) is opened
+/// then reused). Never creates one: a mistyped path is an error, not an empty database that
+/// answers 0. A database another process has open for writing (a server, say) is opened
 /// read-only, with a note: reads work, DEFINE / DROP GROUP are refused.
 pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
     let dir = match dir {
         Some(dir) => dir.to_path_buf(),
         None => sample_db()?,
     };
-    let db = match Database::open(&dir) {
+    if !dir.join("manifest.json").exists() {
+        anyhow::bail!(
+            "no database at {0}: create one with `memberdb load --db {0} --members FILE ...`, \
+             or leave out --db for the sample database",
+            dir.display()
+        );
+    }
+    let existing = OpenOptions {
+        create_if_missing: false,
+        ..OpenOptions::default()
+    };
+    let db = match Database::open_with(&dir, existing) {
         Err(memberdb::Error::InUse(why)) => {
             eprintln!("note: {why}; opened read-only");
             let options = OpenOptions {

@@ -60,6 +60,11 @@ fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) ->
             .run(statement, now)
             .map_err(|e| anyhow::anyhow!(e.render(text)))?;
         println!("{}", render(&output, format));
+        if format != Format::Table
+            && let Some(note) = super::render::truncation_note(&output)
+        {
+            eprintln!("{note}");
+        }
     }
     Ok(())
 }

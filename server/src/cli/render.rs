@@ -26,22 +26,22 @@ fn json_value(v: &Option<Value>) -> serde_json::Value {
     }
 }
 
-fn text(v: &Option<Value>) -> String {
-    v.as_ref()
-        .map_or_else(|| "NULL".to_string(), Value::to_string)
+/// A value as text; `None` for NULL (a table shows `NULL`, CSV an empty field).
+fn text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
 }
 
-/// Header and rows of an output, as text.
-fn grid(output: &Output) -> (Vec<String>, Vec<Vec<String>>) {
+/// Header and rows of an output, as text (`None`: NULL).
+fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
     match output {
-        Output::Count(n) => (vec!["count".into()], vec![vec![n.to_string()]]),
+        Output::Count(n) => (vec!["count".into()], vec![vec![Some(n.to_string())]]),
         Output::Find(found) => (
             found.columns.clone(),
             found
                 .rows
                 .iter()
                 .map(|r| {
-                    std::iter::once(r.member_id.clone())
+                    std::iter::once(Some(r.member_id.clone()))
                         .chain(r.values.iter().map(text))
                         .collect()
                 })
@@ -51,23 +51,48 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<String>>) {
             vec!["value".into(), "count".into()],
             lines
                 .iter()
-                .map(|l| vec![text(&l.value), l.count.to_string()])
+                .map(|l| vec![text(&l.value), Some(l.count.to_string())])
                 .collect(),
         ),
         Output::GroupDefined { name, members } => (
             vec!["group".into(), "members".into()],
-            vec![vec![name.clone(), members.to_string()]],
+            vec![vec![Some(name.clone()), Some(members.to_string())]],
         ),
-        Output::GroupDropped(name) => (vec!["dropped group".into()], vec![vec![name.clone()]]),
-        Output::Table { columns, rows } => (columns.clone(), rows.clone()),
+        Output::GroupDropped(name) => {
+            (vec!["dropped group".into()], vec![vec![Some(name.clone())]])
+        }
+        Output::Table { columns, rows } => (
+            columns.clone(),
+            rows.iter()
+                .map(|r| r.iter().cloned().map(Some).collect())
+                .collect(),
+        ),
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// One CSV field as DuckDB and PostgreSQL write them: NULL is an empty field, the empty
+/// string is `""`, and a field with a comma, quote or line break is quoted.
+fn csv_field(s: Option<&str>) -> String {
+    match s {
+        None => String::new(),
+        Some("") => "\"\"".to_string(),
+        Some(s) if s.contains([',', '"', '\n', '\r']) => {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+        Some(s) => s.to_string(),
+    }
+}
+
+/// For FIND outputs cut at their LIMIT: what was left out, to say on stderr where the
+/// format (CSV, JSON) has no room for it. A table says it under itself.
+pub(crate) fn truncation_note(output: &Output) -> Option<String> {
+    match output {
+        Output::Find(found) if (found.rows.len() as u64) < found.total => Some(format!(
+            "note: FIND gave {} of {} members (its LIMIT); raise the LIMIT for all of them",
+            found.rows.len(),
+            found.total
+        )),
+        _ => None,
     }
 }
 
@@ -111,14 +136,14 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
             let (columns, rows) = grid(output);
             let mut out = columns
                 .iter()
-                .map(|c| csv_field(c))
+                .map(|c| csv_field(Some(c)))
                 .collect::<Vec<_>>()
                 .join(",");
             for row in rows {
                 out.push('\n');
                 out.push_str(
                     &row.iter()
-                        .map(|c| csv_field(c))
+                        .map(|c| csv_field(c.as_deref()))
                         .collect::<Vec<_>>()
                         .join(","),
                 );
@@ -134,7 +159,10 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
             table.load_style(UTF8_FULL_CONDENSED).set_header(columns);
             let shown = rows.len();
             for row in rows {
-                table.add_row(row);
+                table.add_row(
+                    row.into_iter()
+                        .map(|c| c.unwrap_or_else(|| "NULL".to_string())),
+                );
             }
             let mut out = table.to_string();
             if let Output::Find(found) = output {

@@ -15,7 +15,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
-use super::render::{Format, render};
+use super::render::{Format, render, truncation_note};
 
 /// Arguments of `memberdb repl`.
 #[derive(clap::Args)]
@@ -107,8 +107,10 @@ pub(crate) struct Session {
 pub(crate) enum Reply {
     /// Print on stdout.
     Out(String),
-    /// Print on stderr.
+    /// Print on stderr: an error.
     Err(String),
+    /// Print on stderr: a note about a result (not a failure).
+    Note(String),
     /// Leave.
     Quit,
 }
@@ -154,6 +156,11 @@ impl Session {
                                     .push_str(&format!("\n({} µs)", started.elapsed().as_micros()));
                             }
                             replies.push(Reply::Out(shown));
+                            if self.format != Format::Table
+                                && let Some(note) = truncation_note(&output)
+                            {
+                                replies.push(Reply::Note(note));
+                            }
                         }
                         Err(e) => {
                             replies.push(Reply::Err(e.render(&text)));
@@ -306,6 +313,7 @@ pub(crate) fn run(args: ReplArgs) -> Result<()> {
         for reply in replies {
             match reply {
                 Reply::Out(text) => println!("{text}"),
+                Reply::Note(text) => eprintln!("{text}"),
                 Reply::Err(text) => {
                     failed = true;
                     eprintln!("{text}");
