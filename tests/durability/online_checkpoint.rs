@@ -310,11 +310,14 @@ fn background_checkpoints_keep_every_write() {
     for w in writers {
         w.join().unwrap();
     }
-    // Dropping the database waits for a checkpoint in progress.
-    let checkpoints = db.log_stats().checkpoints;
+    // Dropping the database waits for a checkpoint in progress or asked for (the thread
+    // runs at a lower priority, so on a busy machine the writers may well finish first).
     drop(Arc::into_inner(db).expect("the writers are done"));
-    assert!(checkpoints > 0, "the log crossed its limit many times");
     let reopened = Database::open_storage_with(mem, opts).unwrap();
+    assert!(
+        reopened.recovery().generation > 1,
+        "the log crossed its limit many times: at least one checkpoint was written"
+    );
     let tagged = reopened
         .count(&memberdb::Segment::tag("seen"))
         .expect("counts");
