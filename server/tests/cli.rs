@@ -319,6 +319,32 @@ fn query_errors_go_to_stderr_with_a_caret_and_fail() {
         err.contains("unknown tag 'vipp'; did you mean 'vip'?"),
         "{err}"
     );
+    let o = memberdb_sample(
+        &["query", "COUNT ALL; COUNT TAG 'vipp'; COUNT ALL"],
+        None,
+        &sample,
+    );
+    assert_eq!(text(&o.stdout).trim(), "20000", "only the first ran");
+    assert!(
+        text(&o.stderr)
+            .contains("statement 2 of 3 failed: 1 ran before it, 1 after it did not run"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = memberdb_sample(&["query", "COUNT ALL; COUNT city =="], None, &sample);
+    assert!(
+        text(&o.stdout).trim().is_empty(),
+        "a syntax error runs nothing"
+    );
+    assert!(
+        text(&o.stderr).contains("no statement ran"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Statements from stdin.
+    let o = memberdb_sample(&["query"], Some("COUNT ALL;\nCOUNT TAG 'vip';\n"), &sample);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 2, "{}", text(&o.stdout));
     assert!(err.contains("^^^^^^"), "{err}");
     let o = memberdb_sample(&["query", "COUNT city =="], None, &sample);
     assert!(!o.status.success());

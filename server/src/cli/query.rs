@@ -1,5 +1,6 @@
 //! `memberdb query`: statements from the command line or a file, results on stdout.
 
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -22,7 +23,8 @@ pub(crate) struct QueryArgs {
     /// Read the statements from this file.
     #[arg(long, conflicts_with = "statements")]
     file: Option<PathBuf>,
-    /// Statements, separated by `;`.
+    /// Statements, separated by `;`. Without them (and without --file), read from stdin
+    /// when it is not a terminal: `memberdb query --db D < campaign.mql`.
     statements: Option<String>,
 }
 
@@ -32,9 +34,17 @@ pub(crate) fn run(args: QueryArgs) -> Result<()> {
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
         }
         (None, Some(s)) => s.clone(),
-        (None, None) => {
-            anyhow::bail!("give statements, e.g. memberdb query \"COUNT TAG 'vip'\", or --file F")
+        (None, None) if !std::io::stdin().is_terminal() => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the statements from stdin")?;
+            text
         }
+        (None, None) => anyhow::bail!(
+            "give statements, e.g. memberdb query \"COUNT TAG 'vip'\", --file F, or pipe them \
+             into stdin"
+        ),
     };
     let now = parse_now(args.now.as_deref())?;
     let db = super::open_db(args.db.as_deref())?;
@@ -51,14 +61,21 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
 }
 
 /// Runs every statement, printing each result; stops at the first error (printed with a
-/// caret under its source).
+/// caret under its source, and how many statements ran before it).
 fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<()> {
-    let statements =
-        memberdb::query::parse_script(text).map_err(|e| anyhow::anyhow!(e.render()))?;
-    for statement in &statements {
-        let output = db
-            .run(statement, now)
-            .map_err(|e| anyhow::anyhow!(e.render(text)))?;
+    let statements = memberdb::query::parse_script(text)
+        .map_err(|e| anyhow::anyhow!("{}\nno statement ran", e.render()))?;
+    let total = statements.len();
+    for (ran, statement) in statements.iter().enumerate() {
+        let output = db.run(statement, now).map_err(|e| {
+            let skipped = total - ran - 1;
+            anyhow::anyhow!(
+                "{}\nstatement {} of {total} failed: {ran} ran before it, {skipped} after it did \
+                 not run",
+                e.render(text),
+                ran + 1
+            )
+        })?;
         println!("{}", render(&output, format));
         if format != Format::Table
             && let Some(note) = super::render::truncation_note(&output)
