@@ -63,18 +63,22 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
 /// Runs every statement, printing each result; stops at the first error (printed with a
 /// caret under its source, and how many statements ran before it).
 fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<()> {
-    let statements = memberdb::query::parse_script(text)
-        .map_err(|e| anyhow::anyhow!("{}\nno statement ran", e.render()))?;
+    // With one statement the error says it all; with several, also what ran.
+    let several = text.trim().trim_end_matches(';').contains(';');
+    let statements = memberdb::query::parse_script(text).map_err(|e| match several {
+        true => anyhow::anyhow!("{}\nno statement ran", e.render()),
+        false => anyhow::anyhow!(e.render()),
+    })?;
     let total = statements.len();
     for (ran, statement) in statements.iter().enumerate() {
-        let output = db.run(statement, now).map_err(|e| {
-            let skipped = total - ran - 1;
-            anyhow::anyhow!(
-                "{}\nstatement {} of {total} failed: {ran} ran before it, {skipped} after it did \
-                 not run",
+        let output = db.run(statement, now).map_err(|e| match total {
+            1 => anyhow::anyhow!(e.render(text)),
+            _ => anyhow::anyhow!(
+                "{}\nstatement {} of {total} failed: {ran} ran before it, {} after it did not run",
                 e.render(text),
-                ran + 1
-            )
+                ran + 1,
+                total - ran - 1
+            ),
         })?;
         println!("{}", render(&output, format));
         if format != Format::Table
