@@ -140,8 +140,9 @@ impl Timestamp {
         Timestamp(chrono::Utc::now().timestamp_micros())
     }
 
-    /// Reads `2026-11-01`, `2026-11-01T08:00:00Z`, `2026-11-01 08:00:00` (UTC) or any RFC 3339
-    /// timestamp with an offset.
+    /// Reads `2026-11-01`, `2026-11-01T08:00:00Z`, `2026-11-01 08:00:00` (UTC), any RFC 3339
+    /// timestamp with an offset, and timestamps as DuckDB and PostgreSQL print them
+    /// (`2025-07-09 07:26:09.849265+00`, `+05:30`, `+0530`, ` UTC`).
     pub fn parse(text: &str) -> Option<Self> {
         parse_timestamp(text).map(Timestamp)
     }
@@ -166,11 +167,39 @@ pub(crate) fn parse_date(text: &str) -> Option<i32> {
 }
 
 /// Microseconds since the epoch of a date or timestamp string (UTC unless it has an offset).
+/// Besides RFC 3339: a space for the `T`, fractions of a second, and offsets as DuckDB and
+/// PostgreSQL print them (`+00`, `+05:30`, `+0530`, a space before them, `Z` or ` UTC`).
 pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_micros());
     }
+    let utc = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .or_else(|| text.strip_suffix('z'));
+    if let Some(naive) = utc {
+        // `2025-07-09 07:26:09Z`: RFC 3339 wants the `T`.
+        return parse_naive(naive.trim_end()).map(|t| t.and_utc().timestamp_micros());
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M:%S%.f %#z",
+        "%Y-%m-%d %H:%M:%S%.f %#z",
+    ] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(text, format) {
+            return Some(t.timestamp_micros());
+        }
+    }
+    if let Some(t) = parse_naive(text) {
+        return Some(t.and_utc().timestamp_micros());
+    }
+    parse_date(text).map(|d| i64::from(d) * DAY_MICROS)
+}
+
+/// A timestamp without an offset.
+fn parse_naive(text: &str) -> Option<chrono::NaiveDateTime> {
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
@@ -178,10 +207,10 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
         "%Y-%m-%d %H:%M",
     ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
-            return Some(t.and_utc().timestamp_micros());
+            return Some(t);
         }
     }
-    parse_date(text).map(|d| i64::from(d) * DAY_MICROS)
+    None
 }
 
 pub(crate) fn format_date(days: i32) -> String {
@@ -216,6 +245,36 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2026-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn parses_timestamps_as_duckdb_and_postgresql_print_them() {
+        let t = parse_timestamp("2025-07-09T07:26:09.849265Z").unwrap();
+        for text in [
+            "2025-07-09 07:26:09.849265+00",
+            "2025-07-09 07:26:09.849265+00:00",
+            "2025-07-09 07:26:09.849265 +0000",
+            "2025-07-09 15:26:09.849265+08",
+            "2025-07-09 12:56:09.849265+05:30",
+            "2025-07-09 12:56:09.849265+0530",
+            "2025-07-09 02:26:09.849265-05",
+            "2025-07-09 07:26:09.849265 UTC",
+            "2025-07-09 07:26:09.849265Z",
+            "2025-07-09T07:26:09.849265",
+        ] {
+            assert_eq!(parse_timestamp(text), Some(t), "{text}");
+        }
+        assert_eq!(
+            parse_timestamp("2025-07-09 07:26:09+00"),
+            parse_timestamp("2025-07-09T07:26:09Z")
+        );
+        for bad in [
+            "2025-07-09 07:26:09+",
+            "2025-07-09 07:26:09 PST",
+            "07:26:09+00",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -225,6 +225,18 @@ fn query_formats_and_several_statements() {
 
     let o = memberdb_sample(&["query", "--now", NOW, "COUNT ALL"], None, &sample);
     assert_eq!(text(&o.stdout).trim(), "20000");
+
+    // *now* as DuckDB and PostgreSQL print a timestamp with an offset: the same instant.
+    let recent = "COUNT DID purchase IN LAST 7 DAYS";
+    let utc = memberdb_sample(&["query", "--now", NOW, recent], None, &sample);
+    let shanghai = memberdb_sample(
+        &["query", "--now", "2026-11-01 08:00:00.000000+08", recent],
+        None,
+        &sample,
+    );
+    assert!(shanghai.status.success(), "{}", text(&shanghai.stderr));
+    assert!(text(&utc.stdout).trim().parse::<u64>().unwrap() > 0);
+    assert_eq!(text(&shanghai.stdout), text(&utc.stdout));
 }
 
 #[test]
