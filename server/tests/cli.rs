@@ -436,6 +436,27 @@ fn query_file_and_groups_persist_in_the_database() {
 }
 
 #[test]
+fn repl_exit_quit_and_help_need_no_backslash() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    for quit in ["exit", "quit;", "QUIT"] {
+        let script = format!("help\nCOUNT ALL;\n{quit}\nCOUNT TAG 'vip';\n");
+        let o = memberdb_sample(&["repl", "--now", NOW], Some(&script), &sample);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        assert!(
+            out.contains("BREAKDOWN"),
+            "help printed its examples: {out}"
+        );
+        let counts: Vec<&str> = out
+            .lines()
+            .filter(|l| l.trim().parse::<u64>().is_ok())
+            .collect();
+        assert_eq!(counts, ["20000"], "{quit} ended the session: {out}");
+    }
+}
+
+#[test]
 fn scripted_repl() {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample");

@@ -138,6 +138,15 @@ impl Session {
         if !self.continuing() && trimmed.starts_with('\\') {
             return vec![self.command(trimmed)];
         }
+        // As in psql: `exit`, `quit` and `help` alone on a line need no backslash (none of
+        // them begins a statement of the language).
+        if !self.continuing() {
+            match trimmed.trim_end_matches(';').to_ascii_lowercase().as_str() {
+                "exit" | "quit" => return vec![Reply::Quit],
+                "help" => return vec![self.command("\\help")],
+                _ => {}
+            }
+        }
         self.buffer.push_str(line);
         self.buffer.push('\n');
         let text = self.buffer.clone();
