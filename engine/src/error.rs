@@ -40,6 +40,10 @@ pub enum Error {
         /// What is wrong and, where possible, what to do.
         message: String,
     },
+    /// There is no database where one was to be opened without creating it
+    /// (`OpenOptions::read_only` or `create_if_missing: false`).
+    #[error("no memberdb database at {0} (no manifest.json)")]
+    NoDatabase(PathBuf),
     /// A database directory could not be read as a memberdb database.
     #[error("database at {path}: {message}")]
     BadDatabase {

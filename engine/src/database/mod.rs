@@ -85,14 +85,6 @@ impl Default for Database {
     }
 }
 
-/// The error of opening, without creating, where there is no database.
-fn no_database(path: std::path::PathBuf) -> Error {
-    Error::BadDatabase {
-        path,
-        message: "no memberdb database here (no manifest.json)".to_string(),
-    }
-}
-
 impl Drop for Database {
     /// Makes the log durable (under `interval` and `off`, appended records may not be yet);
     /// an error here has no one to go to, and the records are in the OS's hands already.
@@ -135,7 +127,7 @@ impl Database {
         let dir = dir.as_ref();
         if (options.read_only || !options.create_if_missing) && !dir.join("manifest.json").exists()
         {
-            return Err(no_database(dir.to_path_buf()));
+            return Err(Error::NoDatabase(dir.to_path_buf()));
         }
         let storage =
             FsStorage::with_mode(dir, options.file_mode).map_err(|e| Error::io(dir, e))?;
@@ -156,7 +148,9 @@ impl Database {
         }
         let manifest = match crate::storage::read_manifest(storage.as_ref())? {
             Some(m) => Some(m),
-            None if !options.create_if_missing => return Err(no_database(storage.location())),
+            None if !options.create_if_missing => {
+                return Err(Error::NoDatabase(storage.location()));
+            }
             None if options.read_only => None,
             None => Some(
                 crate::storage::save(&State::default(), storage.as_ref(), 0).map_err(

@@ -229,12 +229,12 @@ impl EventPartition {
         *Arc::make_mut(&mut self.any) |= added.into_iter().union();
     }
 
-    /// Restores time order after appends; queries need it.
     /// Whether appended events wait for [`EventPartition::seal`].
     pub(crate) fn is_unsorted(&self) -> bool {
         self.unsorted
     }
 
+    /// Restores time order after appends; queries need it.
     pub(crate) fn seal(&mut self) {
         if self.unsorted {
             self.sort_by_time();

@@ -454,11 +454,7 @@ pub(crate) fn upgrade_manifest(storage: &dyn Storage, manifest: &mut Manifest) -
 /// its record reached the log) and temporary files. `logs` are every log replayed.
 pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, logs: &[String]) -> Result<()> {
     let names = storage.list().map_err(|e| io(storage, ".", e))?;
-    let loads: Vec<&str> = names
-        .iter()
-        .filter(|n| n.starts_with(crate::wal::load_file::PREFIX) && !n.ends_with(".tmp"))
-        .map(String::as_str)
-        .collect();
+    let loads = load_files(&names);
     let named = named_in_logs(storage, logs.iter(), &loads)?;
     for name in &names {
         let orphan = loads.contains(&name.as_str()) && !named.contains(name.as_str());
@@ -467,6 +463,15 @@ pub(crate) fn remove_unreferenced_loads(storage: &dyn Storage, logs: &[String]) 
         }
     }
     Ok(())
+}
+
+/// The bulk-load files among `names` (not the temporary ones being written).
+fn load_files(names: &[String]) -> Vec<&str> {
+    names
+        .iter()
+        .filter(|n| n.starts_with(crate::wal::load_file::PREFIX) && !n.ends_with(".tmp"))
+        .map(String::as_str)
+        .collect()
 }
 
 /// Which of `candidates` (load-file names) the logs `logs` name. Reads nothing when there
@@ -517,11 +522,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
     let superseded_logs = names
         .iter()
         .filter(|n| n.starts_with(LOG_PREFIX) && n.ends_with(".log") && !is_current(n));
-    let loads: Vec<&str> = names
-        .iter()
-        .filter(|n| n.starts_with(crate::wal::load_file::PREFIX) && !n.ends_with(".tmp"))
-        .map(String::as_str)
-        .collect();
+    let loads = load_files(&names);
     let superseded_loads = named_in_logs(storage, superseded_logs, &loads)?;
     for name in &names {
         let data = ["members-", "events-", "tags-", "live-", LOG_PREFIX]

@@ -140,21 +140,11 @@ impl Storage for FsStorage {
     }
 
     fn write_atomic(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        // write to a temporary name, fsync, rename over the target, fsync the directory
-        let tmp = self.path(&format!("{name}.tmp"));
-        let mut file = self
-            .create_options()
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, self.path(name))?;
-        sync_dir(&self.dir)
+        self.write_atomic_with(name, &mut |out| out.write_all(data))
     }
 
     fn write_atomic_with(&self, name: &str, fill: &mut FillFn<'_>) -> std::io::Result<()> {
+        // write to a temporary name, fsync, rename over the target, fsync the directory
         let tmp = self.path(&format!("{name}.tmp"));
         let file = self
             .create_options()

@@ -23,18 +23,16 @@ pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
         Some(dir) => dir.to_path_buf(),
         None => sample_db()?,
     };
-    if !dir.join("manifest.json").exists() {
-        anyhow::bail!(
-            "no database at {0}: create one with `memberdb load --db {0} --members FILE ...`, \
-             or leave out --db for the sample database",
-            dir.display()
-        );
-    }
     let existing = OpenOptions {
         create_if_missing: false,
         ..OpenOptions::default()
     };
     let db = match Database::open_with(&dir, existing) {
+        Err(memberdb::Error::NoDatabase(_)) => anyhow::bail!(
+            "no database at {0}: create one with `memberdb load --db {0} --members FILE ...`, \
+             or leave out --db for the sample database",
+            dir.display()
+        ),
         Err(memberdb::Error::InUse(why)) => {
             eprintln!("note: {why}; opened read-only");
             let options = OpenOptions {

@@ -81,9 +81,7 @@ fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) ->
             ),
         })?;
         println!("{}", render(&output, format));
-        if format != Format::Table
-            && let Some(note) = super::render::truncation_note(&output)
-        {
+        if let Some(note) = super::render::truncation_note(&output, format) {
             eprintln!("{note}");
         }
     }

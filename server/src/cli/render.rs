@@ -84,14 +84,18 @@ fn csv_field(s: Option<&str>) -> String {
 }
 
 /// For FIND outputs cut at their LIMIT: what was left out, to say on stderr where the
-/// format (CSV, JSON) has no room for it. A table says it under itself.
-pub(crate) fn truncation_note(output: &Output) -> Option<String> {
+/// format (CSV, JSON) has no room for it. A table says it under itself: `None`.
+pub(crate) fn truncation_note(output: &Output, format: Format) -> Option<String> {
     match output {
-        Output::Find(found) if (found.rows.len() as u64) < found.total => Some(format!(
-            "note: FIND gave {} of {} members (its LIMIT); raise the LIMIT for all of them",
-            found.rows.len(),
-            found.total
-        )),
+        Output::Find(found)
+            if format != Format::Table && (found.rows.len() as u64) < found.total =>
+        {
+            Some(format!(
+                "note: FIND gave {} of {} members (its LIMIT); raise the LIMIT for all of them",
+                found.rows.len(),
+                found.total
+            ))
+        }
         _ => None,
     }
 }

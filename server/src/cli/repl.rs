@@ -165,9 +165,7 @@ impl Session {
                                     .push_str(&format!("\n({} µs)", started.elapsed().as_micros()));
                             }
                             replies.push(Reply::Out(shown));
-                            if self.format != Format::Table
-                                && let Some(note) = truncation_note(&output)
-                            {
+                            if let Some(note) = truncation_note(&output, self.format) {
                                 replies.push(Reply::Note(note));
                             }
                         }
