@@ -54,10 +54,11 @@ mod value;
 mod wal;
 
 pub use database::{
-    Database, InputKind, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View, Write,
+    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View,
+    Write,
 };
 pub use error::{Error, Result};
-pub use ingest::{FileFormat, IngestReport, read_batches, read_batches_with_progress};
+pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
 pub use members::RowId;
 pub use results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,

@@ -17,6 +17,8 @@ pub(crate) struct State {
     pub(crate) tags: crate::tags::TagStore,
     pub(crate) events: EventStore,
     pub(crate) groups: GroupStore,
+    /// Every load applied, oldest first (`SHOW LOADS`); shared between snapshots.
+    pub(crate) loads: std::sync::Arc<Vec<crate::ingest::LoadInfo>>,
 }
 
 impl State {

@@ -27,6 +27,23 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// The type names [`DataType::from_name`] reads, for messages.
+    pub const NAMES: &'static str = "string, integer, float, bool, date, timestamp";
+
+    /// The type a name stands for: the names [`DataType`] prints, and common SQL synonyms
+    /// (`text`, `varchar`, `int`, `bigint`, `double`, `boolean`, `timestamptz`), any case.
+    pub fn from_name(name: &str) -> Option<DataType> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "string" | "text" | "varchar" | "str" => DataType::String,
+            "integer" | "int" | "bigint" | "int64" => DataType::Int,
+            "float" | "double" | "real" | "float64" | "decimal" | "numeric" => DataType::Float,
+            "bool" | "boolean" => DataType::Bool,
+            "date" => DataType::Date,
+            "timestamp" | "timestamptz" | "datetime" => DataType::Timestamp,
+            _ => return None,
+        })
+    }
+
     /// True for the types that support range predicates.
     pub fn is_ordered(self) -> bool {
         !matches!(self, DataType::Bool)

@@ -206,6 +206,8 @@ pub enum ShowWhat {
     Events,
     /// `SHOW GROUPS`
     Groups,
+    /// `SHOW LOADS`
+    Loads,
 }
 
 /// A statement without its `AS OF`.
@@ -244,7 +246,7 @@ pub enum StatementKind {
     DropGroup(Name),
     /// `EXPLAIN seg`
     Explain(Expr),
-    /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS`
+    /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS | LOADS`
     Show(ShowWhat),
 }
 

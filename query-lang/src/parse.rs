@@ -212,6 +212,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 Rule::kw_attributes => ShowWhat::Attributes,
                 Rule::kw_tags => ShowWhat::Tags,
                 Rule::kw_events => ShowWhat::Events,
+                Rule::kw_loads => ShowWhat::Loads,
                 _ => ShowWhat::Groups,
             })
         }
@@ -556,7 +557,7 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::integer => "a whole number",
         Rule::number => "a number",
         Rule::name | Rule::bare_name | Rule::quoted_name => "a name",
-        Rule::show_what => "ATTRIBUTES, TAGS, EVENTS or GROUPS",
+        Rule::show_what => "ATTRIBUTES, TAGS, EVENTS, GROUPS or LOADS",
         Rule::time_unit => "HOURS, DAYS or WEEKS",
         Rule::window | Rule::last_window | Rule::range_window => "IN LAST, SINCE or BEFORE",
         Rule::count_clause | Rule::count_kind => "AT LEAST, AT MOST or EXACTLY",

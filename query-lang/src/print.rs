@@ -274,6 +274,7 @@ impl Display for Statement {
                 ShowWhat::Tags => "SHOW TAGS",
                 ShowWhat::Events => "SHOW EVENTS",
                 ShowWhat::Groups => "SHOW GROUPS",
+                ShowWhat::Loads => "SHOW LOADS",
             })?,
         }
         if let Some(t) = &self.as_of {

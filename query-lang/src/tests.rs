@@ -114,6 +114,7 @@ fn every_form_parses_and_prints_canonically() {
         ("show attributes", "SHOW ATTRIBUTES"),
         ("SHOW TAGS", "SHOW TAGS"),
         ("SHOW EVENTS", "SHOW EVENTS"),
+        ("show loads", "SHOW LOADS"),
         ("SHOW GROUPS", "SHOW GROUPS"),
         (
             "COUNT DID purchase IN LAST 7 DAYS AS OF '2026-11-01T00:00:00Z'",
@@ -202,7 +203,7 @@ fn errors_say_what_was_expected_in_words() {
             "SHOW USERS",
             1,
             6,
-            "expected ATTRIBUTES, TAGS, EVENTS or GROUPS, found 'USERS'",
+            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS or LOADS, found 'USERS'",
         ),
         ("COUNT TAG 'unterminated", 1, 11, "quoted string"),
         ("COUNT ALL extra", 1, 11, "found 'extra'"),

@@ -5,16 +5,8 @@ use std::process::{Command, Output};
 
 use memberdb::{Database, Segment};
 
-fn memberdb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memberdb"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod support;
+use support::binary::{memberdb, text};
 
 fn gen_small(out: &Path) {
     let out_s = out.to_str().unwrap();
@@ -74,7 +66,7 @@ fn load_then_open_in_process() {
     ]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("loaded 800 rows"), "{err}");
+    assert!(err.contains("800 rows of members from"), "{err}");
     assert!(err.contains("checkpointed"), "{err}");
 
     let db = Database::open(&db_dir).unwrap();
@@ -103,6 +95,9 @@ fn a_bad_file_fails_and_leaves_the_database_as_it_was() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 
+    // One command is one change: the good members file goes with the bad events file.
+    let more = dir.path().join("m2.csv");
+    std::fs::write(&more, "member_id,city\nM5,Beijing\n").unwrap();
     let bad = dir.path().join("e.csv");
     std::fs::write(
         &bad,
@@ -114,7 +109,7 @@ fn a_bad_file_fails_and_leaves_the_database_as_it_was() {
         "--db",
         db_dir.to_str().unwrap(),
         "--members",
-        good.to_str().unwrap(),
+        more.to_str().unwrap(),
         "--events",
         bad.to_str().unwrap(),
     ]);

@@ -6,6 +6,7 @@ mod check_repair;
 mod crash_points;
 mod fixture;
 mod kill9;
+mod load_commands;
 mod online_checkpoint;
 mod snapshots;
 mod stored_definitions;

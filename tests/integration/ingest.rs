@@ -116,15 +116,14 @@ fn json_lines_files_load() {
         &write(d, "e.jsonl", events),
         &write(d, "t.jsonl", tags),
     );
-    // JSON has no date type: the birthday is a string attribute here; re-typing is the user's
-    // job, so compare as text.
+    // JSON has no date type: a column of YYYY-MM-DD strings loads as dates, as in CSV.
     assert_eq!(
         db.attributes()
             .iter()
             .find(|a| a.name == "birthday")
             .unwrap()
             .data_type,
-        memberdb::DataType::String
+        memberdb::DataType::Date
     );
     db.upsert_member("M4", &[]).unwrap();
     assert_eq!(
@@ -281,7 +280,7 @@ fn wrong_type_is_refused_with_row_and_column() {
         InputKind::Members,
         "bad2.csv",
         "member_id,points\nM1,7\nM8,2.5\n",
-        &["points", "float", "integer"],
+        &["points", "row 2", "'2.5'", "attribute 'points' is integer"],
     );
 }
 

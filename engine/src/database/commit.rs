@@ -31,10 +31,11 @@ use arrow::array::RecordBatch;
 use super::options::{OpenOptions, SyncPolicy};
 use super::{Recovery, lock};
 use crate::error::{Error, Result};
-use crate::ingest::{FileFormat, read_batches_from};
+use crate::ingest::command::{self, LoadRules};
+use crate::ingest::{FileFormat, decompressed, read_batches_from};
 use crate::state::State;
 use crate::storage::{self, Manifest, SaveError, Storage};
-use crate::wal::change::{self, Change, LoadFormat, Outcome};
+use crate::wal::change::{self, Change, LoadFormat, LoadKind, LoadRows, LoggedInput, Outcome};
 use crate::wal::{load_file, record};
 
 /// Called with a submitted change's answer once it is durable and applied.
@@ -45,7 +46,7 @@ struct Pending {
     lsn: u64,
     change: Change,
     /// The rows of a bulk load, already in memory.
-    rows: Option<Vec<RecordBatch>>,
+    rows: Option<LoadRows>,
     /// Where the answer goes for a submitted change (else to `Done`, for its waiting writer).
     notify: Option<Notify>,
 }
@@ -406,7 +407,7 @@ impl Core {
     fn enqueue(
         &self,
         change: Change,
-        rows: Option<Vec<RecordBatch>>,
+        rows: Option<LoadRows>,
         notify: Option<Notify>,
     ) -> Result<u64> {
         let payload = serde_json::to_vec(&change)
@@ -470,21 +471,20 @@ impl Core {
 
     fn apply_batch(&self, committed: &mut Committed, pending: Vec<Pending>) {
         let storage = committed.storage.clone();
-        let read_rows = |file: &str, crc: u32, format: LoadFormat| {
-            read_load_file(storage.as_deref(), file, crc, format)
-        };
+        let read_rows = |input: &LoggedInput| read_load_file(storage.as_deref(), input);
         let write = || self.state.write().unwrap_or_else(|p| p.into_inner());
         let mut state = write();
         for p in pending {
             committed.stats.records += 1;
             let result = match (&p.change, p.rows) {
-                (Change::Load { kind, source, .. }, Some(rows)) => {
+                (Change::LoadCommand { inputs, rules, at }, Some(rows)) => {
                     // Stage under the read lock (readers go on), apply under the write lock.
                     // The commit lock keeps every other writer out in between.
                     drop(state);
                     let staged = {
                         let snapshot = self.state.read().unwrap_or_else(|p| p.into_inner());
-                        change::StagedLoad::stage(&snapshot, *kind, &rows, source)
+                        change::load_inputs(inputs, Some(rows), &read_rows)
+                            .and_then(|inputs| command::stage(&snapshot, inputs, rules, *at))
                     };
                     state = write();
                     staged.and_then(|s| s.apply(&mut state).map(Outcome::Ingest))
@@ -518,48 +518,66 @@ impl Core {
         }
     }
 
-    /// Runs a bulk load: its rows go to a load file, a small record to the log, then it is
-    /// applied, all while holding `commit`, so no other write interleaves with it.
+    /// Runs a load command: each input's rows go to a load file, a small record to the log,
+    /// then it is applied, all while holding `commit`, so no other write interleaves with it.
     pub(super) fn load(
         &self,
-        change: Change,
-        rows: Vec<RecordBatch>,
-        source: Option<(bytes::Bytes, crate::ingest::FileFormat)>,
+        inputs: Vec<ReadInput>,
+        rules: LoadRules,
+        at: i64,
     ) -> Result<Outcome> {
         self.check_writable()?;
         let mut committed = self.committed();
         self.commit_queued(&mut committed);
         self.check_writable()?;
-        let change = match (change, &committed.storage) {
-            (
-                Change::Load {
-                    kind, source: from, ..
-                },
-                Some(storage),
-            ) => {
-                // The loaded file itself when there is one (compressed, written as it is),
-                // else the batches as Arrow IPC.
-                let (bytes, format) = match source {
-                    Some((bytes, format)) => (bytes, LoadFormat::from(format)),
-                    None => (load_file::encode(&rows)?.into(), LoadFormat::ArrowIpc),
-                };
-                let file = load_file::unused_name(storage.as_ref(), format.extension());
-                if let Err(e) = storage.write_atomic(&file, &bytes) {
-                    // Nothing refers to the file yet; the database is unchanged.
-                    let _ = storage.remove(&file);
-                    return Err(Error::io(storage.location().join(&file), e));
+        let mut logged = Vec::with_capacity(inputs.len());
+        let mut rows = Vec::with_capacity(inputs.len());
+        let mut written: Vec<String> = Vec::new();
+        for input in inputs {
+            let (file, format, gzip, crc) = match &committed.storage {
+                Some(storage) => {
+                    // The input file itself when there is one (compressed, as it is), else the
+                    // batches as Arrow IPC.
+                    let (bytes, format, gzip) = match input.original {
+                        Some((bytes, gzip)) => (bytes, input.format, gzip),
+                        None => (
+                            load_file::encode(&input.batches)?.into(),
+                            LoadFormat::ArrowIpc,
+                            false,
+                        ),
+                    };
+                    let file = load_file::unused_name(storage.as_ref(), format.extension());
+                    if let Err(e) = storage.write_atomic(&file, &bytes) {
+                        // Nothing refers to the files yet; the database is unchanged.
+                        for f in written.iter().chain([&file]) {
+                            let _ = storage.remove(f);
+                        }
+                        return Err(Error::io(storage.location().join(&file), e));
+                    }
+                    // Replay reads the load file too: it counts toward the next checkpoint.
+                    committed.log_bytes += bytes.len() as u64;
+                    written.push(file.clone());
+                    (file, format, gzip, load_file::checksum(&bytes))
                 }
-                // Replay reads the load file too: it counts toward the next checkpoint.
-                committed.log_bytes += bytes.len() as u64;
-                Change::Load {
-                    kind,
-                    file,
-                    format,
-                    crc: load_file::checksum(&bytes),
-                    source: from,
-                }
-            }
-            (change, _) => change,
+                // In memory the record is never read back: its format tells how the rows
+                // are typed.
+                None => (String::new(), input.format, false, 0),
+            };
+            logged.push(LoggedInput {
+                kind: input.kind,
+                file,
+                format,
+                gzip,
+                crc,
+                source: input.source,
+                hash: input.hash,
+            });
+            rows.push(input.batches);
+        }
+        let change = Change::LoadCommand {
+            inputs: logged,
+            rules,
+            at,
         };
         let lsn = self.enqueue(change, Some(rows), None)?;
         self.commit_queued(&mut committed);
@@ -760,13 +778,22 @@ impl Core {
     }
 }
 
+/// One input of a load command, read by its writer.
+pub(crate) struct ReadInput {
+    pub(crate) kind: LoadKind,
+    pub(crate) source: String,
+    pub(crate) batches: Vec<RecordBatch>,
+    /// The format it was read from (Arrow IPC for batches): text formats are typed with the
+    /// load.
+    pub(crate) format: LoadFormat,
+    pub(crate) hash: Option<String>,
+    /// The file's own bytes (as they are on disk) and whether they are gzip.
+    pub(crate) original: Option<(bytes::Bytes, bool)>,
+}
+
 /// Reads the rows of a load file, checking its checksum.
-fn read_load_file(
-    storage: Option<&dyn Storage>,
-    file: &str,
-    crc: u32,
-    format: LoadFormat,
-) -> Result<Vec<RecordBatch>> {
+fn read_load_file(storage: Option<&dyn Storage>, input: &LoggedInput) -> Result<Vec<RecordBatch>> {
+    let (file, crc, format) = (input.file.as_str(), input.crc, input.format);
     let storage = storage.ok_or_else(|| Error::Internal("a load file without storage".into()))?;
     let bytes = storage
         .map(file)
@@ -781,6 +808,7 @@ fn read_load_file(
         ));
     }
     let source = storage.location().join(file).display().to_string();
+    let bytes = decompressed(bytes, input.gzip, &source)?;
     let file_format = match format {
         LoadFormat::ArrowIpc => return load_file::decode(&bytes).map_err(bad),
         LoadFormat::Parquet => FileFormat::Parquet,
@@ -939,9 +967,9 @@ fn replay_log(
             ),
         });
     }
-    let read_rows = |file: &str, crc: u32, format: LoadFormat| {
-        let rows = read_load_file(Some(storage), file, crc, format);
-        if let Ok(bytes) = storage.map(file) {
+    let read_rows = |input: &LoggedInput| {
+        let rows = read_load_file(Some(storage), input);
+        if let Ok(bytes) = storage.map(&input.file) {
             load_bytes.set(load_bytes.get() + bytes.len() as u64);
         }
         rows

@@ -2,6 +2,7 @@
 //! read side is [`View`].
 
 mod commit;
+mod load;
 mod options;
 mod submit;
 mod view;
@@ -9,15 +10,13 @@ mod view;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::RecordBatch;
-
+pub use load::{InputKind, Load, LoadProgress};
 pub use options::{OpenOptions, SyncPolicy};
 pub use submit::Write;
 pub use view::View;
 
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
-use crate::ingest::{FileFormat, IngestReport, read_batches_from};
 use crate::results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord,
 };
@@ -26,20 +25,9 @@ use crate::state::State;
 use crate::storage::{FsStorage, Storage};
 use crate::value::{DataType, Timestamp, Value};
 use crate::wal::TornTail;
-use crate::wal::change::{Change, LoadKind, Outcome};
+use crate::wal::change::{Change, Outcome};
 use commit::Core;
 pub use commit::LogStats;
-
-/// What an input file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputKind {
-    /// `member_id` and attribute columns.
-    Members,
-    /// `member_id`, `event`, `ts` and property columns.
-    Events,
-    /// `member_id`, `tag`.
-    Tags,
-}
 
 /// What opening a database found: its checkpoint and what its log added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -253,78 +241,6 @@ impl Database {
 
     fn write(&self, change: Change) -> Result<Outcome> {
         self.core.write(change)
-    }
-
-    fn load(&self, kind: LoadKind, batches: &[RecordBatch], source: &str) -> Result<IngestReport> {
-        self.load_with_source(kind, batches.to_vec(), source, None)
-    }
-
-    fn load_with_source(
-        &self,
-        kind: LoadKind,
-        batches: Vec<RecordBatch>,
-        source: &str,
-        file: Option<(bytes::Bytes, FileFormat)>,
-    ) -> Result<IngestReport> {
-        let change = Change::Load {
-            kind,
-            file: String::new(),
-            format: Default::default(),
-            crc: 0,
-            source: source.to_string(),
-        };
-        match self.core.load(change, batches, file)? {
-            Outcome::Ingest(report) => Ok(report),
-            Outcome::Done => Ok(IngestReport::default()),
-        }
-    }
-
-    /// Loads member rows: new members are created, known ones get the given attributes
-    /// overwritten, new columns become new attributes. All or nothing, atomic across crashes.
-    pub fn load_members(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
-        self.load(LoadKind::Members, batches, "batch")
-    }
-
-    /// Appends events; unknown member ids create members. All or nothing.
-    pub fn load_events(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
-        self.load(LoadKind::Events, batches, "batch")
-    }
-
-    /// Adds tags (`member_id`, `tag`); unknown member ids create members. All or nothing.
-    pub fn load_tags(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
-        self.load(LoadKind::Tags, batches, "batch")
-    }
-
-    /// Removes tags in bulk: every (`member_id`, `tag`) pair of the batches. Pairs naming an
-    /// unknown member or tag are skipped. All or nothing.
-    pub fn unload_tags(&self, batches: &[RecordBatch]) -> Result<IngestReport> {
-        self.load(LoadKind::UntagPairs, batches, "batch")
-    }
-
-    /// Loads a Parquet, CSV or JSON Lines file (by extension). All or nothing.
-    pub fn load_file(&self, kind: InputKind, path: impl AsRef<Path>) -> Result<IngestReport> {
-        self.load_file_with_progress(kind, path, &mut |_| {})
-    }
-
-    /// [`Database::load_file`], reporting the rows read so far to `progress`.
-    pub fn load_file_with_progress(
-        &self,
-        kind: InputKind,
-        path: impl AsRef<Path>,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<IngestReport> {
-        let path = path.as_ref();
-        let format = FileFormat::of(path)?;
-        let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
-        let source = path.display().to_string();
-        let batches = read_batches_from(bytes.clone(), format, &source, progress)?;
-        let kind = match kind {
-            InputKind::Members => LoadKind::Members,
-            InputKind::Events => LoadKind::Events,
-            InputKind::Tags => LoadKind::Tags,
-        };
-        // The file's own bytes go beside the log: smaller than its decoded rows.
-        self.load_with_source(kind, batches, &source, Some((bytes, format)))
     }
 
     /// Sets attributes of one member (creating the member). New names become attributes of

@@ -5,11 +5,14 @@
 //! whole input is good, so a bad file is refused with its file, row and column and nothing
 //! of it is applied.
 
+pub(crate) mod command;
 mod files;
 mod stage;
+mod typing;
 
-pub(crate) use files::read_batches_from;
-pub use files::{FileFormat, read_batches, read_batches_with_progress};
+pub use command::{LoadInfo, LoadedInput};
+pub use files::{FileFormat, input_files, read_batches};
+pub(crate) use files::{decompressed, read_batches_from};
 pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
 
 use hashbrown::HashMap;
@@ -27,6 +30,15 @@ pub struct IngestReport {
     pub rows: u64,
     /// Members created by this load.
     pub new_members: u64,
+    /// The load's number in `SHOW LOADS` ([`crate::Database::loads`]).
+    pub load: u64,
+    /// Each input with the rows it held.
+    pub inputs: Vec<LoadedInput>,
+    /// (member, tag) pairs taken from `--tags-from` columns.
+    pub tags_from_columns: u64,
+    /// What the load did that its user should know: columns skipped, columns loaded as
+    /// text under `--allow-text-fallback` with the values that were not numbers or times.
+    pub warnings: Vec<String>,
 }
 
 /// The values of a staged key column (checked non-NULL when staged).

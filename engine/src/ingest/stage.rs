@@ -174,13 +174,15 @@ fn value_columns(
 }
 
 impl StagedMembers {
+    /// Stages the batches of one input; `seen` holds the types of the columns of the
+    /// inputs of the same load staged before it, which this one must match.
     pub(crate) fn stage(
         batches: &[RecordBatch],
         source: &str,
         known: &dyn Fn(&str) -> Option<DataType>,
+        seen: &mut Vec<(String, DataType)>,
     ) -> Result<Self> {
         let mut staged = Vec::new();
-        let mut seen = Vec::new();
         let mut first_row = 1;
         for batch in batches {
             let ids = key_column(batch, "member_id", source, first_row, "a members file")?;
@@ -188,7 +190,7 @@ impl StagedMembers {
                 batch,
                 &["member_id"],
                 known,
-                &mut seen,
+                seen,
                 source,
                 first_row,
                 "attribute",
@@ -201,13 +203,15 @@ impl StagedMembers {
 }
 
 impl StagedEvents {
+    /// Stages the batches of one input; `seen` holds the types of the columns of the
+    /// inputs of the same load staged before it, which this one must match.
     pub(crate) fn stage(
         batches: &[RecordBatch],
         source: &str,
         known: &dyn Fn(&str) -> Option<DataType>,
+        seen: &mut Vec<(String, DataType)>,
     ) -> Result<Self> {
         let mut staged = Vec::new();
-        let mut seen = Vec::new();
         let mut first_row = 1;
         for batch in batches {
             let ids = key_column(batch, "member_id", source, first_row, "an events file")?;
@@ -252,7 +256,7 @@ impl StagedEvents {
                 batch,
                 &["member_id", "event", "ts"],
                 known,
-                &mut seen,
+                seen,
                 source,
                 first_row,
                 "event property",

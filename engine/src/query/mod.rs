@@ -205,6 +205,28 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                 .map(|(e, n)| vec![e, n.to_string()])
                 .collect(),
         ),
+        ShowWhat::Loads => table(
+            &["load", "at", "kind", "source", "rows", "content"],
+            view.state()
+                .loads
+                .iter()
+                .flat_map(|load| {
+                    load.inputs.iter().map(move |input| {
+                        vec![
+                            load.id.to_string(),
+                            load.at.to_string(),
+                            input.kind.clone(),
+                            input.source.clone(),
+                            input.rows.to_string(),
+                            input
+                                .hash
+                                .as_ref()
+                                .map_or(String::new(), |h| h.get(..16).unwrap_or(h).to_string()),
+                        ]
+                    })
+                })
+                .collect(),
+        ),
         ShowWhat::Groups => table(
             &["group", "members", "definition"],
             Database::groups_of(view.state())

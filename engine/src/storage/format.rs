@@ -96,6 +96,9 @@ pub(crate) struct Manifest {
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
+    /// Every load applied (`SHOW LOADS`), oldest first; absent before load commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    loads: Vec<crate::ingest::LoadInfo>,
 }
 
 fn bad(storage: &dyn Storage, message: impl Into<String>) -> Error {
@@ -429,6 +432,7 @@ pub(crate) fn write_generation(
                 definition: g.definition.clone(),
             })
             .collect(),
+        loads: state.loads.to_vec(),
     };
     Ok(manifest)
 }
@@ -819,7 +823,8 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
                     b
                 })
                 .collect();
-            let staged = StagedEvents::stage(&batches, &manifest.events_file, &known)?;
+            let staged =
+                StagedEvents::stage(&batches, &manifest.events_file, &known, &mut Vec::new())?;
             staged.apply(&mut state)?;
         }
     }
@@ -857,6 +862,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     for group in &manifest.groups {
         state.groups.define(&group.name, group.definition.clone())?;
     }
+    state.loads = std::sync::Arc::new(manifest.loads.clone());
     state.refresh_groups()?;
     Ok(state)
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::column::Column;
 use crate::error::{Error, Result};
-use crate::ingest::{IngestReport, StagedEvents, StagedMembers, StagedTags};
+use crate::ingest::IngestReport;
+use crate::ingest::command::{self, Input, LoadRules};
 use crate::segment::{Evaluator, Segment};
 use crate::state::State;
 use crate::value::{DataType, Timestamp, Value};
@@ -40,6 +41,11 @@ pub(crate) enum LoadFormat {
 }
 
 impl LoadFormat {
+    /// Text formats, whose columns a load types from their values.
+    pub(crate) fn is_text(self) -> bool {
+        matches!(self, LoadFormat::Csv | LoadFormat::JsonLines)
+    }
+
     pub(crate) fn extension(self) -> &'static str {
         match self {
             LoadFormat::ArrowIpc => "arrow",
@@ -58,6 +64,30 @@ impl From<crate::ingest::FileFormat> for LoadFormat {
             crate::ingest::FileFormat::JsonLines => LoadFormat::JsonLines,
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One input of a load command as the log records it: its rows are in `file` of the
+/// database directory until the next checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LoggedInput {
+    pub(crate) kind: LoadKind,
+    pub(crate) file: String,
+    /// How `file` holds the rows.
+    pub(crate) format: LoadFormat,
+    /// `file` is gzip-compressed (a copy of a `.gz` input).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) gzip: bool,
+    /// CRC-32 of the file's bytes.
+    pub(crate) crc: u32,
+    /// Where the rows came from, for messages and `SHOW LOADS`.
+    pub(crate) source: String,
+    /// XXH3-128 of the input's (decompressed) content, for inputs that were files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hash: Option<String>,
 }
 
 /// One change, as it is written to the log (externally tagged JSON, e.g.
@@ -97,7 +127,16 @@ pub(crate) enum Change {
     DropGroup {
         name: String,
     },
-    /// A bulk load whose rows are in `file` of the database directory.
+    /// A load command: every input applied as one change, under its rules, stamped `at`.
+    LoadCommand {
+        inputs: Vec<LoggedInput>,
+        #[serde(default)]
+        rules: LoadRules,
+        /// Microseconds since the epoch, UTC.
+        at: i64,
+    },
+    /// A bulk load of one input, as versions before load commands logged it (read, no
+    /// longer written).
     Load {
         kind: LoadKind,
         file: String,
@@ -159,7 +198,8 @@ impl Change {
             | Change::DeclareExclusiveTags { .. }
             | Change::DefineGroup { .. }
             | Change::DropGroup { .. }
-            | Change::Load { .. } => Ok(()),
+            | Change::Load { .. }
+            | Change::LoadCommand { .. } => Ok(()),
         }
     }
 }
@@ -183,8 +223,11 @@ pub(crate) fn check_name(name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads the rows of a load file: its name, CRC-32 and format.
-pub(crate) type ReadLoadFile<'a> = dyn Fn(&str, u32, LoadFormat) -> Result<Vec<RecordBatch>> + 'a;
+/// Reads the rows of a logged input from its load file.
+pub(crate) type ReadLoadFile<'a> = dyn Fn(&LoggedInput) -> Result<Vec<RecordBatch>> + 'a;
+
+/// The rows of a bulk load: per input, in the order of its record.
+pub(crate) type LoadRows = Vec<Vec<RecordBatch>>;
 
 /// Applies `change`. A load's rows come from `rows` (the batches the writer staged) or, on
 /// replay, from `read_rows`. Dynamic groups are not refreshed here; the caller refreshes
@@ -192,7 +235,7 @@ pub(crate) type ReadLoadFile<'a> = dyn Fn(&str, u32, LoadFormat) -> Result<Vec<R
 pub(crate) fn apply(
     state: &mut State,
     change: &Change,
-    rows: Option<Vec<RecordBatch>>,
+    rows: Option<LoadRows>,
     read_rows: &ReadLoadFile<'_>,
 ) -> Result<Outcome> {
     match change {
@@ -234,61 +277,70 @@ pub(crate) fn apply(
             state.groups.drop_group(name)?;
             Ok(Outcome::Done)
         }
-        Change::Load {
-            kind,
-            file,
-            format,
-            crc,
-            source,
-        } => {
-            let batches = match rows {
-                Some(rows) => rows,
-                None => read_rows(file, *crc, *format)?,
-            };
-            let staged = StagedLoad::stage(state, *kind, &batches, source)?;
+        Change::LoadCommand { inputs, rules, at } => {
+            let inputs = load_inputs(inputs, rows, read_rows)?;
+            let staged = command::stage(state, inputs, rules, *at)?;
+            Ok(Outcome::Ingest(staged.apply(state)?))
+        }
+        Change::Load { .. } => {
+            let (inputs, rules, at) = change.as_command().expect("a load");
+            let inputs = load_inputs(&inputs, rows, read_rows)?;
+            let staged = command::stage(state, inputs, &rules, at)?;
             Ok(Outcome::Ingest(staged.apply(state)?))
         }
     }
 }
 
-/// A bulk load's rows, converted and checked against the state's types: the slow part of a
-/// load, which needs only read access (so readers go on meanwhile).
-pub(crate) enum StagedLoad {
-    Members(StagedMembers),
-    Events(StagedEvents),
-    Tags(StagedTags),
-    Untag(StagedTags),
-}
-
-impl StagedLoad {
-    pub(crate) fn stage(
-        state: &State,
-        kind: LoadKind,
-        batches: &[RecordBatch],
-        source: &str,
-    ) -> Result<Self> {
-        Ok(match kind {
-            LoadKind::Members => {
-                let known = |name: &str| state.attrs.get(name).map(|a| a.column.data_type());
-                StagedLoad::Members(StagedMembers::stage(batches, source, &known)?)
-            }
-            LoadKind::Events => {
-                let known = |name: &str| state.events.props.get(name).copied();
-                StagedLoad::Events(StagedEvents::stage(batches, source, &known)?)
-            }
-            LoadKind::Tags => StagedLoad::Tags(StagedTags::stage(batches, source)?),
-            LoadKind::UntagPairs => StagedLoad::Untag(StagedTags::stage(batches, source)?),
-        })
-    }
-
-    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+impl Change {
+    /// A load (of either form) as a load command: its inputs, rules and time.
+    pub(crate) fn as_command(&self) -> Option<(Vec<LoggedInput>, LoadRules, i64)> {
         match self {
-            StagedLoad::Members(m) => m.apply(state),
-            StagedLoad::Events(e) => e.apply(state),
-            StagedLoad::Tags(t) => t.apply(state),
-            StagedLoad::Untag(t) => Ok(t.remove(state)),
+            Change::LoadCommand { inputs, rules, at } => Some((inputs.clone(), rules.clone(), *at)),
+            Change::Load {
+                kind,
+                file,
+                format,
+                crc,
+                source,
+            } => Some((
+                vec![LoggedInput {
+                    kind: *kind,
+                    file: file.clone(),
+                    format: *format,
+                    gzip: false,
+                    crc: *crc,
+                    source: source.clone(),
+                    hash: None,
+                }],
+                LoadRules::default(),
+                0,
+            )),
+            _ => None,
         }
     }
+}
+
+/// The inputs of a load: the rows the writer read (`rows`) or, on replay, the load files.
+pub(crate) fn load_inputs(
+    logged: &[LoggedInput],
+    rows: Option<LoadRows>,
+    read_rows: &ReadLoadFile<'_>,
+) -> Result<Vec<Input>> {
+    let rows = match rows {
+        Some(rows) => rows,
+        None => logged.iter().map(read_rows).collect::<Result<_>>()?,
+    };
+    Ok(logged
+        .iter()
+        .zip(rows)
+        .map(|(l, batches)| Input {
+            kind: l.kind,
+            source: l.source.clone(),
+            batches,
+            text: l.format.is_text(),
+            hash: l.hash.clone(),
+        })
+        .collect())
 }
 
 fn upsert_member(
@@ -389,6 +441,23 @@ mod tests {
                 format: LoadFormat::Parquet,
                 crc: 42,
                 source: "e.parquet".into(),
+            },
+            Change::LoadCommand {
+                inputs: vec![LoggedInput {
+                    kind: LoadKind::Members,
+                    file: "load-8.csv".into(),
+                    format: LoadFormat::Csv,
+                    gzip: true,
+                    crc: 7,
+                    source: "m.csv.gz".into(),
+                    hash: Some("00ff".into()),
+                }],
+                rules: LoadRules {
+                    schema: vec![("phone".into(), DataType::String)],
+                    again: true,
+                    ..LoadRules::default()
+                },
+                at: 1_700_000_000_000_000,
             },
         ];
         for c in changes {

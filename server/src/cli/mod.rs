@@ -12,7 +12,7 @@ pub(crate) mod serve;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use memberdb::{Database, InputKind, OpenOptions};
+use memberdb::{Database, Load, OpenOptions};
 
 /// Opens `dir`, or without one the sample database (built from `data-samples/` on first use,
 /// then reused). Never creates one: a mistyped path is an error, not an empty database that
@@ -88,19 +88,17 @@ pub(crate) fn sample_db() -> Result<PathBuf> {
     let building = cache.with_extension(format!("building-{}", std::process::id()));
     let db = Database::open(&building)
         .with_context(|| format!("cannot create {}", building.display()))?;
-    for (kind, file) in [
-        (InputKind::Members, "members.parquet"),
-        (InputKind::Events, "events.parquet"),
-        (InputKind::Tags, "tags.parquet"),
-    ] {
-        let path = samples.join(file);
-        db.load_file(kind, &path).with_context(|| {
-            format!(
-                "cannot load the sample {}; set MEMBERDB_SAMPLES to the data-samples directory",
-                path.display()
-            )
-        })?;
-    }
+    let load = Load::new()
+        .members(samples.join("members.parquet"))
+        .events(samples.join("events.parquet"))
+        .tags(samples.join("tags.parquet"));
+    db.load(load).with_context(|| {
+        format!(
+            "cannot load the sample files in {}; set MEMBERDB_SAMPLES to the data-samples \
+             directory",
+            samples.display()
+        )
+    })?;
     db.close().context("cannot save the sample database")?;
     if std::fs::rename(&building, &cache).is_err() {
         // Another process built it first.

@@ -15,14 +15,17 @@ pub(crate) fn bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// A spinner counting rows of unknown total.
-pub(crate) fn rows(message: String) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
+/// A bar of bytes read, with percent and time left.
+pub(crate) fn bytes(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec}) {elapsed}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {percent}% ({bytes_per_sec}, {eta} left)",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
-    bar.set_message(message);
+    bar.set_message(message.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }

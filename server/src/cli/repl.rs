@@ -66,6 +66,7 @@ const KEYWORDS: &[&str] = &[
     "TAGS",
     "EVENTS",
     "GROUPS",
+    "LOADS",
     "OF",
     "OR",
     "AND",

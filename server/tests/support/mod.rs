@@ -2,6 +2,8 @@
 //! on 127.0.0.1:0 and a few helpers around a redis-rs connection.
 #![allow(dead_code)] // each test binary uses its own part of it
 
+pub mod binary;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
