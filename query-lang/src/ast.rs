@@ -244,6 +244,15 @@ pub enum StatementKind {
     },
     /// `DROP GROUP name`
     DropGroup(Name),
+    /// `ALTER ATTRIBUTE name TYPE type`
+    AlterAttribute {
+        /// The attribute.
+        name: Name,
+        /// The type's name as written (`string`, `integer`, ...).
+        type_name: Name,
+    },
+    /// `DROP ATTRIBUTE name`
+    DropAttribute(Name),
     /// `EXPLAIN seg`
     Explain(Expr),
     /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS | LOADS`

@@ -202,6 +202,14 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             segment: segment(nth(body, Rule::segment)),
         },
         Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
+        Rule::drop_attr_stmt => StatementKind::DropAttribute(name(nth(body, Rule::name))),
+        Rule::alter_stmt => {
+            let mut names = body.into_inner().filter(|p| p.as_rule() == Rule::name);
+            StatementKind::AlterAttribute {
+                name: name(names.next().expect("attribute name")),
+                type_name: name(names.next().expect("type name")),
+            }
+        }
         Rule::explain_stmt => StatementKind::Explain(segment(nth(body, Rule::segment))),
         Rule::show_stmt => {
             let what = nth(body, Rule::show_what)
@@ -540,6 +548,8 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         | Rule::breakdown_stmt
         | Rule::define_stmt
         | Rule::drop_stmt
+        | Rule::drop_attr_stmt
+        | Rule::alter_stmt
         | Rule::explain_stmt
         | Rule::show_stmt => "a statement",
         Rule::segment | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::primary => {
@@ -576,6 +586,9 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::kw_group => "GROUP",
         Rule::kw_as => "AS",
         Rule::kw_drop => "DROP",
+        Rule::kw_alter => "ALTER",
+        Rule::kw_attribute => "ATTRIBUTE",
+        Rule::kw_type => "TYPE",
         Rule::kw_explain => "EXPLAIN",
         Rule::kw_of => "OF",
         Rule::kw_or => "OR",

@@ -268,6 +268,10 @@ impl Display for Statement {
                 write!(f, "DEFINE GROUP {name} AS {segment}")?
             }
             StatementKind::DropGroup(name) => write!(f, "DROP GROUP {name}")?,
+            StatementKind::AlterAttribute { name, type_name } => {
+                write!(f, "ALTER ATTRIBUTE {name} TYPE {type_name}")?
+            }
+            StatementKind::DropAttribute(name) => write!(f, "DROP ATTRIBUTE {name}")?,
             StatementKind::Explain(e) => write!(f, "EXPLAIN {e}")?,
             StatementKind::Show(what) => f.write_str(match what {
                 ShowWhat::Attributes => "SHOW ATTRIBUTES",

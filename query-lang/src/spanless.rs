@@ -29,7 +29,13 @@ impl Statement {
                 name.span = Span::default();
                 segment.clear_spans();
             }
-            StatementKind::DropGroup(name) => name.span = Span::default(),
+            StatementKind::DropGroup(name) | StatementKind::DropAttribute(name) => {
+                name.span = Span::default()
+            }
+            StatementKind::AlterAttribute { name, type_name } => {
+                name.span = Span::default();
+                type_name.span = Span::default();
+            }
             StatementKind::Show(_) => {}
         }
     }

@@ -115,6 +115,11 @@ fn every_form_parses_and_prints_canonically() {
         ("SHOW TAGS", "SHOW TAGS"),
         ("SHOW EVENTS", "SHOW EVENTS"),
         ("show loads", "SHOW LOADS"),
+        (
+            "alter attribute phone type string",
+            "ALTER ATTRIBUTE phone TYPE string",
+        ),
+        ("drop attribute \"zip code\"", "DROP ATTRIBUTE \"zip code\""),
         ("SHOW GROUPS", "SHOW GROUPS"),
         (
             "COUNT DID purchase IN LAST 7 DAYS AS OF '2026-11-01T00:00:00Z'",
@@ -485,12 +490,18 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
             segment
         }),
         name_strategy().prop_map(|g| StatementKind::DropGroup(n(g))),
+        name_strategy().prop_map(|a| StatementKind::DropAttribute(n(a))),
+        (name_strategy(), name_strategy()).prop_map(|(a, t)| StatementKind::AlterAttribute {
+            name: n(a),
+            type_name: n(t)
+        }),
         expr_strategy().prop_map(StatementKind::Explain),
         prop::sample::select(vec![
             ShowWhat::Attributes,
             ShowWhat::Tags,
             ShowWhat::Events,
-            ShowWhat::Groups
+            ShowWhat::Groups,
+            ShowWhat::Loads
         ])
         .prop_map(StatementKind::Show),
     ];

@@ -21,16 +21,21 @@ fn loaded(db: &Path, args: &[&str]) -> String {
     err
 }
 
-/// The answer of `statement`, in CSV.
-fn query(db: &Path, statement: &str) -> String {
-    let o = memberdb(&[
+/// Runs `statement` with `memberdb query`, answering in CSV.
+fn run_query(db: &Path, statement: &str) -> Output {
+    memberdb(&[
         "query",
         "--db",
         db.to_str().unwrap(),
         "--format",
         "csv",
         statement,
-    ]);
+    ])
+}
+
+/// The answer of `statement`, in CSV.
+fn query(db: &Path, statement: &str) -> String {
+    let o = run_query(db, statement);
     assert!(o.status.success(), "{statement}: {}", text(&o.stderr));
     text(&o.stdout)
 }
@@ -404,4 +409,68 @@ print(con.execute("SELECT count(DISTINCT member_id) FROM e WHERE event = 'claim_
         count(&db, "DID claim_coupon WHERE paid_on < '2025-01-05'"),
     ];
     assert_eq!(answers.to_vec(), expected);
+}
+
+/// The way out of a wrongly typed attribute: ALTER ATTRIBUTE converts (refused, naming the
+/// values, where they do not convert), DROP ATTRIBUTE removes; both durable, both refused
+/// while a group uses the attribute.
+#[test]
+fn a_wrongly_typed_attribute_can_be_altered_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("db");
+    let members = write(
+        d,
+        "m.csv",
+        "member_id,points,level\nM1,10,1\nM2,n/a,2\nM3,30,3\n",
+    );
+    loaded(
+        &db,
+        &[
+            "--members",
+            members.to_str().unwrap(),
+            "--allow-text-fallback",
+        ],
+    );
+    assert_eq!(attribute_type(&db, "points"), "string");
+    let run = |statement: &str| run_query(&db, statement);
+    let o = run("ALTER ATTRIBUTE points TYPE integer");
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("'n/a' (member M2)") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(attribute_type(&db, "points"), "string");
+
+    // Fix the value, then convert.
+    let fix = write(d, "fix.csv", "member_id,points\nM2,20\n");
+    loaded(&db, &["--members", fix.to_str().unwrap()]);
+    let o = run("ALTER ATTRIBUTE points TYPE integer");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(attribute_type(&db, "points"), "integer");
+    assert_eq!(count(&db, "points >= 20"), 2);
+
+    // A group that uses an attribute keeps it.
+    let o = run("DEFINE GROUP high AS level >= 2");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run("DROP ATTRIBUTE level");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("group 'high'"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run("ALTER ATTRIBUTE level TYPE string");
+    assert!(!o.status.success());
+    let o = run("DROP GROUP high; DROP ATTRIBUTE level; ALTER ATTRIBUTE points TYPE float");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!query(&db, "SHOW ATTRIBUTES").contains("level"));
+    assert_eq!(attribute_type(&db, "points"), "float");
+    let o = run("ALTER ATTRIBUTE points TYPE money");
+    assert!(
+        text(&o.stderr).contains("unknown type 'money'"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -107,6 +107,34 @@ impl AttributeStore {
         attr.index = AttrIndex::build(&attr.column);
     }
 
+    /// Replaces the column of attribute `name` (same rows, maybe another type) and rebuilds
+    /// its index.
+    pub(crate) fn replace_column(&mut self, name: &str, column: Column) -> Result<()> {
+        let pos = self
+            .attrs
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| Error::unknown("attribute", name, self.names()))?;
+        let index = AttrIndex::build(&column);
+        self.attrs[pos] = Arc::new(Attribute {
+            name: name.to_string(),
+            column,
+            index,
+        });
+        Ok(())
+    }
+
+    /// Removes attribute `name`.
+    pub(crate) fn remove(&mut self, name: &str) -> Result<()> {
+        let pos = self
+            .attrs
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| Error::unknown("attribute", name, self.names()))?;
+        self.attrs.remove(pos);
+        Ok(())
+    }
+
     pub(crate) fn push_restored(&mut self, name: String, column: Column) {
         let index = AttrIndex::build(&column);
         self.attrs.push(Arc::new(Attribute {

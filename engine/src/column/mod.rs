@@ -195,6 +195,38 @@ impl Column {
         })
     }
 
+    /// The column converted to `target` (`ALTER ATTRIBUTE ... TYPE`): every value as its
+    /// text, or read from its text as `target` (integer to float, a whole float to integer,
+    /// a date to its midnight, a midnight to its date). `Err` holds the first rows whose
+    /// values do not convert (at most `examples`) and how many there are.
+    pub(crate) fn retyped(
+        &self,
+        target: DataType,
+        examples: usize,
+    ) -> Result<Column, (Vec<(usize, Value)>, usize)> {
+        let mut out = Column::new(target);
+        out.reserve(self.len());
+        let mut bad = (Vec::new(), 0);
+        for row in 0..self.len() {
+            let value = self.get(row);
+            let converted = value.as_ref().map(|v| converted(v, target));
+            match converted {
+                Some(None) => {
+                    if bad.0.len() < examples {
+                        bad.0.push((row, value.expect("a value")));
+                    }
+                    bad.1 += 1;
+                }
+                Some(Some(v)) => out.push(Some(&v)),
+                None => out.push(None),
+            }
+        }
+        if bad.1 > 0 {
+            return Err(bad);
+        }
+        Ok(out)
+    }
+
     /// Reorders the rows: row `i` of the result is row `order[i]` of `self`.
     /// Reorders rows `start..`: row `start + k` becomes old row `order[k]` (every index in
     /// `order` is at least `start`). Rows before `start` stay where they are, so a sort of
@@ -255,6 +287,29 @@ impl Column {
                 ColumnData::Date(v) => v.heap_bytes(),
             }
     }
+}
+
+/// One value converted to `target`, or `None` when it does not convert.
+fn converted(value: &Value, target: DataType) -> Option<Value> {
+    if target == DataType::String {
+        return Some(Value::Str(value.to_string()));
+    }
+    let exact = match (value, target) {
+        (Value::Float(x), DataType::Int) => {
+            (x.fract() == 0.0 && x.abs() < 9.0e18).then_some(Value::Int(*x as i64))
+        }
+        (Value::Timestamp(t), DataType::Date) => (t.rem_euclid(crate::value::DAY_MICROS) == 0)
+            .then(|| {
+                i32::try_from(t.div_euclid(crate::value::DAY_MICROS))
+                    .ok()
+                    .map(Value::Date)
+            })
+            .flatten(),
+        _ => Column::coerce(target, value)
+            .or_else(|_| Column::coerce(target, &Value::Str(value.to_string())))
+            .ok(),
+    };
+    exact.filter(|v| !matches!(v, Value::Float(x) if !x.is_finite()))
 }
 
 #[cfg(test)]

@@ -330,6 +330,25 @@ impl Database {
         .map(drop)
     }
 
+    /// Changes the type of attribute `name`, converting every value (see
+    /// `ALTER ATTRIBUTE` in docs/language.md). Refused, naming values, when some do not
+    /// convert, and when a group's definition would no longer hold; nothing changes then.
+    pub fn alter_attribute(&self, name: &str, data_type: DataType) -> Result<()> {
+        self.write(Change::AlterAttribute {
+            name: name.to_string(),
+            data_type,
+        })
+        .map(drop)
+    }
+
+    /// Removes attribute `name` and its values. Refused while a group uses it.
+    pub fn drop_attribute(&self, name: &str) -> Result<()> {
+        self.write(Change::DropAttribute {
+            name: name.to_string(),
+        })
+        .map(drop)
+    }
+
     /// Reads at a pinned *now*, on a snapshot of the database.
     pub fn as_of(&self, now: Timestamp) -> View<'_> {
         View::new(self.snapshot(), now.micros())

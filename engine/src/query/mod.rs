@@ -34,6 +34,15 @@ pub enum Output {
     },
     /// DROP GROUP.
     GroupDropped(String),
+    /// ALTER ATTRIBUTE: the attribute and its type now.
+    AttributeAltered {
+        /// Attribute name.
+        name: String,
+        /// Its type now.
+        data_type: crate::value::DataType,
+    },
+    /// DROP ATTRIBUTE.
+    AttributeDropped(String),
     /// EXPLAIN and SHOW: a table of text.
     Table {
         /// Column names.
@@ -46,7 +55,13 @@ pub enum Output {
 impl Output {
     /// True for outputs of statements that changed the database.
     pub fn is_write(&self) -> bool {
-        matches!(self, Output::GroupDefined { .. } | Output::GroupDropped(_))
+        matches!(
+            self,
+            Output::GroupDefined { .. }
+                | Output::GroupDropped(_)
+                | Output::AttributeAltered { .. }
+                | Output::AttributeDropped(_)
+        )
     }
 }
 
@@ -114,6 +129,28 @@ impl Database {
                 self.drop_group(&name.text).map_err(|e| e.at(name.span))?;
                 return Ok(Output::GroupDropped(name.text.clone()));
             }
+            StatementKind::AlterAttribute { name, type_name } => {
+                let data_type =
+                    crate::value::DataType::from_name(&type_name.text).ok_or_else(|| {
+                        Error::InvalidSegment(format!(
+                            "unknown type '{}'; the types are {}",
+                            type_name.text,
+                            crate::value::DataType::NAMES
+                        ))
+                        .at(type_name.span)
+                    })?;
+                self.alter_attribute(&name.text, data_type)
+                    .map_err(|e| e.at(name.span))?;
+                return Ok(Output::AttributeAltered {
+                    name: name.text.clone(),
+                    data_type,
+                });
+            }
+            StatementKind::DropAttribute(name) => {
+                self.drop_attribute(&name.text)
+                    .map_err(|e| e.at(name.span))?;
+                return Ok(Output::AttributeDropped(name.text.clone()));
+            }
             _ => {}
         }
         let view = self.as_of(now).with_deadline(options.deadline);
@@ -161,7 +198,10 @@ impl Database {
                 explain(&view, &seg)?
             }
             StatementKind::Show(what) => show(&view, *what),
-            StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_) => {
+            StatementKind::DefineGroup { .. }
+            | StatementKind::DropGroup(_)
+            | StatementKind::AlterAttribute { .. }
+            | StatementKind::DropAttribute(_) => {
                 return Err(Error::Internal("a write reached the read path".to_string()));
             }
         })

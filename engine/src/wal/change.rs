@@ -127,6 +127,15 @@ pub(crate) enum Change {
     DropGroup {
         name: String,
     },
+    /// `ALTER ATTRIBUTE name TYPE data_type`.
+    AlterAttribute {
+        name: String,
+        data_type: DataType,
+    },
+    /// `DROP ATTRIBUTE name`.
+    DropAttribute {
+        name: String,
+    },
     /// A load command: every input applied as one change, under its rules, stamped `at`.
     LoadCommand {
         inputs: Vec<LoggedInput>,
@@ -198,6 +207,8 @@ impl Change {
             | Change::DeclareExclusiveTags { .. }
             | Change::DefineGroup { .. }
             | Change::DropGroup { .. }
+            | Change::AlterAttribute { .. }
+            | Change::DropAttribute { .. }
             | Change::Load { .. }
             | Change::LoadCommand { .. } => Ok(()),
         }
@@ -277,6 +288,40 @@ pub(crate) fn apply(
             state.groups.drop_group(name)?;
             Ok(Outcome::Done)
         }
+        Change::AlterAttribute { name, data_type } => {
+            let attr = state.attrs.require(name)?;
+            if attr.column.data_type() == *data_type {
+                return Ok(Outcome::Done);
+            }
+            let column = attr.column.retyped(*data_type, 5).map_err(|(rows, n)| {
+                let shown: Vec<String> = rows
+                    .iter()
+                    .map(|(row, v)| {
+                        let member = state.members.member_id(*row as u32);
+                        format!("'{v}' (member {member})")
+                    })
+                    .collect();
+                let more = n.saturating_sub(shown.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                Error::InvalidSegment(format!(
+                    "attribute '{name}' cannot become {data_type}: {n} values do not convert: \
+                     {}{more}; nothing was changed",
+                    shown.join(", ")
+                ))
+            })?;
+            let what = format!("changing the type of attribute '{name}'");
+            keeping_groups(state, &what, |state| {
+                state.attrs.replace_column(name, column)
+            })
+        }
+        Change::DropAttribute { name } => {
+            let what = format!("dropping attribute '{name}'");
+            keeping_groups(state, &what, |state| state.attrs.remove(name))
+        }
         Change::LoadCommand { inputs, rules, at } => {
             let inputs = load_inputs(inputs, rows, read_rows)?;
             let staged = command::stage(state, inputs, rules, *at)?;
@@ -341,6 +386,30 @@ pub(crate) fn load_inputs(
             hash: l.hash.clone(),
         })
         .collect())
+}
+
+/// Makes `change` to the state unless a group's definition no longer binds after it (it
+/// uses the attribute): then the state is left as it was and the error names the group.
+fn keeping_groups(
+    state: &mut State,
+    what: &str,
+    change: impl FnOnce(&mut State) -> Result<()>,
+) -> Result<Outcome> {
+    let before = state.clone();
+    change(state)?;
+    let now = Timestamp::now().micros();
+    let broken = state.groups.groups.iter().find_map(|group| {
+        let e = Evaluator::new(state, now).eval(&group.definition).err()?;
+        Some((group.name.clone(), e))
+    });
+    if let Some((name, e)) = broken {
+        *state = before;
+        return Err(Error::Conflict(format!(
+            "{what} would break group '{name}' ({e}); nothing was changed. Drop the group \
+             first (DROP GROUP {name}) and define it again after"
+        )));
+    }
+    Ok(Outcome::Done)
 }
 
 fn upsert_member(

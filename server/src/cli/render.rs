@@ -61,6 +61,14 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         Output::GroupDropped(name) => {
             (vec!["dropped group".into()], vec![vec![Some(name.clone())]])
         }
+        Output::AttributeAltered { name, data_type } => (
+            vec!["attribute".into(), "type".into()],
+            vec![vec![Some(name.clone()), Some(data_type.to_string())]],
+        ),
+        Output::AttributeDropped(name) => (
+            vec!["dropped attribute".into()],
+            vec![vec![Some(name.clone())]],
+        ),
         Output::Table { columns, rows } => (
             columns.clone(),
             rows.iter()
@@ -131,6 +139,10 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                 json!({"group": name, "members": members}).to_string()
             }
             Output::GroupDropped(name) => json!({ "dropped": name }).to_string(),
+            Output::AttributeAltered { name, data_type } => {
+                json!({"attribute": name, "type": data_type.to_string()}).to_string()
+            }
+            Output::AttributeDropped(name) => json!({ "dropped_attribute": name }).to_string(),
             other => {
                 let (columns, rows) = grid(other);
                 json!({"columns": columns, "rows": rows}).to_string()

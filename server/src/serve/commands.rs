@@ -356,6 +356,11 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         {
             return no_permission(session, "DEFINE / DROP GROUP", Role::Admin);
         }
+        StatementKind::AlterAttribute { .. } | StatementKind::DropAttribute(_)
+            if session.role < Some(Role::Admin) =>
+        {
+            return no_permission(session, "ALTER / DROP ATTRIBUTE", Role::Admin);
+        }
         StatementKind::Find { limit, .. } if limit.unwrap_or(0) > limits.find_rows => {
             return Reply::error(
                 "ERR",
@@ -453,7 +458,9 @@ fn output_reply(output: Output) -> Reply {
                 .collect(),
         ),
         Output::GroupDefined { members, .. } => Reply::Int(i64::try_from(members).unwrap_or(0)),
-        Output::GroupDropped(_) => Reply::ok(),
+        Output::GroupDropped(_) | Output::AttributeAltered { .. } | Output::AttributeDropped(_) => {
+            Reply::ok()
+        }
         Output::Table { columns, rows } => Reply::Array(
             rows.into_iter()
                 .map(|row| {
