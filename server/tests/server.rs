@@ -318,6 +318,47 @@ fn listening_beyond_loopback_without_passwords_is_refused() {
     Server::start(dir.path(), Some(&config));
 }
 
+/// The sample database (no `--db`) is read-only: a demo write is refused with the way to a
+/// database of one's own, and the README's answers stay true. A `--db` with no database is
+/// an error unless `--create`.
+#[test]
+fn the_sample_is_read_only_and_a_missing_database_needs_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_sample(&dir.path().join("sample"));
+    let mut con = server.client(false);
+    let members = count(&mut con, "ALL");
+    assert!(members > 1000);
+    let err = cmd("TAG.ADD")
+        .arg("M000001")
+        .arg("demo")
+        .query::<R>(&mut con)
+        .unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("read-only sample") && err.contains("--db"),
+        "{err}"
+    );
+    assert!(q(&mut con, "DEFINE GROUP g AS ALL").is_err());
+    assert_eq!(count(&mut con, "ALL"), members);
+    drop(server);
+
+    let missing = dir.path().join("typo");
+    let o = support::binary::memberdb(&[
+        "serve",
+        "--db",
+        missing.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success());
+    let err = support::binary::text(&o.stderr);
+    assert!(
+        err.contains("no database at") && err.contains("--create"),
+        "{err}"
+    );
+    assert!(!missing.exists(), "nothing was created");
+}
+
 /// Reads what the server sends until it closes the connection or `limit` passes.
 #[test]
 fn bad_input_gets_an_error_and_other_clients_carry_on() {

@@ -272,7 +272,10 @@ impl Core {
             version: std::sync::atomic::AtomicU64::new(applied_lsn),
             finished: Condvar::new(),
             failure: Mutex::new(options.read_only.then(|| {
-                "the database was opened read-only; open it without read_only to write".to_string()
+                options.read_only_reason.clone().unwrap_or_else(|| {
+                    "the database was opened read-only; open it without read_only to write"
+                        .to_string()
+                })
             })),
             options,
         });

@@ -73,6 +73,9 @@ pub struct OpenOptions {
     pub background_checkpoints: bool,
     /// Open without the lock and refuse writes; a torn log tail is reported, not cut.
     pub read_only: bool,
+    /// With `read_only`: why, as the error refusing a write says it (default: that the
+    /// database was opened read-only). The CLI's sample database says how to get one's own.
+    pub read_only_reason: Option<String>,
     /// Start an empty database where there is none (default true). False: opening a
     /// directory (or storage) without a database is an error, as for `read_only`; tools
     /// that only read or query use it, so a mistyped path does not answer 0 from a new,
@@ -96,6 +99,7 @@ impl Default for OpenOptions {
             checkpoint_log_bytes: 256 << 20,
             background_checkpoints: true,
             read_only: false,
+            read_only_reason: None,
             create_if_missing: true,
             file_mode: crate::storage::DEFAULT_FILE_MODE,
             after_checkpoint: None,

@@ -114,6 +114,16 @@ impl Database {
             Some(lit) => bind::instant(lit, "AS OF")?,
             None => options.now.unwrap_or_else(Timestamp::now),
         };
+        let writes = matches!(
+            statement.kind,
+            StatementKind::DefineGroup { .. }
+                | StatementKind::DropGroup(_)
+                | StatementKind::AlterAttribute { .. }
+                | StatementKind::DropAttribute(_)
+        );
+        if writes && let Some(why) = self.read_only_reason() {
+            return Err(Error::ReadOnly(why));
+        }
         match &statement.kind {
             StatementKind::DefineGroup { name, segment } => {
                 let seg = bind::segment(self.as_of(now).state(), segment)?;

@@ -22,6 +22,7 @@ pub(crate) struct CheckArgs {
 pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
     let options = OpenOptions {
         read_only: !args.repair,
+        create_if_missing: false,
         ..OpenOptions::default()
     };
     let db = Database::open_with(&args.db, options)

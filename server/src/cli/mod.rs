@@ -14,15 +14,32 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use memberdb::{Database, Load, OpenOptions};
 
+/// Why the sample database refuses writes.
+pub(crate) const SAMPLE_IS_READ_ONLY: &str = "this is the read-only sample database; pass \
+    --db DIR to write to a database of your own (`memberdb load --db DIR --members FILE` \
+    creates one)";
+
+/// How the sample database is opened: read-only, so the README's answers stay true.
+pub(crate) fn sample_options() -> OpenOptions {
+    OpenOptions {
+        read_only: true,
+        read_only_reason: Some(SAMPLE_IS_READ_ONLY.to_string()),
+        create_if_missing: false,
+        ..OpenOptions::default()
+    }
+}
+
 /// Opens `dir`, or without one the sample database (built from `data-samples/` on first use,
-/// then reused). Never creates one: a mistyped path is an error, not an empty database that
-/// answers 0. A database another process has open for writing (a server, say) is opened
-/// read-only, with a note: reads work, DEFINE / DROP GROUP are refused.
+/// then reused; read-only). Never creates one: a mistyped path is an error, not an empty
+/// database that answers 0. A database another process has open for writing (a server,
+/// say) is opened read-only, with a note: reads work, writes are refused.
 pub(crate) fn open_db(dir: Option<&Path>) -> Result<Database> {
-    let dir = match dir {
-        Some(dir) => dir.to_path_buf(),
-        None => sample_db()?,
+    let Some(dir) = dir else {
+        let dir = sample_db()?;
+        return Database::open_with(&dir, sample_options())
+            .with_context(|| format!("cannot open the sample database {}", dir.display()));
     };
+    let dir = dir.to_path_buf();
     let existing = OpenOptions {
         create_if_missing: false,
         ..OpenOptions::default()

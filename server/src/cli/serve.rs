@@ -13,9 +13,13 @@ use crate::serve::config::Config;
 /// Arguments of `memberdb serve`.
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
-    /// Database directory; without it, the sample database built from data-samples/.
+    /// Database directory; without it, the sample database built from data-samples/
+    /// (read-only).
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Start a new, empty database at --db if there is none (else that is an error).
+    #[arg(long, requires = "db")]
+    create: bool,
     /// Address to listen on (overrides the config file); default 127.0.0.1:7379.
     #[arg(long)]
     bind: Option<String>,
@@ -45,9 +49,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     // The address first: a server that cannot listen says so before it takes the
     // database's lock or spends time opening it.
     let listener = Listener::bind(config.clone())?;
-    let dir = match &args.db {
-        Some(dir) => dir.clone(),
-        None => super::sample_db()?,
+    let (dir, base) = match &args.db {
+        Some(dir) => (
+            dir.clone(),
+            OpenOptions {
+                create_if_missing: args.create,
+                ..OpenOptions::default()
+            },
+        ),
+        None => (super::sample_db()?, super::sample_options()),
     };
     let options = OpenOptions {
         sync: config.sync.parse().map_err(anyhow::Error::msg)?,
@@ -55,10 +65,16 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         // A checkpoint's buffers go back to the OS when it ends, not when its thread next
         // allocates (at the next checkpoint).
         after_checkpoint: Some(crate::release_free_memory),
-        ..OpenOptions::default()
+        ..base
     };
-    let db = Database::open_with(&dir, options)
-        .with_context(|| format!("cannot open database {}", dir.display()))?;
+    let db = match Database::open_with(&dir, options) {
+        Err(memberdb::Error::NoDatabase(_)) => anyhow::bail!(
+            "no database at {0}: pass --create to start an empty one there, or create one \
+             with `memberdb load --db {0} --members FILE ...`",
+            dir.display()
+        ),
+        other => other.with_context(|| format!("cannot open database {}", dir.display()))?,
+    };
     if let Some(torn) = &db.recovery().torn_tail {
         tracing::warn!(
             offset = torn.offset,

@@ -30,6 +30,7 @@ impl Server {
             "serve".to_string(),
             "--db".to_string(),
             db.to_str().unwrap().to_string(),
+            "--create".to_string(),
             "--log-level".to_string(),
             "warn".to_string(),
         ];
@@ -54,8 +55,23 @@ impl Server {
             args.push("--bind".to_string());
             args.push("127.0.0.1:0".to_string());
         }
+        Server::spawn(&args, &[], dir)
+    }
+
+    /// `memberdb serve` on the sample database (no `--db`), built into `sample_db`.
+    pub fn start_sample(sample_db: &Path) -> Server {
+        let args = ["serve", "--bind", "127.0.0.1:0", "--log-level", "warn"].map(String::from);
+        Server::spawn(&args, &[("MEMBERDB_SAMPLE_DB", sample_db)], None).expect("the server starts")
+    }
+
+    fn spawn(
+        args: &[String],
+        envs: &[(&str, &Path)],
+        dir: Option<tempfile::TempDir>,
+    ) -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_memberdb"))
-            .args(&args)
+            .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
