@@ -37,6 +37,7 @@ mod database;
 pub mod datagen;
 mod error;
 mod events;
+mod export;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -58,6 +59,7 @@ pub use database::{
     Write,
 };
 pub use error::{Error, Result};
+pub use export::ExportFormat;
 pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
 pub use members::RowId;
 pub use results::{

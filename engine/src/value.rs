@@ -230,6 +230,74 @@ fn parse_naive(text: &str) -> Option<chrono::NaiveDateTime> {
     None
 }
 
+/// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn push_digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut v = value;
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// Appends `YYYY-MM-DD` (as [`format_date`] for years 0 to 9999; others through it).
+pub(crate) fn write_date(out: &mut Vec<u8>, days: i32) {
+    let (year, month, day) = civil_from_days(i64::from(days));
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_date(days).as_bytes());
+        return;
+    }
+    push_digits(out, year as u32, 4);
+    out.push(b'-');
+    push_digits(out, month, 2);
+    out.push(b'-');
+    push_digits(out, day, 2);
+}
+
+/// Appends the timestamp as [`format_timestamp`] writes it.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, micros: i64) {
+    let days = micros.div_euclid(DAY_MICROS);
+    let in_day = micros.rem_euclid(DAY_MICROS);
+    let Ok(days32) = i32::try_from(days) else {
+        out.extend_from_slice(format_timestamp(micros).as_bytes());
+        return;
+    };
+    let (year, _, _) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_timestamp(micros).as_bytes());
+        return;
+    }
+    write_date(out, days32);
+    let seconds = (in_day / 1_000_000) as u32;
+    out.push(b'T');
+    push_digits(out, seconds / 3600, 2);
+    out.push(b':');
+    push_digits(out, seconds / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, seconds % 60, 2);
+    let fraction = (in_day % 1_000_000) as u32;
+    if fraction != 0 {
+        out.push(b'.');
+        push_digits(out, fraction, 6);
+    }
+    out.push(b'Z');
+}
+
 pub(crate) fn format_date(days: i32) -> String {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
     match epoch.checked_add_signed(chrono::Duration::days(i64::from(days))) {
@@ -249,6 +317,33 @@ pub(crate) fn format_timestamp(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_date_and_timestamp_text_equals_chrono_formatting() {
+        let mut days: Vec<i32> = (-800_000..800_000).step_by(997).collect();
+        days.extend([-719_528, 0, 59, 60, 365, 2_932_896, 11_016, 20_000]);
+        for d in days {
+            let mut out = Vec::new();
+            write_date(&mut out, d);
+            assert_eq!(String::from_utf8(out).unwrap(), format_date(d), "{d}");
+        }
+        for t in [
+            0,
+            1,
+            -1,
+            999_999,
+            DAY_MICROS - 1,
+            1_752_045_969_849_265,
+            -62_135_596_800_000_000,
+            253_402_300_799_999_999,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), format_timestamp(t), "{t}");
+        }
+    }
 
     #[test]
     fn parses_dates_and_timestamps_as_utc() {

@@ -215,12 +215,14 @@ pub enum ShowWhat {
 pub enum StatementKind {
     /// `COUNT seg`, or a segment alone.
     Count(Expr),
-    /// `FIND seg [SHOW a, b] [LIMIT n] [OFFSET n]`
+    /// `FIND seg [SHOW a, b | SHOW *] [LIMIT n] [OFFSET n]`
     Find {
         /// The segment.
         segment: Expr,
         /// Attributes to show.
         show: Vec<Name>,
+        /// `SHOW *`: every attribute.
+        show_all: bool,
         /// `LIMIT`
         limit: Option<u64>,
         /// `OFFSET`
@@ -253,6 +255,17 @@ pub enum StatementKind {
     },
     /// `DROP ATTRIBUTE name`
     DropAttribute(Name),
+    /// `EXPORT seg [SHOW a, b | SHOW *] TO 'file'`
+    Export {
+        /// The segment.
+        segment: Expr,
+        /// Attributes to write besides `member_id`.
+        show: Vec<Name>,
+        /// `SHOW *`: every attribute.
+        show_all: bool,
+        /// The file: `.parquet`, `.csv` or `.jsonl`.
+        path: Literal,
+    },
     /// `EXPLAIN seg`
     Explain(Expr),
     /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS | LOADS`

@@ -151,12 +151,14 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             let mut find = StatementKind::Find {
                 segment: Expr::All(Span::default()),
                 show: Vec::new(),
+                show_all: false,
                 limit: None,
                 offset: None,
             };
             if let StatementKind::Find {
                 segment: seg,
                 show,
+                show_all,
                 limit,
                 offset,
             } = &mut find
@@ -164,13 +166,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 for part in body.into_inner() {
                     match part.as_rule() {
                         Rule::segment => *seg = segment(part),
-                        Rule::show_clause => {
-                            *show = part
-                                .into_inner()
-                                .filter(|p| p.as_rule() == Rule::name)
-                                .map(name)
-                                .collect()
-                        }
+                        Rule::show_clause => (*show, *show_all) = show_clause(part),
                         Rule::limit_clause => *limit = Some(integer(nth(part, Rule::integer))),
                         Rule::offset_clause => *offset = Some(integer(nth(part, Rule::integer))),
                         _ => {}
@@ -202,6 +198,25 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             segment: segment(nth(body, Rule::segment)),
         },
         Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
+        Rule::export_stmt => {
+            let mut seg = Expr::All(Span::default());
+            let (mut show, mut show_all) = (Vec::new(), false);
+            let mut path = None;
+            for part in body.into_inner() {
+                match part.as_rule() {
+                    Rule::segment => seg = segment(part),
+                    Rule::show_clause => (show, show_all) = show_clause(part),
+                    Rule::string => path = Some(string_literal(part)),
+                    _ => {}
+                }
+            }
+            StatementKind::Export {
+                segment: seg,
+                show,
+                show_all,
+                path: path.expect("export path"),
+            }
+        }
         Rule::drop_attr_stmt => StatementKind::DropAttribute(name(nth(body, Rule::name))),
         Rule::alter_stmt => {
             let mut names = body.into_inner().filter(|p| p.as_rule() == Rule::name);
@@ -512,6 +527,20 @@ fn literal(pair: Pair<'_, Rule>) -> Literal {
     Literal { kind, span: whole }
 }
 
+/// The names of a `SHOW` clause, and whether it is `SHOW *`.
+fn show_clause(pair: Pair<'_, Rule>) -> (Vec<Name>, bool) {
+    let mut all = false;
+    let mut names = Vec::new();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::show_star => all = true,
+            Rule::name => names.push(name(p)),
+            _ => {}
+        }
+    }
+    (names, all)
+}
+
 fn string_literal(pair: Pair<'_, Rule>) -> Literal {
     let whole = span(&pair);
     let inner = pair.into_inner().next().map_or("", |p| p.as_str());
@@ -550,6 +579,7 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         | Rule::drop_stmt
         | Rule::drop_attr_stmt
         | Rule::alter_stmt
+        | Rule::export_stmt
         | Rule::explain_stmt
         | Rule::show_stmt => "a statement",
         Rule::segment | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::primary => {
@@ -587,6 +617,9 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::kw_as => "AS",
         Rule::kw_drop => "DROP",
         Rule::kw_alter => "ALTER",
+        Rule::kw_export => "EXPORT",
+        Rule::kw_to => "TO",
+        Rule::show_star => "*",
         Rule::kw_attribute => "ATTRIBUTE",
         Rule::kw_type => "TYPE",
         Rule::kw_explain => "EXPLAIN",

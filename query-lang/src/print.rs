@@ -75,6 +75,17 @@ pub fn write_name(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
     }
 }
 
+fn write_show(f: &mut Formatter<'_>, show: &[Name], all: bool) -> fmt::Result {
+    if all {
+        return f.write_str(" SHOW *");
+    }
+    for (i, n) in show.iter().enumerate() {
+        f.write_str(if i == 0 { " SHOW " } else { ", " })?;
+        write!(f, "{n}")?;
+    }
+    Ok(())
+}
+
 fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
     write!(f, "'{}'", s.replace('\'', "''"))
 }
@@ -243,14 +254,12 @@ impl Display for Statement {
             StatementKind::Find {
                 segment,
                 show,
+                show_all,
                 limit,
                 offset,
             } => {
                 write!(f, "FIND {segment}")?;
-                for (i, n) in show.iter().enumerate() {
-                    f.write_str(if i == 0 { " SHOW " } else { ", " })?;
-                    write!(f, "{n}")?;
-                }
+                write_show(f, show, *show_all)?;
                 if let Some(l) = limit {
                     write!(f, " LIMIT {l}")?;
                 }
@@ -272,6 +281,16 @@ impl Display for Statement {
                 write!(f, "ALTER ATTRIBUTE {name} TYPE {type_name}")?
             }
             StatementKind::DropAttribute(name) => write!(f, "DROP ATTRIBUTE {name}")?,
+            StatementKind::Export {
+                segment,
+                show,
+                show_all,
+                path,
+            } => {
+                write!(f, "EXPORT {segment}")?;
+                write_show(f, show, *show_all)?;
+                write!(f, " TO {path}")?;
+            }
             StatementKind::Explain(e) => write!(f, "EXPLAIN {e}")?,
             StatementKind::Show(what) => f.write_str(match what {
                 ShowWhat::Attributes => "SHOW ATTRIBUTES",

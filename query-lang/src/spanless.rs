@@ -21,6 +21,16 @@ impl Statement {
                 segment.clear_spans();
                 show.iter_mut().for_each(|n| n.span = Span::default());
             }
+            StatementKind::Export {
+                segment,
+                show,
+                path,
+                ..
+            } => {
+                segment.clear_spans();
+                show.iter_mut().for_each(|n| n.span = Span::default());
+                path.span = Span::default();
+            }
             StatementKind::Breakdown { segment, by, .. } => {
                 segment.clear_spans();
                 by.span = Span::default();

@@ -115,6 +115,11 @@ fn every_form_parses_and_prints_canonically() {
         ("SHOW TAGS", "SHOW TAGS"),
         ("SHOW EVENTS", "SHOW EVENTS"),
         ("show loads", "SHOW LOADS"),
+        ("find all show *", "FIND ALL SHOW *"),
+        (
+            "export tag 'vip' show city, phone to 'a b.csv'",
+            "EXPORT TAG 'vip' SHOW city, phone TO 'a b.csv'",
+        ),
         (
             "alter attribute phone type string",
             "ALTER ATTRIBUTE phone TYPE string",
@@ -471,9 +476,25 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
         )
             .prop_map(|(segment, show, limit, offset)| StatementKind::Find {
                 segment,
+                show_all: show.is_empty() && limit == Some(7),
                 show: show.into_iter().map(n).collect(),
                 limit,
                 offset
+            }),
+        (
+            expr_strategy(),
+            prop::collection::vec(name_strategy(), 0..3),
+            any::<bool>(),
+            "[a-z/.' ]{1,12}"
+        )
+            .prop_map(|(segment, show, all, path)| StatementKind::Export {
+                segment,
+                show_all: all && show.is_empty(),
+                show: show.into_iter().map(n).collect(),
+                path: Literal {
+                    kind: LiteralKind::Str(path),
+                    span: Span::default()
+                }
             }),
         (
             expr_strategy(),

@@ -318,6 +318,52 @@ fn listening_beyond_loopback_without_passwords_is_refused() {
     Server::start(dir.path(), Some(&config));
 }
 
+/// EXPORT over the wire writes only into the config's export_dir, by file name, for admins.
+#[test]
+fn export_over_the_wire_writes_only_into_export_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    let config = format!("export_dir = \"{}\"\n{}", exports.display(), users_config());
+    let server = Server::start(&dir.path().join("db"), Some(&config));
+    let mut admin = server.client(false);
+    cmd("AUTH")
+        .arg("admin")
+        .arg("a-pass")
+        .query::<()>(&mut admin)
+        .unwrap();
+    seed(&mut admin);
+    let n: i64 = cmd("QUERY")
+        .arg("EXPORT TAG 'vip' SHOW city TO 'vip.csv'")
+        .query(&mut admin)
+        .unwrap();
+    assert!(n > 0);
+    let csv = std::fs::read_to_string(exports.join("vip.csv")).unwrap();
+    assert_eq!(csv.lines().count() as i64, n + 1, "{csv}");
+    assert!(csv.starts_with("member_id,city\n"));
+    for path in ["../escape.csv", "/tmp/escape.csv", ".hidden.csv"] {
+        let err = q(&mut admin, &format!("EXPORT ALL TO '{path}'")).unwrap_err();
+        assert!(err.to_string().contains("file name, not a path"), "{err}");
+    }
+    assert!(!dir.path().join("escape.csv").exists());
+    let mut reader = server.client(false);
+    cmd("AUTH")
+        .arg("reader")
+        .arg("r-pass")
+        .query::<()>(&mut reader)
+        .unwrap();
+    let err = q(&mut reader, "EXPORT ALL TO 'all.csv'").unwrap_err();
+    assert!(
+        err.to_string().contains("EXPORT needs role 'admin'"),
+        "{err}"
+    );
+    drop(server);
+
+    let plain = Server::start(&dir.path().join("db2"), None);
+    let err = q(&mut plain.client(false), "EXPORT ALL TO 'all.csv'").unwrap_err();
+    assert!(err.to_string().contains("export_dir"), "{err}");
+}
+
 /// The sample database (no `--db`) is read-only: a demo write is refused with the way to a
 /// database of one's own, and the README's answers stay true. A `--db` with no database is
 /// an error unless `--create`.

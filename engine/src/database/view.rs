@@ -55,7 +55,7 @@ impl<'db> View<'db> {
 
     /// An evaluator for `segment`, once its depth is known to be safe to recurse on: the
     /// language refuses deeper text, but a tree built through the API can be any depth.
-    fn evaluator(&self, segment: &Segment) -> Result<Evaluator<'_>> {
+    pub(crate) fn evaluator(&self, segment: &Segment) -> Result<Evaluator<'_>> {
         let depth = segment.nesting();
         if depth > MAX_STORED_NESTING {
             return Err(Error::InvalidSegment(format!(

@@ -43,6 +43,13 @@ pub enum Output {
     },
     /// DROP ATTRIBUTE.
     AttributeDropped(String),
+    /// EXPORT: the file written and the members in it.
+    Exported {
+        /// The file, as the statement names it.
+        path: String,
+        /// Members written.
+        rows: u64,
+    },
     /// EXPLAIN and SHOW: a table of text.
     Table {
         /// Column names.
@@ -80,6 +87,18 @@ pub struct RunOptions {
     /// A BREAKDOWN with more lines than this (after `TOP`) is refused with
     /// [`Error::LimitExceeded`].
     pub max_breakdown_lines: Option<usize>,
+    /// Called as an EXPORT writes, with the members written and the segment's size.
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: done, of total.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 impl Database {
@@ -170,15 +189,13 @@ impl Database {
             StatementKind::Find {
                 segment,
                 show,
+                show_all,
                 limit,
                 offset,
             } => {
                 let seg = bind::segment(state, segment)?;
-                for n in show {
-                    state.attrs.require(&n.text).map_err(|e| e.at(n.span))?;
-                }
                 let options = FindOptions {
-                    columns: show.iter().map(|n| n.text.clone()).collect(),
+                    columns: shown_columns(state, show, *show_all)?,
                     limit: Some(
                         usize::try_from(limit.unwrap_or(DEFAULT_FIND_LIMIT)).unwrap_or(usize::MAX),
                     ),
@@ -207,6 +224,38 @@ impl Database {
                 let seg = bind::segment(state, e)?;
                 explain(&view, &seg)?
             }
+            StatementKind::Export {
+                segment,
+                show,
+                show_all,
+                path,
+            } => {
+                let seg = bind::segment(state, segment)?;
+                let columns = shown_columns(state, show, *show_all)?;
+                let memberdb_query::ast::LiteralKind::Str(file) = &path.kind else {
+                    return Err(Error::Internal("EXPORT path is not a string".into()));
+                };
+                let progress = options.progress.clone();
+                let rows = view
+                    .export(
+                        &seg,
+                        &columns,
+                        std::path::Path::new(file),
+                        &mut |done, all| {
+                            if let Some(p) = &progress {
+                                (p.0)(done, all);
+                            }
+                        },
+                    )
+                    .map_err(|e| match e {
+                        e @ Error::InvalidSegment(_) => e.at(path.span),
+                        e => e,
+                    })?;
+                Output::Exported {
+                    path: file.clone(),
+                    rows,
+                }
+            }
             StatementKind::Show(what) => show(&view, *what),
             StatementKind::DefineGroup { .. }
             | StatementKind::DropGroup(_)
@@ -216,6 +265,21 @@ impl Database {
             }
         })
     }
+}
+
+/// The attributes a `SHOW` clause names (checked), or every attribute for `SHOW *`.
+fn shown_columns(
+    state: &crate::state::State,
+    show: &[memberdb_query::ast::Name],
+    all: bool,
+) -> Result<Vec<String>> {
+    if all {
+        return Ok(state.attrs.names().map(str::to_string).collect());
+    }
+    for n in show {
+        state.attrs.require(&n.text).map_err(|e| e.at(n.span))?;
+    }
+    Ok(show.iter().map(|n| n.text.clone()).collect())
 }
 
 fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {

@@ -14,6 +14,37 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use memberdb::{Database, Load, OpenOptions};
 
+/// Runs one statement for the CLI: an EXPORT shows a progress bar of members written.
+pub(crate) fn run_statement(
+    db: &Database,
+    statement: &memberdb_query::ast::Statement,
+    now: Option<memberdb::Timestamp>,
+) -> memberdb::Result<memberdb::query::Output> {
+    let exporting = matches!(
+        statement.kind,
+        memberdb_query::ast::StatementKind::Export { .. }
+    );
+    if !exporting {
+        return db.run(statement, now);
+    }
+    let bar = progress::bar(0, "members");
+    bar.set_message("exporting");
+    let shown = bar.clone();
+    let options = memberdb::query::RunOptions {
+        now,
+        progress: Some(memberdb::query::Progress(std::sync::Arc::new(
+            move |done, total| {
+                shown.set_length(total);
+                shown.set_position(done);
+            },
+        ))),
+        ..memberdb::query::RunOptions::default()
+    };
+    let output = db.run_with(statement, &options);
+    bar.finish_and_clear();
+    output
+}
+
 /// Why the sample database refuses writes.
 pub(crate) const SAMPLE_IS_READ_ONLY: &str = "this is the read-only sample database; pass \
     --db DIR to write to a database of your own (`memberdb load --db DIR --members FILE` \

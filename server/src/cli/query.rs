@@ -71,7 +71,7 @@ fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) ->
     })?;
     let total = statements.len();
     for (ran, statement) in statements.iter().enumerate() {
-        let output = db.run(statement, now).map_err(|e| match total {
+        let output = super::run_statement(db, statement, now).map_err(|e| match total {
             1 => anyhow::anyhow!(e.render(text)),
             _ => anyhow::anyhow!(
                 "{}\nstatement {} of {total} failed: {ran} ran before it, {} after it did not run",

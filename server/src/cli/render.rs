@@ -69,6 +69,10 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
             vec!["dropped attribute".into()],
             vec![vec![Some(name.clone())]],
         ),
+        Output::Exported { path, rows } => (
+            vec!["exported to".into(), "members".into()],
+            vec![vec![Some(path.clone()), Some(rows.to_string())]],
+        ),
         Output::Table { columns, rows } => (
             columns.clone(),
             rows.iter()
@@ -143,6 +147,9 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                 json!({"attribute": name, "type": data_type.to_string()}).to_string()
             }
             Output::AttributeDropped(name) => json!({ "dropped_attribute": name }).to_string(),
+            Output::Exported { path, rows } => {
+                json!({"exported": path, "members": rows}).to_string()
+            }
             other => {
                 let (columns, rows) = grid(other);
                 json!({"columns": columns, "rows": rows}).to_string()

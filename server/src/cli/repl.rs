@@ -157,7 +157,7 @@ impl Session {
                 let mut replies = Vec::new();
                 for statement in &statements {
                     let started = Instant::now();
-                    match self.db.run(statement, self.now) {
+                    match super::run_statement(&self.db, statement, self.now) {
                         Ok(output) => {
                             self.dirty |= output.is_write();
                             let mut shown = render(&output, self.format);

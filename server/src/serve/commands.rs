@@ -361,6 +361,9 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         {
             return no_permission(session, "ALTER / DROP ATTRIBUTE", Role::Admin);
         }
+        StatementKind::Export { .. } if session.role < Some(Role::Admin) => {
+            return no_permission(session, "EXPORT", Role::Admin);
+        }
         StatementKind::Find { limit, .. } if limit.unwrap_or(0) > limits.find_rows => {
             return Reply::error(
                 "ERR",
@@ -374,6 +377,12 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         }
         _ => {}
     }
+    let mut statement = statement;
+    if let StatementKind::Export { path, .. } = &mut statement.kind
+        && let Err(message) = confine_export(shared.config.export_dir.as_deref(), path)
+    {
+        return Reply::error("ERR", message);
+    }
     let key = shared.cache.key(&statement);
     let version = shared.db.version();
     if let Some(key) = &key
@@ -382,11 +391,14 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         return reply;
     }
     // The engine holds reads to the deadline; DEFINE / DROP GROUP run to the end.
+    // An EXPORT writes every member of its segment: it is not held to the deadline either.
+    let exporting = matches!(statement.kind, StatementKind::Export { .. });
     let options = memberdb::query::RunOptions {
         now: None,
-        deadline: (limits.statement_ms > 0)
+        deadline: (limits.statement_ms > 0 && !exporting)
             .then(|| Instant::now() + Duration::from_millis(limits.statement_ms)),
         max_breakdown_lines: Some(limits.breakdown_rows),
+        progress: None,
     };
     let reply = match shared.db.run_with(&statement, &options) {
         Ok(output) => output_reply(output),
@@ -417,6 +429,34 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         shared.cache.put(key, version, &reply);
     }
     reply
+}
+
+/// Points an EXPORT's file into `export_dir`: the statement may name a file, never a path.
+fn confine_export(
+    export_dir: Option<&std::path::Path>,
+    path: &mut memberdb_query::ast::Literal,
+) -> Result<(), String> {
+    use memberdb_query::ast::LiteralKind;
+    let Some(dir) = export_dir else {
+        return Err(
+            "EXPORT over the server writes into the config's export_dir, which is not set; \
+             set it, or run EXPORT with `memberdb query` on the server's machine"
+                .to_string(),
+        );
+    };
+    let LiteralKind::Str(name) = &path.kind else {
+        return Err("EXPORT needs a file name".to_string());
+    };
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+    if !plain {
+        return Err(format!(
+            "EXPORT over the server takes a file name, not a path ('{name}'): it writes into \
+             the config's export_dir ({})",
+            dir.display()
+        ));
+    }
+    path.kind = LiteralKind::Str(dir.join(name).to_string_lossy().into_owned());
+    Ok(())
 }
 
 fn value_reply(value: Option<Value>) -> Reply {
@@ -461,6 +501,7 @@ fn output_reply(output: Output) -> Reply {
         Output::GroupDropped(_) | Output::AttributeAltered { .. } | Output::AttributeDropped(_) => {
             Reply::ok()
         }
+        Output::Exported { rows, .. } => Reply::Int(i64::try_from(rows).unwrap_or(i64::MAX)),
         Output::Table { columns, rows } => Reply::Array(
             rows.into_iter()
                 .map(|row| {

@@ -4,6 +4,7 @@
 //! bind = "127.0.0.1:7379"
 //! sync = "always"                # always | interval:<ms> | off
 //! answer_cache = 10000           # repeated COUNT / BREAKDOWN answers kept until a write
+//! export_dir = "/srv/memberdb/exports"  # where EXPORT ... TO 'name.csv' writes (admin only)
 //!
 //! [limits]
 //! request_bytes = 1048576        # see Limits for every limit and its default
@@ -143,6 +144,9 @@ pub(crate) struct Config {
     pub(crate) file_mode: String,
     pub(crate) limits: Limits,
     pub(crate) users: Vec<User>,
+    /// The directory EXPORT over the wire writes into (a file name only; never a path the
+    /// client gives). Without it, EXPORT over the wire is refused.
+    pub(crate) export_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -155,6 +159,7 @@ impl Default for Config {
             file_mode: "0600".to_string(),
             limits: Limits::default(),
             users: Vec::new(),
+            export_dir: None,
         }
     }
 }
@@ -204,6 +209,15 @@ impl Config {
             }
         }
         self.file_mode()?;
+        if let Some(dir) = &self.export_dir
+            && !dir.is_dir()
+        {
+            bail!(
+                "export_dir = \"{}\" is not a directory; create it (writable by the server) or \
+                 leave export_dir out",
+                dir.display()
+            );
+        }
         for user in &self.users {
             if user.name.is_empty() {
                 bail!("a user has an empty name");

@@ -1,0 +1,45 @@
+//! EXPORT throughput (members/s): every member with every attribute to Parquet, CSV and JSON
+//! Lines, on `$MEMBERDB_BENCH_EXPORT_MEMBERS` members (default 1,000,000; the goal is at
+//! least a million members a second).
+//!
+//!     cargo bench -p memberdb-bench --bench export
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use memberdb::{Database, Load, Segment, Timestamp};
+use memberdb_bench::dataset;
+
+fn export_members() -> u64 {
+    std::env::var("MEMBERDB_BENCH_EXPORT_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn export(c: &mut Criterion) {
+    let members = export_members();
+    let dir = dataset(members);
+    let db = Database::in_memory();
+    db.load(
+        Load::new()
+            .members(dir.join("members.parquet"))
+            .tags(dir.join("tags.parquet")),
+    )
+    .unwrap();
+    let columns: Vec<String> = db.attributes().into_iter().map(|a| a.name).collect();
+    let out = tempfile::tempdir().unwrap();
+    let view = db.as_of(Timestamp::now());
+    let all = Segment::all();
+    let mut group = c.benchmark_group(format!("export-{members}"));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(db.member_count()));
+    for ext in ["parquet", "csv", "jsonl"] {
+        let path = out.path().join(format!("all.{ext}"));
+        group.bench_function(format!("all_columns_{ext}"), |b| {
+            b.iter(|| view.export(&all, &columns, &path, &mut |_, _| {}).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, export);
+criterion_main!(benches);
