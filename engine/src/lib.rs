@@ -55,8 +55,8 @@ mod value;
 mod wal;
 
 pub use database::{
-    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, Recovery, SyncPolicy, View,
-    Write,
+    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, PropertyInfo, Recovery,
+    SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
 pub use export::ExportFormat;

@@ -228,12 +228,14 @@ pub enum StatementKind {
         /// `OFFSET`
         offset: Option<u64>,
     },
-    /// `BREAKDOWN seg BY attr [TOP n]`
+    /// `BREAKDOWN seg BY attr [OF event] [TOP n]`
     Breakdown {
         /// The segment.
         segment: Expr,
-        /// The attribute.
+        /// The attribute, or with `of` the event property.
         by: Name,
+        /// `OF event`: `by` is a property of this event type.
+        of: Option<Name>,
         /// `TOP`
         top: Option<u64>,
     },
@@ -270,6 +272,10 @@ pub enum StatementKind {
     Explain(Expr),
     /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS | LOADS`
     Show(ShowWhat),
+    /// `SHOW EVENT name`: its properties, their types, NULL counts and top values.
+    ShowEvent(Name),
+    /// `SHOW ATTRIBUTE name`: its top values.
+    ShowAttribute(Name),
 }
 
 /// One statement.

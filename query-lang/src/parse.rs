@@ -178,11 +178,13 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
         Rule::breakdown_stmt => {
             let mut seg = None;
             let mut by = None;
+            let mut of = None;
             let mut top = None;
             for part in body.into_inner() {
                 match part.as_rule() {
                     Rule::segment => seg = Some(segment(part)),
                     Rule::name => by = Some(name(part)),
+                    Rule::of_clause => of = Some(name(nth(part, Rule::name))),
                     Rule::top_clause => top = Some(integer(nth(part, Rule::integer))),
                     _ => {}
                 }
@@ -190,6 +192,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             StatementKind::Breakdown {
                 segment: seg.expect("segment"),
                 by: by.expect("by"),
+                of,
                 top,
             }
         }
@@ -226,6 +229,24 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             }
         }
         Rule::explain_stmt => StatementKind::Explain(segment(nth(body, Rule::segment))),
+        Rule::show_stmt
+            if body
+                .clone()
+                .into_inner()
+                .any(|p| p.as_rule() == Rule::show_one) =>
+        {
+            let one = nth(body, Rule::show_one);
+            let is_event = one
+                .clone()
+                .into_inner()
+                .any(|p| p.as_rule() == Rule::kw_event);
+            let named = name(nth(one, Rule::name));
+            if is_event {
+                StatementKind::ShowEvent(named)
+            } else {
+                StatementKind::ShowAttribute(named)
+            }
+        }
         Rule::show_stmt => {
             let what = nth(body, Rule::show_what)
                 .into_inner()
@@ -597,7 +618,9 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::integer => "a whole number",
         Rule::number => "a number",
         Rule::name | Rule::bare_name | Rule::quoted_name => "a name",
-        Rule::show_what => "ATTRIBUTES, TAGS, EVENTS, GROUPS or LOADS",
+        Rule::show_what | Rule::show_one => {
+            "ATTRIBUTES, TAGS, EVENTS, GROUPS, LOADS, EVENT name or ATTRIBUTE name"
+        }
         Rule::time_unit => "HOURS, DAYS or WEEKS",
         Rule::window | Rule::last_window | Rule::range_window => "IN LAST, SINCE or BEFORE",
         Rule::count_clause | Rule::count_kind => "AT LEAST, AT MOST or EXACTLY",
@@ -618,6 +641,8 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::kw_drop => "DROP",
         Rule::kw_alter => "ALTER",
         Rule::kw_export => "EXPORT",
+        Rule::kw_event => "EVENT",
+        Rule::of_clause => "OF",
         Rule::kw_to => "TO",
         Rule::show_star => "*",
         Rule::kw_attribute => "ATTRIBUTE",

@@ -267,8 +267,16 @@ impl Display for Statement {
                     write!(f, " OFFSET {o}")?;
                 }
             }
-            StatementKind::Breakdown { segment, by, top } => {
+            StatementKind::Breakdown {
+                segment,
+                by,
+                of,
+                top,
+            } => {
                 write!(f, "BREAKDOWN {segment} BY {by}")?;
+                if let Some(event) = of {
+                    write!(f, " OF {event}")?;
+                }
                 if let Some(t) = top {
                     write!(f, " TOP {t}")?;
                 }
@@ -299,6 +307,8 @@ impl Display for Statement {
                 ShowWhat::Groups => "SHOW GROUPS",
                 ShowWhat::Loads => "SHOW LOADS",
             })?,
+            StatementKind::ShowEvent(name) => write!(f, "SHOW EVENT {name}")?,
+            StatementKind::ShowAttribute(name) => write!(f, "SHOW ATTRIBUTE {name}")?,
         }
         if let Some(t) = &self.as_of {
             write!(f, " AS OF {t}")?;

@@ -31,9 +31,17 @@ impl Statement {
                 show.iter_mut().for_each(|n| n.span = Span::default());
                 path.span = Span::default();
             }
-            StatementKind::Breakdown { segment, by, .. } => {
+            StatementKind::Breakdown {
+                segment, by, of, ..
+            } => {
                 segment.clear_spans();
                 by.span = Span::default();
+                if let Some(event) = of {
+                    event.span = Span::default();
+                }
+            }
+            StatementKind::ShowEvent(name) | StatementKind::ShowAttribute(name) => {
+                name.span = Span::default()
             }
             StatementKind::DefineGroup { name, segment } => {
                 name.span = Span::default();

@@ -115,6 +115,12 @@ fn every_form_parses_and_prints_canonically() {
         ("SHOW TAGS", "SHOW TAGS"),
         ("SHOW EVENTS", "SHOW EVENTS"),
         ("show loads", "SHOW LOADS"),
+        ("show event claim_coupon", "SHOW EVENT claim_coupon"),
+        ("show attribute city", "SHOW ATTRIBUTE city"),
+        (
+            "breakdown did claim_coupon by coupon_id of claim_coupon top 3",
+            "BREAKDOWN DID claim_coupon BY coupon_id OF claim_coupon TOP 3",
+        ),
         ("find all show *", "FIND ALL SHOW *"),
         (
             "export tag 'vip' show city, phone to 'a b.csv'",
@@ -213,7 +219,7 @@ fn errors_say_what_was_expected_in_words() {
             "SHOW USERS",
             1,
             6,
-            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS or LOADS, found 'USERS'",
+            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS, LOADS, EVENT name or ATTRIBUTE name, found 'USERS'",
         ),
         ("COUNT TAG 'unterminated", 1, 11, "quoted string"),
         ("COUNT ALL extra", 1, 11, "found 'extra'"),
@@ -499,13 +505,17 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
         (
             expr_strategy(),
             name_strategy(),
+            prop::option::of(name_strategy()),
             prop::option::of(0u64..100)
         )
-            .prop_map(|(segment, by, top)| StatementKind::Breakdown {
+            .prop_map(|(segment, by, of, top)| StatementKind::Breakdown {
                 segment,
                 by: n(by),
+                of: of.map(n),
                 top
             }),
+        name_strategy().prop_map(|e| StatementKind::ShowEvent(n(e))),
+        name_strategy().prop_map(|a| StatementKind::ShowAttribute(n(a))),
         (name_strategy(), expr_strategy()).prop_map(|(name, segment)| StatementKind::DefineGroup {
             name: n(name),
             segment

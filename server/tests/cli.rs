@@ -574,3 +574,81 @@ fn a_format_1_fixture_answers_as_it_did_on_the_command_line() {
     let expected = std::fs::read_to_string(fixture.join("expected.jsonl")).unwrap();
     assert_eq!(text(&o.stdout), expected);
 }
+
+/// Discovery (issue 12): SHOW EVENT names an event's properties and top values, BREAKDOWN
+/// BY a property OF an event counts members per value (equal to DuckDB's answer on the
+/// sample files), BY a property without OF says how, and a value no member has gets a hint.
+#[test]
+fn discovery_of_properties_values_and_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let run =
+        |statement: &str| memberdb_sample(&["query", "--format", "csv", statement], None, &sample);
+    let o = run("SHOW EVENT claim_coupon");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("coupon_id,string,") && l.contains("CP-")),
+        "{out}"
+    );
+
+    let o = run("BREAKDOWN city = 'Shanghai' BY coupon_id OF claim_coupon");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut ours: Vec<String> = text(&o.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    ours.sort();
+    assert!(
+        ours.iter().any(|l| l.starts_with("CP-XMAS-50,")),
+        "{ours:?}"
+    );
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data-samples");
+    let script = format!(
+        r#"
+import duckdb
+s = "{s}"
+members = f"read_parquet('{{s}}/members.parquet')"
+events = f"read_parquet('{{s}}/events.parquet')"
+rows = duckdb.sql(f"""
+  WITH seg AS (SELECT member_id FROM {{members}} WHERE city = 'Shanghai'),
+  per AS (SELECT coupon_id, count(DISTINCT e.member_id) n FROM {{events}} e JOIN seg USING (member_id)
+          WHERE e.event = 'claim_coupon' AND coupon_id IS NOT NULL GROUP BY coupon_id),
+  without AS (SELECT count(*) n FROM seg WHERE member_id NOT IN
+          (SELECT member_id FROM {{events}} WHERE event = 'claim_coupon' AND coupon_id IS NOT NULL))
+  SELECT coupon_id, n FROM per UNION ALL SELECT NULL, n FROM without WHERE n > 0""").fetchall()
+for value, n in rows:
+    print(f"{{'' if value is None else value}},{{n}}")
+"#,
+        s = samples.display()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "DuckDB: {}", text(&o.stderr));
+    let mut duckdb: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
+    duckdb.sort();
+    assert_eq!(ours, duckdb);
+
+    let o = run("BREAKDOWN DID claim_coupon BY coupon_id");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("BY coupon_id OF claim_coupon"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = run("COUNT city = 'shanghai' AND DID claim_coupon WHERE coupon_id = 'cp-xmas-50'");
+    assert!(o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("hint: no member has city 'shanghai'; did you mean 'Shanghai'?")
+            && err.contains("did you mean 'CP-XMAS-50'?"),
+        "{err}"
+    );
+    let o = run("COUNT city = 'Shanghai'");
+    assert!(!text(&o.stderr).contains("hint"), "{}", text(&o.stderr));
+}

@@ -260,6 +260,18 @@ impl Column {
         }
     }
 
+    /// A key equal for equal values of this column (the value's bits or dictionary code),
+    /// for grouping rows by value; the row must be valid.
+    #[inline]
+    pub(crate) fn group_key(&self, row: usize) -> u64 {
+        match &self.data {
+            ColumnData::Str { codes, .. } => u64::from(codes[row]),
+            ColumnData::Float(v) => v[row].to_bits(),
+            ColumnData::Bool(v) => u64::from(v[row]),
+            _ => self.int_key(row).unwrap_or(0) as u64,
+        }
+    }
+
     /// Dictionary code of a string row.
     #[inline]
     pub(crate) fn code(&self, row: usize) -> Option<u32> {

@@ -2,6 +2,7 @@
 //! read side is [`View`].
 
 mod commit;
+mod discovery;
 mod load;
 mod options;
 mod submit;
@@ -10,6 +11,7 @@ mod view;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use discovery::PropertyInfo;
 pub use load::{InputKind, Load, LoadProgress};
 pub use options::{OpenOptions, SyncPolicy};
 pub use submit::Write;

@@ -147,12 +147,7 @@ impl<'db> View<'db> {
                 if !column.is_valid(r) {
                     continue;
                 }
-                let key = match &column.data {
-                    ColumnData::Str { codes, .. } => u64::from(codes[r]),
-                    ColumnData::Float(v) => v[r].to_bits(),
-                    _ => column.int_key(r).unwrap_or(0) as u64,
-                };
-                counts.entry(key).or_insert((row, 0)).1 += 1;
+                counts.entry(column.group_key(r)).or_insert((row, 0)).1 += 1;
             }
             lines = counts
                 .into_values()
@@ -169,16 +164,21 @@ impl<'db> View<'db> {
                 count: bitmap.len() - with_value,
             });
         }
-        lines.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then_with(|| cmp_values(&a.value, &b.value))
-        });
-        if let Some(top) = top {
-            lines.truncate(top);
-        }
-        Ok(lines)
+        Ok(ordered(lines, top))
     }
+}
+
+/// Breakdown lines by count, largest first, ties by value with NULL last; the first `top`.
+pub(super) fn ordered(mut lines: Vec<BreakdownRow>, top: Option<usize>) -> Vec<BreakdownRow> {
+    lines.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| cmp_values(&a.value, &b.value))
+    });
+    if let Some(top) = top {
+        lines.truncate(top);
+    }
+    lines
 }
 
 /// Order of values in ties: by value, NULL last.

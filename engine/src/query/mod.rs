@@ -203,11 +203,31 @@ impl Database {
                 };
                 Output::Find(view.find(&seg, &options)?)
             }
-            StatementKind::Breakdown { segment, by, top } => {
+            StatementKind::Breakdown {
+                segment,
+                by,
+                of,
+                top,
+            } => {
                 let seg = bind::segment(state, segment)?;
-                state.attrs.require(&by.text).map_err(|e| e.at(by.span))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                let lines = view.breakdown(&seg, &by.text, top)?;
+                let lines = match of {
+                    Some(event) => {
+                        state
+                            .events
+                            .require(&event.text)
+                            .map_err(|e| e.at(event.span))?;
+                        view.breakdown_property(&seg, &by.text, &event.text, top)
+                            .map_err(|e| match e {
+                                e @ Error::UnknownName { .. } => e.at(by.span),
+                                e => e,
+                            })?
+                    }
+                    None => {
+                        require_attribute(state, &by.text).map_err(|e| e.at(by.span))?;
+                        view.breakdown(&seg, &by.text, top)?
+                    }
+                };
                 if let Some(max) = options.max_breakdown_lines
                     && lines.len() > max
                 {
@@ -257,6 +277,44 @@ impl Database {
                 }
             }
             StatementKind::Show(what) => show(&view, *what),
+            StatementKind::ShowEvent(event) => {
+                let properties = view
+                    .event_properties(&event.text)
+                    .map_err(|e| e.at(event.span))?;
+                table(
+                    &["property", "type", "with value", "NULL", "top values"],
+                    properties
+                        .into_iter()
+                        .map(|p| {
+                            let top: Vec<String> =
+                                p.top.iter().map(|(v, n)| format!("{v} ({n})")).collect();
+                            vec![
+                                p.name,
+                                p.data_type.to_string(),
+                                p.non_null.to_string(),
+                                p.nulls.to_string(),
+                                top.join(", "),
+                            ]
+                        })
+                        .collect(),
+                )
+            }
+            StatementKind::ShowAttribute(name) => {
+                require_attribute(state, &name.text).map_err(|e| e.at(name.span))?;
+                let all = state.members.live().len();
+                let lines = view.breakdown(&Segment::all(), &name.text, Some(SHOW_TOP))?;
+                let share = |n: u64| format!("{:.1}%", 100.0 * n as f64 / all.max(1) as f64);
+                table(
+                    &["value", "members", "share"],
+                    lines
+                        .into_iter()
+                        .map(|l| {
+                            let value = l.value.map_or("NULL".to_string(), |v| v.to_string());
+                            vec![value, l.count.to_string(), share(l.count)]
+                        })
+                        .collect(),
+                )
+            }
             StatementKind::DefineGroup { .. }
             | StatementKind::DropGroup(_)
             | StatementKind::AlterAttribute { .. }
@@ -265,6 +323,33 @@ impl Database {
             }
         })
     }
+}
+
+/// Values `SHOW ATTRIBUTE` lists.
+const SHOW_TOP: usize = 20;
+
+/// The attribute `name`; for an event property, an error that says how to break down by it.
+fn require_attribute<'s>(
+    state: &'s crate::state::State,
+    name: &str,
+) -> Result<&'s crate::attributes::Attribute> {
+    state.attrs.require(name).map_err(|e| {
+        let events: Vec<&str> = state
+            .events
+            .types
+            .iter()
+            .filter(|(_, p)| p.props.contains_key(name))
+            .map(|(event, _)| event.as_str())
+            .collect();
+        match events.first() {
+            Some(first) => Error::InvalidSegment(format!(
+                "'{name}' is an event property, not an attribute: break down by it with \
+                 BY {name} OF {first} (events with it: {})",
+                events.join(", ")
+            )),
+            None => e,
+        }
+    })
 }
 
 /// The attributes a `SHOW` clause names (checked), or every attribute for `SHOW *`.
@@ -427,4 +512,95 @@ fn explain_node(
         _ => {}
     }
     Ok(())
+}
+
+impl Database {
+    /// Hints for the string values a statement compares with (`=`, `!=`, `IN`) that no
+    /// member (or event) has, where one differs only in case or by a typo: `no member has
+    /// city 'shanghai'; did you mean 'Shanghai'?`. The CLI prints them beside the answer.
+    pub fn value_hints(&self, statement: &Statement) -> Vec<String> {
+        let view = self.as_of(Timestamp::now());
+        let mut hints = Vec::new();
+        let segment = match &statement.kind {
+            StatementKind::Count(e)
+            | StatementKind::Explain(e)
+            | StatementKind::Find { segment: e, .. }
+            | StatementKind::Breakdown { segment: e, .. }
+            | StatementKind::Export { segment: e, .. }
+            | StatementKind::DefineGroup { segment: e, .. } => e,
+            _ => return hints,
+        };
+        expr_hints(&view, segment, &mut hints);
+        hints
+    }
+}
+
+/// The string literals of an `=`, `!=` or `IN` test.
+fn compared_strings(test: &memberdb_query::ast::Test) -> Vec<&str> {
+    use memberdb_query::ast::{CmpOp, LiteralKind, Test};
+    fn text(l: &memberdb_query::ast::Literal) -> Option<&str> {
+        match &l.kind {
+            LiteralKind::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    match test {
+        Test::Cmp(CmpOp::Eq | CmpOp::Ne, l) => text(l).into_iter().collect(),
+        Test::In(list) => list.iter().filter_map(text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn hint_text(whose: &str, name: &str, value: &str, close: &[String]) -> Option<String> {
+    let quoted: Vec<String> = close.iter().map(|c| format!("'{c}'")).collect();
+    (!close.is_empty()).then(|| {
+        format!(
+            "no {whose} has {name} '{value}'; did you mean {}?",
+            quoted.join(" or ")
+        )
+    })
+}
+
+fn expr_hints(view: &View<'_>, expr: &memberdb_query::ast::Expr, hints: &mut Vec<String>) {
+    use memberdb_query::ast::Expr;
+    match expr {
+        Expr::Cmp(c) => {
+            for value in compared_strings(&c.test) {
+                let close = view.value_hint(&c.name.text, value);
+                hints.extend(hint_text("member", &c.name.text, value, &close));
+            }
+        }
+        Expr::Did(did, _) => {
+            if let Some(filter) = &did.filter {
+                prop_hints(view, &did.event.text, filter, hints);
+            }
+        }
+        Expr::And(parts, _) | Expr::Or(parts, _) => {
+            parts.iter().for_each(|p| expr_hints(view, p, hints));
+        }
+        Expr::Not(inner, _) => expr_hints(view, inner, hints),
+        Expr::All(_) | Expr::Tag(..) | Expr::InGroup(..) => {}
+    }
+}
+
+fn prop_hints(
+    view: &View<'_>,
+    event: &str,
+    filter: &memberdb_query::ast::PropExpr,
+    hints: &mut Vec<String>,
+) {
+    use memberdb_query::ast::PropExpr;
+    match filter {
+        PropExpr::Cmp(c) => {
+            for value in compared_strings(&c.test) {
+                let close = view.property_value_hint(event, &c.name.text, value);
+                let whose = format!("{event} event");
+                hints.extend(hint_text(&whose, &c.name.text, value, &close));
+            }
+        }
+        PropExpr::And(parts, _) | PropExpr::Or(parts, _) => {
+            parts.iter().for_each(|p| prop_hints(view, event, p, hints));
+        }
+        PropExpr::Not(inner, _) => prop_hints(view, event, inner, hints),
+    }
 }

@@ -84,6 +84,9 @@ fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) ->
         if let Some(note) = super::render::truncation_note(&output, format) {
             eprintln!("{note}");
         }
+        for hint in db.value_hints(statement) {
+            eprintln!("hint: {hint}");
+        }
     }
     Ok(())
 }

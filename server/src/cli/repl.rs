@@ -169,6 +169,9 @@ impl Session {
                             if let Some(note) = truncation_note(&output, self.format) {
                                 replies.push(Reply::Note(note));
                             }
+                            for hint in self.db.value_hints(statement) {
+                                replies.push(Reply::Note(format!("hint: {hint}")));
+                            }
                         }
                         Err(e) => {
                             replies.push(Reply::Err(e.render(&text)));
