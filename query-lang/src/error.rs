@@ -86,7 +86,10 @@ impl ParseError {
         ParseError::new(
             source,
             Span::new(pos, end.min(source.len().max(pos))),
-            format!("expected {expected}, found {found}"),
+            format!(
+                "expected {expected}, found {found}{}",
+                sql_hint(source, pos)
+            ),
         )
     }
 
@@ -121,6 +124,37 @@ fn found_text(rest: &str) -> String {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect(),
         Some(c) => c.to_string(),
+    }
+}
+
+/// Words that begin SQL statements and no statement of the language.
+const SQL_WORDS: [&str; 8] = [
+    "select",
+    "with",
+    "insert",
+    "update",
+    "delete",
+    "create",
+    "alter table",
+    "from",
+];
+
+/// A hint for a statement written in SQL (the one holding byte `pos` of `source`).
+fn sql_hint(source: &str, pos: usize) -> &'static str {
+    let start = source[..pos.min(source.len())]
+        .rfind(';')
+        .map_or(0, |i| i + 1);
+    let statement = source[start..].trim_start().to_ascii_lowercase();
+    let sql = SQL_WORDS.iter().any(|w| {
+        statement
+            .strip_prefix(w)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    });
+    if sql {
+        "; this looks like SQL: memberdb speaks its segment language, e.g. COUNT city = \
+         'Shanghai' AND TAG 'vip' (docs/language.md has every form)"
+    } else {
+        ""
     }
 }
 

@@ -203,6 +203,13 @@ fn errors_say_what_was_expected_in_words() {
         ),
         ("COUNT city == 'x'", 1, 13, "found '='"),
         (
+            "SELECT count(*) FROM members WHERE city = 'Shanghai'",
+            1,
+            8,
+            "this looks like SQL: memberdb speaks its segment language",
+        ),
+        ("COUNT ALL;\n  select 1", 2, 3, "this looks like SQL"),
+        (
             "COUNT DID purchase IN LAST 3 MONTHS",
             1,
             30,

@@ -652,3 +652,58 @@ for value, n in rows:
     let o = run("COUNT city = 'Shanghai'");
     assert!(!text(&o.stderr).contains("hint"), "{}", text(&o.stderr));
 }
+
+/// The REPL in a pseudo terminal (issue 12): the banner names the database and *now*, Tab
+/// completes a value (`city = 'Shang` + Tab), `\now` answers, `\q` leaves.
+#[test]
+fn repl_in_a_terminal_completes_values_and_answers_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    // Built first, so the terminal session does not wait for it.
+    let o = memberdb_sample(&["query", "COUNT city = 'Shanghai'"], None, &sample);
+    let shanghai = text(&o.stdout).trim().to_string();
+    let script = r#"
+import os, pty, select, subprocess, sys, time
+master, slave = pty.openpty()
+p = subprocess.Popen([sys.argv[1], "repl", "--now", "2026-11-01T00:00:00Z"],
+                     stdin=slave, stdout=slave, stderr=slave)
+os.close(slave)
+out = b""
+def until(pattern, seconds=30):
+    global out
+    start = len(out)
+    end = time.time() + seconds
+    while pattern.encode() not in out[start:] and time.time() < end:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                out += os.read(master, 65536)
+            except OSError:
+                return
+until("memberdb> ")
+for keys, wait in [("COUNT city = 'Shang\t", "Shanghai'"), ("\r", "memberdb> "),
+                   ("\\now\r", "memberdb> "), ("\\q\r", "")]:
+    os.write(master, keys.encode())
+    if wait:
+        until(wait)
+p.wait(timeout=10)
+sys.stdout.write(out.decode("utf-8", "replace"))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_memberdb")])
+        .env("MEMBERDB_SAMPLE_DB", &sample)
+        .env("MEMBERDB_HISTORY", dir.path().join("history"))
+        .output()
+        .unwrap();
+    let screen = text(&o.stdout);
+    assert!(o.status.success(), "{screen}{}", text(&o.stderr));
+    assert!(
+        screen.contains("the read-only sample database") && screen.contains("members"),
+        "{screen}"
+    );
+    assert!(screen.contains("COUNT city = 'Shanghai'"), "completed: {screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == shanghai),
+        "answer {shanghai}: {screen}"
+    );
+    assert!(screen.contains("now is pinned at 2026-11-01T00:00:00Z"), "{screen}");
+}

@@ -28,7 +28,7 @@ fn answers(db: &Database) -> Vec<serde_json::Value> {
         .into_iter()
         .map(|output| match output {
             Output::Count(n) => serde_json::json!({ "count": n }),
-            Output::Breakdown(lines) => serde_json::json!({ "breakdown": lines
+            Output::Breakdown { lines, .. } => serde_json::json!({ "breakdown": lines
                 .iter()
                 .map(|l| serde_json::json!({ "value": l.value.as_ref().map(ToString::to_string), "count": l.count }))
                 .collect::<Vec<_>>() }),

@@ -271,7 +271,7 @@ fn value_json(v: Option<Value>) -> Json {
 fn answer_json(kind: AnswerKind, output: Output) -> Fallible<Json> {
     Ok(match (kind, output) {
         (AnswerKind::Count, Output::Count(n)) => json!(n),
-        (AnswerKind::Breakdown, Output::Breakdown(lines)) => {
+        (AnswerKind::Breakdown, Output::Breakdown { lines, .. }) => {
             let mut lines: Vec<(Option<String>, u64)> = lines
                 .into_iter()
                 .map(|l| (l.value.map(|v| v.to_string()), l.count))

@@ -82,6 +82,18 @@ impl View<'_> {
         event: &str,
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
+        self.breakdown_property_counted(segment, property, event, top)
+            .map(|(lines, _)| lines)
+    }
+
+    /// [`View::breakdown_property`] and the size of the segment.
+    pub(crate) fn breakdown_property_counted(
+        &self,
+        segment: &Segment,
+        property: &str,
+        event: &str,
+        top: Option<usize>,
+    ) -> Result<(Vec<BreakdownRow>, u64)> {
         let state = self.state();
         let partition = state.events.require(event)?;
         let column = partition.props.get(property).ok_or_else(|| {
@@ -121,7 +133,7 @@ impl View<'_> {
                 count: without,
             });
         }
-        Ok(ordered(lines, top))
+        Ok((ordered(lines, top), segment.len()))
     }
 
     /// For a string `value` attribute `attribute` has on no member: the values it does have
@@ -177,4 +189,28 @@ fn close_values(column: &Column, value: &str) -> Vec<String> {
         .take(3)
         .map(|(_, v)| v.to_string())
         .collect()
+}
+
+impl View<'_> {
+    /// Values of text attribute `attribute` starting with `prefix` (any case), in order, at
+    /// most `limit`: what the REPL completes after `city = '`.
+    pub fn string_values(&self, attribute: &str, prefix: &str, limit: usize) -> Vec<String> {
+        let Some(dict) = self
+            .state()
+            .attrs
+            .get(attribute)
+            .and_then(|a| a.column.dict())
+        else {
+            return Vec::new();
+        };
+        let prefix = prefix.to_lowercase();
+        let mut values: Vec<String> = dict
+            .iter()
+            .filter(|v| v.to_lowercase().starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        values.sort_unstable();
+        values.truncate(limit);
+        values
+    }
 }

@@ -113,6 +113,17 @@ impl<'db> View<'db> {
         attribute: &str,
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
+        self.breakdown_counted(segment, attribute, top)
+            .map(|(lines, _)| lines)
+    }
+
+    /// [`View::breakdown`] and the size of the segment.
+    pub(crate) fn breakdown_counted(
+        &self,
+        segment: &Segment,
+        attribute: &str,
+        top: Option<usize>,
+    ) -> Result<(Vec<BreakdownRow>, u64)> {
         let attr = self.state.attrs.require(attribute)?;
         let bitmap = self.evaluator(segment)?.eval(segment)?;
         let column = &attr.column;
@@ -164,7 +175,7 @@ impl<'db> View<'db> {
                 count: bitmap.len() - with_value,
             });
         }
-        Ok(ordered(lines, top))
+        Ok((ordered(lines, top), bitmap.len()))
     }
 }
 

@@ -24,7 +24,14 @@ pub enum Output {
     /// FIND.
     Find(FindResult),
     /// BREAKDOWN.
-    Breakdown(Vec<BreakdownRow>),
+    Breakdown {
+        /// The attribute (or `property OF event`) broken down by.
+        by: String,
+        /// Members of the segment (what shares are of).
+        total: u64,
+        /// The lines.
+        lines: Vec<BreakdownRow>,
+    },
     /// DEFINE GROUP: the group and its size now.
     GroupDefined {
         /// Group name.
@@ -211,13 +218,13 @@ impl Database {
             } => {
                 let seg = bind::segment(state, segment)?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                let lines = match of {
+                let (lines, total) = match of {
                     Some(event) => {
                         state
                             .events
                             .require(&event.text)
                             .map_err(|e| e.at(event.span))?;
-                        view.breakdown_property(&seg, &by.text, &event.text, top)
+                        view.breakdown_property_counted(&seg, &by.text, &event.text, top)
                             .map_err(|e| match e {
                                 e @ Error::UnknownName { .. } => e.at(by.span),
                                 e => e,
@@ -225,7 +232,7 @@ impl Database {
                     }
                     None => {
                         require_attribute(state, &by.text).map_err(|e| e.at(by.span))?;
-                        view.breakdown(&seg, &by.text, top)?
+                        view.breakdown_counted(&seg, &by.text, top)?
                     }
                 };
                 if let Some(max) = options.max_breakdown_lines
@@ -238,7 +245,14 @@ impl Database {
                         lines.len()
                     )));
                 }
-                Output::Breakdown(lines)
+                Output::Breakdown {
+                    by: match of {
+                        Some(event) => format!("{} OF {}", by.text, event.text),
+                        None => by.text.clone(),
+                    },
+                    total,
+                    lines,
+                }
             }
             StatementKind::Explain(e) => {
                 let seg = bind::segment(state, e)?;

@@ -47,7 +47,7 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 })
                 .collect(),
         ),
-        Output::Breakdown(lines) => (
+        Output::Breakdown { lines, .. } => (
             vec!["value".into(), "count".into()],
             lines
                 .iter()
@@ -80,6 +80,20 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 .collect(),
         ),
     }
+}
+
+/// Width of a share bar at 100 %, in characters.
+const BAR_WIDTH: usize = 20;
+
+/// `part` of `total` as a percentage and a bar of eighth blocks: `55.5% ███████████▏`.
+fn share_bar(part: u64, total: u64) -> String {
+    let share = part as f64 / total.max(1) as f64;
+    let eighths = (share * (BAR_WIDTH * 8) as f64).round() as usize;
+    let mut bar = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8 - 1]);
+    }
+    format!("{:>5.1}% {bar}", share * 100.0)
 }
 
 /// One CSV field as DuckDB and PostgreSQL write them: NULL is an empty field, the empty
@@ -132,7 +146,7 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                     .collect();
                 json!({ "members": members }).to_string()
             }
-            Output::Breakdown(lines) => {
+            Output::Breakdown { lines, .. } => {
                 let lines: Vec<_> = lines
                     .iter()
                     .map(|l| json!({"value": json_value(&l.value), "count": l.count}))
@@ -177,7 +191,15 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
             if let Output::Count(n) = output {
                 return n.to_string();
             }
-            let (columns, rows) = grid(output);
+            let (mut columns, mut rows) = grid(output);
+            if let Output::Breakdown { by, total, lines } = output {
+                // The attribute's name over its values, and each line's share of the segment
+                // with a bar: a distribution reads faster than numbers.
+                columns = vec![by.clone(), "members".into(), "share".into()];
+                for (row, line) in rows.iter_mut().zip(lines) {
+                    row.push(Some(share_bar(line.count, *total)));
+                }
+            }
             let mut table = Table::new();
             table.load_style(UTF8_FULL_CONDENSED).set_header(columns);
             let shown = rows.len();

@@ -486,7 +486,7 @@ fn output_reply(output: Output) -> Reply {
                 })
                 .collect(),
         ),
-        Output::Breakdown(lines) => Reply::Array(
+        Output::Breakdown { lines, .. } => Reply::Array(
             lines
                 .into_iter()
                 .map(|l| {
