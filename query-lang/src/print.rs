@@ -53,6 +53,15 @@ fn is_keyword(word: &str) -> bool {
         "null",
         "true",
         "false",
+        // Keywords only where the grammar expects them (names elsewhere), quoted in print
+        // all the same (DESIGN section 3).
+        "loads",
+        "alter",
+        "attribute",
+        "type",
+        "export",
+        "to",
+        "event",
     ];
     KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
 }

@@ -319,7 +319,7 @@ impl Database {
                 let lines = view.breakdown(&Segment::all(), &name.text, Some(SHOW_TOP))?;
                 let share = |n: u64| format!("{:.1}%", 100.0 * n as f64 / all.max(1) as f64);
                 table(
-                    &["value", "members", "share"],
+                    &[name.text.as_str(), "members", "share"],
                     lines
                         .into_iter()
                         .map(|l| {
