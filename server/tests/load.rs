@@ -69,7 +69,12 @@ fn phones_and_zips_stay_text_and_schema_declares_types() {
          M2,+8613800000000,200000,20,8\n\
          M3,13900000000,100000,30,9\n",
     );
-    loaded(&db, &["--members", members.to_str().unwrap()]);
+    let err = loaded(&db, &["--members", members.to_str().unwrap()]);
+    assert!(
+        err.contains("column 'card' loaded as integer") && err.contains("--schema card:string"),
+        "{err}"
+    );
+    assert!(!err.contains("column 'points'"), "{err}");
     assert_eq!(count(&db, "phone = '02112345678'"), 1);
     assert_eq!(count(&db, "phone = '+8613800000000'"), 1);
     assert_eq!(count(&db, "zip = '010010'"), 1);

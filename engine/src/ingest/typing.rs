@@ -309,7 +309,16 @@ pub(crate) fn type_text_inputs(
                     }
                 }
                 match inference.decide() {
-                    Ok(t) => (t, String::new()),
+                    Ok(t) => {
+                        if t == DataType::Int && looks_like_identifier(&name) {
+                            warnings.push(format!(
+                                "column '{name}' loaded as integer: if it holds identifiers \
+                                 (phones, codes), declare it with --schema {name}:string \
+                                 (or ALTER ATTRIBUTE {name} TYPE string)"
+                            ));
+                        }
+                        (t, String::new())
+                    }
                     Err(fallback) if allow_fallback => {
                         warnings.push(format!(
                             "column '{name}' loaded as text: {}",
@@ -409,6 +418,18 @@ pub(crate) fn type_alone(mut batches: Vec<RecordBatch>, source: &str) -> Result<
     Ok(batches)
 }
 
+/// Does a column's name say it holds identifiers (a phone, a zip, a code, an id)?
+fn looks_like_identifier(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let words: Vec<&str> = name.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    const HINTS: [&str; 10] = [
+        "phone", "mobile", "tel", "zip", "postcode", "postal", "code", "card", "id", "sku",
+    ];
+    HINTS.iter().any(|h| {
+        words.contains(h) || (h.len() > 3 && name.contains(h))
+    })
+}
+
 /// Columns that are read as text whatever they look like: ids are not numbers.
 pub(crate) const KEY_COLUMNS: [&str; 3] = ["member_id", "event", "tag"];
 
@@ -420,6 +441,16 @@ mod tests {
         let mut inference = Inference::default();
         inference.observe(&StringArray::from(values.to_vec()), "f.csv", 1);
         inference.decide()
+    }
+
+    #[test]
+    fn identifier_names_are_recognised() {
+        for name in ["phone", "mobile_phone", "zip", "store_code", "card_no", "user_id", "SKU"] {
+            assert!(looks_like_identifier(name), "{name}");
+        }
+        for name in ["points", "amount", "age", "level", "identity_score", "tiers"] {
+            assert!(!looks_like_identifier(name), "{name}");
+        }
     }
 
     #[test]
