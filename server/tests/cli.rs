@@ -700,10 +700,16 @@ sys.stdout.write(out.decode("utf-8", "replace"))
         screen.contains("the read-only sample database") && screen.contains("members"),
         "{screen}"
     );
-    assert!(screen.contains("COUNT city = 'Shanghai'"), "completed: {screen}");
+    assert!(
+        screen.contains("COUNT city = 'Shanghai'"),
+        "completed: {screen}"
+    );
     assert!(
         screen.lines().any(|l| l.trim() == shanghai),
         "answer {shanghai}: {screen}"
     );
-    assert!(screen.contains("now is pinned at 2026-11-01T00:00:00Z"), "{screen}");
+    assert!(
+        screen.contains("now is pinned at 2026-11-01T00:00:00Z"),
+        "{screen}"
+    );
 }

@@ -479,3 +479,66 @@ fn a_wrongly_typed_attribute_can_be_altered_or_dropped() {
         text(&o.stderr)
     );
 }
+
+/// A Parquet file with a list column, as DuckDB writes it: refused whole without a word on
+/// the column, loaded with `--tags-from` (each element a tag), equal to DuckDB's counts.
+#[test]
+fn a_parquet_list_column_loads_as_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = format!(
+        r#"
+import duckdb
+con = duckdb.connect()
+con.execute("""
+COPY (SELECT 'M' || i AS member_id,
+             CASE WHEN i % 4 = 0 THEN NULL
+                  ELSE list_slice(['photography', 'coffee', 'hiking', 'tea'], 1 + i % 3, 2 + i % 3) END AS interests,
+             i AS points
+      FROM range(500) t(i)) TO '{dir}/m.parquet'
+""")
+for tag in ['photography', 'coffee', 'hiking', 'tea']:
+    print(con.execute(f"SELECT count(*) FROM '{dir}/m.parquet' WHERE list_contains(interests, '{{tag}}')").fetchone()[0])
+"#,
+        dir = d.display()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "DuckDB: {}", text(&o.stderr));
+    let expected: Vec<u64> = text(&o.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let db = d.join("db");
+    let file = d.join("m.parquet");
+    let o = load(&db, &["--members", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--tags-from interests"),
+        "{}",
+        text(&o.stderr)
+    );
+    loaded(
+        &db,
+        &[
+            "--members",
+            file.to_str().unwrap(),
+            "--tags-from",
+            "interests",
+        ],
+    );
+    let ours: Vec<u64> = ["photography", "coffee", "hiking", "tea"]
+        .iter()
+        .map(|t| {
+            if query(&db, "SHOW TAGS").contains(t) {
+                count(&db, &format!("TAG '{t}'"))
+            } else {
+                0
+            }
+        })
+        .collect();
+    assert_eq!(ours, expected);
+    assert_eq!(count(&db, "points >= 250"), 250);
+}

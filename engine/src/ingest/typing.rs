@@ -425,9 +425,9 @@ fn looks_like_identifier(name: &str) -> bool {
     const HINTS: [&str; 10] = [
         "phone", "mobile", "tel", "zip", "postcode", "postal", "code", "card", "id", "sku",
     ];
-    HINTS.iter().any(|h| {
-        words.contains(h) || (h.len() > 3 && name.contains(h))
-    })
+    HINTS
+        .iter()
+        .any(|h| words.contains(h) || (h.len() > 3 && name.contains(h)))
 }
 
 /// Columns that are read as text whatever they look like: ids are not numbers.
@@ -445,10 +445,25 @@ mod tests {
 
     #[test]
     fn identifier_names_are_recognised() {
-        for name in ["phone", "mobile_phone", "zip", "store_code", "card_no", "user_id", "SKU"] {
+        for name in [
+            "phone",
+            "mobile_phone",
+            "zip",
+            "store_code",
+            "card_no",
+            "user_id",
+            "SKU",
+        ] {
             assert!(looks_like_identifier(name), "{name}");
         }
-        for name in ["points", "amount", "age", "level", "identity_score", "tiers"] {
+        for name in [
+            "points",
+            "amount",
+            "age",
+            "level",
+            "identity_score",
+            "tiers",
+        ] {
             assert!(!looks_like_identifier(name), "{name}");
         }
     }
