@@ -542,3 +542,40 @@ for tag in ['photography', 'coffee', 'hiking', 'tea']:
     assert_eq!(ours, expected);
     assert_eq!(count(&db, "points >= 250"), 250);
 }
+
+/// Parquet as DuckDB compresses it: snappy, zstd, gzip and lz4 read; brotli (left out of the
+/// build) is refused with what to do.
+#[test]
+fn parquet_codecs_read_and_brotli_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = format!(
+        r#"
+import duckdb
+for codec in ['snappy', 'zstd', 'gzip', 'lz4', 'brotli']:
+    duckdb.sql(f"COPY (SELECT 'M' || i AS member_id, i AS points FROM range(100) t(i)) TO '{dir}/{{codec}}.parquet' (COMPRESSION {{codec}})")
+"#,
+        dir = d.display()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "DuckDB: {}", text(&o.stderr));
+    let db = d.join("db");
+    for codec in ["snappy", "zstd", "gzip", "lz4"] {
+        let file = d.join(format!("{codec}.parquet"));
+        loaded(&db, &["--members", file.to_str().unwrap(), "--again"]);
+    }
+    assert_eq!(count(&db, "points >= 50"), 50);
+    let o = load(
+        &db,
+        &["--members", d.join("brotli.parquet").to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("compressed with brotli") && text(&o.stderr).contains("zstd"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringArray};
+use arrow_array::{ArrayRef, StringArray};
 use memberdb::{Database, Error, FindOptions, PropFilter, Segment, TimeUnit, Timestamp, Value};
 
 use crate::support::batch;

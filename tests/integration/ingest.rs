@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
 use memberdb::{Database, Error, InputKind, Segment, Timestamp, Value};
 use parquet::arrow::ArrowWriter;
 
@@ -15,7 +15,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn write_parquet(dir: &Path, name: &str, b: &arrow::array::RecordBatch) -> PathBuf {
+fn write_parquet(dir: &Path, name: &str, b: &arrow_array::RecordBatch) -> PathBuf {
     let path = dir.join(name);
     let mut w =
         ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), b.schema(), None).unwrap();
@@ -151,7 +151,7 @@ fn parquet_files_load_with_any_timestamp_unit() {
         ("points", Arc::new(Int64Array::from(vec![120, 80, 300]))),
         (
             "birthday",
-            Arc::new(arrow::array::Date32Array::from(vec![
+            Arc::new(arrow_array::Date32Array::from(vec![
                 Some(memberdb_date("1985-03-01")),
                 Some(memberdb_date("1992-07-15")),
                 None,

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
+use arrow_array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType as ArrowType, TimeUnit};
+use arrow_schema::{DataType as ArrowType, TimeUnit};
 
 use super::{Column, ColumnData};
 use crate::error::{Error, Result};
@@ -66,7 +66,7 @@ pub(crate) fn cast_to(
         |i: usize, what: String| Error::bad_input(source, Some(first_row + i), Some(column), what);
     let text = matches!(canonical_type_of(array.data_type()), Some(DataType::String));
     if text && matches!(target, DataType::Date | DataType::Timestamp) {
-        let strings = arrow::compute::cast(array, &ArrowType::Utf8)
+        let strings = arrow_cast::cast(array, &ArrowType::Utf8)
             .map_err(|e| Error::bad_input(source, None, Some(column), e.to_string()))?;
         let strings = strings
             .as_any()
@@ -121,7 +121,7 @@ pub(crate) fn cast_to(
         })?;
         return Ok(Arc::new(micros.with_timezone("UTC")));
     }
-    let cast = arrow::compute::cast(array, &wanted).map_err(|e| {
+    let cast = arrow_cast::cast(array, &wanted).map_err(|e| {
         Error::bad_input(
             source,
             None,
@@ -133,7 +133,7 @@ pub(crate) fn cast_to(
         // The safe cast turned unconvertible values into NULLs: find the first one.
         for i in 0..array.len() {
             if array.is_valid(i) && cast.is_null(i) {
-                let shown = arrow::util::display::array_value_to_string(array, i)
+                let shown = arrow_cast::display::array_value_to_string(array, i)
                     .unwrap_or_else(|_| "?".to_string());
                 return Err(bad_row(i, format!("cannot read '{shown}' as {target}")));
             }
@@ -147,12 +147,12 @@ pub(crate) fn cast_to(
 /// arrow's zone handling (which needs a zone database for named zones). `Err(i)` names the
 /// first element that overflows.
 fn timestamp_micros(array: &ArrayRef) -> Option<Result<TimestampMicrosecondArray, usize>> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
         Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType,
         TimestampNanosecondType, TimestampSecondType,
     };
-    fn scale<T: arrow::datatypes::ArrowPrimitiveType>(
+    fn scale<T: arrow_array::types::ArrowPrimitiveType>(
         array: &ArrayRef,
         f: impl Fn(T::Native) -> Option<i64>,
     ) -> Result<TimestampMicrosecondArray, usize> {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
 
 use crate::column::{Column, MatchKind, Matcher, compile};
@@ -409,7 +409,7 @@ mod tests {
     /// that moves; the result is the stable sort of everything, properties included.
     #[test]
     fn appends_out_of_order_one_by_one_end_like_a_stable_sort() {
-        use arrow::array::{ArrayRef, Int64Array};
+        use arrow_array::{ArrayRef, Int64Array};
         let mut part = EventPartition::default();
         let mut all: Vec<(i64, RowId, i64)> = Vec::new();
         let mut x = 7u64;

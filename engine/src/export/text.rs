@@ -5,11 +5,13 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use arrow::array::{
-    Array, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Date32Type, Float64Type, Int64Type, Schema, TimestampMicrosecondType};
+use arrow_schema::Schema;
 
 use super::{Sink, buffered, finish_buffer, io_error};
 use crate::error::{Error, Result};
@@ -34,7 +36,7 @@ enum Cells<'a> {
 
 impl<'a> Cells<'a> {
     fn of(array: &'a dyn Array) -> Cells<'a> {
-        use arrow::datatypes::DataType as A;
+        use arrow_schema::DataType as A;
         match array.data_type() {
             A::Int64 => Cells::Int(array.as_primitive::<Int64Type>()),
             A::Float64 => Cells::Float(array.as_primitive::<Float64Type>()),

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::{DataType as ArrowType, Schema};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType as ArrowType, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::typing::{self, KEY_COLUMNS, TextInput};
@@ -369,7 +370,7 @@ fn tags_of(
         .column_by_name(name)
         .ok_or_else(|| Error::Internal(format!("column {name} vanished")))?;
     let strings = |values: &ArrayRef| -> Result<ArrayRef> {
-        arrow::compute::cast(values, &ArrowType::Utf8)
+        arrow_cast::cast(values, &ArrowType::Utf8)
             .map_err(|e| Error::bad_input(source, None, Some(name), format!("{e}")))
     };
     let mut out_ids = Vec::new();

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
@@ -166,7 +166,17 @@ pub(crate) fn read_batches_from(
         });
         batch
     };
-    let bad = |e: &dyn std::fmt::Display| Error::bad_input(name, None, None, e.to_string());
+    let bad = |e: &dyn std::fmt::Display| {
+        let message = e.to_string();
+        let message = match message.contains("Disabled feature at compile time: brotli") {
+            true => "the file is compressed with brotli, which memberdb does not read; write \
+                     it again with snappy, zstd, gzip or lz4 (DuckDB: COPY ... TO 'f.parquet' \
+                     (COMPRESSION zstd))"
+                .to_string(),
+            false => message,
+        };
+        Error::bad_input(name, None, None, message)
+    };
     let seek = |e: std::io::Error| Error::bad_input(name, None, None, e.to_string());
     match format {
         FileFormat::Parquet => {
@@ -184,13 +194,13 @@ pub(crate) fn read_batches_from(
         }
         FileFormat::Csv => {
             let mut file = Cursor::new(&bytes[..]);
-            let format = arrow::csv::reader::Format::default().with_header(true);
+            let format = arrow_csv::reader::Format::default().with_header(true);
             // The header alone: every column is read as text.
             let (schema, _) = format
                 .infer_schema(BufReader::new(&mut file), Some(0))
                 .map_err(|e| bad(&e))?;
             file.seek(SeekFrom::Start(0)).map_err(seek)?;
-            let reader = arrow::csv::ReaderBuilder::new(Arc::new(as_text(&schema)))
+            let reader = arrow_csv::ReaderBuilder::new(Arc::new(as_text(&schema)))
                 .with_format(format)
                 .with_batch_size(BATCH_ROWS)
                 .build(BufReader::new(Counting {
@@ -205,10 +215,10 @@ pub(crate) fn read_batches_from(
         FileFormat::JsonLines => {
             let mut buffered = BufReader::new(Cursor::new(&bytes[..]));
             let (schema, _) =
-                arrow::json::reader::infer_json_schema_from_seekable(&mut buffered, None)
+                arrow_json::reader::infer_json_schema_from_seekable(&mut buffered, None)
                     .map_err(|e| bad(&e))?;
             drop(buffered);
-            let reader = arrow::json::ReaderBuilder::new(Arc::new(as_text(&schema)))
+            let reader = arrow_json::ReaderBuilder::new(Arc::new(as_text(&schema)))
                 .with_coerce_primitive(true)
                 .with_batch_size(BATCH_ROWS)
                 .build(BufReader::new(Counting {

@@ -17,7 +17,7 @@ pub(crate) use stage::{StagedEvents, StagedMembers, StagedTags};
 
 use hashbrown::HashMap;
 
-use arrow::array::{Array, StringArray};
+use arrow_array::{Array, StringArray};
 
 use crate::error::Result;
 use crate::members::RowId;

@@ -1,7 +1,7 @@
 //! Staging: every value of an input converted to its column type and checked, before
 //! anything is applied.
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 
 use crate::column::{canonical_type_of, cast_to};
 use crate::error::{Error, Result};

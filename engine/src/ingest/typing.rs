@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
+use arrow_array::cast::AsArray;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use arrow_schema::{DataType as ArrowType, Field, Schema};
 
 use crate::error::{Error, Result};
 use crate::value::{DataType, parse_date, parse_timestamp};

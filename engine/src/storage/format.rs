@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
+use arrow_array::{
     Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
     new_null_array,
 };
-use arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use arrow_schema::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -331,7 +331,7 @@ pub(crate) fn write_generation(
                 ),
                 Arc::new(StringArray::from(vec![event.as_str(); rows.len()])),
                 Arc::new(
-                    arrow::array::TimestampMicrosecondArray::from_iter_values(
+                    arrow_array::TimestampMicrosecondArray::from_iter_values(
                         rows.iter().map(|&i| part.ts[i as usize]),
                     )
                     .with_timezone("UTC"),

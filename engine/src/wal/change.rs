@@ -5,7 +5,7 @@
 //! the state refuses (a value of the wrong type, a group that exists) is refused the same way
 //! on replay, so a refused change in the log does no harm.
 
-use arrow::array::RecordBatch;
+use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::column::Column;

@@ -5,9 +5,9 @@
 
 use std::io::Cursor;
 
-use arrow::array::RecordBatch;
-use arrow::ipc::reader::FileReader;
-use arrow::ipc::writer::FileWriter;
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::FileReader;
+use arrow_ipc::writer::FileWriter;
 
 use crate::error::{Error, Result};
 
@@ -31,7 +31,7 @@ pub(crate) fn unused_name(storage: &dyn crate::storage::Storage, extension: &str
 /// The batches as a load file: for each run of batches with one schema, a `u64` (little
 /// endian) byte length and an Arrow IPC file of the run.
 pub(crate) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let ipc = |e: arrow::error::ArrowError| Error::Internal(format!("load file: {e}"));
+    let ipc = |e: arrow_schema::ArrowError| Error::Internal(format!("load file: {e}"));
     let mut out = Vec::new();
     for run in batches.chunk_by(|a, b| a.schema() == b.schema()) {
         let mut file = Vec::new();
@@ -73,7 +73,7 @@ pub(crate) fn checksum(bytes: &[u8]) -> u32 {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, StringArray};
+    use arrow_array::{Int64Array, StringArray};
 
     use super::*;
 
