@@ -109,9 +109,20 @@ impl View<'_> {
         let written = (|| {
             let mut sink: Box<dyn Sink> = match format {
                 ExportFormat::Parquet => {
-                    let props = WriterProperties::builder()
+                    // Dictionary pages only for columns with few distinct values: for ids,
+                    // phones and e-mails (about one value per member) the writer would
+                    // intern every value only to fall back to plain pages.
+                    let mut props = WriterProperties::builder()
                         .set_compression(Compression::SNAPPY)
-                        .build();
+                        .set_column_dictionary_enabled("member_id".into(), false);
+                    for attr in &attrs {
+                        let distinct = attr.column.dict().map_or(0, |d| d.len() as u64);
+                        if distinct > 1 << 16 && distinct * 4 > total {
+                            props = props
+                                .set_column_dictionary_enabled(attr.name.as_str().into(), false);
+                        }
+                    }
+                    let props = props.build();
                     Box::new(ParquetSink(
                         ArrowWriter::try_new(file, schema.clone(), Some(props))
                             .map_err(|e| Error::Internal(format!("writing Parquet: {e}")))?,
