@@ -59,7 +59,7 @@ pub use database::{
     SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
-pub use export::ExportFormat;
+pub use export::{ExportFormat, write_csv_field};
 pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
 pub use members::RowId;
 pub use results::{

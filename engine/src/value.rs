@@ -255,11 +255,11 @@ fn push_digits(out: &mut Vec<u8>, value: u32, width: usize) {
     out.extend_from_slice(&digits[..width]);
 }
 
-/// Appends `YYYY-MM-DD` (as [`format_date`] for years 0 to 9999; others through it).
+/// Appends `YYYY-MM-DD` (years outside 0 to 9999 through chrono).
 pub(crate) fn write_date(out: &mut Vec<u8>, days: i32) {
     let (year, month, day) = civil_from_days(i64::from(days));
     if !(0..=9999).contains(&year) {
-        out.extend_from_slice(format_date(days).as_bytes());
+        out.extend_from_slice(chrono_date(days).as_bytes());
         return;
     }
     push_digits(out, year as u32, 4);
@@ -269,17 +269,17 @@ pub(crate) fn write_date(out: &mut Vec<u8>, days: i32) {
     push_digits(out, day, 2);
 }
 
-/// Appends the timestamp as [`format_timestamp`] writes it.
+/// Appends `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (years outside 0 to 9999 through chrono).
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, micros: i64) {
     let days = micros.div_euclid(DAY_MICROS);
     let in_day = micros.rem_euclid(DAY_MICROS);
     let Ok(days32) = i32::try_from(days) else {
-        out.extend_from_slice(format_timestamp(micros).as_bytes());
+        out.extend_from_slice(chrono_timestamp(micros).as_bytes());
         return;
     };
     let (year, _, _) = civil_from_days(days);
     if !(0..=9999).contains(&year) {
-        out.extend_from_slice(format_timestamp(micros).as_bytes());
+        out.extend_from_slice(chrono_timestamp(micros).as_bytes());
         return;
     }
     write_date(out, days32);
@@ -298,7 +298,22 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, micros: i64) {
     out.push(b'Z');
 }
 
+/// `YYYY-MM-DD` (see [`write_date`]).
 pub(crate) fn format_date(days: i32) -> String {
+    let mut out = Vec::with_capacity(10);
+    write_date(&mut out, days);
+    String::from_utf8(out).expect("dates are ASCII")
+}
+
+/// RFC 3339 in UTC, with microseconds when there are any (see [`write_timestamp`]).
+pub(crate) fn format_timestamp(micros: i64) -> String {
+    let mut out = Vec::with_capacity(27);
+    write_timestamp(&mut out, micros);
+    String::from_utf8(out).expect("timestamps are ASCII")
+}
+
+/// Dates outside years 0 to 9999, through chrono.
+fn chrono_date(days: i32) -> String {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
     match epoch.checked_add_signed(chrono::Duration::days(i64::from(days))) {
         Some(d) => d.format("%Y-%m-%d").to_string(),
@@ -306,7 +321,8 @@ pub(crate) fn format_date(days: i32) -> String {
     }
 }
 
-pub(crate) fn format_timestamp(micros: i64) -> String {
+/// Timestamps outside years 0 to 9999, through chrono.
+fn chrono_timestamp(micros: i64) -> String {
     match chrono::DateTime::from_timestamp_micros(micros) {
         Some(t) if micros % 1_000_000 == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -325,7 +341,7 @@ mod tests {
         for d in days {
             let mut out = Vec::new();
             write_date(&mut out, d);
-            assert_eq!(String::from_utf8(out).unwrap(), format_date(d), "{d}");
+            assert_eq!(String::from_utf8(out).unwrap(), chrono_date(d), "{d}");
         }
         for t in [
             0,
@@ -341,7 +357,7 @@ mod tests {
         ] {
             let mut out = Vec::new();
             write_timestamp(&mut out, t);
-            assert_eq!(String::from_utf8(out).unwrap(), format_timestamp(t), "{t}");
+            assert_eq!(String::from_utf8(out).unwrap(), chrono_timestamp(t), "{t}");
         }
     }
 

@@ -14,6 +14,13 @@ fn load(db: &Path, args: &[&str]) -> Output {
     memberdb(&all)
 }
 
+/// Runs a load that must fail; its stderr.
+fn refused(db: &Path, args: &[&str]) -> String {
+    let o = load(db, args);
+    assert!(!o.status.success(), "load {args:?} should fail");
+    text(&o.stderr)
+}
+
 fn loaded(db: &Path, args: &[&str]) -> String {
     let o = load(db, args);
     let err = text(&o.stderr);
@@ -95,7 +102,7 @@ fn phones_and_zips_stay_text_and_schema_declares_types() {
     assert_eq!(attribute_type(&db, "grade"), "string");
     assert_eq!(attribute_type(&db, "card"), "integer");
     let conflict = write(d, "m3.csv", "member_id,card\nM5,11\n");
-    let o = load(
+    let err = refused(
         &db,
         &[
             "--members",
@@ -104,13 +111,11 @@ fn phones_and_zips_stay_text_and_schema_declares_types() {
             "card:string",
         ],
     );
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
     assert!(
         err.contains("card") && err.contains("ALTER ATTRIBUTE card TYPE string"),
         "{err}"
     );
-    let o = load(
+    let err = refused(
         &db,
         &[
             "--members",
@@ -119,12 +124,8 @@ fn phones_and_zips_stay_text_and_schema_declares_types() {
             "crad:string",
         ],
     );
-    assert!(
-        text(&o.stderr).contains("did you mean 'card'"),
-        "{}",
-        text(&o.stderr)
-    );
-    let o = load(
+    assert!(err.contains("did you mean 'card'"), "{}", err);
+    let err = refused(
         &db,
         &[
             "--members",
@@ -133,11 +134,7 @@ fn phones_and_zips_stay_text_and_schema_declares_types() {
             "card:money",
         ],
     );
-    assert!(
-        text(&o.stderr).contains("unknown type 'money'"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(err.contains("unknown type 'money'"), "{}", err);
 }
 
 #[test]
@@ -153,9 +150,7 @@ fn a_column_falling_back_to_text_is_refused_naming_its_values_unless_allowed() {
          M2,purchase,2026-10-02T10:00:00Z,\"1,200\"\n\
          M3,purchase,2026-10-03T10:00:00Z,250.5\n",
     );
-    let o = load(&db, &["--events", events.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
+    let err = refused(&db, &["--events", events.to_str().unwrap()]);
     assert!(
         err.contains("amount")
             && err.contains("'1,200'")
@@ -229,7 +224,7 @@ fn one_command_is_one_change_and_a_repeated_file_is_refused() {
     gz.write_all(&std::fs::read(&events).unwrap()).unwrap();
     gz.finish().unwrap();
     let fresh = write(d, "m2.csv", "member_id,city\nM9,Hangzhou\n");
-    let o = load(
+    let err = refused(
         &db,
         &[
             "--members",
@@ -238,8 +233,6 @@ fn one_command_is_one_change_and_a_repeated_file_is_refused() {
             copy.to_str().unwrap(),
         ],
     );
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
     assert!(
         err.contains("again.jsonl.gz")
             && err.contains("e.jsonl in load 1")
@@ -305,7 +298,7 @@ fn directories_of_part_files_gz_and_list_columns() {
         "{\"member_id\":\"M1\",\"city\":\"Shanghai\",\"interests\":[\"photography\",\"coffee\"]}\n\
          {\"member_id\":\"M2\",\"city\":\"Beijing\",\"interests\":[]}\n",
     );
-    let o = load(
+    let err = refused(
         &db,
         &[
             "--members",
@@ -314,8 +307,6 @@ fn directories_of_part_files_gz_and_list_columns() {
             parts.to_str().unwrap(),
         ],
     );
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
     assert!(
         err.contains("'interests'") && err.contains("--tags-from interests"),
         "{err}"
@@ -513,13 +504,8 @@ for tag in ['photography', 'coffee', 'hiking', 'tea']:
         .collect();
     let db = d.join("db");
     let file = d.join("m.parquet");
-    let o = load(&db, &["--members", file.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("--tags-from interests"),
-        "{}",
-        text(&o.stderr)
-    );
+    let err = refused(&db, &["--members", file.to_str().unwrap()]);
+    assert!(err.contains("--tags-from interests"), "{}", err);
     loaded(
         &db,
         &[
@@ -568,14 +554,13 @@ for codec in ['snappy', 'zstd', 'gzip', 'lz4', 'brotli']:
         loaded(&db, &["--members", file.to_str().unwrap(), "--again"]);
     }
     assert_eq!(count(&db, "points >= 50"), 50);
-    let o = load(
+    let err = refused(
         &db,
         &["--members", d.join("brotli.parquet").to_str().unwrap()],
     );
-    assert!(!o.status.success());
     assert!(
-        text(&o.stderr).contains("compressed with brotli") && text(&o.stderr).contains("zstd"),
+        err.contains("compressed with brotli") && err.contains("zstd"),
         "{}",
-        text(&o.stderr)
+        err
     );
 }

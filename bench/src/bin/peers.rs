@@ -111,24 +111,17 @@ fn run(args: Args) -> Fallible<()> {
             let (samples, answer) = duck.run(w.name, args.min_reps, args.budget)?;
             theirs.extend(samples);
             their_answer = answer;
-            if let Some(raw) = &raw {
-                let (samples, count) = sample(budget, args.min_reps, raw);
-                limit.extend(samples);
-                if json!(count) != our_answer {
-                    failures.push(format!(
-                        "{}: memberdb {our_answer}, raw roaring {count}",
-                        w.name
-                    ));
-                }
-            }
-            if let Some(fused) = &fused {
-                let (samples, count) = sample(budget, args.min_reps, fused);
-                dense.extend(samples);
-                if json!(count) != our_answer {
-                    failures.push(format!(
-                        "{}: memberdb {our_answer}, fused dense count {count}",
-                        w.name
-                    ));
+            // The baselines: timed, and their answer checked against memberdb's.
+            for (baseline, what, samples) in [
+                (&raw, "raw roaring", &mut limit),
+                (&fused, "fused dense count", &mut dense),
+            ] {
+                if let Some(run) = baseline {
+                    let (times, count) = sample(budget, args.min_reps, run);
+                    samples.extend(times);
+                    if json!(count) != our_answer {
+                        failures.push(format!("{}: memberdb {our_answer}, {what} {count}", w.name));
+                    }
                 }
             }
         }

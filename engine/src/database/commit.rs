@@ -35,7 +35,7 @@ use crate::ingest::command::{self, LoadRules};
 use crate::ingest::{FileFormat, decompressed, read_batches_from};
 use crate::state::State;
 use crate::storage::{self, Manifest, SaveError, Storage};
-use crate::wal::change::{self, Change, LoadFormat, LoadKind, LoadRows, LoggedInput, Outcome};
+use crate::wal::change::{self, Change, LoadFormat, LoadRows, LoggedInput, Outcome};
 use crate::wal::{load_file, record};
 
 /// Called with a submitted change's answer once it is durable and applied.
@@ -536,45 +536,31 @@ impl Core {
         let mut logged = Vec::with_capacity(inputs.len());
         let mut rows = Vec::with_capacity(inputs.len());
         let mut written: Vec<String> = Vec::new();
-        for input in inputs {
-            let (file, format, gzip, crc) = match &committed.storage {
-                Some(storage) => {
-                    // The input file itself when there is one (compressed, as it is), else the
-                    // batches as Arrow IPC.
-                    let (bytes, format, gzip) = match input.original {
-                        Some((bytes, gzip)) => (bytes, input.format, gzip),
-                        None => (
-                            load_file::encode(&input.batches)?.into(),
-                            LoadFormat::ArrowIpc,
-                            false,
-                        ),
-                    };
-                    let file = load_file::unused_name(storage.as_ref(), format.extension());
-                    if let Err(e) = storage.write_atomic(&file, &bytes) {
-                        // Nothing refers to the files yet; the database is unchanged.
-                        for f in written.iter().chain([&file]) {
-                            let _ = storage.remove(f);
-                        }
-                        return Err(Error::io(storage.location().join(&file), e));
+        for mut input in inputs {
+            // In memory the record is never read back: its format tells how the rows are
+            // typed. On disk the input file itself is kept (compressed, as it is), else the
+            // batches as Arrow IPC.
+            if let Some(storage) = &committed.storage {
+                let bytes = match input.original {
+                    Some(bytes) => bytes,
+                    None => load_file::encode(&input.batches)?.into(),
+                };
+                let record = &mut input.record;
+                let file = load_file::unused_name(storage.as_ref(), record.format.extension());
+                if let Err(e) = storage.write_atomic(&file, &bytes) {
+                    // Nothing refers to the files yet; the database is unchanged.
+                    for f in written.iter().chain([&file]) {
+                        let _ = storage.remove(f);
                     }
-                    // Replay reads the load file too: it counts toward the next checkpoint.
-                    committed.log_bytes += bytes.len() as u64;
-                    written.push(file.clone());
-                    (file, format, gzip, load_file::checksum(&bytes))
+                    return Err(Error::io(storage.location().join(&file), e));
                 }
-                // In memory the record is never read back: its format tells how the rows
-                // are typed.
-                None => (String::new(), input.format, false, 0),
-            };
-            logged.push(LoggedInput {
-                kind: input.kind,
-                file,
-                format,
-                gzip,
-                crc,
-                source: input.source,
-                hash: input.hash,
-            });
+                // Replay reads the load file too: it counts toward the next checkpoint.
+                committed.log_bytes += bytes.len() as u64;
+                written.push(file.clone());
+                record.crc = load_file::checksum(&bytes);
+                record.file = file;
+            }
+            logged.push(input.record);
             rows.push(input.batches);
         }
         let change = Change::LoadCommand {
@@ -783,15 +769,13 @@ impl Core {
 
 /// One input of a load command, read by its writer.
 pub(crate) struct ReadInput {
-    pub(crate) kind: LoadKind,
-    pub(crate) source: String,
+    /// Its log record, but for the load file's name and checksum, filled in when it is
+    /// written. `format` is the format it was read from (Arrow IPC for batches): text
+    /// formats are typed with the load.
+    pub(crate) record: LoggedInput,
     pub(crate) batches: Vec<RecordBatch>,
-    /// The format it was read from (Arrow IPC for batches): text formats are typed with the
-    /// load.
-    pub(crate) format: LoadFormat,
-    pub(crate) hash: Option<String>,
-    /// The file's own bytes (as they are on disk) and whether they are gzip.
-    pub(crate) original: Option<(bytes::Bytes, bool)>,
+    /// The file's own bytes, as they are on disk (compressed when `record.gzip`).
+    pub(crate) original: Option<bytes::Bytes>,
 }
 
 /// Reads the rows of a load file, checking its checksum.

@@ -166,11 +166,17 @@ fn close_values(column: &Column, value: &str) -> Vec<String> {
         return Vec::new();
     }
     let folded = value.to_lowercase();
-    let same_but_case: Vec<String> = dict
-        .iter()
-        .filter(|v| v.to_lowercase() == folded)
-        .map(str::to_string)
-        .collect();
+    // Only a value with letters can differ by case: a phone or a code is not looked for
+    // among a million others.
+    let cased = folded != value.to_uppercase();
+    let same_but_case: Vec<String> = match cased {
+        true => dict
+            .iter()
+            .filter(|v| v.len() == value.len() && v.to_lowercase() == folded)
+            .map(str::to_string)
+            .collect(),
+        false => Vec::new(),
+    };
     if !same_but_case.is_empty() || dict.len() > TYPO_SEARCH_VALUES {
         return same_but_case;
     }

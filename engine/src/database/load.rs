@@ -14,7 +14,7 @@ use crate::ingest::{
     FileFormat, IngestReport, LoadInfo, decompressed, input_files, read_batches_from,
 };
 use crate::value::{DataType, Timestamp};
-use crate::wal::change::{LoadFormat, LoadKind, Outcome};
+use crate::wal::change::{LoadFormat, LoadKind, LoggedInput, Outcome};
 
 /// What an input file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +171,25 @@ pub struct LoadProgress {
     pub bytes_total: u64,
 }
 
+/// The log record of an input, but for its load file's name and checksum.
+fn record(
+    kind: LoadKind,
+    source: String,
+    format: LoadFormat,
+    gzip: bool,
+    hash: Option<String>,
+) -> LoggedInput {
+    LoggedInput {
+        kind,
+        file: String::new(),
+        format,
+        gzip,
+        crc: 0,
+        source,
+        hash,
+    }
+}
+
 /// A file of a load, read into memory.
 struct FileBytes {
     kind: LoadKind,
@@ -219,11 +238,8 @@ impl Database {
                     }
                 }
                 Source::Batches(batches) => inputs.push(Some(ReadInput {
-                    kind,
-                    source: "batch".to_string(),
+                    record: record(kind, "batch".to_string(), LoadFormat::ArrowIpc, false, None),
                     batches,
-                    format: LoadFormat::ArrowIpc,
-                    hash: None,
                     original: None,
                 })),
             }
@@ -244,13 +260,11 @@ impl Database {
                 })
             })?;
             done += file.content.len() as u64;
+            let hash = Some(content_hash(&file.content));
             Ok(ReadInput {
-                kind: file.kind,
-                source: name,
+                record: record(file.kind, name, file.format.into(), file.gzip, hash),
                 batches,
-                format: file.format.into(),
-                hash: Some(content_hash(&file.content)),
-                original: Some((file.original, file.gzip)),
+                original: Some(file.original),
             })
         });
         let inputs = inputs

@@ -3,6 +3,8 @@
 
 mod text;
 
+pub use text::write_csv_field;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -71,7 +71,7 @@ impl<'a> Cells<'a> {
         let quoted = style == Style::Json;
         match self {
             Cells::Str(a) => match style {
-                Style::Csv => csv_field(out, a.value(i)),
+                Style::Csv => write_csv_field(out, a.value(i)),
                 Style::Json => json_string(out, a.value(i))?,
             },
             Cells::Int(a) => {
@@ -86,26 +86,22 @@ impl<'a> Cells<'a> {
                 }
             }
             Cells::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
-            Cells::Date(a) => {
-                if quoted {
-                    out.push(b'"');
-                }
-                write_date(out, a.value(i));
-                if quoted {
-                    out.push(b'"');
-                }
-            }
-            Cells::Timestamp(a) => {
-                if quoted {
-                    out.push(b'"');
-                }
-                write_timestamp(out, a.value(i));
-                if quoted {
-                    out.push(b'"');
-                }
-            }
+            // Dates and timestamps are text in JSON, bare in CSV (no character needs quotes).
+            Cells::Date(a) => quote_if(quoted, out, |out| write_date(out, a.value(i))),
+            Cells::Timestamp(a) => quote_if(quoted, out, |out| write_timestamp(out, a.value(i))),
         }
         Ok(())
+    }
+}
+
+/// Writes `value` between double quotes when `quoted`.
+fn quote_if(quoted: bool, out: &mut Vec<u8>, value: impl FnOnce(&mut Vec<u8>)) {
+    if quoted {
+        out.push(b'"');
+    }
+    value(out);
+    if quoted {
+        out.push(b'"');
     }
 }
 
@@ -122,9 +118,10 @@ fn json_string(out: &mut Vec<u8>, text: &str) -> Result<()> {
         .map_err(|e| Error::Internal(format!("writing JSON: {e}")))
 }
 
-/// A CSV field: quoted when it holds a comma, quote or line break, or is an empty string (so
-/// it differs from NULL, an empty field), as DuckDB writes them.
-fn csv_field(out: &mut Vec<u8>, text: &str) {
+/// Appends one CSV field as memberdb writes them (EXPORT, and the CLI's `--format csv`): quoted
+/// when it holds a comma, quote or line break, or is an empty string (so it differs from
+/// NULL, an empty field), as DuckDB and PostgreSQL write them.
+pub fn write_csv_field(out: &mut Vec<u8>, text: &str) {
     let quote = text.is_empty()
         || text
             .bytes()
@@ -191,7 +188,7 @@ impl CsvSink {
             if i > 0 {
                 line.push(b',');
             }
-            csv_field(&mut line, name);
+            write_csv_field(&mut line, name);
         }
         line.push(b'\n');
         self.wrote_header = true;

@@ -96,17 +96,13 @@ fn share_bar(part: u64, total: u64) -> String {
     format!("{:>5.1}% {bar}", share * 100.0)
 }
 
-/// One CSV field as DuckDB and PostgreSQL write them: NULL is an empty field, the empty
-/// string is `""`, and a field with a comma, quote or line break is quoted.
+/// One CSV field as EXPORT writes it (`memberdb::write_csv_field`); NULL is an empty field.
 fn csv_field(s: Option<&str>) -> String {
-    match s {
-        None => String::new(),
-        Some("") => "\"\"".to_string(),
-        Some(s) if s.contains([',', '"', '\n', '\r']) => {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        }
-        Some(s) => s.to_string(),
+    let mut out = Vec::new();
+    if let Some(s) = s {
+        memberdb::write_csv_field(&mut out, s);
     }
+    String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
 }
 
 /// For FIND outputs cut at their LIMIT: what was left out, to say on stderr where the
