@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod attributes;
+mod bitmap;
 mod column;
 mod database;
 pub mod datagen;
@@ -44,6 +45,7 @@ pub mod fuzzing;
 mod groups;
 mod ingest;
 mod members;
+mod plan;
 pub mod query;
 mod results;
 mod segment;

@@ -1,11 +1,12 @@
 //! The whole in-memory state of a database: members, attributes, tags, events and groups.
 
 use crate::attributes::AttributeStore;
+use crate::bitmap::Bitmap;
 use crate::error::Result;
 use crate::events::EventStore;
 use crate::groups::GroupStore;
 use crate::members::MemberDict;
-use crate::segment::Evaluator;
+use crate::plan::{self, Universe};
 use crate::value::Timestamp;
 
 /// Everything a query reads. Invariant: every bitmap holds only live members, and every
@@ -30,10 +31,10 @@ impl State {
             if self.groups.groups[i].time_dependent {
                 continue;
             }
-            let bitmap = Evaluator::new(self, now)
-                .eval(&self.groups.groups[i].definition)?
-                .into_owned();
-            self.groups.groups[i].bitmap = std::sync::Arc::new(bitmap);
+            let definition = &self.groups.groups[i].definition;
+            let bitmap =
+                plan::bind(self, definition, now, None)?.bitmap(Universe::live(self), None)?;
+            self.groups.groups[i].bitmap = Bitmap::new(bitmap);
         }
         Ok(())
     }

@@ -466,7 +466,7 @@ fn scripted_repl() {
     );
     assert!(out.contains(" µs)"), "{out}");
     assert!(
-        out.contains("\"columns\":[\"step\",\"operation\",\"members\",\"µs\"]"),
+        out.contains("\"columns\":[\"step\",\"kernel\",\"members\",\"µs\"]"),
         "{out}"
     );
     assert!(out.contains("BREAKDOWN"), "help has examples: {out}");

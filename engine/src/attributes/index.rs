@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use roaring::{MultiOps, RoaringBitmap};
 
+use crate::bitmap::Bitmap;
 use crate::column::{Column, ColumnData, Matcher};
 use crate::column::{MatchKind, predicate::FloatRange};
 use crate::members::RowId;
@@ -203,14 +204,30 @@ impl BinnedIndex {
     }
 }
 
+/// How an attribute's index answers a compiled predicate.
+pub(crate) enum Access<'a> {
+    /// `IS NULL`: the universe less these non-NULL members.
+    Null(&'a Bitmap),
+    /// The union of `any_of` (value bitmaps); when negated (`!=`, `NOT IN`), `within` (the
+    /// non-NULL members) less that union.
+    Values {
+        any_of: Vec<&'a Bitmap>,
+        negated_within: Option<&'a Bitmap>,
+    },
+    /// The range bins ([`AttrIndex::select_ranges`]).
+    Ranges,
+    /// No index fits: the column is scanned.
+    Scan,
+}
+
 /// All indexes of one attribute. Every bitmap is shared copy-on-write: a snapshot shares
 /// them, a later change copies the bitmaps it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AttrIndex {
-    pub(crate) not_null: Arc<RoaringBitmap>,
+    pub(crate) not_null: Bitmap,
     /// Per string code, or `[false, true]` for bools; `None` for high-cardinality strings
     /// and ordered types.
-    pub(crate) values: Option<Vec<Arc<RoaringBitmap>>>,
+    pub(crate) values: Option<Vec<Bitmap>>,
     ranges: Option<BinnedIndex>,
 }
 
@@ -230,7 +247,7 @@ impl AttrIndex {
                 index.values = Some(
                     per_value
                         .into_iter()
-                        .map(|rows| Arc::new(sorted_bitmap(rows)))
+                        .map(|rows| Bitmap::new(sorted_bitmap(rows)))
                         .collect(),
                 );
             }
@@ -245,7 +262,7 @@ impl AttrIndex {
                 index.values = Some(
                     per_value
                         .into_iter()
-                        .map(|rows| Arc::new(sorted_bitmap(rows)))
+                        .map(|rows| Bitmap::new(sorted_bitmap(rows)))
                         .collect(),
                 );
             }
@@ -263,7 +280,7 @@ impl AttrIndex {
                 index.ranges = Some(BinnedIndex::build(column));
             }
         }
-        index.not_null = Arc::new(sorted_bitmap(not_null));
+        index.not_null = Bitmap::new(sorted_bitmap(not_null));
         index
     }
 
@@ -273,14 +290,14 @@ impl AttrIndex {
         if !column.is_valid(r) {
             return;
         }
-        Arc::make_mut(&mut self.not_null).remove(row);
+        self.not_null.make_mut().remove(row);
         if let Some(values) = &mut self.values {
             let slot = match &column.data {
                 ColumnData::Bool(v) => usize::from(v[r]),
                 _ => column.code(r).unwrap_or(0) as usize,
             };
             if let Some(bitmap) = values.get_mut(slot) {
-                Arc::make_mut(bitmap).remove(row);
+                bitmap.make_mut().remove(row);
             }
         }
         if let (Some(ranges), Some(key)) = (&mut self.ranges, key_of(column, r)) {
@@ -294,10 +311,10 @@ impl AttrIndex {
         if !column.is_valid(r) {
             return;
         }
-        Arc::make_mut(&mut self.not_null).insert(row);
+        self.not_null.make_mut().insert(row);
         match (&mut self.values, &column.data) {
             (Some(values), ColumnData::Bool(v)) => {
-                Arc::make_mut(&mut values[usize::from(v[r])]).insert(row);
+                values[usize::from(v[r])].make_mut().insert(row);
             }
             (Some(values), ColumnData::Str { codes, dict }) => {
                 if dict.len() > LOW_CARDINALITY_LIMIT {
@@ -305,9 +322,9 @@ impl AttrIndex {
                 } else {
                     let code = codes[r] as usize;
                     if values.len() <= code {
-                        values.resize(code + 1, Arc::default());
+                        values.resize(code + 1, Bitmap::default());
                     }
-                    Arc::make_mut(&mut values[code]).insert(row);
+                    values[code].make_mut().insert(row);
                 }
             }
             _ => {}
@@ -317,44 +334,48 @@ impl AttrIndex {
         }
     }
 
-    /// Rows passing `matcher` among all rows (`universe` answers `IS NULL`), or `None` when
-    /// no index applies and the caller must scan.
-    pub(crate) fn select<'a>(
-        &'a self,
+    /// How the index answers `matcher` (see [`Access`]).
+    pub(crate) fn access(&self, matcher: &Matcher) -> Access<'_> {
+        fn chosen<'v>(set: &[bool], values: &'v [Bitmap]) -> Vec<&'v Bitmap> {
+            values
+                .iter()
+                .zip(set.iter())
+                .filter(|(_, on)| **on)
+                .map(|(b, _)| b)
+                .collect()
+        }
+        let any_of = match (&matcher.kind, &self.values) {
+            (MatchKind::IsNull, _) => return Access::Null(&self.not_null),
+            (MatchKind::Any, _) => vec![&self.not_null],
+            (MatchKind::Codes(set), Some(values)) => chosen(set, values),
+            (MatchKind::Bools(set), Some(values)) => chosen(set, values),
+            (MatchKind::Ints(_) | MatchKind::Floats(_), _) if self.ranges.is_some() => {
+                return Access::Ranges;
+            }
+            _ => return Access::Scan,
+        };
+        Access::Values {
+            any_of,
+            negated_within: matcher.negate.then_some(&self.not_null),
+        }
+    }
+
+    /// Rows passing `matcher` through the range bins; `None` without them.
+    pub(crate) fn select_ranges(
+        &self,
         column: &Column,
         matcher: &Matcher,
-        universe: &RoaringBitmap,
-    ) -> Option<std::borrow::Cow<'a, RoaringBitmap>> {
-        use std::borrow::Cow;
-        let positive = match (&matcher.kind, &self.values) {
-            (MatchKind::IsNull, _) => {
-                return Some(Cow::Owned(universe - self.not_null.as_ref()));
-            }
-            (MatchKind::Any, _) => Cow::Borrowed(self.not_null.as_ref()),
-            (MatchKind::Codes(set), Some(values)) => pick(values, set),
-            (MatchKind::Bools(set), Some(values)) => pick(values, set),
-            (MatchKind::Ints(_) | MatchKind::Floats(_), _) => {
-                return self
-                    .ranges
-                    .as_ref()
-                    .map(|r| Cow::Owned(r.select(column, matcher)));
-            }
-            _ => return None,
-        };
-        Some(if matcher.negate {
-            Cow::Owned(self.not_null.as_ref() - positive.as_ref())
-        } else {
-            positive
-        })
+    ) -> Option<RoaringBitmap> {
+        self.ranges.as_ref().map(|r| r.select(column, matcher))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.not_null.serialized_size()
+        self.not_null.heap_bytes()
             + self
                 .values
                 .iter()
                 .flatten()
-                .map(|b| b.serialized_size())
+                .map(Bitmap::heap_bytes)
                 .sum::<usize>()
             + self
                 .ranges
@@ -362,19 +383,6 @@ impl AttrIndex {
                 .flat_map(|r| &r.bins)
                 .map(|b| b.rows.serialized_size())
                 .sum::<usize>()
-    }
-}
-
-fn pick<'a>(values: &'a [Arc<RoaringBitmap>], set: &[bool]) -> std::borrow::Cow<'a, RoaringBitmap> {
-    let chosen: Vec<&RoaringBitmap> = values
-        .iter()
-        .zip(set.iter())
-        .filter(|(_, on)| **on)
-        .map(|(b, _)| b.as_ref())
-        .collect();
-    match chosen.as_slice() {
-        [one] => std::borrow::Cow::Borrowed(*one),
-        _ => std::borrow::Cow::Owned(chosen.into_iter().union()),
     }
 }
 
@@ -403,7 +411,6 @@ mod tests {
             );
         }
         let index = AttrIndex::build(&col);
-        let universe: RoaringBitmap = (0..20_000).collect();
         for pred in [
             Predicate::Between(Value::Int(1000), Value::Int(1200)),
             Predicate::Cmp(CmpOp::Ge, Value::Int(4990)),
@@ -416,7 +423,8 @@ mod tests {
                 .filter(|&r| m.matches(&col, r))
                 .map(|r| r as u32)
                 .collect();
-            let indexed = index.select(&col, &m, &universe).unwrap().into_owned();
+            assert!(matches!(index.access(&m), Access::Ranges));
+            let indexed = index.select_ranges(&col, &m).unwrap();
             assert_eq!(indexed, scanned, "{pred:?}");
         }
     }

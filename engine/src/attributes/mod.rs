@@ -2,17 +2,15 @@
 
 mod index;
 
-pub(crate) use index::AttrIndex;
+pub(crate) use index::{Access, AttrIndex};
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::column::{Column, compile};
+use crate::column::{Column, Matcher};
 use crate::error::{Error, Result};
 use crate::members::RowId;
-use crate::segment::Predicate;
 use crate::value::{DataType, Value};
 
 /// Rows tested per block of a scan.
@@ -153,20 +151,17 @@ impl AttributeStore {
 }
 
 impl Attribute {
-    /// Members whose value passes `predicate`; `live` is the universe for `IS NULL`.
-    pub(crate) fn select<'a>(
-        &'a self,
-        predicate: &Predicate,
-        live: &RoaringBitmap,
-    ) -> Result<Cow<'a, RoaringBitmap>> {
-        let matcher = compile(predicate, &self.column, &self.name)?;
-        if matcher.is_never() {
-            return Ok(Cow::Owned(RoaringBitmap::new()));
-        }
-        if let Some(hit) = self.index.select(&self.column, &matcher, live) {
-            return Ok(hit);
-        }
-        // No index fits (high-cardinality strings): scan the codes, a block at a time.
+    /// Rows passing a range `matcher` through the range bins (empty without them; binding
+    /// asks for this only where [`AttrIndex::access`] said `Ranges`).
+    pub(crate) fn select_ranges(&self, matcher: &Matcher) -> RoaringBitmap {
+        self.index
+            .select_ranges(&self.column, matcher)
+            .unwrap_or_default()
+    }
+
+    /// Rows passing `matcher`, the codes scanned a block at a time (high-cardinality
+    /// strings, which have no value bitmaps).
+    pub(crate) fn scan(&self, matcher: &Matcher) -> RoaringBitmap {
         let mut rows = RoaringBitmap::new();
         let mut mask = vec![false; SCAN_BLOCK];
         for start in (0..self.column.len()).step_by(SCAN_BLOCK) {
@@ -176,6 +171,6 @@ impl Attribute {
             rows.append(passing.map(|(k, _)| (start + k) as u32))
                 .expect("rows ascend");
         }
-        Ok(Cow::Owned(rows & live))
+        rows
     }
 }

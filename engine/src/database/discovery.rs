@@ -82,14 +82,14 @@ impl View<'_> {
         event: &str,
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
-        self.breakdown_property_counted(segment, property, event, top)
+        self.breakdown_property_of(&self.members(segment)?, property, event, top)
             .map(|(lines, _)| lines)
     }
 
-    /// [`View::breakdown_property`] and the size of the segment.
-    pub(crate) fn breakdown_property_counted(
+    /// [`View::breakdown_property`] of the members `segment`, and their number.
+    pub(crate) fn breakdown_property_of(
         &self,
-        segment: &Segment,
+        segment: &RoaringBitmap,
         property: &str,
         event: &str,
         top: Option<usize>,
@@ -103,7 +103,6 @@ impl View<'_> {
                 partition.props.keys().map(String::as_str),
             )
         })?;
-        let segment = self.evaluator(segment)?.eval(segment)?;
         let mut per_value: HashMap<u64, (usize, RoaringBitmap)> = HashMap::new();
         for i in 0..partition.len() {
             let member = partition.members[i];

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord,
 };
-use crate::segment::{Evaluator, Segment};
+use crate::segment::Segment;
 use crate::state::State;
 use crate::storage::{FsStorage, Storage};
 use crate::value::{DataType, Timestamp, Value};
@@ -315,7 +315,7 @@ impl Database {
         // Refuse a definition that does not bind before it reaches the log.
         {
             let view = self.as_of(Timestamp::now());
-            Evaluator::new(view.state(), Timestamp::now().micros()).eval(&definition)?;
+            view.bind(&definition, None)?;
         }
         self.write(Change::DefineGroup {
             name: name.to_string(),

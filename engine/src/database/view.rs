@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
-use memberdb_query::MAX_STORED_NESTING;
-
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
+use crate::plan::{self, NodeSpans, Plan, Universe, check_deadline};
 use crate::results::{BreakdownRow, FindOptions, FindResult, FoundMember};
-use crate::segment::{Evaluator, Segment, check_deadline};
+use crate::segment::Segment;
 use crate::state::State;
 use crate::value::Value;
 
@@ -53,43 +52,59 @@ impl<'db> View<'db> {
         crate::value::Timestamp(self.now)
     }
 
-    /// An evaluator for `segment`, once its depth is known to be safe to recurse on: the
-    /// language refuses deeper text, but a tree built through the API can be any depth.
-    pub(crate) fn evaluator(&self, segment: &Segment) -> Result<Evaluator<'_>> {
-        let depth = segment.nesting();
-        if depth > MAX_STORED_NESTING {
-            return Err(Error::InvalidSegment(format!(
-                "the segment nests {depth} levels deep (each NOT, AND and OR is a level), more \
-                 than {MAX_STORED_NESTING}"
-            )));
-        }
-        Ok(Evaluator::new(&self.state, self.now).with_deadline(self.deadline))
+    /// `segment` bound to this view's state at its *now*; with the statement's `spans`,
+    /// errors point at their part of the text.
+    pub(crate) fn bind<'v>(
+        &'v self,
+        segment: &'v Segment,
+        spans: Option<&[NodeSpans]>,
+    ) -> Result<Plan<'v>> {
+        plan::bind(&self.state, segment, self.now, spans)
+    }
+
+    /// The members plans run over: every live member.
+    pub(crate) fn universe(&self) -> Universe<'_> {
+        Universe::live(&self.state)
+    }
+
+    /// The members `plan` selects.
+    pub(crate) fn select(&self, plan: &Plan<'_>) -> Result<RoaringBitmap> {
+        plan.bitmap(self.universe(), self.deadline)
+    }
+
+    /// How many members `plan` selects.
+    pub(crate) fn count_plan(&self, plan: &Plan<'_>) -> Result<u64> {
+        plan.count(self.universe(), self.deadline)
     }
 
     /// Members in `segment`.
     pub fn count(&self, segment: &Segment) -> Result<u64> {
-        self.evaluator(segment)?.count(segment)
+        self.count_plan(&self.bind(segment, None)?)
     }
 
     /// The members of `segment` as a bitmap of row ids (for embedders that combine results).
     pub fn members(&self, segment: &Segment) -> Result<RoaringBitmap> {
-        Ok(self.evaluator(segment)?.eval(segment)?.into_owned())
+        self.select(&self.bind(segment, None)?)
     }
 
     /// Members of `segment` with the requested attributes, in row-id order (the order the
     /// members were first seen), paged by `offset` / `limit`.
     pub fn find(&self, segment: &Segment, options: &FindOptions) -> Result<FindResult> {
+        self.find_plan(&self.bind(segment, None)?, options)
+    }
+
+    /// [`View::find`] of a bound plan: only the page's chunks are built, the rest counted.
+    pub(crate) fn find_plan(&self, plan: &Plan<'_>, options: &FindOptions) -> Result<FindResult> {
         let attrs: Vec<_> = options
             .columns
             .iter()
             .map(|c| self.state.attrs.require(c))
             .collect::<Result<_>>()?;
-        let bitmap = self.evaluator(segment)?.eval(segment)?;
-        let limit = options.limit.unwrap_or(usize::MAX);
-        let rows = bitmap
-            .iter()
-            .skip(options.offset)
-            .take(limit)
+        let limit = options.limit.map_or(u64::MAX, |l| l as u64);
+        let (page, total) =
+            plan.page(self.universe(), self.deadline, options.offset as u64, limit)?;
+        let rows = page
+            .into_iter()
             .map(|row| FoundMember {
                 member_id: self.state.members.member_id(row).to_string(),
                 values: attrs.iter().map(|a| a.column.get(row as usize)).collect(),
@@ -101,7 +116,7 @@ impl<'db> View<'db> {
             columns,
             types: attrs.iter().map(|a| a.column.data_type()).collect(),
             rows,
-            total: bitmap.len(),
+            total,
         })
     }
 
@@ -113,19 +128,18 @@ impl<'db> View<'db> {
         attribute: &str,
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
-        self.breakdown_counted(segment, attribute, top)
+        self.breakdown_of(&self.members(segment)?, attribute, top)
             .map(|(lines, _)| lines)
     }
 
-    /// [`View::breakdown`] and the size of the segment.
-    pub(crate) fn breakdown_counted(
+    /// [`View::breakdown`] of the members `bitmap`, and their number.
+    pub(crate) fn breakdown_of(
         &self,
-        segment: &Segment,
+        bitmap: &RoaringBitmap,
         attribute: &str,
         top: Option<usize>,
     ) -> Result<(Vec<BreakdownRow>, u64)> {
         let attr = self.state.attrs.require(attribute)?;
-        let bitmap = self.evaluator(segment)?.eval(segment)?;
         let column = &attr.column;
         let mut lines: Vec<BreakdownRow> = Vec::new();
         if let Some(values) = &attr.index.values {

@@ -2,7 +2,7 @@
 
 mod partition;
 
-pub(crate) use partition::EventPartition;
+pub(crate) use partition::{BoundFilter, EventPartition};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

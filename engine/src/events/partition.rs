@@ -11,10 +11,9 @@ use std::sync::Arc;
 use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
 
-use crate::column::{Column, MatchKind, Matcher, compile};
-use crate::error::{Error, Result};
+use crate::bitmap::Bitmap;
+use crate::column::{Column, MatchKind, Matcher};
 use crate::members::RowId;
-use crate::segment::PropFilter;
 use crate::util::chunked::ChunkedVec;
 use crate::value::{DAY_MICROS, DataType};
 
@@ -28,7 +27,7 @@ pub(crate) struct EventPartition {
     /// Only the properties this type has ever had a value for; the others are all NULL.
     pub(crate) props: BTreeMap<String, Column>,
     /// Members with at least one event of the type.
-    pub(crate) any: Arc<RoaringBitmap>,
+    pub(crate) any: Bitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
     pub(crate) days: BTreeMap<i64, Arc<RoaringBitmap>>,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
@@ -226,7 +225,7 @@ impl EventPartition {
             *Arc::make_mut(self.days.entry(day).or_default()) |= &bitmap;
             added.push(bitmap);
         }
-        *Arc::make_mut(&mut self.any) |= added.into_iter().union();
+        *self.any.make_mut() |= added.into_iter().union();
     }
 
     /// Whether appended events wait for [`EventPartition::seal`].
@@ -332,47 +331,11 @@ impl EventPartition {
         RoaringBitmap::from_sorted_iter(rows).expect("sorted")
     }
 
-    /// Binds `filter` to this partition; `schema` is the type of every known property.
-    pub(crate) fn bind<'a>(
-        &'a self,
-        filter: &PropFilter,
-        schema: &BTreeMap<String, DataType>,
-    ) -> Result<BoundFilter<'a>> {
-        Ok(match filter {
-            PropFilter::Prop { name, predicate } => {
-                let Some(&data_type) = schema.get(name) else {
-                    return Err(Error::unknown(
-                        "event property",
-                        name,
-                        schema.keys().map(String::as_str),
-                    ));
-                };
-                let column = self.props.get(name);
-                let matcher = match column {
-                    Some(c) => compile(predicate, c, name)?,
-                    None => compile(predicate, &Column::new(data_type), name)?,
-                };
-                BoundFilter::Prop { column, matcher }
-            }
-            PropFilter::And(all) => BoundFilter::And(
-                all.iter()
-                    .map(|f| self.bind(f, schema))
-                    .collect::<Result<_>>()?,
-            ),
-            PropFilter::Or(any) => BoundFilter::Or(
-                any.iter()
-                    .map(|f| self.bind(f, schema))
-                    .collect::<Result<_>>()?,
-            ),
-            PropFilter::Not(inner) => BoundFilter::Not(Box::new(self.bind(inner, schema)?)),
-        })
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         self.members.heap_bytes()
             + self.ts.heap_bytes()
             + self.props.values().map(Column::heap_bytes).sum::<usize>()
-            + self.any.serialized_size()
+            + self.any.heap_bytes()
             + self
                 .days
                 .values()

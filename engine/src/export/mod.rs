@@ -20,6 +20,7 @@ use crate::column::arrow_type;
 use crate::database::View;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
+use roaring::RoaringBitmap;
 
 /// Members per batch written.
 const BATCH: usize = 64 * 1024;
@@ -91,13 +92,23 @@ impl View<'_> {
         path: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
+        self.export_members(&self.members(segment)?, columns, path, progress)
+    }
+
+    /// [`View::export`] of the members `bitmap`.
+    pub(crate) fn export_members(
+        &self,
+        bitmap: &RoaringBitmap,
+        columns: &[String],
+        path: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64> {
         let format = ExportFormat::of(path)?;
         let state = self.state();
         let attrs: Vec<_> = columns
             .iter()
             .map(|c| state.attrs.require(c))
             .collect::<Result<_>>()?;
-        let bitmap = self.evaluator(segment)?.eval(segment)?;
         let total = bitmap.len();
         let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];
         fields.extend(

@@ -10,10 +10,7 @@
 
 pub(crate) mod stored;
 
-use std::sync::Arc;
-
-use roaring::RoaringBitmap;
-
+use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
@@ -24,7 +21,7 @@ pub(crate) struct Group {
     pub(crate) definition: Segment,
     /// Moves with *now*: evaluated at query time instead of read from `bitmap`.
     pub(crate) time_dependent: bool,
-    pub(crate) bitmap: Arc<RoaringBitmap>,
+    pub(crate) bitmap: Bitmap,
 }
 
 /// All groups, in definition order (a group only refers to earlier ones).
@@ -72,7 +69,7 @@ impl GroupStore {
             name: name.to_string(),
             definition,
             time_dependent,
-            bitmap: Arc::default(),
+            bitmap: Bitmap::default(),
         });
         Ok(self.groups.len() - 1)
     }

@@ -1,10 +1,7 @@
 //! The member dictionary: external `member_id` strings to dense `u32` row ids and back, and
 //! the bitmap of live members that `NOT` and `ALL` range over.
 
-use std::sync::Arc;
-
-use roaring::RoaringBitmap;
-
+use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::util::dict::StrDict;
 
@@ -16,7 +13,7 @@ pub type RowId = u32;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MemberDict {
     ids: StrDict,
-    live: Arc<RoaringBitmap>,
+    live: Bitmap,
 }
 
 impl MemberDict {
@@ -25,7 +22,7 @@ impl MemberDict {
         self.ids.len()
     }
 
-    pub(crate) fn live(&self) -> &RoaringBitmap {
+    pub(crate) fn live(&self) -> &Bitmap {
         &self.live
     }
 
@@ -44,7 +41,7 @@ impl MemberDict {
         }
         let (row, new) = self.ids.intern(member_id);
         if !self.live.contains(row) {
-            Arc::make_mut(&mut self.live).insert(row);
+            self.live.make_mut().insert(row);
         }
         Ok((row, new))
     }
@@ -59,7 +56,7 @@ impl MemberDict {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ids.heap_bytes() + self.live.serialized_size()
+        self.ids.heap_bytes() + self.live.heap_bytes()
     }
 }
 

@@ -1,12 +1,11 @@
-//! Binding: a parsed segment expression checked against the catalog and turned into a
-//! [`Segment`]. Every error carries the span of the part at fault.
+//! A statement's parsed segment expression turned into a [`Segment`] with the spans of its
+//! nodes; binding it to the catalog (names, literal types, windows) is `crate::plan::bind`'s.
 
-use memberdb_query::ast::{self, Expr, LiteralKind, PropExpr, Test};
+use memberdb_query::ast::{self, Expr, LiteralKind, PropExpr, Span, Test};
 
-use crate::column::{Column, compile};
 use crate::error::{Error, Result};
+use crate::plan::NodeSpans;
 use crate::segment::{CmpOp, Did, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window};
-use crate::state::State;
 use crate::value::{Timestamp, Value};
 
 pub(crate) fn value(lit: &ast::Literal) -> Value {
@@ -52,69 +51,60 @@ pub(crate) fn instant(lit: &ast::Literal, clause: &str) -> Result<Timestamp> {
     })
 }
 
-/// Binds a segment expression to the catalog of `state`: every name resolved, every literal
-/// checked against its column, each error carrying its span.
-pub(crate) fn segment(state: &State, expr: &Expr) -> Result<Segment> {
-    convert(Some(state), expr)
+/// A statement's segment expression as a [`Segment`], with the spans of its nodes in the
+/// order binding visits them ([`NodeSpans`]), so that binding it to the catalog
+/// (`crate::plan::bind`) points each error at its part of the text.
+pub(crate) fn segment(expr: &Expr) -> Result<(Segment, Vec<NodeSpans>)> {
+    let mut spans = Vec::new();
+    let segment = convert(expr, &mut spans)?;
+    Ok((segment, spans))
 }
 
-/// A stored definition's expression as a segment, without the catalog: its names were
-/// checked when it was defined, and the state it is read into may not hold them all yet.
+/// A stored definition's expression as a segment.
 pub(crate) fn stored_segment(expr: &Expr) -> Result<Segment> {
-    convert(None, expr)
+    convert(expr, &mut Vec::new())
 }
 
-/// The one conversion of an expression into a [`Segment`]; with a state, checked against it.
-fn convert(state: Option<&State>, expr: &Expr) -> Result<Segment> {
+fn spans(whole: Span, name: Span) -> NodeSpans {
+    NodeSpans {
+        whole,
+        name,
+        window: whole,
+    }
+}
+
+/// The conversion of an expression into a [`Segment`], pushing each node's spans in
+/// pre-order (a `DID`'s filter after the `DID`). Only what needs no catalog is checked here.
+fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
     Ok(match expr {
-        Expr::All(_) => Segment::All,
+        Expr::All(span) => {
+            out.push(spans(*span, *span));
+            Segment::All
+        }
         Expr::Tag(name, span) => {
-            if let Some(state) = state
-                && state.tags.get(name).is_none()
-            {
-                return Err(Error::unknown("tag", name, state.tags.names()).at(*span));
-            }
+            out.push(spans(*span, *span));
             Segment::Tag(name.clone())
         }
-        Expr::InGroup(name, _) => {
-            if let Some(state) = state {
-                state
-                    .groups
-                    .require(&name.text)
-                    .map_err(|e| e.at(name.span))?;
-            }
+        Expr::InGroup(name, span) => {
+            out.push(spans(*span, name.span));
             Segment::InGroup(name.text.clone())
         }
         Expr::Cmp(c) => {
-            let predicate = predicate(&c.test);
-            if let Some(state) = state {
-                let attr = state
-                    .attrs
-                    .require(&c.name.text)
-                    .map_err(|e| e.at(c.name.span))?;
-                compile(&predicate, &attr.column, &c.name.text).map_err(|e| e.at(c.span))?;
-            }
+            out.push(spans(c.span, c.name.span));
             Segment::Attr {
                 name: c.name.text.clone(),
-                predicate,
+                predicate: predicate(&c.test),
             }
         }
-        Expr::Did(d, _) => {
-            let part = match state {
-                Some(state) => Some((
-                    state,
-                    state
-                        .events
-                        .require(&d.event.text)
-                        .map_err(|e| e.at(d.event.span))?,
-                )),
-                None => None,
-            };
-            let filter = d
-                .filter
-                .as_ref()
-                .map(|f| prop_filter(part, f))
-                .transpose()?;
+        Expr::Did(d, span) => {
+            let mut node = spans(*span, d.event.span);
+            if let Some(ast::WindowExpr::Last { span, .. } | ast::WindowExpr::Range { span, .. }) =
+                &d.window
+            {
+                node.window = *span;
+            }
+            out.push(node);
+            let filter = d.filter.as_ref().map(|f| prop_filter(f, out)).transpose()?;
             let frequency = d.count.map(|(kind, n, _)| match kind {
                 ast::CountKind::AtLeast => Frequency::AtLeast(n),
                 ast::CountKind::AtMost => Frequency::AtMost(n),
@@ -122,18 +112,16 @@ fn convert(state: Option<&State>, expr: &Expr) -> Result<Segment> {
             });
             let window = match &d.window {
                 None => None,
-                Some(ast::WindowExpr::Last { amount, unit, span }) => {
+                Some(ast::WindowExpr::Last { amount, unit, .. }) => {
                     let unit = match unit {
                         ast::Unit::Hours => TimeUnit::Hours,
                         ast::Unit::Days => TimeUnit::Days,
                         ast::Unit::Weeks => TimeUnit::Weeks,
                     };
-                    let window = Window::Last {
+                    Some(Window::Last {
                         amount: *amount,
                         unit,
-                    };
-                    crate::segment::resolve_window(&window, 0).map_err(|e| e.at(*span))?;
-                    Some(window)
+                    })
                 }
                 Some(ast::WindowExpr::Range { since, before, .. }) => {
                     let since = since.as_ref().map(|l| instant(l, "SINCE")).transpose()?;
@@ -151,59 +139,62 @@ fn convert(state: Option<&State>, expr: &Expr) -> Result<Segment> {
                 window,
             })
         }
-        Expr::And(parts, _) => Segment::And(
-            parts
-                .iter()
-                .map(|p| convert(state, p))
-                .collect::<Result<_>>()?,
-        ),
-        Expr::Or(parts, _) => Segment::Or(
-            parts
-                .iter()
-                .map(|p| convert(state, p))
-                .collect::<Result<_>>()?,
-        ),
-        Expr::Not(inner, _) => Segment::Not(Box::new(convert(state, inner)?)),
+        Expr::And(parts, span) => {
+            out.push(spans(*span, *span));
+            Segment::And(
+                parts
+                    .iter()
+                    .map(|p| convert(p, out))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        Expr::Or(parts, span) => {
+            out.push(spans(*span, *span));
+            Segment::Or(
+                parts
+                    .iter()
+                    .map(|p| convert(p, out))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        Expr::Not(inner, span) => {
+            out.push(spans(*span, *span));
+            Segment::Not(Box::new(convert(inner, out)?))
+        }
     })
 }
 
-/// A `WHERE` filter; with the state and the event's partition, checked against them.
-fn prop_filter(
-    part: Option<(&State, &crate::events::EventPartition)>,
-    f: &PropExpr,
-) -> Result<PropFilter> {
+/// A `WHERE` filter, its nodes' spans pushed like [`convert`]'s.
+fn prop_filter(f: &PropExpr, out: &mut Vec<NodeSpans>) -> Result<PropFilter> {
     Ok(match f {
         PropExpr::Cmp(c) => {
-            let name = &c.name.text;
-            let predicate = predicate(&c.test);
-            if let Some((state, part)) = part {
-                let Some(&data_type) = state.events.props.get(name) else {
-                    let known = state.events.props.keys().map(String::as_str);
-                    return Err(Error::unknown("event property", name, known).at(c.name.span));
-                };
-                match part.props.get(name) {
-                    Some(column) => compile(&predicate, column, name),
-                    None => compile(&predicate, &Column::new(data_type), name),
-                }
-                .map_err(|e| e.at(c.span))?;
-            }
+            out.push(spans(c.span, c.name.span));
             PropFilter::Prop {
-                name: name.clone(),
-                predicate,
+                name: c.name.text.clone(),
+                predicate: predicate(&c.test),
             }
         }
-        PropExpr::And(parts, _) => PropFilter::And(
-            parts
-                .iter()
-                .map(|p| prop_filter(part, p))
-                .collect::<Result<_>>()?,
-        ),
-        PropExpr::Or(parts, _) => PropFilter::Or(
-            parts
-                .iter()
-                .map(|p| prop_filter(part, p))
-                .collect::<Result<_>>()?,
-        ),
-        PropExpr::Not(inner, _) => PropFilter::Not(Box::new(prop_filter(part, inner)?)),
+        PropExpr::And(parts, span) => {
+            out.push(spans(*span, *span));
+            PropFilter::And(
+                parts
+                    .iter()
+                    .map(|p| prop_filter(p, out))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        PropExpr::Or(parts, span) => {
+            out.push(spans(*span, *span));
+            PropFilter::Or(
+                parts
+                    .iter()
+                    .map(|p| prop_filter(p, out))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        PropExpr::Not(inner, span) => {
+            out.push(spans(*span, *span));
+            PropFilter::Not(Box::new(prop_filter(inner, out)?))
+        }
     })
 }

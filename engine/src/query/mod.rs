@@ -4,14 +4,13 @@
 pub(crate) mod bind;
 mod text;
 
-use std::time::Instant;
-
 use memberdb_query::ast::{ShowWhat, Statement, StatementKind};
 
 use crate::database::{Database, View};
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 use crate::results::{BreakdownRow, FindOptions, FindResult};
-use crate::segment::{Evaluator, Segment};
+use crate::segment::Segment;
 use crate::value::Timestamp;
 
 pub use memberdb_query::{parse_script, parse_statement, parse_statement_nested};
@@ -96,6 +95,53 @@ pub struct RunOptions {
     pub max_breakdown_lines: Option<usize>,
     /// Called as an EXPORT writes, with the members written and the segment's size.
     pub progress: Option<Progress>,
+    /// Answers kept between statements: COUNT and BREAKDOWN consult it once bound.
+    pub cache: Option<Cache>,
+}
+
+/// A store of answers a caller keeps between statements (a server's answer cache).
+///
+/// The engine asks it about COUNT and BREAKDOWN statements once they are bound, under a key
+/// made of the bound plan (names resolved, commutative operands ordered, every window
+/// resolved to the events it selects) and the statement's shape, with the data version the
+/// statement reads. An answer stored under a key and a version is the answer of every
+/// statement with that key at that version, whatever its text or *now*: a window that moved
+/// but selects the same events shares the entry, one that selects others does not.
+pub trait AnswerCache: Send + Sync {
+    /// The answer kept under `key` for data version `version`.
+    fn get(&self, key: &str, version: u64) -> Option<Output>;
+    /// Keeps `output` under `key` for data version `version`.
+    fn put(&self, key: &str, version: u64, output: &Output);
+}
+
+/// A shared [`AnswerCache`].
+#[derive(Clone)]
+pub struct Cache(pub std::sync::Arc<dyn AnswerCache>);
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cache(..)")
+    }
+}
+
+/// `run`'s answer, through the cache of `options` under `what` and the plan's key.
+fn cached(
+    options: &RunOptions,
+    version: u64,
+    what: &str,
+    plan: &Plan<'_>,
+    run: impl FnOnce() -> Result<Output>,
+) -> Result<Output> {
+    let Some(cache) = &options.cache else {
+        return run();
+    };
+    let key = format!("{what} {}", plan.key());
+    if let Some(hit) = cache.0.get(&key, version) {
+        return Ok(hit);
+    }
+    let output = run()?;
+    cache.0.put(&key, version, &output);
+    Ok(output)
 }
 
 /// A progress callback: done, of total.
@@ -119,7 +165,9 @@ impl Database {
     /// Binds a parsed segment expression to this database's catalog: names resolved, types
     /// checked, each error pointing at its part of the text.
     pub fn bind_segment(&self, expr: &memberdb_query::ast::Expr) -> Result<Segment> {
-        bind::segment(self.as_of(Timestamp::now()).state(), expr)
+        let (segment, spans) = bind::segment(expr)?;
+        self.as_of(Timestamp::now()).bind(&segment, Some(&spans))?;
+        Ok(segment)
     }
 
     /// Runs one parsed statement. Reads bind and run on one snapshot.
@@ -152,7 +200,8 @@ impl Database {
         }
         match &statement.kind {
             StatementKind::DefineGroup { name, segment } => {
-                let seg = bind::segment(self.as_of(now).state(), segment)?;
+                let (seg, spans) = bind::segment(segment)?;
+                self.as_of(now).bind(&seg, Some(&spans))?;
                 self.define_group(&name.text, seg)
                     .map_err(|e| e.at(name.span))?;
                 let members = self.as_of(now).count(&Segment::in_group(&name.text))?;
@@ -190,9 +239,17 @@ impl Database {
             _ => {}
         }
         let view = self.as_of(now).with_deadline(options.deadline);
+        // The view holds the state's read lock: this is the version of what it reads.
+        let version = self.version();
         let state = view.state();
         Ok(match &statement.kind {
-            StatementKind::Count(e) => Output::Count(view.count(&bind::segment(state, e)?)?),
+            StatementKind::Count(e) => {
+                let (seg, spans) = bind::segment(e)?;
+                let plan = view.bind(&seg, Some(&spans))?;
+                cached(options, version, "COUNT", &plan, || {
+                    Ok(Output::Count(view.count_plan(&plan)?))
+                })?
+            }
             StatementKind::Find {
                 segment,
                 show,
@@ -200,7 +257,8 @@ impl Database {
                 limit,
                 offset,
             } => {
-                let seg = bind::segment(state, segment)?;
+                let (seg, spans) = bind::segment(segment)?;
+                let plan = view.bind(&seg, Some(&spans))?;
                 let options = FindOptions {
                     columns: shown_columns(state, show, *show_all)?,
                     limit: Some(
@@ -208,7 +266,7 @@ impl Database {
                     ),
                     offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
                 };
-                Output::Find(view.find(&seg, &options)?)
+                Output::Find(view.find_plan(&plan, &options)?)
             }
             StatementKind::Breakdown {
                 segment,
@@ -216,24 +274,42 @@ impl Database {
                 of,
                 top,
             } => {
-                let seg = bind::segment(state, segment)?;
+                let (seg, spans) = bind::segment(segment)?;
+                let plan = view.bind(&seg, Some(&spans))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                let (lines, total) = match of {
+                let by_text = match of {
                     Some(event) => {
                         state
                             .events
                             .require(&event.text)
                             .map_err(|e| e.at(event.span))?;
-                        view.breakdown_property_counted(&seg, &by.text, &event.text, top)
-                            .map_err(|e| match e {
-                                e @ Error::UnknownName { .. } => e.at(by.span),
-                                e => e,
-                            })?
+                        format!("{} OF {}", by.text, event.text)
                     }
                     None => {
                         require_attribute(state, &by.text).map_err(|e| e.at(by.span))?;
-                        view.breakdown_counted(&seg, &by.text, top)?
+                        by.text.clone()
                     }
+                };
+                let what = format!("BREAKDOWN BY {by_text} TOP {top:?}");
+                let output = cached(options, version, &what, &plan, || {
+                    let members = view.select(&plan)?;
+                    let (lines, total) = match of {
+                        Some(event) => view
+                            .breakdown_property_of(&members, &by.text, &event.text, top)
+                            .map_err(|e| match e {
+                                e @ Error::UnknownName { .. } => e.at(by.span),
+                                e => e,
+                            })?,
+                        None => view.breakdown_of(&members, &by.text, top)?,
+                    };
+                    Ok(Output::Breakdown {
+                        by: by_text.clone(),
+                        total,
+                        lines,
+                    })
+                })?;
+                let Output::Breakdown { lines, .. } = &output else {
+                    return Err(Error::Internal("a BREAKDOWN answered otherwise".into()));
                 };
                 if let Some(max) = options.max_breakdown_lines
                     && lines.len() > max
@@ -245,18 +321,13 @@ impl Database {
                         lines.len()
                     )));
                 }
-                Output::Breakdown {
-                    by: match of {
-                        Some(event) => format!("{} OF {}", by.text, event.text),
-                        None => by.text.clone(),
-                    },
-                    total,
-                    lines,
-                }
+                output
             }
             StatementKind::Explain(e) => {
-                let seg = bind::segment(state, e)?;
-                explain(&view, &seg)?
+                let (seg, spans) = bind::segment(e)?;
+                let plan = view.bind(&seg, Some(&spans))?;
+                let (rows, _) = crate::plan::explain(&plan, view.universe(), options.deadline)?;
+                table(&["step", "kernel", "members", "µs"], rows)
             }
             StatementKind::Export {
                 segment,
@@ -264,15 +335,17 @@ impl Database {
                 show_all,
                 path,
             } => {
-                let seg = bind::segment(state, segment)?;
+                let (seg, spans) = bind::segment(segment)?;
+                let plan = view.bind(&seg, Some(&spans))?;
                 let columns = shown_columns(state, show, *show_all)?;
                 let memberdb_query::ast::LiteralKind::Str(file) = &path.kind else {
                     return Err(Error::Internal("EXPORT path is not a string".into()));
                 };
                 let progress = options.progress.clone();
+                let members = view.select(&plan)?;
                 let rows = view
-                    .export(
-                        &seg,
+                    .export_members(
+                        &members,
                         &columns,
                         std::path::Path::new(file),
                         &mut |done, all| {
@@ -453,79 +526,6 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                 .collect(),
         ),
     }
-}
-
-/// EXPLAIN: every node of the segment with the operation it runs, its cardinality and its
-/// time (a node's time includes its children's).
-fn explain(view: &View<'_>, segment: &Segment) -> Result<Output> {
-    let evaluator = Evaluator::new(view.state(), view.now().micros());
-    let mut rows = Vec::new();
-    explain_node(&evaluator, segment, 0, &mut rows)?;
-    let started = Instant::now();
-    let total = evaluator.count(segment)?;
-    rows.push(vec![
-        "COUNT (as run)".to_string(),
-        "the last operation counted with a *_len function".to_string(),
-        total.to_string(),
-        started.elapsed().as_micros().to_string(),
-    ]);
-    Ok(table(&["step", "operation", "members", "µs"], rows))
-}
-
-fn operation(segment: &Segment) -> String {
-    match segment {
-        Segment::All => "borrow the live-members bitmap".to_string(),
-        Segment::Tag(_) => "borrow the tag bitmap".to_string(),
-        Segment::InGroup(_) => {
-            "borrow the group bitmap (or evaluate it at now if it moves with time)".to_string()
-        }
-        Segment::Attr { .. } => {
-            "attribute index: value bitmaps, range bins, or a column scan".to_string()
-        }
-        Segment::Did(d) => match (&d.filter, &d.frequency, &d.window) {
-            (None, None, None) => "borrow the event type's member bitmap".to_string(),
-            (None, None, Some(_)) => {
-                "union of day bitmaps + scan of the partial edge days".to_string()
-            }
-            _ => "scan the window's events of the type, filter, count per member".to_string(),
-        },
-        Segment::And(_) => "intersect (smallest first), subtract the NOT operands".to_string(),
-        Segment::Or(_) => "union".to_string(),
-        Segment::Not(_) => "live members minus the operand".to_string(),
-    }
-}
-
-fn explain_node(
-    e: &Evaluator<'_>,
-    segment: &Segment,
-    depth: usize,
-    rows: &mut Vec<Vec<String>>,
-) -> Result<()> {
-    let started = Instant::now();
-    let members = e.eval(segment)?.len();
-    let micros = started.elapsed().as_micros();
-    let text = segment.to_string();
-    let text = if text.chars().count() > 80 {
-        format!("{}…", text.chars().take(79).collect::<String>())
-    } else {
-        text
-    };
-    rows.push(vec![
-        format!("{}{}", "  ".repeat(depth), text),
-        operation(segment),
-        members.to_string(),
-        micros.to_string(),
-    ]);
-    match segment {
-        Segment::And(children) | Segment::Or(children) => {
-            for c in children {
-                explain_node(e, c, depth + 1, rows)?;
-            }
-        }
-        Segment::Not(inner) => explain_node(e, inner, depth + 1, rows)?,
-        _ => {}
-    }
-    Ok(())
 }
 
 impl Database {

@@ -1,13 +1,11 @@
 //! Segments: the typed expression tree of DESIGN section 3, and a builder for embedders.
 //!
 //! A [`Segment`] names attributes, tags, events and groups by string; names are resolved and
-//! literals checked against the catalog when the segment is evaluated (see `eval`).
+//! literals checked against the catalog when the segment is bound into a plan (`crate::plan`).
 
-mod eval;
 mod shape;
 mod window;
 
-pub(crate) use eval::{Evaluator, check_deadline};
 pub(crate) use window::resolve as resolve_window;
 
 use serde::{Deserialize, Serialize};

@@ -692,7 +692,7 @@ fn restore_events(
         let parsed = name.rsplit_once('/').and_then(|(event, key)| {
             let part = Arc::make_mut(state.events.types.get_mut(event)?);
             match key {
-                "any" => part.any = Arc::new(bitmap),
+                "any" => part.any = crate::bitmap::Bitmap::new(bitmap),
                 day => {
                     part.days.insert(day.parse().ok()?, Arc::new(bitmap));
                 }

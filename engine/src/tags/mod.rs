@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::members::RowId;
 
@@ -13,14 +14,14 @@ use crate::members::RowId;
 /// shares them, a later change copies the map's references and the one bitmap it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TagStore {
-    tags: Arc<BTreeMap<String, Arc<RoaringBitmap>>>,
+    tags: Arc<BTreeMap<String, Bitmap>>,
     /// Exclusive groups: (group name, its tags). A tag is in at most one group.
     exclusive: Vec<(String, Vec<String>)>,
 }
 
 impl TagStore {
-    pub(crate) fn get(&self, tag: &str) -> Option<&RoaringBitmap> {
-        self.tags.get(tag).map(Arc::as_ref)
+    pub(crate) fn get(&self, tag: &str) -> Option<&Bitmap> {
+        self.tags.get(tag)
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
@@ -95,11 +96,13 @@ impl TagStore {
             Some(bitmap) if bitmap.contains(row) => false,
             Some(_) => {
                 let bitmap = self.tags_mut().get_mut(tag).expect("present");
-                Arc::make_mut(bitmap).insert(row)
+                bitmap.make_mut().insert(row)
             }
             None => {
-                self.tags_mut()
-                    .insert(tag.to_string(), Arc::new(RoaringBitmap::from_iter([row])));
+                self.tags_mut().insert(
+                    tag.to_string(),
+                    Bitmap::new(RoaringBitmap::from_iter([row])),
+                );
                 true
             }
         }
@@ -113,7 +116,11 @@ impl TagStore {
         sorted.sort_unstable();
         sorted.dedup();
         let added = RoaringBitmap::from_sorted_iter(sorted).expect("sorted and deduplicated");
-        *Arc::make_mut(self.tags_mut().entry(tag.to_string()).or_default()) |= added;
+        *self
+            .tags_mut()
+            .entry(tag.to_string())
+            .or_default()
+            .make_mut() |= added;
     }
 
     /// Removes `row` from `tag`. True when it was there. The tag stays known when empty.
@@ -122,11 +129,11 @@ impl TagStore {
             return false;
         }
         let bitmap = self.tags_mut().get_mut(tag).expect("present");
-        Arc::make_mut(bitmap).remove(row)
+        bitmap.make_mut().remove(row)
     }
 
     /// The map, for changing (its references are copied first if a snapshot shares it).
-    fn tags_mut(&mut self) -> &mut BTreeMap<String, Arc<RoaringBitmap>> {
+    fn tags_mut(&mut self) -> &mut BTreeMap<String, Bitmap> {
         Arc::make_mut(&mut self.tags)
     }
 
@@ -140,11 +147,11 @@ impl TagStore {
     }
 
     pub(crate) fn insert_bitmap(&mut self, tag: String, bitmap: RoaringBitmap) {
-        self.tags_mut().insert(tag, Arc::new(bitmap));
+        self.tags_mut().insert(tag, Bitmap::new(bitmap));
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.tags.values().map(|b| b.serialized_size()).sum()
+        self.tags.values().map(Bitmap::heap_bytes).sum()
     }
 }
 

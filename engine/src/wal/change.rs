@@ -12,7 +12,7 @@ use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::ingest::IngestReport;
 use crate::ingest::command::{self, Input, LoadRules};
-use crate::segment::{Evaluator, Segment};
+use crate::segment::Segment;
 use crate::state::State;
 use crate::value::{DataType, Timestamp, Value};
 
@@ -280,7 +280,7 @@ pub(crate) fn apply(
         }
         Change::DefineGroup { name, definition } => {
             // The definition must bind against the state before it is stored.
-            Evaluator::new(state, Timestamp::now().micros()).eval(definition)?;
+            crate::plan::bind(state, definition, Timestamp::now().micros(), None)?;
             state.groups.define(name, definition.clone())?;
             Ok(Outcome::Done)
         }
@@ -399,7 +399,7 @@ fn keeping_groups(
     change(state)?;
     let now = Timestamp::now().micros();
     let broken = state.groups.groups.iter().find_map(|group| {
-        let e = Evaluator::new(state, now).eval(&group.definition).err()?;
+        let e = crate::plan::bind(state, &group.definition, now, None).err()?;
         Some((group.name.clone(), e))
     });
     if let Some((name, e)) = broken {

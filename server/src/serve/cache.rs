@@ -1,11 +1,14 @@
 //! Answers of repeated read statements, kept until the data changes.
 //!
 //! Marketing systems ask the same segment counts over and over (dashboards, journey engines
-//! checking a segment before each send). A COUNT or BREAKDOWN whose answer cannot move with
-//! the wall clock is cached under its canonical text (the parsed statement printed back, so
-//! spacing, case and comments do not make new entries) together with the database's data
-//! version; any write makes the version grow, so a cached answer is only ever returned while
-//! no write has become visible since it was computed.
+//! checking a segment before each send). The engine asks this cache about every COUNT and
+//! BREAKDOWN once it is bound (`memberdb::query::AnswerCache`), under a key made of the bound
+//! plan: names resolved, operands in a canonical order, windows resolved to the events they
+//! select. So spacing, case, comments and operand order do not make new entries, and a
+//! statement with `IN LAST 7 DAYS` is answered from the cache while its window selects the
+//! same events. Each answer is kept with the data version it was computed at; any write
+//! makes the version grow, so a cached answer is only ever returned while no write has
+//! become visible since it was computed.
 //!
 //! The cache is bounded twice: in entries and in bytes (each answer counted as the bytes it
 //! is sent as, plus its key). When full, answers of older data versions go first, then the
@@ -15,16 +18,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memberdb_query::ast::{DidExpr, Expr, Statement, StatementKind, WindowExpr};
-
-use super::resp::Reply;
+use memberdb::query::Output;
 
 /// Fixed cost counted per entry besides its key and reply (map slot, queue slot, headers).
 const ENTRY_OVERHEAD: usize = 64;
 
 struct Entry {
     version: u64,
-    reply: Reply,
+    output: Output,
     bytes: usize,
 }
 
@@ -64,27 +65,18 @@ impl AnswerCache {
         }
     }
 
-    /// The key of a statement whose answer may be cached: COUNT and BREAKDOWN only, and
-    /// nothing that moves with *now* (`IN LAST` windows, and groups, which may hold such
-    /// windows) unless `AS OF` pins it. The key is the canonical text, `AS OF` included.
-    pub(crate) fn key(&self, statement: &Statement) -> Option<String> {
-        if self.capacity == 0 || self.max_bytes == 0 {
-            return None;
-        }
-        let segment = match &statement.kind {
-            StatementKind::Count(e) | StatementKind::Breakdown { segment: e, .. } => e,
-            _ => return None,
-        };
-        (statement.as_of.is_some() || !moves_with_now(segment)).then(|| statement.to_string())
+    /// True when the cache keeps anything (either bound 0: off).
+    pub(crate) fn enabled(&self) -> bool {
+        self.capacity > 0 && self.max_bytes > 0
     }
 
-    pub(crate) fn get(&self, key: &str, version: u64) -> Option<Reply> {
+    fn lookup(&self, key: &str, version: u64) -> Option<Output> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let found = entries
             .map
             .get(key)
             .filter(|e| e.version == version)
-            .map(|e| e.reply.clone());
+            .map(|e| e.output.clone());
         drop(entries);
         let counter = if found.is_some() {
             &self.hits
@@ -95,9 +87,9 @@ impl AnswerCache {
         found
     }
 
-    pub(crate) fn put(&self, key: &str, version: u64, reply: &Reply) {
+    fn keep(&self, key: &str, version: u64, output: &Output) {
         let mut sent = Vec::new();
-        reply.write(false, &mut sent);
+        super::commands::output_reply(output.clone()).write(false, &mut sent);
         let bytes = sent.len() + key.len() + ENTRY_OVERHEAD;
         // One answer may take at most a quarter of the budget, so a few huge ones cannot
         // push out everything else.
@@ -126,7 +118,7 @@ impl AnswerCache {
             key.to_string(),
             Entry {
                 version,
-                reply: reply.clone(),
+                output: output.clone(),
                 bytes,
             },
         );
@@ -138,76 +130,56 @@ impl AnswerCache {
     }
 }
 
-/// Whether the members of `expr` can change as *now* moves: an `IN LAST` window, or a group
-/// (whose definition may hold one). The tree is at most the language's nesting deep.
-fn moves_with_now(expr: &Expr) -> bool {
-    match expr {
-        Expr::InGroup(..) => true,
-        Expr::Did(
-            DidExpr {
-                window: Some(WindowExpr::Last { .. }),
-                ..
-            },
-            _,
-        ) => true,
-        Expr::And(parts, _) | Expr::Or(parts, _) => parts.iter().any(moves_with_now),
-        Expr::Not(inner, _) => moves_with_now(inner),
-        _ => false,
+impl memberdb::query::AnswerCache for AnswerCache {
+    fn get(&self, key: &str, version: u64) -> Option<Output> {
+        self.lookup(key, version)
+    }
+
+    fn put(&self, key: &str, version: u64, output: &Output) {
+        self.keep(key, version, output);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(text: &str) -> Statement {
-        memberdb::query::parse_statement(text).unwrap()
-    }
+    use memberdb::query::AnswerCache as _;
 
     #[test]
-    fn only_clock_free_counts_and_breakdowns_are_cached_per_version() {
+    fn answers_are_kept_per_version() {
         let cache = AnswerCache::new(2, 1 << 20);
-        for (text, ok) in [
-            ("COUNT TAG 'vip'", true),
-            ("BREAKDOWN ALL BY city", true),
-            ("COUNT DID purchase IN LAST 7 DAYS", false),
-            ("COUNT NOT (TAG 'a' OR DID purchase IN LAST 7 DAYS)", false),
-            ("COUNT DID purchase IN LAST 7 DAYS AS OF '2026-01-01'", true),
-            ("COUNT IN GROUP g", false),
-            ("COUNT \"last\" = 'x' AND \"group\" = 'y'", true),
-            ("FIND ALL", false),
-        ] {
-            assert_eq!(cache.key(&parse(text)).is_some(), ok, "{text}");
-        }
-        cache.put("a", 1, &Reply::Int(5));
-        assert_eq!(cache.get("a", 1), Some(Reply::Int(5)));
+        cache.put("a", 1, &Output::Count(5));
+        assert_eq!(cache.get("a", 1), Some(Output::Count(5)));
         assert_eq!(cache.get("a", 2), None, "a write since");
-        cache.put("b", 1, &Reply::Int(6));
-        cache.put("c", 2, &Reply::Int(7));
-        assert_eq!(cache.get("c", 2), Some(Reply::Int(7)));
+        cache.put("b", 1, &Output::Count(6));
+        cache.put("c", 2, &Output::Count(7));
+        assert_eq!(cache.get("c", 2), Some(Output::Count(7)));
         assert_eq!(cache.hits.load(Ordering::Relaxed), 2);
     }
 
-    /// Issue 11, finding 3: the cache was keyed by text, so 100 whitespace variants of one
-    /// BREAKDOWN of 84,809 lines took 1.09 GB; the cap was in entries only.
+    /// Issue 11, finding 3: the cache was keyed by text and bounded in entries only, so 100
+    /// whitespace variants of one BREAKDOWN of 84,809 lines took 1.09 GB.
     #[test]
-    fn variants_of_one_statement_share_an_entry_and_bytes_are_bounded() {
+    fn bytes_are_bounded() {
         let cache = AnswerCache::new(10_000, 64 << 10);
-        let key = |t: &str| cache.key(&parse(t)).unwrap();
-        assert_eq!(
-            key("count   tag 'vip'  -- hi"),
-            key("COUNT\n\tTAG 'vip'"),
-            "spacing, case and comments"
-        );
-        let big = Reply::Array(vec![Reply::text("x".repeat(100)); 100]);
+        let lines = |n: usize, width: usize| Output::Breakdown {
+            by: "city".into(),
+            total: 1,
+            lines: (0..n)
+                .map(|_| memberdb::BreakdownRow {
+                    value: Some(memberdb::Value::from("x".repeat(width))),
+                    count: 1,
+                })
+                .collect(),
+        };
+        let big = lines(100, 100);
         for i in 0..1_000 {
             cache.put(&format!("k{i}"), 1, &big);
             assert!(cache.bytes() <= 64 << 10, "{} bytes", cache.bytes());
         }
         assert!(cache.get("k999", 1).is_some(), "the newest answer stays");
         assert!(cache.get("k0", 1).is_none(), "the oldest went first");
-        let huge = Reply::Array(vec![Reply::text("x".repeat(1000)); 100]);
-        cache.put("huge", 1, &huge);
+        cache.put("huge", 1, &lines(100, 1000));
         assert!(
             cache.get("huge", 1).is_none(),
             "more than a quarter of the budget"

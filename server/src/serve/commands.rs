@@ -383,13 +383,6 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
     {
         return Reply::error("ERR", message);
     }
-    let key = shared.cache.key(&statement);
-    let version = shared.db.version();
-    if let Some(key) = &key
-        && let Some(reply) = shared.cache.get(key, version)
-    {
-        return reply;
-    }
     // The engine holds reads to the deadline; DEFINE / DROP GROUP run to the end.
     // An EXPORT writes every member of its segment: it is not held to the deadline either.
     let exporting = matches!(statement.kind, StatementKind::Export { .. });
@@ -399,36 +392,31 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
             .then(|| Instant::now() + Duration::from_millis(limits.statement_ms)),
         max_breakdown_lines: Some(limits.breakdown_rows),
         progress: None,
+        cache: shared
+            .cache
+            .enabled()
+            .then(|| memberdb::query::Cache(shared.cache.clone())),
     };
-    let reply = match shared.db.run_with(&statement, &options) {
+    match shared.db.run_with(&statement, &options) {
         Ok(output) => output_reply(output),
-        Err(memberdb::Error::DeadlineExceeded) => {
-            return Reply::error(
-                "ERR",
-                format!(
-                    "the statement ran longer than {} ms (limits.statement_ms) and was stopped; \
-                     narrow the segment, or raise the limit",
-                    limits.statement_ms
-                ),
-            );
-        }
+        Err(memberdb::Error::DeadlineExceeded) => Reply::error(
+            "ERR",
+            format!(
+                "the statement ran longer than {} ms (limits.statement_ms) and was stopped; \
+                 narrow the segment, or raise the limit",
+                limits.statement_ms
+            ),
+        ),
         Err(memberdb::Error::LimitExceeded(message))
             if matches!(statement.kind, StatementKind::Breakdown { .. }) =>
         {
-            return Reply::error(
+            Reply::error(
                 "ERR",
                 format!("limit reached: {message} (limits.breakdown_rows)"),
-            );
+            )
         }
-        Err(e) => return statement_error(&e, text),
-    };
-    // Kept only if no write became visible while it was computed.
-    if let Some(key) = &key
-        && shared.db.version() == version
-    {
-        shared.cache.put(key, version, &reply);
+        Err(e) => statement_error(&e, text),
     }
-    reply
 }
 
 /// Points an EXPORT's file into `export_dir`: the statement may name a file, never a path.
@@ -470,7 +458,7 @@ fn value_reply(value: Option<Value>) -> Reply {
     }
 }
 
-fn output_reply(output: Output) -> Reply {
+pub(crate) fn output_reply(output: Output) -> Reply {
     match output {
         Output::Count(n) => Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
         Output::Find(found) => Reply::Array(

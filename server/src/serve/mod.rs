@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) db: Arc<Database>,
     pub(crate) config: Config,
     pub(crate) stats: Stats,
-    pub(crate) cache: cache::AnswerCache,
+    pub(crate) cache: Arc<cache::AnswerCache>,
     pub(crate) auth: auth::AuthGate,
     /// The threads that run QUERY statements.
     queries: pool::QueryPool,
@@ -116,7 +116,10 @@ impl Shared {
         Shared {
             db: Arc::new(db),
             stats: Stats::new(),
-            cache: cache::AnswerCache::new(config.answer_cache, config.answer_cache_bytes),
+            cache: Arc::new(cache::AnswerCache::new(
+                config.answer_cache,
+                config.answer_cache_bytes,
+            )),
             auth: auth::AuthGate::new(config.limits.auth_concurrency),
             queries: pool::QueryPool::new(config.limits.query_threads),
             addr,

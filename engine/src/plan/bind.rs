@@ -1,0 +1,323 @@
+//! Binding: a [`Segment`] resolved against one state at one *now* into a [`Plan`]. The one
+//! place names become bitmaps, columns and partitions, literals are compiled against their
+//! columns and windows resolved; statements (with their spans) and the builder's segments
+//! (without) both come through here.
+
+use memberdb_query::MAX_STORED_NESTING;
+use memberdb_query::ast::Span;
+
+use super::leaf::Leaf;
+use super::{Node, Op, Plan, Source};
+use crate::attributes::Access;
+use crate::column::{Column, compile};
+use crate::error::{Error, Result};
+use crate::events::{BoundFilter, EventPartition};
+use crate::segment::{PropFilter, Segment, Window, resolve_window};
+use crate::state::State;
+
+/// Where one node of a segment (or of a `WHERE` filter) came from in the statement's text,
+/// so a binding error can point at it. A statement's nodes are listed in pre-order: each
+/// node, then its children in order; a `DID`'s filter nodes follow the `DID`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NodeSpans {
+    /// The whole node.
+    pub(crate) whole: Span,
+    /// The name it uses (tag, group, attribute, event, property); else the whole node.
+    pub(crate) name: Span,
+    /// A `DID`'s window clause; else the whole node.
+    pub(crate) window: Span,
+}
+
+/// Binds `segment` to `state` at `now`. With `spans` (the statement's, in the order of
+/// [`NodeSpans`]), every error points at its part of the text.
+pub(crate) fn bind<'a>(
+    state: &'a State,
+    segment: &'a Segment,
+    now: i64,
+    spans: Option<&[NodeSpans]>,
+) -> Result<Plan<'a>> {
+    // The language refuses deeper text, but a tree built through the API can be any depth;
+    // binding recurses, so the depth is measured (without recursion) first.
+    let depth = segment.nesting();
+    if depth > MAX_STORED_NESTING {
+        return Err(Error::InvalidSegment(format!(
+            "the segment nests {depth} levels deep (each NOT, AND and OR is a level), more than \
+             {MAX_STORED_NESTING}"
+        )));
+    }
+    let mut binder = Binder {
+        state,
+        now,
+        spans,
+        next: 0,
+        slots: 0,
+        moves: false,
+    };
+    let root = binder.node(segment)?;
+    Ok(Plan {
+        root,
+        now,
+        moves_with_time: binder.moves,
+        leaves: binder.slots,
+    })
+}
+
+struct Binder<'a, 's> {
+    state: &'a State,
+    now: i64,
+    spans: Option<&'s [NodeSpans]>,
+    /// The pre-order number of the next node.
+    next: usize,
+    /// Computed leaves so far.
+    slots: usize,
+    moves: bool,
+}
+
+/// Attaches a span to an error when the statement's spans are known.
+fn located(spans: Option<NodeSpans>, pick: fn(&NodeSpans) -> Span) -> impl Fn(Error) -> Error {
+    move |e| match &spans {
+        Some(s) => e.at(pick(s)),
+        None => e,
+    }
+}
+
+fn name(s: &NodeSpans) -> Span {
+    s.name
+}
+fn whole(s: &NodeSpans) -> Span {
+    s.whole
+}
+fn window(s: &NodeSpans) -> Span {
+    s.window
+}
+
+impl<'a> Binder<'a, '_> {
+    /// Takes the next node's spans.
+    fn enter(&mut self) -> Option<NodeSpans> {
+        let i = self.next;
+        self.next += 1;
+        self.spans.and_then(|s| s.get(i).copied())
+    }
+
+    fn computed(&mut self, leaf: Leaf<'a>) -> Op<'a> {
+        let slot = self.slots;
+        self.slots += 1;
+        Op::Computed { slot, leaf }
+    }
+
+    fn node(&mut self, segment: &'a Segment) -> Result<Node<'a>> {
+        let spans = self.enter();
+        let state = self.state;
+        let op = match segment {
+            Segment::All => Op::Universe,
+            Segment::Tag(tag) => Op::Stored(state.tags.get(tag).ok_or_else(|| {
+                located(spans, name)(Error::unknown("tag", tag, state.tags.names()))
+            })?),
+            Segment::InGroup(group) => {
+                let group = state.groups.require(group).map_err(located(spans, name))?;
+                if group.time_dependent {
+                    // Bound in place at this *now*; its nodes have no spans in this text.
+                    self.moves = true;
+                    let mut inner = Binder {
+                        state,
+                        now: self.now,
+                        spans: None,
+                        next: 0,
+                        slots: self.slots,
+                        moves: true,
+                    };
+                    let bound = inner.node(&group.definition)?;
+                    self.slots = inner.slots;
+                    bound.op
+                } else {
+                    Op::Stored(&group.bitmap)
+                }
+            }
+            Segment::Attr {
+                name: attr,
+                predicate,
+            } => {
+                let attribute = state.attrs.require(attr).map_err(located(spans, name))?;
+                let matcher =
+                    compile(predicate, &attribute.column, attr).map_err(located(spans, whole))?;
+                if matcher.is_never() {
+                    Op::Nothing
+                } else {
+                    self.attribute(segment, attribute, matcher)
+                }
+            }
+            Segment::Did(did) => {
+                let part = state
+                    .events
+                    .require(&did.event)
+                    .map_err(located(spans, name))?;
+                let range = did
+                    .window
+                    .as_ref()
+                    .map(|w| resolve_window(w, self.now))
+                    .transpose()
+                    .map_err(located(spans, window))?;
+                if matches!(did.window, Some(Window::Last { .. })) {
+                    self.moves = true;
+                }
+                let filter = did
+                    .filter
+                    .as_ref()
+                    .map(|f| self.filter(part, f))
+                    .transpose()?;
+                match (filter, did.frequency, range) {
+                    (None, None, None) => Op::Stored(&part.any),
+                    (None, None, Some((lo, hi))) => self.computed(Leaf::Present {
+                        part,
+                        lo,
+                        hi,
+                        events: part.slice(lo, hi),
+                    }),
+                    (filter, frequency, range) => {
+                        let range = match range {
+                            Some((lo, hi)) => part.slice(lo, hi),
+                            None => 0..part.len(),
+                        };
+                        self.computed(Leaf::Events {
+                            part,
+                            range,
+                            filter,
+                            frequency,
+                            members: state.members.len(),
+                        })
+                    }
+                }
+            }
+            Segment::And(children) => {
+                let mut pos = Vec::new();
+                let mut neg = Vec::new();
+                for child in children {
+                    match child {
+                        Segment::Not(inner) => {
+                            self.enter();
+                            neg.push(self.node(inner)?);
+                        }
+                        other => pos.push(self.node(other)?),
+                    }
+                }
+                if pos.is_empty() {
+                    pos.push(universe(segment));
+                }
+                Op::And { pos, neg }
+            }
+            Segment::Or(children) if children.is_empty() => Op::Nothing,
+            Segment::Or(children) => Op::Or(
+                children
+                    .iter()
+                    .map(|c| self.node(c))
+                    .collect::<Result<_>>()?,
+            ),
+            Segment::Not(inner) => Op::And {
+                pos: vec![universe(segment)],
+                neg: vec![self.node(inner)?],
+            },
+        };
+        Ok(Node {
+            source: Source::Segment(segment),
+            op,
+        })
+    }
+
+    /// A comparison on an attribute, through its index where one fits.
+    fn attribute(
+        &mut self,
+        segment: &'a Segment,
+        attribute: &'a crate::attributes::Attribute,
+        matcher: crate::column::Matcher,
+    ) -> Op<'a> {
+        let part = |what: &'static str, op: Op<'a>| Node {
+            source: Source::Part { of: segment, what },
+            op,
+        };
+        match attribute.index.access(&matcher) {
+            Access::Null(not_null) => Op::And {
+                pos: vec![universe(segment)],
+                neg: vec![part("members with a value", Op::Stored(not_null))],
+            },
+            Access::Values {
+                any_of,
+                negated_within,
+            } => {
+                let union = match any_of.as_slice() {
+                    [] => Op::Nothing,
+                    [one] => Op::Stored(one),
+                    many => Op::Or(
+                        many.iter()
+                            .map(|b| part("one value's members", Op::Stored(b)))
+                            .collect(),
+                    ),
+                };
+                match negated_within {
+                    None => union,
+                    Some(within) => Op::And {
+                        pos: vec![part("members with a value", Op::Stored(within))],
+                        neg: vec![part("members with the value(s)", union)],
+                    },
+                }
+            }
+            Access::Ranges => self.computed(Leaf::Range {
+                attr: attribute,
+                matcher,
+            }),
+            Access::Scan => self.computed(Leaf::Scan {
+                attr: attribute,
+                matcher,
+            }),
+        }
+    }
+
+    /// A `WHERE` filter bound to the partition of its event type.
+    fn filter(&mut self, part: &'a EventPartition, filter: &PropFilter) -> Result<BoundFilter<'a>> {
+        let spans = self.enter();
+        Ok(match filter {
+            PropFilter::Prop {
+                name: prop,
+                predicate,
+            } => {
+                let schema = &self.state.events.props;
+                let Some(&data_type) = schema.get(prop) else {
+                    let known = schema.keys().map(String::as_str);
+                    return Err(located(spans, name)(Error::unknown(
+                        "event property",
+                        prop,
+                        known,
+                    )));
+                };
+                let column = part.props.get(prop);
+                let matcher = match column {
+                    Some(c) => compile(predicate, c, prop),
+                    None => compile(predicate, &Column::new(data_type), prop),
+                }
+                .map_err(located(spans, whole))?;
+                BoundFilter::Prop { column, matcher }
+            }
+            PropFilter::And(all) => BoundFilter::And(
+                all.iter()
+                    .map(|f| self.filter(part, f))
+                    .collect::<Result<_>>()?,
+            ),
+            PropFilter::Or(any) => BoundFilter::Or(
+                any.iter()
+                    .map(|f| self.filter(part, f))
+                    .collect::<Result<_>>()?,
+            ),
+            PropFilter::Not(inner) => BoundFilter::Not(Box::new(self.filter(part, inner)?)),
+        })
+    }
+}
+
+/// The universe, as the implied first operand of `NOT x` and of an `AND` of negations.
+fn universe(of: &Segment) -> Node<'_> {
+    Node {
+        source: Source::Part {
+            of,
+            what: "the universe",
+        },
+        op: Op::Universe,
+    }
+}

@@ -1,0 +1,865 @@
+//! Execution of a plan over a universe of members. The computed leaves are computed first;
+//! then every bitmap of the plan is walked together, one chunk of 65,536 members at a time,
+//! so intermediate results never outgrow a chunk (8 KiB, in L1) and a count never builds a
+//! result bitmap. Per chunk and per operator a kernel is chosen from the kinds of chunks it
+//! meets: an empty or full operand decides without reading the others; an array (at most
+//! 4,096 members) is probed against the others; bitsets are combined word by word, fused
+//! with the popcount when only the count is wanted.
+
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+
+use super::{Node, Op, Plan};
+use crate::bitmap::kernels::{and_count, and_into, or_into, set_bits};
+use crate::bitmap::{ARRAY_LIMIT, CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
+use crate::error::{Error, Result};
+use crate::state::State;
+
+/// [`Error::DeadlineExceeded`] once `deadline` (if any) has passed.
+pub(crate) fn check_deadline(deadline: Option<Instant>) -> Result<()> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Error::DeadlineExceeded),
+        _ => Ok(()),
+    }
+}
+
+/// The members a plan runs over: its `ALL`, what `NOT` complements within, and a bound on
+/// every answer.
+#[derive(Clone, Copy)]
+pub(crate) struct Universe<'a> {
+    chunks: &'a Chunks,
+    /// Every live member: then every leaf lies inside it (the state's invariant) and the
+    /// answer needs no final intersection with it.
+    everyone: bool,
+}
+
+impl<'a> Universe<'a> {
+    /// Every live member of `state`.
+    pub(crate) fn live(state: &'a State) -> Self {
+        Universe {
+            chunks: state.members.live().chunks(),
+            everyone: true,
+        }
+    }
+
+    /// The members of `chunks` (live members only).
+    #[allow(dead_code)] // the universes of scopes and of incremental group maintenance
+    pub(crate) fn of(chunks: &'a Chunks) -> Self {
+        Universe {
+            chunks,
+            everyone: false,
+        }
+    }
+}
+
+/// The kernels an operator can run on one chunk (EXPLAIN counts them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kernel {
+    /// An empty or full operand decided the chunk without reading the others.
+    Decided,
+    /// A stored or computed chunk used as it is.
+    Borrowed,
+    /// The smallest operand, an array, probed against the others.
+    Probe,
+    /// Bitsets combined word by word (with the popcount, for a count).
+    Words,
+    /// Arrays merged.
+    Merge,
+}
+
+pub(crate) const KERNELS: usize = 5;
+
+impl Kernel {
+    pub(crate) const ALL: [Kernel; KERNELS] = [
+        Kernel::Decided,
+        Kernel::Borrowed,
+        Kernel::Probe,
+        Kernel::Words,
+        Kernel::Merge,
+    ];
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kernel::Decided => "decided by an empty/full operand",
+            Kernel::Borrowed => "borrowed",
+            Kernel::Probe => "array probe",
+            Kernel::Words => "word-wise",
+            Kernel::Merge => "array merge",
+        }
+    }
+}
+
+/// What EXPLAIN learns about one node while the plan runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NodeStats {
+    /// Members of the node's result, over the chunks walked (for a computed leaf: all).
+    pub(crate) members: u64,
+    /// Time in the node and its children (for a computed leaf: computing it).
+    pub(crate) nanos: u64,
+    /// Chunks per [`Kernel`].
+    pub(crate) kernels: [u32; KERNELS],
+}
+
+/// An operator ready to walk: leaves are chunk forms, node ids are the plan's pre-order.
+enum X<'x> {
+    Leaf {
+        chunks: &'x Chunks,
+        id: usize,
+    },
+    And {
+        pos: Vec<X<'x>>,
+        neg: Vec<X<'x>>,
+        id: usize,
+    },
+    Or {
+        parts: Vec<X<'x>>,
+        id: usize,
+    },
+}
+
+impl X<'_> {
+    /// A guess of the members, to order operands (small positives first, so an empty one
+    /// ends an `AND` early).
+    fn estimate(&self) -> u64 {
+        match self {
+            X::Leaf { chunks, .. } => chunks.len(),
+            X::And { pos, .. } => pos.iter().map(X::estimate).min().unwrap_or(0),
+            X::Or { parts, .. } => parts.iter().map(X::estimate).sum(),
+        }
+    }
+    fn id(&self) -> usize {
+        match self {
+            X::Leaf { id, .. } | X::And { id, .. } | X::Or { id, .. } => *id,
+        }
+    }
+}
+
+/// A chunk of an operator's result.
+enum V<'x> {
+    Empty,
+    Full,
+    Array(&'x [u16]),
+    Bits(&'x Words, u32),
+    OwnedArray(Vec<u16>),
+    OwnedBits(Box<Words>, u32),
+}
+
+impl<'x> V<'x> {
+    fn from_ref(c: ChunkRef<'x>) -> V<'x> {
+        match c {
+            ChunkRef::Empty => V::Empty,
+            ChunkRef::Full => V::Full,
+            ChunkRef::Array(a) => V::Array(a),
+            ChunkRef::Bits(w, n) => V::Bits(w, n),
+        }
+    }
+    fn view(&self) -> ChunkRef<'_> {
+        match self {
+            V::Empty => ChunkRef::Empty,
+            V::Full => ChunkRef::Full,
+            V::Array(a) => ChunkRef::Array(a),
+            V::OwnedArray(a) => ChunkRef::Array(a),
+            V::Bits(w, n) => ChunkRef::Bits(w, *n),
+            V::OwnedBits(w, n) => ChunkRef::Bits(w, *n),
+        }
+    }
+    fn len(&self) -> u32 {
+        self.view().len()
+    }
+    fn words(&self) -> Option<&Words> {
+        match self {
+            V::Bits(w, _) => Some(w),
+            V::OwnedBits(w, _) => Some(w),
+            _ => None,
+        }
+    }
+    fn array(&self) -> Option<&[u16]> {
+        match self {
+            V::Array(a) => Some(a),
+            V::OwnedArray(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn into_chunk(self) -> Chunk {
+        match self {
+            V::Empty => Chunk::Empty,
+            V::Full => Chunk::Full,
+            V::Array(a) => Chunk::Array(a.into()),
+            V::OwnedArray(a) => Chunk::Array(a.into_boxed_slice()),
+            V::Bits(w, n) => Chunk::from_words(w, n),
+            V::OwnedBits(w, n) => Chunk::from_words(&w, n),
+        }
+    }
+}
+
+/// Walks chunks of one prepared tree, recycling its buffers.
+struct Walker<'x> {
+    bits: Vec<Box<Words>>,
+    arrays: Vec<Vec<u16>>,
+    lists: Vec<Vec<V<'x>>>,
+    stats: Option<Vec<NodeStats>>,
+}
+
+impl<'x> Walker<'x> {
+    fn new(profile: Option<usize>) -> Self {
+        Walker {
+            bits: Vec::new(),
+            arrays: Vec::new(),
+            lists: Vec::new(),
+            stats: profile.map(|n| vec![NodeStats::default(); n]),
+        }
+    }
+
+    fn recycle(&mut self, v: V<'x>) {
+        match v {
+            V::OwnedBits(b, _) => self.bits.push(b),
+            V::OwnedArray(mut a) => {
+                a.clear();
+                self.arrays.push(a);
+            }
+            _ => {}
+        }
+    }
+
+    fn recycle_list(&mut self, mut list: Vec<V<'x>>) {
+        for v in list.drain(..) {
+            self.recycle(v);
+        }
+        self.lists.push(list);
+    }
+
+    fn list(&mut self) -> Vec<V<'x>> {
+        self.lists.pop().unwrap_or_default()
+    }
+
+    fn words(&mut self) -> Box<Words> {
+        self.bits.pop().unwrap_or_else(|| Box::new([0; WORDS]))
+    }
+
+    fn note(&mut self, id: usize, kernel: Kernel, members: u32, started: Option<Instant>) {
+        if let Some(s) = self.stats.as_mut().and_then(|stats| stats.get_mut(id)) {
+            s.members += u64::from(members);
+            s.kernels[kernel as usize] += 1;
+            if let Some(t) = started {
+                s.nanos += t.elapsed().as_nanos() as u64;
+            }
+        }
+    }
+
+    fn clock(&self) -> Option<Instant> {
+        self.stats.as_ref().map(|_| Instant::now())
+    }
+
+    /// Chunk `k` of `x`'s result.
+    fn eval(&mut self, x: &X<'x>, k: usize) -> V<'x> {
+        let started = self.clock();
+        let (v, kernel) = match x {
+            X::Leaf { chunks, .. } => (V::from_ref(chunks.get(k)), Kernel::Borrowed),
+            X::And { pos, neg, .. } => match self.operands(pos, neg, k) {
+                Err(decided) => (decided, Kernel::Decided),
+                Ok((pv, nv)) => self.and(pv, nv),
+            },
+            X::Or { parts, .. } => self.or(parts, k),
+        };
+        self.note(x.id(), kernel, v.len(), started);
+        v
+    }
+
+    /// Members of chunk `k` of `x`'s result, without building it where the last step can
+    /// count instead.
+    fn count(&mut self, x: &X<'x>, k: usize) -> u32 {
+        let X::And { pos, neg, id } = x else {
+            let v = self.eval(x, k);
+            let n = v.len();
+            self.recycle(v);
+            return n;
+        };
+        let started = self.clock();
+        let (n, kernel) = match self.operands(pos, neg, k) {
+            Err(decided) => (decided.len(), Kernel::Decided),
+            Ok((pv, nv)) => {
+                let all_words = !pv.is_empty()
+                    && pv.iter().chain(&nv).all(|v| v.words().is_some())
+                    && pv.len() + nv.len() <= MAX_FUSED;
+                if all_words {
+                    let mut p = [&ZERO; MAX_FUSED];
+                    let mut q = [&ZERO; MAX_FUSED];
+                    for (slot, v) in p.iter_mut().zip(&pv) {
+                        *slot = v.words().expect("checked");
+                    }
+                    for (slot, v) in q.iter_mut().zip(&nv) {
+                        *slot = v.words().expect("checked");
+                    }
+                    let n = and_count(&p[..pv.len()], &q[..nv.len()]);
+                    self.recycle_list(pv);
+                    self.recycle_list(nv);
+                    (n, Kernel::Words)
+                } else {
+                    let (v, kernel) = self.and(pv, nv);
+                    let n = v.len();
+                    self.recycle(v);
+                    (n, kernel)
+                }
+            }
+        };
+        self.note(*id, kernel, n, started);
+        n
+    }
+
+    /// The operands of an `AND` on chunk `k`: the positives that are not full and the
+    /// negatives that are not empty, or the answer when one operand decides it.
+    #[allow(clippy::type_complexity)]
+    fn operands(
+        &mut self,
+        pos: &[X<'x>],
+        neg: &[X<'x>],
+        k: usize,
+    ) -> std::result::Result<(Vec<V<'x>>, Vec<V<'x>>), V<'x>> {
+        let mut pv = self.list();
+        for p in pos {
+            match self.eval(p, k) {
+                V::Empty => {
+                    self.recycle_list(pv);
+                    return Err(V::Empty);
+                }
+                V::Full => {}
+                v => pv.push(v),
+            }
+        }
+        let mut nv = self.list();
+        for n in neg {
+            match self.eval(n, k) {
+                V::Full => {
+                    self.recycle_list(pv);
+                    self.recycle_list(nv);
+                    return Err(V::Empty);
+                }
+                V::Empty => {}
+                v => nv.push(v),
+            }
+        }
+        if pv.is_empty() && nv.is_empty() {
+            self.recycle_list(pv);
+            self.recycle_list(nv);
+            return Err(V::Full);
+        }
+        Ok((pv, nv))
+    }
+
+    /// `AND` of the positives less the negatives, on one chunk.
+    fn and(&mut self, mut pv: Vec<V<'x>>, nv: Vec<V<'x>>) -> (V<'x>, Kernel) {
+        if pv.len() == 1 && nv.is_empty() {
+            let v = pv.pop().expect("one operand");
+            self.recycle_list(pv);
+            self.recycle_list(nv);
+            return (v, Kernel::Borrowed);
+        }
+        // The smallest array, if any, is probed against everything else.
+        let smallest = pv
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.array().is_some())
+            .min_by_key(|(_, v)| v.len())
+            .map(|(i, _)| i);
+        let result = if let Some(i) = smallest {
+            let mut out = self.arrays.pop().unwrap_or_default();
+            let array = pv[i].array().expect("an array");
+            out.extend(array.iter().copied().filter(|&m| {
+                pv.iter()
+                    .enumerate()
+                    .all(|(j, o)| j == i || o.view().contains(m))
+                    && nv.iter().all(|n| !n.view().contains(m))
+            }));
+            let v = if out.is_empty() {
+                self.arrays.push(out);
+                V::Empty
+            } else {
+                V::OwnedArray(out)
+            };
+            (v, Kernel::Probe)
+        } else {
+            // Only bitsets among the positives (possibly none: the complement of the
+            // negatives); negatives may be arrays too.
+            let mut out = self.words();
+            let positives: Vec<&Words> = pv.iter().filter_map(V::words).collect();
+            let negatives: Vec<&Words> = nv.iter().filter_map(V::words).collect();
+            let mut n = and_into(&mut out, &positives, &negatives);
+            for a in nv.iter().filter_map(V::array) {
+                for &m in a {
+                    let (w, bit) = (usize::from(m >> 6), 1u64 << (m & 63));
+                    if out[w] & bit != 0 {
+                        out[w] &= !bit;
+                        n -= 1;
+                    }
+                }
+            }
+            (self.settle(out, n), Kernel::Words)
+        };
+        self.recycle_list(pv);
+        self.recycle_list(nv);
+        result
+    }
+
+    /// `OR` of the parts, on one chunk.
+    fn or(&mut self, parts: &[X<'x>], k: usize) -> (V<'x>, Kernel) {
+        let mut vals = self.list();
+        let mut total = 0usize;
+        for p in parts {
+            match self.eval(p, k) {
+                V::Empty => {}
+                V::Full => {
+                    self.recycle_list(vals);
+                    return (V::Full, Kernel::Decided);
+                }
+                v => {
+                    total += v.len() as usize;
+                    vals.push(v);
+                }
+            }
+        }
+        if vals.len() <= 1 {
+            let v = vals.pop().unwrap_or(V::Empty);
+            self.recycle_list(vals);
+            return (v, Kernel::Decided);
+        }
+        let result = if total <= ARRAY_LIMIT && vals.iter().all(|v| v.array().is_some()) {
+            let mut out = self.arrays.pop().unwrap_or_default();
+            for v in &vals {
+                out.extend_from_slice(v.array().expect("arrays"));
+            }
+            out.sort_unstable();
+            out.dedup();
+            (V::OwnedArray(out), Kernel::Merge)
+        } else {
+            let mut out = self.words();
+            out.fill(0);
+            for a in vals.iter().filter_map(V::array) {
+                set_bits(&mut out, a);
+            }
+            let words: Vec<&Words> = vals.iter().filter_map(V::words).collect();
+            let n = or_into(&mut out, &words);
+            (self.settle(out, n), Kernel::Words)
+        };
+        self.recycle_list(vals);
+        result
+    }
+
+    /// A bitset result with `n` members, as the chunk kind it is.
+    fn settle(&mut self, out: Box<Words>, n: u32) -> V<'x> {
+        if n == 0 {
+            self.bits.push(out);
+            V::Empty
+        } else if n == CHUNK_BITS {
+            self.bits.push(out);
+            V::Full
+        } else {
+            V::OwnedBits(out, n)
+        }
+    }
+}
+
+/// Operands of the fused count at most (more go through the general path).
+const MAX_FUSED: usize = 16;
+static ZERO: Words = [0; WORDS];
+
+/// Checked every this many chunks against the deadline.
+const DEADLINE_EVERY: usize = 16;
+
+/// A plan with its computed leaves, ready to walk.
+pub(crate) struct Run<'p> {
+    plan: &'p Plan<'p>,
+    universe: Universe<'p>,
+    computed: Vec<Chunks>,
+    deadline: Option<Instant>,
+    /// Per node (pre-order), when profiling.
+    pub(crate) stats: Option<Vec<NodeStats>>,
+}
+
+impl<'p> Run<'p> {
+    /// Computes the plan's leaves; `profile` collects [`NodeStats`] for EXPLAIN.
+    pub(crate) fn start(
+        plan: &'p Plan<'p>,
+        universe: Universe<'p>,
+        deadline: Option<Instant>,
+        profile: bool,
+    ) -> Result<Self> {
+        let mut computed = vec![Chunks::default(); plan.leaves];
+        let mut stats = profile.then(|| vec![NodeStats::default(); count_nodes(&plan.root)]);
+        let mut id = 0;
+        compute_leaves(&plan.root, &mut computed, &mut stats, &mut id, deadline)?;
+        Ok(Run {
+            plan,
+            universe,
+            computed,
+            deadline,
+            stats,
+        })
+    }
+
+    fn tree(&self) -> X<'_> {
+        let mut id = 0;
+        let root = prepare(
+            &self.plan.root,
+            &self.computed,
+            self.universe.chunks,
+            &mut id,
+        );
+        if self.universe.everyone {
+            root
+        } else {
+            let universe = X::Leaf {
+                chunks: self.universe.chunks,
+                id: usize::MAX,
+            };
+            X::And {
+                pos: vec![universe, root],
+                neg: Vec::new(),
+                id: usize::MAX,
+            }
+        }
+    }
+
+    fn chunks(&self) -> usize {
+        self.universe.chunks.count()
+    }
+
+    fn walker(&self) -> Walker<'_> {
+        Walker::new(self.stats.as_ref().map(Vec::len))
+    }
+
+    /// Adds a walk's statistics to the leaves' (computing them).
+    fn keep_stats(&mut self, walked: Option<Vec<NodeStats>>) {
+        if let (Some(mine), Some(theirs)) = (&mut self.stats, walked) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                m.members += t.members;
+                m.nanos += t.nanos;
+                for (a, b) in m.kernels.iter_mut().zip(t.kernels) {
+                    *a += b;
+                }
+            }
+        }
+    }
+
+    /// Members of the answer.
+    pub(crate) fn count(&mut self) -> Result<u64> {
+        let (total, walker_stats) = {
+            let tree = self.tree();
+            let mut walker = self.walker();
+            let mut total = 0u64;
+            for k in 0..self.chunks() {
+                if k % DEADLINE_EVERY == 0 {
+                    check_deadline(self.deadline)?;
+                }
+                total += u64::from(walker.count(&tree, k));
+            }
+            (total, walker.stats)
+        };
+        self.keep_stats(walker_stats);
+        Ok(total)
+    }
+
+    /// The answer as chunks.
+    pub(crate) fn members(&mut self) -> Result<Chunks> {
+        let (chunks, walker_stats) = {
+            let tree = self.tree();
+            let mut walker = self.walker();
+            let mut out = Vec::with_capacity(self.chunks());
+            for k in 0..self.chunks() {
+                if k % DEADLINE_EVERY == 0 {
+                    check_deadline(self.deadline)?;
+                }
+                out.push(walker.eval(&tree, k).into_chunk());
+            }
+            (out, walker.stats)
+        };
+        self.keep_stats(walker_stats);
+        Ok(Chunks::from_vec(chunks))
+    }
+
+    /// Members `offset..offset + limit` of the answer in row-id order, and the size of
+    /// the answer (the chunks past the page are counted, not built).
+    pub(crate) fn page(&mut self, offset: u64, limit: u64) -> Result<(Vec<u32>, u64)> {
+        let tree = self.tree();
+        let mut walker = self.walker();
+        let mut rows = Vec::new();
+        let mut seen = 0u64;
+        let wanted = offset.saturating_add(limit);
+        for k in 0..self.chunks() {
+            if k % DEADLINE_EVERY == 0 {
+                check_deadline(self.deadline)?;
+            }
+            if seen >= wanted {
+                seen += u64::from(walker.count(&tree, k));
+                continue;
+            }
+            let v = walker.eval(&tree, k);
+            let n = u64::from(v.len());
+            if seen + n > offset {
+                let base = (k as u32) << 16;
+                let skip = offset.saturating_sub(seen) as usize;
+                let take = (wanted - seen.max(offset)) as usize;
+                let members = members_of(v.view()).skip(skip).take(take);
+                rows.extend(members.map(|low| base | u32::from(low)));
+            }
+            walker.recycle(v);
+            seen += n;
+        }
+        Ok((rows, seen))
+    }
+
+    /// The answer as a roaring bitmap.
+    pub(crate) fn bitmap(&mut self) -> Result<RoaringBitmap> {
+        Ok(self.members()?.to_roaring())
+    }
+}
+
+/// The members of a chunk, low bits ascending.
+fn members_of(c: ChunkRef<'_>) -> Box<dyn Iterator<Item = u16> + '_> {
+    match c {
+        ChunkRef::Empty => Box::new(std::iter::empty()),
+        ChunkRef::Full => Box::new(0..=u16::MAX),
+        ChunkRef::Array(a) => Box::new(a.iter().copied()),
+        ChunkRef::Bits(w, _) => Box::new(w.iter().enumerate().flat_map(|(i, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as u16;
+                    word &= word - 1;
+                    (i as u16) << 6 | bit
+                })
+            })
+        })),
+    }
+}
+
+pub(crate) fn count_nodes(node: &Node<'_>) -> usize {
+    1 + match &node.op {
+        Op::And { pos, neg } => pos.iter().chain(neg).map(count_nodes).sum(),
+        Op::Or(parts) => parts.iter().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// Computes every computed leaf into its slot, in pre-order.
+fn compute_leaves(
+    node: &Node<'_>,
+    out: &mut [Chunks],
+    stats: &mut Option<Vec<NodeStats>>,
+    id: &mut usize,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let my = *id;
+    *id += 1;
+    match &node.op {
+        Op::Computed { slot, leaf } => {
+            check_deadline(deadline)?;
+            let started = Instant::now();
+            let chunks = Chunks::from_roaring(&leaf.compute());
+            if let Some(stats) = stats {
+                stats[my].nanos += started.elapsed().as_nanos() as u64;
+                stats[my].members = chunks.len();
+            }
+            out[*slot] = chunks;
+        }
+        Op::And { pos, neg } => {
+            for child in pos.iter().chain(neg) {
+                compute_leaves(child, out, stats, id, deadline)?;
+            }
+        }
+        Op::Or(parts) => {
+            for child in parts {
+                compute_leaves(child, out, stats, id, deadline)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+static NO_MEMBERS: Chunks = Chunks::empty();
+
+/// The walkable tree of `node`, ids in pre-order, operands ordered by size.
+fn prepare<'x>(
+    node: &'x Node<'x>,
+    computed: &'x [Chunks],
+    universe: &'x Chunks,
+    next: &mut usize,
+) -> X<'x> {
+    let id = *next;
+    *next += 1;
+    match &node.op {
+        Op::Universe => X::Leaf {
+            chunks: universe,
+            id,
+        },
+        Op::Nothing => X::Leaf {
+            chunks: &NO_MEMBERS,
+            id,
+        },
+        Op::Stored(bitmap) => X::Leaf {
+            chunks: bitmap.chunks(),
+            id,
+        },
+        Op::Computed { slot, .. } => X::Leaf {
+            chunks: &computed[*slot],
+            id,
+        },
+        Op::And { pos, neg } => {
+            let mut pos: Vec<X<'x>> = pos
+                .iter()
+                .map(|n| prepare(n, computed, universe, next))
+                .collect();
+            let neg: Vec<X<'x>> = neg
+                .iter()
+                .map(|n| prepare(n, computed, universe, next))
+                .collect();
+            // Leaves before operators, each smallest first.
+            pos.sort_by_key(|x| (!matches!(x, X::Leaf { .. }), x.estimate()));
+            X::And { pos, neg, id }
+        }
+        Op::Or(parts) => X::Or {
+            parts: parts
+                .iter()
+                .map(|n| prepare(n, computed, universe, next))
+                .collect(),
+            id,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use roaring::{MultiOps, RoaringBitmap};
+
+    use super::*;
+    use crate::bitmap::Bitmap;
+    use crate::plan::{Node, Op, Plan, Source};
+    use crate::segment::Segment;
+
+    const CHUNKS: u32 = 4;
+    static SOURCE: Segment = Segment::All;
+
+    /// A bitmap with one chosen kind of chunk per chunk: empty, a sparse array, a dense
+    /// bitset, a run, or full.
+    fn bitmap(kinds: &[u8], seed: u64) -> RoaringBitmap {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut b = RoaringBitmap::new();
+        for (k, kind) in kinds.iter().enumerate() {
+            let base = k as u32 * CHUNK_BITS;
+            match kind % 5 {
+                0 => {}
+                1 => b.extend((0..(next() % 4000)).map(|_| base + (next() % 65_536) as u32)),
+                2 => b.extend((0..65_536u32).filter(|_| next() % 3 == 0).map(|i| base + i)),
+                3 => {
+                    let start = (next() % 30_000) as u32;
+                    b.insert_range(base + start..base + start + (next() % 30_000) as u32);
+                }
+                _ => {
+                    b.insert_range(base..base + CHUNK_BITS);
+                }
+            }
+        }
+        b
+    }
+
+    #[derive(Clone, Debug)]
+    enum T {
+        Leaf(usize),
+        Universe,
+        And(Vec<T>, Vec<T>),
+        Or(Vec<T>),
+    }
+
+    fn tree(leaves: usize) -> impl Strategy<Value = T> {
+        let leaf = prop_oneof![
+            6 => (0..leaves).prop_map(T::Leaf),
+            1 => Just(T::Universe),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                (
+                    prop::collection::vec(inner.clone(), 1..4),
+                    prop::collection::vec(inner.clone(), 0..3)
+                )
+                    .prop_map(|(p, n)| T::And(p, n)),
+                prop::collection::vec(inner, 1..4).prop_map(T::Or),
+            ]
+        })
+    }
+
+    fn node<'a>(t: &T, leaves: &'a [Bitmap]) -> Node<'a> {
+        let op = match t {
+            T::Leaf(i) => Op::Stored(&leaves[*i]),
+            T::Universe => Op::Universe,
+            T::And(p, n) => Op::And {
+                pos: p.iter().map(|t| node(t, leaves)).collect(),
+                neg: n.iter().map(|t| node(t, leaves)).collect(),
+            },
+            T::Or(parts) => Op::Or(parts.iter().map(|t| node(t, leaves)).collect()),
+        };
+        Node {
+            source: Source::Segment(&SOURCE),
+            op,
+        }
+    }
+
+    fn expected(t: &T, leaves: &[Bitmap], universe: &RoaringBitmap) -> RoaringBitmap {
+        match t {
+            T::Leaf(i) => (*leaves[*i]).clone(),
+            T::Universe => universe.clone(),
+            T::And(p, n) => {
+                let pos = p
+                    .iter()
+                    .map(|t| expected(t, leaves, universe))
+                    .intersection();
+                let neg = n.iter().map(|t| expected(t, leaves, universe)).union();
+                pos - neg
+            }
+            T::Or(parts) => parts.iter().map(|t| expected(t, leaves, universe)).union(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        /// Every chunk kind meeting every other under AND / AND NOT / OR, over the whole
+        /// live set and over a smaller universe: count, members and pages equal roaring's
+        /// own operations.
+        #[test]
+        fn chunk_walk_equals_roaring(
+            kinds in prop::collection::vec(prop::collection::vec(0u8..5, CHUNKS as usize), 2..6),
+            universe_kinds in prop::collection::vec(0u8..5, CHUNKS as usize),
+            seed in any::<u64>(),
+            t in tree(5),
+            offset in 0u64..5000,
+        ) {
+            let leaves: Vec<Bitmap> = (0..5)
+                .map(|i| Bitmap::new(bitmap(&kinds[i % kinds.len()], seed.wrapping_add(i as u64))))
+                .collect();
+            let live: RoaringBitmap =
+                leaves.iter().map(|b| &**b).union() | bitmap(&universe_kinds, !seed);
+            let live = Bitmap::new(live);
+            let subset = Bitmap::new(bitmap(&universe_kinds, seed ^ 0x55) & &*live);
+            let plan = Plan { root: node(&t, &leaves), now: 0, moves_with_time: false, leaves: 0 };
+            for (universe, everyone) in [(&live, true), (&subset, false)] {
+                let u = Universe { chunks: universe.chunks(), everyone };
+                let want = expected(&t, &leaves, universe) & &**universe;
+                prop_assert_eq!(plan.count(u, None).unwrap(), want.len());
+                prop_assert_eq!(&plan.bitmap(u, None).unwrap(), &want);
+                let (page, total) = plan.page(u, None, offset, 100).unwrap();
+                prop_assert_eq!(total, want.len());
+                let want_page: Vec<u32> = want.iter().skip(offset as usize).take(100).collect();
+                prop_assert_eq!(page, want_page);
+                let (_, explained) = crate::plan::explain(&plan, u, None).unwrap();
+                prop_assert_eq!(explained, want.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The bound plan: a segment bound once to one state at one *now*, then executed over a
+//! universe of members the caller gives (every live member, a store's members, the members a
+//! write touched).
+//!
+//! Binding (`bind.rs`) is the only place names are resolved: tags, groups, attribute values
+//! and event types become the stored bitmaps, columns and partitions they denote, literals
+//! are compiled against their columns, windows resolved against *now*, and the plan knows
+//! whether its answer moves with time. Nothing is looked up by name after it. Leaves that
+//! are not stored bitmaps (range bins, column scans, event windows) are computed when the
+//! plan runs (`leaf.rs`); then `exec.rs` walks every bitmap of the plan together, 65,536
+//! members at a time, choosing a kernel per chunk, and `explain.rs` reports what ran.
+
+mod bind;
+mod exec;
+mod explain;
+mod leaf;
+
+pub(crate) use bind::{NodeSpans, bind};
+pub(crate) use exec::{Universe, check_deadline};
+pub(crate) use explain::explain;
+
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+
+use crate::bitmap::Bitmap;
+use crate::error::Result;
+use crate::segment::Segment;
+use exec::Run;
+
+/// A segment bound to a state at one *now*.
+pub(crate) struct Plan<'a> {
+    pub(crate) root: Node<'a>,
+    /// The *now* windows were resolved against (microseconds).
+    pub(crate) now: i64,
+    /// True when the answer depends on *now* (an `IN LAST` window, here or in a group that
+    /// moves with time): it cannot be reused at another *now*.
+    pub(crate) moves_with_time: bool,
+    /// Computed leaves, numbered `0..leaves` in the tree.
+    pub(crate) leaves: usize,
+}
+
+/// One operator of a plan and the part of the segment it came from.
+pub(crate) struct Node<'a> {
+    pub(crate) source: Source<'a>,
+    pub(crate) op: Op<'a>,
+}
+
+/// What a node stands for, for EXPLAIN and cache keys.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Segment(&'a Segment),
+    /// A part of a segment's node the binder made (the non-NULL members of a comparison,
+    /// the universe of a `NOT`).
+    Part {
+        of: &'a Segment,
+        what: &'static str,
+    },
+}
+
+/// The operators.
+pub(crate) enum Op<'a> {
+    /// The universe the plan runs over.
+    Universe,
+    /// No member (a predicate that can never hold).
+    Nothing,
+    /// A stored bitmap: a tag, an attribute value, the non-NULL members of an attribute, a
+    /// group that does not move with time, the members of an event type.
+    Stored(&'a Bitmap),
+    /// A leaf computed when the plan runs, into slot `slot`.
+    Computed { slot: usize, leaf: leaf::Leaf<'a> },
+    /// Members in every `pos` and in no `neg` (`pos` never empty).
+    And {
+        pos: Vec<Node<'a>>,
+        neg: Vec<Node<'a>>,
+    },
+    /// Members in any part.
+    Or(Vec<Node<'a>>),
+}
+
+impl Plan<'_> {
+    /// Members of the segment within `universe`.
+    pub(crate) fn count(&self, universe: Universe<'_>, deadline: Option<Instant>) -> Result<u64> {
+        Run::start(self, universe, deadline, false)?.count()
+    }
+
+    /// The members of the segment within `universe`.
+    pub(crate) fn bitmap(
+        &self,
+        universe: Universe<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<RoaringBitmap> {
+        Run::start(self, universe, deadline, false)?.bitmap()
+    }
+
+    /// Members `offset..offset + limit` (row-id order) and the segment's size.
+    pub(crate) fn page(
+        &self,
+        universe: Universe<'_>,
+        deadline: Option<Instant>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<u32>, u64)> {
+        Run::start(self, universe, deadline, false)?.page(offset, limit)
+    }
+
+    /// A key that equal answers share: the bound operators, with commutative operands in a
+    /// canonical order and windows as the instants they were resolved to. Two statements
+    /// with the same key give the same answer on the same data.
+    pub(crate) fn key(&self) -> String {
+        self.root.key()
+    }
+}
+
+impl Node<'_> {
+    fn key(&self) -> String {
+        match &self.op {
+            Op::Universe => "ALL".to_string(),
+            Op::Nothing => "NONE".to_string(),
+            Op::Stored(_) => self.source_text(),
+            Op::Computed { leaf, .. } => format!("{}@{}", self.source_text(), leaf.key()),
+            Op::And { pos, neg } => {
+                let mut parts: Vec<String> = pos.iter().map(Node::key).collect();
+                parts.extend(neg.iter().map(|n| format!("-{}", n.key())));
+                parts.sort();
+                format!("and({})", parts.join(","))
+            }
+            Op::Or(parts) => {
+                let mut parts: Vec<String> = parts.iter().map(Node::key).collect();
+                parts.sort();
+                format!("or({})", parts.join(","))
+            }
+        }
+    }
+
+    pub(crate) fn source_text(&self) -> String {
+        match self.source {
+            Source::Segment(s) => s.to_string(),
+            Source::Part { of, what } => format!("{what} of {of}"),
+        }
+    }
+}
