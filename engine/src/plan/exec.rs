@@ -278,6 +278,7 @@ impl<'x> Walker<'x> {
         let (n, kernel) = match self.operands(pos, neg, k) {
             Err(decided) => (decided.len(), Kernel::Decided),
             Ok((pv, nv)) => {
+                let (pv, nv) = (self.densify(pv), self.densify(nv));
                 let all_words = !pv.is_empty()
                     && pv.iter().chain(&nv).all(|v| v.words().is_some())
                     && pv.len() + nv.len() <= MAX_FUSED;
@@ -346,8 +347,31 @@ impl<'x> Walker<'x> {
         Ok((pv, nv))
     }
 
+    /// The operands with arrays too large to probe turned into bitsets, unless an array
+    /// small enough to probe is among them (then the others are probed as they are).
+    fn densify(&mut self, mut operands: Vec<V<'x>>) -> Vec<V<'x>> {
+        let probe = operands
+            .iter()
+            .any(|v| v.array().is_some_and(|a| a.len() <= PROBE_LIMIT));
+        if probe {
+            return operands;
+        }
+        for v in operands.iter_mut() {
+            if let Some(a) = v.array() {
+                let mut words = self.words();
+                words.fill(0);
+                set_bits(&mut words, a);
+                let n = a.len() as u32;
+                let old = std::mem::replace(v, V::OwnedBits(words, n));
+                self.recycle(old);
+            }
+        }
+        operands
+    }
+
     /// `AND` of the positives less the negatives, on one chunk.
-    fn and(&mut self, mut pv: Vec<V<'x>>, nv: Vec<V<'x>>) -> (V<'x>, Kernel) {
+    fn and(&mut self, pv: Vec<V<'x>>, nv: Vec<V<'x>>) -> (V<'x>, Kernel) {
+        let mut pv = self.densify(pv);
         if pv.len() == 1 && nv.is_empty() {
             let v = pv.pop().expect("one operand");
             self.recycle_list(pv);
@@ -364,11 +388,15 @@ impl<'x> Walker<'x> {
         let result = if let Some(i) = smallest {
             let mut out = self.arrays.pop().unwrap_or_default();
             let array = pv[i].array().expect("an array");
+            let others: Vec<ChunkRef<'_>> = pv
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, v)| v.view())
+                .collect();
+            let nots: Vec<ChunkRef<'_>> = nv.iter().map(V::view).collect();
             out.extend(array.iter().copied().filter(|&m| {
-                pv.iter()
-                    .enumerate()
-                    .all(|(j, o)| j == i || o.view().contains(m))
-                    && nv.iter().all(|n| !n.view().contains(m))
+                others.iter().all(|o| o.contains(m)) && !nots.iter().any(|n| n.contains(m))
             }));
             let v = if out.is_empty() {
                 self.arrays.push(out);
@@ -457,6 +485,11 @@ impl<'x> Walker<'x> {
         }
     }
 }
+
+/// Arrays up to this many members are probed against the other operands; larger ones are
+/// set into a bitset and combined word-wise (1,024 words: past about as many probes the
+/// word loop is cheaper).
+const PROBE_LIMIT: usize = 1024;
 
 /// Operands of the fused count at most (more go through the general path).
 const MAX_FUSED: usize = 16;
