@@ -302,7 +302,10 @@ impl Goal {
         for name in ["Q1", "Q2"] {
             ratio_goal(name, 200.0);
         }
-        for name in ["Q3", "Q4", "Q5", "Q6"] {
+        for name in ["Q3", "Q6", "Q8"] {
+            ratio_goal(name, 100.0);
+        }
+        for name in ["Q4", "Q5"] {
             ratio_goal(name, 20.0);
         }
         for name in ["Q1", "Q2"] {
@@ -331,9 +334,9 @@ impl Goal {
         }
         if let Some(r) = report.row("Q7") {
             goals.push(Goal {
-                what: "Q7 under a millisecond".to_string(),
+                what: "Q7 (FIND 100 with fields) in at most 0.5 ms".to_string(),
                 measured: format!("{:.0} µs", r.memberdb.median),
-                met: r.memberdb.median < 1000.0,
+                met: r.memberdb.median <= 500.0,
             });
         }
         if let Some((_, rows, time)) = report.loads.iter().find(|l| l.0 == "events") {
@@ -345,17 +348,14 @@ impl Goal {
             });
         }
         if let (Some((_, _, read)), Some(open)) = (report.read_files, report.open) {
-            let extra = open.as_secs_f64() - read.as_secs_f64();
             goals.push(Goal {
-                what: "open in under a second plus the time to read its files (Parquet \
-                       decoded)"
-                    .to_string(),
+                what: "open in at most 3 s".to_string(),
                 measured: format!(
-                    "open {:.2} s = read {:.2} s + {extra:.2} s",
+                    "open {:.2} s (reading its files: {:.2} s)",
                     open.as_secs_f64(),
                     read.as_secs_f64()
                 ),
-                met: extra < 1.0,
+                met: open.as_secs_f64() <= 3.0,
             });
         }
         let ratio = report.memory.total() as f64 / report.parquet_bytes() as f64;
