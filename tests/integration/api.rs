@@ -360,3 +360,68 @@ fn exclusive_tag_groups_keep_the_last_tag_in_bulk_and_survive_a_save() {
     reopened.add_tags("M1", &["new"]).unwrap();
     assert_eq!(reopened.member("M1").unwrap().tags, vec!["new"]);
 }
+
+/// An answer cache keyed by the engine's bound-plan keys, counting what it is asked.
+#[derive(Default)]
+struct MapCache {
+    map: std::sync::Mutex<std::collections::HashMap<(String, u64), memberdb::query::Output>>,
+}
+
+impl memberdb::query::AnswerCache for MapCache {
+    fn get(&self, key: &str, version: u64) -> Option<memberdb::query::Output> {
+        let map = self.map.lock().unwrap();
+        map.get(&(key.to_string(), version)).cloned()
+    }
+    fn put(&self, key: &str, version: u64, output: &memberdb::query::Output) {
+        let mut map = self.map.lock().unwrap();
+        map.insert((key.to_string(), version), output.clone());
+    }
+}
+
+/// The cache key is the bound plan: text variants share an entry, windows that select
+/// other events (at another now, or over other days) never do, and every answer through
+/// the cache equals the answer without it.
+#[test]
+fn answers_through_a_cache_keyed_on_the_plan_equal_answers_without_it() {
+    let db = sample();
+    let cache = Arc::new(MapCache::default());
+    let statements = [
+        "COUNT TAG 'vip' AND city = 'Shanghai'",
+        "count city = 'Shanghai'   AND TAG 'vip' -- the same plan",
+        "COUNT DID claim_coupon IN LAST 1 DAYS",
+        "COUNT DID claim_coupon IN LAST 3 DAYS",
+        "COUNT DID claim_coupon IN LAST 10 DAYS AND NOT DID redeem_coupon IN LAST 10 DAYS",
+        "COUNT DID claim_coupon IN LAST 30 HOURS",
+        "BREAKDOWN DID claim_coupon IN LAST 10 DAYS BY city",
+        "BREAKDOWN DID claim_coupon IN LAST 10 DAYS BY city TOP 1",
+    ];
+    let nows = [
+        "2026-10-21T00:00:00Z",
+        "2026-10-25T09:00:00Z",
+        "2026-10-25T11:00:00Z",
+        "2026-10-26T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    ];
+    for round in 0..2 {
+        for now in nows {
+            for text in statements {
+                let statement = memberdb::query::parse_statement(text).unwrap();
+                let plain = db.run(&statement, Some(ts(now))).unwrap();
+                let options = memberdb::query::RunOptions {
+                    now: Some(ts(now)),
+                    cache: Some(memberdb::query::Cache(cache.clone())),
+                    ..Default::default()
+                };
+                let through = db.run_with(&statement, &options).unwrap();
+                assert_eq!(through, plain, "{text} at {now}, round {round}");
+            }
+        }
+    }
+    let keys = cache.map.lock().unwrap().len();
+    // the two spellings of the first statement share one key
+    assert!(keys < statements.len() * nows.len(), "{keys} keys");
+    assert!(
+        keys > statements.len(),
+        "windows at other nows got keys of their own: {keys}"
+    );
+}

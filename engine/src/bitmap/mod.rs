@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 
-pub(crate) use chunks::{ARRAY_LIMIT, CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
+pub(crate) use chunks::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
 
 /// A roaring bitmap shared copy-on-write, with its chunk form cached beside it.
 ///

@@ -2,7 +2,7 @@
 
 mod partition;
 
-pub(crate) use partition::{BoundFilter, EventPartition};
+pub(crate) use partition::{BoundFilter, EventPartition, Presence};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

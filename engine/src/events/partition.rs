@@ -6,7 +6,6 @@
 //! plus a scan of the two partial days at the window's edges.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
@@ -29,11 +28,22 @@ pub(crate) struct EventPartition {
     /// Members with at least one event of the type.
     pub(crate) any: Bitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
-    pub(crate) days: BTreeMap<i64, Arc<RoaringBitmap>>,
+    pub(crate) days: BTreeMap<i64, Bitmap>,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
     sorted_prefix: usize,
+}
+
+/// See [`EventPartition::presence`].
+pub(crate) enum Presence<'a> {
+    /// The window lies inside one UTC day (or is empty).
+    Within,
+    /// Whole days and the edge pieces `(day, lo, hi)`.
+    Days {
+        whole: std::collections::btree_map::Range<'a, i64, Bitmap>,
+        edges: [(i64, i64, i64); 2],
+    },
 }
 
 /// A property filter bound to one partition.
@@ -222,7 +232,7 @@ impl EventPartition {
             rows.sort_unstable();
             rows.dedup();
             let bitmap = RoaringBitmap::from_sorted_iter(rows).expect("sorted");
-            *Arc::make_mut(self.days.entry(day).or_default()) |= &bitmap;
+            *self.days.entry(day).or_default().make_mut() |= &bitmap;
             added.push(bitmap);
         }
         *self.any.make_mut() |= added.into_iter().union();
@@ -272,23 +282,33 @@ impl EventPartition {
 
     /// Members with an event in `[lo, hi)`.
     pub(crate) fn present_between(&self, lo: i64, hi: i64) -> RoaringBitmap {
-        if lo >= hi {
-            return RoaringBitmap::new();
+        match self.presence(lo, hi) {
+            Presence::Within => self.scan_members(self.slice(lo, hi)),
+            Presence::Days { whole, edges } => {
+                let whole = whole.map(|(_, b)| b.as_ref()).union();
+                edges.into_iter().fold(whole, |acc, (day, lo, hi)| {
+                    acc | self.partial_day(day, lo, hi)
+                })
+            }
         }
-        // Whole days inside the window come from the day bitmaps.
+    }
+
+    /// How presence in `[lo, hi)` decomposes: the bitmaps of the whole UTC days inside it,
+    /// and the pieces of the (at most two) days it cuts, for [`EventPartition::partial_day`]
+    /// (a window inside one day is scanned instead).
+    pub(crate) fn presence(&self, lo: i64, hi: i64) -> Presence<'_> {
         let first_day = lo.div_euclid(DAY_MICROS) + i64::from(lo.rem_euclid(DAY_MICROS) != 0);
         let end_day = hi.div_euclid(DAY_MICROS);
-        if first_day >= end_day {
-            return self.scan_members(self.slice(lo, hi));
+        if lo >= hi || first_day >= end_day {
+            return Presence::Within;
         }
-        let whole = self
-            .days
-            .range(first_day..end_day)
-            .map(|(_, b)| b.as_ref())
-            .union();
-        let head = self.partial_day(first_day - 1, lo, first_day.saturating_mul(DAY_MICROS));
-        let tail = self.partial_day(end_day, end_day.saturating_mul(DAY_MICROS), hi);
-        whole | head | tail
+        Presence::Days {
+            whole: self.days.range(first_day..end_day),
+            edges: [
+                (first_day - 1, lo, first_day.saturating_mul(DAY_MICROS)),
+                (end_day, end_day.saturating_mul(DAY_MICROS), hi),
+            ],
+        }
     }
 
     /// Members with an event in `[lo, hi)`, a part of UTC day `day`.
@@ -297,7 +317,7 @@ impl EventPartition {
     /// their first day, so that day is nearly whole. Then the day's bitmap is the answer,
     /// less the few members whose events that day all fall outside the window; only when
     /// many events fall outside are the window's events scanned.
-    fn partial_day(&self, day: i64, lo: i64, hi: i64) -> RoaringBitmap {
+    pub(crate) fn partial_day(&self, day: i64, lo: i64, hi: i64) -> RoaringBitmap {
         let inside = self.slice(lo, hi);
         if inside.is_empty() {
             return RoaringBitmap::new();

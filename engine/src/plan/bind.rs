@@ -11,7 +11,7 @@ use super::{Node, Op, Plan, Source};
 use crate::attributes::Access;
 use crate::column::{Column, compile};
 use crate::error::{Error, Result};
-use crate::events::{BoundFilter, EventPartition};
+use crate::events::{BoundFilter, EventPartition, Presence};
 use crate::segment::{PropFilter, Segment, Window, resolve_window};
 use crate::state::State;
 
@@ -167,12 +167,7 @@ impl<'a> Binder<'a, '_> {
                     .transpose()?;
                 match (filter, did.frequency, range) {
                     (None, None, None) => Op::Stored(&part.any),
-                    (None, None, Some((lo, hi))) => self.computed(Leaf::Present {
-                        part,
-                        lo,
-                        hi,
-                        events: part.slice(lo, hi),
-                    }),
+                    (None, None, Some((lo, hi))) => self.presence(segment, part, lo, hi),
                     (filter, frequency, range) => {
                         let range = match range {
                             Some((lo, hi)) => part.slice(lo, hi),
@@ -221,6 +216,54 @@ impl<'a> Binder<'a, '_> {
             source: Source::Segment(segment),
             op,
         })
+    }
+
+    /// Members with an event in `[lo, hi)`: the OR of the stored bitmaps of the whole days
+    /// inside the window (walked chunk by chunk like any stored bitmap) and the computed
+    /// parts of the days it cuts; a window inside one day is one computed leaf.
+    fn presence(
+        &mut self,
+        segment: &'a Segment,
+        part: &'a EventPartition,
+        lo: i64,
+        hi: i64,
+    ) -> Op<'a> {
+        let Presence::Days { whole, edges } = part.presence(lo, hi) else {
+            return self.computed(Leaf::Present {
+                part,
+                lo,
+                hi,
+                events: part.slice(lo, hi),
+            });
+        };
+        let mut days: Vec<Node<'a>> = whole
+            .map(|(&day, bitmap)| Node {
+                source: Source::Day { of: segment, day },
+                op: Op::Stored(bitmap),
+            })
+            .collect();
+        for (day, lo, hi) in edges {
+            let events = part.slice(lo, hi);
+            if events.is_empty() {
+                continue;
+            }
+            let op = self.computed(Leaf::PartialDay {
+                part,
+                day,
+                lo,
+                hi,
+                events,
+            });
+            days.push(Node {
+                source: Source::Day { of: segment, day },
+                op,
+            });
+        }
+        if days.is_empty() {
+            Op::Nothing
+        } else {
+            Op::Or(days)
+        }
     }
 
     /// A comparison on an attribute, through its index where one fits.

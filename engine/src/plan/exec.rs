@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 
 use super::{Node, Op, Plan};
 use crate::bitmap::kernels::{and_count, and_into, or_into, set_bits};
-use crate::bitmap::{ARRAY_LIMIT, CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
+use crate::bitmap::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -450,7 +450,7 @@ impl<'x> Walker<'x> {
             self.recycle_list(vals);
             return (v, Kernel::Decided);
         }
-        let result = if total <= ARRAY_LIMIT && vals.iter().all(|v| v.array().is_some()) {
+        let result = if total <= MERGE_LIMIT && vals.iter().all(|v| v.array().is_some()) {
             let mut out = self.arrays.pop().unwrap_or_default();
             for v in &vals {
                 out.extend_from_slice(v.array().expect("arrays"));
@@ -490,6 +490,10 @@ impl<'x> Walker<'x> {
 /// set into a bitset and combined word-wise (1,024 words: past about as many probes the
 /// word loop is cheaper).
 const PROBE_LIMIT: usize = 1024;
+
+/// An OR of arrays with at most this many members in all is merged (sorted) into an array;
+/// more are set into a bitset (a few stores each, where sorting costs a comparison sort).
+const MERGE_LIMIT: usize = 128;
 
 /// Operands of the fused count at most (more go through the general path).
 const MAX_FUSED: usize = 16;

@@ -88,6 +88,33 @@ fn describe(
                 describe(child, depth + 1, true, stats, id, rows);
             }
         }
+        Op::Or(parts) if parts.len() > COLLAPSE && parts.iter().all(is_leaf) => {
+            // A window's days: one row for them all.
+            let first = *id;
+            *id += parts.len();
+            let nanos: u64 = stats
+                .get(first..*id)
+                .map_or(0, |s| s.iter().map(|s| s.nanos).sum());
+            let computed = parts
+                .iter()
+                .filter(|p| matches!(p.op, Op::Computed { .. }))
+                .count();
+            rows.push(vec![
+                format!(
+                    "{}{} operands: {} … {}",
+                    "  ".repeat(depth + 1),
+                    parts.len(),
+                    parts[0].source_text(),
+                    parts[parts.len() - 1].source_text()
+                ),
+                format!(
+                    "{} stored bitmaps, {computed} computed",
+                    parts.len() - computed
+                ),
+                String::new(),
+                (nanos / 1000).to_string(),
+            ]);
+        }
         Op::Or(parts) => {
             for child in parts {
                 describe(child, depth + 1, false, stats, id, rows);
@@ -95,6 +122,13 @@ fn describe(
         }
         _ => {}
     }
+}
+
+/// ORs of more leaves than this are shown as one row of operands.
+const COLLAPSE: usize = 8;
+
+fn is_leaf(node: &Node<'_>) -> bool {
+    matches!(node.op, Op::Stored(_) | Op::Computed { .. })
 }
 
 /// "word-wise ×140, array probe ×13": the chunks each kernel took.

@@ -29,6 +29,15 @@ pub(crate) enum Leaf<'a> {
         hi: i64,
         events: std::ops::Range<usize>,
     },
+    /// Members with an event of the type in `[lo, hi)`, a part of UTC day `day` (the
+    /// partition's events `events`).
+    PartialDay {
+        part: &'a EventPartition,
+        day: i64,
+        lo: i64,
+        hi: i64,
+        events: std::ops::Range<usize>,
+    },
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
     /// enough.
     Events {
@@ -48,6 +57,9 @@ impl Leaf<'_> {
             Leaf::Range { attr, matcher } => attr.select_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher),
             Leaf::Present { part, lo, hi, .. } => part.present_between(*lo, *hi),
+            Leaf::PartialDay {
+                part, day, lo, hi, ..
+            } => part.partial_day(*day, *lo, *hi),
             Leaf::Events {
                 part,
                 range,
@@ -74,7 +86,10 @@ impl Leaf<'_> {
                 "range bins: whole bins unioned, the edge bins' rows tested".into()
             }
             Leaf::Scan { .. } => "column scan (no value bitmaps at this cardinality)".into(),
-            Leaf::Present { .. } => "day bitmaps unioned, the partial edge days scanned".into(),
+            Leaf::Present { .. } => "the window's events scanned (inside one day)".into(),
+            Leaf::PartialDay { .. } => {
+                "the day's bitmap less members seen only outside the window (or a scan)".into()
+            }
             Leaf::Events {
                 range,
                 filter,
@@ -98,7 +113,9 @@ impl Leaf<'_> {
     pub(crate) fn key(&self) -> String {
         match self {
             Leaf::Range { .. } | Leaf::Scan { .. } => String::new(),
-            Leaf::Present { events: range, .. } | Leaf::Events { range, .. } => {
+            Leaf::Present { events: range, .. }
+            | Leaf::PartialDay { events: range, .. }
+            | Leaf::Events { range, .. } => {
                 format!("{}..{}", range.start, range.end)
             }
         }

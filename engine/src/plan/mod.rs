@@ -56,6 +56,11 @@ pub(crate) enum Source<'a> {
         of: &'a Segment,
         what: &'static str,
     },
+    /// The events of a `DID` on one UTC day (days since the epoch).
+    Day {
+        of: &'a Segment,
+        day: i64,
+    },
 }
 
 /// The operators.
@@ -137,6 +142,10 @@ impl Node<'_> {
         match self.source {
             Source::Segment(s) => s.to_string(),
             Source::Part { of, what } => format!("{what} of {of}"),
+            Source::Day { of, day } => format!(
+                "{} of {of}",
+                crate::value::format_date(i32::try_from(day).unwrap_or(i32::MAX))
+            ),
         }
     }
 }

@@ -694,7 +694,8 @@ fn restore_events(
             match key {
                 "any" => part.any = crate::bitmap::Bitmap::new(bitmap),
                 day => {
-                    part.days.insert(day.parse().ok()?, Arc::new(bitmap));
+                    part.days
+                        .insert(day.parse().ok()?, crate::bitmap::Bitmap::new(bitmap));
                 }
             }
             Some(())
