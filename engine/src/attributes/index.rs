@@ -211,7 +211,9 @@ pub(crate) enum Access<'a> {
     /// The union of `any_of` (value bitmaps); when negated (`!=`, `NOT IN`), `within` (the
     /// non-NULL members) less that union.
     Values {
-        any_of: Vec<&'a Bitmap>,
+        /// Each with its value's slot (a string code, or 0 / 1 for bools); `None` for the
+        /// non-NULL members.
+        any_of: Vec<(Option<usize>, &'a Bitmap)>,
         negated_within: Option<&'a Bitmap>,
     },
     /// The range bins ([`AttrIndex::select_ranges`]).
@@ -336,17 +338,18 @@ impl AttrIndex {
 
     /// How the index answers `matcher` (see [`Access`]).
     pub(crate) fn access(&self, matcher: &Matcher) -> Access<'_> {
-        fn chosen<'v>(set: &[bool], values: &'v [Bitmap]) -> Vec<&'v Bitmap> {
+        fn chosen<'v>(set: &[bool], values: &'v [Bitmap]) -> Vec<(Option<usize>, &'v Bitmap)> {
             values
                 .iter()
                 .zip(set.iter())
-                .filter(|(_, on)| **on)
-                .map(|(b, _)| b)
+                .enumerate()
+                .filter(|(_, (_, on))| **on)
+                .map(|(slot, (b, _))| (Some(slot), b))
                 .collect()
         }
         let any_of = match (&matcher.kind, &self.values) {
             (MatchKind::IsNull, _) => return Access::Null(&self.not_null),
-            (MatchKind::Any, _) => vec![&self.not_null],
+            (MatchKind::Any, _) => vec![(None, &self.not_null)],
             (MatchKind::Codes(set), Some(values)) => chosen(set, values),
             (MatchKind::Bools(set), Some(values)) => chosen(set, values),
             (MatchKind::Ints(_) | MatchKind::Floats(_), _) if self.ranges.is_some() => {

@@ -151,6 +151,16 @@ impl AttributeStore {
 }
 
 impl Attribute {
+    /// `name = value` for the value in slot `slot` of the value bitmaps (a string code, or
+    /// 0 / 1 for bools).
+    pub(crate) fn value_label(&self, slot: usize) -> String {
+        let value = match self.column.dict() {
+            Some(dict) => format!("'{}'", dict.get(slot as u32)),
+            None => (slot == 1).to_string(),
+        };
+        format!("{} = {value}", self.name)
+    }
+
     /// Rows passing a range `matcher` through the range bins (empty without them; binding
     /// asks for this only where [`AttrIndex::access`] said `Ranges`).
     pub(crate) fn select_ranges(&self, matcher: &Matcher) -> RoaringBitmap {

@@ -288,10 +288,22 @@ impl<'a> Binder<'a, '_> {
             } => {
                 let union = match any_of.as_slice() {
                     [] => Op::Nothing,
-                    [one] => Op::Stored(one),
+                    [(_, one)] => Op::Stored(one),
                     many => Op::Or(
                         many.iter()
-                            .map(|b| part("one value's members", Op::Stored(b)))
+                            .map(|&(slot, b)| Node {
+                                source: match slot {
+                                    Some(slot) => Source::Value {
+                                        attr: attribute,
+                                        slot,
+                                    },
+                                    None => Source::Part {
+                                        of: segment,
+                                        what: "members with a value",
+                                    },
+                                },
+                                op: Op::Stored(b),
+                            })
                             .collect(),
                     ),
                 };

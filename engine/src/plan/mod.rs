@@ -56,6 +56,11 @@ pub(crate) enum Source<'a> {
         of: &'a Segment,
         what: &'static str,
     },
+    /// The members with one value of an attribute (its slot in the value bitmaps).
+    Value {
+        attr: &'a crate::attributes::Attribute,
+        slot: usize,
+    },
     /// The events of a `DID` on one UTC day (days since the epoch).
     Day {
         of: &'a Segment,
@@ -142,6 +147,7 @@ impl Node<'_> {
         match self.source {
             Source::Segment(s) => s.to_string(),
             Source::Part { of, what } => format!("{what} of {of}"),
+            Source::Value { attr, slot } => attr.value_label(slot),
             Source::Day { of, day } => format!(
                 "{} of {of}",
                 crate::value::format_date(i32::try_from(day).unwrap_or(i32::MAX))
