@@ -231,8 +231,6 @@ impl<'a> Binder<'a, '_> {
         let Presence::Days { whole, edges } = part.presence(lo, hi) else {
             return self.computed(Leaf::Present {
                 part,
-                lo,
-                hi,
                 events: part.slice(lo, hi),
             });
         };

@@ -577,59 +577,50 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Members of the answer.
-    pub(crate) fn count(&mut self) -> Result<u64> {
-        let (total, walker_stats) = {
+    /// Walks the universe's chunks in order, handing each to `step` with the walker and
+    /// the tree; the walk's statistics join the run's.
+    fn walk(&mut self, mut step: impl for<'x> FnMut(&mut Walker<'x>, &X<'x>, usize)) -> Result<()> {
+        let walked = {
             let tree = self.tree();
             let mut walker = self.walker();
-            let mut total = 0u64;
             for k in 0..self.chunks() {
                 if k % DEADLINE_EVERY == 0 {
                     check_deadline(self.deadline)?;
                 }
-                total += u64::from(walker.count(&tree, k));
+                step(&mut walker, &tree, k);
             }
-            (total, walker.stats)
+            walker.stats
         };
-        self.keep_stats(walker_stats);
+        self.keep_stats(walked);
+        Ok(())
+    }
+
+    /// Members of the answer.
+    pub(crate) fn count(&mut self) -> Result<u64> {
+        let mut total = 0u64;
+        self.walk(|walker, tree, k| total += u64::from(walker.count(tree, k)))?;
         Ok(total)
     }
 
     /// The answer as chunks.
     pub(crate) fn members(&mut self) -> Result<Chunks> {
-        let (chunks, walker_stats) = {
-            let tree = self.tree();
-            let mut walker = self.walker();
-            let mut out = Vec::with_capacity(self.chunks());
-            for k in 0..self.chunks() {
-                if k % DEADLINE_EVERY == 0 {
-                    check_deadline(self.deadline)?;
-                }
-                out.push(walker.eval(&tree, k).into_chunk());
-            }
-            (out, walker.stats)
-        };
-        self.keep_stats(walker_stats);
-        Ok(Chunks::from_vec(chunks))
+        let mut out = Vec::with_capacity(self.chunks());
+        self.walk(|walker, tree, k| out.push(walker.eval(tree, k).into_chunk()))?;
+        Ok(Chunks::from_vec(out))
     }
 
     /// Members `offset..offset + limit` of the answer in row-id order, and the size of
     /// the answer (the chunks past the page are counted, not built).
     pub(crate) fn page(&mut self, offset: u64, limit: u64) -> Result<(Vec<u32>, u64)> {
-        let tree = self.tree();
-        let mut walker = self.walker();
         let mut rows = Vec::new();
         let mut seen = 0u64;
         let wanted = offset.saturating_add(limit);
-        for k in 0..self.chunks() {
-            if k % DEADLINE_EVERY == 0 {
-                check_deadline(self.deadline)?;
-            }
+        self.walk(|walker, tree, k| {
             if seen >= wanted {
-                seen += u64::from(walker.count(&tree, k));
-                continue;
+                seen += u64::from(walker.count(tree, k));
+                return;
             }
-            let v = walker.eval(&tree, k);
+            let v = walker.eval(tree, k);
             let n = u64::from(v.len());
             if seen + n > offset {
                 let base = (k as u32) << 16;
@@ -640,7 +631,7 @@ impl<'p> Run<'p> {
             }
             walker.recycle(v);
             seen += n;
-        }
+        })?;
         Ok((rows, seen))
     }
 

@@ -21,12 +21,10 @@ pub(crate) enum Leaf<'a> {
         attr: &'a Attribute,
         matcher: Matcher,
     },
-    /// Members with an event of the type in `[lo, hi)`, which are the partition's events
-    /// `events`.
+    /// Members with an event among the partition's events `events` (a window inside one
+    /// UTC day).
     Present {
         part: &'a EventPartition,
-        lo: i64,
-        hi: i64,
         events: std::ops::Range<usize>,
     },
     /// Members with an event of the type in `[lo, hi)`, a part of UTC day `day` (the
@@ -56,7 +54,7 @@ impl Leaf<'_> {
         match self {
             Leaf::Range { attr, matcher } => attr.select_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher),
-            Leaf::Present { part, lo, hi, .. } => part.present_between(*lo, *hi),
+            Leaf::Present { part, events } => part.scan_members(events.clone()),
             Leaf::PartialDay {
                 part, day, lo, hi, ..
             } => part.partial_day(*day, *lo, *hi),

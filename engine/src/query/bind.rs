@@ -141,27 +141,26 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
         }
         Expr::And(parts, span) => {
             out.push(spans(*span, *span));
-            Segment::And(
-                parts
-                    .iter()
-                    .map(|p| convert(p, out))
-                    .collect::<Result<_>>()?,
-            )
+            Segment::And(each(parts, out, convert)?)
         }
         Expr::Or(parts, span) => {
             out.push(spans(*span, *span));
-            Segment::Or(
-                parts
-                    .iter()
-                    .map(|p| convert(p, out))
-                    .collect::<Result<_>>()?,
-            )
+            Segment::Or(each(parts, out, convert)?)
         }
         Expr::Not(inner, span) => {
             out.push(spans(*span, *span));
             Segment::Not(Box::new(convert(inner, out)?))
         }
     })
+}
+
+/// `convert` (or `prop_filter`) of every part of an `AND` / `OR`, in order.
+fn each<E, T>(
+    parts: &[E],
+    out: &mut Vec<NodeSpans>,
+    one: fn(&E, &mut Vec<NodeSpans>) -> Result<T>,
+) -> Result<Vec<T>> {
+    parts.iter().map(|p| one(p, out)).collect()
 }
 
 /// A `WHERE` filter, its nodes' spans pushed like [`convert`]'s.
@@ -176,21 +175,11 @@ fn prop_filter(f: &PropExpr, out: &mut Vec<NodeSpans>) -> Result<PropFilter> {
         }
         PropExpr::And(parts, span) => {
             out.push(spans(*span, *span));
-            PropFilter::And(
-                parts
-                    .iter()
-                    .map(|p| prop_filter(p, out))
-                    .collect::<Result<_>>()?,
-            )
+            PropFilter::And(each(parts, out, prop_filter)?)
         }
         PropExpr::Or(parts, span) => {
             out.push(spans(*span, *span));
-            PropFilter::Or(
-                parts
-                    .iter()
-                    .map(|p| prop_filter(p, out))
-                    .collect::<Result<_>>()?,
-            )
+            PropFilter::Or(each(parts, out, prop_filter)?)
         }
         PropExpr::Not(inner, span) => {
             out.push(spans(*span, *span));
