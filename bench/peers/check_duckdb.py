@@ -77,6 +77,8 @@ COUNTS = {
     "claims_not_xmas_exactly_2": did("claim_coupon", where=f"NOT {p(C5)}", having="count(*) = 2"),
     "purchase_store_or_big": did("purchase", where=f"{p(C6)} OR {p('amount > 2000')}", window=last(52 * 7, "DAY")),
     "scan_qr_last_36_hours": did("scan_qr", window=last(36, "HOUR")),
+    "scan_qr_at_least_2_last_36_hours": did("scan_qr", having="count(*) >= 2", window=last(36, "HOUR")),
+    "purchase_exactly_1_last_10_days": did("purchase", having="count(*) = 1", window=last(10, "DAY")),
     "never_purchased": f"NOT {did('purchase')}",
     "wide_or_of_tags_not_vip": "(" + " OR ".join(tag(t) for t in ["foodie", "pet_owner", "fitness", "摄影爱好者", "scalper_suspect"]) + f") AND NOT {tag('vip')}",
     "phone_is_not_null_and_email_null": "phone IS NOT NULL AND email IS NULL",

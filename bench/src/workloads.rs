@@ -107,6 +107,20 @@ pub fn count_questions() -> Vec<Question> {
             "scan_qr_last_36_hours",
             Segment::did("scan_qr").in_last(36, TimeUnit::Hours).build(),
         ),
+        q(
+            "scan_qr_at_least_2_last_36_hours",
+            Segment::did("scan_qr")
+                .at_least(2)
+                .in_last(36, TimeUnit::Hours)
+                .build(),
+        ),
+        q(
+            "purchase_exactly_1_last_10_days",
+            Segment::did("purchase")
+                .exactly(1)
+                .in_last(10, TimeUnit::Days)
+                .build(),
+        ),
         q("never_purchased", !Segment::did("purchase")),
         q(
             "wide_or_of_tags_not_vip",

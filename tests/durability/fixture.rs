@@ -90,7 +90,7 @@ fn a_format_1_database_takes_writes_and_keeps_them() {
     drop(db);
     // the manifest now names a log, so an older memberdb cannot miss the writes
     let manifest = std::fs::read_to_string(copy.path().join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"format_version\": 3"), "{manifest}");
+    assert!(manifest.contains("\"format_version\": 4"), "{manifest}");
     let db = Database::open(copy.path()).unwrap();
     assert_eq!(db.recovery().replayed, 1);
     assert!(
@@ -99,5 +99,13 @@ fn a_format_1_database_takes_writes_and_keeps_them() {
             .tags
             .contains(&"upgraded".to_string())
     );
+    // its old bitmaps file has no repeat levels: they are rebuilt at every open until a
+    // checkpoint writes them, and then read back
+    assert_eq!(answers(&db), expected());
+    db.checkpoint().unwrap();
+    drop(db);
+    let manifest = std::fs::read_to_string(copy.path().join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"event_repeats\": true"), "{manifest}");
+    let db = Database::open(copy.path()).unwrap();
     assert_eq!(answers(&db), expected());
 }

@@ -1,5 +1,6 @@
 //! The behaviour log: append-only events, partitioned by type (see `partition`).
 
+mod day_counts;
 mod partition;
 
 pub(crate) use partition::{BoundFilter, EventPartition, Presence};

@@ -29,6 +29,11 @@ pub(crate) struct EventPartition {
     pub(crate) any: Bitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
     pub(crate) days: BTreeMap<i64, Bitmap>,
+    /// Members with more than one event of the type on a UTC day: `repeats[day][k]` holds
+    /// those with at least `k + 2` that day (each level inside the one before). With `days`
+    /// they give every member's number of events per day, so a windowed count adds a few
+    /// bitmaps per day instead of scanning the window's events (see `day_counts.rs`).
+    pub(crate) repeats: BTreeMap<i64, Vec<Bitmap>>,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -221,7 +226,7 @@ impl EventPartition {
         }
     }
 
-    /// Adds events to the day bitmaps and `any`.
+    /// Adds events to the day bitmaps, their repeat levels and `any`.
     fn index_events(&mut self, events: impl Iterator<Item = (i64, RowId)>) {
         let mut per_day: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
         for (t, m) in events {
@@ -230,12 +235,75 @@ impl EventPartition {
         let mut added = Vec::with_capacity(per_day.len());
         for (day, mut rows) in per_day {
             rows.sort_unstable();
-            rows.dedup();
-            let bitmap = RoaringBitmap::from_sorted_iter(rows).expect("sorted");
+            let mut distinct = rows.clone();
+            distinct.dedup();
+            let bitmap = RoaringBitmap::from_sorted_iter(distinct).expect("sorted");
+            // Members who already had events that day start counting from what they had.
+            let before = self
+                .days
+                .get(&day)
+                .map(|d| d.as_ref() & &bitmap)
+                .unwrap_or_default();
+            let levels = self.repeats.get(&day).map_or(&[][..], Vec::as_slice);
+            let mut had = before.iter().peekable();
+            let mut new_levels: Vec<Vec<RowId>> = Vec::new();
+            for run in rows.chunk_by(|a, b| a == b) {
+                let member = run[0];
+                let prior = if had.next_if_eq(&member).is_some() {
+                    1 + levels.iter().take_while(|l| l.contains(member)).count()
+                } else {
+                    0
+                };
+                for count in (prior + 1).max(2)..=prior + run.len() {
+                    let k = count - 2;
+                    if new_levels.len() <= k {
+                        new_levels.resize_with(k + 1, Vec::new);
+                    }
+                    new_levels[k].push(member);
+                }
+            }
+            if !new_levels.is_empty() {
+                let levels = self.repeats.entry(day).or_default();
+                for (k, members) in new_levels.into_iter().enumerate() {
+                    if levels.len() <= k {
+                        levels.resize_with(k + 1, Bitmap::default);
+                    }
+                    levels[k].make_mut().extend(members);
+                }
+            }
             *self.days.entry(day).or_default().make_mut() |= &bitmap;
             added.push(bitmap);
         }
         *self.any.make_mut() |= added.into_iter().union();
+    }
+
+    /// Rebuilds the repeat levels of every day from the events (a database saved before
+    /// they were saved with it).
+    pub(crate) fn rebuild_repeats(&mut self) {
+        self.repeats.clear();
+        let days: Vec<i64> = self.days.keys().copied().collect();
+        for day in days {
+            let start = day.saturating_mul(DAY_MICROS);
+            let range = self.slice(start, start.saturating_add(DAY_MICROS));
+            let mut rows: Vec<RowId> = self.members.range(range).collect();
+            rows.sort_unstable();
+            let mut levels: Vec<Vec<RowId>> = Vec::new();
+            for run in rows.chunk_by(|a, b| a == b).filter(|r| r.len() > 1) {
+                if levels.len() < run.len() - 1 {
+                    levels.resize_with(run.len() - 1, Vec::new);
+                }
+                for level in &mut levels[..run.len() - 1] {
+                    level.push(run[0]);
+                }
+            }
+            if !levels.is_empty() {
+                let levels = levels
+                    .into_iter()
+                    .map(|l| Bitmap::new(RoaringBitmap::from_sorted_iter(l).expect("sorted")))
+                    .collect();
+                self.repeats.insert(day, levels);
+            }
+        }
     }
 
     /// Whether appended events wait for [`EventPartition::seal`].
@@ -314,6 +382,20 @@ impl EventPartition {
         }
     }
 
+    /// `[lo, hi)` as the whole UTC days inside it and the events of the (at most two) days
+    /// it cuts; `None` for a window inside one day.
+    pub(crate) fn day_split(
+        &self,
+        lo: i64,
+        hi: i64,
+    ) -> Option<(std::ops::Range<i64>, [std::ops::Range<usize>; 2])> {
+        let Presence::Days { edges, .. } = self.presence(lo, hi) else {
+            return None;
+        };
+        let [(first, lo0, hi0), (end, lo1, hi1)] = edges;
+        Some((first + 1..end, [self.slice(lo0, hi0), self.slice(lo1, hi1)]))
+    }
+
     /// Members with an event in `[lo, hi)`, a part of UTC day `day`.
     ///
     /// Windows relative to a *now* at midnight (`IN LAST 7 DAYS`) start one microsecond into
@@ -363,7 +445,8 @@ impl EventPartition {
             + self
                 .days
                 .values()
-                .map(|b| b.serialized_size())
+                .chain(self.repeats.values().flatten())
+                .map(Bitmap::heap_bytes)
                 .sum::<usize>()
     }
 }

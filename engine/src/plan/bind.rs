@@ -168,6 +168,9 @@ impl<'a> Binder<'a, '_> {
                 match (filter, did.frequency, range) {
                     (None, None, None) => Op::Stored(&part.any),
                     (None, None, Some((lo, hi))) => self.presence(segment, part, lo, hi),
+                    (None, Some(frequency), window) if frequency.counter_band().is_some() => {
+                        self.day_counts(part, window, frequency, state.members.len())
+                    }
                     (filter, frequency, range) => {
                         let range = match range {
                             Some((lo, hi)) => part.slice(lo, hi),
@@ -262,6 +265,40 @@ impl<'a> Binder<'a, '_> {
         } else {
             Op::Or(days)
         }
+    }
+
+    /// Members whose count of events in `window` (all time without one) passes `frequency`,
+    /// counted from the day bitmaps (a window inside one day counts its events).
+    fn day_counts(
+        &mut self,
+        part: &'a EventPartition,
+        window: Option<(i64, i64)>,
+        frequency: crate::segment::Frequency,
+        members: usize,
+    ) -> Op<'a> {
+        let (days, edges, events) = match window {
+            None => (i64::MIN..i64::MAX, [0..0, 0..0], 0..part.len()),
+            Some((lo, hi)) => match part.day_split(lo, hi) {
+                Some((days, edges)) => (days, edges, part.slice(lo, hi)),
+                None => {
+                    return self.computed(Leaf::Events {
+                        part,
+                        range: part.slice(lo, hi),
+                        filter: None,
+                        frequency: Some(frequency),
+                        members,
+                    });
+                }
+            },
+        };
+        self.computed(Leaf::DayCounts {
+            part,
+            days,
+            edges,
+            frequency,
+            events,
+            members,
+        })
     }
 
     /// A comparison on an attribute, through its index where one fits.

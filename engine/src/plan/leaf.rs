@@ -36,6 +36,18 @@ pub(crate) enum Leaf<'a> {
         hi: i64,
         events: std::ops::Range<usize>,
     },
+    /// Members whose number of events of the type on the whole days `days` plus among the
+    /// events `edges` (the parts of the days the window cuts) passes `frequency`: the day
+    /// bitmaps and their repeat levels counted chunk by chunk. `events` is the window's
+    /// events, for the plan's key.
+    DayCounts {
+        part: &'a EventPartition,
+        days: std::ops::Range<i64>,
+        edges: [std::ops::Range<usize>; 2],
+        frequency: Frequency,
+        events: std::ops::Range<usize>,
+        members: usize,
+    },
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
     /// enough.
     Events {
@@ -58,6 +70,19 @@ impl Leaf<'_> {
             Leaf::PartialDay {
                 part, day, lo, hi, ..
             } => part.partial_day(*day, *lo, *hi),
+            Leaf::DayCounts {
+                part,
+                days,
+                edges,
+                frequency,
+                events,
+                members,
+            } => part
+                .members_by_day_counts(days.clone(), edges, *frequency)
+                .unwrap_or_else(|| {
+                    let rows = part.members.range(events.clone()).collect();
+                    members_by_count(rows, *members, *frequency)
+                }),
             Leaf::Events {
                 part,
                 range,
@@ -88,6 +113,12 @@ impl Leaf<'_> {
             Leaf::PartialDay { .. } => {
                 "the day's bitmap less members seen only outside the window (or a scan)".into()
             }
+            Leaf::DayCounts { days, events, .. } => format!(
+                "{} days' member bitmaps and repeat levels counted per chunk, the edge days' \
+                 events added ({} events in the window)",
+                days.end.saturating_sub(days.start),
+                events.len()
+            ),
             Leaf::Events {
                 range,
                 filter,
@@ -113,6 +144,7 @@ impl Leaf<'_> {
             Leaf::Range { .. } | Leaf::Scan { .. } => String::new(),
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
+            | Leaf::DayCounts { events: range, .. }
             | Leaf::Events { range, .. } => {
                 format!("{}..{}", range.start, range.end)
             }
@@ -141,11 +173,10 @@ fn distinct_members(mut rows: Vec<u32>, universe: usize) -> RoaringBitmap {
 
 /// The members whose number of occurrences in `rows` passes `frequency`.
 fn members_by_count(mut rows: Vec<u32>, universe: usize, frequency: Frequency) -> RoaringBitmap {
-    let threshold = match frequency {
-        Frequency::AtLeast(n) | Frequency::AtMost(n) | Frequency::Exactly(n) => n,
-    };
-    if dense(rows.len(), universe) && threshold < u64::from(u8::MAX) {
-        return count_dense(&rows, universe, frequency);
+    if dense(rows.len(), universe)
+        && let Some(band) = frequency.counter_band()
+    {
+        return count_dense(&rows, universe, band);
     }
     rows.sort_unstable();
     let mut kept = Vec::new();
@@ -157,26 +188,18 @@ fn members_by_count(mut rows: Vec<u32>, universe: usize, frequency: Frequency) -
     RoaringBitmap::from_sorted_iter(kept).expect("sorted")
 }
 
-fn clamp_u8(n: u64) -> u8 {
-    u8::try_from(n).unwrap_or(u8::MAX)
-}
-
-/// Dense counting for many rows: one saturating `u8` counter per member (any count >= 255
-/// compares like 255 against a threshold below 255), incremented in one pass, then turned
-/// into bits eight counters at a time without branches. (Partitioning the rows by chunk of
+/// Dense counting for many rows: one saturating `u8` counter per member, incremented in
+/// one pass, then turned into bits eight counters at a time without branches; `band` is the
+/// accepted counts ([`Frequency::counter_band`]). (Partitioning the rows by chunk of
 /// members first, to keep the counters cache-resident, measured slower at 1M members and no
-/// better than run-to-run drift at 10M: the extra passes cost about what the misses do.)
-fn count_dense(rows: &[u32], universe: usize, frequency: Frequency) -> RoaringBitmap {
-    // Accepted counts are lo..=lo+span (lo >= 1; a count of 0 wraps far above the span).
-    let (lo, hi): (u8, u8) = match frequency {
-        Frequency::AtLeast(n) => (clamp_u8(n).max(1), u8::MAX),
-        Frequency::AtMost(n) => (1, clamp_u8(n)),
-        Frequency::Exactly(n) => (clamp_u8(n), clamp_u8(n)),
-    };
-    if lo == 0 || hi < lo {
+/// better than run-to-run drift at 10M: the extra passes cost about what the misses do.
+/// Without a filter, a count over whole days reads the day bitmaps chunk by chunk instead.)
+fn count_dense(rows: &[u32], universe: usize, band: std::ops::RangeInclusive<u8>) -> RoaringBitmap {
+    if band.is_empty() {
         return RoaringBitmap::new();
     }
-    let span = hi - lo;
+    // Accepted counts are lo..=lo+span (lo >= 1; a count of 0 wraps far above the span).
+    let (lo, span) = (*band.start(), band.end() - band.start());
     let mut counts = vec![0u8; universe.next_multiple_of(8)];
     for &r in rows {
         let n = &mut counts[r as usize];

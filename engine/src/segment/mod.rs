@@ -106,6 +106,22 @@ pub enum Frequency {
 }
 
 impl Frequency {
+    /// The accepted counts as a range of saturating `u8` counters (a count past 255 reads as
+    /// 255), or `None` when such a counter cannot decide (a threshold of 255 or more). The
+    /// range is empty when no count is accepted.
+    pub(crate) fn counter_band(self) -> Option<std::ops::RangeInclusive<u8>> {
+        let threshold = match self {
+            Frequency::AtLeast(n) | Frequency::AtMost(n) | Frequency::Exactly(n) => n,
+        };
+        let n = u8::try_from(threshold).ok().filter(|&n| n < u8::MAX)?;
+        Some(match self {
+            Frequency::AtLeast(_) => n.max(1)..=u8::MAX,
+            Frequency::AtMost(_) => 1..=n,
+            // empty for 0: a member counted has at least one event
+            Frequency::Exactly(_) => n.max(1)..=n,
+        })
+    }
+
     /// Does a member with `count` matching events (at least one) qualify?
     pub(crate) fn accepts(self, count: u64) -> bool {
         count >= 1

@@ -36,8 +36,9 @@ use crate::state::State;
 use crate::value::DataType;
 
 /// The format version this build writes and reads.
-/// Version 3 stores group definitions as text (`groups::stored`); 1 and 2 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// Version 3 stores group definitions as text (`groups::stored`); version 4 saves the
+/// day bitmaps' repeat levels (`Manifest::event_repeats`); 1 to 3 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 4;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -93,6 +94,12 @@ pub(crate) struct Manifest {
     /// Per type: members with any event (`<type>/any`) and per UTC day (`<type>/<day>`).
     #[serde(default)]
     event_bitmaps_file: Option<String>,
+    /// Whether `event_bitmaps_file` holds the repeat levels (`<type>/<day>x<n>`: members
+    /// with at least n events of the type that day), since version 4. A flag rather than
+    /// the version: an older database upgraded for writing keeps its older bitmaps file, and
+    /// its levels are rebuilt from the events at open until a checkpoint saves them.
+    #[serde(default)]
+    event_repeats: bool,
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
@@ -365,11 +372,19 @@ pub(crate) fn write_generation(
         .types
         .iter()
         .flat_map(|(event, part)| {
-            std::iter::once((format!("{event}/any"), part.any.as_ref())).chain(
-                part.days
+            let days = part
+                .days
+                .iter()
+                .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap.as_ref()));
+            let repeats = part.repeats.iter().flat_map(move |(day, levels)| {
+                levels
                     .iter()
-                    .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap.as_ref())),
-            )
+                    .enumerate()
+                    .map(move |(k, bitmap)| (format!("{event}/{day}x{}", k + 2), bitmap.as_ref()))
+            });
+            std::iter::once((format!("{event}/any"), part.any.as_ref()))
+                .chain(days)
+                .chain(repeats)
         })
         .collect();
     let bytes = bitmaps::encode(names.iter().map(|(n, b)| (n.as_str(), *b)));
@@ -422,6 +437,7 @@ pub(crate) fn write_generation(
             .map(|(event, part)| (event.clone(), part.len() as u64))
             .collect(),
         event_bitmaps_file: Some(event_bitmaps_file.clone()),
+        event_repeats: true,
         exclusive_tag_groups: state.tags.exclusive_groups().to_vec(),
         groups: state
             .groups
@@ -691,11 +707,17 @@ fn restore_events(
     {
         let parsed = name.rsplit_once('/').and_then(|(event, key)| {
             let part = Arc::make_mut(state.events.types.get_mut(event)?);
-            match key {
-                "any" => part.any = crate::bitmap::Bitmap::new(bitmap),
-                day => {
-                    part.days
-                        .insert(day.parse().ok()?, crate::bitmap::Bitmap::new(bitmap));
+            let bitmap = crate::bitmap::Bitmap::new(bitmap);
+            match key.split_once('x') {
+                _ if key == "any" => part.any = bitmap,
+                None => {
+                    part.days.insert(key.parse().ok()?, bitmap);
+                }
+                // `<day>x<n>`: members with at least n events that day (levels in order)
+                Some((day, n)) => {
+                    let levels = part.repeats.entry(day.parse().ok()?).or_default();
+                    let n: usize = n.parse().ok()?;
+                    (n == levels.len() + 2).then(|| levels.push(bitmap))?;
                 }
             }
             Some(())
@@ -705,6 +727,11 @@ fn restore_events(
                 storage,
                 format!("{bitmaps_file}: unexpected bitmap '{name}'"),
             ));
+        }
+    }
+    if !manifest.event_repeats {
+        for part in state.events.types.values_mut() {
+            Arc::make_mut(part).rebuild_repeats();
         }
     }
     Ok(())

@@ -1,0 +1,213 @@
+//! Each member's number of events of one type over whole UTC days, counted from the day
+//! bitmaps and their repeat levels one 65,536-member chunk at a time (so the counters stay
+//! in cache), plus the events of the window's edge days that it cuts.
+
+use std::ops::Range;
+
+use roaring::RoaringBitmap;
+
+use super::EventPartition;
+use crate::bitmap::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
+use crate::members::RowId;
+use crate::segment::Frequency;
+
+impl EventPartition {
+    /// The members whose number of events on the whole days `days` plus among the events
+    /// `edges` passes `frequency`, or `None` when a count past 254 would be needed (the
+    /// counters saturate there; the caller scans instead).
+    pub(crate) fn members_by_day_counts(
+        &self,
+        days: Range<i64>,
+        edges: &[Range<usize>],
+        frequency: Frequency,
+    ) -> Option<RoaringBitmap> {
+        let band = frequency.counter_band()?;
+        if band.is_empty() {
+            return Some(RoaringBitmap::new());
+        }
+        let (lo, span) = (*band.start(), band.end() - band.start());
+        let inputs: Vec<&Chunks> = self
+            .days
+            .range(days)
+            .flat_map(|(day, members)| {
+                std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
+            })
+            .map(|b| b.chunks())
+            .collect();
+        let mut edge_rows: Vec<RowId> = edges
+            .iter()
+            .flat_map(|r| self.members.range(r.clone()))
+            .collect();
+        edge_rows.sort_unstable();
+        let chunks = inputs
+            .iter()
+            .map(|c| c.count())
+            .chain(edge_rows.last().map(|&m| (m / CHUNK_BITS) as usize + 1))
+            .max()
+            .unwrap_or(0);
+        let mut counts = vec![0u8; CHUNK_BITS as usize];
+        let mut words: Box<Words> = Box::new([0; WORDS]);
+        let mut out = Vec::with_capacity(chunks);
+        let mut edge_rows = edge_rows.as_slice();
+        for k in 0..chunks {
+            let mut touched = false;
+            for input in &inputs {
+                let chunk = input.get(k);
+                touched |= add_chunk(&mut counts, chunk);
+            }
+            let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
+            for &m in &edge_rows[..here] {
+                let n = &mut counts[(m % CHUNK_BITS) as usize];
+                *n = n.saturating_add(1);
+            }
+            touched |= here > 0;
+            edge_rows = &edge_rows[here..];
+            if !touched {
+                out.push(Chunk::Empty);
+                continue;
+            }
+            // Counters become 0 / 1 bytes in place (one vectorised pass), then each eight
+            // bytes become a byte of bits by a multiplication that moves byte i's low bit to
+            // bit 56 + i.
+            for n in counts.iter_mut() {
+                *n = u8::from(n.wrapping_sub(lo) <= span);
+            }
+            let mut len = 0;
+            for (w, sixty_four) in words.iter_mut().zip(counts.chunks_exact(64)) {
+                let mut bits = 0u64;
+                for (j, eight) in sixty_four.chunks_exact(8).enumerate() {
+                    let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+                    bits |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * j);
+                }
+                *w = bits;
+                len += bits.count_ones();
+            }
+            out.push(Chunk::from_words(&words, len));
+            counts.fill(0);
+        }
+        Some(Chunks::from_vec(out).to_roaring())
+    }
+}
+
+/// Adds one to the counter of every member of `chunk`; false if it has none.
+fn add_chunk(counts: &mut [u8], chunk: ChunkRef<'_>) -> bool {
+    match chunk {
+        ChunkRef::Empty => return false,
+        ChunkRef::Array(members) => {
+            for &m in members {
+                let n = &mut counts[usize::from(m)];
+                *n = n.saturating_add(1);
+            }
+        }
+        ChunkRef::Bits(words, _) => {
+            for (&w, sixty_four) in words.iter().zip(counts.chunks_exact_mut(64)) {
+                if w != 0 {
+                    for (j, n) in sixty_four.iter_mut().enumerate() {
+                        *n = n.saturating_add((w >> j & 1) as u8);
+                    }
+                }
+            }
+        }
+        ChunkRef::Full => {
+            for n in counts.iter_mut() {
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::value::DAY_MICROS;
+
+    /// Members whose number of events in `[lo, hi)` passes `frequency`, event by event.
+    fn naive(events: &[(RowId, i64)], lo: i64, hi: i64, frequency: Frequency) -> RoaringBitmap {
+        let mut counts = std::collections::BTreeMap::new();
+        for &(m, _) in events.iter().filter(|e| lo <= e.1 && e.1 < hi) {
+            *counts.entry(m).or_insert(0u64) += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|&(_, c)| frequency.accepts(c))
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    /// The window split as the plan splits it: whole days and the events of the cut edges.
+    fn by_days(part: &EventPartition, lo: i64, hi: i64, frequency: Frequency) -> RoaringBitmap {
+        let Some((days, edges)) = part.day_split(lo, hi) else {
+            return RoaringBitmap::new();
+        };
+        part.members_by_day_counts(days, &edges, frequency)
+            .expect("a small threshold")
+    }
+
+    fn frequency() -> impl Strategy<Value = Frequency> {
+        (0..3u8, 0..6u64).prop_map(|(kind, n)| match kind {
+            0 => Frequency::AtLeast(n),
+            1 => Frequency::AtMost(n),
+            _ => Frequency::Exactly(n),
+        })
+    }
+
+    proptest! {
+        /// Events over a few days, members in three chunks (some dense, so bitset chunks
+        /// too), appended in batches that revisit days; every window and frequency counted
+        /// from the day bitmaps equals counting the events; the repeat levels kept by the
+        /// appends equal those rebuilt from the events.
+        #[test]
+        fn day_counts_equal_counting_events(
+            batches in prop::collection::vec(
+                prop::collection::vec((0..3u32, 0..6_000u32, 0..5 * DAY_MICROS), 1..400), 1..5),
+            dense in prop::bool::ANY,
+            windows in prop::collection::vec((0..6 * DAY_MICROS, 0..6 * DAY_MICROS, frequency()), 1..8),
+        ) {
+            let mut part = EventPartition::default();
+            let mut all = Vec::new();
+            for (b, batch) in batches.iter().enumerate() {
+                let mut events: Vec<(RowId, i64)> = batch
+                    .iter()
+                    .map(|&(chunk, low, t)| (chunk * CHUNK_BITS + low % 3_000, t))
+                    .collect();
+                if dense && b == 0 {
+                    // a bitset chunk: 5,000 members of chunk 1 on day 2, some of them twice
+                    events.extend((0..5_000).map(|m| (CHUNK_BITS + m, 2 * DAY_MICROS + 7)));
+                    events.extend((0..300).map(|m| (CHUNK_BITS + m * 3, 2 * DAY_MICROS + 9)));
+                }
+                let members: Vec<RowId> = events.iter().map(|e| e.0).collect();
+                let ts: Vec<i64> = events.iter().map(|e| e.1).collect();
+                let mut indices: Vec<u32> = (0..events.len() as u32).collect();
+                part.append(&members, &ts, &[], &mut indices);
+                part.seal();
+                all.extend(events);
+            }
+            for (a, b, frequency) in windows {
+                let (lo, hi) = (a.min(b), a.max(b));
+                if part.day_split(lo, hi).is_none() {
+                    continue;
+                }
+                prop_assert_eq!(by_days(&part, lo, hi, frequency), naive(&all, lo, hi, frequency));
+            }
+            let kept = part.repeats.clone();
+            part.rebuild_repeats();
+            prop_assert_eq!(kept, part.repeats.clone());
+        }
+    }
+
+    #[test]
+    fn thresholds_past_the_counters_are_left_to_a_scan() {
+        let part = EventPartition::default();
+        assert!(
+            part.members_by_day_counts(0..10, &[], Frequency::AtLeast(255))
+                .is_none()
+        );
+        assert!(
+            part.members_by_day_counts(0..10, &[], Frequency::AtLeast(254))
+                .is_some()
+        );
+    }
+}
