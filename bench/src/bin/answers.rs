@@ -1,6 +1,7 @@
 //! Prints memberdb's answers to the named questions of `workloads` on a data directory
 //! (members.parquet, events.parquet, tags.parquet), one JSON object per line, for
-//! `bench/peers/check_duckdb.py` to compare with DuckDB.
+//! `bench/peers/check_duckdb.py` to compare with DuckDB. Each count is asked twice and must
+//! not change (the second answer may come from caches built by the first).
 //!
 //!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW
 
@@ -26,6 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let view = db.as_of(now);
     for q in count_questions() {
         let count = view.count(&q.segment)?;
+        // asked again: caches built on demand (per-day orders of a filtered property)
+        // answer the second time, and must answer the same
+        let again = view.count(&q.segment)?;
+        if again != count {
+            return Err(
+                format!("{}: {count} members, then {again} when asked again", q.name).into(),
+            );
+        }
         println!("{}", serde_json::json!({"name": q.name, "count": count}));
     }
     for (name, segment, attr) in breakdown_questions() {

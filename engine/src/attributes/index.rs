@@ -3,8 +3,9 @@
 //! * Low-cardinality strings and bools: one bitmap per value, so `city = 'Shanghai'` is a
 //!   borrowed bitmap and `level IN (...)` a union.
 //! * Numbers, dates and timestamps: a *binned* bitmap index (equi-depth bins, each a bitmap
-//!   with the min / max key it holds). A range predicate unions the bins it covers entirely
-//!   and checks only the rows of the (at most two per range) bins it cuts. We chose this over
+//!   with the min / max key it holds). A range predicate is the OR of the bins it covers
+//!   entirely (stored operands of the plan, walked chunk by chunk like any stored bitmap)
+//!   and of the rows that pass in the (at most two per range) bins it cuts. We chose this over
 //!   a plain column scan because its cost follows the bins the range touches instead of the
 //!   member count (about 2/128 of the rows are checked instead of all of them), and over a
 //!   bit-sliced index because it stays exact and cheap under single-row updates (a row moves
@@ -14,9 +15,7 @@
 //! * High-cardinality strings (phone, e-mail): no per-value bitmaps, only the non-NULL
 //!   bitmap; their predicates scan the dictionary codes.
 
-use std::sync::Arc;
-
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
 
 use crate::bitmap::Bitmap;
 use crate::column::{Column, ColumnData, Matcher};
@@ -92,7 +91,7 @@ fn cut_bin_rows(
 struct Bin {
     min: i64,
     max: i64,
-    rows: Arc<RoaringBitmap>,
+    rows: Bitmap,
 }
 
 /// Equi-depth bins of an ordered column.
@@ -123,7 +122,7 @@ impl BinnedIndex {
                 Bin {
                     min: i64::MAX,
                     max: i64::MIN,
-                    rows: Arc::default()
+                    rows: Bitmap::default()
                 };
                 upper.len()
             ],
@@ -139,7 +138,7 @@ impl BinnedIndex {
             }
         }
         for (bin, rows) in index.bins.iter_mut().zip(per_bin) {
-            bin.rows = Arc::new(sorted_bitmap(rows));
+            bin.rows = Bitmap::new(sorted_bitmap(rows));
         }
         index
     }
@@ -154,7 +153,7 @@ impl BinnedIndex {
     fn insert(&mut self, row: RowId, key: i64) {
         let b = self.locate(key);
         let bin = &mut self.bins[b];
-        Arc::make_mut(&mut bin.rows).insert(row);
+        bin.rows.make_mut().insert(row);
         bin.min = bin.min.min(key);
         bin.max = bin.max.max(key);
     }
@@ -162,45 +161,61 @@ impl BinnedIndex {
     fn remove(&mut self, row: RowId, key: i64) {
         // min / max stay as they are: wider than needed is still correct.
         let b = self.locate(key);
-        Arc::make_mut(&mut self.bins[b].rows).remove(row);
+        self.bins[b].rows.make_mut().remove(row);
     }
 
-    /// Rows passing `matcher`, whose kind is `Ints` or `Floats`.
-    fn select(&self, column: &Column, matcher: &Matcher) -> RoaringBitmap {
-        let ranges: Vec<(i64, i64)> = match &matcher.kind {
+    /// The key ranges of a range `matcher` (kind `Ints` or `Floats`).
+    fn key_ranges(matcher: &Matcher) -> Vec<(i64, i64)> {
+        match &matcher.kind {
             MatchKind::Ints(r) => r.clone(),
             MatchKind::Floats(r) => r.iter().map(float_range_keys).collect(),
-            _ => unreachable!("binned index asked for a non-range predicate"),
-        };
-        let mut full = Vec::new();
-        let mut partial_rows = Vec::new();
-        for bin in self.bins.iter().filter(|b| !b.rows.is_empty()) {
-            let covers = ranges
-                .iter()
-                .any(|&(lo, hi)| lo <= bin.min && bin.max <= hi);
-            let touches = ranges
-                .iter()
-                .any(|&(lo, hi)| lo <= bin.max && bin.min <= hi);
-            let (all, none) = if matcher.negate {
-                (!touches, covers)
-            } else {
-                (covers, !touches)
-            };
-            if all {
-                full.push(bin.rows.as_ref());
-            } else if !none {
-                cut_bin_rows(
-                    column,
-                    &bin.rows,
-                    &ranges,
-                    matcher.negate,
-                    &mut partial_rows,
-                );
-            }
+            _ => Vec::new(),
         }
-        partial_rows.sort_unstable();
-        let partial = RoaringBitmap::from_sorted_iter(partial_rows).expect("sorted");
-        full.into_iter().union() | partial
+    }
+
+    /// The bins `matcher` selects whole (`true`) or cuts (`false`); the others it misses.
+    fn classify<'b>(&'b self, matcher: &Matcher) -> impl Iterator<Item = (&'b Bin, bool)> {
+        let ranges = Self::key_ranges(matcher);
+        let negate = matcher.negate;
+        self.bins
+            .iter()
+            .filter(|b| !b.rows.is_empty())
+            .filter_map(move |bin| {
+                let covers = ranges
+                    .iter()
+                    .any(|&(lo, hi)| lo <= bin.min && bin.max <= hi);
+                let touches = ranges
+                    .iter()
+                    .any(|&(lo, hi)| lo <= bin.max && bin.min <= hi);
+                let (all, none) = if negate {
+                    (!touches, covers)
+                } else {
+                    (covers, !touches)
+                };
+                (!none).then_some((bin, all))
+            })
+    }
+
+    /// The bins wholly inside `matcher`.
+    fn whole_bins(&self, matcher: &Matcher) -> Vec<&Bitmap> {
+        self.classify(matcher)
+            .filter(|&(_, whole)| whole)
+            .map(|(bin, _)| &bin.rows)
+            .collect()
+    }
+
+    /// The rows passing `matcher` of the bins it cuts.
+    fn cut_rows(&self, column: &Column, matcher: &Matcher) -> RoaringBitmap {
+        let ranges = Self::key_ranges(matcher);
+        let mut passing = RoaringBitmap::new();
+        let mut rows = Vec::new();
+        for (bin, _) in self.classify(matcher).filter(|&(_, whole)| !whole) {
+            // a bin's rows ascend, so each bin's passing rows are appended in order
+            rows.clear();
+            cut_bin_rows(column, &bin.rows, &ranges, matcher.negate, &mut rows);
+            passing |= RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("sorted");
+        }
+        passing
     }
 }
 
@@ -216,8 +231,9 @@ pub(crate) enum Access<'a> {
         any_of: Vec<(Option<usize>, &'a Bitmap)>,
         negated_within: Option<&'a Bitmap>,
     },
-    /// The range bins ([`AttrIndex::select_ranges`]).
-    Ranges,
+    /// The range bins: those wholly inside, and the passing rows of the (at most two per
+    /// range) that it cuts ([`AttrIndex::cut_ranges`]).
+    Ranges { whole: Vec<&'a Bitmap> },
     /// No index fits: the column is scanned.
     Scan,
 }
@@ -353,7 +369,11 @@ impl AttrIndex {
             (MatchKind::Codes(set), Some(values)) => chosen(set, values),
             (MatchKind::Bools(set), Some(values)) => chosen(set, values),
             (MatchKind::Ints(_) | MatchKind::Floats(_), _) if self.ranges.is_some() => {
-                return Access::Ranges;
+                let whole = self
+                    .ranges
+                    .as_ref()
+                    .map_or_else(Vec::new, |r| r.whole_bins(matcher));
+                return Access::Ranges { whole };
             }
             _ => return Access::Scan,
         };
@@ -363,13 +383,13 @@ impl AttrIndex {
         }
     }
 
-    /// Rows passing `matcher` through the range bins; `None` without them.
-    pub(crate) fn select_ranges(
-        &self,
-        column: &Column,
-        matcher: &Matcher,
-    ) -> Option<RoaringBitmap> {
-        self.ranges.as_ref().map(|r| r.select(column, matcher))
+    /// Rows of the range bins that `matcher` cuts which pass it (the bins wholly inside are
+    /// in [`Access::Ranges`]); empty without range bins.
+    pub(crate) fn cut_ranges(&self, column: &Column, matcher: &Matcher) -> RoaringBitmap {
+        self.ranges
+            .as_ref()
+            .map(|r| r.cut_rows(column, matcher))
+            .unwrap_or_default()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -384,7 +404,7 @@ impl AttrIndex {
                 .ranges
                 .iter()
                 .flat_map(|r| &r.bins)
-                .map(|b| b.rows.serialized_size())
+                .map(|b| b.rows.heap_bytes())
                 .sum::<usize>()
     }
 }
@@ -426,8 +446,12 @@ mod tests {
                 .filter(|&r| m.matches(&col, r))
                 .map(|r| r as u32)
                 .collect();
-            assert!(matches!(index.access(&m), Access::Ranges));
-            let indexed = index.select_ranges(&col, &m).unwrap();
+            let Access::Ranges { whole } = index.access(&m) else {
+                panic!("{pred:?} is not answered by range bins");
+            };
+            let indexed = whole
+                .into_iter()
+                .fold(index.cut_ranges(&col, &m), |acc, b| acc | b.as_ref());
             assert_eq!(indexed, scanned, "{pred:?}");
         }
     }

@@ -161,12 +161,10 @@ impl Attribute {
         format!("{} = {value}", self.name)
     }
 
-    /// Rows passing a range `matcher` through the range bins (empty without them; binding
-    /// asks for this only where [`AttrIndex::access`] said `Ranges`).
-    pub(crate) fn select_ranges(&self, matcher: &Matcher) -> RoaringBitmap {
-        self.index
-            .select_ranges(&self.column, matcher)
-            .unwrap_or_default()
+    /// Rows passing a range `matcher` in the range bins it cuts (the bins wholly inside
+    /// come from [`AttrIndex::access`]; empty without range bins).
+    pub(crate) fn cut_ranges(&self, matcher: &Matcher) -> RoaringBitmap {
+        self.index.cut_ranges(&self.column, matcher)
     }
 
     /// Rows passing `matcher`, the codes scanned a block at a time (high-cardinality

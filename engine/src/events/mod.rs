@@ -2,6 +2,7 @@
 
 mod day_counts;
 mod partition;
+mod value_order;
 
 pub(crate) use partition::{BoundFilter, EventPartition, Presence};
 

@@ -34,6 +34,8 @@ pub(crate) struct EventPartition {
     /// they give every member's number of events per day, so a windowed count adds a few
     /// bitmaps per day instead of scanning the window's events (see `day_counts.rs`).
     pub(crate) repeats: BTreeMap<i64, Vec<Bitmap>>,
+    /// Per-day orders of numeric properties that range filters asked for (`value_order.rs`).
+    pub(super) orders: super::value_order::ValueOrders,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -232,6 +234,8 @@ impl EventPartition {
         for (t, m) in events {
             per_day.entry(t.div_euclid(DAY_MICROS)).or_default().push(m);
         }
+        let touched: Vec<i64> = per_day.keys().copied().collect();
+        self.orders.forget_days(&touched);
         let mut added = Vec::with_capacity(per_day.len());
         for (day, mut rows) in per_day {
             rows.sort_unstable();
@@ -442,6 +446,7 @@ impl EventPartition {
             + self.ts.heap_bytes()
             + self.props.values().map(Column::heap_bytes).sum::<usize>()
             + self.any.heap_bytes()
+            + self.orders.heap_bytes()
             + self
                 .days
                 .values()

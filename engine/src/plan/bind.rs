@@ -165,13 +165,39 @@ impl<'a> Binder<'a, '_> {
                     .as_ref()
                     .map(|f| self.filter(part, f))
                     .transpose()?;
-                match (filter, did.frequency, range) {
-                    (None, None, None) => Op::Stored(&part.any),
-                    (None, None, Some((lo, hi))) => self.presence(segment, part, lo, hi),
-                    (None, Some(frequency), window) if frequency.counter_band().is_some() => {
+                // a window that spans whole days, and the one property a filter names
+                let split =
+                    range.and_then(|(lo, hi)| Some((part.day_split(lo, hi)?, part.slice(lo, hi))));
+                let prop = match &did.filter {
+                    Some(PropFilter::Prop { name, .. }) => Some(name.as_str()),
+                    _ => None,
+                };
+                match (filter, did.frequency, range, split, prop) {
+                    (None, None, None, ..) => Op::Stored(&part.any),
+                    (None, None, Some((lo, hi)), ..) => self.presence(segment, part, lo, hi),
+                    (None, Some(frequency), window, ..) if frequency.counter_band().is_some() => {
                         self.day_counts(part, window, frequency, state.members.len())
                     }
-                    (filter, frequency, range) => {
+                    (
+                        Some(BoundFilter::Prop {
+                            column: Some(column),
+                            matcher,
+                        }),
+                        None,
+                        _,
+                        Some(((days, edges), events)),
+                        Some(prop),
+                    ) => self.computed(Leaf::ValueDays {
+                        part,
+                        prop,
+                        column,
+                        matcher,
+                        days,
+                        edges,
+                        events,
+                        members: state.members.len(),
+                    }),
+                    (filter, frequency, range, ..) => {
                         let range = match range {
                             Some((lo, hi)) => part.slice(lo, hi),
                             None => 0..part.len(),
@@ -350,10 +376,18 @@ impl<'a> Binder<'a, '_> {
                     },
                 }
             }
-            Access::Ranges => self.computed(Leaf::Range {
-                attr: attribute,
-                matcher,
-            }),
+            Access::Ranges { whole } => {
+                let mut bins: Vec<Node<'a>> = whole
+                    .into_iter()
+                    .map(|bin| part("a range bin wholly inside", Op::Stored(bin)))
+                    .collect();
+                let cut = self.computed(Leaf::Range {
+                    attr: attribute,
+                    matcher,
+                });
+                bins.push(part("the passing rows of the range bins it cuts", cut));
+                Op::Or(bins)
+            }
             Access::Scan => self.computed(Leaf::Scan {
                 attr: attribute,
                 matcher,

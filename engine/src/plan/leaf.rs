@@ -5,13 +5,14 @@
 use roaring::RoaringBitmap;
 
 use crate::attributes::Attribute;
-use crate::column::Matcher;
+use crate::column::{Column, Matcher};
 use crate::events::{BoundFilter, EventPartition};
 use crate::segment::Frequency;
 
 /// A leaf whose members are computed at run time.
 pub(crate) enum Leaf<'a> {
-    /// An ordered attribute through its range bins.
+    /// The passing rows of the range bins of an ordered attribute that a range cuts (the
+    /// bins wholly inside are stored operands beside it).
     Range {
         attr: &'a Attribute,
         matcher: Matcher,
@@ -48,6 +49,20 @@ pub(crate) enum Leaf<'a> {
         events: std::ops::Range<usize>,
         members: usize,
     },
+    /// Members with an event of the type on the whole days `days`, or among the events
+    /// `edges`, whose value of `prop` passes `matcher`: per-day orders of the property's
+    /// values once it is wanted (`events/value_order.rs`), a scan of the window's `events`
+    /// the first time.
+    ValueDays {
+        part: &'a EventPartition,
+        prop: &'a str,
+        column: &'a Column,
+        matcher: Matcher,
+        days: std::ops::Range<i64>,
+        edges: [std::ops::Range<usize>; 2],
+        events: std::ops::Range<usize>,
+        members: usize,
+    },
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
     /// enough.
     Events {
@@ -64,7 +79,7 @@ impl Leaf<'_> {
     /// The members of the leaf.
     pub(crate) fn compute(&self) -> RoaringBitmap {
         match self {
-            Leaf::Range { attr, matcher } => attr.select_ranges(matcher),
+            Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher),
             Leaf::Present { part, events } => part.scan_members(events.clone()),
             Leaf::PartialDay {
@@ -82,6 +97,24 @@ impl Leaf<'_> {
                 .unwrap_or_else(|| {
                     let rows = part.members.range(events.clone()).collect();
                     members_by_count(rows, *members, *frequency)
+                }),
+            Leaf::ValueDays {
+                part,
+                prop,
+                column,
+                matcher,
+                days,
+                edges,
+                events,
+                members,
+            } => part
+                .members_by_value(prop, column, matcher, days.clone(), edges, *members)
+                .unwrap_or_else(|| {
+                    let filter = BoundFilter::Prop {
+                        column: Some(column),
+                        matcher: matcher.clone(),
+                    };
+                    distinct_members(part.filtered_members(events.clone(), &filter), *members)
                 }),
             Leaf::Events {
                 part,
@@ -105,9 +138,7 @@ impl Leaf<'_> {
     /// How the leaf is computed, for EXPLAIN.
     pub(crate) fn kernel(&self) -> String {
         match self {
-            Leaf::Range { .. } => {
-                "range bins: whole bins unioned, the edge bins' rows tested".into()
-            }
+            Leaf::Range { .. } => "the rows of the range bins it cuts, tested".into(),
             Leaf::Scan { .. } => "column scan (no value bitmaps at this cardinality)".into(),
             Leaf::Present { .. } => "the window's events scanned (inside one day)".into(),
             Leaf::PartialDay { .. } => {
@@ -116,6 +147,14 @@ impl Leaf<'_> {
             Leaf::DayCounts { days, events, .. } => format!(
                 "{} days' member bitmaps and repeat levels counted per chunk, the edge days' \
                  events added ({} events in the window)",
+                days.end.saturating_sub(days.start),
+                events.len()
+            ),
+            Leaf::ValueDays {
+                prop, days, events, ..
+            } => format!(
+                "{} days' events in order of {prop} (built once wanted; a scan before), the \
+                 edge days' events filtered ({} events in the window)",
                 days.end.saturating_sub(days.start),
                 events.len()
             ),
@@ -145,6 +184,7 @@ impl Leaf<'_> {
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
             | Leaf::DayCounts { events: range, .. }
+            | Leaf::ValueDays { events: range, .. }
             | Leaf::Events { range, .. } => {
                 format!("{}..{}", range.start, range.end)
             }
