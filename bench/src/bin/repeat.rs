@@ -2,6 +2,10 @@
 //!
 //!     cargo build --release -p memberdb-bench --bin repeat
 //!     perf record -g target/release/repeat 1000000 10 "COUNT DID purchase AT LEAST 3 TIMES IN LAST 90 DAYS"
+//!
+//! STATEMENT may hold several `;`-separated statements, each timed on its own. With
+//! `MEMBERDB_THREADS=1,2` each runs for the given time once per thread count
+//! (`RunOptions::threads`), to measure a split walk's speed-up.
 
 use std::time::{Duration, Instant};
 
@@ -19,14 +23,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for setup in PEER_SETUP {
         db.execute(setup, Some(now))?;
     }
-    let started = Instant::now();
-    let mut runs = 0u64;
-    let mut output = Vec::new();
-    while started.elapsed() < Duration::from_secs_f64(seconds) {
-        output = db.execute(&statement, Some(now))?;
-        runs += 1;
+    let threads: Vec<Option<usize>> = match std::env::var("MEMBERDB_THREADS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().map(Some))
+            .collect::<Result<_, _>>()?,
+        Err(_) => vec![None],
+    };
+    let statements = memberdb::query::parse_script(&statement).map_err(|e| format!("{e:?}"))?;
+    for (i, statement) in statements.iter().enumerate() {
+        for &threads in &threads {
+            let options = memberdb::query::RunOptions {
+                now: Some(now),
+                threads,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let mut runs = 0u64;
+            let mut output = None;
+            while started.elapsed() < Duration::from_secs_f64(seconds) {
+                output = Some(db.run_with(statement, &options)?);
+                runs += 1;
+            }
+            let per_run = started.elapsed().as_secs_f64() * 1e6 / runs as f64;
+            let label = threads.map_or("default".to_string(), |n| n.to_string());
+            let output = format!("{output:?}");
+            let output: String = output.chars().take(200).collect();
+            eprintln!(
+                "statement {i}, threads {label}: {runs} runs, {per_run:.1} µs each: {output}"
+            );
+        }
     }
-    let per_run = started.elapsed().as_secs_f64() * 1e6 / runs as f64;
-    eprintln!("{runs} runs, {per_run:.1} µs each: {output:?}");
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct View<'db> {
     state: RwLockReadGuard<'db, State>,
     now: i64,
     deadline: Option<Instant>,
+    /// Threads a statement may split its chunks across (`None`: the machine's cores).
+    threads: Option<usize>,
 }
 
 impl<'db> View<'db> {
@@ -32,7 +34,17 @@ impl<'db> View<'db> {
             state,
             now,
             deadline: None,
+            threads: None,
         }
+    }
+
+    /// Statements of this view over large universes (4M member rows or more) split their
+    /// chunks across at most `threads` threads; `None` (the default) uses the machine's
+    /// cores (up to 8), `Some(1)` keeps every statement on the caller's thread (a server
+    /// that already runs one statement per core may prefer it).
+    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// Reads of this view stop with [`Error::DeadlineExceeded`] once `deadline` has passed
@@ -64,7 +76,11 @@ impl<'db> View<'db> {
 
     /// The members plans run over: every live member.
     pub(crate) fn universe(&self) -> Universe<'_> {
-        Universe::live(&self.state)
+        let live = Universe::live(&self.state);
+        match self.threads {
+            Some(n) => live.with_threads(n),
+            None => live,
+        }
     }
 
     /// The members `plan` selects.

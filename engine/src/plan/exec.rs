@@ -32,6 +32,28 @@ pub(crate) struct Universe<'a> {
     /// Every live member: then every leaf lies inside it (the state's invariant) and the
     /// answer needs no final intersection with it.
     everyone: bool,
+    /// Threads a count or a members walk may split its chunks across.
+    threads: usize,
+    /// A walk splits when what is left would take longer than this ([`SPLIT_WORTH`]).
+    split_worth: std::time::Duration,
+}
+
+/// Below this many chunks (4M member rows) a walk stays on one thread.
+const PARALLEL_MIN_CHUNKS: usize = 64;
+
+/// A walk splits across threads only when what is left would take longer than this on one:
+/// starting a thread costs tens of microseconds (about 90 on the 2-core machine of the
+/// benchmarks), so a 200 µs count is faster alone.
+const SPLIT_WORTH: std::time::Duration = std::time::Duration::from_micros(1000);
+
+/// The machine's cores (at most 8), the default number of threads of a walk.
+fn default_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(8)
+    })
 }
 
 impl<'a> Universe<'a> {
@@ -40,6 +62,16 @@ impl<'a> Universe<'a> {
         Universe {
             chunks: state.members.live().chunks(),
             everyone: true,
+            threads: default_threads(),
+            split_worth: SPLIT_WORTH,
+        }
+    }
+
+    /// The same universe walked on at most `threads` threads (1: the caller's only).
+    pub(crate) fn with_threads(self, threads: usize) -> Self {
+        Universe {
+            threads: threads.max(1),
+            ..self
         }
     }
 
@@ -49,6 +81,8 @@ impl<'a> Universe<'a> {
         Universe {
             chunks,
             everyone: false,
+            threads: default_threads(),
+            split_worth: SPLIT_WORTH,
         }
     }
 }
@@ -595,18 +629,110 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
+    /// Walks the universe's chunks in order, folding each into a `T`, and returns the
+    /// parts' results in chunk order. The caller's thread starts alone; when what is left
+    /// would take more than [`SPLIT_WORTH`] at the pace so far (and the universe has at
+    /// least [`PARALLEL_MIN_CHUNKS`] chunks), the rest is split into contiguous ranges,
+    /// one per thread, each with its own walker. Starting a thread costs tens of
+    /// microseconds, so a fast walk never pays it.
+    fn walk_split<T: Send + Default>(
+        &mut self,
+        step: impl for<'x> Fn(&mut Walker<'x>, &X<'x>, usize, &mut T) + Sync,
+    ) -> Result<Vec<T>> {
+        let chunks = self.chunks();
+        let threads = if chunks >= PARALLEL_MIN_CHUNKS {
+            self.universe.threads
+        } else {
+            1
+        };
+        let walk = |this: &Self, range: std::ops::Range<usize>, acc: &mut T| {
+            let tree = this.tree();
+            let mut walker = this.walker();
+            for (i, k) in range.enumerate() {
+                if i % DEADLINE_EVERY == 0 {
+                    check_deadline(this.deadline)?;
+                }
+                step(&mut walker, &tree, k, acc);
+            }
+            Ok::<_, Error>(walker.stats)
+        };
+        // Alone, until the pace says the rest is worth splitting.
+        let started = Instant::now();
+        let mut first = T::default();
+        let (done, stats) = {
+            let tree = self.tree();
+            let mut walker = self.walker();
+            let mut k = 0;
+            while k < chunks {
+                if k % DEADLINE_EVERY == 0 {
+                    check_deadline(self.deadline)?;
+                    let left = started.elapsed() * (chunks - k) as u32 / k.max(1) as u32;
+                    if k > 0 && threads > 1 && left > self.universe.split_worth {
+                        break;
+                    }
+                }
+                step(&mut walker, &tree, k, &mut first);
+                k += 1;
+            }
+            (k, walker.stats)
+        };
+        self.keep_stats(stats);
+        if done == chunks {
+            return Ok(vec![first]);
+        }
+        let left = chunks - done;
+        let parts = threads.min(left);
+        let range = |part: usize| done + part * left / parts..done + (part + 1) * left / parts;
+        let results: Vec<Result<(T, Option<Vec<NodeStats>>)>> = {
+            let this = &*self;
+            let walk = &walk;
+            std::thread::scope(|scope| {
+                let others: Vec<_> = (1..parts)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let mut acc = T::default();
+                            let stats = walk(this, range(part), &mut acc)?;
+                            Ok((acc, stats))
+                        })
+                    })
+                    .collect();
+                let mine = walk(this, range(0), &mut first).map(|stats| (T::default(), stats));
+                let mut results = vec![mine];
+                results.extend(others.into_iter().map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Internal("a chunk walk panicked".into())))
+                }));
+                results
+            })
+        };
+        let mut out = Vec::with_capacity(parts);
+        for (i, result) in results.into_iter().enumerate() {
+            let (acc, stats) = result?;
+            self.keep_stats(stats);
+            // the caller's share went on into `first`
+            out.push(if i == 0 {
+                std::mem::take(&mut first)
+            } else {
+                acc
+            });
+        }
+        Ok(out)
+    }
+
     /// Members of the answer.
     pub(crate) fn count(&mut self) -> Result<u64> {
-        let mut total = 0u64;
-        self.walk(|walker, tree, k| total += u64::from(walker.count(tree, k)))?;
-        Ok(total)
+        let parts = self.walk_split(|walker, tree, k, total: &mut u64| {
+            *total += u64::from(walker.count(tree, k));
+        })?;
+        Ok(parts.into_iter().sum())
     }
 
     /// The answer as chunks.
     pub(crate) fn members(&mut self) -> Result<Chunks> {
-        let mut out = Vec::with_capacity(self.chunks());
-        self.walk(|walker, tree, k| out.push(walker.eval(tree, k).into_chunk()))?;
-        Ok(Chunks::from_vec(out))
+        let parts = self.walk_split(|walker, tree, k, out: &mut Vec<Chunk>| {
+            out.push(walker.eval(tree, k).into_chunk());
+        })?;
+        Ok(Chunks::from_vec(parts.into_iter().flatten().collect()))
     }
 
     /// Members `offset..offset + limit` of the answer in row-id order, and the size of
@@ -877,7 +1003,9 @@ mod tests {
             let subset = Bitmap::new(bitmap(&universe_kinds, seed ^ 0x55) & &*live);
             let plan = Plan { root: node(&t, &leaves), now: 0, moves_with_time: false, leaves: 0 };
             for (universe, everyone) in [(&live, true), (&subset, false)] {
-                let u = Universe { chunks: universe.chunks(), everyone };
+                let u = Universe {
+                    chunks: universe.chunks(), everyone, threads: 1, split_worth: SPLIT_WORTH,
+                };
                 let want = expected(&t, &leaves, universe) & &**universe;
                 prop_assert_eq!(plan.count(u, None).unwrap(), want.len());
                 prop_assert_eq!(&plan.bitmap(u, None).unwrap(), &want);
@@ -888,6 +1016,49 @@ mod tests {
                 let (_, explained) = crate::plan::explain(&plan, u, None).unwrap();
                 prop_assert_eq!(explained, want.len());
             }
+        }
+    }
+
+    /// Past [`PARALLEL_MIN_CHUNKS`], count and members split the chunks across threads
+    /// and give what one walk gives, in order.
+    #[test]
+    fn split_walks_equal_one_walk() {
+        let chunks = PARALLEL_MIN_CHUNKS * 2 + 3;
+        let kinds = |shift: usize| -> Vec<u8> {
+            (0..chunks).map(|k| ((k * 7 + shift) % 5) as u8).collect()
+        };
+        let leaves: Vec<Bitmap> = (0..5)
+            .map(|i| Bitmap::new(bitmap(&kinds(i), 17 + i as u64)))
+            .collect();
+        let live = Bitmap::new(leaves.iter().map(|b| &**b).union());
+        let t = T::And(
+            vec![T::Or(vec![T::Leaf(0), T::Leaf(1)]), T::Leaf(2)],
+            vec![T::Leaf(3)],
+        );
+        let plan = Plan {
+            root: node(&t, &leaves),
+            now: 0,
+            moves_with_time: false,
+            leaves: 0,
+        };
+        let want = expected(&t, &leaves, &live) & &*live;
+        assert!(!want.is_empty());
+        for threads in [1, 2, 3, 8] {
+            // split as soon as the pace is known (after the first 16 chunks)
+            let u = Universe {
+                chunks: live.chunks(),
+                everyone: true,
+                threads,
+                split_worth: std::time::Duration::ZERO,
+            };
+            assert_eq!(
+                plan.count(u, None).unwrap(),
+                want.len(),
+                "{threads} threads"
+            );
+            assert_eq!(plan.bitmap(u, None).unwrap(), want, "{threads} threads");
+            let (_, explained) = crate::plan::explain(&plan, u, None).unwrap();
+            assert_eq!(explained, want.len());
         }
     }
 }

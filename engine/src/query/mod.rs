@@ -97,6 +97,8 @@ pub struct RunOptions {
     pub progress: Option<Progress>,
     /// Answers kept between statements: COUNT and BREAKDOWN consult it once bound.
     pub cache: Option<Cache>,
+    /// Threads one statement may split its chunks across ([`View::with_threads`]).
+    pub threads: Option<usize>,
 }
 
 /// A store of answers a caller keeps between statements (a server's answer cache).
@@ -238,7 +240,10 @@ impl Database {
             }
             _ => {}
         }
-        let view = self.as_of(now).with_deadline(options.deadline);
+        let view = self
+            .as_of(now)
+            .with_deadline(options.deadline)
+            .with_threads(options.threads);
         // The view holds the state's read lock: this is the version of what it reads.
         let version = self.version();
         let state = view.state();

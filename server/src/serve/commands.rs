@@ -396,6 +396,7 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
             .cache
             .enabled()
             .then(|| memberdb::query::Cache(shared.cache.clone())),
+        threads: None,
     };
     match shared.db.run_with(&statement, &options) {
         Ok(output) => output_reply(output),
