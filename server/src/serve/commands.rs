@@ -343,7 +343,7 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
     }
     // Nesting (each NOT and each parenthesis a level) is measured on the parse tree before
     // anything recurses on it.
-    let statement = match memberdb::query::parse_statement_nested(text, limits.nesting) {
+    let statement = match shared.parsed.parse(text, limits.nesting) {
         Ok(s) => s,
         Err(e) if e.is_too_deep() => {
             return Reply::error("ERR", format!("{e} (limits.nesting)"));
@@ -378,10 +378,14 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         _ => {}
     }
     let mut statement = statement;
-    if let StatementKind::Export { path, .. } = &mut statement.kind
-        && let Err(message) = confine_export(shared.config.export_dir.as_deref(), path)
-    {
-        return Reply::error("ERR", message);
+    if matches!(statement.kind, StatementKind::Export { .. }) {
+        // the kept statement is shared: the export's confined path goes into a copy
+        let statement = std::sync::Arc::make_mut(&mut statement);
+        if let StatementKind::Export { path, .. } = &mut statement.kind
+            && let Err(message) = confine_export(shared.config.export_dir.as_deref(), path)
+        {
+            return Reply::error("ERR", message);
+        }
     }
     // The engine holds reads to the deadline; DEFINE / DROP GROUP run to the end.
     // An EXPORT writes every member of its segment: it is not held to the deadline either.

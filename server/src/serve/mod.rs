@@ -19,6 +19,7 @@ mod conn;
 #[cfg(test)]
 mod fuzz_tests;
 mod info;
+mod parsed;
 mod pool;
 mod resp;
 mod stats;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     pub(crate) cache: Arc<cache::AnswerCache>,
+    /// Statements parsed, by their text.
+    pub(crate) parsed: parsed::ParsedStatements,
     pub(crate) auth: auth::AuthGate,
     /// The threads that run QUERY statements.
     queries: pool::QueryPool,
@@ -63,6 +66,9 @@ pub(crate) struct Shared {
 /// the shutdown flag.
 const POLL: Duration = Duration::from_millis(100);
 const LISTENER: Token = Token(0);
+/// Parsed statements kept by text, and their text's bytes in all.
+const PARSED_STATEMENTS: usize = 1024;
+const PARSED_BYTES: usize = 1 << 20;
 const WAKER: Token = Token(1);
 
 /// The listening socket, bound before the database is opened: a server that cannot take
@@ -120,6 +126,7 @@ impl Shared {
                 config.answer_cache,
                 config.answer_cache_bytes,
             )),
+            parsed: parsed::ParsedStatements::new(PARSED_STATEMENTS, PARSED_BYTES),
             auth: auth::AuthGate::new(config.limits.auth_concurrency),
             queries: pool::QueryPool::new(config.limits.query_threads),
             addr,
