@@ -2,7 +2,7 @@
 
 mod index;
 
-pub(crate) use index::{Access, AttrIndex};
+pub(crate) use index::{Access, AttrIndex, complement};
 
 use std::sync::Arc;
 

@@ -376,17 +376,35 @@ impl<'a> Binder<'a, '_> {
                     },
                 }
             }
-            Access::Ranges { whole } => {
+            Access::Ranges { whole, within } => {
+                let (matcher, bin, cut) = match within {
+                    None => (
+                        matcher,
+                        "a range bin wholly inside",
+                        "the passing rows of the range bins it cuts",
+                    ),
+                    Some(_) => (
+                        crate::attributes::complement(&matcher),
+                        "a range bin wholly outside",
+                        "the failing rows of the range bins it cuts",
+                    ),
+                };
                 let mut bins: Vec<Node<'a>> = whole
                     .into_iter()
-                    .map(|bin| part("a range bin wholly inside", Op::Stored(bin)))
+                    .map(|b| part(bin, Op::Stored(b)))
                     .collect();
-                let cut = self.computed(Leaf::Range {
+                let rows = self.computed(Leaf::Range {
                     attr: attribute,
                     matcher,
                 });
-                bins.push(part("the passing rows of the range bins it cuts", cut));
-                Op::Or(bins)
+                bins.push(part(cut, rows));
+                match within {
+                    None => Op::Or(bins),
+                    Some(not_null) => Op::And {
+                        pos: vec![part("members with a value", Op::Stored(not_null))],
+                        neg: vec![part("members outside the range", Op::Or(bins))],
+                    },
+                }
             }
             Access::Scan => self.computed(Leaf::Scan {
                 attr: attribute,
