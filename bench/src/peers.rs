@@ -174,7 +174,7 @@ impl Report {
         let _ = writeln!(
             md,
             "- method: each workload runs in memberdb (in process, statement text to answer, \
-             one thread), then DuckDB (same Parquet files loaded into in-memory tables, SQL to \
+             walks past 1 ms split across the cores), then DuckDB (same Parquet files loaded into in-memory tables, SQL to \
              fetched rows), then the raw roaring operations; {} such turn(s), each after a \
              warm-up; medians of all repetitions. Every system's answer must agree.\n",
             self.rounds
