@@ -2,23 +2,20 @@
 //! bitmaps and their repeat levels one 65,536-member chunk at a time (so the counters stay
 //! in cache), plus the events of the window's edge days that it cuts.
 
-use std::ops::Range;
-
 use roaring::RoaringBitmap;
 
-use super::EventPartition;
+use super::{DaySplit, EventPartition};
 use crate::bitmap::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
 use crate::members::RowId;
 use crate::segment::Frequency;
 
 impl EventPartition {
-    /// The members whose number of events on the whole days `days` plus among the events
-    /// `edges` passes `frequency`, or `None` when a count past 254 would be needed (the
-    /// counters saturate there; the caller scans instead).
+    /// The members whose number of events in the window `split` passes `frequency`, or
+    /// `None` when a count past 254 would be needed (the counters saturate there; the
+    /// caller scans instead).
     pub(crate) fn members_by_day_counts(
         &self,
-        days: Range<i64>,
-        edges: &[Range<usize>],
+        split: &DaySplit,
         frequency: Frequency,
     ) -> Option<RoaringBitmap> {
         let band = frequency.counter_band()?;
@@ -28,13 +25,14 @@ impl EventPartition {
         let (lo, span) = (*band.start(), band.end() - band.start());
         let inputs: Vec<&Chunks> = self
             .days
-            .range(days)
+            .range(split.days.clone())
             .flat_map(|(day, members)| {
                 std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
             })
             .map(|b| b.chunks())
             .collect();
-        let mut edge_rows: Vec<RowId> = edges
+        let mut edge_rows: Vec<RowId> = split
+            .edges
             .iter()
             .flat_map(|r| self.members.range(r.clone()))
             .collect();
@@ -139,10 +137,10 @@ mod tests {
 
     /// The window split as the plan splits it: whole days and the events of the cut edges.
     fn by_days(part: &EventPartition, lo: i64, hi: i64, frequency: Frequency) -> RoaringBitmap {
-        let Some((days, edges)) = part.day_split(lo, hi) else {
+        let Some(split) = part.day_split(lo, hi) else {
             return RoaringBitmap::new();
         };
-        part.members_by_day_counts(days, &edges, frequency)
+        part.members_by_day_counts(&split, frequency)
             .expect("a small threshold")
     }
 
@@ -202,11 +200,11 @@ mod tests {
     fn thresholds_past_the_counters_are_left_to_a_scan() {
         let part = EventPartition::default();
         assert!(
-            part.members_by_day_counts(0..10, &[], Frequency::AtLeast(255))
+            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(255))
                 .is_none()
         );
         assert!(
-            part.members_by_day_counts(0..10, &[], Frequency::AtLeast(254))
+            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(254))
                 .is_some()
         );
     }

@@ -4,7 +4,7 @@ mod day_counts;
 mod partition;
 mod value_order;
 
-pub(crate) use partition::{BoundFilter, EventPartition, Presence};
+pub(crate) use partition::{BoundFilter, DaySplit, EventPartition, Presence};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

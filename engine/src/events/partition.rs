@@ -42,6 +42,18 @@ pub(crate) struct EventPartition {
     sorted_prefix: usize,
 }
 
+/// A window of at least one whole UTC day, as a day-wise kernel reads it
+/// ([`EventPartition::day_split`]).
+#[derive(Clone, Debug)]
+pub(crate) struct DaySplit {
+    /// The whole days inside the window.
+    pub(crate) days: std::ops::Range<i64>,
+    /// The window's events on the (at most two) days it cuts.
+    pub(crate) edges: [std::ops::Range<usize>; 2],
+    /// All the window's events (what a scan reads instead, and what a plan's key names).
+    pub(crate) events: std::ops::Range<usize>,
+}
+
 /// See [`EventPartition::presence`].
 pub(crate) enum Presence<'a> {
     /// The window lies inside one UTC day (or is empty).
@@ -239,8 +251,7 @@ impl EventPartition {
         let mut added = Vec::with_capacity(per_day.len());
         for (day, mut rows) in per_day {
             rows.sort_unstable();
-            let mut distinct = rows.clone();
-            distinct.dedup();
+            let distinct = rows.chunk_by(|a, b| a == b).map(|run| run[0]);
             let bitmap = RoaringBitmap::from_sorted_iter(distinct).expect("sorted");
             // Members who already had events that day start counting from what they had.
             let before = self
@@ -248,37 +259,44 @@ impl EventPartition {
                 .get(&day)
                 .map(|d| d.as_ref() & &bitmap)
                 .unwrap_or_default();
-            let levels = self.repeats.get(&day).map_or(&[][..], Vec::as_slice);
-            let mut had = before.iter().peekable();
-            let mut new_levels: Vec<Vec<RowId>> = Vec::new();
-            for run in rows.chunk_by(|a, b| a == b) {
-                let member = run[0];
-                let prior = if had.next_if_eq(&member).is_some() {
-                    1 + levels.iter().take_while(|l| l.contains(member)).count()
-                } else {
-                    0
-                };
-                for count in (prior + 1).max(2)..=prior + run.len() {
-                    let k = count - 2;
-                    if new_levels.len() <= k {
-                        new_levels.resize_with(k + 1, Vec::new);
-                    }
-                    new_levels[k].push(member);
-                }
-            }
-            if !new_levels.is_empty() {
-                let levels = self.repeats.entry(day).or_default();
-                for (k, members) in new_levels.into_iter().enumerate() {
-                    if levels.len() <= k {
-                        levels.resize_with(k + 1, Bitmap::default);
-                    }
-                    levels[k].make_mut().extend(members);
-                }
-            }
+            self.add_repeats(day, &rows, &before);
             *self.days.entry(day).or_default().make_mut() |= &bitmap;
             added.push(bitmap);
         }
         *self.any.make_mut() |= added.into_iter().union();
+    }
+
+    /// Adds the repeats among `rows` (sorted; a member once per event on `day`) to the
+    /// day's levels; members in `before` already had events that day, as many as the day
+    /// bitmap and their levels say.
+    fn add_repeats(&mut self, day: i64, rows: &[RowId], before: &RoaringBitmap) {
+        let levels = self.repeats.get(&day).map_or(&[][..], Vec::as_slice);
+        let mut had = before.iter().peekable();
+        let mut new_levels: Vec<Vec<RowId>> = Vec::new();
+        for run in rows.chunk_by(|a, b| a == b) {
+            let member = run[0];
+            let prior = if had.next_if_eq(&member).is_some() {
+                1 + levels.iter().take_while(|l| l.contains(member)).count()
+            } else {
+                0
+            };
+            for count in (prior + 1).max(2)..=prior + run.len() {
+                let k = count - 2;
+                if new_levels.len() <= k {
+                    new_levels.resize_with(k + 1, Vec::new);
+                }
+                new_levels[k].push(member);
+            }
+        }
+        if !new_levels.is_empty() {
+            let levels = self.repeats.entry(day).or_default();
+            for (k, members) in new_levels.into_iter().enumerate() {
+                if levels.len() <= k {
+                    levels.resize_with(k + 1, Bitmap::default);
+                }
+                levels[k].make_mut().extend(members);
+            }
+        }
     }
 
     /// Rebuilds the repeat levels of every day from the events (a database saved before
@@ -291,22 +309,7 @@ impl EventPartition {
             let range = self.slice(start, start.saturating_add(DAY_MICROS));
             let mut rows: Vec<RowId> = self.members.range(range).collect();
             rows.sort_unstable();
-            let mut levels: Vec<Vec<RowId>> = Vec::new();
-            for run in rows.chunk_by(|a, b| a == b).filter(|r| r.len() > 1) {
-                if levels.len() < run.len() - 1 {
-                    levels.resize_with(run.len() - 1, Vec::new);
-                }
-                for level in &mut levels[..run.len() - 1] {
-                    level.push(run[0]);
-                }
-            }
-            if !levels.is_empty() {
-                let levels = levels
-                    .into_iter()
-                    .map(|l| Bitmap::new(RoaringBitmap::from_sorted_iter(l).expect("sorted")))
-                    .collect();
-                self.repeats.insert(day, levels);
-            }
+            self.add_repeats(day, &rows, &RoaringBitmap::new());
         }
     }
 
@@ -388,16 +391,25 @@ impl EventPartition {
 
     /// `[lo, hi)` as the whole UTC days inside it and the events of the (at most two) days
     /// it cuts; `None` for a window inside one day.
-    pub(crate) fn day_split(
-        &self,
-        lo: i64,
-        hi: i64,
-    ) -> Option<(std::ops::Range<i64>, [std::ops::Range<usize>; 2])> {
+    pub(crate) fn day_split(&self, lo: i64, hi: i64) -> Option<DaySplit> {
         let Presence::Days { edges, .. } = self.presence(lo, hi) else {
             return None;
         };
         let [(first, lo0, hi0), (end, lo1, hi1)] = edges;
-        Some((first + 1..end, [self.slice(lo0, hi0), self.slice(lo1, hi1)]))
+        Some(DaySplit {
+            days: first + 1..end,
+            edges: [self.slice(lo0, hi0), self.slice(lo1, hi1)],
+            events: self.slice(lo, hi),
+        })
+    }
+
+    /// Every day of the partition, as one window.
+    pub(crate) fn all_days(&self) -> DaySplit {
+        DaySplit {
+            days: i64::MIN..i64::MAX,
+            edges: [0..0, 0..0],
+            events: 0..self.len(),
+        }
     }
 
     /// Members with an event in `[lo, hi)`, a part of UTC day `day`.

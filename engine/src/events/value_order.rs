@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
-use super::EventPartition;
+use super::{DaySplit, EventPartition};
 use crate::bitmap::{Chunk, Chunks, WORDS, Words};
 use crate::column::{Column, ColumnData, MatchKind, Matcher};
 use crate::members::RowId;
@@ -93,8 +93,8 @@ impl ValueOrders {
 }
 
 impl EventPartition {
-    /// The members with an event on the whole days `days`, or among the events `edges`,
-    /// whose value of `prop` (the partition's `column`) passes `matcher`; `universe` is
+    /// The members with an event in the window `split` whose value of `prop` (the
+    /// partition's `column`) passes `matcher`; `universe` is
     /// the number of row ids ever assigned. `None` when the matcher is not ranges of
     /// values (or the property is not yet wanted): the caller scans.
     pub(crate) fn members_by_value(
@@ -102,8 +102,7 @@ impl EventPartition {
         prop: &str,
         column: &Column,
         matcher: &Matcher,
-        days: Range<i64>,
-        edges: &[Range<usize>],
+        split: &DaySplit,
         universe: usize,
     ) -> Option<RoaringBitmap> {
         let orderable = !matcher.negate
@@ -117,7 +116,7 @@ impl EventPartition {
         if !orderable {
             return None;
         }
-        let orders = self.day_orders(prop, column, days)?;
+        let orders = self.day_orders(prop, column, split.days.clone())?;
         let mut bits = vec![0u64; universe.div_ceil(64).next_multiple_of(WORDS)];
         let mut set = |m: RowId| bits[m as usize / 64] |= 1 << (m % 64);
         for order in &orders {
@@ -129,7 +128,7 @@ impl EventPartition {
             column: Some(column),
             matcher: matcher.clone(),
         };
-        for range in edges {
+        for range in &split.edges {
             self.filtered_members(range.clone(), &filter)
                 .into_iter()
                 .for_each(&mut set);
@@ -316,7 +315,7 @@ mod tests {
                     append(&mut part, &later);
                     all.extend(later.iter().cloned());
                 }
-                let Some((days, edges)) = part.day_split(lo_t, hi_t) else { continue };
+                let Some(split) = part.day_split(lo_t, hi_t) else { continue };
                 let inside = |e: &&Event| lo_t <= e.1 && e.1 < hi_t;
                 for (prop, matcher) in [("amount", &floats), ("qty", &ints)] {
                     let expected: RoaringBitmap = all
@@ -335,10 +334,10 @@ mod tests {
                     let Some(column) = part.props.get(prop) else { continue };
                     // the first ask of a property scans; later ones read the orders
                     let mut got = part.members_by_value(
-                        prop, column, matcher, days.clone(), &edges, 200_000);
+                        prop, column, matcher, &split, 200_000);
                     if got.is_none() {
                         got = part.members_by_value(
-                            prop, column, matcher, days.clone(), &edges, 200_000);
+                            prop, column, matcher, &split, 200_000);
                     }
                     prop_assert_eq!(got, Some(expected), "{} round {}", prop, round);
                 }

@@ -166,8 +166,7 @@ impl<'a> Binder<'a, '_> {
                     .map(|f| self.filter(part, f))
                     .transpose()?;
                 // a window that spans whole days, and the one property a filter names
-                let split =
-                    range.and_then(|(lo, hi)| Some((part.day_split(lo, hi)?, part.slice(lo, hi))));
+                let split = range.and_then(|(lo, hi)| part.day_split(lo, hi));
                 let prop = match &did.filter {
                     Some(PropFilter::Prop { name, .. }) => Some(name.as_str()),
                     _ => None,
@@ -185,16 +184,14 @@ impl<'a> Binder<'a, '_> {
                         }),
                         None,
                         _,
-                        Some(((days, edges), events)),
+                        Some(split),
                         Some(prop),
                     ) => self.computed(Leaf::ValueDays {
                         part,
                         prop,
                         column,
                         matcher,
-                        days,
-                        edges,
-                        events,
+                        split,
                         members: state.members.len(),
                     }),
                     (filter, frequency, range, ..) => {
@@ -302,10 +299,10 @@ impl<'a> Binder<'a, '_> {
         frequency: crate::segment::Frequency,
         members: usize,
     ) -> Op<'a> {
-        let (days, edges, events) = match window {
-            None => (i64::MIN..i64::MAX, [0..0, 0..0], 0..part.len()),
+        let split = match window {
+            None => part.all_days(),
             Some((lo, hi)) => match part.day_split(lo, hi) {
-                Some((days, edges)) => (days, edges, part.slice(lo, hi)),
+                Some(split) => split,
                 None => {
                     return self.computed(Leaf::Events {
                         part,
@@ -319,10 +316,8 @@ impl<'a> Binder<'a, '_> {
         };
         self.computed(Leaf::DayCounts {
             part,
-            days,
-            edges,
+            split,
             frequency,
-            events,
             members,
         })
     }

@@ -645,59 +645,54 @@ impl<'p> Run<'p> {
         } else {
             1
         };
-        let walk = |this: &Self, range: std::ops::Range<usize>, acc: &mut T| {
+        // Walks `range` into `acc`; with `pace` (when the walk started), stops at the first
+        // deadline check where the rest of all chunks would take longer than the split is
+        // worth. Returns where it stopped and the walker's statistics.
+        let walk = |this: &Self,
+                    range: std::ops::Range<usize>,
+                    acc: &mut T,
+                    pace: Option<Instant>|
+         -> Result<(usize, Option<Vec<NodeStats>>)> {
             let tree = this.tree();
             let mut walker = this.walker();
-            for (i, k) in range.enumerate() {
+            for (i, k) in range.clone().enumerate() {
                 if i % DEADLINE_EVERY == 0 {
                     check_deadline(this.deadline)?;
+                    if let Some(started) = pace
+                        && k > 0
+                        && started.elapsed() * (chunks - k) as u32 / k as u32
+                            > this.universe.split_worth
+                    {
+                        return Ok((k, walker.stats));
+                    }
                 }
                 step(&mut walker, &tree, k, acc);
             }
-            Ok::<_, Error>(walker.stats)
+            Ok((range.end, walker.stats))
         };
         // Alone, until the pace says the rest is worth splitting.
-        let started = Instant::now();
         let mut first = T::default();
-        let (done, stats) = {
-            let tree = self.tree();
-            let mut walker = self.walker();
-            let mut k = 0;
-            while k < chunks {
-                if k % DEADLINE_EVERY == 0 {
-                    check_deadline(self.deadline)?;
-                    let left = started.elapsed() * (chunks - k) as u32 / k.max(1) as u32;
-                    if k > 0 && threads > 1 && left > self.universe.split_worth {
-                        break;
-                    }
-                }
-                step(&mut walker, &tree, k, &mut first);
-                k += 1;
-            }
-            (k, walker.stats)
-        };
+        let pace = (threads > 1).then(Instant::now);
+        let (done, stats) = walk(self, 0..chunks, &mut first, pace)?;
         self.keep_stats(stats);
+        let mut out = vec![first];
         if done == chunks {
-            return Ok(vec![first]);
+            return Ok(out);
         }
         let left = chunks - done;
         let parts = threads.min(left);
-        let range = |part: usize| done + part * left / parts..done + (part + 1) * left / parts;
         let results: Vec<Result<(T, Option<Vec<NodeStats>>)>> = {
             let this = &*self;
             let walk = &walk;
+            let part = move |part: usize| {
+                let mut acc = T::default();
+                let range = done + part * left / parts..done + (part + 1) * left / parts;
+                let (_, stats) = walk(this, range, &mut acc, None)?;
+                Ok((acc, stats))
+            };
             std::thread::scope(|scope| {
-                let others: Vec<_> = (1..parts)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            let mut acc = T::default();
-                            let stats = walk(this, range(part), &mut acc)?;
-                            Ok((acc, stats))
-                        })
-                    })
-                    .collect();
-                let mine = walk(this, range(0), &mut first).map(|stats| (T::default(), stats));
-                let mut results = vec![mine];
+                let others: Vec<_> = (1..parts).map(|p| scope.spawn(move || part(p))).collect();
+                let mut results = vec![part(0)];
                 results.extend(others.into_iter().map(|h| {
                     h.join()
                         .unwrap_or_else(|_| Err(Error::Internal("a chunk walk panicked".into())))
@@ -705,16 +700,10 @@ impl<'p> Run<'p> {
                 results
             })
         };
-        let mut out = Vec::with_capacity(parts);
-        for (i, result) in results.into_iter().enumerate() {
+        for result in results {
             let (acc, stats) = result?;
             self.keep_stats(stats);
-            // the caller's share went on into `first`
-            out.push(if i == 0 {
-                std::mem::take(&mut first)
-            } else {
-                acc
-            });
+            out.push(acc);
         }
         Ok(out)
     }

@@ -6,7 +6,7 @@ use roaring::RoaringBitmap;
 
 use crate::attributes::Attribute;
 use crate::column::{Column, Matcher};
-use crate::events::{BoundFilter, EventPartition};
+use crate::events::{BoundFilter, DaySplit, EventPartition};
 use crate::segment::Frequency;
 
 /// A leaf whose members are computed at run time.
@@ -37,30 +37,24 @@ pub(crate) enum Leaf<'a> {
         hi: i64,
         events: std::ops::Range<usize>,
     },
-    /// Members whose number of events of the type on the whole days `days` plus among the
-    /// events `edges` (the parts of the days the window cuts) passes `frequency`: the day
-    /// bitmaps and their repeat levels counted chunk by chunk. `events` is the window's
-    /// events, for the plan's key.
+    /// Members whose number of events of the type in the window `split` passes
+    /// `frequency`: the whole days' bitmaps and their repeat levels counted chunk by chunk,
+    /// the cut days' events added.
     DayCounts {
         part: &'a EventPartition,
-        days: std::ops::Range<i64>,
-        edges: [std::ops::Range<usize>; 2],
+        split: DaySplit,
         frequency: Frequency,
-        events: std::ops::Range<usize>,
         members: usize,
     },
-    /// Members with an event of the type on the whole days `days`, or among the events
-    /// `edges`, whose value of `prop` passes `matcher`: per-day orders of the property's
-    /// values once it is wanted (`events/value_order.rs`), a scan of the window's `events`
-    /// the first time.
+    /// Members with an event of the type in the window `split` whose value of `prop`
+    /// passes `matcher`: per-day orders of the property's values once it is wanted
+    /// (`events/value_order.rs`), a scan of the window's events the first time.
     ValueDays {
         part: &'a EventPartition,
         prop: &'a str,
         column: &'a Column,
         matcher: Matcher,
-        days: std::ops::Range<i64>,
-        edges: [std::ops::Range<usize>; 2],
-        events: std::ops::Range<usize>,
+        split: DaySplit,
         members: usize,
     },
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
@@ -87,15 +81,13 @@ impl Leaf<'_> {
             } => part.partial_day(*day, *lo, *hi),
             Leaf::DayCounts {
                 part,
-                days,
-                edges,
+                split,
                 frequency,
-                events,
                 members,
             } => part
-                .members_by_day_counts(days.clone(), edges, *frequency)
+                .members_by_day_counts(split, *frequency)
                 .unwrap_or_else(|| {
-                    let rows = part.members.range(events.clone()).collect();
+                    let rows = part.members.range(split.events.clone()).collect();
                     members_by_count(rows, *members, *frequency)
                 }),
             Leaf::ValueDays {
@@ -103,18 +95,19 @@ impl Leaf<'_> {
                 prop,
                 column,
                 matcher,
-                days,
-                edges,
-                events,
+                split,
                 members,
             } => part
-                .members_by_value(prop, column, matcher, days.clone(), edges, *members)
+                .members_by_value(prop, column, matcher, split, *members)
                 .unwrap_or_else(|| {
                     let filter = BoundFilter::Prop {
                         column: Some(column),
                         matcher: matcher.clone(),
                     };
-                    distinct_members(part.filtered_members(events.clone(), &filter), *members)
+                    distinct_members(
+                        part.filtered_members(split.events.clone(), &filter),
+                        *members,
+                    )
                 }),
             Leaf::Events {
                 part,
@@ -144,19 +137,19 @@ impl Leaf<'_> {
             Leaf::PartialDay { .. } => {
                 "the day's bitmap less members seen only outside the window (or a scan)".into()
             }
-            Leaf::DayCounts { days, events, .. } => format!(
+            Leaf::DayCounts { part, split, .. } => format!(
                 "{} days' member bitmaps and repeat levels counted per chunk, the edge days' \
                  events added ({} events in the window)",
-                days.end.saturating_sub(days.start),
-                events.len()
+                part.days.range(split.days.clone()).count(),
+                split.events.len()
             ),
             Leaf::ValueDays {
-                prop, days, events, ..
+                part, prop, split, ..
             } => format!(
                 "{} days' events in order of {prop} (built once wanted; a scan before), the \
                  edge days' events filtered ({} events in the window)",
-                days.end.saturating_sub(days.start),
-                events.len()
+                part.days.range(split.days.clone()).count(),
+                split.events.len()
             ),
             Leaf::Events {
                 range,
@@ -181,10 +174,11 @@ impl Leaf<'_> {
     pub(crate) fn key(&self) -> String {
         match self {
             Leaf::Range { .. } | Leaf::Scan { .. } => String::new(),
+            Leaf::DayCounts { split, .. } | Leaf::ValueDays { split, .. } => {
+                format!("{}..{}", split.events.start, split.events.end)
+            }
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
-            | Leaf::DayCounts { events: range, .. }
-            | Leaf::ValueDays { events: range, .. }
             | Leaf::Events { range, .. } => {
                 format!("{}..{}", range.start, range.end)
             }
