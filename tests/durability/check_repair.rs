@@ -100,21 +100,46 @@ fn damage_in_the_middle_of_the_log_refuses_the_open_and_changes_nothing() {
     assert_eq!(files(dir.path()), before, "nothing changed");
 }
 
+/// Flips one bit in the middle of the file.
+fn damage(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(path, &bytes).unwrap();
+}
+
 #[test]
 fn a_damaged_or_missing_data_file_is_named() {
     let dir = logged(8);
     Database::open(dir.path()).unwrap().checkpoint().unwrap();
-    let members = file_starting_with(dir.path(), "members-");
-    let mut bytes = std::fs::read(&members).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 1;
-    std::fs::write(&members, &bytes).unwrap();
-    let name = members.file_name().unwrap().to_string_lossy().into_owned();
+    let columns = file_starting_with(dir.path(), "columns-");
+    let pristine = std::fs::read(&columns).unwrap();
+    damage(&columns);
+    let name = columns.file_name().unwrap().to_string_lossy().into_owned();
     let err = Database::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&name) && err.contains("checksum"), "{err}");
-    std::fs::remove_file(&members).unwrap();
+    std::fs::remove_file(&columns).unwrap();
     let err = Database::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains(&name), "{err}");
+    std::fs::write(&columns, pristine).unwrap();
+
+    // Open maps the column file and leaves the Parquet copy unread: a damaged members file
+    // is found by a check of every file (`memberdb check`), not by every open.
+    let expected = workload::held_prefix(&Database::open(dir.path()).unwrap(), 0, 8).unwrap();
+    let members = file_starting_with(dir.path(), "members-");
+    damage(&members);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(workload::held_prefix(&db, 0, 8).unwrap(), expected);
+    drop(db);
+    let checked = OpenOptions {
+        verify_all_files: true,
+        ..read_only()
+    };
+    let err = Database::open_with(dir.path(), checked)
+        .unwrap_err()
+        .to_string();
+    let name = members.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&name) && err.contains("checksum"), "{err}");
 }
 
 #[test]

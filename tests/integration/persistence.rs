@@ -30,10 +30,10 @@ fn questions() -> Vec<Segment> {
     ]
 }
 
-#[test]
-fn save_and_open_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// A generated database of 3,000 members with a group and a member added by hand, saved
+/// under `<dir>/db`; with the time its data ends.
+fn generated_and_saved(dir: &std::path::Path) -> (std::path::PathBuf, Database, Timestamp) {
+    let data = dir.join("data");
     let end = Timestamp::parse("2026-11-01").unwrap();
     generate(
         &GenConfig {
@@ -47,7 +47,7 @@ fn save_and_open_round_trip() {
     )
     .unwrap();
 
-    let db_dir = dir.path().join("db");
+    let db_dir = dir.join("db");
     let db = Database::open(&db_dir).unwrap();
     db.load_file(InputKind::Members, data.join("members.parquet"))
         .unwrap();
@@ -61,19 +61,26 @@ fn save_and_open_round_trip() {
         .unwrap();
     db.add_tags("NEW1", &["vip"]).unwrap();
     db.save().unwrap();
+    (db_dir, db, end)
+}
 
-    let reopened = open_read_only(&db_dir);
-    assert_eq!(reopened.member_count(), db.member_count());
-    assert_eq!(reopened.event_count(), db.event_count());
-    assert_eq!(reopened.attributes(), db.attributes());
-    assert_eq!(reopened.tags(), db.tags());
-    assert_eq!(reopened.event_types(), db.event_types());
-    assert_eq!(reopened.groups(), db.groups());
-    let (a, b) = (db.as_of(end), reopened.as_of(end));
+/// Every question's count, a page of its members with fields, and its breakdown by city.
+fn same_answers(a: &Database, b: &Database, now: Timestamp) {
+    assert_eq!(a.member_count(), b.member_count());
+    assert_eq!(a.event_count(), b.event_count());
+    assert_eq!(a.attributes(), b.attributes());
+    assert_eq!(a.tags(), b.tags());
+    assert_eq!(a.event_types(), b.event_types());
+    let (a, b) = (a.as_of(now), b.as_of(now));
     for q in questions() {
         assert_eq!(a.count(&q).unwrap(), b.count(&q).unwrap(), "{q:?}");
         let options = FindOptions {
-            columns: vec!["city".into(), "points".into(), "birthday".into()],
+            columns: vec![
+                "city".into(),
+                "points".into(),
+                "birthday".into(),
+                "phone".into(),
+            ],
             limit: Some(50),
             offset: 10,
         };
@@ -83,11 +90,18 @@ fn save_and_open_round_trip() {
             b.breakdown(&q, "city", None).unwrap()
         );
     }
+}
+
+#[test]
+fn save_and_open_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db_dir, db, end) = generated_and_saved(dir.path());
+    let reopened = open_read_only(&db_dir);
+    assert_eq!(reopened.groups(), db.groups());
+    same_answers(&db, &reopened, end);
     assert_eq!(reopened.member("NEW1"), db.member("NEW1"));
 
     // A checkpoint replaces the files of the generation before it.
-    drop(a);
-    drop(b);
     drop(db);
     drop(reopened);
     let reopened = Database::open(&db_dir).unwrap();
@@ -200,5 +214,99 @@ fn event_runs_that_disagree_with_the_file_are_refused() {
     drop(db);
     edit_manifest(dir.path(), |m| m["event_runs"][0][1] = serde_json::json!(5));
     let err = Database::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("columns-2.bin") && err.contains("the manifest says 5"),
+        "{err}"
+    );
+    // A database without a column file (saved by version 4) decodes the events file.
+    edit_manifest(dir.path(), |m| {
+        m.as_object_mut().unwrap().remove("columns_file");
+    });
+    let err = Database::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("events-2.parquet"), "{err}");
+}
+
+/// Open maps the column file; a database without one (saved by version 4) decodes the
+/// Parquet files. Both give the same database, and the mapped one takes writes (a write
+/// copies the chunk it changes) and saves them.
+#[test]
+fn mapped_columns_answer_and_take_writes_like_decoded_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db_dir, db, end) = generated_and_saved(dir.path());
+    drop(db);
+    let decoded_dir = dir.path().join("decoded");
+    std::fs::create_dir(&decoded_dir).unwrap();
+    for entry in std::fs::read_dir(&db_dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("columns-") && name != "LOCK" {
+            std::fs::copy(entry.path(), decoded_dir.join(&name)).unwrap();
+        }
+    }
+    edit_manifest(&decoded_dir, |m| {
+        let file = m.as_object_mut().unwrap().remove("columns_file").unwrap();
+        let checksums = m["checksums"].as_object_mut().unwrap();
+        checksums.remove(file.as_str().unwrap()).unwrap();
+    });
+    let mapped = Database::open(&db_dir).unwrap();
+    let decoded = Database::open(&decoded_dir).unwrap();
+    assert!(mapped.memory_breakdown().mapped > 0);
+    assert_eq!(decoded.memory_breakdown().mapped, 0);
+    same_answers(&mapped, &decoded, end);
+
+    let ids: Vec<String> = (0..3000)
+        .step_by(97)
+        .map(|i| {
+            mapped
+                .as_of(end)
+                .find(
+                    &Segment::all(),
+                    &FindOptions {
+                        columns: vec![],
+                        limit: Some(1),
+                        offset: i,
+                    },
+                )
+                .unwrap()
+                .rows[0]
+                .member_id
+                .clone()
+        })
+        .collect();
+    for db in [&mapped, &decoded] {
+        for (i, id) in ids.iter().enumerate() {
+            let city = ["Shanghai", "Lhasa", "新城"][i % 3];
+            db.upsert_member(
+                id,
+                &[
+                    ("city", Some(Value::from(city))),
+                    ("points", Some(Value::Int(i as i64 * 100))),
+                    ("birthday", None),
+                    ("phone", Some(Value::from(format!("139{i:08}")))),
+                ],
+            )
+            .unwrap();
+            db.add_event(
+                id,
+                "purchase",
+                end,
+                &[("amount", Some(Value::Float(600.0)))],
+            )
+            .unwrap();
+            db.add_tags(id, &["vip"]).unwrap();
+        }
+        db.upsert_member("NEW2", &[("city", Some(Value::from("新城")))])
+            .unwrap();
+        db.add_event("NEW2", "claim_coupon", end, &[]).unwrap();
+    }
+    same_answers(&mapped, &decoded, end);
+    for id in ids.iter().chain([&"NEW2".to_string()]) {
+        assert_eq!(mapped.member(id), decoded.member(id));
+    }
+
+    mapped.checkpoint().unwrap();
+    drop(mapped);
+    let reopened = Database::open(&db_dir).unwrap();
+    same_answers(&reopened, &decoded, end);
+    assert_eq!(reopened.member("NEW2"), decoded.member("NEW2"));
 }

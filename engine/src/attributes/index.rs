@@ -16,11 +16,13 @@
 //!   bitmap; their predicates scan the dictionary codes.
 
 use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
 
 use crate::bitmap::Bitmap;
 use crate::column::{Column, ColumnData, Matcher};
 use crate::column::{MatchKind, predicate::FloatRange};
 use crate::members::RowId;
+use crate::util::sections::{Section, SectionReader, SectionWriter};
 
 /// Strings with more distinct values than this get no per-value bitmaps.
 pub(crate) const LOW_CARDINALITY_LIMIT: usize = 4096;
@@ -436,6 +438,113 @@ impl AttrIndex {
                 .flat_map(|r| &r.bins)
                 .map(|b| b.rows.heap_bytes())
                 .sum::<usize>()
+    }
+}
+
+/// Where a saved [`AttrIndex`] lies in a column file: bitmaps as sections, bin bounds
+/// inline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SavedIndex {
+    not_null: Section,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<Section>>,
+    /// Per bin: its upper key, min, max and rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bins: Option<Vec<(i64, i64, i64, Section)>>,
+}
+
+impl AttrIndex {
+    pub(crate) fn save(&self, out: &mut SectionWriter<'_>) -> std::io::Result<SavedIndex> {
+        let values = match &self.values {
+            Some(values) => Some(
+                values
+                    .iter()
+                    .map(|b| b.save(out))
+                    .collect::<Result<_, _>>()?,
+            ),
+            None => None,
+        };
+        let bins = match &self.ranges {
+            Some(r) => Some(
+                r.upper
+                    .iter()
+                    .zip(&r.bins)
+                    .map(|(&upper, bin)| Ok((upper, bin.min, bin.max, bin.rows.save(out)?)))
+                    .collect::<std::io::Result<_>>()?,
+            ),
+            None => None,
+        };
+        Ok(SavedIndex {
+            not_null: self.not_null.save(out)?,
+            values,
+            bins,
+        })
+    }
+
+    /// The index [`AttrIndex::save`] wrote for `column`, checked to have the shape
+    /// [`AttrIndex::build`] gives it and no rows past its end.
+    pub(crate) fn restore(
+        file: &SectionReader,
+        saved: &SavedIndex,
+        column: &Column,
+    ) -> Result<AttrIndex, String> {
+        let rows = column.len();
+        let (values_expected, bins_expected) = match &column.data {
+            ColumnData::Str { dict, .. } if dict.len() <= LOW_CARDINALITY_LIMIT => {
+                (Some(dict.len()), false)
+            }
+            ColumnData::Bool(_) => (Some(2), false),
+            ColumnData::Str { .. } => (None, false),
+            _ => (None, true),
+        };
+        if saved.values.as_ref().map(Vec::len) != values_expected
+            || saved.bins.is_some() != bins_expected
+        {
+            return Err("an index does not fit its column".to_string());
+        }
+        let not_null = Bitmap::restore(file, saved.not_null)?;
+        let values = match &saved.values {
+            Some(v) => Some(
+                v.iter()
+                    .map(|&at| Bitmap::restore(file, at))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        let ranges = match &saved.bins {
+            Some(bins) => {
+                let ascending = bins.windows(2).all(|w| w[0].0 < w[1].0);
+                if bins.last().is_none_or(|b| b.0 != i64::MAX) || !ascending {
+                    return Err("range bins out of order".to_string());
+                }
+                Some(BinnedIndex {
+                    upper: bins.iter().map(|b| b.0).collect(),
+                    bins: bins
+                        .iter()
+                        .map(|&(_, min, max, at)| {
+                            Ok(Bin {
+                                min,
+                                max,
+                                rows: Bitmap::restore(file, at)?,
+                            })
+                        })
+                        .collect::<Result<_, String>>()?,
+                })
+            }
+            None => None,
+        };
+        let beyond = |b: &Bitmap| b.max().is_some_and(|m| m as usize >= rows);
+        let all = std::iter::once(&not_null)
+            .chain(values.iter().flatten())
+            .chain(ranges.iter().flat_map(|r| r.bins.iter().map(|b| &b.rows)));
+        if all.into_iter().any(beyond) {
+            return Err("an index holds rows past the column's end".to_string());
+        }
+        Ok(AttrIndex {
+            not_null,
+            values,
+            ranges,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Member attributes: one typed column per attribute, each with its bitmap indexes.
 
-mod index;
+pub(crate) mod index;
 
 pub(crate) use index::{Access, AttrIndex, complement};
 
@@ -135,6 +135,11 @@ impl AttributeStore {
 
     pub(crate) fn push_restored(&mut self, name: String, column: Column) {
         let index = AttrIndex::build(&column);
+        self.push_indexed(name, column, index);
+    }
+
+    /// Adds a restored attribute with its saved index.
+    pub(crate) fn push_indexed(&mut self, name: String, column: Column, index: AttrIndex) {
         self.attrs.push(Arc::new(Attribute {
             name,
             column,

@@ -44,6 +44,28 @@ impl Bitmap {
             .get_or_init(|| Arc::new(Chunks::from_roaring(&self.bits)))
     }
 
+    /// Writes the bitmap as one section, in the portable roaring format.
+    pub(crate) fn save(
+        &self,
+        out: &mut crate::util::sections::SectionWriter<'_>,
+    ) -> std::io::Result<crate::util::sections::Section> {
+        let mut bytes = Vec::with_capacity(self.bits.serialized_size());
+        self.bits.serialize_into(&mut bytes)?;
+        out.section([&bytes[..]])
+    }
+
+    /// The bitmap [`Bitmap::save`] wrote (read into memory: roaring containers are not
+    /// used in place).
+    pub(crate) fn restore(
+        file: &crate::util::sections::SectionReader,
+        at: crate::util::sections::Section,
+    ) -> Result<Bitmap, String> {
+        let bytes = file.get(at)?;
+        RoaringBitmap::deserialize_from(&bytes[..])
+            .map(Bitmap::new)
+            .map_err(|e| format!("a bitmap: {e}"))
+    }
+
     /// Bytes the bitmap and, once built, its chunk form hold.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bits.serialized_size() + self.chunks.get().map_or(0, |c| c.heap_bytes())

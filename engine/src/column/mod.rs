@@ -7,11 +7,17 @@
 
 mod arrow_io;
 pub(crate) mod predicate;
+mod saved;
 
 pub(crate) use arrow_io::{arrow_type, canonical_type_of, cast_to};
 pub(crate) use predicate::{MatchKind, Matcher, compile};
+pub(crate) use saved::SavedColumn;
 
-use crate::util::{bitvec::BitVec, chunked::ChunkedVec, dict::StrDict};
+use crate::util::{
+    bitvec::BitVec,
+    chunked::{ChunkedVec, Plain},
+    dict::StrDict,
+};
 use crate::value::{DataType, Value};
 
 /// The values of a column, one vector per type.
@@ -232,7 +238,7 @@ impl Column {
     /// `order` is at least `start`). Rows before `start` stay where they are, so a sort of
     /// a short unsorted tail moves only the tail.
     pub(crate) fn permute(&mut self, start: usize, order: &[u32]) {
-        fn gather<T: Copy>(v: &mut ChunkedVec<T>, start: usize, order: &[u32]) {
+        fn gather<T: Plain>(v: &mut ChunkedVec<T>, start: usize, order: &[u32]) {
             let moved: Vec<T> = order.iter().map(|&i| v[i as usize]).collect();
             v.copy_from_slice(start, &moved);
         }

@@ -4,7 +4,7 @@
 use super::{Column, ColumnData};
 use crate::error::{Error, Result};
 use crate::segment::{CmpOp, Predicate};
-use crate::util::chunked::ChunkedVec;
+use crate::util::chunked::{ChunkedVec, Plain};
 use crate::value::{DAY_MICROS, DataType, Value, parse_date, parse_timestamp};
 
 /// An inclusive range of floats with open or closed ends.
@@ -158,7 +158,7 @@ impl Matcher {
 /// Runs `fill` over rows `start..start + out.len()` of `values` one chunk's slice at a time,
 /// with the matching part of `out`: the loops inside stay over plain slices.
 #[inline]
-fn by_slices<T: Copy>(
+fn by_slices<T: Plain>(
     values: &ChunkedVec<T>,
     start: usize,
     out: &mut [bool],

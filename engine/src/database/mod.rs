@@ -158,6 +158,9 @@ impl Database {
                 recovery: Recovery::default(),
             });
         };
+        if options.verify_all_files {
+            crate::storage::verify_generation(storage.as_ref())?;
+        }
         let mut state = crate::storage::load(storage.as_ref(), &manifest)?;
         let mut recovery =
             commit::replay(storage.as_ref(), &manifest, &mut state, !options.read_only)?;
@@ -506,6 +509,16 @@ impl Database {
             attributes: s.attrs.heap_bytes(),
             tags: s.tags.heap_bytes(),
             events: s.events.heap_bytes(),
+            mapped: s.members.ids().mapped_bytes()
+                + s.attrs
+                    .iter()
+                    .map(|a| a.column.mapped_bytes())
+                    .sum::<usize>()
+                + s.events
+                    .types
+                    .values()
+                    .map(|p| p.mapped_bytes())
+                    .sum::<usize>(),
         }
     }
 }
@@ -522,6 +535,11 @@ pub struct MemoryUsage {
     pub tags: usize,
     /// Event columns, properties and per-day bitmaps.
     pub events: usize,
+    /// Not heap: bytes of columns and dictionaries read in place from the mapped column
+    /// file (pages the kernel loads on use and may drop again; not part of [`total`]).
+    ///
+    /// [`total`]: MemoryUsage::total
+    pub mapped: usize,
 }
 
 impl MemoryUsage {

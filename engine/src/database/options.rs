@@ -90,6 +90,10 @@ pub struct OpenOptions {
     /// sleeps: a process whose allocator keeps per-thread free memory (mimalloc) hands it to
     /// the OS here, e.g. with `mi_collect`. The `memberdb` server does.
     pub after_checkpoint: Option<fn()>,
+    /// Check the checksum of every data file at open (default false): open then also
+    /// reads the Parquet files that the column file stands for, which it otherwise leaves
+    /// unread. `memberdb check` does.
+    pub verify_all_files: bool,
 }
 
 impl Default for OpenOptions {
@@ -103,6 +107,7 @@ impl Default for OpenOptions {
             create_if_missing: true,
             file_mode: crate::storage::DEFAULT_FILE_MODE,
             after_checkpoint: None,
+            verify_all_files: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The behaviour log: append-only events, partitioned by type (see `partition`).
 
 mod day_counts;
-mod partition;
+pub(crate) mod partition;
 mod value_order;
 
 pub(crate) use partition::{BoundFilter, DaySplit, EventPartition, Presence};

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 
 use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
+use serde::{Deserialize, Serialize};
 
 use crate::bitmap::Bitmap;
-use crate::column::{Column, MatchKind, Matcher};
+use crate::column::{Column, MatchKind, Matcher, SavedColumn};
 use crate::members::RowId;
 use crate::util::chunked::ChunkedVec;
+use crate::util::sections::{Section, SectionReader, SectionWriter};
 use crate::value::{DAY_MICROS, DataType};
 
 /// Events of one type. Invariant: all vectors have the same length and `ts` ascends.
@@ -40,6 +42,15 @@ pub(crate) struct EventPartition {
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
     sorted_prefix: usize,
+}
+
+/// Where a saved [`EventPartition`]'s columns lie in a column file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SavedPartition {
+    len: u64,
+    members: Section,
+    ts: Section,
+    props: Vec<(String, SavedColumn)>,
 }
 
 /// A window of at least one whole UTC day, as a day-wise kernel reads it
@@ -451,6 +462,74 @@ impl EventPartition {
         rows.sort_unstable();
         rows.dedup();
         RoaringBitmap::from_sorted_iter(rows).expect("sorted")
+    }
+
+    /// Writes the events' columns (not the day bitmaps: the events bitmaps file holds
+    /// those).
+    pub(crate) fn save(&self, out: &mut SectionWriter<'_>) -> std::io::Result<SavedPartition> {
+        Ok(SavedPartition {
+            len: self.len() as u64,
+            members: self.members.save(out)?,
+            ts: self.ts.save(out)?,
+            props: self
+                .props
+                .iter()
+                .map(|(name, column)| Ok((name.clone(), column.save(out)?)))
+                .collect::<std::io::Result<_>>()?,
+        })
+    }
+
+    /// The events [`EventPartition::save`] wrote, mapped, checked to be in time order, of
+    /// members below `member_count` and of the properties `types` names. The day bitmaps
+    /// are read separately.
+    pub(crate) fn restore(
+        file: &SectionReader,
+        saved: &SavedPartition,
+        member_count: usize,
+        types: &BTreeMap<String, DataType>,
+    ) -> Result<EventPartition, String> {
+        let len = usize::try_from(saved.len).map_err(|_| "too many events")?;
+        let members: ChunkedVec<RowId> = ChunkedVec::restore(file, saved.members, len)?;
+        let ts: ChunkedVec<i64> = ChunkedVec::restore(file, saved.ts, len)?;
+        let beyond = members
+            .slices(0..len)
+            .any(|s| s.iter().fold(0, |m, &r| m.max(r)) as usize >= member_count);
+        if beyond {
+            return Err("an event's member row is out of range".to_string());
+        }
+        let mut last = i64::MIN;
+        for slice in ts.slices(0..len) {
+            if slice.first().is_some_and(|&f| f < last) || !slice.is_sorted() {
+                return Err("events are not in time order".to_string());
+            }
+            last = slice.last().copied().unwrap_or(last);
+        }
+        let mut props = BTreeMap::new();
+        for (name, saved) in &saved.props {
+            let data_type = *types
+                .get(name)
+                .ok_or_else(|| format!("unknown event property '{name}'"))?;
+            let column = Column::restore(file, saved, data_type)?;
+            if column.len() != len {
+                return Err(format!(
+                    "property '{name}' has another length than its events"
+                ));
+            }
+            props.insert(name.clone(), column);
+        }
+        Ok(EventPartition {
+            members,
+            ts,
+            props,
+            ..EventPartition::default()
+        })
+    }
+
+    /// Bytes of the events mapped from a file.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.members.mapped_bytes()
+            + self.ts.mapped_bytes()
+            + self.props.values().map(Column::mapped_bytes).sum::<usize>()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

@@ -51,6 +51,22 @@ impl MemberDict {
         self.ids.reserve(additional);
     }
 
+    /// The dictionary of member ids (row id = code).
+    pub(crate) fn ids(&self) -> &StrDict {
+        &self.ids
+    }
+
+    /// Members restored from their saved dictionary of ids, every one live (ids are never
+    /// taken back).
+    pub(crate) fn restore(ids: StrDict) -> Self {
+        let mut live = roaring::RoaringBitmap::new();
+        live.insert_range(0..ids.len() as u32);
+        MemberDict {
+            ids,
+            live: Bitmap::new(live),
+        }
+    }
+
     pub(crate) fn member_id(&self, row: RowId) -> &str {
         self.ids.get(row)
     }

@@ -27,7 +27,7 @@ use parquet::file::properties::WriterProperties;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use super::{Storage, bitmaps};
+use super::{Storage, bitmaps, columns};
 use crate::column::{Column, arrow_type, cast_to};
 use crate::error::{Error, Result};
 use crate::ingest::StagedEvents;
@@ -37,8 +37,9 @@ use crate::value::DataType;
 
 /// The format version this build writes and reads.
 /// Version 3 stores group definitions as text (`groups::stored`); version 4 saves the
-/// day bitmaps' repeat levels (`Manifest::event_repeats`); 1 to 3 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// day bitmaps' repeat levels (`Manifest::event_repeats`); version 5 adds the column file
+/// (`columns.rs`); 1 to 4 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 5;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -100,6 +101,10 @@ pub(crate) struct Manifest {
     /// its levels are rebuilt from the events at open until a checkpoint saves them.
     #[serde(default)]
     event_repeats: bool,
+    /// The column file (`columns-<g>.bin`, since version 5): what open maps instead of
+    /// decoding the Parquet files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    columns_file: Option<String>,
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
@@ -360,6 +365,21 @@ pub(crate) fn write_generation(
     let crc = stream_parquet(storage, &events_file, schema.clone(), batches)?;
     checksums.insert(events_file.clone(), crc);
 
+    let columns_file = format!("columns-{generation}.bin");
+    let mut crc = 0;
+    storage
+        .write_atomic_with(&columns_file, &mut |out| {
+            let mut out = Checksummed {
+                inner: out,
+                hasher: crc32fast::Hasher::new(),
+            };
+            columns::write(state, &mut out)?;
+            crc = out.hasher.finalize();
+            Ok(())
+        })
+        .map_err(|e| io(storage, &columns_file, e))?;
+    checksums.insert(columns_file.clone(), crc);
+
     let mut write = |name: &str, bytes: &[u8]| {
         checksums.insert(name.to_string(), crc32fast::hash(bytes));
         storage
@@ -438,6 +458,7 @@ pub(crate) fn write_generation(
             .collect(),
         event_bitmaps_file: Some(event_bitmaps_file.clone()),
         event_repeats: true,
+        columns_file: Some(columns_file),
         exclusive_tag_groups: state.tags.exclusive_groups().to_vec(),
         groups: state
             .groups
@@ -533,6 +554,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
         Some(&manifest.members_file),
         Some(&manifest.events_file),
         manifest.event_bitmaps_file.as_ref(),
+        manifest.columns_file.as_ref(),
         Some(&manifest.tags_file),
         Some(&manifest.live_file),
         manifest.log_file.as_ref(),
@@ -545,9 +567,11 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
     let loads = load_files(&names);
     let superseded_loads = named_in_logs(storage, superseded_logs, &loads)?;
     for name in &names {
-        let data = ["members-", "events-", "tags-", "live-", LOG_PREFIX]
-            .iter()
-            .any(|p| name.starts_with(p))
+        let data = [
+            "members-", "events-", "columns-", "tags-", "live-", LOG_PREFIX,
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
             && !name.ends_with(".tmp");
         let superseded_load = superseded_loads.contains(name.as_str());
         if (data && !is_current(name)) || superseded_load {
@@ -699,6 +723,17 @@ fn restore_events(
         ));
     }
 
+    read_event_bitmaps(storage, manifest, bitmaps_file, state)
+}
+
+/// Reads the day bitmaps (and their repeat levels, or rebuilds them where the file has
+/// none) into the partitions the events were restored into.
+fn read_event_bitmaps(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    bitmaps_file: &str,
+    state: &mut State,
+) -> Result<()> {
     let bytes = storage
         .map(bitmaps_file)
         .map_err(|e| io(storage, bitmaps_file, e))?;
@@ -737,9 +772,32 @@ fn restore_events(
     Ok(())
 }
 
-/// Checks every data file of the manifest against its checksum (version 2 manifests).
+/// Checks the data files open reads against their checksums (version 2 manifests): all of
+/// them, or with a column file, all but the Parquet files it stands for (which open does
+/// not read; [`verify_generation`] checks them too).
 fn verify_checksums(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
-    for (name, expected) in &manifest.checksums {
+    let unread = |name: &str| {
+        manifest.columns_file.is_some()
+            && (name == manifest.members_file || name == manifest.events_file)
+    };
+    verify_files(storage, manifest, |name| !unread(name))
+}
+
+/// Checks every data file of the generation the manifest names against its checksum,
+/// the Parquet files included (`memberdb check`).
+pub(crate) fn verify_generation(storage: &dyn Storage) -> Result<()> {
+    match read_manifest(storage)? {
+        Some(manifest) => verify_files(storage, &manifest, |_| true),
+        None => Ok(()),
+    }
+}
+
+fn verify_files(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<()> {
+    for (name, expected) in manifest.checksums.iter().filter(|(n, _)| wanted(n)) {
         let bytes = storage.map(name).map_err(|e| io(storage, name, e))?;
         let found = crc32fast::hash(&bytes);
         if found != *expected {
@@ -755,11 +813,60 @@ fn verify_checksums(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// Reads the generation `manifest` names (the state as of its checkpoint, before the log).
-pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> {
-    verify_checksums(storage, manifest)?;
-    let mut state = State::default();
+/// Maps the column file: member ids, attributes with their indexes, and event columns,
+/// without decoding anything.
+fn restore_columns(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    columns_file: &str,
+    state: &mut State,
+) -> Result<()> {
+    let bytes = storage
+        .map(columns_file)
+        .map_err(|e| io(storage, columns_file, e))?;
+    let attributes: Vec<(String, DataType)> = manifest
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), a.data_type))
+        .collect();
+    let properties = manifest
+        .event_properties
+        .iter()
+        .map(|p| (p.name.clone(), p.data_type))
+        .collect();
+    let restored = columns::read(bytes, manifest.member_count, &attributes, &properties)
+        .map_err(|e| bad(storage, format!("{columns_file}: {e}")))?;
+    state.members = crate::members::MemberDict::restore(restored.member_ids);
+    for (name, column, index) in restored.attributes {
+        state.attrs.push_indexed(name, column, index);
+    }
+    let runs: std::collections::HashMap<&str, u64> = manifest
+        .event_runs
+        .iter()
+        .map(|(event, n)| (event.as_str(), *n))
+        .collect();
+    for (event, part) in restored.events {
+        let declared = runs.get(event.as_str()).copied().unwrap_or(0);
+        if declared != part.len() as u64 {
+            return Err(bad(
+                storage,
+                format!(
+                    "{columns_file} holds {} events of '{event}' but the manifest says {declared}",
+                    part.len()
+                ),
+            ));
+        }
+        state.events.types.insert(event, Arc::new(part));
+    }
+    Ok(())
+}
 
+/// Decodes the members file (a database saved before the column file).
+fn restore_members_from_parquet(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    state: &mut State,
+) -> Result<()> {
     // Sized once from the manifest: growing ten-million-row vectors and tables by doubling
     // would touch (and have the kernel zero) twice the memory. The file's footer must agree
     // first, so a damaged count cannot make open reserve what is not there.
@@ -821,16 +928,19 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         state.attrs.push_restored(attr.name.clone(), column);
     }
 
-    let live_bytes = storage
-        .map(&manifest.live_file)
-        .map_err(|e| io(storage, &manifest.live_file, e))?;
-    let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
-        .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
+    Ok(())
+}
 
+/// Decodes the events file (a database saved before the column file).
+fn restore_events_from_parquet(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    state: &mut State,
+) -> Result<()> {
     match &manifest.event_bitmaps_file {
         Some(bitmaps_file) => {
             // Streamed: one decoded batch in memory at a time.
-            restore_events(storage, manifest, bitmaps_file, &mut state)?;
+            restore_events(storage, manifest, bitmaps_file, state)?;
         }
         None => {
             let batches = read_parquet(storage, &manifest.events_file)?;
@@ -853,9 +963,33 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
                 .collect();
             let staged =
                 StagedEvents::stage(&batches, &manifest.events_file, &known, &mut Vec::new())?;
-            staged.apply(&mut state)?;
+            staged.apply(state)?;
         }
     }
+    Ok(())
+}
+
+/// Reads the generation `manifest` names (the state as of its checkpoint, before the log).
+pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> {
+    verify_checksums(storage, manifest)?;
+    let mut state = State::default();
+
+    match (&manifest.columns_file, &manifest.event_bitmaps_file) {
+        (Some(columns_file), Some(bitmaps_file)) => {
+            restore_columns(storage, manifest, columns_file, &mut state)?;
+            read_event_bitmaps(storage, manifest, bitmaps_file, &mut state)?;
+        }
+        _ => {
+            restore_members_from_parquet(storage, manifest, &mut state)?;
+            restore_events_from_parquet(storage, manifest, &mut state)?;
+        }
+    }
+    let live_bytes = storage
+        .map(&manifest.live_file)
+        .map_err(|e| io(storage, &manifest.live_file, e))?;
+    let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
+        .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
+
     for p in &manifest.event_properties {
         state.events.props.insert(p.name.clone(), p.data_type);
     }

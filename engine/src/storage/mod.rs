@@ -5,6 +5,7 @@
 //! and inject I/O errors. The layout of a database directory is documented in `docs/format.md`.
 
 mod bitmaps;
+mod columns;
 mod format;
 mod fs;
 mod memory;
@@ -12,7 +13,7 @@ mod memory;
 pub(crate) use format::{
     Manifest, SaveError, load, log_file_name, log_generation, read_manifest, remove_superseded,
     remove_unreferenced_loads, save, start_log, switch_manifest, upgrade_manifest,
-    write_generation,
+    verify_generation, write_generation,
 };
 pub use fs::{DEFAULT_FILE_MODE, FsStorage, dir_mode};
 pub use memory::MemStorage;

@@ -1,7 +1,17 @@
 //! A growable, packed vector of bits: the validity (non-NULL) mask of a column. Its words
 //! are a [`ChunkedVec`], so a snapshot shares them copy-on-write.
 
+use serde::{Deserialize, Serialize};
+
 use super::chunked::ChunkedVec;
+use super::sections::{Section, SectionReader, SectionWriter};
+
+/// Where a saved [`BitVec`] lies in a column file.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct SavedBits {
+    words: Section,
+    len: u64,
+}
 
 /// Packed bits, 64 to a word.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,6 +97,30 @@ impl BitVec {
     }
 
     /// Heap bytes used.
+    pub(crate) fn save(&self, out: &mut SectionWriter<'_>) -> std::io::Result<SavedBits> {
+        Ok(SavedBits {
+            words: self.words.save(out)?,
+            len: self.len as u64,
+        })
+    }
+
+    /// The bits [`BitVec::save`] wrote, mapped.
+    pub(crate) fn restore(file: &SectionReader, saved: SavedBits) -> Result<Self, String> {
+        let len = usize::try_from(saved.len).map_err(|_| "too many bits")?;
+        let words = ChunkedVec::restore(file, saved.words, len.div_ceil(64))?;
+        if words
+            .last()
+            .is_some_and(|w| len % 64 != 0 && w >> (len % 64) != 0)
+        {
+            return Err("bits set past the end of a bit vector".to_string());
+        }
+        Ok(BitVec { words, len })
+    }
+
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.words.mapped_bytes()
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.words.heap_bytes()
     }

@@ -5,9 +5,17 @@
 //! only its chunk, and only while a snapshot (a checkpoint being written) still holds that
 //! chunk; otherwise it is changed in place. This is what lets a checkpoint write a consistent
 //! state while writers go on: each writer pays for at most the chunks it touches.
+//!
+//! A chunk may also be a slice of a memory-mapped file ([`ChunkedVec::from_mapped`]): open
+//! then takes a saved column without reading or copying it, and the first change to such a
+//! chunk copies it to the heap like a shared one.
 
-use std::ops::Range;
+use std::ops::{Deref, Range};
 use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::sections::{Section, SectionReader, SectionWriter};
 
 /// log2 of the elements per chunk.
 pub(crate) const CHUNK_SHIFT: usize = 16;
@@ -15,15 +23,116 @@ pub(crate) const CHUNK_SHIFT: usize = 16;
 pub(crate) const CHUNK_LEN: usize = 1 << CHUNK_SHIFT;
 const MASK: usize = CHUNK_LEN - 1;
 
-/// A growable vector of `Copy` values in shared chunks. Invariant: every chunk but the last
+/// A value a [`ChunkedVec`] holds: plain bytes, so a chunk can be written out and mapped
+/// back in.
+pub(crate) trait Plain: Copy + Send + Sync + 'static {
+    /// `bytes` as values without copying, where they are aligned and valid for the type.
+    fn view(bytes: &[u8]) -> Option<&[Self]>;
+    /// `bytes` copied into values, where every one is valid for the type.
+    fn copy_from(bytes: &[u8]) -> Option<Vec<Self>>;
+    /// The values as bytes (native byte order).
+    fn bytes_of(values: &[Self]) -> &[u8];
+}
+
+macro_rules! plain_numbers {
+    ($($t:ty),*) => {$(
+        impl Plain for $t {
+            #[inline]
+            fn view(bytes: &[u8]) -> Option<&[Self]> {
+                bytemuck::try_cast_slice(bytes).ok()
+            }
+            fn copy_from(bytes: &[u8]) -> Option<Vec<Self>> {
+                let size = std::mem::size_of::<Self>();
+                bytes.len().is_multiple_of(size).then(|| {
+                    bytes.chunks_exact(size).map(bytemuck::pod_read_unaligned).collect()
+                })
+            }
+            fn bytes_of(values: &[Self]) -> &[u8] {
+                bytemuck::cast_slice(values)
+            }
+        }
+    )*};
+}
+plain_numbers!(u8, u16, u32, u64, i32, i64, f64);
+
+/// Booleans are one byte, 0 or 1; mapped bytes are checked and copied, never viewed.
+impl Plain for bool {
+    fn view(_: &[u8]) -> Option<&[Self]> {
+        None
+    }
+    fn copy_from(bytes: &[u8]) -> Option<Vec<Self>> {
+        bytes
+            .iter()
+            .map(|b| match b {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            })
+            .collect()
+    }
+    fn bytes_of(values: &[Self]) -> &[u8] {
+        bytemuck::cast_slice(values)
+    }
+}
+
+/// The elements of one chunk: on the heap, or in a mapped file (read-only).
+enum Chunk<T> {
+    Owned(Vec<T>),
+    /// Bytes aligned for `T`, a whole number of elements long (checked when made).
+    Mapped(Bytes),
+}
+
+impl<T: Plain> Deref for Chunk<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Mapped(bytes) => T::view(bytes).expect("checked when mapped"),
+        }
+    }
+}
+
+/// Cloning copies the elements to the heap: it is what a change to a shared or mapped
+/// chunk does first.
+impl<T: Plain> Clone for Chunk<T> {
+    fn clone(&self) -> Self {
+        Chunk::Owned(self.to_vec())
+    }
+}
+
+impl<T: Plain> Chunk<T> {
+    /// The heap vector of a chunk held by `slot`, copied first when another holder shares
+    /// it or when it is mapped.
+    #[inline]
+    fn owned(slot: &mut Arc<Chunk<T>>) -> &mut Vec<T> {
+        if matches!(**slot, Chunk::Mapped(_)) {
+            let copy = (**slot).clone();
+            *slot = Arc::new(copy);
+        }
+        match Arc::make_mut(slot) {
+            Chunk::Owned(v) => v,
+            Chunk::Mapped(_) => unreachable!("mapped chunks were copied above"),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Chunk::Owned(v) => v.capacity() * std::mem::size_of::<T>() + 16,
+            Chunk::Mapped(_) => 16,
+        }
+    }
+}
+
+/// A growable vector of plain values in shared chunks. Invariant: every chunk but the last
 /// holds exactly [`CHUNK_LEN`] elements, and `len` is the sum of the chunks' lengths.
 #[derive(Clone)]
-pub(crate) struct ChunkedVec<T> {
-    chunks: Vec<Arc<Vec<T>>>,
+pub(crate) struct ChunkedVec<T: Plain> {
+    chunks: Vec<Arc<Chunk<T>>>,
     len: usize,
 }
 
-impl<T> Default for ChunkedVec<T> {
+impl<T: Plain> Default for ChunkedVec<T> {
     fn default() -> Self {
         ChunkedVec {
             chunks: Vec::new(),
@@ -32,15 +141,15 @@ impl<T> Default for ChunkedVec<T> {
     }
 }
 
-impl<T: Copy + PartialEq> PartialEq for ChunkedVec<T> {
+impl<T: Plain + PartialEq> PartialEq for ChunkedVec<T> {
     fn eq(&self, other: &Self) -> bool {
         self.len == other.len && self.iter().eq(other.iter())
     }
 }
 
-impl<T: Copy + Eq> Eq for ChunkedVec<T> {}
+impl<T: Plain + Eq> Eq for ChunkedVec<T> {}
 
-impl<T> std::fmt::Debug for ChunkedVec<T> {
+impl<T: Plain> std::fmt::Debug for ChunkedVec<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkedVec")
             .field("len", &self.len)
@@ -49,7 +158,7 @@ impl<T> std::fmt::Debug for ChunkedVec<T> {
     }
 }
 
-impl<T: Copy> FromIterator<T> for ChunkedVec<T> {
+impl<T: Plain> FromIterator<T> for ChunkedVec<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         let mut v = ChunkedVec::default();
         v.extend(iter);
@@ -57,7 +166,7 @@ impl<T: Copy> FromIterator<T> for ChunkedVec<T> {
     }
 }
 
-impl<T: Copy> std::ops::Index<usize> for ChunkedVec<T> {
+impl<T: Plain> std::ops::Index<usize> for ChunkedVec<T> {
     type Output = T;
     #[inline]
     fn index(&self, index: usize) -> &T {
@@ -67,14 +176,14 @@ impl<T: Copy> std::ops::Index<usize> for ChunkedVec<T> {
 }
 
 /// Writing through an index copies the element's chunk first if a clone shares it.
-impl<T: Copy> std::ops::IndexMut<usize> for ChunkedVec<T> {
+impl<T: Plain> std::ops::IndexMut<usize> for ChunkedVec<T> {
     #[inline]
     fn index_mut(&mut self, index: usize) -> &mut T {
         self.get_mut(index)
     }
 }
 
-impl<T: Copy> ChunkedVec<T> {
+impl<T: Plain> ChunkedVec<T> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -88,7 +197,7 @@ impl<T: Copy> ChunkedVec<T> {
     #[inline]
     pub(crate) fn get_mut(&mut self, index: usize) -> &mut T {
         assert!(index < self.len, "index {index} out of {}", self.len);
-        &mut Arc::make_mut(&mut self.chunks[index >> CHUNK_SHIFT])[index & MASK]
+        &mut Chunk::owned(&mut self.chunks[index >> CHUNK_SHIFT])[index & MASK]
     }
 
     #[inline]
@@ -99,9 +208,9 @@ impl<T: Copy> ChunkedVec<T> {
     /// The last chunk with room for at least one more element, owned by this vector.
     fn tail_with_room(&mut self) -> &mut Vec<T> {
         if self.len & MASK == 0 {
-            self.chunks.push(Arc::new(Vec::new()));
+            self.chunks.push(Arc::new(Chunk::Owned(Vec::new())));
         }
-        let tail = Arc::make_mut(self.chunks.last_mut().expect("just pushed"));
+        let tail = Chunk::owned(self.chunks.last_mut().expect("just pushed"));
         if tail.len() == tail.capacity() {
             // Double, up to a whole chunk: small vectors stay small.
             let more = tail.len().max(8).min(CHUNK_LEN - tail.len());
@@ -162,7 +271,7 @@ impl<T: Copy> ChunkedVec<T> {
         if let Some(tail) = self.chunks.last_mut() {
             let keep = new_len - (chunks - 1) * CHUNK_LEN;
             if tail.len() > keep {
-                Arc::make_mut(tail).truncate(keep);
+                Chunk::owned(tail).truncate(keep);
             }
         }
         self.len = new_len;
@@ -208,7 +317,7 @@ impl<T: Copy> ChunkedVec<T> {
         while !values.is_empty() {
             let offset = at & MASK;
             let n = (CHUNK_LEN - offset).min(values.len());
-            let chunk = Arc::make_mut(&mut self.chunks[at >> CHUNK_SHIFT]);
+            let chunk = Chunk::owned(&mut self.chunks[at >> CHUNK_SHIFT]);
             chunk[offset..offset + n].copy_from_slice(&values[..n]);
             at += n;
             values = &values[n..];
@@ -244,19 +353,69 @@ impl<T: Copy> ChunkedVec<T> {
     pub(crate) fn to_vec(&self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.len);
         for chunk in &self.chunks {
-            out.extend_from_slice(chunk);
+            out.extend_from_slice(&chunk[..]);
         }
         out
     }
 
     /// Heap bytes held (a chunk shared with a snapshot counts here too).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Arc<Vec<T>>>()
-            + self
-                .chunks
-                .iter()
-                .map(|c| c.capacity() * std::mem::size_of::<T>() + 16)
-                .sum::<usize>()
+        self.chunks.capacity() * std::mem::size_of::<Arc<Chunk<T>>>()
+            + self.chunks.iter().map(|c| c.heap_bytes()).sum::<usize>()
+    }
+
+    /// Bytes of the chunks that are mapped from a file rather than on the heap.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match &**c {
+                Chunk::Mapped(bytes) => bytes.len(),
+                Chunk::Owned(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The elements as bytes (native byte order), a chunk at a time: what
+    /// [`ChunkedVec::from_mapped`] takes back.
+    pub(crate) fn byte_slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks.iter().map(|c| T::bytes_of(c))
+    }
+
+    /// Writes the elements as one section.
+    pub(crate) fn save(&self, out: &mut SectionWriter<'_>) -> std::io::Result<Section> {
+        out.section(self.byte_slices())
+    }
+
+    /// The `len` elements of a section [`ChunkedVec::save`] wrote, mapped where they can be.
+    pub(crate) fn restore(file: &SectionReader, at: Section, len: usize) -> Result<Self, String> {
+        Self::from_mapped(file.get(at)?, len)
+    }
+
+    /// A vector of `len` elements whose chunks are slices of `bytes` (a mapped file, say),
+    /// without copying. `bytes` must hold exactly `len` valid elements; bytes that cannot be
+    /// viewed in place (not aligned for `T`, or booleans) are checked and copied instead.
+    pub(crate) fn from_mapped(bytes: Bytes, len: usize) -> Result<Self, String> {
+        let size = std::mem::size_of::<T>();
+        if Some(bytes.len()) != len.checked_mul(size) {
+            return Err(format!(
+                "{} bytes cannot hold {len} values of {size} bytes",
+                bytes.len()
+            ));
+        }
+        if T::view(&bytes).is_none() {
+            let values = T::copy_from(&bytes).ok_or("invalid values")?;
+            let mut copy = ChunkedVec::default();
+            copy.extend_from_slice(&values);
+            return Ok(copy);
+        }
+        let chunks = (0..len.div_ceil(CHUNK_LEN))
+            .map(|i| {
+                let start = i * CHUNK_LEN * size;
+                let end = (start + CHUNK_LEN * size).min(bytes.len());
+                Arc::new(Chunk::Mapped(bytes.slice(start..end)))
+            })
+            .collect();
+        Ok(ChunkedVec { chunks, len })
     }
 }
 
@@ -280,6 +439,42 @@ mod tests {
         // only the touched chunks were copied
         assert!(Arc::ptr_eq(&v.chunks[0], &snapshot.chunks[0]));
         assert!(!Arc::ptr_eq(&v.chunks[1], &snapshot.chunks[1]));
+    }
+
+    #[test]
+    fn a_mapped_vector_reads_in_place_and_copies_the_chunks_it_changes() {
+        let values: Vec<u32> = (0..150_000).map(|i| i * 3).collect();
+        let saved: ChunkedVec<u32> = values.iter().copied().collect();
+        let bytes = Bytes::from(saved.byte_slices().flatten().copied().collect::<Vec<u8>>());
+        let mut v: ChunkedVec<u32> = ChunkedVec::from_mapped(bytes.clone(), values.len()).unwrap();
+        assert_eq!(v.to_vec(), values);
+        assert_eq!(v.mapped_bytes(), bytes.len());
+        v.set(70_000, 1);
+        v.push(9);
+        v.truncate(140_000);
+        v.push(10);
+        let mut model = values.clone();
+        model[70_000] = 1;
+        model.truncate(140_000);
+        model.push(10);
+        assert_eq!(v.to_vec(), model);
+        // the first chunk is still read in place; the changed and the tail were copied
+        assert_eq!(v.mapped_bytes(), CHUNK_LEN * 4);
+        assert_eq!(
+            &bytes[..],
+            &saved.byte_slices().flatten().copied().collect::<Vec<u8>>()[..]
+        );
+
+        // bytes not aligned for the type are copied; a wrong length is refused
+        let unaligned = Bytes::from(vec![0u8; 17]).slice(1..17);
+        let copied: ChunkedVec<u32> = ChunkedVec::from_mapped(unaligned, 4).unwrap();
+        assert_eq!((copied.to_vec(), copied.mapped_bytes()), (vec![0; 4], 0));
+        assert!(ChunkedVec::<u64>::from_mapped(Bytes::from(vec![0u8; 12]), 2).is_err());
+        // booleans are checked
+        let bools: ChunkedVec<bool> =
+            ChunkedVec::from_mapped(Bytes::from(vec![0, 1, 1]), 3).unwrap();
+        assert_eq!(bools.to_vec(), vec![false, true, true]);
+        assert!(ChunkedVec::<bool>::from_mapped(Bytes::from(vec![0, 2]), 2).is_err());
     }
 
     proptest! {

@@ -8,13 +8,20 @@
 //! Everything is shared copy-on-write, so cloning a dictionary (a checkpoint's snapshot) is
 //! cheap and a later `intern` copies at most one arena chunk, one chunk of locations and one
 //! of the [`SHARDS`] hash tables.
+//!
+//! A saved dictionary comes back mapped ([`StrDict::restore`]): its strings and locations
+//! stay in the file, and the hash tables are built the first time a string is looked up or
+//! added, so opening a database does not hash ten million ids it may never look up.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
 
 use super::chunked::ChunkedVec;
+use super::sections::{Section, SectionReader, SectionWriter};
 
 /// Bytes of an arena chunk (a longer string gets a chunk of its own).
 const ARENA_CHUNK: usize = 1 << 20;
@@ -23,16 +30,62 @@ const SHARDS: usize = 64;
 /// Bits of a location that hold the end offset within its chunk.
 const END_BITS: u32 = 40;
 
+/// A chunk of the arena: strings back to back, on the heap or in a mapped file.
+enum Arena {
+    Owned(String),
+    /// UTF-8, checked when mapped.
+    Mapped(Bytes),
+}
+
+impl Arena {
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            Arena::Owned(s) => s,
+            // SAFETY: `StrDict::restore` checked these bytes are UTF-8, and they never change.
+            #[allow(unsafe_code)]
+            Arena::Mapped(b) => unsafe { std::str::from_utf8_unchecked(b) },
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Arena::Owned(s) => s.capacity(),
+            Arena::Mapped(_) => 0,
+        }
+    }
+}
+
+/// Cloning copies a mapped chunk to the heap (only an owned chunk is ever changed).
+impl Clone for Arena {
+    fn clone(&self) -> Self {
+        Arena::Owned(self.as_str().to_string())
+    }
+}
+
+type Shards = Vec<Arc<HashTable<u64>>>;
+
+/// Where a saved [`StrDict`] lies in a column file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SavedDict {
+    len: u64,
+    locs: Section,
+    /// All arena chunks back to back.
+    arena: Section,
+    /// Where each arena chunk ends in `arena`.
+    arena_ends: Vec<u64>,
+}
+
 /// Interned strings with dense codes `0..len`.
 #[derive(Clone, Default)]
 pub(crate) struct StrDict {
-    arena: Vec<Arc<String>>,
+    arena: Vec<Arc<Arena>>,
     /// `locs[i]` = `chunk << END_BITS | end`: string `i` ends at `end` in arena chunk `chunk`
     /// and starts where string `i - 1` ends if that one is in the same chunk, else at 0.
     locs: ChunkedVec<u64>,
-    /// Entries are `hash32 << 32 | code`; a table hashes by [`spread`]`(hash32)`. Empty
-    /// until the first string.
-    shards: Vec<Arc<HashTable<u64>>>,
+    /// Entries are `hash32 << 32 | code`; a table hashes by [`spread`]`(hash32)`. Built on
+    /// first use (see [`StrDict::shards`]).
+    shards: OnceLock<Shards>,
     /// foldhash, seeded per process: several times faster than SipHash on short keys, and
     /// its random seed still keeps crafted ids from colliding on purpose.
     hasher: hashbrown::DefaultHashBuilder,
@@ -46,7 +99,7 @@ impl std::fmt::Debug for StrDict {
 
 /// The string of `code` given the arena and the locations.
 #[inline]
-fn string_at<'a>(arena: &'a [Arc<String>], locs: &ChunkedVec<u64>, code: u32) -> &'a str {
+fn string_at<'a>(arena: &'a [Arc<Arena>], locs: &ChunkedVec<u64>, code: u32) -> &'a str {
     let code = code as usize;
     let loc = locs[code];
     let chunk = loc >> END_BITS;
@@ -55,7 +108,7 @@ fn string_at<'a>(arena: &'a [Arc<String>], locs: &ChunkedVec<u64>, code: u32) ->
         Some(prev) if prev >> END_BITS == chunk => (prev & ((1 << END_BITS) - 1)) as usize,
         _ => 0,
     };
-    &arena[chunk as usize][start..end]
+    &arena[chunk as usize].as_str()[start..end]
 }
 
 impl StrDict {
@@ -75,10 +128,27 @@ impl StrDict {
         (h as usize % SHARDS, (h >> 32) as u32)
     }
 
+    /// The hash tables, built from the strings on first use.
+    fn shards(&self) -> &Shards {
+        self.shards.get_or_init(|| {
+            let mut shards: Vec<HashTable<u64>> = (0..SHARDS)
+                .map(|_| HashTable::with_capacity(self.len() / SHARDS + 1))
+                .collect();
+            for code in 0..self.len() as u32 {
+                let (shard, h) = self.hash(self.get(code));
+                shards[shard].insert_unique(
+                    spread(h),
+                    u64::from(h) << 32 | u64::from(code),
+                    |&e| spread((e >> 32) as u32),
+                );
+            }
+            shards.into_iter().map(Arc::new).collect()
+        })
+    }
+
     pub(crate) fn lookup(&self, value: &str) -> Option<u32> {
         let (shard, h) = self.hash(value);
-        self.shards
-            .get(shard)?
+        self.shards()[shard]
             .find(spread(h), |&e| {
                 e >> 32 == u64::from(h) && self.get(e as u32) == value
             })
@@ -92,15 +162,18 @@ impl StrDict {
         }
         let (shard, h) = self.hash(value);
         let code = u32::try_from(self.locs.len()).expect("more than 4 billion distinct strings");
-        let fits = self
-            .arena
-            .last()
-            .is_some_and(|c| c.len() + value.len() <= ARENA_CHUNK.max(c.capacity()));
+        // A new string goes into the last chunk if it is on the heap and has room.
+        let fits = self.arena.last().is_some_and(|c| match &**c {
+            Arena::Owned(c) => c.len() + value.len() <= ARENA_CHUNK.max(c.capacity()),
+            Arena::Mapped(_) => false,
+        });
         if !fits {
-            self.arena.push(Arc::new(String::new()));
+            self.arena.push(Arc::new(Arena::Owned(String::new())));
         }
         let chunk_index = self.arena.len() - 1;
-        let chunk = Arc::make_mut(self.arena.last_mut().expect("just pushed"));
+        let Arena::Owned(chunk) = Arc::make_mut(self.arena.last_mut().expect("just pushed")) else {
+            unreachable!("the last chunk is owned")
+        };
         if chunk.capacity() - chunk.len() < value.len() {
             // Double, up to a chunk (or the one string): small dictionaries stay small.
             let want = (chunk.capacity() * 2).clamp(64, ARENA_CHUNK);
@@ -109,10 +182,9 @@ impl StrDict {
         chunk.push_str(value);
         self.locs
             .push((chunk_index as u64) << END_BITS | chunk.len() as u64);
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
-        }
-        Arc::make_mut(&mut self.shards[shard]).insert_unique(
+        self.shards();
+        let shards = self.shards.get_mut().expect("built above");
+        Arc::make_mut(&mut shards[shard]).insert_unique(
             spread(h),
             u64::from(h) << 32 | u64::from(code),
             |&e| spread((e >> 32) as u32),
@@ -123,10 +195,8 @@ impl StrDict {
     /// Makes room for `additional` more strings (not their bytes).
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.locs.reserve(additional);
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
-        }
-        for shard in &mut self.shards {
+        self.shards();
+        for shard in self.shards.get_mut().expect("built above") {
             Arc::make_mut(shard).reserve(additional / SHARDS, |&e| spread((e >> 32) as u32));
         }
     }
@@ -137,9 +207,90 @@ impl StrDict {
 
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.iter().map(|c| c.capacity()).sum::<usize>()
+        self.arena.iter().map(|c| c.heap_bytes()).sum::<usize>()
             + self.locs.heap_bytes()
-            + self.shards.iter().map(|t| t.capacity() * 9).sum::<usize>()
+            + self
+                .shards
+                .get()
+                .map_or(0, |s| s.iter().map(|t| t.capacity() * 9).sum::<usize>())
+    }
+
+    /// Bytes of strings and locations mapped from a file.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        let arena: usize = self
+            .arena
+            .iter()
+            .map(|c| match &**c {
+                Arena::Mapped(b) => b.len(),
+                Arena::Owned(_) => 0,
+            })
+            .sum();
+        arena + self.locs.mapped_bytes()
+    }
+
+    /// Writes the strings and their locations (not the hash tables: they are rebuilt).
+    pub(crate) fn save(&self, out: &mut SectionWriter<'_>) -> std::io::Result<SavedDict> {
+        let locs = self.locs.save(out)?;
+        let mut arena_ends = Vec::with_capacity(self.arena.len());
+        let mut end = 0;
+        for chunk in &self.arena {
+            end += chunk.as_str().len() as u64;
+            arena_ends.push(end);
+        }
+        let arena = out.section(self.arena.iter().map(|c| c.as_str().as_bytes()))?;
+        Ok(SavedDict {
+            len: self.len() as u64,
+            locs,
+            arena,
+            arena_ends,
+        })
+    }
+
+    /// The dictionary [`StrDict::save`] wrote, mapped. Every location is checked to lie in
+    /// its chunk on a character boundary and every chunk to be UTF-8, so no later `get` can
+    /// fail.
+    pub(crate) fn restore(file: &SectionReader, saved: &SavedDict) -> Result<Self, String> {
+        let len = usize::try_from(saved.len).map_err(|_| "too many strings")?;
+        let locs: ChunkedVec<u64> = ChunkedVec::restore(file, saved.locs, len)?;
+        let bytes = file.get(saved.arena)?;
+        let mut arena = Vec::with_capacity(saved.arena_ends.len());
+        let mut start = 0;
+        for &end in &saved.arena_ends {
+            let chunk = usize::try_from(end)
+                .ok()
+                .filter(|&e| start <= e && e <= bytes.len())
+                .map(|e| bytes.slice(start..e))
+                .ok_or("a dictionary's chunks lie outside their section")?;
+            std::str::from_utf8(&chunk).map_err(|_| "a dictionary string is not UTF-8")?;
+            start += chunk.len();
+            arena.push(Arc::new(Arena::Mapped(chunk)));
+        }
+        let mut previous: Option<u64> = None;
+        for slice in locs.slices(0..len) {
+            for &loc in slice {
+                let (chunk, end) = (loc >> END_BITS, (loc & ((1 << END_BITS) - 1)) as usize);
+                let start = match previous {
+                    Some(p) if p >> END_BITS == chunk => (p & ((1 << END_BITS) - 1)) as usize,
+                    _ => 0,
+                };
+                let text = arena.get(chunk as usize).map(|c| c.as_str());
+                if !text.is_some_and(|t| {
+                    start <= end
+                        && end <= t.len()
+                        && t.is_char_boundary(start)
+                        && t.is_char_boundary(end)
+                }) {
+                    return Err("a dictionary string lies outside its chunk".to_string());
+                }
+                previous = Some(loc);
+            }
+        }
+        Ok(StrDict {
+            arena,
+            locs,
+            shards: OnceLock::new(),
+            hasher: Default::default(),
+        })
     }
 }
 
@@ -189,6 +340,40 @@ mod tests {
             assert_eq!(dict.get(code), format!("{i:0>500}"));
             assert_eq!(dict.lookup(&format!("{i:0>500}")), Some(code));
         }
+    }
+
+    #[test]
+    fn a_saved_dictionary_maps_back_and_grows() {
+        use crate::util::sections::{SectionReader, SectionWriter};
+        let mut dict = StrDict::default();
+        for i in 0..5000 {
+            dict.intern(&format!("会员{i:0>300}"));
+        }
+        let mut buf = Vec::new();
+        let saved = dict.save(&mut SectionWriter::new(&mut buf, 0)).unwrap();
+        let file = SectionReader::new(bytes::Bytes::from(buf.clone()));
+        let mut back = StrDict::restore(&file, &saved).unwrap();
+        assert!(back.mapped_bytes() > 5000 * 300);
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            dict.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(back.lookup(&format!("会员{:0>300}", 4321)), Some(4321));
+        assert_eq!(back.intern("new"), (5000, true));
+        assert_eq!(back.intern(&format!("会员{:0>300}", 7)), (7, false));
+        assert_eq!(back.get(5000), "new");
+
+        // a location cut inside a character, or bytes that are not UTF-8, are refused
+        let mut bad = buf.clone();
+        let at = saved.arena.0 as usize + 1;
+        bad[at] = 0xff;
+        let file = SectionReader::new(bytes::Bytes::from(bad));
+        assert!(StrDict::restore(&file, &saved).is_err());
+        let mut bad = buf;
+        let loc = saved.locs.0 as usize;
+        bad[loc..loc + 2].copy_from_slice(&[4, 0]); // the first string now ends inside '员'
+        let file = SectionReader::new(bytes::Bytes::from(bad));
+        assert!(StrDict::restore(&file, &saved).is_err());
     }
 
     #[test]

@@ -5,4 +5,5 @@ pub(crate) mod chunked;
 pub(crate) mod dict;
 pub(crate) mod json;
 pub(crate) mod priority;
+pub(crate) mod sections;
 pub(crate) mod suggest;

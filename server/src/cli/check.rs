@@ -23,6 +23,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<ExitCode> {
     let options = OpenOptions {
         read_only: !args.repair,
         create_if_missing: false,
+        verify_all_files: true,
         ..OpenOptions::default()
     };
     let db = Database::open_with(&args.db, options)

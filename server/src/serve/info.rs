@@ -66,12 +66,13 @@ pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
         let db = &shared.db;
         let _ = write!(
             out,
-            "# Data\r\nmembers:{}\r\nevents:{}\r\ntags:{}\r\ngroups:{}\r\nused_memory:{}\r\n\r\n",
+            "# Data\r\nmembers:{}\r\nevents:{}\r\ntags:{}\r\ngroups:{}\r\nused_memory:{}\r\nmapped_memory:{}\r\n\r\n",
             db.member_count(),
             db.event_count(),
             db.tags().len(),
             db.groups().len(),
             db.memory_usage(),
+            db.memory_breakdown().mapped,
         );
     }
     if show("persistence") {
