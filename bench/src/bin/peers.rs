@@ -46,10 +46,29 @@ struct Args {
     /// Skip the save / open measurement.
     #[arg(long)]
     skip_open: bool,
+    /// (Internal) open the database in DIR, print the seconds it took and the resident
+    /// set after it, and exit: the harness measures open in a fresh process this way.
+    #[arg(long, hide = true, value_name = "DIR")]
+    measure_open: Option<PathBuf>,
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    if let Some(dir) = &args.measure_open {
+        let started = Instant::now();
+        match Database::open(dir) {
+            Ok(db) => {
+                let secs = started.elapsed().as_secs_f64();
+                println!("{secs} {} {}", rss_bytes(), db.member_count());
+                return;
+            }
+            Err(e) => {
+                eprintln!("run-peers: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    if let Err(e) = run(args) {
         eprintln!("run-peers: {e}");
         std::process::exit(1);
     }
@@ -206,10 +225,28 @@ fn save_and_reopen(mut db: Database, dir: &Path, report: &mut Report) -> Fallibl
         }
     }
     report.read_files = Some((bytes, read, started.elapsed()));
-    eprintln!("opening {}", saved.display());
-    let started = Instant::now();
+    // Open in a fresh process, so that its time and resident set are open's alone (this
+    // one still holds what the load left to the allocator).
+    eprintln!("opening {} in a new process", saved.display());
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--measure-open")
+        .arg(&saved)
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [secs, rss, opened_members] = fields[..] else {
+        return Err(format!("measuring open failed: {text:?}").into());
+    };
+    if opened_members as u64 != members {
+        return Err("the database opened in a new process differs from the saved one".into());
+    }
+    report.open = Some(Duration::from_secs_f64(secs));
+    report.open_rss = Some(rss as u64);
     let reopened = Database::open(&saved)?;
-    report.open = Some(started.elapsed());
     if reopened.member_count() != members || reopened.event_count() != events {
         return Err("the reopened database differs from the saved one".into());
     }
