@@ -19,16 +19,10 @@ import time
 
 import duckdb
 
+from common import Q8_TAGS, serve
+
 DATA, NOW = sys.argv[1], sys.argv[2]
 NOW_SQL = f"TIMESTAMPTZ '{NOW.replace('T', ' ').replace('Z', '+00')}'"
-
-Q8_TAGS = [
-    "foodie", "pet_owner", "fitness", "摄影爱好者", "scalper_suspect", "outdoor",
-    "travel_lover", "beauty", "luxury", "student", "retiree", "night_owl", "referrer",
-    "influencer", "complaint", "gift_buyer", "early_adopter", "anniversary", "big_ticket",
-    "multi_city",
-]
-
 
 def last(days):
     return f"ts > {NOW_SQL} - INTERVAL {days} DAY AND ts <= {NOW_SQL}"
@@ -127,20 +121,15 @@ def main():
     con = duckdb.connect()
     seconds = load(con)
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    print(json.dumps({"ready": True, "load_s": seconds, "version": duckdb.__version__,
-                      "threads": threads}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        if request["op"] == "run":
-            name = request["name"]
-            for _ in range(request.get("warmup", 2)):
-                con.execute(QUERIES[name][1]).fetchall()
-            reply = run(con, name, request["reps"], request["budget_s"])
-        elif request["op"] == "quit":
-            break
-        else:
-            reply = {"error": f"unknown op {request['op']}"}
-        print(json.dumps(reply), flush=True)
+
+    def handle(request):
+        name = request["name"]
+        for _ in range(request.get("warmup", 2)):
+            con.execute(QUERIES[name][1]).fetchall()
+        return run(con, name, request["reps"], request["budget_s"])
+
+    serve({"ready": True, "load_s": seconds, "version": duckdb.__version__,
+           "threads": threads}, handle)
 
 
 if __name__ == "__main__":

@@ -108,10 +108,41 @@ fn run(args: Args) -> Fallible<()> {
 
     // DuckDB loads after memberdb's load and open, so their peaks of memory do not add up.
     eprintln!("loading {} into DuckDB", dir.display());
-    let mut duck = Peer::start(&args.python, &dir, &now.to_string())?;
+    let now_text = now.to_string();
+    let data_args = [dir.as_os_str(), now_text.as_ref()];
+    let mut duck = Peer::start(&args.python, "duckdb_peer.py", &data_args, "DuckDB")?;
     report.duckdb_version = duck.version.clone();
     report.duckdb_threads = duck.threads.clone();
     report.duckdb_load = duck.load;
+    eprintln!("loading {} into chdb", dir.display());
+    let mut chdb = Peer::start(&args.python, "chdb_peer.py", &data_args, "chdb")?;
+    report.peer_versions.push((
+        "chdb".to_string(),
+        format!(
+            "{} (threads = {}, wide tables loaded in {:.1} s)",
+            chdb.version,
+            chdb.threads,
+            chdb.load.as_secs_f64()
+        ),
+    ));
+    let bitmap_dir = write_operand_bitmaps(&db, &dir)?;
+    let members_text = db.member_count().to_string();
+    let mut bitmaps = Peer::start(
+        &args.python,
+        "bitmap_peer.py",
+        &[bitmap_dir.as_os_str(), members_text.as_ref()],
+        "bitmap baselines",
+    )?;
+    report
+        .peer_versions
+        .push(("bitmap baselines".to_string(), bitmaps.version.clone()));
+    let others = [
+        Other::new("chdb", 0, "wide", None),
+        Other::new("chdb bitmap", 0, "bitmap", Some(BITMAP_QUESTIONS)),
+        Other::new("CRoaring", 1, "croaring", Some(BITMAP_QUESTIONS)),
+        Other::new("numpy", 1, "numpy", Some(BITMAP_QUESTIONS)),
+        Other::new("C fused", 1, "c", Some(BITMAP_QUESTIONS)),
+    ];
 
     let workloads = peer_workloads();
     let budget = Duration::from_secs_f64(args.budget);
@@ -122,14 +153,37 @@ fn run(args: Args) -> Fallible<()> {
         let fused = fused_dense(&db, w.name)?;
         let (mut ours, mut theirs, mut limit) = (Vec::new(), Vec::new(), Vec::new());
         let mut dense = Vec::new();
+        let mut other_samples: Vec<Vec<f64>> = vec![Vec::new(); others.len()];
         let (mut our_answer, mut their_answer) = (Json::Null, Json::Null);
         for _ in 0..args.rounds {
             let (samples, answer) = time_memberdb(&mut db, w, now, budget, args.min_reps)?;
             ours.extend(samples);
             our_answer = answer;
-            let (samples, answer) = duck.run(w.name, args.min_reps, args.budget)?;
+            let (samples, answer) = duck.run(w.name, None, args.min_reps, args.budget)?;
             theirs.extend(samples);
             their_answer = answer;
+            for (other, samples) in others.iter().zip(&mut other_samples) {
+                if other.only.is_some_and(|names| !names.contains(&w.name)) {
+                    continue;
+                }
+                let peer = if other.peer == 0 {
+                    &mut chdb
+                } else {
+                    &mut bitmaps
+                };
+                let (times, answer) =
+                    peer.run(w.name, Some(other.system), args.min_reps, args.budget)?;
+                let label = other.label;
+                samples.extend(times);
+                if answer != our_answer {
+                    failures.push(format!(
+                        "{}: memberdb {}, {label} {}",
+                        w.name,
+                        summarize(&our_answer),
+                        summarize(&answer)
+                    ));
+                }
+            }
             // The baselines: timed, and their answer checked against memberdb's.
             for (baseline, what, samples) in [
                 (&raw, "raw roaring", &mut limit),
@@ -165,9 +219,17 @@ fn run(args: Args) -> Fallible<()> {
             duckdb: Measurement::of(&theirs),
             roaring: (!limit.is_empty()).then(|| Measurement::of(&limit)),
             dense: (!dense.is_empty()).then(|| Measurement::of(&dense)),
+            others: others
+                .iter()
+                .zip(&other_samples)
+                .filter(|(_, samples)| !samples.is_empty())
+                .map(|(other, samples)| (other.label, Measurement::of(samples)))
+                .collect(),
         });
     }
     duck.quit();
+    chdb.quit();
+    bitmaps.quit();
 
     report.goals = Goal::evaluate(&report);
     let markdown = report.markdown();
@@ -279,6 +341,68 @@ fn sample<T>(budget: Duration, min_reps: usize, mut f: impl FnMut() -> T) -> (Ve
     (samples, result)
 }
 
+/// The workloads the bitmap baselines and chdb's bitmap functions answer.
+const BITMAP_QUESTIONS: &[&str] = &["Q1", "Q2"];
+
+/// A peer other than DuckDB on one system: its label in the report, its process (0: chdb,
+/// 1: the bitmap baselines), the system it runs there, and the workloads it runs (all when
+/// `None`).
+struct Other {
+    label: &'static str,
+    peer: usize,
+    system: &'static str,
+    only: Option<&'static [&'static str]>,
+}
+
+impl Other {
+    fn new(
+        label: &'static str,
+        peer: usize,
+        system: &'static str,
+        only: Option<&'static [&'static str]>,
+    ) -> Self {
+        Other {
+            label,
+            peer,
+            system,
+            only,
+        }
+    }
+}
+
+/// The operands of Q1 and Q2 (`|a AND c AND NOT b|`), the engine's own bitmaps, written in
+/// the portable roaring format for the bitmap baselines: `<dir>/peer-bitmaps/Q1-a.roaring`...
+fn write_operand_bitmaps(db: &Database, dir: &Path) -> Fallible<PathBuf> {
+    let out = dir.join("peer-bitmaps");
+    std::fs::create_dir_all(&out)?;
+    let view = db.as_of(bench_now());
+    for (name, [a, b, c]) in [
+        (
+            "Q1",
+            [
+                Segment::tag("vip"),
+                Segment::tag("churn_risk"),
+                Segment::attr("city").eq("Shanghai"),
+            ],
+        ),
+        (
+            "Q2",
+            [
+                Segment::did("claim_coupon").build(),
+                Segment::did("redeem_coupon").build(),
+                Segment::attr("city").eq("Shanghai"),
+            ],
+        ),
+    ] {
+        for (part, segment) in [("a", a), ("b", b), ("c", c)] {
+            let mut bytes = Vec::new();
+            view.members(&segment)?.serialize_into(&mut bytes)?;
+            std::fs::write(out.join(format!("{name}-{part}.roaring")), bytes)?;
+        }
+    }
+    Ok(out)
+}
+
 /// Q1 and Q2 as the roaring operations alone, on the engine's own bitmaps.
 fn raw_roaring(db: &Database, name: &str) -> Fallible<Option<Box<dyn Fn() -> u64>>> {
     let view = db.as_of(bench_now());
@@ -387,7 +511,7 @@ fn summarize(answer: &Json) -> String {
     }
 }
 
-/// The DuckDB child process.
+/// A peer's child process (DuckDB, chdb, the bitmap baselines), speaking JSON lines.
 struct Peer {
     child: Child,
     stdin: ChildStdin,
@@ -395,15 +519,24 @@ struct Peer {
     version: String,
     threads: String,
     load: Duration,
+    /// Its name in messages.
+    label: &'static str,
 }
 
 impl Peer {
-    fn start(python: &str, dir: &Path, now: &str) -> Fallible<Peer> {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/duckdb_peer.py");
+    /// Starts `bench/peers/<script>` with `args` and waits until it has loaded its data.
+    fn start(
+        python: &str,
+        script: &str,
+        args: &[&std::ffi::OsStr],
+        label: &'static str,
+    ) -> Fallible<Peer> {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("peers")
+            .join(script);
         let mut child = Command::new(python)
             .arg(&script)
-            .arg(dir)
-            .arg(now)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -417,6 +550,7 @@ impl Peer {
             version: String::new(),
             threads: String::new(),
             load: Duration::ZERO,
+            label,
         };
         let ready = peer.read()?;
         peer.version = ready["version"].as_str().unwrap_or("?").to_string();
@@ -428,17 +562,26 @@ impl Peer {
     fn read(&mut self) -> Fallible<Json> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
-            return Err("the DuckDB peer exited (see its error above)".into());
+            return Err(format!("the {} peer exited (see its error above)", self.label).into());
         }
         let reply: Json = serde_json::from_str(&line)?;
         if let Some(e) = reply.get("error") {
-            return Err(format!("DuckDB peer: {e}").into());
+            return Err(format!("{} peer: {e}", self.label).into());
         }
         Ok(reply)
     }
 
-    fn run(&mut self, name: &str, reps: usize, budget_s: f64) -> Fallible<(Vec<f64>, Json)> {
-        let request = json!({"op": "run", "name": name, "reps": reps, "budget_s": budget_s});
+    /// Runs workload `name` (on `system`, for peers with several) and returns the samples in
+    /// µs and the answer.
+    fn run(
+        &mut self,
+        name: &str,
+        system: Option<&str>,
+        reps: usize,
+        budget_s: f64,
+    ) -> Fallible<(Vec<f64>, Json)> {
+        let request = json!({"op": "run", "name": name, "system": system, "reps": reps,
+                             "budget_s": budget_s});
         writeln!(self.stdin, "{request}")?;
         self.stdin.flush()?;
         let mut reply = self.read()?;
