@@ -141,9 +141,24 @@ fn or_into_impl(out: &mut Words, parts: &[&Words]) -> u32 {
 
 /// Sets the bits of `values`.
 pub(crate) fn set_bits(out: &mut Words, values: &[u16]) {
+    // The bits of one word are gathered in a register and stored once: values come sorted
+    // (array chunks), so a word's bits are neighbours, and setting each in memory would
+    // wait on the store of the one before (about 1 ns a value instead of a third of that).
+    let Some(&first) = values.first() else {
+        return;
+    };
+    let mut index = usize::from(first >> 6);
+    let mut word = 0u64;
     for &v in values {
-        out[usize::from(v >> 6)] |= 1 << (v & 63);
+        let i = usize::from(v >> 6);
+        if i != index {
+            out[index] |= word;
+            index = i;
+            word = 0;
+        }
+        word |= 1 << (v & 63);
     }
+    out[index] |= word;
 }
 
 /// The `len` members of a bitset as a sorted array.
