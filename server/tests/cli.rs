@@ -157,7 +157,9 @@ fn memberdb_sample(args: &[&str], stdin: Option<&str>, sample_db: &Path) -> Outp
         .spawn()
         .expect("binary runs");
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    // A command that fails at once (no database) may exit before reading: the pipe is then
+    // closed, and what it did is in its output and status, not in this write.
+    let _ = input.write_all(stdin.unwrap_or("").as_bytes());
     drop(input);
     child.wait_with_output().unwrap()
 }

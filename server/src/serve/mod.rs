@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     /// Replies of requests that ran away from the event loop, and its wake-up.
     completions: (Sender<Completion>, Receiver<Completion>),
     waker: OnceLock<Arc<Waker>>,
+    /// A wake-up is on its way and the event loop has not yet taken the completions: later
+    /// completions need not wake it again (one `eventfd` write per batch, not per reply).
+    wake_pending: AtomicBool,
 }
 
 /// How often the event loop looks at its clocks (idle, authentication, unread replies) and
@@ -136,6 +139,7 @@ impl Shared {
             unauthenticated: AtomicUsize::new(0),
             completions: unbounded(),
             waker: OnceLock::new(),
+            wake_pending: AtomicBool::new(false),
             config,
         }
     }
@@ -143,7 +147,9 @@ impl Shared {
     /// Hands a reply to the event loop.
     pub(crate) fn complete(&self, done: Completion) {
         let _ = self.completions.0.send(done);
-        self.wake();
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
     }
 
     fn wake(&self) {
@@ -213,6 +219,9 @@ impl Server {
                     }
                 }
             }
+            // Cleared before the completions are taken: one sent after this wakes the loop
+            // again, one sent before it is taken below.
+            shared.wake_pending.store(false, Ordering::Release);
             for done in shared.completions.1.try_iter() {
                 if let Some(conn) = conns.get_mut(&done.conn) {
                     conn.complete(&shared, done);
