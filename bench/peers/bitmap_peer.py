@@ -19,6 +19,7 @@ Systems:
 """
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def compile_c():
     subprocess.run(["gcc", "-O3", "-march=native", "-shared", "-fPIC", "-o", library, source],
                    check=True)
     lib = ctypes.CDLL(library)
+    shutil.rmtree(build, ignore_errors=True)  # loaded: the file is no longer needed
     lib.timed.restype = ctypes.c_uint64
     lib.timed.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p]
     version = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True).stdout

@@ -17,6 +17,7 @@ Parquet files into ClickHouse in two forms and answers requests, one JSON object
 """
 import csv
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -155,6 +156,7 @@ def main():
            "threads": threads},
           lambda r: run(sess, r["name"], r["system"], r["reps"], r["budget_s"]))
     sess.close()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ mod value;
 mod wal;
 
 pub use database::{
-    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, PropertyInfo, Recovery,
-    SyncPolicy, View, Write,
+    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, PART_ROWS, PropertyInfo,
+    Recovery, SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
 pub use export::{ExportFormat, write_csv_field};

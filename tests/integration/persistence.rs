@@ -310,3 +310,124 @@ fn mapped_columns_answer_and_take_writes_like_decoded_ones() {
     same_answers(&reopened, &decoded, end);
     assert_eq!(reopened.member("NEW2"), decoded.member("NEW2"));
 }
+
+/// A copy of a Parquet file cut into row groups of `rows` rows.
+fn regrouped(from: &std::path::Path, to: &std::path::Path, rows: usize) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(from).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows))
+        .build();
+    let mut writer: Option<ArrowWriter<std::fs::File>> = None;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let w = writer.get_or_insert_with(|| {
+            ArrowWriter::try_new(
+                std::fs::File::create(to).unwrap(),
+                batch.schema(),
+                Some(props.clone()),
+            )
+            .unwrap()
+        });
+        w.write(&batch).unwrap();
+    }
+    writer.unwrap().close().unwrap();
+}
+
+/// A load in parts gives the database a whole load gives; run again, it skips every part;
+/// stopped midway (here: its last file missing), the same load run again finishes it.
+#[test]
+fn a_load_in_parts_equals_a_whole_load_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let end = Timestamp::parse("2026-11-01").unwrap();
+    generate(
+        &GenConfig {
+            members: 3000,
+            days: 200,
+            seed: 5,
+            end,
+        },
+        &data,
+        &mut |_| {},
+    )
+    .unwrap();
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    for (file, rows) in [("members", 700), ("events", 5000), ("tags", 3000)] {
+        regrouped(
+            &data.join(format!("{file}.parquet")),
+            &parts.join(format!("{file}.parquet")),
+            rows,
+        );
+    }
+    let whole = Database::open(dir.path().join("whole")).unwrap();
+    whole
+        .load(
+            memberdb::Load::new()
+                .members(parts.join("members.parquet"))
+                .events(parts.join("events.parquet"))
+                .tags(parts.join("tags.parquet")),
+        )
+        .unwrap();
+
+    let db_dir = dir.path().join("parted");
+    let in_parts = |with_tags: bool| {
+        let mut load = memberdb::Load::new()
+            .members(parts.join("members.parquet"))
+            .events(parts.join("events.parquet"))
+            .in_parts(6000);
+        if with_tags {
+            load = load.tags(parts.join("tags.parquet"));
+        }
+        load
+    };
+    let parted = Database::open(&db_dir).unwrap();
+    let first = parted.load(in_parts(false)).unwrap();
+    assert!(first.inputs.len() > 3, "{:?}", first.inputs);
+    assert!(
+        first.inputs[0].source.contains("(part 1 of "),
+        "{:?}",
+        first.inputs
+    );
+    drop(parted);
+    // reopened (the parts replay from the log), then the whole command again: the parts
+    // loaded before are skipped, the tags are loaded
+    let parted = Database::open(&db_dir).unwrap();
+    let second = parted.load(in_parts(true)).unwrap();
+    assert!(
+        second.inputs.iter().all(|i| i.kind == "tags"),
+        "{:?}",
+        second.inputs
+    );
+    assert!(
+        second
+            .warnings
+            .iter()
+            .any(|w| w.contains("was loaded before; skipped"))
+    );
+    for db in [&parted, &whole] {
+        db.define_group("big_spenders", Segment::attr("lifetime_spend").gt(2000.0))
+            .unwrap();
+    }
+    same_answers(&parted, &whole, end);
+    let third = parted.load(in_parts(true)).unwrap();
+    assert_eq!(third.rows, 0);
+    same_answers(&parted, &whole, end);
+
+    // a file loaded whole before is refused, as a whole load refuses it
+    let err = whole.load(in_parts(true)).unwrap_err().to_string();
+    assert!(err.contains("was loaded before, whole"), "{err}");
+    // text inputs are typed over the whole file: not in parts
+    let csv = dir.path().join("m.csv");
+    std::fs::write(&csv, "member_id,city\nX1,Lhasa\n").unwrap();
+    let err = parted
+        .load(memberdb::Load::new().members(&csv).in_parts(10))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Parquet files only"), "{err}");
+}

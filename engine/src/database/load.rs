@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::Database;
 use super::commit::ReadInput;
@@ -64,7 +65,13 @@ enum Source {
 pub struct Load {
     inputs: Vec<(LoadKind, Source)>,
     rules: LoadRules,
+    /// Rows per part when loading in parts (see [`Load::in_parts`]); 0: one atomic change.
+    part_rows: usize,
 }
+
+/// Rows of a part when a load goes in parts ([`Load::in_parts`]): a few row groups of
+/// the usual Parquet writers, a few hundred megabytes decoded.
+pub const PART_ROWS: usize = 4 << 20;
 
 impl Load {
     /// An empty load.
@@ -160,6 +167,17 @@ impl Load {
         self.rules.skip.push(name.to_string());
         self
     }
+
+    /// Loads the inputs (Parquet files only: they carry their types) a part at a time, each
+    /// part about `rows` rows of whole row groups and its own atomic change, instead of the
+    /// whole load as one: memory then holds one part, not every input decoded, which is
+    /// what lets a load larger than memory through. A load stopped midway keeps the parts
+    /// it applied; the same load run again skips them (SHOW LOADS lists each part, with
+    /// its file's content hash and its number) and goes on with the rest. 0 turns it off.
+    pub fn in_parts(mut self, rows: usize) -> Self {
+        self.part_rows = rows;
+        self
+    }
 }
 
 /// How far the reading of a load has come.
@@ -190,6 +208,30 @@ fn record(
     }
 }
 
+/// Rows of the row groups `groups` of a Parquet file.
+fn rows_of(builder: &ParquetRecordBatchReaderBuilder<std::fs::File>, groups: &[usize]) -> i64 {
+    groups
+        .iter()
+        .map(|&g| builder.metadata().row_group(g).num_rows())
+        .sum()
+}
+
+/// The content hash of a file ([`content_hash`]), read a megabyte at a time.
+fn file_hash(file: &std::fs::File) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut hasher = twox_hash::XxHash3_128::new();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.write(&buf[..n]);
+    }
+    Ok(format!("{:032x}", hasher.finish_128()))
+}
+
 /// A file of a load, read into memory.
 struct FileBytes {
     kind: LoadKind,
@@ -214,6 +256,9 @@ impl Database {
         load: Load,
         progress: &mut dyn FnMut(LoadProgress),
     ) -> Result<IngestReport> {
+        if load.part_rows > 0 {
+            return self.load_in_parts(load, progress);
+        }
         let mut files = Vec::new();
         let mut inputs: Vec<Option<ReadInput>> = Vec::new();
         for (kind, source) in load.inputs {
@@ -281,6 +326,143 @@ impl Database {
             Outcome::Ingest(report) => Ok(report),
             Outcome::Done => Ok(IngestReport::default()),
         }
+    }
+
+    /// [`Load::in_parts`]: every Parquet input a few row groups at a time, each part its
+    /// own load; parts already applied (by an earlier run of the same load) are skipped.
+    fn load_in_parts(
+        &self,
+        load: Load,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> Result<IngestReport> {
+        let mut files = Vec::new();
+        for (kind, source) in &load.inputs {
+            let Source::Path(path) = source else {
+                return Err(Error::InvalidSegment(
+                    "a load in parts takes files, not batches".to_string(),
+                ));
+            };
+            for path in input_files(path)? {
+                if FileFormat::and_compression(&path)? != (FileFormat::Parquet, false) {
+                    return Err(Error::InvalidSegment(format!(
+                        "{}: a load in parts takes Parquet files only (CSV and JSON Lines \
+                         are typed over the whole input); load it without --in-parts",
+                        path.display()
+                    )));
+                }
+                files.push((*kind, path));
+            }
+        }
+        if files.is_empty() {
+            return Err(Error::InvalidSegment(
+                "nothing to load: give at least one input".to_string(),
+            ));
+        }
+        let parquet = |path: &Path, e: parquet::errors::ParquetError| {
+            Error::InvalidSegment(format!("{}: {e}", path.display()))
+        };
+        // Every file's row groups, cut into parts, before anything is applied.
+        let mut plans = Vec::new();
+        let mut total = 0u64;
+        for (kind, path) in files {
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let hash = file_hash(&file).map_err(|e| Error::io(&path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(
+                file.try_clone().map_err(|e| Error::io(&path, e))?,
+            )
+            .map_err(|e| parquet(&path, e))?;
+            let mut parts: Vec<(Vec<usize>, u64)> = Vec::new();
+            for (i, group) in builder.metadata().row_groups().iter().enumerate() {
+                let bytes = u64::try_from(group.compressed_size()).unwrap_or(0);
+                total += bytes;
+                match parts.last_mut() {
+                    Some((groups, _)) if rows_of(&builder, groups) < load.part_rows as i64 => {
+                        groups.push(i);
+                        parts.last_mut().expect("just matched").1 += bytes;
+                    }
+                    _ => parts.push((vec![i], bytes)),
+                }
+            }
+            plans.push((kind, path, file, hash, parts));
+        }
+        let history = self.loads();
+        let mut report = IngestReport::default();
+        let mut done = 0u64;
+        for (kind, path, file, hash, parts) in plans {
+            let name = path.display().to_string();
+            if !load.rules.again
+                && let Some(earlier) = history.iter().find(|l| {
+                    l.inputs
+                        .iter()
+                        .any(|i| i.hash.as_deref() == Some(hash.as_str()))
+                })
+            {
+                return Err(Error::Conflict(format!(
+                    "{name}: its content was loaded before, whole, in load {} (SHOW LOADS \
+                     lists the loads; pass --again to load it once more)",
+                    earlier.id
+                )));
+            }
+            let count = parts.len();
+            for (n, (groups, bytes)) in parts.into_iter().enumerate() {
+                let part_hash = format!("{hash}/{}of{count}", n + 1);
+                let applied = history.iter().any(|l| {
+                    l.inputs
+                        .iter()
+                        .any(|i| i.hash.as_deref() == Some(part_hash.as_str()))
+                });
+                done += bytes;
+                if applied && !load.rules.again {
+                    report.warnings.push(format!(
+                        "{name}: part {} of {count} was loaded before; skipped",
+                        n + 1
+                    ));
+                    progress(LoadProgress {
+                        bytes_read: done,
+                        bytes_total: total,
+                    });
+                    continue;
+                }
+                let reader = ParquetRecordBatchReaderBuilder::try_new(
+                    file.try_clone().map_err(|e| Error::io(&path, e))?,
+                )
+                .map_err(|e| parquet(&path, e))?
+                .with_row_groups(groups)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| parquet(&path, e))?;
+                let batches = reader
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::InvalidSegment(format!("{name}: {e}")))?;
+                let input = ReadInput {
+                    record: record(
+                        kind,
+                        format!("{name} (part {} of {count})", n + 1),
+                        LoadFormat::ArrowIpc,
+                        false,
+                        Some(part_hash),
+                    ),
+                    batches,
+                    original: None,
+                };
+                let at = Timestamp::now().micros();
+                if let Outcome::Ingest(part) =
+                    self.core.load(vec![input], load.rules.clone(), at)?
+                {
+                    report.rows += part.rows;
+                    report.new_members += part.new_members;
+                    report.load = part.load;
+                    report.inputs.extend(part.inputs);
+                    report.tags_from_columns += part.tags_from_columns;
+                    report.warnings.extend(part.warnings);
+                }
+                progress(LoadProgress {
+                    bytes_read: done,
+                    bytes_total: total,
+                });
+            }
+        }
+        Ok(report)
     }
 
     /// Every load applied, oldest first (`SHOW LOADS`).

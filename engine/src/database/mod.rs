@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use discovery::PropertyInfo;
-pub use load::{InputKind, Load, LoadProgress};
+pub use load::{InputKind, Load, LoadProgress, PART_ROWS};
 pub use options::{OpenOptions, SyncPolicy};
 pub use submit::Write;
 pub use view::View;

@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::FileReader;
-use arrow_ipc::writer::FileWriter;
+use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 
 use crate::error::{Error, Result};
 
@@ -29,13 +29,20 @@ pub(crate) fn unused_name(storage: &dyn crate::storage::Storage, extension: &str
 }
 
 /// The batches as a load file: for each run of batches with one schema, a `u64` (little
-/// endian) byte length and an Arrow IPC file of the run.
+/// endian) byte length and an Arrow IPC file of the run, its buffers LZ4-compressed (a
+/// load in parts keeps gigabytes of them until the checkpoint; files written before
+/// compression read as well).
 pub(crate) fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let ipc = |e: arrow_schema::ArrowError| Error::Internal(format!("load file: {e}"));
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+        .map_err(ipc)?;
     let mut out = Vec::new();
     for run in batches.chunk_by(|a, b| a.schema() == b.schema()) {
         let mut file = Vec::new();
-        let mut writer = FileWriter::try_new(&mut file, &run[0].schema()).map_err(ipc)?;
+        let mut writer =
+            FileWriter::try_new_with_options(&mut file, &run[0].schema(), options.clone())
+                .map_err(ipc)?;
         for batch in run {
             writer.write(batch).map_err(ipc)?;
         }

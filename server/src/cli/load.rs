@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use memberdb::{Database, Load};
+use memberdb::{Database, Load, OpenOptions};
 
 /// Arguments of `memberdb load`.
 #[derive(clap::Args)]
@@ -38,6 +38,12 @@ pub(crate) struct LoadArgs {
     /// A column to leave out.
     #[arg(long, value_name = "COLUMN")]
     skip: Vec<String>,
+    /// Load Parquet inputs a part (about 4M rows of whole row groups) at a time, each part
+    /// its own atomic change, so memory holds one part instead of every input decoded: for
+    /// inputs larger than memory. Stopped midway, the same command run again skips the
+    /// parts already loaded. The database is checkpointed once, at the end.
+    #[arg(long)]
+    in_parts: bool,
 }
 
 pub(crate) fn run(args: LoadArgs) -> Result<()> {
@@ -65,7 +71,14 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
     for file in &args.tags {
         load = load.tags(file);
     }
-    let db = Database::open(&args.db)
+    let mut options = OpenOptions::default();
+    if args.in_parts {
+        load = load.in_parts(memberdb::PART_ROWS);
+        // Each part is logged; a checkpoint per 256 MB of parts would rewrite the whole
+        // database dozens of times. The checkpoint at the end makes the log empty again.
+        options.checkpoint_log_bytes = u64::MAX;
+    }
+    let db = Database::open_with(&args.db, options)
         .with_context(|| format!("cannot open database {}", args.db.display()))?;
     let started = std::time::Instant::now();
     let bar = super::progress::bytes("reading");
