@@ -5,7 +5,9 @@
 //!
 //! STATEMENT may hold several `;`-separated statements, each timed on its own. With
 //! `MEMBERDB_THREADS=1,2` each runs for the given time once per thread count
-//! (`RunOptions::threads`), to measure a split walk's speed-up.
+//! (`RunOptions::threads`), to measure a split walk's speed-up. Instead of MEMBERS (a
+//! cached data set loaded in memory), a database directory may be given: it is opened (a
+//! database too large to load in one process, such as the 30M-member one).
 
 use std::time::{Duration, Instant};
 
@@ -13,15 +15,35 @@ use memberdb_bench::workloads::PEER_SETUP;
 use memberdb_bench::{bench_now, loaded};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: repeat MEMBERS SECONDS STATEMENT";
+    let usage = "usage: repeat (MEMBERS | DATABASE-DIR) SECONDS STATEMENT";
     let mut args = std::env::args().skip(1);
-    let members: u64 = args.next().ok_or(usage)?.parse()?;
+    let source = args.next().ok_or(usage)?;
     let seconds: f64 = args.next().ok_or(usage)?.parse()?;
     let statement = args.next().ok_or(usage)?;
-    let db = loaded(members);
+    let db = match source.parse::<u64>() {
+        Ok(members) => loaded(members),
+        Err(_) => {
+            let started = Instant::now();
+            let db = memberdb::Database::open(&source)?;
+            eprintln!(
+                "opened {source} ({} members, {} events) in {:.2} s",
+                db.member_count(),
+                db.event_count(),
+                started.elapsed().as_secs_f64()
+            );
+            db
+        }
+    };
     let now = bench_now();
+    let groups = db.groups();
     for setup in PEER_SETUP {
-        db.execute(setup, Some(now))?;
+        // an opened database may hold the group from an earlier run
+        if !groups
+            .iter()
+            .any(|g| setup.contains(&format!("GROUP {} ", g.name)))
+        {
+            db.execute(setup, Some(now))?;
+        }
     }
     let threads: Vec<Option<usize>> = match std::env::var("MEMBERDB_THREADS") {
         Ok(list) => list
