@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::ingest::command::{self, LoadRules};
 use crate::ingest::{FileFormat, decompressed, read_batches_from};
 use crate::state::State;
+use crate::state::{Touched, apply};
 use crate::storage::{self, Manifest, SaveError, Storage};
 use crate::wal::change::{self, Change, LoadFormat, LoadRows, LoggedInput, Outcome};
 use crate::wal::{load_file, record};
@@ -477,6 +478,7 @@ impl Core {
         let read_rows = |input: &LoggedInput| read_load_file(storage.as_deref(), input);
         let write = || self.state.write().unwrap_or_else(|p| p.into_inner());
         let mut state = write();
+        let mut touched = Touched::default();
         for p in pending {
             committed.stats.records += 1;
             let result = match (&p.change, p.rows) {
@@ -490,16 +492,18 @@ impl Core {
                             .and_then(|inputs| command::stage(&snapshot, inputs, rules, *at))
                     };
                     state = write();
-                    staged.and_then(|s| s.apply(&mut state).map(Outcome::Ingest))
+                    staged.and_then(|s| {
+                        apply::apply_staged(&mut state, s, &mut touched).map(Outcome::Ingest)
+                    })
                 }
-                (change, rows) => change::apply(&mut state, change, rows, &read_rows),
+                (change, rows) => apply::apply(&mut state, change, rows, &read_rows, &mut touched),
             };
             committed.answer(p.lsn, p.notify, result);
             committed.applied_lsn = p.lsn;
         }
         self.version
             .store(committed.applied_lsn, std::sync::atomic::Ordering::Release);
-        if let Err(e) = state.refresh_groups() {
+        if let Err(e) = state.refresh_groups(&touched) {
             // Groups are re-evaluated from their definitions; an error is a bug, not data loss.
             drop(state);
             self.fail(format!("refreshing groups failed: {e}"));
@@ -882,8 +886,9 @@ pub(super) fn replay(
         return Ok(recovery);
     };
     let mut log = first.clone();
+    let mut touched = Touched::default();
     loop {
-        let torn = replay_log(storage, &log, state, &mut recovery)?;
+        let torn = replay_log(storage, &log, state, &mut recovery, &mut touched)?;
         recovery.logs.push(log.clone());
         let next = storage::log_generation(&log)
             .map(|g| storage::log_file_name(g + 1))
@@ -921,7 +926,7 @@ pub(super) fn replay(
         }
     }
     recovery.log_file = Some(log);
-    state.refresh_groups()?;
+    state.refresh_groups(&touched)?;
     Ok(recovery)
 }
 
@@ -932,6 +937,7 @@ fn replay_log(
     log: &str,
     state: &mut State,
     recovery: &mut Recovery,
+    touched: &mut Touched,
 ) -> Result<Option<record::TornTail>> {
     let path = storage.location().join(log);
     let bytes = storage.read(log).map_err(|e| Error::io(&path, e))?;
@@ -972,7 +978,7 @@ fn replay_log(
             })?;
         // A change refused when it was written is refused again: the same state gives the
         // same answer. Damage to a load file is not such a refusal.
-        match change::apply(state, &change, None, &read_rows) {
+        match apply::apply(state, &change, None, &read_rows, touched) {
             Err(e @ (Error::BadDatabase { .. } | Error::Io { .. })) => return Err(e),
             _ => recovery.replayed += 1,
         }

@@ -13,7 +13,7 @@ use super::typing::{self, KEY_COLUMNS, TextInput};
 use super::{IngestReport, StagedEvents, StagedMembers, StagedTags};
 use crate::column::{canonical_type_of, cast_to};
 use crate::error::{Error, Result};
-use crate::state::State;
+use crate::state::{State, Touched};
 use crate::value::{DataType, Timestamp};
 use crate::wal::change::LoadKind;
 
@@ -188,7 +188,7 @@ pub(crate) fn stage(
 
 impl StagedCommand {
     /// Applies every input, in the order given, and records the load.
-    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+    pub(crate) fn apply(self, state: &mut State, touched: &mut Touched) -> Result<IngestReport> {
         let mut info = self.info;
         let mut report = IngestReport {
             warnings: self.warnings,
@@ -196,10 +196,10 @@ impl StagedCommand {
         };
         for (input, part) in self.parts {
             let applied = match part {
-                Part::Members(m) => m.apply(state)?,
-                Part::Events(e) => e.apply(state)?,
-                Part::Tags(t) => t.apply(state)?,
-                Part::Untag(t) => t.remove(state),
+                Part::Members(m) => m.apply(state, touched)?,
+                Part::Events(e) => e.apply(state, touched)?,
+                Part::Tags(t) => t.apply(state, touched)?,
+                Part::Untag(t) => t.remove(state, touched),
             };
             match input {
                 Some(i) => {

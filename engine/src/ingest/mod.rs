@@ -21,7 +21,7 @@ use arrow_array::{Array, StringArray};
 
 use crate::error::Result;
 use crate::members::RowId;
-use crate::state::State;
+use crate::state::{State, Touched};
 
 /// What a load did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,13 +64,15 @@ fn resolve_rows<'s>(
 impl StagedMembers {
     /// Applies staged member rows: creates members, upserts attributes, rebuilds the
     /// indexes of the attributes it touched.
-    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+    pub(crate) fn apply(self, state: &mut State, changed: &mut Touched) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut touched = Vec::new();
         for batch in &self.batches {
             let rows = resolve_rows(state, strings(&batch.ids), &mut report)?;
+            changed.members(&rows, report.new_members > 0);
             report.rows += rows.len() as u64;
             for (name, data_type, array) in &batch.columns {
+                changed.attributes.insert(name.clone());
                 let pos = state.attrs.ensure(name, *data_type, state.members.len())?;
                 state
                     .attrs
@@ -91,10 +93,11 @@ impl StagedMembers {
 
 impl StagedEvents {
     /// Appends staged events to their types' partitions, creating members as needed.
-    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+    pub(crate) fn apply(self, state: &mut State, changed: &mut Touched) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         for batch in self.batches {
             let rows = resolve_rows(state, strings(&batch.ids), &mut report)?;
+            changed.members(&rows, report.new_members > 0);
             report.rows += rows.len() as u64;
             for (name, data_type, _) in &batch.props {
                 state.events.props.entry(name.clone()).or_insert(*data_type);
@@ -104,6 +107,7 @@ impl StagedEvents {
                 by_type.entry(event).or_default().push(i as u32);
             }
             for (event, mut indices) in by_type {
+                changed.events.insert(event.to_string());
                 let partition = state.events.partition_mut(event);
                 partition.append(&rows, &batch.ts, &batch.props, &mut indices);
             }
@@ -115,13 +119,20 @@ impl StagedEvents {
 
 impl StagedTags {
     /// Adds staged (member, tag) pairs, creating members as needed.
-    pub(crate) fn apply(self, state: &mut State) -> Result<IngestReport> {
+    pub(crate) fn apply(self, state: &mut State, changed: &mut Touched) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut by_tag: HashMap<&str, Vec<RowId>> = HashMap::new();
         for (ids, tags) in &self.batches {
             let rows = resolve_rows(state, strings(ids), &mut report)?;
+            changed.members(&rows, report.new_members > 0);
             report.rows += rows.len() as u64;
             for (row, tag) in rows.iter().zip(strings(tags)) {
+                if !changed.tags.contains(tag) {
+                    changed.tags.insert(tag.to_string());
+                    changed
+                        .tags
+                        .extend(state.tags.siblings(tag).into_iter().flatten());
+                }
                 if state.tags.siblings(tag).is_some() {
                     // exclusive: in input order, so the member's last tag of the group wins
                     state.tags.add(tag, *row);
@@ -139,11 +150,15 @@ impl StagedTags {
 
 impl StagedTags {
     /// Removes staged (member, tag) pairs; unknown members and tags are skipped.
-    pub(crate) fn remove(self, state: &mut State) -> IngestReport {
+    pub(crate) fn remove(self, state: &mut State, changed: &mut Touched) -> IngestReport {
         let mut report = IngestReport::default();
         for (ids, tags) in &self.batches {
             for (id, tag) in strings(ids).zip(strings(tags)) {
                 if let Some(row) = state.members.lookup(id) {
+                    changed.members(&[row], false);
+                    if !changed.tags.contains(tag) {
+                        changed.tags.insert(tag.to_string());
+                    }
                     report.rows += u64::from(state.tags.remove(tag, row));
                 }
             }

@@ -963,7 +963,7 @@ fn restore_events_from_parquet(
                 .collect();
             let staged =
                 StagedEvents::stage(&batches, &manifest.events_file, &known, &mut Vec::new())?;
-            staged.apply(state)?;
+            staged.apply(state, &mut crate::state::Touched::default())?;
         }
     }
     Ok(())
@@ -1025,6 +1025,6 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         state.groups.define(&group.name, group.definition.clone())?;
     }
     state.loads = std::sync::Arc::new(manifest.loads.clone());
-    state.refresh_groups()?;
+    state.refresh_groups(&crate::state::Touched::everything())?;
     Ok(state)
 }

@@ -1,20 +1,15 @@
-//! The changes the log records, and how each is applied to the state.
-//!
-//! Applying is deterministic: the same change on the same state gives the same state and the
-//! same answer, on the writer's thread and again when the log is replayed at open. A change
-//! the state refuses (a value of the wrong type, a group that exists) is refused the same way
-//! on replay, so a refused change in the log does no harm.
+//! The changes the log records: their form in the log, their checks before they are
+//! logged, and the inputs of a logged load. Applying them to the state is
+//! `state::apply`'s, the one place the state changes.
 
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::ingest::IngestReport;
-use crate::ingest::command::{self, Input, LoadRules};
+use crate::ingest::command::{Input, LoadRules};
 use crate::segment::Segment;
-use crate::state::State;
-use crate::value::{DataType, Timestamp, Value};
+use crate::value::{DataType, Value};
 
 /// What a bulk load file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,102 +235,6 @@ pub(crate) type ReadLoadFile<'a> = dyn Fn(&LoggedInput) -> Result<Vec<RecordBatc
 /// The rows of a bulk load: per input, in the order of its record.
 pub(crate) type LoadRows = Vec<Vec<RecordBatch>>;
 
-/// Applies `change`. A load's rows come from `rows` (the batches the writer staged) or, on
-/// replay, from `read_rows`. Dynamic groups are not refreshed here; the caller refreshes
-/// them once after a batch of changes.
-pub(crate) fn apply(
-    state: &mut State,
-    change: &Change,
-    rows: Option<LoadRows>,
-    read_rows: &ReadLoadFile<'_>,
-) -> Result<Outcome> {
-    match change {
-        Change::UpsertMember { member_id, fields } => upsert_member(state, member_id, fields),
-        Change::AddTags { member_id, tags } => {
-            let (row, _) = state.members.resolve_or_create(member_id)?;
-            state.attrs.grow(state.members.len());
-            for tag in tags {
-                state.tags.add(tag, row);
-            }
-            Ok(Outcome::Done)
-        }
-        Change::RemoveTags { member_id, tags } => {
-            if let Some(row) = state.members.lookup(member_id) {
-                for tag in tags {
-                    state.tags.remove(tag, row);
-                }
-            }
-            Ok(Outcome::Done)
-        }
-        Change::AddEvent {
-            member_id,
-            event,
-            ts,
-            props,
-        } => add_event(state, member_id, event, *ts, props),
-        Change::DeclareExclusiveTags { group, tags } => {
-            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-            state.tags.declare_exclusive(group, &tags)?;
-            Ok(Outcome::Done)
-        }
-        Change::DefineGroup { name, definition } => {
-            // The definition must bind against the state before it is stored.
-            crate::plan::bind(state, definition, Timestamp::now().micros(), None)?;
-            state.groups.define(name, definition.clone())?;
-            Ok(Outcome::Done)
-        }
-        Change::DropGroup { name } => {
-            state.groups.drop_group(name)?;
-            Ok(Outcome::Done)
-        }
-        Change::AlterAttribute { name, data_type } => {
-            let attr = state.attrs.require(name)?;
-            if attr.column.data_type() == *data_type {
-                return Ok(Outcome::Done);
-            }
-            let column = attr.column.retyped(*data_type, 5).map_err(|(rows, n)| {
-                let shown: Vec<String> = rows
-                    .iter()
-                    .map(|(row, v)| {
-                        let member = state.members.member_id(*row as u32);
-                        format!("'{v}' (member {member})")
-                    })
-                    .collect();
-                let more = n.saturating_sub(shown.len());
-                let more = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                Error::InvalidSegment(format!(
-                    "attribute '{name}' cannot become {data_type}: {n} values do not convert: \
-                     {}{more}; nothing was changed",
-                    shown.join(", ")
-                ))
-            })?;
-            let what = format!("changing the type of attribute '{name}'");
-            keeping_groups(state, &what, |state| {
-                state.attrs.replace_column(name, column)
-            })
-        }
-        Change::DropAttribute { name } => {
-            let what = format!("dropping attribute '{name}'");
-            keeping_groups(state, &what, |state| state.attrs.remove(name))
-        }
-        Change::LoadCommand { inputs, rules, at } => {
-            let inputs = load_inputs(inputs, rows, read_rows)?;
-            let staged = command::stage(state, inputs, rules, *at)?;
-            Ok(Outcome::Ingest(staged.apply(state)?))
-        }
-        Change::Load { .. } => {
-            let (inputs, rules, at) = change.as_command().expect("a load");
-            let inputs = load_inputs(&inputs, rows, read_rows)?;
-            let staged = command::stage(state, inputs, &rules, at)?;
-            Ok(Outcome::Ingest(staged.apply(state)?))
-        }
-    }
-}
-
 impl Change {
     /// A load (of either form) as a load command: its inputs, rules and time.
     pub(crate) fn as_command(&self) -> Option<(Vec<LoggedInput>, LoadRules, i64)> {
@@ -386,96 +285,6 @@ pub(crate) fn load_inputs(
             hash: l.hash.clone(),
         })
         .collect())
-}
-
-/// Makes `change` to the state unless a group's definition no longer binds after it (it
-/// uses the attribute): then the state is left as it was and the error names the group.
-fn keeping_groups(
-    state: &mut State,
-    what: &str,
-    change: impl FnOnce(&mut State) -> Result<()>,
-) -> Result<Outcome> {
-    let before = state.clone();
-    change(state)?;
-    let now = Timestamp::now().micros();
-    let broken = state.groups.groups.iter().find_map(|group| {
-        let e = crate::plan::bind(state, &group.definition, now, None).err()?;
-        Some((group.name.clone(), e))
-    });
-    if let Some((name, e)) = broken {
-        *state = before;
-        return Err(Error::Conflict(format!(
-            "{what} would break group '{name}' ({e}); nothing was changed. Drop the group \
-             first (DROP GROUP {name}) and define it again after"
-        )));
-    }
-    Ok(Outcome::Done)
-}
-
-fn upsert_member(
-    state: &mut State,
-    member_id: &str,
-    fields: &[(String, Option<Value>)],
-) -> Result<Outcome> {
-    let mut coerced = Vec::with_capacity(fields.len());
-    for (name, value) in fields {
-        let value = match (state.attrs.get(name), value) {
-            (_, None) => None,
-            (Some(attr), Some(v)) => Some(
-                Column::coerce(attr.column.data_type(), v)
-                    .map_err(|m| Error::InvalidSegment(format!("attribute '{name}': {m}")))?,
-            ),
-            (None, Some(v)) => Some(v.clone()),
-        };
-        coerced.push((name, value));
-    }
-    let (row, _) = state.members.resolve_or_create(member_id)?;
-    let members = state.members.len();
-    state.attrs.grow(members);
-    for (name, value) in coerced {
-        let existing = state.attrs.get(name).map(|a| a.column.data_type());
-        let data_type = match (existing, &value) {
-            (Some(t), _) => t,
-            (None, Some(v)) => v.data_type(),
-            (None, None) => continue,
-        };
-        let pos = state.attrs.ensure(name, data_type, members)?;
-        state.attrs.set_value(pos, row, value.as_ref());
-    }
-    Ok(Outcome::Done)
-}
-
-fn add_event(
-    state: &mut State,
-    member_id: &str,
-    event: &str,
-    ts: i64,
-    props: &[(String, Option<Value>)],
-) -> Result<Outcome> {
-    let mut staged_props = Vec::with_capacity(props.len());
-    for (name, value) in props {
-        let known = state.events.props.get(name).copied();
-        let data_type = known
-            .or(value.as_ref().map(Value::data_type))
-            .unwrap_or(DataType::String);
-        let value = value
-            .as_ref()
-            .map(|v| Column::coerce(data_type, v))
-            .transpose()
-            .map_err(|m| Error::InvalidSegment(format!("event property '{name}': {m}")))?;
-        let mut column = Column::new(data_type);
-        column.push(value.as_ref());
-        staged_props.push((name.clone(), data_type, column.to_arrow(None)));
-    }
-    let (row, _) = state.members.resolve_or_create(member_id)?;
-    state.attrs.grow(state.members.len());
-    for (name, data_type, _) in &staged_props {
-        state.events.props.entry(name.clone()).or_insert(*data_type);
-    }
-    let partition = state.events.partition_mut(event);
-    partition.append(&[row], &[ts], &staged_props, &mut [0]);
-    partition.seal();
-    Ok(Outcome::Done)
 }
 
 #[cfg(test)]

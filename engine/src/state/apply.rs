@@ -1,0 +1,236 @@
+//! The one place the state changes: a logged change applied, on the writer's thread and
+//! again when the log is replayed at open, reporting what it touched ([`Touched`]) so that
+//! the groups reading it are brought up to date for those members only.
+//!
+//! Applying is deterministic: the same change on the same state gives the same state and the
+//! same answer. A change the state refuses (a value of the wrong type, a group that exists)
+//! is refused the same way on replay, so a refused change in the log does no harm.
+
+use crate::column::Column;
+use crate::error::{Error, Result};
+use crate::ingest::IngestReport;
+use crate::ingest::command::{self, StagedCommand};
+use crate::state::{State, Touched};
+use crate::value::{DataType, Timestamp, Value};
+use crate::wal::change::{Change, LoadRows, Outcome, ReadLoadFile, load_inputs};
+
+/// Applies `change`, adding what it touched to `touched`. A load's rows come from `rows`
+/// (the batches the writer staged) or, on replay, from `read_rows`. Dynamic groups are not
+/// refreshed here; the caller refreshes them once after a batch of changes
+/// ([`State::refresh_groups`]).
+pub(crate) fn apply(
+    state: &mut State,
+    change: &Change,
+    rows: Option<LoadRows>,
+    read_rows: &ReadLoadFile<'_>,
+    touched: &mut Touched,
+) -> Result<Outcome> {
+    match change {
+        Change::UpsertMember { member_id, fields } => {
+            upsert_member(state, member_id, fields, touched)
+        }
+        Change::AddTags { member_id, tags } => {
+            let (row, new) = state.members.resolve_or_create(member_id)?;
+            state.attrs.grow(state.members.len());
+            touched.members(&[row], new);
+            for tag in tags {
+                touched_tag(state, tag, touched);
+                state.tags.add(tag, row);
+            }
+            Ok(Outcome::Done)
+        }
+        Change::RemoveTags { member_id, tags } => {
+            if let Some(row) = state.members.lookup(member_id) {
+                touched.members(&[row], false);
+                for tag in tags {
+                    touched.tags.insert(tag.clone());
+                    state.tags.remove(tag, row);
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        Change::AddEvent {
+            member_id,
+            event,
+            ts,
+            props,
+        } => add_event(state, member_id, event, *ts, props, touched),
+        Change::DeclareExclusiveTags { group, tags } => {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            state.tags.declare_exclusive(group, &tags)?;
+            touched.everything = true;
+            Ok(Outcome::Done)
+        }
+        Change::DefineGroup { name, definition } => {
+            // The definition must bind against the state before it is stored.
+            crate::plan::bind(state, definition, Timestamp::now().micros(), None)?;
+            state.groups.define(name, definition.clone())?;
+            touched.defined.insert(name.clone());
+            Ok(Outcome::Done)
+        }
+        Change::DropGroup { name } => {
+            state.groups.drop_group(name)?;
+            Ok(Outcome::Done)
+        }
+        Change::AlterAttribute { name, data_type } => {
+            let attr = state.attrs.require(name)?;
+            if attr.column.data_type() == *data_type {
+                return Ok(Outcome::Done);
+            }
+            let column = attr.column.retyped(*data_type, 5).map_err(|(rows, n)| {
+                let shown: Vec<String> = rows
+                    .iter()
+                    .map(|(row, v)| {
+                        let member = state.members.member_id(*row as u32);
+                        format!("'{v}' (member {member})")
+                    })
+                    .collect();
+                let more = n.saturating_sub(shown.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                Error::InvalidSegment(format!(
+                    "attribute '{name}' cannot become {data_type}: {n} values do not convert: \
+                     {}{more}; nothing was changed",
+                    shown.join(", ")
+                ))
+            })?;
+            let what = format!("changing the type of attribute '{name}'");
+            touched.everything = true;
+            keeping_groups(state, &what, |state| {
+                state.attrs.replace_column(name, column)
+            })
+        }
+        Change::DropAttribute { name } => {
+            let what = format!("dropping attribute '{name}'");
+            touched.everything = true;
+            keeping_groups(state, &what, |state| state.attrs.remove(name))
+        }
+        Change::LoadCommand { inputs, rules, at } => {
+            let inputs = load_inputs(inputs, rows, read_rows)?;
+            let staged = command::stage(state, inputs, rules, *at)?;
+            Ok(Outcome::Ingest(apply_staged(state, staged, touched)?))
+        }
+        Change::Load { .. } => {
+            let (inputs, rules, at) = change.as_command().expect("a load");
+            let inputs = load_inputs(&inputs, rows, read_rows)?;
+            let staged = command::stage(state, inputs, &rules, at)?;
+            Ok(Outcome::Ingest(apply_staged(state, staged, touched)?))
+        }
+    }
+}
+
+/// Applies a staged load (staged here, or by the writer under the read lock).
+pub(crate) fn apply_staged(
+    state: &mut State,
+    staged: StagedCommand,
+    touched: &mut Touched,
+) -> Result<IngestReport> {
+    staged.apply(state, touched)
+}
+
+/// Notes `tag` touched, with the tags of its exclusive group (adding it takes them away).
+fn touched_tag(state: &State, tag: &str, touched: &mut Touched) {
+    touched.tags.insert(tag.to_string());
+    if let Some(siblings) = state.tags.siblings(tag) {
+        touched.tags.extend(siblings);
+    }
+}
+
+/// Makes `change` to the state unless a group's definition no longer binds after it (it
+/// uses the attribute): then the state is left as it was and the error names the group.
+fn keeping_groups(
+    state: &mut State,
+    what: &str,
+    change: impl FnOnce(&mut State) -> Result<()>,
+) -> Result<Outcome> {
+    let before = state.clone();
+    change(state)?;
+    let now = Timestamp::now().micros();
+    let broken = state.groups.groups.iter().find_map(|group| {
+        let e = crate::plan::bind(state, &group.definition, now, None).err()?;
+        Some((group.name.clone(), e))
+    });
+    if let Some((name, e)) = broken {
+        *state = before;
+        return Err(Error::Conflict(format!(
+            "{what} would break group '{name}' ({e}); nothing was changed. Drop the group \
+             first (DROP GROUP {name}) and define it again after"
+        )));
+    }
+    Ok(Outcome::Done)
+}
+
+fn upsert_member(
+    state: &mut State,
+    member_id: &str,
+    fields: &[(String, Option<Value>)],
+    touched: &mut Touched,
+) -> Result<Outcome> {
+    let mut coerced = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        let value = match (state.attrs.get(name), value) {
+            (_, None) => None,
+            (Some(attr), Some(v)) => Some(
+                Column::coerce(attr.column.data_type(), v)
+                    .map_err(|m| Error::InvalidSegment(format!("attribute '{name}': {m}")))?,
+            ),
+            (None, Some(v)) => Some(v.clone()),
+        };
+        coerced.push((name, value));
+    }
+    let (row, new) = state.members.resolve_or_create(member_id)?;
+    touched.members(&[row], new);
+    let members = state.members.len();
+    state.attrs.grow(members);
+    for (name, value) in coerced {
+        touched.attributes.insert(name.clone());
+        let existing = state.attrs.get(name).map(|a| a.column.data_type());
+        let data_type = match (existing, &value) {
+            (Some(t), _) => t,
+            (None, Some(v)) => v.data_type(),
+            (None, None) => continue,
+        };
+        let pos = state.attrs.ensure(name, data_type, members)?;
+        state.attrs.set_value(pos, row, value.as_ref());
+    }
+    Ok(Outcome::Done)
+}
+
+fn add_event(
+    state: &mut State,
+    member_id: &str,
+    event: &str,
+    ts: i64,
+    props: &[(String, Option<Value>)],
+    touched: &mut Touched,
+) -> Result<Outcome> {
+    let mut staged_props = Vec::with_capacity(props.len());
+    for (name, value) in props {
+        let known = state.events.props.get(name).copied();
+        let data_type = known
+            .or(value.as_ref().map(Value::data_type))
+            .unwrap_or(DataType::String);
+        let value = value
+            .as_ref()
+            .map(|v| Column::coerce(data_type, v))
+            .transpose()
+            .map_err(|m| Error::InvalidSegment(format!("event property '{name}': {m}")))?;
+        let mut column = Column::new(data_type);
+        column.push(value.as_ref());
+        staged_props.push((name.clone(), data_type, column.to_arrow(None)));
+    }
+    let (row, new) = state.members.resolve_or_create(member_id)?;
+    touched.members(&[row], new);
+    touched.events.insert(event.to_string());
+    state.attrs.grow(state.members.len());
+    for (name, data_type, _) in &staged_props {
+        state.events.props.entry(name.clone()).or_insert(*data_type);
+    }
+    let partition = state.events.partition_mut(event);
+    partition.append(&[row], &[ts], &staged_props, &mut [0]);
+    partition.seal();
+    Ok(Outcome::Done)
+}
