@@ -36,7 +36,8 @@ enum Op {
     Upsert(u8, Option<u8>, i64),
     Tag(u8, u8),
     Untag(u8, u8),
-    Event(u8, u8),
+    /// An event of type e{1} at hour {2} (days apart).
+    Event(u8, u8, u8),
     /// A bulk load of events for members `from..from + n` (some new).
     Load(u8, u8, u8),
     /// Defines one more group, on top of the others.
@@ -49,7 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(m, c, p)| Op::Upsert(m, c, p)),
         (0u8..40, 0u8..3).prop_map(|(m, t)| Op::Tag(m, t)),
         (0u8..40, 0u8..3).prop_map(|(m, t)| Op::Untag(m, t)),
-        (0u8..40, 0u8..2).prop_map(|(m, e)| Op::Event(m, e)),
+        (0u8..40, 0u8..2, 0u8..120).prop_map(|(m, e, h)| Op::Event(m, e, h)),
         (0u8..40, 1u8..30, 0u8..2).prop_map(|(m, n, e)| Op::Load(m, n, e)),
         Just(Op::Define),
     ]
@@ -71,7 +72,10 @@ fn apply(db: &Database, op: &Op, defined: &mut usize) {
         ),
         Op::Tag(m, t) => db.add_tags(&id(*m), &[&format!("t{t}")]),
         Op::Untag(m, t) => db.remove_tags(&id(*m), &[&format!("t{t}")]),
-        Op::Event(m, e) => db.add_event(&id(*m), &format!("e{e}"), ts, &[]),
+        Op::Event(m, e, hour) => {
+            let at = Timestamp(ts.micros() + i64::from(*hour) * 3_600_000_000);
+            db.add_event(&id(*m), &format!("e{e}"), at, &[])
+        }
         Op::Load(from, n, e) => {
             let ids: Vec<String> = (0..*n).map(|k| id(from.wrapping_add(k))).collect();
             let events = vec![format!("e{e}"); ids.len()];

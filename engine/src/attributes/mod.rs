@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::bitmap::{CHUNK_BITS, Chunks};
 use crate::column::{Column, Matcher};
 use crate::error::{Error, Result};
 use crate::members::RowId;
@@ -174,10 +175,14 @@ impl Attribute {
 
     /// Rows passing `matcher`, the codes scanned a block at a time (high-cardinality
     /// strings, which have no value bitmaps).
-    pub(crate) fn scan(&self, matcher: &Matcher) -> RoaringBitmap {
+    pub(crate) fn scan(&self, matcher: &Matcher, within: Option<&Chunks>) -> RoaringBitmap {
         let mut rows = RoaringBitmap::new();
         let mut mask = vec![false; SCAN_BLOCK];
+        let chunk_len = CHUNK_BITS as usize;
         for start in (0..self.column.len()).step_by(SCAN_BLOCK) {
+            if within.is_some_and(|w| w.get(start / chunk_len).len() == 0) {
+                continue;
+            }
             let mask = &mut mask[..SCAN_BLOCK.min(self.column.len() - start)];
             matcher.fill(&self.column, start, mask);
             let passing = mask.iter().enumerate().filter(|(_, pass)| **pass);

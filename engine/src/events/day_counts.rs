@@ -17,6 +17,7 @@ impl EventPartition {
         &self,
         split: &DaySplit,
         frequency: Frequency,
+        within: Option<&Chunks>,
     ) -> Option<RoaringBitmap> {
         let band = frequency.counter_band()?;
         if band.is_empty() {
@@ -48,6 +49,26 @@ impl EventPartition {
         let mut out = Vec::with_capacity(chunks);
         let mut edge_rows = edge_rows.as_slice();
         for k in 0..chunks {
+            // A few members of the universe in this chunk (incremental group maintenance):
+            // their own counts, a lookup per day, instead of counting the whole chunk.
+            if let Some(few) = within.map(|w| w.get(k)).filter(|c| c.len() <= FEW_MEMBERS) {
+                let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
+                let (edges, rest) = edge_rows.split_at(here);
+                edge_rows = rest;
+                let passing: Vec<u16> = low_bits(few)
+                    .filter(|&m| {
+                        let days = inputs.iter().filter(|i| i.get(k).contains(m)).count();
+                        let at_edges = edges
+                            .iter()
+                            .filter(|&&r| r % CHUNK_BITS == u32::from(m))
+                            .count();
+                        let n = (days + at_edges).min(255) as u8;
+                        n.wrapping_sub(lo) <= span
+                    })
+                    .collect();
+                out.push(Chunk::from_sorted(&passing));
+                continue;
+            }
             let mut touched = false;
             for input in &inputs {
                 let chunk = input.get(k);
@@ -84,6 +105,21 @@ impl EventPartition {
             counts.fill(0);
         }
         Some(Chunks::from_vec(out).to_roaring())
+    }
+}
+
+/// At most this many members of a universe in a chunk are counted one by one.
+const FEW_MEMBERS: u32 = 64;
+
+/// The low bits of a small chunk's members (arrays; a bitset only when asked for few).
+fn low_bits(chunk: ChunkRef<'_>) -> Box<dyn Iterator<Item = u16> + '_> {
+    match chunk {
+        ChunkRef::Empty => Box::new(std::iter::empty()),
+        ChunkRef::Array(a) => Box::new(a.iter().copied()),
+        ChunkRef::Bits(words, _) => Box::new(
+            (0..=u16::MAX).filter(move |&m| words[usize::from(m >> 6)] >> (m & 63) & 1 == 1),
+        ),
+        ChunkRef::Full => Box::new(0..=u16::MAX),
     }
 }
 
@@ -140,7 +176,7 @@ mod tests {
         let Some(split) = part.day_split(lo, hi) else {
             return RoaringBitmap::new();
         };
-        part.members_by_day_counts(&split, frequency)
+        part.members_by_day_counts(&split, frequency, None)
             .expect("a small threshold")
     }
 
@@ -200,11 +236,11 @@ mod tests {
     fn thresholds_past_the_counters_are_left_to_a_scan() {
         let part = EventPartition::default();
         assert!(
-            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(255))
+            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(255), None)
                 .is_none()
         );
         assert!(
-            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(254))
+            part.members_by_day_counts(&part.all_days(), Frequency::AtLeast(254), None)
                 .is_some()
         );
     }

@@ -557,7 +557,17 @@ impl<'p> Run<'p> {
         let mut computed = vec![Chunks::default(); plan.leaves];
         let mut stats = profile.then(|| vec![NodeStats::default(); count_nodes(&plan.root)]);
         let mut id = 0;
-        compute_leaves(&plan.root, &mut computed, &mut stats, &mut id, deadline)?;
+        // A universe smaller than everyone bounds what the leaves compute (the chunks it
+        // has members in): incremental group maintenance runs plans over a few members.
+        let within = (!universe.everyone).then_some(universe.chunks);
+        compute_leaves(
+            &plan.root,
+            &mut computed,
+            &mut stats,
+            &mut id,
+            deadline,
+            within,
+        )?;
         Ok(Run {
             plan,
             universe,
@@ -790,6 +800,7 @@ fn compute_leaves(
     stats: &mut Option<Vec<NodeStats>>,
     id: &mut usize,
     deadline: Option<Instant>,
+    within: Option<&Chunks>,
 ) -> Result<()> {
     let my = *id;
     *id += 1;
@@ -797,7 +808,7 @@ fn compute_leaves(
         Op::Computed { slot, leaf } => {
             check_deadline(deadline)?;
             let started = Instant::now();
-            let chunks = Chunks::from_roaring(&leaf.compute());
+            let chunks = Chunks::from_roaring(&leaf.compute(within));
             if let Some(stats) = stats {
                 stats[my].nanos += started.elapsed().as_nanos() as u64;
                 stats[my].members = chunks.len();
@@ -806,12 +817,12 @@ fn compute_leaves(
         }
         Op::And { pos, neg } => {
             for child in pos.iter().chain(neg) {
-                compute_leaves(child, out, stats, id, deadline)?;
+                compute_leaves(child, out, stats, id, deadline, within)?;
             }
         }
         Op::Or(parts) => {
             for child in parts {
-                compute_leaves(child, out, stats, id, deadline)?;
+                compute_leaves(child, out, stats, id, deadline, within)?;
             }
         }
         _ => {}

@@ -5,6 +5,7 @@
 use roaring::RoaringBitmap;
 
 use crate::attributes::Attribute;
+use crate::bitmap::Chunks;
 use crate::column::{Column, Matcher};
 use crate::events::{BoundFilter, DaySplit, EventPartition};
 use crate::segment::Frequency;
@@ -70,11 +71,13 @@ pub(crate) enum Leaf<'a> {
 }
 
 impl Leaf<'_> {
-    /// The members of the leaf.
-    pub(crate) fn compute(&self) -> RoaringBitmap {
+    /// The members of the leaf; with `within`, at least those inside its chunks (the
+    /// plan intersects with its universe): the leaves whose work goes by chunk of members
+    /// (attribute scans, day counts) skip the chunks without members of `within`.
+    pub(crate) fn compute(&self, within: Option<&Chunks>) -> RoaringBitmap {
         match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
-            Leaf::Scan { attr, matcher } => attr.scan(matcher),
+            Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
             Leaf::Present { part, events } => part.scan_members(events.clone()),
             Leaf::PartialDay {
                 part, day, lo, hi, ..
@@ -85,7 +88,7 @@ impl Leaf<'_> {
                 frequency,
                 members,
             } => part
-                .members_by_day_counts(split, *frequency)
+                .members_by_day_counts(split, *frequency, within)
                 .unwrap_or_else(|| {
                     let rows = part.members.range(split.events.clone()).collect();
                     members_by_count(rows, *members, *frequency)
