@@ -5,7 +5,7 @@
 use roaring::RoaringBitmap;
 
 use super::{DaySplit, EventPartition};
-use crate::bitmap::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
+use crate::bitmap::{Bitmap, CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
 use crate::members::RowId;
 use crate::segment::Frequency;
 
@@ -24,6 +24,33 @@ impl EventPartition {
             return Some(RoaringBitmap::new());
         }
         let (lo, span) = (*band.start(), band.end() - band.start());
+        // A universe of a few members (incremental group maintenance after a write): each
+        // one's count from lookups in the day bitmaps and levels, without their chunk forms
+        // (the day a write appended to has just lost its).
+        if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
+            let days: Vec<&Bitmap> = self
+                .days
+                .range(split.days.clone())
+                .flat_map(|(day, members)| {
+                    std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
+                })
+                .collect();
+            let universe = few.to_roaring();
+            let mut at_edges: Vec<RowId> = split
+                .edges
+                .iter()
+                .flat_map(|r| self.members.range(r.clone()))
+                .filter(|m| universe.contains(*m))
+                .collect();
+            at_edges.sort_unstable();
+            let passing = universe.iter().filter(|&m| {
+                let on_days = days.iter().filter(|b| b.contains(m)).count();
+                let edges = at_edges.iter().filter(|&&r| r == m).count();
+                let n = (on_days + edges).min(255) as u8;
+                n.wrapping_sub(lo) <= span
+            });
+            return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
+        }
         let inputs: Vec<&Chunks> = self
             .days
             .range(split.days.clone())
@@ -49,24 +76,10 @@ impl EventPartition {
         let mut out = Vec::with_capacity(chunks);
         let mut edge_rows = edge_rows.as_slice();
         for k in 0..chunks {
-            // A few members of the universe in this chunk (incremental group maintenance):
-            // their own counts, a lookup per day, instead of counting the whole chunk.
-            if let Some(few) = within.map(|w| w.get(k)).filter(|c| c.len() <= FEW_MEMBERS) {
+            if within.is_some_and(|w| w.get(k).len() == 0) {
                 let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
-                let (edges, rest) = edge_rows.split_at(here);
-                edge_rows = rest;
-                let passing: Vec<u16> = low_bits(few)
-                    .filter(|&m| {
-                        let days = inputs.iter().filter(|i| i.get(k).contains(m)).count();
-                        let at_edges = edges
-                            .iter()
-                            .filter(|&&r| r % CHUNK_BITS == u32::from(m))
-                            .count();
-                        let n = (days + at_edges).min(255) as u8;
-                        n.wrapping_sub(lo) <= span
-                    })
-                    .collect();
-                out.push(Chunk::from_sorted(&passing));
+                edge_rows = &edge_rows[here..];
+                out.push(Chunk::Empty);
                 continue;
             }
             let mut touched = false;
@@ -108,20 +121,8 @@ impl EventPartition {
     }
 }
 
-/// At most this many members of a universe in a chunk are counted one by one.
-const FEW_MEMBERS: u32 = 64;
-
-/// The low bits of a small chunk's members (arrays; a bitset only when asked for few).
-fn low_bits(chunk: ChunkRef<'_>) -> Box<dyn Iterator<Item = u16> + '_> {
-    match chunk {
-        ChunkRef::Empty => Box::new(std::iter::empty()),
-        ChunkRef::Array(a) => Box::new(a.iter().copied()),
-        ChunkRef::Bits(words, _) => Box::new(
-            (0..=u16::MAX).filter(move |&m| words[usize::from(m >> 6)] >> (m & 63) & 1 == 1),
-        ),
-        ChunkRef::Full => Box::new(0..=u16::MAX),
-    }
-}
+/// A universe of at most this many members is counted member by member.
+const FEW_MEMBERS: u64 = 256;
 
 /// Adds one to the counter of every member of `chunk`; false if it has none.
 fn add_chunk(counts: &mut [u8], chunk: ChunkRef<'_>) -> bool {

@@ -61,22 +61,24 @@ impl State {
                 continue;
             }
             let plan = plan::bind(self, &group.definition, now, None)?;
-            let bitmap = match &members {
+            match &members {
                 Some(members) if !defined => {
-                    let universe = Universe::of(members);
-                    let inside = plan.bitmap(universe, None)?;
-                    let before = &*group.bitmap;
-                    let kept = before - &touched.members;
-                    if (before & &touched.members) == inside {
+                    let inside = plan.bitmap(Universe::of(members), None)?;
+                    if (&*group.bitmap & &touched.members) == inside {
                         continue;
                     }
-                    kept | inside
+                    // In place: only the touched members' bits change (the bitmap is copied
+                    // first only if a snapshot shares it).
+                    let bits = self.groups.groups[i].bitmap.make_mut();
+                    *bits -= &touched.members;
+                    *bits |= inside;
                 }
-                _ => plan.bitmap(Universe::live(self), None)?,
-            };
-            let name = group.name.clone();
-            self.groups.groups[i].bitmap = Bitmap::new(bitmap);
-            touched.groups.insert(name);
+                _ => {
+                    let bitmap = plan.bitmap(Universe::live(self), None)?;
+                    self.groups.groups[i].bitmap = Bitmap::new(bitmap);
+                }
+            }
+            touched.groups.insert(self.groups.groups[i].name.clone());
         }
         Ok(())
     }
