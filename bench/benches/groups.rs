@@ -1,10 +1,9 @@
 //! The cost groups add to a single write: one EVENT.ADD on a database of
 //! `MEMBERDB_BENCH_MEMBERS` members (default 1M, in memory: the apply step, no fsync),
 //! with no groups and with 100 groups of which 10 read the event's type. The groups issue
-//! asks for at most 20 µs more at p50 with the 100 groups. Last run (2026-12-01, 1M): 122 µs
-//! without groups, 334 µs with them; what remains is counting the touched member's events
-//! over every day bitmap of the all-time counts (a lookup per day) and, in both, sorting the
-//! new event into its partition (`seal`).
+//! asks for at most 20 µs more at p50 with the 100 groups. Last run (2026-12-01, 1M): 47 µs
+//! without groups, 258 µs with them; what remains is counting the touched member's events
+//! over every day bitmap of the all-time counts (a lookup per day).
 //!
 //!     cargo bench -p memberdb-bench --bench groups
 

@@ -250,9 +250,7 @@ impl Column {
             ColumnData::Date(v) => gather(v, start, order),
         }
         let bits: Vec<bool> = order.iter().map(|&i| self.valid.get(i as usize)).collect();
-        for (k, bit) in bits.into_iter().enumerate() {
-            self.valid.set(start + k, bit);
-        }
+        self.valid.set_from(start, &bits);
     }
 
     /// An order-preserving `i64` key of the value at `row` for the integer-like types

@@ -66,6 +66,30 @@ impl BitVec {
         self.words[index / 64] & (1 << (index % 64)) != 0
     }
 
+    /// Overwrites the bits from `start` with `bits`, a word at a time (a chunk is copied
+    /// once if a snapshot shares it, not checked once per bit).
+    pub(crate) fn set_from(&mut self, start: usize, bits: &[bool]) {
+        debug_assert!(start + bits.len() <= self.len);
+        let mut k = 0;
+        while k < bits.len() {
+            let at = start + k;
+            let (word, offset) = (at / 64, at % 64);
+            let n = (64 - offset).min(bits.len() - k);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << offset
+            };
+            let value = bits[k..k + n]
+                .iter()
+                .enumerate()
+                .fold(0u64, |v, (j, &b)| v | (u64::from(b) << (offset + j)));
+            let w = self.words.get_mut(word);
+            *w = (*w & !mask) | value;
+            k += n;
+        }
+    }
+
     pub(crate) fn set(&mut self, index: usize, bit: bool) {
         debug_assert!(index < self.len);
         let mask = 1 << (index % 64);
@@ -129,6 +153,23 @@ impl BitVec {
 #[cfg(test)]
 mod tests {
     use super::BitVec;
+
+    #[test]
+    fn set_from_matches_setting_bit_by_bit() {
+        for start in [0, 1, 63, 64, 70] {
+            for len in [0, 1, 5, 64, 65, 130] {
+                let mut a = BitVec::default();
+                a.extend_constant(true, 300);
+                let mut b = a.clone();
+                let bits: Vec<bool> = (0..len).map(|i| i % 3 == 0).collect();
+                a.set_from(start, &bits);
+                for (k, &bit) in bits.iter().enumerate() {
+                    b.set(start + k, bit);
+                }
+                assert_eq!(a, b, "start {start} len {len}");
+            }
+        }
+    }
 
     #[test]
     fn push_get_set_across_words() {
