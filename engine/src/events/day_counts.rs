@@ -24,40 +24,12 @@ impl EventPartition {
             return Some(RoaringBitmap::new());
         }
         let (lo, span) = (*band.start(), band.end() - band.start());
-        // A universe of a few members (incremental group maintenance after a write): each
-        // one's count from lookups in the day bitmaps and levels, without their chunk forms
-        // (the day a write appended to has just lost its).
-        if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
-            let days: Vec<&Bitmap> = self
-                .days
-                .range(split.days.clone())
-                .flat_map(|(day, members)| {
-                    std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
-                })
-                .collect();
-            let universe = few.to_roaring();
-            let mut at_edges: Vec<RowId> = split
-                .edges
-                .iter()
-                .flat_map(|r| self.members.range(r.clone()))
-                .filter(|m| universe.contains(*m))
-                .collect();
-            at_edges.sort_unstable();
-            let passing = universe.iter().filter(|&m| {
-                let on_days = days.iter().filter(|b| b.contains(m)).count();
-                let edges = at_edges.iter().filter(|&&r| r == m).count();
-                let n = (on_days + edges).min(255) as u8;
-                n.wrapping_sub(lo) <= span
-            });
-            return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
-        }
-        let inputs: Vec<&Chunks> = self
+        let days: Vec<&Bitmap> = self
             .days
             .range(split.days.clone())
             .flat_map(|(day, members)| {
                 std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
             })
-            .map(|b| b.chunks())
             .collect();
         let mut edge_rows: Vec<RowId> = split
             .edges
@@ -65,6 +37,20 @@ impl EventPartition {
             .flat_map(|r| self.members.range(r.clone()))
             .collect();
         edge_rows.sort_unstable();
+        // A universe of a few members (incremental group maintenance after a write): each
+        // one's count from lookups in the day bitmaps and levels, without their chunk forms
+        // (the day a write appended to has just lost its).
+        if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
+            let passing = few.to_roaring().into_iter().filter(|&m| {
+                let on_days = days.iter().filter(|b| b.contains(m)).count();
+                let at = edge_rows.partition_point(|&r| r < m);
+                let at_edges = edge_rows[at..].partition_point(|&r| r == m);
+                let n = (on_days + at_edges).min(255) as u8;
+                n.wrapping_sub(lo) <= span
+            });
+            return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
+        }
+        let inputs: Vec<&Chunks> = days.iter().map(|b| b.chunks()).collect();
         let chunks = inputs
             .iter()
             .map(|c| c.count())

@@ -166,24 +166,37 @@ impl std::io::Write for Checksummed<'_> {
     }
 }
 
-/// Streams a Parquet file `name` through [`Storage::write_atomic_with`] and gives back its
-/// CRC-32. An error of the engine while encoding is given back as it is, not as an I/O error.
+/// Writes `name` through [`Storage::write_atomic_with`] with what `fill` writes, and gives
+/// back the CRC-32 of the bytes (a data file's checksum in the manifest).
+fn write_checksummed(
+    storage: &dyn Storage,
+    name: &str,
+    fill: &mut dyn FnMut(&mut (dyn std::io::Write + Send)) -> std::io::Result<()>,
+) -> std::io::Result<u32> {
+    let mut crc = 0;
+    storage.write_atomic_with(name, &mut |out| {
+        let mut out = Checksummed {
+            inner: out,
+            hasher: crc32fast::Hasher::new(),
+        };
+        let written = fill(&mut out);
+        crc = out.hasher.finalize();
+        written
+    })?;
+    Ok(crc)
+}
+
+/// Streams a Parquet file `name` and gives back its CRC-32. An error of the engine while
+/// encoding is given back as it is, not as an I/O error.
 fn stream_parquet(
     storage: &dyn Storage,
     name: &str,
     schema: Arc<Schema>,
     mut batches: impl Iterator<Item = Result<RecordBatch>>,
 ) -> Result<u32> {
-    let mut crc = 0;
     let mut failure = None;
-    let written = storage.write_atomic_with(name, &mut |out| {
-        let mut out = Checksummed {
-            inner: out,
-            hasher: crc32fast::Hasher::new(),
-        };
-        let encoded = write_parquet(&mut out, schema.clone(), &mut batches);
-        crc = out.hasher.finalize();
-        encoded.map_err(|e| {
+    let written = write_checksummed(storage, name, &mut |out| {
+        write_parquet(out, schema.clone(), &mut batches).map_err(|e| {
             let message = e.to_string();
             failure = Some(e);
             std::io::Error::other(message)
@@ -192,7 +205,7 @@ fn stream_parquet(
     match (written, failure) {
         (_, Some(e)) => Err(e),
         (Err(e), None) => Err(io(storage, name, e)),
-        (Ok(()), None) => Ok(crc),
+        (Ok(crc), None) => Ok(crc),
     }
 }
 
@@ -366,18 +379,10 @@ pub(crate) fn write_generation(
     checksums.insert(events_file.clone(), crc);
 
     let columns_file = format!("columns-{generation}.bin");
-    let mut crc = 0;
-    storage
-        .write_atomic_with(&columns_file, &mut |out| {
-            let mut out = Checksummed {
-                inner: out,
-                hasher: crc32fast::Hasher::new(),
-            };
-            columns::write(state, &mut out)?;
-            crc = out.hasher.finalize();
-            Ok(())
-        })
-        .map_err(|e| io(storage, &columns_file, e))?;
+    let crc = write_checksummed(storage, &columns_file, &mut |out| {
+        columns::write(state, out)
+    })
+    .map_err(|e| io(storage, &columns_file, e))?;
     checksums.insert(columns_file.clone(), crc);
 
     let mut write = |name: &str, bytes: &[u8]| {
