@@ -84,6 +84,15 @@ pub enum Error {
         /// Byte range in the statement text.
         span: (usize, usize),
     },
+    /// A change stream request that cannot be served as asked, with the Redis error code
+    /// that says why (`TRIMMED`, `NOGROUP`, `BUSYGROUP`, ...).
+    #[error("{message}")]
+    Stream {
+        /// The code, as Redis clients match it.
+        code: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A broken invariant inside the engine: always a bug, please report it.
     #[error("internal error (this is a bug in memberdb): {0}")]
     Internal(String),

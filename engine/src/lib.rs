@@ -57,11 +57,14 @@ mod value;
 mod wal;
 
 pub use database::{
-    Database, InputKind, Load, LoadProgress, MemoryUsage, OpenOptions, PART_ROWS, PropertyInfo,
-    Recovery, SyncPolicy, View, Write,
+    Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, InputKind, Load, LoadProgress,
+    MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo, Recovery,
+    SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
 pub use export::{ExportFormat, write_csv_field};
+pub use groups::stream::{ChangeCause, ChangeEntry, ChangeOp, EntryId};
+pub use groups::{DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS};
 pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
 pub use members::RowId;
 pub use results::{

@@ -168,6 +168,16 @@ impl Timestamp {
     pub fn micros(self) -> i64 {
         self.0
     }
+
+    /// RFC 3339 in UTC, always with six digits of microseconds
+    /// (`2026-12-01T00:00:00.000000Z`): how change stream entries give their `at`.
+    pub fn to_rfc3339_micros(self) -> String {
+        let mut text = format_timestamp(self.0);
+        if self.0.rem_euclid(1_000_000) == 0 && text.ends_with('Z') {
+            text.insert_str(text.len() - 1, ".000000");
+        }
+        text
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -409,6 +419,14 @@ mod tests {
     fn formats_round_trip() {
         let t = parse_timestamp("2026-11-01T08:00:00Z").unwrap();
         assert_eq!(format_timestamp(t), "2026-11-01T08:00:00Z");
+        assert_eq!(
+            Timestamp(t).to_rfc3339_micros(),
+            "2026-11-01T08:00:00.000000Z"
+        );
+        assert_eq!(
+            Timestamp(t + 5).to_rfc3339_micros(),
+            "2026-11-01T08:00:00.000005Z"
+        );
         assert_eq!(format_date(parse_date("2026-02-28").unwrap()), "2026-02-28");
     }
 }

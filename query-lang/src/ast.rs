@@ -239,12 +239,14 @@ pub enum StatementKind {
         /// `TOP`
         top: Option<u64>,
     },
-    /// `DEFINE GROUP name AS seg`
+    /// `DEFINE GROUP name AS seg [KEEP CHANGES n DAYS]`
     DefineGroup {
         /// Group name.
         name: Name,
         /// Definition.
         segment: Expr,
+        /// `KEEP CHANGES n DAYS`: how long its change stream keeps entries.
+        keep_days: Option<u64>,
     },
     /// `DROP GROUP name`
     DropGroup(Name),
@@ -270,6 +272,16 @@ pub enum StatementKind {
     },
     /// `EXPLAIN seg`
     Explain(Expr),
+    /// `EXPLAIN MEMBER 'id' IN GROUP name`: why one member is in a group or not, and when
+    /// that changes.
+    ExplainMember {
+        /// The member id, as written.
+        member: Literal,
+        /// The group.
+        group: Name,
+    },
+    /// `SHOW GROUP name`: definition, size, position, retention, next time-driven change.
+    ShowGroup(Name),
     /// `SHOW ATTRIBUTES | TAGS | EVENTS | GROUPS | LOADS`
     Show(ShowWhat),
     /// `SHOW EVENT name`: its properties, their types, NULL counts and top values.

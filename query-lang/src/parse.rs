@@ -198,7 +198,11 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
         }
         Rule::define_stmt => StatementKind::DefineGroup {
             name: name(nth(body.clone(), Rule::name)),
-            segment: segment(nth(body, Rule::segment)),
+            segment: segment(nth(body.clone(), Rule::segment)),
+            keep_days: body
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::keep_clause)
+                .map(|k| integer(nth(k, Rule::integer))),
         },
         Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
         Rule::export_stmt => {
@@ -228,7 +232,17 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 type_name: name(names.next().expect("type name")),
             }
         }
-        Rule::explain_stmt => StatementKind::Explain(segment(nth(body, Rule::segment))),
+        Rule::explain_stmt => match body
+            .clone()
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::explain_member)
+        {
+            Some(member) => StatementKind::ExplainMember {
+                member: string_literal(nth(member.clone(), Rule::string)),
+                group: name(nth(member, Rule::name)),
+            },
+            None => StatementKind::Explain(segment(nth(body, Rule::segment))),
+        },
         Rule::show_stmt
             if body
                 .clone()
@@ -236,15 +250,17 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 .any(|p| p.as_rule() == Rule::show_one) =>
         {
             let one = nth(body, Rule::show_one);
-            let is_event = one
+            let kind = one
                 .clone()
                 .into_inner()
-                .any(|p| p.as_rule() == Rule::kw_event);
+                .next()
+                .map(|p| p.as_rule())
+                .expect("a keyword");
             let named = name(nth(one, Rule::name));
-            if is_event {
-                StatementKind::ShowEvent(named)
-            } else {
-                StatementKind::ShowAttribute(named)
+            match kind {
+                Rule::kw_event => StatementKind::ShowEvent(named),
+                Rule::kw_group => StatementKind::ShowGroup(named),
+                _ => StatementKind::ShowAttribute(named),
             }
         }
         Rule::show_stmt => {

@@ -290,8 +290,15 @@ impl Display for Statement {
                     write!(f, " TOP {t}")?;
                 }
             }
-            StatementKind::DefineGroup { name, segment } => {
-                write!(f, "DEFINE GROUP {name} AS {segment}")?
+            StatementKind::DefineGroup {
+                name,
+                segment,
+                keep_days,
+            } => {
+                write!(f, "DEFINE GROUP {name} AS {segment}")?;
+                if let Some(days) = keep_days {
+                    write!(f, " KEEP CHANGES {days} DAYS")?;
+                }
             }
             StatementKind::DropGroup(name) => write!(f, "DROP GROUP {name}")?,
             StatementKind::AlterAttribute { name, type_name } => {
@@ -309,6 +316,10 @@ impl Display for Statement {
                 write!(f, " TO {path}")?;
             }
             StatementKind::Explain(e) => write!(f, "EXPLAIN {e}")?,
+            StatementKind::ExplainMember { member, group } => {
+                write!(f, "EXPLAIN MEMBER {member} IN GROUP {group}")?
+            }
+            StatementKind::ShowGroup(name) => write!(f, "SHOW GROUP {name}")?,
             StatementKind::Show(what) => f.write_str(match what {
                 ShowWhat::Attributes => "SHOW ATTRIBUTES",
                 ShowWhat::Tags => "SHOW TAGS",

@@ -40,10 +40,14 @@ impl Statement {
                     event.span = Span::default();
                 }
             }
-            StatementKind::ShowEvent(name) | StatementKind::ShowAttribute(name) => {
-                name.span = Span::default()
+            StatementKind::ExplainMember { member, group } => {
+                member.span = Span::default();
+                group.span = Span::default();
             }
-            StatementKind::DefineGroup { name, segment } => {
+            StatementKind::ShowEvent(name)
+            | StatementKind::ShowAttribute(name)
+            | StatementKind::ShowGroup(name) => name.span = Span::default(),
+            StatementKind::DefineGroup { name, segment, .. } => {
                 name.span = Span::default();
                 segment.clear_spans();
             }

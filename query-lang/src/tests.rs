@@ -523,9 +523,20 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
             }),
         name_strategy().prop_map(|e| StatementKind::ShowEvent(n(e))),
         name_strategy().prop_map(|a| StatementKind::ShowAttribute(n(a))),
-        (name_strategy(), expr_strategy()).prop_map(|(name, segment)| StatementKind::DefineGroup {
-            name: n(name),
-            segment
+        (
+            name_strategy(),
+            expr_strategy(),
+            prop::option::of(1u64..400)
+        )
+            .prop_map(|(name, segment, keep_days)| StatementKind::DefineGroup {
+                name: n(name),
+                segment,
+                keep_days
+            }),
+        name_strategy().prop_map(|g| StatementKind::ShowGroup(n(g))),
+        ("[A-Za-z0-9']{1,8}", name_strategy()).prop_map(|(m, g)| StatementKind::ExplainMember {
+            member: lit(LiteralKind::Str(m)),
+            group: n(g)
         }),
         name_strategy().prop_map(|g| StatementKind::DropGroup(n(g))),
         name_strategy().prop_map(|a| StatementKind::DropAttribute(n(a))),

@@ -2,13 +2,10 @@
 //! member, or a bulk load), and after the log is replayed, every group's stored members
 //! are its definition evaluated from scratch.
 
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use memberdb::{Database, OpenOptions, Segment, SyncPolicy, Timestamp, Value};
 use proptest::prelude::*;
 
-use crate::support::batch;
+use crate::support::events_batch;
 
 /// Groups reading tags (two of them exclusive), attributes, events, other groups, `NOT`
 /// and `ALL` (which take in new members).
@@ -78,18 +75,9 @@ fn apply(db: &Database, op: &Op, defined: &mut usize) {
         }
         Op::Load(from, n, e) => {
             let ids: Vec<String> = (0..*n).map(|k| id(from.wrapping_add(k))).collect();
-            let events = vec![format!("e{e}"); ids.len()];
             let times = vec![ts.micros(); ids.len()];
-            db.load_events(&[batch(vec![
-                ("member_id", Arc::new(StringArray::from(ids)) as ArrayRef),
-                ("event", Arc::new(StringArray::from(events)) as ArrayRef),
-                (
-                    "ts",
-                    Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC"))
-                        as ArrayRef,
-                ),
-            ])])
-            .map(drop)
+            db.load_events(&[events_batch(ids, &format!("e{e}"), times)])
+                .map(drop)
         }
         Op::Define => {
             *defined += 1;

@@ -5,4 +5,5 @@ mod groups;
 mod ingest;
 mod persistence;
 mod segments_vs_naive;
+mod streams;
 mod support;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{Field, Schema};
 
 /// A batch from named columns.
@@ -16,6 +16,19 @@ pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         columns.into_iter().map(|(_, a)| a).collect(),
     )
     .expect("columns fit")
+}
+
+/// A batch of events: `member_id`, `event`, `ts` (microseconds, UTC).
+pub fn events_batch(ids: Vec<String>, event: &str, times: Vec<i64>) -> RecordBatch {
+    let events = vec![event.to_string(); ids.len()];
+    batch(vec![
+        ("member_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+        ("event", Arc::new(StringArray::from(events)) as ArrayRef),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as ArrayRef,
+        ),
+    ])
 }
 
 /// Opens the database in `dir` read-only (beside a handle that has it open for writing).

@@ -28,13 +28,13 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 
-use super::options::{OpenOptions, SyncPolicy};
+use super::options::{Clock, OpenOptions, SyncPolicy};
 use super::{Recovery, lock};
 use crate::error::{Error, Result};
 use crate::ingest::command::{self, LoadRules};
 use crate::ingest::{FileFormat, decompressed, read_batches_from};
 use crate::state::State;
-use crate::state::{Touched, apply};
+use crate::state::apply;
 use crate::storage::{self, Manifest, SaveError, Storage};
 use crate::wal::change::{self, Change, LoadFormat, LoadRows, LoggedInput, Outcome};
 use crate::wal::{load_file, record};
@@ -45,6 +45,8 @@ pub(crate) type Notify = Box<dyn FnOnce(Result<Outcome>) + Send>;
 /// A change waiting for its batch.
 struct Pending {
     lsn: u64,
+    /// The engine's clock for the change: the commit's time.
+    at: i64,
     change: Change,
     /// The rows of a bulk load, already in memory.
     rows: Option<LoadRows>,
@@ -56,6 +58,8 @@ struct Pending {
 #[derive(Default)]
 struct Queue {
     next_lsn: u64,
+    /// The clock of the last change queued: the next one's is never earlier.
+    last_at: i64,
     bytes: Vec<u8>,
     pending: Vec<Pending>,
 }
@@ -203,6 +207,8 @@ pub(crate) struct Core {
     /// Wakes the commit thread, which leads the batches of submitted changes.
     submitted: Arc<CheckpointSignal>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// The database is closing: the clock thread stops.
+    stopping: std::sync::atomic::AtomicBool,
     /// `committer` runs (read by every submit, without the mutex).
     has_committer: std::sync::atomic::AtomicBool,
     done: Mutex<Done>,
@@ -211,6 +217,12 @@ pub(crate) struct Core {
     failure: Mutex<Option<String>>,
     /// The last LSN whose change readers can see; grows with every applied batch.
     pub(super) version: std::sync::atomic::AtomicU64,
+    /// Woken after every applied batch: readers waiting for stream entries
+    /// (`Database::wait_changes`).
+    pub(super) applied: (Mutex<()>, Condvar),
+    /// Called after every applied batch that added stream entries (the server's wake-up of
+    /// blocked `XREAD`s).
+    pub(super) listeners: Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>,
     pub(super) options: OpenOptions,
 }
 
@@ -231,6 +243,7 @@ impl Core {
         options: OpenOptions,
     ) -> Arc<Core> {
         let applied_lsn = recovery.applied_lsn;
+        let clock = state.clock;
         // The last log of the chain opening replayed takes the writes.
         let log_file = recovery
             .logs
@@ -246,6 +259,7 @@ impl Core {
             state: RwLock::new(state),
             queue: Mutex::new(Queue {
                 next_lsn: applied_lsn + 1,
+                last_at: clock,
                 ..Queue::default()
             }),
             checkpoint: Mutex::new(()),
@@ -255,6 +269,7 @@ impl Core {
             submitted: Arc::default(),
             committer: Mutex::new(None),
             has_committer: std::sync::atomic::AtomicBool::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             commit: Mutex::new(Committed {
                 storage,
                 log_file,
@@ -271,6 +286,8 @@ impl Core {
             }),
             done: Mutex::new(Done::default()),
             version: std::sync::atomic::AtomicU64::new(applied_lsn),
+            applied: (Mutex::new(()), Condvar::new()),
+            listeners: Mutex::new(Vec::new()),
             finished: Condvar::new(),
             failure: Mutex::new(options.read_only.then(|| {
                 options.read_only_reason.clone().unwrap_or_else(|| {
@@ -298,6 +315,8 @@ impl Core {
     /// Stops the background threads: the commit thread once every submitted change is
     /// answered, the checkpointer once a checkpoint it is writing is done.
     pub(super) fn stop_threads(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         self.submitted.set(false, true);
         self.has_committer
             .store(false, std::sync::atomic::Ordering::Release);
@@ -407,7 +426,10 @@ impl Core {
         self.submitted.set(true, false);
     }
 
-    /// Frames `change` into the log buffer under the next LSN and queues it for a batch.
+    /// Frames `change` into the log buffer under the next LSN and the engine's clock, and
+    /// queues it for a batch. The clock is the wall clock's time (never earlier than the
+    /// last change's), or with a manual clock the instant it was last set to; a
+    /// [`Change::Clock`] sets it, and is refused when it would move it back.
     fn enqueue(
         &self,
         change: Change,
@@ -417,16 +439,41 @@ impl Core {
         let payload = serde_json::to_vec(&change)
             .map_err(|e| Error::Internal(format!("encoding a change: {e}")))?;
         let mut queue = lock(&self.queue);
+        let at = match (&change, self.options.clock) {
+            (Change::Clock { now }, Clock::Manual(_)) => {
+                if *now < queue.last_at {
+                    return Err(Error::InvalidSegment(format!(
+                        "the clock is at {} and only moves forward; {} is before it",
+                        crate::value::format_timestamp(queue.last_at),
+                        crate::value::format_timestamp(*now)
+                    )));
+                }
+                *now
+            }
+            (_, Clock::Manual(_)) => queue.last_at,
+            (_, Clock::Wall) => queue.last_at.max(crate::Timestamp::now().micros()),
+        };
+        queue.last_at = at;
         let lsn = queue.next_lsn;
         queue.next_lsn += 1;
-        record::encode(lsn, &payload, &mut queue.bytes);
+        record::encode(lsn, &change::with_clock(at, &payload), &mut queue.bytes);
         queue.pending.push(Pending {
             lsn,
+            at,
             change,
             rows,
             notify,
         });
         Ok(lsn)
+    }
+
+    /// The clock the next change would get (see [`Core::enqueue`]).
+    pub(super) fn clock(&self) -> i64 {
+        let last = lock(&self.queue).last_at;
+        match self.options.clock {
+            Clock::Manual(_) => last,
+            Clock::Wall => last.max(crate::Timestamp::now().micros()),
+        }
     }
 
     /// Writes, syncs and applies every queued change (the caller holds `commit`).
@@ -478,35 +525,71 @@ impl Core {
         let read_rows = |input: &LoggedInput| read_load_file(storage.as_deref(), input);
         let write = || self.state.write().unwrap_or_else(|p| p.into_inner());
         let mut state = write();
-        let mut touched = Touched::default();
+        let entries_before = stream_entries(&state);
         for p in pending {
             committed.stats.records += 1;
+            let (lsn, at) = (p.lsn, p.at);
             let result = match (&p.change, p.rows) {
-                (Change::LoadCommand { inputs, rules, at }, Some(rows)) => {
+                (
+                    Change::LoadCommand {
+                        inputs,
+                        rules,
+                        at: load_at,
+                    },
+                    Some(rows),
+                ) => {
                     // Stage under the read lock (readers go on), apply under the write lock.
                     // The commit lock keeps every other writer out in between.
                     drop(state);
                     let staged = {
                         let snapshot = self.state.read().unwrap_or_else(|p| p.into_inner());
                         change::load_inputs(inputs, Some(rows), &read_rows)
-                            .and_then(|inputs| command::stage(&snapshot, inputs, rules, *at))
+                            .and_then(|inputs| command::stage(&snapshot, inputs, rules, *load_at))
                     };
                     state = write();
-                    staged.and_then(|s| {
-                        apply::apply_staged(&mut state, s, &mut touched).map(Outcome::Ingest)
-                    })
+                    match staged {
+                        Ok(staged) => apply::logged(&mut state, lsn, at, |state, touched| {
+                            apply::apply_staged(state, staged, touched).map(Outcome::Ingest)
+                        }),
+                        // Refused: nothing changed but the clock.
+                        Err(e) => {
+                            apply::logged(&mut state, lsn, at, |_, _| Ok(Outcome::Done)).and(Err(e))
+                        }
+                    }
                 }
-                (change, rows) => apply::apply(&mut state, change, rows, &read_rows, &mut touched),
+                (change, rows) => apply::logged(&mut state, lsn, at, |state, touched| {
+                    apply::apply(state, change, rows, &read_rows, touched)
+                }),
             };
+            if let Err(e @ Error::Internal(_)) = &result {
+                // Groups are re-evaluated from their definitions; an error there is a bug.
+                let why = format!("bringing groups up to date failed: {e}");
+                committed.answer(p.lsn, p.notify, result);
+                committed.applied_lsn = p.lsn;
+                drop(state);
+                self.fail(why);
+                state = write();
+                continue;
+            }
             committed.answer(p.lsn, p.notify, result);
             committed.applied_lsn = p.lsn;
         }
         self.version
             .store(committed.applied_lsn, std::sync::atomic::Ordering::Release);
-        if let Err(e) = state.refresh_groups(&touched) {
-            // Groups are re-evaluated from their definitions; an error is a bug, not data loss.
-            drop(state);
-            self.fail(format!("refreshing groups failed: {e}"));
+        let new_entries = stream_entries(&state) != entries_before;
+        drop(state);
+        if new_entries {
+            self.changes_applied();
+        }
+    }
+
+    /// Wakes whoever waits for stream entries.
+    fn changes_applied(&self) {
+        drop(lock(&self.applied.0));
+        self.applied.1.notify_all();
+        let listeners = lock(&self.listeners).clone();
+        for listener in listeners {
+            listener();
         }
     }
 
@@ -850,6 +933,57 @@ fn spawn_checkpointer(core: &Arc<Core>) -> Option<JoinHandle<()>> {
     })
 }
 
+impl Core {
+    /// Starts the wall clock's thread (a database that takes writes): at least every
+    /// second it looks whether the wall clock has passed a group's next time-driven
+    /// change, and if so logs a clock move to now, which applies them.
+    pub(super) fn start_ticker(self: &Arc<Self>) {
+        if self.options.read_only {
+            return;
+        }
+        let core = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("memberdb-clock".to_string())
+            .spawn(move || {
+                loop {
+                    let Some(core) = core.upgrade() else { return };
+                    if core.stopping.load(std::sync::atomic::Ordering::Acquire) {
+                        return;
+                    }
+                    let now = crate::Timestamp::now().micros();
+                    let next = {
+                        let state = core.state.read().unwrap_or_else(|p| p.into_inner());
+                        state
+                            .groups
+                            .groups
+                            .iter()
+                            .filter(|g| g.time_dependent)
+                            .map(|g| g.next_change)
+                            .min()
+                            .unwrap_or(i64::MAX)
+                    };
+                    if next <= now {
+                        // A failure stops writes and says so to the writers; the clock
+                        // thread stops with them.
+                        if core.write(Change::Clock { now }).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // Wake at the next change, and at least every second.
+                    let wait = (next - now).clamp(1_000, 1_000_000) as u64;
+                    drop(core);
+                    std::thread::sleep(Duration::from_micros(wait));
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!(
+                "memberdb: cannot start the clock thread: {e}; groups that move with time move only with writes"
+            );
+        }
+    }
+}
+
 /// Syncs the log every `every` while the database lives (policy `interval`).
 fn spawn_flusher(core: Weak<Core>, every: Duration) {
     let spawned = std::thread::Builder::new()
@@ -886,9 +1020,8 @@ pub(super) fn replay(
         return Ok(recovery);
     };
     let mut log = first.clone();
-    let mut touched = Touched::default();
     loop {
-        let torn = replay_log(storage, &log, state, &mut recovery, &mut touched)?;
+        let torn = replay_log(storage, &log, state, &mut recovery)?;
         recovery.logs.push(log.clone());
         let next = storage::log_generation(&log)
             .map(|g| storage::log_file_name(g + 1))
@@ -926,7 +1059,6 @@ pub(super) fn replay(
         }
     }
     recovery.log_file = Some(log);
-    state.refresh_groups(&touched)?;
     Ok(recovery)
 }
 
@@ -937,7 +1069,6 @@ fn replay_log(
     log: &str,
     state: &mut State,
     recovery: &mut Recovery,
-    touched: &mut Touched,
 ) -> Result<Option<record::TornTail>> {
     let path = storage.location().join(log);
     let bytes = storage.read(log).map_err(|e| Error::io(&path, e))?;
@@ -968,17 +1099,22 @@ fn replay_log(
         rows
     };
     for r in &scan.records {
-        let change: Change =
-            crate::util::json::from_slice(r.payload).map_err(|e| Error::BadDatabase {
-                path: path.clone(),
-                message: format!(
-                    "record {} at byte offset {} is not a change this version knows: {e}",
-                    r.lsn, r.offset
-                ),
-            })?;
+        let (at, change) = change::read_change(r.payload).map_err(|e| Error::BadDatabase {
+            path: path.clone(),
+            message: format!(
+                "record {} at byte offset {} is not a change this version knows: {e}",
+                r.lsn, r.offset
+            ),
+        })?;
+        // Records from before the clock was logged change at the clock.
+        let at = at.unwrap_or(state.clock);
         // A change refused when it was written is refused again: the same state gives the
         // same answer. Damage to a load file is not such a refusal.
-        match apply::apply(state, &change, None, &read_rows, touched) {
+        let applied = apply::logged(state, r.lsn, at, |state, touched| {
+            apply::apply(state, &change, None, &read_rows, touched)
+        });
+        match applied {
+            Err(e @ Error::Internal(_)) => return Err(e),
             Err(e @ (Error::BadDatabase { .. } | Error::Io { .. })) => return Err(e),
             _ => recovery.replayed += 1,
         }
@@ -987,4 +1123,14 @@ fn replay_log(
     let good_bytes = scan.torn.as_ref().map_or(bytes.len() as u64, |t| t.offset);
     recovery.log_bytes += good_bytes + load_bytes.get();
     Ok(scan.torn)
+}
+
+/// How many entries the streams have ever had, to tell whether a batch added some.
+fn stream_entries(state: &State) -> Vec<crate::groups::stream::EntryId> {
+    state
+        .groups
+        .groups
+        .iter()
+        .map(|g| g.stream.last_id)
+        .collect()
 }

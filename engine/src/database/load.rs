@@ -14,7 +14,7 @@ use crate::ingest::command::{LoadRules, content_hash};
 use crate::ingest::{
     FileFormat, IngestReport, LoadInfo, decompressed, input_files, read_batches_from,
 };
-use crate::value::{DataType, Timestamp};
+use crate::value::DataType;
 use crate::wal::change::{LoadFormat, LoadKind, LoggedInput, Outcome};
 
 /// What an input file holds.
@@ -319,12 +319,9 @@ impl Database {
                 None => read.next().expect("one read per file"),
             })
             .collect::<Result<Vec<_>>>()?;
-        match self
-            .core
-            .load(inputs, load.rules, Timestamp::now().micros())?
-        {
+        match self.core.load(inputs, load.rules, self.core.clock())? {
             Outcome::Ingest(report) => Ok(report),
-            Outcome::Done => Ok(IngestReport::default()),
+            Outcome::Done | Outcome::Count(_) => Ok(IngestReport::default()),
         }
     }
 
@@ -445,7 +442,7 @@ impl Database {
                     batches,
                     original: None,
                 };
-                let at = Timestamp::now().micros();
+                let at = self.core.clock();
                 if let Outcome::Ingest(part) =
                     self.core.load(vec![input], load.rules.clone(), at)?
                 {

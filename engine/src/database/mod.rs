@@ -5,6 +5,7 @@ mod commit;
 mod discovery;
 mod load;
 mod options;
+mod streams;
 mod submit;
 mod view;
 
@@ -13,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use discovery::PropertyInfo;
 pub use load::{InputKind, Load, LoadProgress, PART_ROWS};
-pub use options::{OpenOptions, SyncPolicy};
+pub use options::{Clock, OpenOptions, SyncPolicy};
+pub use streams::{Changes, ConsumerGroupStatus, GroupStatus, MAX_READ, PendingEntry};
 pub use submit::Write;
 pub use view::View;
 
@@ -53,6 +55,9 @@ pub struct Recovery {
     /// An unfinished record at the end of the log (a crash mid-write), dropped; cut from the
     /// file unless the database was opened read-only.
     pub torn_tail: Option<TornTail>,
+    /// Opened with a manual clock earlier than the database's stored clock: where the clock
+    /// starts instead, said as a note.
+    pub clock_note: Option<String>,
 }
 
 /// A memberdb database: in memory, or durable in a directory.
@@ -60,7 +65,7 @@ pub struct Recovery {
 /// Every change goes through one write path: it is appended to the write-ahead log with a
 /// checksum, made durable under the [`SyncPolicy`], and only then applied and acknowledged.
 /// Reads go through [`Database::as_of`] (or the shorthands [`Database::count`],
-/// [`Database::find`], [`Database::breakdown`], which use the wall clock as *now*) and see
+/// [`Database::find`], [`Database::breakdown`], which use the engine's clock as *now*) and see
 /// consistent snapshots. A `Database` is `Sync`: share it between threads behind an `Arc`;
 /// readers run in parallel and concurrent writers share fsyncs.
 #[derive(Debug)]
@@ -94,16 +99,38 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Database {
     /// An empty database held only in memory.
     pub fn in_memory() -> Self {
-        Database {
-            core: Core::new(
-                State::default(),
-                None,
-                None,
-                &Recovery::default(),
-                OpenOptions::default(),
-            ),
+        Database::in_memory_with(OpenOptions::default()).expect("an empty database opens")
+    }
+
+    /// An empty database held only in memory, with `options` (its clock; the options about
+    /// files do not apply).
+    pub fn in_memory_with(options: OpenOptions) -> Result<Self> {
+        let core = Core::new(State::default(), None, None, &Recovery::default(), options);
+        let mut db = Database {
+            core,
             recovery: Recovery::default(),
+        };
+        db.start_clock()?;
+        Ok(db)
+    }
+
+    /// Moves a manual clock to the instant the options give, unless the stored clock is
+    /// later (then a note says so); starts the wall clock's thread.
+    fn start_clock(&mut self) -> Result<()> {
+        match self.core.options.clock {
+            options::Clock::Manual(asked) => {
+                let stored = self.snapshot().clock;
+                if asked.micros() < stored {
+                    self.recovery.clock_note = Some(Database::clock_note(stored, asked.micros()));
+                } else if asked.micros() > stored && self.read_only_reason().is_none() {
+                    self.write(Change::Clock {
+                        now: asked.micros(),
+                    })?;
+                }
+            }
+            options::Clock::Wall => self.core.start_ticker(),
         }
+        Ok(())
     }
 
     /// Opens the database in directory `dir` (or starts an empty one there) with the default
@@ -153,10 +180,12 @@ impl Database {
         };
         let Some(mut manifest) = manifest else {
             let core = Core::new(State::default(), None, None, &Recovery::default(), options);
-            return Ok(Database {
+            let mut db = Database {
                 core,
                 recovery: Recovery::default(),
-            });
+            };
+            db.start_clock()?;
+            return Ok(db);
         };
         if options.verify_all_files {
             crate::storage::verify_generation(storage.as_ref())?;
@@ -174,7 +203,9 @@ impl Database {
             crate::storage::remove_unreferenced_loads(storage.as_ref(), &recovery.logs)?;
         }
         let core = Core::new(state, Some(storage), Some(&manifest), &recovery, options);
-        Ok(Database { core, recovery })
+        let mut db = Database { core, recovery };
+        db.start_clock()?;
+        Ok(db)
     }
 
     /// What opening found in the log: records replayed, a torn tail dropped.
@@ -244,7 +275,7 @@ impl Database {
         self.core.move_to(Arc::new(storage))
     }
 
-    fn write(&self, change: Change) -> Result<Outcome> {
+    pub(crate) fn write(&self, change: Change) -> Result<Outcome> {
         self.core.write(change)
     }
 
@@ -310,19 +341,40 @@ impl Database {
         .map(drop)
     }
 
-    /// Defines dynamic group `name`. Its members are materialised now and kept current.
-    /// Returns its size at the wall clock.
+    /// Defines dynamic group `name`. Its members are materialised now and kept current;
+    /// its changes are kept [`DEFAULT_KEEP_DAYS`](crate::DEFAULT_KEEP_DAYS). Returns its
+    /// size now.
     pub fn define_group(&self, name: &str, definition: Segment) -> Result<u64> {
+        self.define_group_keeping(name, definition, None)
+    }
+
+    /// Defines dynamic group `name` whose changes are kept `keep_days` days (`KEEP CHANGES
+    /// n DAYS`; `None`: the default). Returns its size now.
+    pub fn define_group_keeping(
+        &self,
+        name: &str,
+        definition: Segment,
+        keep_days: Option<u32>,
+    ) -> Result<u64> {
         // What is stored must reopen: the definition as the log will give it back.
         let definition = crate::groups::stored::as_stored(&definition)?;
         // Refuse a definition that does not bind before it reaches the log.
         {
-            let view = self.as_of(Timestamp::now());
+            let view = self.as_of(self.now());
             view.bind(&definition, None)?;
+        }
+        if let Some(days) = keep_days
+            && !(1..=crate::groups::MAX_KEEP_DAYS).contains(&days)
+        {
+            return Err(Error::InvalidSegment(format!(
+                "KEEP CHANGES {days} DAYS: a group keeps its changes from 1 to {} days",
+                crate::groups::MAX_KEEP_DAYS
+            )));
         }
         self.write(Change::DefineGroup {
             name: name.to_string(),
             definition,
+            keep_days,
         })?;
         self.count(&Segment::in_group(name))
     }
@@ -368,14 +420,14 @@ impl Database {
         self.snapshot().tags.exclusive_groups().to_vec()
     }
 
-    /// COUNT at the wall clock.
+    /// COUNT at the engine's clock ([`Database::now`]).
     pub fn count(&self, segment: &Segment) -> Result<u64> {
-        self.as_of(Timestamp::now()).count(segment)
+        self.as_of(self.now()).count(segment)
     }
 
-    /// FIND at the wall clock.
+    /// FIND at the engine's clock ([`Database::now`]).
     pub fn find(&self, segment: &Segment, options: &FindOptions) -> Result<FindResult> {
-        self.as_of(Timestamp::now()).find(segment, options)
+        self.as_of(self.now()).find(segment, options)
     }
 
     /// BREAKDOWN at the wall clock.
@@ -385,8 +437,7 @@ impl Database {
         attribute: &str,
         top: Option<usize>,
     ) -> Result<Vec<BreakdownRow>> {
-        self.as_of(Timestamp::now())
-            .breakdown(segment, attribute, top)
+        self.as_of(self.now()).breakdown(segment, attribute, top)
     }
 
     /// Live members.
@@ -509,6 +560,12 @@ impl Database {
             attributes: s.attrs.heap_bytes(),
             tags: s.tags.heap_bytes(),
             events: s.events.heap_bytes(),
+            groups: s
+                .groups
+                .groups
+                .iter()
+                .map(|g| g.bitmap.serialized_size() + g.stream.heap_bytes())
+                .sum(),
             mapped: s.members.ids().mapped_bytes()
                 + s.attrs
                     .iter()
@@ -535,6 +592,8 @@ pub struct MemoryUsage {
     pub tags: usize,
     /// Event columns, properties and per-day bitmaps.
     pub events: usize,
+    /// Group bitmaps and the change streams' entries.
+    pub groups: usize,
     /// Not heap: bytes of columns and dictionaries read in place from the mapped column
     /// file (pages the kernel loads on use and may drop again; not part of [`total`]).
     ///
@@ -545,6 +604,6 @@ pub struct MemoryUsage {
 impl MemoryUsage {
     /// All parts together.
     pub fn total(&self) -> usize {
-        self.members + self.attributes + self.tags + self.events
+        self.members + self.attributes + self.tags + self.events + self.groups
     }
 }

@@ -59,6 +59,18 @@ impl std::fmt::Display for SyncPolicy {
     }
 }
 
+/// Where the engine's *now* comes from (DESIGN section 8, "The clock").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The wall clock: groups that move with time are brought up to date at least every
+    /// second.
+    #[default]
+    Wall,
+    /// Pinned, for tests and replays: it starts at this instant (or at the database's
+    /// stored clock, if that is later) and moves only with [`crate::Database::set_clock`].
+    Manual(crate::Timestamp),
+}
+
 /// Options for [`crate::Database::open_with`].
 #[derive(Clone, Debug)]
 pub struct OpenOptions {
@@ -94,6 +106,8 @@ pub struct OpenOptions {
     /// reads the Parquet files that the column file stands for, which it otherwise leaves
     /// unread. `memberdb check` does.
     pub verify_all_files: bool,
+    /// Where *now* comes from (default the wall clock).
+    pub clock: Clock,
 }
 
 impl Default for OpenOptions {
@@ -108,6 +122,7 @@ impl Default for OpenOptions {
             file_mode: crate::storage::DEFAULT_FILE_MODE,
             after_checkpoint: None,
             verify_all_files: false,
+            clock: Clock::Wall,
         }
     }
 }

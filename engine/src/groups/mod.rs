@@ -1,14 +1,21 @@
-//! Dynamic groups: named segments whose members are kept materialised.
+//! Dynamic groups: named segments whose members are kept materialised, with the stream of
+//! their changes (`stream.rs`).
 //!
-//! A group that does not depend on *now* keeps its bitmap, recomputed after every change of
-//! the data (a later issue makes this incremental). A group with an `IN LAST` window (or one
-//! that refers to such a group) is evaluated against the query's *now* each time, so
-//! `IN GROUP g` always means "the members the definition selects now".
+//! Every group keeps its bitmap current as writes arrive (`State::refresh_groups`). A group
+//! with an `IN LAST` window (or one that refers to such a group) moves with time too: its
+//! bitmap holds from the engine's clock until the next instant one of its windows passes an
+//! event (`time.rs`), and the clock's moves bring it up to date (`State::advance_clock`). A
+//! query at an instant the bitmap does not hold for evaluates the definition instead, so
+//! `IN GROUP g` always means "the members the definition selects at that *now*".
 //!
 //! A group may refer only to groups that exist when it is defined, and a group still
 //! referred to cannot be dropped, so definitions never form a cycle.
 
+pub(crate) mod consumers;
+mod explain;
 pub(crate) mod stored;
+pub(crate) mod stream;
+pub(crate) mod time;
 
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
@@ -19,9 +26,33 @@ use crate::segment::Segment;
 pub(crate) struct Group {
     pub(crate) name: String,
     pub(crate) definition: Segment,
-    /// Moves with *now*: evaluated at query time instead of read from `bitmap`.
+    /// Moves with *now*: `bitmap` holds only from `valid_from` until `next_change`.
     pub(crate) time_dependent: bool,
     pub(crate) bitmap: Bitmap,
+    /// The `IN LAST` windows the definition reads, through the groups it refers to.
+    pub(crate) windows: Vec<time::WindowRead>,
+    /// For a group that moves with time: the first instant `bitmap` holds for (`i64::MAX`
+    /// until it is first evaluated).
+    pub(crate) valid_from: i64,
+    /// For a group that moves with time: the first instant after `valid_from` at which a
+    /// member's membership may change without new data (`i64::MAX`: none).
+    pub(crate) next_change: i64,
+    /// Its enters and exits.
+    pub(crate) stream: stream::Stream,
+    /// How long its changes are kept, in days.
+    pub(crate) keep_days: u32,
+}
+
+/// Days a group's changes are kept unless its definition says (`KEEP CHANGES n DAYS`).
+pub const DEFAULT_KEEP_DAYS: u32 = 7;
+/// The longest retention a group may ask for (ten years).
+pub const MAX_KEEP_DAYS: u32 = 3653;
+
+impl Group {
+    /// Whether `bitmap` is the group's membership at `now`.
+    pub(crate) fn holds_at(&self, now: i64) -> bool {
+        !self.time_dependent || (self.valid_from <= now && now < self.next_change)
+    }
 }
 
 /// All groups, in definition order (a group only refers to earlier ones).
@@ -45,9 +76,22 @@ impl GroupStore {
     }
 
     /// Checks a new definition and adds it with an empty bitmap; the caller refreshes it.
-    pub(crate) fn define(&mut self, name: &str, definition: Segment) -> Result<usize> {
+    /// `windows` are the `IN LAST` windows it reads (`time::window_reads`).
+    pub(crate) fn define(
+        &mut self,
+        name: &str,
+        definition: Segment,
+        windows: Vec<time::WindowRead>,
+        keep_days: u32,
+    ) -> Result<usize> {
         if name.is_empty() {
             return Err(Error::InvalidSegment("a group needs a name".to_string()));
+        }
+        if !(1..=MAX_KEEP_DAYS).contains(&keep_days) {
+            return Err(Error::InvalidSegment(format!(
+                "KEEP CHANGES {keep_days} DAYS: a group keeps its changes from 1 to \
+                 {MAX_KEEP_DAYS} days"
+            )));
         }
         if self.get(name).is_some() {
             return Err(Error::Conflict(format!(
@@ -70,6 +114,11 @@ impl GroupStore {
             definition,
             time_dependent,
             bitmap: Bitmap::default(),
+            windows,
+            valid_from: i64::MAX,
+            next_change: i64::MAX,
+            stream: stream::Stream::default(),
+            keep_days,
         });
         Ok(self.groups.len() - 1)
     }

@@ -62,6 +62,24 @@ pub(crate) fn bind<'a>(
     })
 }
 
+/// Binds a `WHERE` filter of events to `part` (EXPLAIN MEMBER tests one member's events
+/// with it).
+pub(crate) fn event_filter<'a>(
+    state: &'a State,
+    part: &'a EventPartition,
+    filter: &PropFilter,
+) -> Result<BoundFilter<'a>> {
+    let mut binder = Binder {
+        state,
+        now: 0,
+        spans: None,
+        next: 0,
+        slots: 0,
+        moves: false,
+    };
+    binder.filter(part, filter)
+}
+
 struct Binder<'a, 's> {
     state: &'a State,
     now: i64,
@@ -115,7 +133,10 @@ impl<'a> Binder<'a, '_> {
             })?),
             Segment::InGroup(group) => {
                 let group = state.groups.require(group).map_err(located(spans, name))?;
-                if group.time_dependent {
+                // A group that moves with time answers from its bitmap at the instants the
+                // bitmap holds for (from the engine's clock to its next change).
+                self.moves |= group.time_dependent;
+                if !group.holds_at(self.now) {
                     // Bound in place at this *now*; its nodes have no spans in this text.
                     self.moves = true;
                     let mut inner = Binder {

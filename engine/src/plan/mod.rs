@@ -15,7 +15,7 @@ mod exec;
 mod explain;
 mod leaf;
 
-pub(crate) use bind::{NodeSpans, bind};
+pub(crate) use bind::{NodeSpans, bind, event_filter};
 pub(crate) use exec::{Universe, check_deadline};
 pub(crate) use explain::explain;
 

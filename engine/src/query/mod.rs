@@ -168,7 +168,7 @@ impl Database {
     /// checked, each error pointing at its part of the text.
     pub fn bind_segment(&self, expr: &memberdb_query::ast::Expr) -> Result<Segment> {
         let (segment, spans) = bind::segment(expr)?;
-        self.as_of(Timestamp::now()).bind(&segment, Some(&spans))?;
+        self.as_of(self.now()).bind(&segment, Some(&spans))?;
         Ok(segment)
     }
 
@@ -188,7 +188,7 @@ impl Database {
     pub fn run_with(&self, statement: &Statement, options: &RunOptions) -> Result<Output> {
         let now = match &statement.as_of {
             Some(lit) => bind::instant(lit, "AS OF")?,
-            None => options.now.unwrap_or_else(Timestamp::now),
+            None => options.now.unwrap_or_else(|| self.now()),
         };
         let writes = matches!(
             statement.kind,
@@ -201,10 +201,29 @@ impl Database {
             return Err(Error::ReadOnly(why));
         }
         match &statement.kind {
-            StatementKind::DefineGroup { name, segment } => {
+            StatementKind::DefineGroup {
+                name,
+                segment,
+                keep_days,
+            } => {
                 let (seg, spans) = bind::segment(segment)?;
                 self.as_of(now).bind(&seg, Some(&spans))?;
-                self.define_group(&name.text, seg)
+                let keep_days = keep_days
+                    .map(|d| {
+                        u32::try_from(d)
+                            .ok()
+                            .filter(|d| (1..=crate::groups::MAX_KEEP_DAYS).contains(d))
+                            .ok_or_else(|| {
+                                Error::InvalidSegment(format!(
+                                    "KEEP CHANGES {d} DAYS: a group keeps its changes from 1 \
+                                     to {} days",
+                                    crate::groups::MAX_KEEP_DAYS
+                                ))
+                                .at(statement.span)
+                            })
+                    })
+                    .transpose()?;
+                self.define_group_keeping(&name.text, seg, keep_days)
                     .map_err(|e| e.at(name.span))?;
                 let members = self.as_of(now).count(&Segment::in_group(&name.text))?;
                 return Ok(Output::GroupDefined {
@@ -369,6 +388,27 @@ impl Database {
                 }
             }
             StatementKind::Show(what) => show(&view, *what),
+            StatementKind::ShowGroup(name) => {
+                drop(view);
+                let status = self.group_status(&name.text).map_err(|e| e.at(name.span))?;
+                show_group(&status)
+            }
+            StatementKind::ExplainMember { member, group } => {
+                let memberdb_query::ast::LiteralKind::Str(member_id) = &member.kind else {
+                    return Err(Error::InvalidSegment(
+                        "EXPLAIN MEMBER needs a member id in quotes".to_string(),
+                    )
+                    .at(member.span));
+                };
+                let explained =
+                    view.explain_member(member_id, &group.text)
+                        .map_err(|e| match e {
+                            e @ Error::UnknownName { kind: "group", .. } => e.at(group.span),
+                            e @ Error::InvalidSegment(_) => e.at(member.span),
+                            e => e,
+                        })?;
+                table(&["part", "now", "facts", "changes at"], explained)
+            }
             StatementKind::ShowEvent(event) => {
                 let properties = view
                     .event_properties(&event.text)
@@ -415,6 +455,47 @@ impl Database {
             }
         })
     }
+}
+
+/// `SHOW GROUP`: one line per property.
+fn show_group(status: &crate::database::GroupStatus) -> Output {
+    let next = match (status.time_dependent, status.next_change) {
+        (false, _) => "never (does not move with time)".to_string(),
+        (true, None) => "none due (no event in a window it reads)".to_string(),
+        (true, Some(t)) => t.to_string(),
+    };
+    let consumer_groups: Vec<String> = status
+        .consumer_groups
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({} pending, last {})",
+                c.name, c.pending, c.last_delivered
+            )
+        })
+        .collect();
+    let rows = [
+        ("definition", status.definition.clone()),
+        ("members", status.size.to_string()),
+        ("position", status.last_id.to_string()),
+        ("entries kept", status.entries.to_string()),
+        (
+            "oldest kept",
+            status
+                .first_id
+                .map_or("none".to_string(), |id| id.to_string()),
+        ),
+        ("keep changes", format!("{} days", status.keep_days)),
+        ("moves with time", status.time_dependent.to_string()),
+        ("next time-driven change", next),
+        ("consumer groups", consumer_groups.join(", ")),
+    ];
+    table(
+        &["property", "value"],
+        rows.into_iter()
+            .map(|(k, v)| vec![k.to_string(), v])
+            .collect(),
+    )
 }
 
 /// Values `SHOW ATTRIBUTE` lists.
@@ -538,7 +619,7 @@ impl Database {
     /// member (or event) has, where one differs only in case or by a typo: `no member has
     /// city 'shanghai'; did you mean 'Shanghai'?`. The CLI prints them beside the answer.
     pub fn value_hints(&self, statement: &Statement) -> Vec<String> {
-        let view = self.as_of(Timestamp::now());
+        let view = self.as_of(self.now());
         let mut hints = Vec::new();
         let segment = match &statement.kind {
             StatementKind::Count(e)

@@ -6,7 +6,7 @@
 mod shape;
 mod window;
 
-pub(crate) use window::resolve as resolve_window;
+pub(crate) use window::{resolve as resolve_window, span as window_span};
 
 use serde::{Deserialize, Serialize};
 

@@ -4,21 +4,23 @@ use super::{TimeUnit, Window};
 use crate::error::{Error, Result};
 use crate::value::{DAY_MICROS, HOUR_MICROS, Value, parse_timestamp};
 
+/// The microseconds of `IN LAST amount unit`, if they fit.
+pub(crate) fn span(amount: u64, unit: TimeUnit) -> Option<i64> {
+    let unit_micros = match unit {
+        TimeUnit::Hours => HOUR_MICROS,
+        TimeUnit::Days => DAY_MICROS,
+        TimeUnit::Weeks => 7 * DAY_MICROS,
+    };
+    i64::try_from(amount).ok()?.checked_mul(unit_micros)
+}
+
 /// `[lo, hi)` in microseconds, the events a window selects.
 pub(crate) fn resolve(window: &Window, now: i64) -> Result<(i64, i64)> {
     match window {
         Window::Last { amount, unit } => {
-            let unit_micros = match unit {
-                TimeUnit::Hours => HOUR_MICROS,
-                TimeUnit::Days => DAY_MICROS,
-                TimeUnit::Weeks => 7 * DAY_MICROS,
-            };
-            let span = i64::try_from(*amount)
-                .ok()
-                .and_then(|n| n.checked_mul(unit_micros))
-                .ok_or_else(|| {
-                    Error::InvalidSegment(format!("window of {amount} {unit:?} is too long"))
-                })?;
+            let span = span(*amount, *unit).ok_or_else(|| {
+                Error::InvalidSegment(format!("window of {amount} {unit:?} is too long"))
+            })?;
             // now - span < ts <= now
             Ok((
                 now.saturating_sub(span).saturating_add(1),

@@ -11,8 +11,26 @@ use crate::error::{Error, Result};
 use crate::ingest::IngestReport;
 use crate::ingest::command::{self, StagedCommand};
 use crate::state::{State, Touched};
-use crate::value::{DataType, Timestamp, Value};
+use crate::value::{DataType, Value};
 use crate::wal::change::{Change, LoadRows, Outcome, ReadLoadFile, load_inputs};
+
+/// Applies the change logged at `position` with the engine's clock at `at`: first the clock
+/// moves to `at` (time-driven changes, cause `time`), then `apply_change` changes the state,
+/// then the groups reading what it touched are brought up to date (cause `write`). Commit
+/// and replay both come through here, so the streams they produce are the same.
+pub(crate) fn logged(
+    state: &mut State,
+    position: u64,
+    at: i64,
+    apply_change: impl FnOnce(&mut State, &mut Touched) -> Result<Outcome>,
+) -> Result<Outcome> {
+    state.advance_clock(at, position)?;
+    let mut touched = Touched::default();
+    let outcome = apply_change(state, &mut touched);
+    // A refused change changed nothing it reported; what it did change, it reported.
+    state.refresh_groups(&touched, position)?;
+    outcome
+}
 
 /// Applies `change`, adding what it touched to `touched`. A load's rows come from `rows`
 /// (the batches the writer staged) or, on replay, from `read_rows`. Dynamic groups are not
@@ -61,17 +79,62 @@ pub(crate) fn apply(
             touched.everything = true;
             Ok(Outcome::Done)
         }
-        Change::DefineGroup { name, definition } => {
+        Change::DefineGroup {
+            name,
+            definition,
+            keep_days,
+        } => {
             // The definition must bind against the state before it is stored.
-            crate::plan::bind(state, definition, Timestamp::now().micros(), None)?;
-            state.groups.define(name, definition.clone())?;
+            crate::plan::bind(state, definition, state.clock, None)?;
+            let windows = crate::groups::time::window_reads(state, definition);
+            let keep_days = keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
+            state
+                .groups
+                .define(name, definition.clone(), windows, keep_days)?;
             touched.defined.insert(name.clone());
             Ok(Outcome::Done)
         }
         Change::DropGroup { name } => {
             state.groups.drop_group(name)?;
+            state.consumers.forget_stream(name);
             Ok(Outcome::Done)
         }
+        // The clock moved before the change was applied (`logged`).
+        Change::Clock { .. } => Ok(Outcome::Done),
+        Change::CreateConsumerGroup {
+            stream,
+            name,
+            start,
+        } => {
+            let group = state.groups.require(stream)?;
+            let start = start.unwrap_or(group.stream.last_id);
+            state.consumers.create(stream, name, start)?;
+            Ok(Outcome::Done)
+        }
+        Change::Deliver {
+            stream,
+            group,
+            consumer,
+            through,
+        } => {
+            let after = state.consumers.get(stream, group)?.last_delivered;
+            let ids: Vec<_> = state
+                .groups
+                .require(stream)?
+                .stream
+                .range(after.next(), *through, usize::MAX)
+                .into_iter()
+                .map(|e| e.0)
+                .collect();
+            let now = state.clock;
+            state
+                .consumers
+                .deliver(stream, group, consumer, &ids, now)?;
+            Ok(Outcome::Count(ids.len() as u64))
+        }
+        Change::Acknowledge { stream, group, ids } => Ok(Outcome::Count(
+            state.consumers.acknowledge(stream, group, ids)?,
+        )),
         Change::AlterAttribute { name, data_type } => {
             let attr = state.attrs.require(name)?;
             if attr.column.data_type() == *data_type {
@@ -148,7 +211,7 @@ fn keeping_groups(
 ) -> Result<Outcome> {
     let before = state.clone();
     change(state)?;
-    let now = Timestamp::now().micros();
+    let now = state.clock;
     let broken = state.groups.groups.iter().find_map(|group| {
         let e = crate::plan::bind(state, &group.definition, now, None).err()?;
         Some((group.name.clone(), e))

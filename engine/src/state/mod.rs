@@ -1,20 +1,25 @@
 //! The whole in-memory state of a database: members, attributes, tags, events and groups;
 //! the one place it changes (`apply.rs`), what changes touched (`touched.rs`), and the
-//! groups brought up to date from that.
+//! groups brought up to date from that, as writes arrive (`refresh_groups`) and as the clock
+//! moves (`clock.rs`), each change published on the group's stream.
 
 pub(crate) mod apply;
+mod clock;
 mod touched;
 
 pub(crate) use touched::Touched;
 
+use roaring::RoaringBitmap;
+
 use crate::attributes::AttributeStore;
-use crate::bitmap::Bitmap;
+use crate::bitmap::{Bitmap, Chunks};
 use crate::error::Result;
 use crate::events::EventStore;
 use crate::groups::GroupStore;
+use crate::groups::stream::{ChangeCause, ChangeOp, RunBody};
 use crate::members::MemberDict;
 use crate::plan::{self, Universe};
-use crate::value::Timestamp;
+use crate::value::DAY_MICROS;
 
 /// Everything a query reads. Invariant: every bitmap holds only live members, and every
 /// attribute column has one row per assigned member id.
@@ -27,12 +32,19 @@ pub(crate) struct State {
     pub(crate) groups: GroupStore,
     /// Every load applied, oldest first (`SHOW LOADS`); shared between snapshots.
     pub(crate) loads: std::sync::Arc<Vec<crate::ingest::LoadInfo>>,
+    /// The engine's clock, in microseconds since the epoch: the instant the groups are
+    /// current at, and the *now* of the last change applied. It only moves forward.
+    pub(crate) clock: i64,
+    /// The consumer groups of the change streams.
+    pub(crate) consumers: crate::groups::consumers::ConsumerGroups,
 }
 
 impl State {
-    /// Brings the materialised bitmap of every group that does not move with time up to
-    /// date after changes that touched `touched`, in definition order (a group only refers
-    /// to earlier ones, so a group whose members change is seen by the groups after it).
+    /// Brings the materialised bitmap of every group up to date after changes that touched
+    /// `touched`, at the state's clock, in definition order (a group only refers to earlier
+    /// ones, so a group whose members change is seen by the groups after it). Each change
+    /// of membership goes to the group's stream at `position`, cause `write`; a group just
+    /// defined starts without history.
     ///
     /// A group whose reads were not touched keeps its bitmap. One whose reads were is
     /// evaluated over the touched members only, through the same plan as a query over a
@@ -40,47 +52,110 @@ impl State {
     /// defined, or every group after a change that may have touched anything, is
     /// evaluated over every member, as is a group when the touched members are more than
     /// [`WHOLE_REFRESH`] of them (a bulk load: one walk over everyone is then cheaper).
-    pub(crate) fn refresh_groups(&mut self, touched: &Touched) -> Result<()> {
+    pub(crate) fn refresh_groups(&mut self, touched: &Touched, position: u64) -> Result<()> {
         if touched.is_empty() || self.groups.groups.is_empty() {
             return Ok(());
         }
-        let now = Timestamp::now().micros();
+        let now = self.clock;
         let live = self.members.live().len();
         let whole =
             touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
         // Groups whose members changed, for the groups after them.
         let mut touched = touched.clone();
-        let members = (!whole).then(|| crate::bitmap::Chunks::from_roaring(&touched.members));
+        let members = (!whole).then(|| Chunks::from_roaring(&touched.members));
         for i in 0..self.groups.groups.len() {
-            let group = &self.groups.groups[i];
-            if group.time_dependent {
-                continue;
+            // A write can change what the definition selects at earlier instants: the
+            // bitmap holds from now on.
+            if self.groups.groups[i].time_dependent {
+                self.groups.groups[i].valid_from = now;
             }
+            let group = &self.groups.groups[i];
             let defined = touched.defined.contains(&group.name);
+            let windows_touched = group.time_dependent
+                && group
+                    .windows
+                    .iter()
+                    .any(|w| touched.everything || touched.events.contains(&w.event));
             if !defined && !touched.affects(&group.definition) {
+                if windows_touched {
+                    self.note_next_change(i);
+                }
                 continue;
             }
             let plan = plan::bind(self, &group.definition, now, None)?;
-            match &members {
+            let (enters, exits) = match &members {
                 Some(members) if !defined => {
                     let inside = plan.bitmap(Universe::of(members), None)?;
-                    if (&*group.bitmap & &touched.members) == inside {
+                    let before = &*group.bitmap & &touched.members;
+                    if before == inside {
+                        if windows_touched {
+                            self.note_next_change(i);
+                        }
                         continue;
                     }
+                    let (enters, exits) = (&inside - &before, &before - &inside);
                     // In place: only the touched members' bits change (the bitmap is copied
                     // first only if a snapshot shares it).
                     let bits = self.groups.groups[i].bitmap.make_mut();
-                    *bits -= &touched.members;
-                    *bits |= inside;
+                    *bits -= &exits;
+                    *bits |= &enters;
+                    (enters, exits)
                 }
                 _ => {
                     let bitmap = plan.bitmap(Universe::live(self), None)?;
+                    let old = &self.groups.groups[i].bitmap;
+                    let changes = if defined {
+                        // DEFINE emits no history: readers start from a snapshot.
+                        (RoaringBitmap::new(), RoaringBitmap::new())
+                    } else {
+                        (&bitmap - old.as_ref(), old.as_ref() - &bitmap)
+                    };
                     self.groups.groups[i].bitmap = Bitmap::new(bitmap);
+                    changes
                 }
+            };
+            let group = &mut self.groups.groups[i];
+            for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
+                group.stream.push(
+                    position,
+                    ChangeCause::Write,
+                    RunBody::Same { op, at: now, rows },
+                );
+            }
+            if group.time_dependent {
+                self.note_next_change(i);
             }
             touched.groups.insert(self.groups.groups[i].name.clone());
         }
         Ok(())
+    }
+
+    /// Recomputes when group `i`, which moves with time, next changes without new data.
+    fn note_next_change(&mut self, i: usize) {
+        let group = &self.groups.groups[i];
+        let next = crate::groups::time::next_boundary(self, &group.windows, self.clock);
+        self.groups.groups[i].next_change = next;
+    }
+
+    /// Evaluates group `i` at `now` over `members`.
+    fn evaluate_group(&self, i: usize, now: i64, members: &RoaringBitmap) -> Result<RoaringBitmap> {
+        if members.is_empty() {
+            return Ok(RoaringBitmap::new());
+        }
+        let plan = plan::bind(self, &self.groups.groups[i].definition, now, None)?;
+        let chunks = Chunks::from_roaring(members);
+        plan.bitmap(Universe::of(&chunks), None)
+    }
+
+    /// Drops the entries each group keeps no longer (older than its retention at the
+    /// clock).
+    pub(crate) fn trim_streams(&mut self) {
+        let clock = self.clock;
+        for group in &mut self.groups.groups {
+            let keep = i64::from(group.keep_days).saturating_mul(DAY_MICROS);
+            group.stream.trim_before(clock.saturating_sub(keep));
+        }
+        self.consumers.forget_trimmed(&self.groups);
     }
 }
 

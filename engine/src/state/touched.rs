@@ -32,10 +32,12 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
-    /// Everything touched: every group is evaluated over every member.
-    pub(crate) fn everything() -> Self {
+    /// Every group evaluated over every member as if just defined: a database's groups
+    /// restored at open, without history.
+    pub(crate) fn restored<'a>(names: impl Iterator<Item = &'a str>) -> Self {
         Touched {
             everything: true,
+            defined: names.map(str::to_string).collect(),
             ..Touched::default()
         }
     }

@@ -27,7 +27,7 @@ use parquet::file::properties::WriterProperties;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use super::{Storage, bitmaps, columns};
+use super::{Storage, bitmaps, changes, columns};
 use crate::column::{Column, arrow_type, cast_to};
 use crate::error::{Error, Result};
 use crate::ingest::StagedEvents;
@@ -38,8 +38,9 @@ use crate::value::DataType;
 /// The format version this build writes and reads.
 /// Version 3 stores group definitions as text (`groups::stored`); version 4 saves the
 /// day bitmaps' repeat levels (`Manifest::event_repeats`); version 5 adds the column file
-/// (`columns.rs`); 1 to 4 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 5;
+/// (`columns.rs`); version 6 the engine's clock and the change streams (`changes.rs`);
+/// 1 to 5 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 6;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -63,6 +64,9 @@ struct GroupEntry {
     /// Canonical text with its language version since format version 3 (`groups::stored`).
     #[serde(with = "crate::groups::stored")]
     definition: Segment,
+    /// `KEEP CHANGES n DAYS` (absent: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keep_days: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,6 +109,13 @@ pub(crate) struct Manifest {
     /// decoding the Parquet files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     columns_file: Option<String>,
+    /// The change streams and consumer groups (`changes-<g>.bin`, since version 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changes_file: Option<String>,
+    /// The engine's clock (microseconds since the epoch, since version 6; before, the
+    /// clock starts at the wall clock of the open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) clock: Option<i64>,
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
@@ -417,6 +428,16 @@ pub(crate) fn write_generation(
 
     let bytes = bitmaps::encode(state.tags.iter());
     write(&tags_file, &bytes)?;
+    let changes_file = format!("changes-{generation}.bin");
+    let bytes = changes::encode(
+        state
+            .groups
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), &g.stream)),
+        &state.consumers,
+    );
+    write(&changes_file, &bytes)?;
     let mut bytes = Vec::new();
     state
         .members
@@ -464,6 +485,8 @@ pub(crate) fn write_generation(
         event_bitmaps_file: Some(event_bitmaps_file.clone()),
         event_repeats: true,
         columns_file: Some(columns_file),
+        changes_file: Some(changes_file),
+        clock: Some(state.clock),
         exclusive_tag_groups: state.tags.exclusive_groups().to_vec(),
         groups: state
             .groups
@@ -472,6 +495,7 @@ pub(crate) fn write_generation(
             .map(|g| GroupEntry {
                 name: g.name.clone(),
                 definition: g.definition.clone(),
+                keep_days: (g.keep_days != crate::groups::DEFAULT_KEEP_DAYS).then_some(g.keep_days),
             })
             .collect(),
         loads: state.loads.to_vec(),
@@ -560,6 +584,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
         Some(&manifest.events_file),
         manifest.event_bitmaps_file.as_ref(),
         manifest.columns_file.as_ref(),
+        manifest.changes_file.as_ref(),
         Some(&manifest.tags_file),
         Some(&manifest.live_file),
         manifest.log_file.as_ref(),
@@ -573,7 +598,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
     let superseded_loads = named_in_logs(storage, superseded_logs, &loads)?;
     for name in &names {
         let data = [
-            "members-", "events-", "columns-", "tags-", "live-", LOG_PREFIX,
+            "members-", "events-", "columns-", "changes-", "tags-", "live-", LOG_PREFIX,
         ]
         .iter()
         .any(|p| name.starts_with(p))
@@ -1026,10 +1051,43 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         state.tags.declare_exclusive(name, &tags)?;
     }
+    // The clock first: groups that move with time are evaluated at it.
+    state.clock = manifest
+        .clock
+        .unwrap_or_else(|| crate::Timestamp::now().micros());
     for group in &manifest.groups {
-        state.groups.define(&group.name, group.definition.clone())?;
+        let windows = crate::groups::time::window_reads(&state, &group.definition);
+        let keep_days = group.keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
+        state
+            .groups
+            .define(&group.name, group.definition.clone(), windows, keep_days)?;
     }
     state.loads = std::sync::Arc::new(manifest.loads.clone());
-    state.refresh_groups(&crate::state::Touched::everything())?;
+    // Evaluated as they are, without history: the stream the checkpoint saved is theirs.
+    let restored = crate::state::Touched::restored(state.groups.names());
+    state.refresh_groups(&restored, manifest.checkpoint_lsn)?;
+    if let Some(file) = &manifest.changes_file {
+        let bytes = storage.map(file).map_err(|e| io(storage, file, e))?;
+        let (streams, consumers) =
+            changes::decode(&bytes).map_err(|e| bad(storage, format!("{file}: {e}")))?;
+        for saved in streams {
+            let Some(group) = state
+                .groups
+                .groups
+                .iter_mut()
+                .find(|g| g.name == saved.name)
+            else {
+                return Err(bad(
+                    storage,
+                    format!(
+                        "{file}: a stream of group '{}', which the manifest does not define",
+                        saved.name
+                    ),
+                ));
+            };
+            group.stream = saved.stream;
+        }
+        state.consumers = consumers;
+    }
     Ok(state)
 }

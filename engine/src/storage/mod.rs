@@ -5,6 +5,7 @@
 //! and inject I/O errors. The layout of a database directory is documented in `docs/format.md`.
 
 mod bitmaps;
+mod changes;
 mod columns;
 mod format;
 mod fs;

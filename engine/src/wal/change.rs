@@ -118,6 +118,35 @@ pub(crate) enum Change {
         /// Stored as canonical text with its language version (`groups::stored`).
         #[serde(with = "crate::groups::stored")]
         definition: Segment,
+        /// `KEEP CHANGES n DAYS` (default `groups::DEFAULT_KEEP_DAYS`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep_days: Option<u32>,
+    },
+    /// The clock moved to `now` (`CLOCK.SET`, or the wall clock passing a group's next
+    /// change): its time-driven changes are applied.
+    Clock {
+        now: i64,
+    },
+    /// `XGROUP CREATE group:<stream> <name> <id|$>`: `start` is the id after which it
+    /// delivers (`None`: the stream's newest entry when applied).
+    CreateConsumerGroup {
+        stream: String,
+        name: String,
+        start: Option<crate::groups::stream::EntryId>,
+    },
+    /// `XREADGROUP ... >` delivered the entries after the group's last delivered one up to
+    /// and including `through` to `consumer`: they are pending until acknowledged.
+    Deliver {
+        stream: String,
+        group: String,
+        consumer: String,
+        through: crate::groups::stream::EntryId,
+    },
+    /// `XACK`: the entries are no longer pending.
+    Acknowledge {
+        stream: String,
+        group: String,
+        ids: Vec<crate::groups::stream::EntryId>,
     },
     DropGroup {
         name: String,
@@ -159,6 +188,8 @@ pub(crate) enum Change {
 pub(crate) enum Outcome {
     Done,
     Ingest(IngestReport),
+    /// How many things the change affected (entries acknowledged).
+    Count(u64),
 }
 
 impl Change {
@@ -199,6 +230,10 @@ impl Change {
                 finite(props, "event property")
             }
             Change::RemoveTags { .. }
+            | Change::Clock { .. }
+            | Change::CreateConsumerGroup { .. }
+            | Change::Deliver { .. }
+            | Change::Acknowledge { .. }
             | Change::DeclareExclusiveTags { .. }
             | Change::DefineGroup { .. }
             | Change::DropGroup { .. }
@@ -208,6 +243,35 @@ impl Change {
             | Change::LoadCommand { .. } => Ok(()),
         }
     }
+}
+
+/// A record's payload: the change and the engine's clock it was applied at,
+/// `{"at":<micros>,"change":<change>}`.
+pub(crate) fn with_clock(at: i64, change_json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(change_json.len() + 32);
+    out.extend_from_slice(b"{\"at\":");
+    out.extend_from_slice(at.to_string().as_bytes());
+    out.extend_from_slice(b",\"change\":");
+    out.extend_from_slice(change_json);
+    out.push(b'}');
+    out
+}
+
+/// Reads a record's payload: `(Some(at), change)`, or `(None, change)` for a record
+/// written before the clock was logged (a bare change).
+pub(crate) fn read_change(payload: &[u8]) -> std::result::Result<(Option<i64>, Change), String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Clocked {
+        at: i64,
+        change: Change,
+    }
+    if payload.starts_with(b"{\"at\":") {
+        let c: Clocked = crate::util::json::from_slice(payload).map_err(|e| e.to_string())?;
+        return Ok((Some(c.at), c.change));
+    }
+    let change = crate::util::json::from_slice(payload).map_err(|e| e.to_string())?;
+    Ok((None, change))
 }
 
 pub(crate) fn check_member_id(member_id: &str) -> Result<()> {
@@ -312,7 +376,9 @@ mod tests {
             Change::DefineGroup {
                 name: "g".into(),
                 definition: Segment::tag("vip").and(Segment::did("purchase")),
+                keep_days: Some(30),
             },
+            Change::Clock { now: 7 },
             Change::Load {
                 kind: LoadKind::Events,
                 file: "load-7.parquet".into(),
@@ -342,6 +408,9 @@ mod tests {
             let json = serde_json::to_vec(&c).unwrap();
             let back: Change = serde_json::from_slice(&json).unwrap();
             assert_eq!(back, c);
+            assert_eq!(read_change(&json).unwrap(), (None, c.clone()));
+            let clocked = with_clock(-5, &json);
+            assert_eq!(read_change(&clocked).unwrap(), (Some(-5), c));
         }
     }
 

@@ -29,6 +29,24 @@ pub(crate) struct ServeArgs {
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Where *now* comes from: `wall` (the wall clock), or `manual` (pinned at --now,
+    /// moved by the admin command CLOCK.SET; for tests and replays).
+    #[arg(long, value_enum, default_value = "wall")]
+    clock: ClockKind,
+    /// The manual clock's start (e.g. 2026-12-01T00:00:00Z); needs --clock manual.
+    #[arg(long, value_parser = parse_now)]
+    now: Option<memberdb::Timestamp>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClockKind {
+    Wall,
+    Manual,
+}
+
+fn parse_now(text: &str) -> Result<memberdb::Timestamp, String> {
+    memberdb::Timestamp::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a timestamp; use e.g. 2026-12-01T00:00:00Z"))
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
@@ -59,7 +77,18 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         ),
         None => (super::sample_db()?, super::sample_options()),
     };
+    let clock = match (args.clock, args.now) {
+        (ClockKind::Wall, None) => memberdb::Clock::Wall,
+        (ClockKind::Wall, Some(_)) => {
+            anyhow::bail!("--now pins the clock: pass --clock manual with it")
+        }
+        (ClockKind::Manual, Some(now)) => memberdb::Clock::Manual(now),
+        (ClockKind::Manual, None) => {
+            anyhow::bail!("--clock manual needs --now TS, the instant the clock starts at")
+        }
+    };
     let options = OpenOptions {
+        clock,
         sync: config.sync.parse().map_err(anyhow::Error::msg)?,
         file_mode: config.file_mode()?,
         // A checkpoint's buffers go back to the OS when it ends, not when its thread next
@@ -82,6 +111,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             reason = torn.reason,
             "dropped a torn record at the end of the log"
         );
+    }
+    if let Some(note) = &db.recovery().clock_note {
+        tracing::warn!("{note}");
     }
     crate::release_free_memory();
     let server = listener.serve(db)?;

@@ -64,7 +64,7 @@ fn wrong_args(command: &str) -> Reply {
 /// The upper-case command name, as counted in INFO.
 pub(crate) fn command_name(args: &[Vec<u8>]) -> String {
     let name = String::from_utf8_lossy(&args[0]).to_uppercase();
-    if KNOWN.contains(&name.as_str()) {
+    if KNOWN.contains(&name.as_str()) || super::streams::COMMANDS.contains(&name.as_str()) {
         name
     } else {
         "UNKNOWN".to_string()
@@ -132,6 +132,13 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             (2, Some(id)) => member_get(shared, id),
             _ => wrong_args("MEMBER.GET"),
         },
+        name if super::streams::COMMANDS.contains(&name) => {
+            match super::streams::execute(shared, session, name, args) {
+                super::streams::Answer::Reply(reply) => reply,
+                // Run in place (not by the event loop): no waiting here.
+                super::streams::Answer::Wait(_) => Reply::Nil,
+            }
+        }
         "MEMBER.SET" | "TAG.ADD" | "TAG.DEL" | "EVENT.ADD" => {
             if session.role < Some(Role::Write) {
                 return no_permission(session, &name, Role::Write);
@@ -143,7 +150,7 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             format!(
                 "unknown command '{}'; memberdb speaks {}",
                 String::from_utf8_lossy(&args[0]).escape_default(),
-                KNOWN.join(", ")
+                [KNOWN, super::streams::COMMANDS].concat().join(", ")
             ),
         ),
     }
@@ -293,6 +300,17 @@ fn command_docs(args: &[Vec<u8>]) -> Reply {
         ("TAG.ADD", -3, true),
         ("TAG.DEL", -3, true),
         ("EVENT.ADD", -4, true),
+        ("XREAD", -4, false),
+        ("XREADGROUP", -7, true),
+        ("XRANGE", -4, false),
+        ("XREVRANGE", -4, false),
+        ("XLEN", 2, false),
+        ("XINFO", -2, false),
+        ("XGROUP", -2, true),
+        ("XACK", -4, true),
+        ("XPENDING", -3, false),
+        ("GROUP.SNAPSHOT", 2, false),
+        ("CLOCK.SET", 2, true),
     ];
     match arg(args, 1).map(str::to_uppercase).as_deref() {
         None => Reply::Array(table.iter().map(|(n, a, w)| entry(n, *a, *w)).collect()),
@@ -621,7 +639,8 @@ fn parse_write(shared: &Shared, name: &str, args: &[Vec<u8>]) -> Result<Write, S
             let event = utf8(args, 2, "the event name")?;
             let ts_text = utf8(args, 3, "the time")?;
             let ts = if ts_text == "*" {
-                Timestamp::now()
+                // The engine's clock: the manual clock when it is pinned.
+                db.now()
             } else {
                 Timestamp::parse(&ts_text).ok_or_else(|| {
                     format!(

@@ -21,6 +21,7 @@ use super::Shared;
 use super::commands::{Session, command_name, execute, write_reply, write_request};
 use super::pool::{Completion, Job, spawn_auth};
 use super::resp::{Reply, parse_request};
+use super::streams::{self, Blocked};
 
 /// Unparsed request bytes read ahead at most (beyond one whole request, which the frame
 /// limits bound), so a client that pipelines without reading cannot grow the buffer.
@@ -48,6 +49,8 @@ pub(super) struct Conn {
     pub(super) closing: Option<String>,
     /// The client closed its side.
     eof: bool,
+    /// A stream read waiting for entries (the connection is busy meanwhile).
+    blocked: Option<(Blocked, String)>,
 }
 
 impl Conn {
@@ -70,6 +73,7 @@ impl Conn {
             stalled_since: None,
             closing: None,
             eof: false,
+            blocked: None,
         }
     }
 
@@ -156,6 +160,10 @@ impl Conn {
                 self.busy = true;
                 shared.queries.spawn(shared, job(args));
             }
+            name if authenticated && streams::COMMANDS.contains(&name) => {
+                self.busy = true;
+                shared.queries.spawn(shared, job(args));
+            }
             "AUTH" | "HELLO" => {
                 self.busy = true;
                 spawn_auth(shared, job(args));
@@ -179,6 +187,7 @@ impl Conn {
                                 error: reply.is_error(),
                                 took: started.elapsed(),
                                 session: None,
+                                blocked: None,
                             });
                         });
                     }
@@ -205,6 +214,11 @@ impl Conn {
 
     /// The reply of the request that ran elsewhere.
     pub(super) fn complete(&mut self, shared: &Shared, done: Completion) {
+        if let Some(blocked) = done.blocked {
+            // Still busy: the reply comes when entries arrive or the time is up.
+            self.blocked = Some((blocked, done.name));
+            return;
+        }
         self.busy = false;
         shared.stats.record(&done.name, done.error, done.took);
         self.output.extend_from_slice(&done.bytes);
@@ -240,6 +254,41 @@ impl Conn {
             self.stalled_since = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// A blocked stream read: run again when `changed` (a commit added entries), answered
+    /// nil when its time is up or the server stops. True when it was answered here.
+    pub(super) fn unblock(
+        &mut self,
+        shared: &Arc<Shared>,
+        changed: bool,
+        now: Instant,
+        stopping: bool,
+    ) -> bool {
+        let Some((blocked, _)) = &self.blocked else {
+            return false;
+        };
+        let expired = blocked.until.is_some_and(|until| now >= until);
+        if expired || stopping {
+            let (_, name) = self.blocked.take().expect("blocked");
+            self.busy = false;
+            shared.stats.record(&name, false, Duration::ZERO);
+            super::resp::Reply::Nil.write(self.session.resp3, &mut self.output);
+            return true;
+        }
+        if changed {
+            let (blocked, name) = self.blocked.take().expect("blocked");
+            shared.queries.spawn(
+                shared,
+                Job {
+                    conn: self.id,
+                    session: self.session.clone(),
+                    name,
+                    args: blocked.args,
+                },
+            );
+        }
+        false
     }
 
     /// Why the connection closes, once it has said everything it had to.

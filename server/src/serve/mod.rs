@@ -23,6 +23,7 @@ mod parsed;
 mod pool;
 mod resp;
 mod stats;
+mod streams;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -63,6 +64,9 @@ pub(crate) struct Shared {
     /// A wake-up is on its way and the event loop has not yet taken the completions: later
     /// completions need not wake it again (one `eventfd` write per batch, not per reply).
     wake_pending: AtomicBool,
+    /// A commit added stream entries since the event loop last looked: blocked `XREAD`s run
+    /// again.
+    streams_changed: AtomicBool,
 }
 
 /// How often the event loop looks at its clocks (idle, authentication, unread replies) and
@@ -112,6 +116,15 @@ impl Listener {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let shared = Arc::new(Shared::new(db, self.config, addr));
         let _ = shared.waker.set(waker);
+        // A commit that adds stream entries wakes the blocked readers (a weak reference: the
+        // database must not keep the server's state alive).
+        let weak = Arc::downgrade(&shared);
+        shared.db.on_changes(Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.streams_changed.store(true, Ordering::Release);
+                shared.wake();
+            }
+        }));
         Ok(Server {
             listener,
             poll,
@@ -140,6 +153,7 @@ impl Shared {
             completions: unbounded(),
             waker: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
+            streams_changed: AtomicBool::new(false),
             config,
         }
     }
@@ -225,6 +239,15 @@ impl Server {
             for done in shared.completions.1.try_iter() {
                 if let Some(conn) = conns.get_mut(&done.conn) {
                     conn.complete(&shared, done);
+                    touched.push(conn.id);
+                }
+            }
+            // Blocked stream reads: run again after a commit that added entries; answered
+            // nil when their time is up (or at shutdown).
+            let changed = shared.streams_changed.swap(false, Ordering::AcqRel);
+            let now = Instant::now();
+            for conn in conns.values_mut() {
+                if conn.unblock(&shared, changed, now, stopping) {
                     touched.push(conn.id);
                 }
             }

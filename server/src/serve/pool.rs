@@ -14,6 +14,7 @@ use crossbeam::channel::{Receiver, Sender, unbounded};
 
 use super::Shared;
 use super::commands::{Session, execute};
+use super::streams::{self, Answer, Blocked};
 
 /// A request to run away from the event loop, for connection `conn`.
 pub(crate) struct Job {
@@ -32,13 +33,32 @@ pub(crate) struct Completion {
     pub(crate) took: Duration,
     /// The session after the request, when it may change it (AUTH, HELLO).
     pub(crate) session: Option<Session>,
+    /// A stream read that found nothing and waits (no reply yet).
+    pub(crate) blocked: Option<Blocked>,
 }
 
 /// Runs `job` here and encodes its reply.
 fn run(shared: &Shared, job: Job, keep_session: bool) -> Completion {
     let started = Instant::now();
     let mut session = job.session;
-    let reply = execute(shared, &mut session, &job.args);
+    let reply = if streams::COMMANDS.contains(&job.name.as_str()) {
+        match streams::execute(shared, &session, &job.name, &job.args) {
+            Answer::Reply(reply) => reply,
+            Answer::Wait(blocked) => {
+                return Completion {
+                    conn: job.conn,
+                    name: job.name,
+                    bytes: Vec::new(),
+                    error: false,
+                    took: started.elapsed(),
+                    session: None,
+                    blocked: Some(blocked),
+                };
+            }
+        }
+    } else {
+        execute(shared, &mut session, &job.args)
+    };
     let mut bytes = Vec::new();
     reply.write(session.resp3, &mut bytes);
     Completion {
@@ -48,6 +68,7 @@ fn run(shared: &Shared, job: Job, keep_session: bool) -> Completion {
         error: reply.is_error(),
         took: started.elapsed(),
         session: keep_session.then_some(session),
+        blocked: None,
     }
 }
 
@@ -82,7 +103,7 @@ impl QueryPool {
         QueryPool { jobs }
     }
 
-    /// Runs QUERY `job` on a pool thread; its reply comes back through [`Shared::complete`].
+    /// Runs QUERY (or stream command) `job` on a pool thread; its reply comes back through [`Shared::complete`].
     pub(crate) fn spawn(&self, shared: &Arc<Shared>, job: Job) {
         if let Err(e) = self.jobs.send((shared.clone(), job)) {
             let (_, job) = e.into_inner();
@@ -112,6 +133,7 @@ pub(crate) fn spawn_auth(shared: &Arc<Shared>, job: Job) {
             error: true,
             took: Duration::ZERO,
             session: None,
+            blocked: None,
         });
     }
 }
@@ -124,5 +146,6 @@ fn lost(job: Job, why: &str) -> Completion {
         error: true,
         took: Duration::ZERO,
         session: None,
+        blocked: None,
     }
 }

@@ -26,6 +26,19 @@ impl Server {
     }
 
     pub fn try_start(db: &Path, config: Option<&str>) -> Result<Server, String> {
+        Server::try_start_with(db, config, &[])
+    }
+
+    /// A server with more arguments (`--clock manual --now TS`).
+    pub fn start_with(db: &Path, extra: &[&str]) -> Server {
+        Server::try_start_with(db, None, extra).expect("the server starts")
+    }
+
+    pub fn try_start_with(
+        db: &Path,
+        config: Option<&str>,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let mut args = vec![
             "serve".to_string(),
             "--db".to_string(),
@@ -55,6 +68,7 @@ impl Server {
             args.push("--bind".to_string());
             args.push("127.0.0.1:0".to_string());
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         Server::spawn(&args, &[], dir)
     }
 

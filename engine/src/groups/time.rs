@@ -1,0 +1,121 @@
+//! Time-driven changes: where a group that reads `IN LAST` windows changes without new data,
+//! found from the events themselves (each partition is in time order) rather than from a
+//! timer per member.
+//!
+//! An event at `ts` is inside a window of span `w` for every *now* with
+//! `ts <= now < ts + w` (`now - w < ts <= now`). So a member's window counts, and with them
+//! its membership, can change only at the instants its events enter (`ts`, for a
+//! future-dated event) and leave (`ts + w`) its windows. A clock move from `t0` to `t1`
+//! looks at the events with such an instant in `(t0, t1]`, and nothing else.
+
+use crate::error::Result;
+use crate::members::RowId;
+use crate::segment::{Segment, Window, window_span};
+use crate::state::State;
+
+/// A window a group reads: the events of one type over a span of microseconds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WindowRead {
+    pub(crate) event: String,
+    pub(crate) span: i64,
+}
+
+/// Every `IN LAST` window `segment` reads, through the groups it refers to.
+pub(crate) fn window_reads(state: &State, segment: &Segment) -> Vec<WindowRead> {
+    let mut out = Vec::new();
+    collect(state, segment, &mut out, 0);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn collect(state: &State, segment: &Segment, out: &mut Vec<WindowRead>, depth: usize) {
+    match segment {
+        Segment::Did(did) => {
+            if let Some(Window::Last { amount, unit }) = &did.window {
+                let span = window_span(*amount, *unit).unwrap_or(i64::MAX);
+                out.push(WindowRead {
+                    event: did.event.clone(),
+                    span,
+                });
+            }
+        }
+        Segment::InGroup(name) => {
+            // Definitions only refer to earlier groups: no cycle, and the depth is bounded
+            // by the number of groups.
+            if let Some(group) = state.groups.get(name)
+                && group.time_dependent
+                && depth <= state.groups.groups.len()
+            {
+                collect(state, &group.definition, out, depth + 1);
+            }
+        }
+        Segment::And(children) | Segment::Or(children) => {
+            children.iter().for_each(|c| collect(state, c, out, depth))
+        }
+        Segment::Not(inner) => collect(state, inner, out, depth),
+        Segment::All | Segment::Tag(_) | Segment::Attr { .. } => {}
+    }
+}
+
+/// The first instant after `clock` at which a member's membership in a group reading
+/// `reads` can change without new data (`i64::MAX`: never).
+pub(crate) fn next_boundary(state: &State, reads: &[WindowRead], clock: i64) -> i64 {
+    let mut next = i64::MAX;
+    for read in reads {
+        let Some(partition) = state.events.types.get(&read.event) else {
+            continue;
+        };
+        let ts = &partition.ts;
+        // The first event still inside the window leaves it at ts + span.
+        let lo = clock.saturating_sub(read.span).saturating_add(1);
+        let i = ts.partition_point(|&t| t < lo);
+        if i < ts.len() {
+            next = next.min(ts[i].saturating_add(read.span));
+        }
+        // The first event after the clock enters the window at its own time.
+        let j = ts.partition_point(|&t| t <= clock);
+        if j < ts.len() {
+            next = next.min(ts[j]);
+        }
+    }
+    next
+}
+
+/// Each member whose windows in `reads` change in `(t0, t1]`, with the instants they
+/// change at, sorted and distinct: `(row, instants)` in row order.
+pub(crate) fn boundaries(
+    state: &State,
+    reads: &[WindowRead],
+    t0: i64,
+    t1: i64,
+) -> Result<Vec<(RowId, Vec<i64>)>> {
+    let mut pairs: Vec<(RowId, i64)> = Vec::new();
+    for read in reads {
+        let Some(partition) = state.events.types.get(&read.event) else {
+            continue;
+        };
+        // Leaving: t0 < ts + span <= t1.
+        let leaving = partition.slice(
+            t0.saturating_sub(read.span).saturating_add(1),
+            t1.saturating_sub(read.span).saturating_add(1),
+        );
+        // Entering (future-dated events): t0 < ts <= t1.
+        let entering = partition.slice(t0.saturating_add(1), t1.saturating_add(1));
+        for (range, shift) in [(leaving, read.span), (entering, 0)] {
+            let rows = partition.members.range(range.clone());
+            let times = partition.ts.range(range);
+            pairs.extend(rows.zip(times).map(|(r, t)| (r, t.saturating_add(shift))));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out: Vec<(RowId, Vec<i64>)> = Vec::new();
+    for (row, at) in pairs {
+        match out.last_mut() {
+            Some((r, instants)) if *r == row => instants.push(at),
+            _ => out.push((row, vec![at])),
+        }
+    }
+    Ok(out)
+}

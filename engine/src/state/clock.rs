@@ -1,0 +1,149 @@
+//! The clock moving forward: every group that moves with time brought to the new instant,
+//! each change of membership on its stream with the exact instant it happened at.
+//!
+//! For a move from `t0` to `t1`, the members whose membership can change are those with an
+//! event entering or leaving a window the group reads in `(t0, t1]` (`groups::time`). Their
+//! membership at `t0` is the group's bitmap; at `t1` one evaluation over all of them gives
+//! it. A member with a single such instant changed there if the two differ. Members with
+//! several are evaluated again halfway, and each half looked at the same way, until every
+//! member has at most one instant in its piece: exact, and a few evaluations over many
+//! members rather than one per member and instant.
+
+use roaring::RoaringBitmap;
+
+use super::State;
+use crate::error::Result;
+use crate::groups::stream::{ChangeCause, ChangeOp, RunBody, Timed};
+use crate::groups::time;
+use crate::members::RowId;
+
+/// A piece `(a, b]` of a clock move, the members with two or more instants in it (indexes
+/// into the candidates), and who of them is in the group at `a` and at `b`.
+struct Piece {
+    a: i64,
+    b: i64,
+    members: Vec<usize>,
+    at_a: RoaringBitmap,
+    at_b: RoaringBitmap,
+}
+
+impl State {
+    /// Moves the clock forward to `t1`, applying every time-driven change up to it with
+    /// the instant it happened at; the entries go to the groups' streams at `position`,
+    /// cause `time`. Moving to the clock's instant or before does nothing.
+    pub(crate) fn advance_clock(&mut self, t1: i64, position: u64) -> Result<()> {
+        let t0 = self.clock;
+        if t1 <= t0 {
+            return Ok(());
+        }
+        for i in 0..self.groups.groups.len() {
+            let group = &self.groups.groups[i];
+            if !group.time_dependent {
+                continue;
+            }
+            if group.next_change > t1 {
+                self.groups.groups[i].valid_from = t1;
+                continue;
+            }
+            let entries = self.transitions(i, t0, t1)?;
+            let group = &mut self.groups.groups[i];
+            if !entries.is_empty() {
+                let bits = group.bitmap.make_mut();
+                for e in &entries {
+                    match e.op {
+                        ChangeOp::Enter => bits.insert(e.row),
+                        ChangeOp::Exit => bits.remove(e.row),
+                    };
+                }
+                group
+                    .stream
+                    .push(position, ChangeCause::Time, RunBody::Timed(entries));
+            }
+            group.valid_from = t1;
+            let next = time::next_boundary(self, &self.groups.groups[i].windows, t1);
+            self.groups.groups[i].next_change = next;
+        }
+        self.clock = t1;
+        self.trim_streams();
+        Ok(())
+    }
+
+    /// The changes of group `i`'s membership in `(t0, t1]`, in instant order (members in
+    /// row order at the same instant); every group before `i` is already at `t1`.
+    fn transitions(&self, i: usize, t0: i64, t1: i64) -> Result<Vec<Timed>> {
+        let candidates = time::boundaries(self, &self.groups.groups[i].windows, t0, t1)?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all: RoaringBitmap = candidates.iter().map(|(row, _)| *row).collect();
+        let at_t0 = &all & self.groups.groups[i].bitmap.as_ref();
+        let at_t1 = self.evaluate_group(i, t1, &all)?;
+        let mut out = Vec::new();
+        let mut pieces = vec![Piece {
+            a: t0,
+            b: t1,
+            members: (0..candidates.len()).collect(),
+            at_a: at_t0,
+            at_b: at_t1,
+        }];
+        while let Some(piece) = pieces.pop() {
+            let mut several = Vec::new();
+            for &k in &piece.members {
+                let (row, instants) = &candidates[k];
+                let inside = instants_in(instants, piece.a, piece.b);
+                match inside.len() {
+                    0 => {}
+                    1 => {
+                        if let Some(op) = change(*row, &piece.at_a, &piece.at_b) {
+                            out.push(Timed {
+                                at: inside[0],
+                                row: *row,
+                                op,
+                            });
+                        }
+                    }
+                    _ => several.push(k),
+                }
+            }
+            if several.is_empty() {
+                continue;
+            }
+            // Two distinct instants in (a, b] leave room for a midpoint strictly inside.
+            let mid = piece.a + ((piece.b - piece.a) / 2);
+            let rows: RoaringBitmap = several.iter().map(|&k| candidates[k].0).collect();
+            let at_mid = self.evaluate_group(i, mid, &rows)?;
+            pieces.push(Piece {
+                a: mid,
+                b: piece.b,
+                members: several.clone(),
+                at_a: at_mid.clone(),
+                at_b: piece.at_b,
+            });
+            pieces.push(Piece {
+                a: piece.a,
+                b: mid,
+                members: several,
+                at_a: piece.at_a,
+                at_b: at_mid,
+            });
+        }
+        out.sort_unstable_by_key(|e| (e.at, e.row));
+        Ok(out)
+    }
+}
+
+/// The instants of `instants` (sorted) in `(a, b]`.
+fn instants_in(instants: &[i64], a: i64, b: i64) -> &[i64] {
+    let lo = instants.partition_point(|&t| t <= a);
+    let hi = instants.partition_point(|&t| t <= b);
+    &instants[lo..hi]
+}
+
+/// How `row` changed between two memberships, if it did.
+fn change(row: RowId, before: &RoaringBitmap, after: &RoaringBitmap) -> Option<ChangeOp> {
+    match (before.contains(row), after.contains(row)) {
+        (false, true) => Some(ChangeOp::Enter),
+        (true, false) => Some(ChangeOp::Exit),
+        _ => None,
+    }
+}
