@@ -1,5 +1,7 @@
 //! kill -9 of a writer process at random moments: after each kill the database opens, holds
-//! every acknowledged write and a prefix of the writes, and no half of a bulk load.
+//! every acknowledged write and a prefix of the writes, and no half of a bulk load; the
+//! change stream a consumer was reading holds every entry it read, unchanged, its ids
+//! never repeat, and folded from the start it is the group.
 //!
 //! CI runs 50 cycles; `MEMBERDB_KILL_CYCLES=5000 cargo test --release -p memberdb-tests
 //! --test durability kill_9` runs thousands.
@@ -27,11 +29,56 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
+/// Every entry the consumer read is in the stream as it read it; ids grow; the stream
+/// folded from the start (the group was defined on the empty database) is the group.
+fn stream_holds_what_was_read(db: &Database, read: &[&str], cycle: u64) {
+    let entries: Vec<memberdb::ChangeEntry> = db
+        .changes("everyone", memberdb::EntryId::ZERO)
+        .unwrap()
+        .collect();
+    let shown: std::collections::HashSet<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e.id,
+                e.member_id,
+                e.op.as_str(),
+                e.cause.as_str()
+            )
+        })
+        .collect();
+    for line in read {
+        assert!(
+            shown.contains(*line),
+            "cycle {cycle}: the entry '{line}' was read, then lost"
+        );
+    }
+    assert!(
+        entries.windows(2).all(|w| w[0].id < w[1].id),
+        "cycle {cycle}: ids repeat"
+    );
+    let mut folded = std::collections::BTreeSet::new();
+    for e in &entries {
+        let fresh = match e.op {
+            memberdb::ChangeOp::Enter => folded.insert(e.member_id.clone()),
+            memberdb::ChangeOp::Exit => folded.remove(&e.member_id),
+        };
+        assert!(fresh, "cycle {cycle}: {e:?} does not alternate");
+    }
+    assert_eq!(
+        folded.len() as u64,
+        db.member_count(),
+        "cycle {cycle}: the fold is not the group"
+    );
+}
+
 #[test]
 fn kill_9_never_loses_an_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut held = 0u64;
+    let mut entries_read = 0;
     for cycle in 0..cycles() {
         // the policies differ only on power loss; a process crash loses nothing under each
         let policy = ["always", "interval:5", "off"][(cycle % 3) as usize];
@@ -68,11 +115,16 @@ fn kill_9_never_loses_an_acknowledged_write() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();
-        let acked = rx
-            .try_iter()
+        let lines: Vec<String> = rx.try_iter().collect();
+        let acked = lines
+            .iter()
             .filter_map(|l| l.strip_prefix("ack ").and_then(|n| n.parse::<u64>().ok()))
             .max()
             .map_or(held, |last| last + 1);
+        let read: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("entry "))
+            .collect();
 
         let db = Database::open(dir.path())
             .unwrap_or_else(|e| panic!("cycle {cycle} ({policy}): does not reopen: {e}"));
@@ -93,6 +145,9 @@ fn kill_9_never_loses_an_acknowledged_write() {
             }
         }
         held = now_held;
+        stream_holds_what_was_read(&db, &read, cycle);
+        entries_read += read.len();
     }
+    assert!(entries_read > 0, "the consumer read entries");
     assert!(held > cycles(), "the writer made progress: {held} writes");
 }
