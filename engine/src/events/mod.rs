@@ -1,6 +1,7 @@
 //! The behaviour log: append-only events, partitioned by type (see `partition`).
 
 mod day_counts;
+mod lifetime;
 pub(crate) mod partition;
 mod value_order;
 

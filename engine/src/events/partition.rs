@@ -38,6 +38,9 @@ pub(crate) struct EventPartition {
     pub(crate) repeats: BTreeMap<i64, Vec<Bitmap>>,
     /// Per-day orders of numeric properties that range filters asked for (`value_order.rs`).
     pub(super) orders: super::value_order::ValueOrders,
+    /// Each member's number of events of the type, once an all-time count asked for it
+    /// (`lifetime.rs`).
+    pub(super) lifetime: super::lifetime::LifetimeCounts,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -194,6 +197,8 @@ impl EventPartition {
                 .iter()
                 .map(|&i| (ts[i as usize], members[i as usize])),
         );
+        self.lifetime
+            .add(indices.iter().map(|&i| members[i as usize]));
     }
 
     /// Appends events already in time order, after the partition's last, without touching
@@ -212,6 +217,7 @@ impl EventPartition {
         self.members.reserve(room);
         self.ts.reserve(room);
         self.members.extend_from_slice(members);
+        self.lifetime.add(members.iter().copied());
         self.ts.extend_from_slice(ts);
         self.append_props(props, None, old_len, final_len);
     }
@@ -538,6 +544,7 @@ impl EventPartition {
             + self.props.values().map(Column::heap_bytes).sum::<usize>()
             + self.any.heap_bytes()
             + self.orders.heap_bytes()
+            + self.lifetime.heap_bytes()
             + self
                 .days
                 .values()
