@@ -13,10 +13,19 @@ use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp};
 const DEFINITIONS: &[(&str, &str)] = &[
     ("recent", "DID purchase IN LAST 30 DAYS"),
     ("frequent", "DID purchase AT LEAST 3 TIMES IN LAST 90 DAYS"),
-    ("lapsed", "DID purchase AND NOT DID purchase IN LAST 14 DAYS"),
+    (
+        "lapsed",
+        "DID purchase AND NOT DID purchase IN LAST 14 DAYS",
+    ),
     ("vip_login", "DID login IN LAST 36 HOURS AND TAG 'vip'"),
-    ("one_claim", "DID claim_coupon EXACTLY 1 TIMES IN LAST 7 DAYS"),
-    ("few_views", "DID view_product AT MOST 2 TIMES IN LAST 3 DAYS"),
+    (
+        "one_claim",
+        "DID claim_coupon EXACTLY 1 TIMES IN LAST 7 DAYS",
+    ),
+    (
+        "few_views",
+        "DID view_product AT MOST 2 TIMES IN LAST 3 DAYS",
+    ),
     ("both", "IN GROUP recent AND NOT IN GROUP vip_login"),
 ];
 

@@ -25,6 +25,17 @@ impl EventPartition {
             return Some(RoaringBitmap::new());
         }
         let (lo, span) = (*band.start(), band.end() - band.start());
+        // A few members over all time (the group refresh after a write): each member's
+        // count of the type, one lookup.
+        let all_time = split.days.start == i64::MIN && split.edges.iter().all(|e| e.is_empty());
+        if let Some(few) = within.filter(|w| all_time && w.len() <= FEW_MEMBERS) {
+            let counts = self.lifetime.get(&self.members);
+            let passing = few
+                .to_roaring()
+                .into_iter()
+                .filter(|&m| LifetimeCounts::of(counts, m).wrapping_sub(lo) <= span);
+            return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
+        }
         let days: Vec<&Bitmap> = self
             .days
             .range(split.days.clone())
@@ -42,14 +53,6 @@ impl EventPartition {
         // one's count from lookups in the day bitmaps and levels, without their chunk forms
         // (the day a write appended to has just lost its).
         if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
-            // Over all time: each member's count of the type, one lookup.
-            if split.days.start == i64::MIN && split.edges.iter().all(|e| e.is_empty()) {
-                let counts = self.lifetime.get(&self.members);
-                let passing = few.to_roaring().into_iter().filter(|&m| {
-                    LifetimeCounts::of(counts, m).wrapping_sub(lo) <= span
-                });
-                return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
-            }
             let passing = few.to_roaring().into_iter().filter(|&m| {
                 let on_days = days.iter().filter(|b| b.contains(m)).count();
                 let at = edge_rows.partition_point(|&r| r < m);

@@ -12,6 +12,7 @@
 //! referred to cannot be dropped, so definitions never form a cycle.
 
 pub(crate) mod consumers;
+mod depends;
 mod explain;
 pub(crate) mod stored;
 pub(crate) mod stream;
@@ -59,6 +60,8 @@ impl Group {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct GroupStore {
     pub(crate) groups: Vec<Group>,
+    /// Which groups read what; rebuilt when a group is defined or dropped.
+    pub(crate) dependents: depends::Dependents,
 }
 
 impl GroupStore {
@@ -120,6 +123,7 @@ impl GroupStore {
             stream: stream::Stream::default(),
             keep_days,
         });
+        self.dependents = depends::Dependents::of(&self.groups);
         Ok(self.groups.len() - 1)
     }
 
@@ -146,6 +150,7 @@ impl GroupStore {
             )));
         }
         self.groups.remove(pos);
+        self.dependents = depends::Dependents::of(&self.groups);
         Ok(())
     }
 }

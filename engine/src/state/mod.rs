@@ -60,35 +60,56 @@ impl State {
         let live = self.members.live().len();
         let whole =
             touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
-        // Groups whose members changed, for the groups after them.
-        let mut touched = touched.clone();
         let members = (!whole).then(|| Chunks::from_roaring(&touched.members));
-        for i in 0..self.groups.groups.len() {
+        // The groups whose reads were touched, from the dependency index; groups that move
+        // with time whose windows' events were touched (their next change may be sooner).
+        let count = self.groups.groups.len();
+        let everyone = touched.everything || touched.created;
+        let mut affected = vec![everyone; count];
+        let mut windows_touched = vec![touched.everything; count];
+        let deps = &self.groups.dependents;
+        if !everyone {
+            for (names, users) in [
+                (&touched.tags, &deps.tags),
+                (&touched.attributes, &deps.attributes),
+                (&touched.events, &deps.events),
+                (&touched.groups, &deps.groups),
+            ] {
+                for i in names.iter().filter_map(|n| users.get(n)).flatten() {
+                    affected[*i] = true;
+                }
+            }
+        }
+        for i in touched
+            .events
+            .iter()
+            .filter_map(|n| deps.window_events.get(n))
+            .flatten()
+        {
+            windows_touched[*i] = true;
+        }
+        for i in 0..count {
+            let group = &mut self.groups.groups[i];
             // A write can change what the definition selects at earlier instants: the
             // bitmap holds from now on.
-            if self.groups.groups[i].time_dependent {
-                self.groups.groups[i].valid_from = now;
+            if group.time_dependent {
+                group.valid_from = now;
             }
-            let group = &self.groups.groups[i];
             let defined = touched.defined.contains(&group.name);
-            let windows_touched = group.time_dependent
-                && group
-                    .windows
-                    .iter()
-                    .any(|w| touched.everything || touched.events.contains(&w.event));
-            if !defined && !touched.affects(&group.definition) {
-                if windows_touched {
+            if !affected[i] && !defined {
+                if windows_touched[i] {
                     self.note_next_change(i);
                 }
                 continue;
             }
+            let group = &self.groups.groups[i];
             let plan = plan::bind(self, &group.definition, now, None)?;
             let (enters, exits) = match &members {
                 Some(members) if !defined => {
                     let inside = plan.bitmap(Universe::of(members), None)?;
                     let before = &*group.bitmap & &touched.members;
                     if before == inside {
-                        if windows_touched {
+                        if windows_touched[i] {
                             self.note_next_change(i);
                         }
                         continue;
@@ -116,16 +137,18 @@ impl State {
             };
             let group = &mut self.groups.groups[i];
             for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
-                group.stream.push(
-                    position,
-                    ChangeCause::Write,
-                    RunBody::Same { op, at: now, rows },
-                );
+                group
+                    .stream
+                    .push(position, ChangeCause::Write, RunBody::Same { op, at: now, rows });
             }
             if group.time_dependent {
                 self.note_next_change(i);
             }
-            touched.groups.insert(self.groups.groups[i].name.clone());
+            // Its members changed: the groups reading it may change too (they come later).
+            let name = &self.groups.groups[i].name;
+            for &j in self.groups.dependents.groups.get(name).into_iter().flatten() {
+                affected[j] = true;
+            }
         }
         Ok(())
     }

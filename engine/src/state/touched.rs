@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use roaring::RoaringBitmap;
 
 use crate::members::RowId;
-use crate::segment::Segment;
 
 /// The members a batch of changes touched, and what of theirs it changed. A member's
 /// membership in a group depends only on that member's own facts, so a group whose
@@ -48,52 +47,11 @@ impl Touched {
         self.created |= created;
     }
 
-    /// Whether a group whose definition is `definition` may have changed.
-    pub(crate) fn affects(&self, definition: &Segment) -> bool {
-        if self.everything || self.created {
-            return true;
-        }
-        let mut reads = Reads::default();
-        reads.of(definition);
-        reads.tags.iter().any(|t| self.tags.contains(*t))
-            || reads
-                .attributes
-                .iter()
-                .any(|a| self.attributes.contains(*a))
-            || reads.events.iter().any(|e| self.events.contains(*e))
-            || reads.groups.iter().any(|g| self.groups.contains(*g))
-    }
-
     /// Nothing was touched.
     pub(crate) fn is_empty(&self) -> bool {
         !self.everything
             && self.members.is_empty()
             && self.defined.is_empty()
             && self.groups.is_empty()
-    }
-}
-
-/// The names a definition reads.
-#[derive(Default)]
-struct Reads<'a> {
-    tags: Vec<&'a str>,
-    attributes: Vec<&'a str>,
-    events: Vec<&'a str>,
-    groups: Vec<&'a str>,
-}
-
-impl<'a> Reads<'a> {
-    fn of(&mut self, segment: &'a Segment) {
-        match segment {
-            Segment::All => {}
-            Segment::Tag(t) => self.tags.push(t),
-            Segment::InGroup(g) => self.groups.push(g),
-            Segment::Attr { name, .. } => self.attributes.push(name),
-            Segment::Did(did) => self.events.push(&did.event),
-            Segment::And(children) | Segment::Or(children) => {
-                children.iter().for_each(|c| self.of(c))
-            }
-            Segment::Not(inner) => self.of(inner),
-        }
     }
 }

@@ -1,0 +1,73 @@
+//! The dependency index: from each tag, attribute, event type and group to the groups whose
+//! definitions read it, so a write finds the groups it may change without looking at every
+//! definition (`State::refresh_groups`).
+
+use std::collections::HashMap;
+
+use super::Group;
+use crate::segment::Segment;
+
+/// The groups (by index in definition order) that read each name.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dependents {
+    pub(crate) tags: HashMap<String, Vec<usize>>,
+    pub(crate) attributes: HashMap<String, Vec<usize>>,
+    pub(crate) events: HashMap<String, Vec<usize>>,
+    pub(crate) groups: HashMap<String, Vec<usize>>,
+    /// Groups that move with time, by the event types of the windows they read (through
+    /// the groups they refer to too): new events of those types can move their next change.
+    pub(crate) window_events: HashMap<String, Vec<usize>>,
+}
+
+impl Dependents {
+    /// The index of `groups`.
+    pub(crate) fn of(groups: &[Group]) -> Self {
+        let mut index = Dependents::default();
+        for (i, group) in groups.iter().enumerate() {
+            let mut reads = Reads::default();
+            reads.of(&group.definition);
+            let add = |map: &mut HashMap<String, Vec<usize>>, names: Vec<&str>| {
+                for name in names {
+                    let users = map.entry(name.to_string()).or_default();
+                    if users.last() != Some(&i) {
+                        users.push(i);
+                    }
+                }
+            };
+            add(&mut index.tags, reads.tags);
+            add(&mut index.attributes, reads.attributes);
+            add(&mut index.events, reads.events);
+            add(&mut index.groups, reads.groups);
+            add(
+                &mut index.window_events,
+                group.windows.iter().map(|w| w.event.as_str()).collect(),
+            );
+        }
+        index
+    }
+}
+
+/// The names a definition reads.
+#[derive(Default)]
+struct Reads<'a> {
+    tags: Vec<&'a str>,
+    attributes: Vec<&'a str>,
+    events: Vec<&'a str>,
+    groups: Vec<&'a str>,
+}
+
+impl<'a> Reads<'a> {
+    fn of(&mut self, segment: &'a Segment) {
+        match segment {
+            Segment::All => {}
+            Segment::Tag(t) => self.tags.push(t),
+            Segment::InGroup(g) => self.groups.push(g),
+            Segment::Attr { name, .. } => self.attributes.push(name),
+            Segment::Did(did) => self.events.push(&did.event),
+            Segment::And(children) | Segment::Or(children) => {
+                children.iter().for_each(|c| self.of(c))
+            }
+            Segment::Not(inner) => self.of(inner),
+        }
+    }
+}
