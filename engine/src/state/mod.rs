@@ -137,16 +137,25 @@ impl State {
             };
             let group = &mut self.groups.groups[i];
             for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
-                group
-                    .stream
-                    .push(position, ChangeCause::Write, RunBody::Same { op, at: now, rows });
+                group.stream.push(
+                    position,
+                    ChangeCause::Write,
+                    RunBody::Same { op, at: now, rows },
+                );
             }
             if group.time_dependent {
                 self.note_next_change(i);
             }
             // Its members changed: the groups reading it may change too (they come later).
             let name = &self.groups.groups[i].name;
-            for &j in self.groups.dependents.groups.get(name).into_iter().flatten() {
+            for &j in self
+                .groups
+                .dependents
+                .groups
+                .get(name)
+                .into_iter()
+                .flatten()
+            {
                 affected[j] = true;
             }
         }
