@@ -63,6 +63,20 @@ fn groups(c: &mut Criterion) {
                 db.add_event(&member, "purchase", ts, &[]).expect("write");
             })
         });
+        // Events as they arrive, in time order after the data's end: the write appends
+        // without sorting the day's events again.
+        let mut n = 0u64;
+        let end = Timestamp::parse("2026-11-01T00:00:00Z")
+            .expect("time")
+            .micros();
+        group.bench_function(format!("{name}/in-order"), |b| {
+            b.iter(|| {
+                n += 1;
+                let member = format!("M{:08}", n * 7919 % members + 1);
+                db.add_event(&member, "purchase", Timestamp(end + n as i64), &[])
+                    .expect("write");
+            })
+        });
     }
     group.finish();
 }

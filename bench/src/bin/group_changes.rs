@@ -6,6 +6,8 @@
 //!
 //!     cargo run --release -p memberdb-bench --bin group_changes -- DIR T0 T1 [STEPS]
 
+// mimalloc, as the memberdb binary allocates
+use memberdb_bench as _;
 use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp};
 
 /// The groups checked: windows, counts in windows, NOT of a window, hours, exact counts,
@@ -48,7 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
     let mut after = Vec::new();
     for (name, definition) in DEFINITIONS {
-        db.execute(&format!("DEFINE GROUP {name} AS {definition}"), None)?;
+        // kept for years: a long move must not trim what it just made
+        db.execute(
+            &format!("DEFINE GROUP {name} AS {definition} KEEP CHANGES 3653 DAYS"),
+            None,
+        )?;
         let (id, members) = db.group_snapshot(name)?;
         println!(
             "{}",

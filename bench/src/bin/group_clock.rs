@@ -10,7 +10,10 @@
 //! Everything in memory (the apply step; no fsync). One line of JSON at the end.
 //!
 //!     cargo run --release -p memberdb-bench --bin group_clock -- DIR END [--events N]
+//!         [--clock-only]
 
+// mimalloc, as the memberdb binary allocates
+use memberdb_bench as _;
 use std::time::Instant;
 
 use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp, read_batches};
@@ -65,7 +68,7 @@ fn definitions() -> Vec<String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: group_clock DIR END [--events N]";
+    let usage = "usage: group_clock DIR END [--events N] [--clock-only]";
     let (dir, end) = match &args[..] {
         [dir, end, ..] => (std::path::PathBuf::from(dir), end.clone()),
         _ => return Err(usage.into()),
@@ -94,8 +97,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // also pays for warming the allocator.
     let mut load_seconds = [f64::MAX; 2];
     let mut db = None;
-    for (k, with_groups) in [false, true, false, true].into_iter().enumerate() {
-        let k = k % 2;
+    // `--clock-only`: one load, with the groups, for the clock's move over all the data.
+    let runs: &[bool] = if args.iter().any(|a| a == "--clock-only") {
+        &[true]
+    } else {
+        &[false, true, false, true]
+    };
+    for &with_groups in runs {
+        let k = usize::from(with_groups);
         drop(db.take());
         let d = Database::in_memory_with(OpenOptions {
             clock: Clock::Manual(end),
@@ -122,9 +131,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let entries_before: u64 = (0..100)
         .map(|i| db.group_status(&format!("g{i}")).map(|s| s.entries))
         .sum::<memberdb::Result<u64>>()?;
+    // `--days N`: N day moves in a row (the reported move is the first; for profiles).
+    let days: i64 = match args.iter().position(|a| a == "--days") {
+        Some(i) => args.get(i + 1).ok_or(usage)?.parse()?,
+        None => 1,
+    };
     let started = Instant::now();
     db.set_clock(Timestamp(end.micros() + 86_400_000_000))?;
     let day_move = started.elapsed().as_secs_f64();
+    for day in 2..=days {
+        let started = Instant::now();
+        db.set_clock(Timestamp(end.micros() + day * 86_400_000_000))?;
+        eprintln!("day {day}: {:.3} s", started.elapsed().as_secs_f64());
+    }
+    let end = Timestamp(end.micros() + (days - 1) * 86_400_000_000);
     let entries_after: u64 = (0..100)
         .map(|i| db.group_status(&format!("g{i}")).map(|s| s.entries))
         .sum::<memberdb::Result<u64>>()?;

@@ -10,6 +10,8 @@
 //!
 //!     cargo run --release -p memberdb-bench --bin xread_wake -- 127.0.0.1:7379 [ROUNDS]
 
+// mimalloc, as the memberdb binary allocates
+use memberdb_bench as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;

@@ -64,6 +64,16 @@ impl ChunkRef<'_> {
         }
     }
 
+    /// The members' low 16 bits, ascending.
+    pub(crate) fn members(&self) -> Vec<u16> {
+        match self {
+            ChunkRef::Empty => Vec::new(),
+            ChunkRef::Array(a) => a.to_vec(),
+            ChunkRef::Bits(words, n) => super::kernels::bits_to_array(words, *n as usize),
+            ChunkRef::Full => (0..=u16::MAX).collect(),
+        }
+    }
+
     pub(crate) fn contains(&self, low: u16) -> bool {
         match self {
             ChunkRef::Empty => false,

@@ -74,10 +74,48 @@ impl EventPartition {
         let mut out = Vec::with_capacity(chunks);
         let mut edge_rows = edge_rows.as_slice();
         for k in 0..chunks {
-            if within.is_some_and(|w| w.get(k).len() == 0) {
+            let universe = within.map(|w| w.get(k));
+            if universe.is_some_and(|u| u.len() == 0) {
                 let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
                 edge_rows = &edge_rows[here..];
                 out.push(Chunk::Empty);
+                continue;
+            }
+            // A chunk with few members of the universe (the candidates of a clock move,
+            // spread over every chunk): each one's count from lookups in the day chunks,
+            // not a pass over the chunk's 65,536 counters.
+            let day_chunks: Vec<ChunkRef<'_>> = match universe {
+                Some(u) if u.len() <= FEW_PER_CHUNK => inputs
+                    .iter()
+                    .map(|c| c.get(k))
+                    .filter(|c| !matches!(c, ChunkRef::Empty))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            // Lookups cost about a binary search per member and day; counting, a pass over
+            // the day chunks and the chunk's counters.
+            let lookups = |u: &ChunkRef<'_>| u64::from(u.len()) * day_chunks.len() as u64 * 8;
+            let counting = day_chunks.iter().map(|c| u64::from(c.len())).sum::<u64>() + 16_384;
+            if let Some(universe) =
+                universe.filter(|u| u.len() <= FEW_PER_CHUNK && lookups(u) < counting)
+            {
+                let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
+                let (edges, rest) = edge_rows.split_at(here);
+                edge_rows = rest;
+                let base = k as u32 * CHUNK_BITS;
+                let passing: Vec<u16> = universe
+                    .members()
+                    .into_iter()
+                    .filter(|&low| {
+                        let m = base + u32::from(low);
+                        let on_days = day_chunks.iter().filter(|c| c.contains(low)).count();
+                        let at = edges.partition_point(|&r| r < m);
+                        let at_edges = edges[at..].partition_point(|&r| r == m);
+                        let n = (on_days + at_edges).min(255) as u8;
+                        n.wrapping_sub(lo) <= span
+                    })
+                    .collect();
+                out.push(Chunk::from_sorted(&passing));
                 continue;
             }
             let mut touched = false;
@@ -121,6 +159,8 @@ impl EventPartition {
 
 /// A universe of at most this many members is counted member by member.
 const FEW_MEMBERS: u64 = 256;
+/// A chunk with at most this many members of the universe is counted member by member.
+const FEW_PER_CHUNK: u32 = 1024;
 
 /// Adds one to the counter of every member of `chunk`; false if it has none.
 fn add_chunk(counts: &mut [u8], chunk: ChunkRef<'_>) -> bool {

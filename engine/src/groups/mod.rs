@@ -32,6 +32,8 @@ pub(crate) struct Group {
     pub(crate) bitmap: Bitmap,
     /// The `IN LAST` windows the definition reads, through the groups it refers to.
     pub(crate) windows: Vec<time::WindowRead>,
+    /// How its membership moves while its windows only lose events.
+    pub(crate) monotony: time::Monotony,
     /// For a group that moves with time: the first instant `bitmap` holds for (`i64::MAX`
     /// until it is first evaluated).
     pub(crate) valid_from: i64,
@@ -79,12 +81,14 @@ impl GroupStore {
     }
 
     /// Checks a new definition and adds it with an empty bitmap; the caller refreshes it.
-    /// `windows` are the `IN LAST` windows it reads (`time::window_reads`).
+    /// `windows` are the `IN LAST` windows it reads (`time::window_reads`), `monotony` how
+    /// it moves with them (`time::monotony`).
     pub(crate) fn define(
         &mut self,
         name: &str,
         definition: Segment,
         windows: Vec<time::WindowRead>,
+        monotony: time::Monotony,
         keep_days: u32,
     ) -> Result<usize> {
         if name.is_empty() {
@@ -118,6 +122,7 @@ impl GroupStore {
             time_dependent,
             bitmap: Bitmap::default(),
             windows,
+            monotony,
             valid_from: i64::MAX,
             next_change: i64::MAX,
             stream: stream::Stream::default(),

@@ -58,6 +58,70 @@ fn collect(state: &State, segment: &Segment, out: &mut Vec<WindowRead>, depth: u
     }
 }
 
+/// How a group's membership can move while its windows only lose events (the clock moving
+/// with no future-dated event entering a window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Monotony {
+    /// It can only lose members: every window is read as "at least n" outside any `NOT`.
+    Falls,
+    /// It can only gain members: every window is read as "at least n" under a `NOT`.
+    Rises,
+    /// Either (an `AT MOST` or `EXACTLY` window, or windows on both sides of a `NOT`).
+    Either,
+}
+
+/// How `segment`'s membership moves when its windows only lose events (through the groups
+/// it refers to too). A member whose membership is the same at both ends of such a move
+/// then never changed in between.
+pub(crate) fn monotony(state: &State, segment: &Segment) -> Monotony {
+    let mut sides = (false, false, false);
+    polarity(state, segment, true, &mut sides, 0);
+    match sides {
+        (_, _, true) | (true, true, _) => Monotony::Either,
+        (false, true, _) => Monotony::Rises,
+        _ => Monotony::Falls,
+    }
+}
+
+/// Notes the sides windows are read on: `(outside NOT, under NOT, not "at least")`.
+fn polarity(
+    state: &State,
+    segment: &Segment,
+    positive: bool,
+    sides: &mut (bool, bool, bool),
+    depth: usize,
+) {
+    match segment {
+        Segment::Did(did) => {
+            if matches!(did.window, Some(Window::Last { .. })) {
+                match did.frequency {
+                    None | Some(crate::segment::Frequency::AtLeast(_)) => {
+                        if positive {
+                            sides.0 = true;
+                        } else {
+                            sides.1 = true;
+                        }
+                    }
+                    Some(_) => sides.2 = true,
+                }
+            }
+        }
+        Segment::InGroup(name) => {
+            if let Some(group) = state.groups.get(name)
+                && group.time_dependent
+                && depth <= state.groups.groups.len()
+            {
+                polarity(state, &group.definition, positive, sides, depth + 1);
+            }
+        }
+        Segment::And(children) | Segment::Or(children) => children
+            .iter()
+            .for_each(|c| polarity(state, c, positive, sides, depth)),
+        Segment::Not(inner) => polarity(state, inner, !positive, sides, depth),
+        Segment::All | Segment::Tag(_) | Segment::Attr { .. } => {}
+    }
+}
+
 /// The first instant after `clock` at which a member's membership in a group reading
 /// `reads` can change without new data (`i64::MAX`: never).
 pub(crate) fn next_boundary(state: &State, reads: &[WindowRead], clock: i64) -> i64 {
@@ -83,14 +147,16 @@ pub(crate) fn next_boundary(state: &State, reads: &[WindowRead], clock: i64) -> 
 }
 
 /// Each member whose windows in `reads` change in `(t0, t1]`, with the instants they
-/// change at, sorted and distinct: `(row, instants)` in row order.
+/// change at, sorted and distinct: `(row, instants)` in row order; and whether any event
+/// enters a window in the move (a future-dated event), rather than only leaving.
 pub(crate) fn boundaries(
     state: &State,
     reads: &[WindowRead],
     t0: i64,
     t1: i64,
-) -> Result<Vec<(RowId, Vec<i64>)>> {
+) -> Result<(Vec<(RowId, Vec<i64>)>, bool)> {
     let mut pairs: Vec<(RowId, i64)> = Vec::new();
+    let mut entering_any = false;
     for read in reads {
         let Some(partition) = state.events.types.get(&read.event) else {
             continue;
@@ -102,6 +168,7 @@ pub(crate) fn boundaries(
         );
         // Entering (future-dated events): t0 < ts <= t1.
         let entering = partition.slice(t0.saturating_add(1), t1.saturating_add(1));
+        entering_any |= !entering.is_empty();
         for (range, shift) in [(leaving, read.span), (entering, 0)] {
             let rows = partition.members.range(range.clone());
             let times = partition.ts.range(range);
@@ -117,5 +184,5 @@ pub(crate) fn boundaries(
             _ => out.push((row, vec![at])),
         }
     }
-    Ok(out)
+    Ok((out, entering_any))
 }

@@ -87,10 +87,11 @@ pub(crate) fn apply(
             // The definition must bind against the state before it is stored.
             crate::plan::bind(state, definition, state.clock, None)?;
             let windows = crate::groups::time::window_reads(state, definition);
+            let monotony = crate::groups::time::monotony(state, definition);
             let keep_days = keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
             state
                 .groups
-                .define(name, definition.clone(), windows, keep_days)?;
+                .define(name, definition.clone(), windows, monotony, keep_days)?;
             touched.defined.insert(name.clone());
             Ok(Outcome::Done)
         }

@@ -71,7 +71,12 @@ impl State {
     /// The changes of group `i`'s membership in `(t0, t1]`, in instant order (members in
     /// row order at the same instant); every group before `i` is already at `t1`.
     fn transitions(&self, i: usize, t0: i64, t1: i64) -> Result<Vec<Timed>> {
-        let candidates = time::boundaries(self, &self.groups.groups[i].windows, t0, t1)?;
+        let group = &self.groups.groups[i];
+        let (candidates, entering) = time::boundaries(self, &group.windows, t0, t1)?;
+        // Windows only losing events and a definition that only falls (or only rises) with
+        // them: a member in the group at both ends (or at neither) never left in between,
+        // so only members that changed are looked at closer.
+        let monotone = !entering && group.monotony != time::Monotony::Either;
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
@@ -102,6 +107,8 @@ impl State {
                             });
                         }
                     }
+                    _ if monotone
+                        && piece.at_a.contains(*row) == piece.at_b.contains(*row) => {}
                     _ => several.push(k),
                 }
             }

@@ -107,7 +107,17 @@ impl State {
             let (enters, exits) = match &members {
                 Some(members) if !defined => {
                     let inside = plan.bitmap(Universe::of(members), None)?;
-                    let before = &*group.bitmap & &touched.members;
+                    let before = if touched.members.len() <= 64 {
+                        // A few members: looked up, not intersected.
+                        let bitmap = group.bitmap.as_ref();
+                        touched
+                            .members
+                            .iter()
+                            .filter(|&m| bitmap.contains(m))
+                            .collect()
+                    } else {
+                        &*group.bitmap & &touched.members
+                    };
                     if before == inside {
                         if windows_touched[i] {
                             self.note_next_change(i);

@@ -1057,10 +1057,15 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         .unwrap_or_else(|| crate::Timestamp::now().micros());
     for group in &manifest.groups {
         let windows = crate::groups::time::window_reads(&state, &group.definition);
+        let monotony = crate::groups::time::monotony(&state, &group.definition);
         let keep_days = group.keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
-        state
-            .groups
-            .define(&group.name, group.definition.clone(), windows, keep_days)?;
+        state.groups.define(
+            &group.name,
+            group.definition.clone(),
+            windows,
+            monotony,
+            keep_days,
+        )?;
     }
     state.loads = std::sync::Arc::new(manifest.loads.clone());
     // Evaluated as they are, without history: the stream the checkpoint saved is theirs.
