@@ -7,8 +7,8 @@
 //!     cargo run --release -p memberdb-bench --bin group_changes -- DIR T0 T1 [STEPS]
 
 // mimalloc, as the memberdb binary allocates
-use memberdb_bench as _;
 use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp};
+use memberdb_bench as _;
 
 /// The groups checked: windows, counts in windows, NOT of a window, hours, exact counts,
 /// a group of groups.

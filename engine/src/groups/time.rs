@@ -146,15 +146,32 @@ pub(crate) fn next_boundary(state: &State, reads: &[WindowRead], clock: i64) -> 
     next
 }
 
+/// The instants in a clock move at which members' windows change.
+pub(crate) struct Boundaries {
+    /// `(row, instant)`, sorted and distinct.
+    pub(crate) pairs: Vec<(RowId, i64)>,
+    /// Per member, in row order: its row and the range of its pairs.
+    pub(crate) members: Vec<(RowId, std::ops::Range<usize>)>,
+    /// Some event enters a window in the move (a future-dated event), rather than only
+    /// leaving one.
+    pub(crate) entering: bool,
+}
+
+impl Boundaries {
+    /// The instants of member `k` (an index into `members`).
+    pub(crate) fn instants(&self, k: usize) -> impl Iterator<Item = i64> + '_ {
+        self.pairs[self.members[k].1.clone()].iter().map(|p| p.1)
+    }
+}
+
 /// Each member whose windows in `reads` change in `(t0, t1]`, with the instants they
-/// change at, sorted and distinct: `(row, instants)` in row order; and whether any event
-/// enters a window in the move (a future-dated event), rather than only leaving.
+/// change at.
 pub(crate) fn boundaries(
     state: &State,
     reads: &[WindowRead],
     t0: i64,
     t1: i64,
-) -> Result<(Vec<(RowId, Vec<i64>)>, bool)> {
+) -> Result<Boundaries> {
     let mut pairs: Vec<(RowId, i64)> = Vec::new();
     let mut entering_any = false;
     for read in reads {
@@ -177,12 +194,16 @@ pub(crate) fn boundaries(
     }
     pairs.sort_unstable();
     pairs.dedup();
-    let mut out: Vec<(RowId, Vec<i64>)> = Vec::new();
-    for (row, at) in pairs {
-        match out.last_mut() {
-            Some((r, instants)) if *r == row => instants.push(at),
-            _ => out.push((row, vec![at])),
+    let mut members: Vec<(RowId, std::ops::Range<usize>)> = Vec::new();
+    for (i, &(row, _)) in pairs.iter().enumerate() {
+        match members.last_mut() {
+            Some((r, range)) if *r == row => range.end = i + 1,
+            _ => members.push((row, i..i + 1)),
         }
     }
-    Ok((out, entering_any))
+    Ok(Boundaries {
+        pairs,
+        members,
+        entering: entering_any,
+    })
 }

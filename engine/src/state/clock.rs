@@ -72,43 +72,43 @@ impl State {
     /// row order at the same instant); every group before `i` is already at `t1`.
     fn transitions(&self, i: usize, t0: i64, t1: i64) -> Result<Vec<Timed>> {
         let group = &self.groups.groups[i];
-        let (candidates, entering) = time::boundaries(self, &group.windows, t0, t1)?;
+        let candidates = time::boundaries(self, &group.windows, t0, t1)?;
         // Windows only losing events and a definition that only falls (or only rises) with
         // them: a member in the group at both ends (or at neither) never left in between,
         // so only members that changed are looked at closer.
-        let monotone = !entering && group.monotony != time::Monotony::Either;
-        if candidates.is_empty() {
+        let monotone = !candidates.entering && group.monotony != time::Monotony::Either;
+        if candidates.members.is_empty() {
             return Ok(Vec::new());
         }
-        let all: RoaringBitmap = candidates.iter().map(|(row, _)| *row).collect();
+        let all = RoaringBitmap::from_sorted_iter(candidates.members.iter().map(|(row, _)| *row))
+            .expect("rows ascend");
         let at_t0 = &all & self.groups.groups[i].bitmap.as_ref();
         let at_t1 = self.evaluate_group(i, t1, &all)?;
         let mut out = Vec::new();
         let mut pieces = vec![Piece {
             a: t0,
             b: t1,
-            members: (0..candidates.len()).collect(),
+            members: (0..candidates.members.len()).collect(),
             at_a: at_t0,
             at_b: at_t1,
         }];
         while let Some(piece) = pieces.pop() {
             let mut several = Vec::new();
             for &k in &piece.members {
-                let (row, instants) = &candidates[k];
-                let inside = instants_in(instants, piece.a, piece.b);
-                match inside.len() {
-                    0 => {}
-                    1 => {
+                let row = &candidates.members[k].0;
+                let mut inside = candidates
+                    .instants(k)
+                    .filter(|&t| piece.a < t && t <= piece.b);
+                let first = inside.next();
+                let more = inside.next().is_some();
+                match (first, more) {
+                    (None, _) => {}
+                    (Some(at), false) => {
                         if let Some(op) = change(*row, &piece.at_a, &piece.at_b) {
-                            out.push(Timed {
-                                at: inside[0],
-                                row: *row,
-                                op,
-                            });
+                            out.push(Timed { at, row: *row, op });
                         }
                     }
-                    _ if monotone
-                        && piece.at_a.contains(*row) == piece.at_b.contains(*row) => {}
+                    _ if monotone && piece.at_a.contains(*row) == piece.at_b.contains(*row) => {}
                     _ => several.push(k),
                 }
             }
@@ -117,7 +117,7 @@ impl State {
             }
             // Two distinct instants in (a, b] leave room for a midpoint strictly inside.
             let mid = piece.a + ((piece.b - piece.a) / 2);
-            let rows: RoaringBitmap = several.iter().map(|&k| candidates[k].0).collect();
+            let rows: RoaringBitmap = several.iter().map(|&k| candidates.members[k].0).collect();
             let at_mid = self.evaluate_group(i, mid, &rows)?;
             pieces.push(Piece {
                 a: mid,
@@ -137,13 +137,6 @@ impl State {
         out.sort_unstable_by_key(|e| (e.at, e.row));
         Ok(out)
     }
-}
-
-/// The instants of `instants` (sorted) in `(a, b]`.
-fn instants_in(instants: &[i64], a: i64, b: i64) -> &[i64] {
-    let lo = instants.partition_point(|&t| t <= a);
-    let hi = instants.partition_point(|&t| t <= b);
-    &instants[lo..hi]
 }
 
 /// How `row` changed between two memberships, if it did.
