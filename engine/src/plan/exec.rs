@@ -604,6 +604,12 @@ impl<'p> Run<'p> {
         self.universe.chunks.count()
     }
 
+    /// The universe when it is not every member (a write's touched members, a clock
+    /// move's candidates): its empty chunks are skipped without walking the plan there.
+    fn sparse_universe(&self) -> Option<&'p Chunks> {
+        (!self.universe.everyone).then_some(self.universe.chunks)
+    }
+
     fn walker(&self) -> Walker<'_> {
         Walker::new(self.stats.as_ref().map(Vec::len))
     }
@@ -720,7 +726,11 @@ impl<'p> Run<'p> {
 
     /// Members of the answer.
     pub(crate) fn count(&mut self) -> Result<u64> {
+        let sparse = self.sparse_universe();
         let parts = self.walk_split(|walker, tree, k, total: &mut u64| {
+            if sparse.is_some_and(|u| u.get(k).len() == 0) {
+                return;
+            }
             *total += u64::from(walker.count(tree, k));
         })?;
         Ok(parts.into_iter().sum())
@@ -728,7 +738,12 @@ impl<'p> Run<'p> {
 
     /// The answer as chunks.
     pub(crate) fn members(&mut self) -> Result<Chunks> {
+        let sparse = self.sparse_universe();
         let parts = self.walk_split(|walker, tree, k, out: &mut Vec<Chunk>| {
+            if sparse.is_some_and(|u| u.get(k).len() == 0) {
+                out.push(Chunk::Empty);
+                return;
+            }
             out.push(walker.eval(tree, k).into_chunk());
         })?;
         Ok(Chunks::from_vec(parts.into_iter().flatten().collect()))
