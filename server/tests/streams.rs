@@ -11,6 +11,9 @@ use support::{Server, q};
 
 const START: &str = "2026-12-01T00:00:00Z";
 
+/// An entry as redis-rs reads it: its id and its fields, flat.
+type Entry = (String, Vec<String>);
+
 fn manual(dir: &std::path::Path) -> Server {
     Server::start_with(dir, &["--clock", "manual", "--now", START])
 }
@@ -96,7 +99,7 @@ print("ok")
         .arg("2026-12-09T00:00:00Z")
         .query(&mut con)
         .unwrap();
-    let reply: Vec<(String, Vec<(String, Vec<String>)>)> = cmd("XREAD")
+    let reply: Vec<(String, Vec<Entry>)> = cmd("XREAD")
         .arg("STREAMS")
         .arg("group:reminder")
         .arg(&id)
