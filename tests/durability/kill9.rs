@@ -32,10 +32,16 @@ fn next(seed: &mut u64) -> u64 {
 /// Every entry the consumer read is in the stream as it read it; ids grow; the stream
 /// folded from the start (the group was defined on the empty database) is the group.
 fn stream_holds_what_was_read(db: &Database, read: &[&str], cycle: u64) {
-    let entries: Vec<memberdb::ChangeEntry> = db
-        .changes("everyone", memberdb::EntryId::ZERO)
-        .unwrap()
-        .collect();
+    // Read in pages: one read returns at most `MAX_READ` entries.
+    let mut entries: Vec<memberdb::ChangeEntry> = Vec::new();
+    loop {
+        let after = entries.last().map_or(memberdb::EntryId::ZERO, |e| e.id);
+        let page: Vec<_> = db.changes("everyone", after).unwrap().collect();
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
     let shown: std::collections::HashSet<String> = entries
         .iter()
         .map(|e| {
