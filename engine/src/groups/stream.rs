@@ -202,17 +202,11 @@ impl Run {
         }
     }
 
-    /// Entry `k` of the run: (row, op, at).
-    fn get(&self, k: u64) -> Option<(RowId, ChangeOp, i64)> {
+    /// The run's entries in order: (row, op, at).
+    fn entries(&self) -> Box<dyn Iterator<Item = (RowId, ChangeOp, i64)> + '_> {
         match &self.body {
-            RunBody::Same { op, at, rows } => {
-                let row = rows.select(u32::try_from(k).ok()?)?;
-                Some((row, *op, *at))
-            }
-            RunBody::Timed(entries) => {
-                let e = entries.get(usize::try_from(k).ok()?)?;
-                Some((e.row, e.op, e.at))
-            }
+            RunBody::Same { op, at, rows } => Box::new(rows.iter().map(|r| (r, *op, *at))),
+            RunBody::Timed(entries) => Box::new(entries.iter().map(|e| (e.row, e.op, e.at))),
         }
     }
 }
@@ -341,29 +335,12 @@ impl Stream {
             } else {
                 0
             };
-            let mut k = start;
-            while let Some((row, op, at)) = run.get(k) {
+            for (k, (row, op, at)) in run.entries().enumerate().skip(start as usize) {
                 let id = EntryId::new(run.position, run.first_n + k as u32);
                 if id > to || out.len() >= limit {
                     break;
                 }
                 out.push((id, row, op, run.cause, at));
-                k += 1;
-                if k == 1024 && matches!(run.body, RunBody::Same { .. }) {
-                    // Bitmaps: walk in order instead of selecting each entry.
-                    break;
-                }
-            }
-            if k == 1024
-                && let RunBody::Same { op, at, rows } = &run.body
-            {
-                for (j, row) in rows.iter().enumerate().skip(1024) {
-                    let id = EntryId::new(run.position, run.first_n + j as u32);
-                    if id > to || out.len() >= limit {
-                        break;
-                    }
-                    out.push((id, row, *op, run.cause, *at));
-                }
             }
         }
         out
@@ -384,12 +361,7 @@ impl Stream {
             if run.first() > to {
                 continue;
             }
-            let all = match &run.body {
-                RunBody::Same { op, at, rows } => {
-                    rows.iter().map(|row| (row, *op, *at)).collect::<Vec<_>>()
-                }
-                RunBody::Timed(entries) => entries.iter().map(|e| (e.row, e.op, e.at)).collect(),
-            };
+            let all: Vec<_> = run.entries().collect();
             for (k, (row, op, at)) in all.into_iter().enumerate().rev() {
                 let id = EntryId::new(run.position, run.first_n + k as u32);
                 if id > to {

@@ -189,7 +189,7 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
                 "XRANGE" => xrange(shared, args, false),
                 "XREVRANGE" => xrange(shared, args, true),
                 "XLEN" => xlen(shared, args),
-                "XINFO" => xinfo(shared, session, args),
+                "XINFO" => xinfo(shared, args),
                 "XGROUP" => needs(session, name, Role::Write).and_then(|()| xgroup(shared, args)),
                 "XACK" => needs(session, name, Role::Write).and_then(|()| xack(shared, args)),
                 "XPENDING" => xpending(shared, args),
@@ -397,7 +397,7 @@ fn xlen(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     Ok(Reply::Int(status.entries as i64))
 }
 
-fn xinfo(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xinfo(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let usage = "STREAM group:<name> | GROUPS group:<name>";
     let what = text(args, 1).map(str::to_uppercase);
     if args.len() < 3 {
@@ -413,7 +413,6 @@ fn xinfo(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, 
             .map_err(engine_error)?;
         Ok(e.first().map_or(Reply::Nil, entry_reply))
     };
-    let _ = session;
     match what.as_deref() {
         Some("STREAM") => Ok(Reply::Map(vec![
             (Reply::text("length"), Reply::Int(status.entries as i64)),
