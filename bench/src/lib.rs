@@ -15,7 +15,7 @@ pub mod workloads;
 use std::path::{Path, PathBuf};
 
 use memberdb::datagen::{GenConfig, generate};
-use memberdb::{Database, InputKind, Timestamp};
+use memberdb::{Database, InputKind, Segment, Timestamp};
 
 /// The end of every benchmark data set's history, and the *now* of its queries.
 pub fn bench_now() -> Timestamp {
@@ -75,4 +75,31 @@ pub fn loaded(members: u64) -> Database {
     db.load_file(InputKind::Tags, dir.join("tags.parquet"))
         .expect("tags");
     db
+}
+
+/// The groups of the write-path goal of issue 14: 100 groups, of which 10 read `purchase`
+/// (`DID purchase AT LEAST n AND <tag>`) and 90 read tags and attributes only.
+pub fn define_write_path_groups(db: &Database) {
+    let cities = ["Shanghai", "Beijing", "Shenzhen", "Guangzhou", "Hangzhou"];
+    let tags = [
+        "vip",
+        "churn_risk",
+        "foodie",
+        "pet_owner",
+        "fitness",
+        "student",
+    ];
+    for i in 0..100 {
+        let definition = if i < 10 {
+            Segment::did("purchase")
+                .at_least(1 + i as u64 % 3)
+                .build()
+                .and(Segment::tag(tags[i % tags.len()]))
+        } else {
+            Segment::tag(tags[i % tags.len()])
+                .and(Segment::attr("city").eq(cities[i % cities.len()]))
+        };
+        db.define_group(&format!("g{i}"), definition)
+            .expect("group");
+    }
 }

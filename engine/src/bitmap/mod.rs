@@ -37,6 +37,29 @@ impl Bitmap {
         Arc::make_mut(&mut self.bits)
     }
 
+    /// Adds `members`: one by one when they are few (an `|=` merges each container it
+    /// meets into a new one), unchanged when there are none.
+    pub(crate) fn add_all(&mut self, members: &RoaringBitmap) {
+        match members.len() {
+            0 => {}
+            n if n <= FEW => members.iter().for_each(|m| {
+                self.make_mut().insert(m);
+            }),
+            _ => *self.make_mut() |= members,
+        }
+    }
+
+    /// Removes `members`, as [`Bitmap::add_all`] adds them.
+    pub(crate) fn remove_all(&mut self, members: &RoaringBitmap) {
+        match members.len() {
+            0 => {}
+            n if n <= FEW => members.iter().for_each(|m| {
+                self.make_mut().remove(m);
+            }),
+            _ => *self.make_mut() -= members,
+        }
+    }
+
     /// The chunk form, built on first use (a copy of the bitmap's containers: about its
     /// serialized size in memory, kept until the bitmap changes).
     pub(crate) fn chunks(&self) -> &Chunks {
@@ -71,6 +94,9 @@ impl Bitmap {
         self.bits.serialized_size() + self.chunks.get().map_or(0, |c| c.heap_bytes())
     }
 }
+
+/// At most this many members are added or removed one by one.
+const FEW: u64 = 64;
 
 impl Deref for Bitmap {
     type Target = RoaringBitmap;

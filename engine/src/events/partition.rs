@@ -277,10 +277,10 @@ impl EventPartition {
                 .map(|d| d.as_ref() & &bitmap)
                 .unwrap_or_default();
             self.add_repeats(day, &rows, &before);
-            *self.days.entry(day).or_default().make_mut() |= &bitmap;
+            self.days.entry(day).or_default().add_all(&bitmap);
             added.push(bitmap);
         }
-        *self.any.make_mut() |= added.into_iter().union();
+        self.any.add_all(&added.into_iter().union());
     }
 
     /// Adds the repeats among `rows` (sorted; a member once per event on `day`) to the

@@ -75,8 +75,28 @@ impl<'a> Universe<'a> {
         }
     }
 
+    /// The universe's members when it is not every member and has at most `limit` of
+    /// them (then they are tested one by one rather than walked).
+    pub(crate) fn few_rows(&self, limit: u64) -> Option<Vec<u32>> {
+        if self.everyone || self.chunks.len() > limit {
+            return None;
+        }
+        let mut rows = Vec::with_capacity(self.chunks.len() as usize);
+        for k in 0..self.chunks.count() {
+            let chunk = self.chunks.get(k);
+            if chunk.len() > 0 {
+                let base = (k as u32) << 16;
+                rows.extend(members_of(chunk).map(|low| base | u32::from(low)));
+            }
+        }
+        Some(rows)
+    }
+
+    pub(crate) fn chunks(&self) -> &'a Chunks {
+        self.chunks
+    }
+
     /// The members of `chunks` (live members only).
-    #[allow(dead_code)] // the universes of scopes and of incremental group maintenance
     pub(crate) fn of(chunks: &'a Chunks) -> Self {
         Universe {
             chunks,
@@ -999,8 +1019,8 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
 
         /// Every chunk kind meeting every other under AND / AND NOT / OR, over the whole
-        /// live set and over a smaller universe: count, members and pages equal roaring's
-        /// own operations.
+        /// live set, over a smaller universe and over a few members: count, members and
+        /// pages equal roaring's own operations.
         #[test]
         fn chunk_walk_equals_roaring(
             kinds in prop::collection::vec(prop::collection::vec(0u8..5, CHUNKS as usize), 2..6),
@@ -1016,8 +1036,11 @@ mod tests {
                 leaves.iter().map(|b| &**b).union() | bitmap(&universe_kinds, !seed);
             let live = Bitmap::new(live);
             let subset = Bitmap::new(bitmap(&universe_kinds, seed ^ 0x55) & &*live);
+            // A universe of a few members: `bitmap` tests them one by one (`probe.rs`).
+            let step = (seed % 997 + 1) as usize;
+            let few = Bitmap::new(live.iter().step_by(step).take(40).collect());
             let plan = Plan { root: node(&t, &leaves), now: 0, moves_with_time: false, leaves: 0 };
-            for (universe, everyone) in [(&live, true), (&subset, false)] {
+            for (universe, everyone) in [(&live, true), (&subset, false), (&few, false)] {
                 let u = Universe {
                     chunks: universe.chunks(), everyone, threads: 1, split_worth: SPLIT_WORTH,
                 };

@@ -14,6 +14,7 @@ mod bind;
 mod exec;
 mod explain;
 mod leaf;
+mod probe;
 
 pub(crate) use bind::{NodeSpans, bind, event_filter};
 pub(crate) use exec::{Universe, check_deadline};
@@ -100,6 +101,10 @@ impl Plan<'_> {
         universe: Universe<'_>,
         deadline: Option<Instant>,
     ) -> Result<RoaringBitmap> {
+        if let Some(rows) = universe.few_rows(probe::PROBE_MEMBERS) {
+            check_deadline(deadline)?;
+            return probe::select(self, universe.chunks(), &rows);
+        }
         Run::start(self, universe, deadline, false)?.bitmap()
     }
 

@@ -30,7 +30,8 @@ pub(super) trait Tree: Sized + std::ops::Not<Output = Self> {
 /// Levels of nesting: every node with children is one level over them.
 pub(super) fn nesting<T: Tree>(root: &T) -> usize {
     let mut deepest = 0;
-    let mut stack = vec![(root, 0usize)];
+    let mut stack = Vec::with_capacity(16);
+    stack.push((root, 0usize));
     while let Some((node, depth)) = stack.pop() {
         deepest = deepest.max(depth + node.leaf_nesting());
         stack.extend(node.children().iter().map(|c| (c, depth + 1)));

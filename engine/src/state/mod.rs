@@ -127,9 +127,9 @@ impl State {
                     let (enters, exits) = (&inside - &before, &before - &inside);
                     // In place: only the touched members' bits change (the bitmap is copied
                     // first only if a snapshot shares it).
-                    let bits = self.groups.groups[i].bitmap.make_mut();
-                    *bits -= &exits;
-                    *bits |= &enters;
+                    let bits = &mut self.groups.groups[i].bitmap;
+                    bits.remove_all(&exits);
+                    bits.add_all(&enters);
                     (enters, exits)
                 }
                 _ => {
