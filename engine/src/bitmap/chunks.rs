@@ -172,6 +172,20 @@ impl Chunks {
         self.len
     }
 
+    /// The members, ascending (for a few: they are tested one by one).
+    pub(crate) fn rows(&self) -> Vec<u32> {
+        let mut rows = Vec::with_capacity(self.len as usize);
+        for (k, chunk) in self.chunks.iter().enumerate() {
+            let base = (k as u32) << 16;
+            match chunk.as_ref() {
+                ChunkRef::Empty => {}
+                ChunkRef::Array(a) => rows.extend(a.iter().map(|&low| base | u32::from(low))),
+                other => rows.extend(other.members().into_iter().map(|low| base | u32::from(low))),
+            }
+        }
+        rows
+    }
+
     /// Chunk numbers that may hold members: `0..count()`.
     pub(crate) fn count(&self) -> usize {
         self.chunks.len()

@@ -43,25 +43,30 @@ impl EventPartition {
                 std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
             })
             .collect();
+        // A universe of a few members (incremental group maintenance after a write, the
+        // pieces of a clock move): each one's count from lookups in the day bitmaps and
+        // levels, without their chunk forms (the day a write appended to has just lost
+        // its), and its events on the edge days counted in one pass over them.
+        if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
+            let few = few.rows();
+            let edges = split
+                .edges
+                .iter()
+                .flat_map(|r| self.members.range(r.clone()));
+            let at_edges = super::partition::counts_among(edges, &few);
+            let passing = few.iter().zip(at_edges).filter(|&(&m, at_edges)| {
+                let on_days = days.iter().filter(|b| b.contains(m)).count();
+                let n = (on_days + at_edges as usize).min(255) as u8;
+                n.wrapping_sub(lo) <= span
+            });
+            return Some(passing.map(|(&m, _)| m).collect());
+        }
         let mut edge_rows: Vec<RowId> = split
             .edges
             .iter()
             .flat_map(|r| self.members.range(r.clone()))
             .collect();
         edge_rows.sort_unstable();
-        // A universe of a few members (incremental group maintenance after a write): each
-        // one's count from lookups in the day bitmaps and levels, without their chunk forms
-        // (the day a write appended to has just lost its).
-        if let Some(few) = within.filter(|w| w.len() <= FEW_MEMBERS) {
-            let passing = few.to_roaring().into_iter().filter(|&m| {
-                let on_days = days.iter().filter(|b| b.contains(m)).count();
-                let at = edge_rows.partition_point(|&r| r < m);
-                let at_edges = edge_rows[at..].partition_point(|&r| r == m);
-                let n = (on_days + at_edges).min(255) as u8;
-                n.wrapping_sub(lo) <= span
-            });
-            return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
-        }
         let inputs: Vec<&Chunks> = days.iter().map(|b| b.chunks()).collect();
         let chunks = inputs
             .iter()
@@ -158,7 +163,7 @@ impl EventPartition {
 }
 
 /// A universe of at most this many members is counted member by member.
-const FEW_MEMBERS: u64 = 256;
+pub(crate) const FEW_MEMBERS: u64 = 256;
 /// A chunk with at most this many members of the universe is counted member by member.
 const FEW_PER_CHUNK: u32 = 1024;
 

@@ -5,7 +5,8 @@ mod lifetime;
 pub(crate) mod partition;
 mod value_order;
 
-pub(crate) use partition::{BoundFilter, DaySplit, EventPartition, Presence};
+pub(crate) use day_counts::FEW_MEMBERS;
+pub(crate) use partition::{BoundFilter, DaySplit, EventPartition, Presence, counts_among};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -78,18 +78,7 @@ impl<'a> Universe<'a> {
     /// The universe's members when it is not every member and has at most `limit` of
     /// them (then they are tested one by one rather than walked).
     pub(crate) fn few_rows(&self, limit: u64) -> Option<Vec<u32>> {
-        if self.everyone || self.chunks.len() > limit {
-            return None;
-        }
-        let mut rows = Vec::with_capacity(self.chunks.len() as usize);
-        for k in 0..self.chunks.count() {
-            let chunk = self.chunks.get(k);
-            if chunk.len() > 0 {
-                let base = (k as u32) << 16;
-                rows.extend(members_of(chunk).map(|low| base | u32::from(low)));
-            }
-        }
-        Some(rows)
+        (!self.everyone && self.chunks.len() <= limit).then(|| self.chunks.rows())
     }
 
     pub(crate) fn chunks(&self) -> &'a Chunks {

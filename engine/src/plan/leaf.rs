@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use crate::attributes::Attribute;
 use crate::bitmap::Chunks;
 use crate::column::{Column, Matcher};
-use crate::events::{BoundFilter, DaySplit, EventPartition};
+use crate::events::{BoundFilter, DaySplit, EventPartition, counts_among};
 use crate::segment::Frequency;
 
 /// A leaf whose members are computed at run time.
@@ -75,13 +75,28 @@ impl Leaf<'_> {
     /// plan intersects with its universe): the leaves whose work goes by chunk of members
     /// (attribute scans, day counts) skip the chunks without members of `within`.
     pub(crate) fn compute(&self, within: Option<&Chunks>) -> RoaringBitmap {
+        // A universe of a few members (a write's, a piece of a clock move): the window's
+        // events are passed over for those members only, nothing sorted.
+        let few = within
+            .filter(|w| w.len() <= crate::events::FEW_MEMBERS)
+            .map(Chunks::rows);
         match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
-            Leaf::Present { part, events } => part.scan_members(events.clone()),
+            Leaf::Present { part, events } => match &few {
+                Some(few) => part.members_among(events.clone(), few),
+                None => part.scan_members(events.clone()),
+            },
             Leaf::PartialDay {
-                part, day, lo, hi, ..
-            } => part.partial_day(*day, *lo, *hi),
+                part,
+                day,
+                lo,
+                hi,
+                events,
+            } => match &few {
+                Some(few) => part.members_among(events.clone(), few),
+                None => part.partial_day(*day, *lo, *hi),
+            },
             Leaf::DayCounts {
                 part,
                 split,
@@ -119,6 +134,24 @@ impl Leaf<'_> {
                 frequency,
                 members,
             } => {
+                if let Some(few) = &few {
+                    let counts = match filter {
+                        Some(f) => {
+                            counts_among(part.filtered_members(range.clone(), f).into_iter(), few)
+                        }
+                        None => counts_among(part.members.range(range.clone()), few),
+                    };
+                    let accepts = |n: u32| match frequency {
+                        None => n > 0,
+                        Some(frequency) => n > 0 && frequency.accepts(u64::from(n)),
+                    };
+                    return few
+                        .iter()
+                        .zip(counts)
+                        .filter(|&(_, n)| accepts(n))
+                        .map(|(&m, _)| m)
+                        .collect();
+                }
                 let rows: Vec<u32> = match filter {
                     Some(f) => part.filtered_members(range.clone(), f),
                     None => part.members.range(range.clone()).collect(),
