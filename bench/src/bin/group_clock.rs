@@ -10,7 +10,10 @@
 //! Everything in memory (the apply step; no fsync). One line of JSON at the end.
 //!
 //!     cargo run --release -p memberdb-bench --bin group_clock -- DIR END [--events N]
-//!         [--clock-only]
+//!         [--clock-only] [--days N] [--check]
+//!
+//! `--check` ends by comparing every group's members with its definition evaluated over
+//! everyone at the clock (an error if any differs).
 
 // mimalloc, as the memberdb binary allocates
 use memberdb_bench as _;
@@ -68,7 +71,7 @@ fn definitions() -> Vec<String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: group_clock DIR END [--events N] [--clock-only]";
+    let usage = "usage: group_clock DIR END [--events N] [--clock-only] [--days N] [--check]";
     let (dir, end) = match &args[..] {
         [dir, end, ..] => (std::path::PathBuf::from(dir), end.clone()),
         _ => return Err(usage.into()),
@@ -139,18 +142,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     db.set_clock(Timestamp(end.micros() + 86_400_000_000))?;
     let day_move = started.elapsed().as_secs_f64();
+    // The entries of the first move (the one reported).
+    let entries_after: u64 = (0..100)
+        .map(|i| db.group_status(&format!("g{i}")).map(|s| s.entries))
+        .sum::<memberdb::Result<u64>>()?;
     for day in 2..=days {
         let started = Instant::now();
         db.set_clock(Timestamp(end.micros() + day * 86_400_000_000))?;
         eprintln!("day {day}: {:.3} s", started.elapsed().as_secs_f64());
     }
     let end = Timestamp(end.micros() + (days - 1) * 86_400_000_000);
-    let entries_after: u64 = (0..100)
-        .map(|i| db.group_status(&format!("g{i}")).map(|s| s.entries))
-        .sum::<memberdb::Result<u64>>()?;
     let started = Instant::now();
     db.set_clock(Timestamp(end.micros() + 86_400_000_000 + 1_000_000))?;
     let second_move = started.elapsed().as_secs_f64();
+    // `--check`: every group's members after the moves are its definition's at the clock,
+    // evaluated over everyone (not through the moves).
+    if args.iter().any(|a| a == "--check") {
+        let count = |text: &str| -> memberdb::Result<u64> {
+            match db.execute(text, None)?.pop() {
+                Some(memberdb::query::Output::Count(n)) => Ok(n),
+                other => Err(memberdb::Error::Internal(format!("{text}: {other:?}"))),
+            }
+        };
+        let mut wrong = 0;
+        for (i, definition) in definitions().iter().enumerate() {
+            let extra = count(&format!("COUNT IN GROUP g{i} AND NOT ({definition})"))?;
+            let missing = count(&format!("COUNT ({definition}) AND NOT IN GROUP g{i}"))?;
+            if extra + missing > 0 {
+                wrong += 1;
+                eprintln!("g{i} ({definition}): {extra} members too many, {missing} missing");
+            }
+        }
+        if wrong > 0 {
+            return Err(format!("{wrong} groups differ from their definitions").into());
+        }
+        eprintln!("every group equals its definition at the clock");
+    }
     println!(
         "{}",
         serde_json::json!({
