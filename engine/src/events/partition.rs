@@ -565,6 +565,38 @@ impl EventPartition {
     }
 }
 
+/// The members of `few` (ascending) among `rows`, as a bitmap.
+pub(crate) fn distinct_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> RoaringBitmap {
+    let (Some(&lo), Some(&hi)) = (few.first(), few.last()) else {
+        return RoaringBitmap::new();
+    };
+    let mut seen = vec![false; few.len()];
+    for m in rows.filter(|&m| lo <= m && m <= hi) {
+        if let Ok(i) = few.binary_search(&m) {
+            seen[i] = true;
+        }
+    }
+    few.iter()
+        .zip(seen)
+        .filter(|(_, s)| *s)
+        .map(|(&m, _)| m)
+        .collect()
+}
+
+/// The members of `few` (ascending) among `rows` with how many times each occurs there.
+pub(crate) fn counts_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> Vec<u32> {
+    let mut counts = vec![0u32; few.len()];
+    let (Some(&lo), Some(&hi)) = (few.first(), few.last()) else {
+        return counts;
+    };
+    for m in rows.filter(|&m| lo <= m && m <= hi) {
+        if let Ok(i) = few.binary_search(&m) {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,36 +691,4 @@ mod tests {
         let got = part.present_between(day + 1, day + DAY_MICROS);
         assert!(got.contains(1) && !got.contains(2) && got.contains(3));
     }
-}
-
-/// The members of `few` (ascending) among `rows`, as a bitmap.
-pub(crate) fn distinct_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> RoaringBitmap {
-    let (Some(&lo), Some(&hi)) = (few.first(), few.last()) else {
-        return RoaringBitmap::new();
-    };
-    let mut seen = vec![false; few.len()];
-    for m in rows.filter(|&m| lo <= m && m <= hi) {
-        if let Ok(i) = few.binary_search(&m) {
-            seen[i] = true;
-        }
-    }
-    few.iter()
-        .zip(seen)
-        .filter(|(_, s)| *s)
-        .map(|(&m, _)| m)
-        .collect()
-}
-
-/// The members of `few` (ascending) among `rows` with how many times each occurs there.
-pub(crate) fn counts_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> Vec<u32> {
-    let mut counts = vec![0u32; few.len()];
-    let (Some(&lo), Some(&hi)) = (few.first(), few.last()) else {
-        return counts;
-    };
-    for m in rows.filter(|&m| lo <= m && m <= hi) {
-        if let Ok(i) = few.binary_search(&m) {
-            counts[i] += 1;
-        }
-    }
-    counts
 }
