@@ -34,6 +34,7 @@
 mod attributes;
 mod bitmap;
 mod column;
+mod computed;
 mod database;
 pub mod datagen;
 mod error;
@@ -56,6 +57,7 @@ mod util;
 mod value;
 mod wal;
 
+pub use computed::{AggFunc, Aggregate, AggregateBuilder, PropertyOf, ValueExpr};
 pub use database::{
     Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, InputKind, Load, LoadProgress,
     MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo, Recovery,

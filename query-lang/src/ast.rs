@@ -163,6 +163,119 @@ pub struct DidExpr {
     pub window: Option<WindowExpr>,
 }
 
+/// An aggregate function over a member's events (DESIGN section 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `COUNT(e ...)`: matching events.
+    Count,
+    /// `COUNT(DISTINCT p OF e ...)`: distinct non-NULL values of `p`.
+    CountDistinct,
+    /// `COUNT(DISTINCT DAYS OF e ...)`: distinct UTC days with a matching event.
+    CountDistinctDays,
+    /// `SUM(p OF e ...)`
+    Sum,
+    /// `AVG(p OF e ...)`
+    Avg,
+    /// `MIN(p OF e ...)`
+    Min,
+    /// `MAX(p OF e ...)`
+    Max,
+    /// `FIRST([p OF] e ...)`: the first event's value of `p` (its time without `p`).
+    First,
+    /// `LAST([p OF] e ...)`: the last event's value of `p` (its time without `p`).
+    Last,
+}
+
+/// Which events an aggregate reads: a `DID` window, or any interval of a length.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AggWindow {
+    /// `IN LAST`, `SINCE`, `BEFORE`, as for `DID`.
+    Window(WindowExpr),
+    /// `WITHIN ANY n unit`: some interval `[t, t + n units)` (sliding).
+    WithinAny {
+        /// n
+        amount: u64,
+        /// unit
+        unit: Unit,
+        /// The whole clause.
+        span: Span,
+    },
+}
+
+/// `FUNC([DISTINCT] [p OF | DAYS OF] event [WHERE ...] [window])`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// The function.
+    pub func: AggFunc,
+    /// The property (`p OF`): required by `COUNT(DISTINCT p ...)`, `SUM`, `AVG`, `MIN`,
+    /// `MAX`; optional for `FIRST` / `LAST`; absent for `COUNT`.
+    pub prop: Option<Name>,
+    /// The event type.
+    pub event: Name,
+    /// The `WHERE` condition on the events.
+    pub filter: Option<PropExpr>,
+    /// The events' window.
+    pub window: Option<AggWindow>,
+    /// The whole aggregate.
+    pub span: Span,
+}
+
+/// A value computed per member: wherever an attribute can be compared.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueExpr {
+    /// An attribute, by name.
+    Name(Name),
+    /// An aggregate over the member's events.
+    Aggregate(Box<Aggregate>),
+    /// `DAYS SINCE x`: whole days from `x` to *now*.
+    DaysSince(Box<ValueExpr>, Span),
+    /// `BUCKET(x, c1, ..., cm)`: 1 + the number of cut points `<= x`.
+    Bucket {
+        /// The value bucketed.
+        value: Box<ValueExpr>,
+        /// The cut points, ascending.
+        cuts: Vec<Literal>,
+        /// The whole expression.
+        span: Span,
+    },
+}
+
+impl ValueExpr {
+    /// The source span of the expression.
+    pub fn span(&self) -> Span {
+        match self {
+            ValueExpr::Name(n) => n.span,
+            ValueExpr::Aggregate(a) => a.span,
+            ValueExpr::DaysSince(_, s) | ValueExpr::Bucket { span: s, .. } => *s,
+        }
+    }
+}
+
+/// `value test`: a computed value compared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueComparison {
+    /// The value (never a bare name: that is a [`Comparison`]).
+    pub value: ValueExpr,
+    /// The test.
+    pub test: Test,
+    /// The whole comparison.
+    pub span: Span,
+}
+
+/// One column of `BREAKDOWN ... BY`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ByColumn {
+    /// An attribute (or trait), or with `of` a property of an event type.
+    Name {
+        /// The attribute, or the property.
+        name: Name,
+        /// `OF event`: `name` is a property of this event type.
+        of: Option<Name>,
+    },
+    /// A computed value.
+    Value(ValueExpr),
+}
+
 /// A segment expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -174,6 +287,8 @@ pub enum Expr {
     InGroup(Name, Span),
     /// An attribute comparison.
     Cmp(Comparison),
+    /// A computed value compared (`SUM(amount OF purchase) >= 1000`).
+    Value(ValueComparison),
     /// `DID ...`
     Did(DidExpr, Span),
     /// `a AND b AND ...`
@@ -191,6 +306,7 @@ impl Expr {
             Expr::All(s) | Expr::Tag(_, s) | Expr::InGroup(_, s) | Expr::Did(_, s) => *s,
             Expr::And(_, s) | Expr::Or(_, s) | Expr::Not(_, s) => *s,
             Expr::Cmp(c) => c.span,
+            Expr::Value(v) => v.span,
         }
     }
 }
@@ -228,14 +344,12 @@ pub enum StatementKind {
         /// `OFFSET`
         offset: Option<u64>,
     },
-    /// `BREAKDOWN seg BY attr [OF event] [TOP n]`
+    /// `BREAKDOWN seg BY column, ... [TOP n]`
     Breakdown {
         /// The segment.
         segment: Expr,
-        /// The attribute, or with `of` the event property.
-        by: Name,
-        /// `OF event`: `by` is a property of this event type.
-        of: Option<Name>,
+        /// The columns (at least one): a row per combination of their values.
+        by: Vec<ByColumn>,
         /// `TOP`
         top: Option<u64>,
     },

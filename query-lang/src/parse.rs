@@ -177,22 +177,19 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
         }
         Rule::breakdown_stmt => {
             let mut seg = None;
-            let mut by = None;
-            let mut of = None;
+            let mut by = Vec::new();
             let mut top = None;
             for part in body.into_inner() {
                 match part.as_rule() {
                     Rule::segment => seg = Some(segment(part)),
-                    Rule::name => by = Some(name(part)),
-                    Rule::of_clause => of = Some(name(nth(part, Rule::name))),
+                    Rule::by_column => by.push(by_column(part)),
                     Rule::top_clause => top = Some(integer(nth(part, Rule::integer))),
                     _ => {}
                 }
             }
             StatementKind::Breakdown {
                 segment: seg.expect("segment"),
-                by: by.expect("by"),
-                of,
+                by,
                 top,
             }
         }
@@ -354,6 +351,16 @@ fn primary(pair: Pair<'_, Rule>) -> Expr {
         Rule::group_pred => Expr::InGroup(name(nth(inner, Rule::name)), whole),
         Rule::did_pred => Expr::Did(did(inner), whole),
         Rule::comparison => Expr::Cmp(comparison(inner)),
+        Rule::value_cmp => {
+            let mut parts = inner.into_inner();
+            let value = computed(parts.next().expect("computed value"));
+            let test = test(parts.next().expect("test"));
+            Expr::Value(ValueComparison {
+                value,
+                test,
+                span: whole,
+            })
+        }
         other => unreachable!("primary {other:?}"),
     }
 }
@@ -391,7 +398,7 @@ fn did(pair: Pair<'_, Rule>) -> DidExpr {
                 out.count = Some((kind, n, whole));
             }
             Rule::window => {
-                out.window = Some(window(part.into_inner().next().expect("window body")))
+                out.window = Some(window_expr(part.into_inner().next().expect("window body")))
             }
             _ => {}
         }
@@ -399,7 +406,15 @@ fn did(pair: Pair<'_, Rule>) -> DidExpr {
     out
 }
 
-fn window(pair: Pair<'_, Rule>) -> WindowExpr {
+fn time_unit(pair: Pair<'_, Rule>) -> Unit {
+    match pair.into_inner().next().expect("unit").as_rule() {
+        Rule::kw_hours | Rule::kw_hour => Unit::Hours,
+        Rule::kw_weeks | Rule::kw_week => Unit::Weeks,
+        _ => Unit::Days,
+    }
+}
+
+fn window_expr(pair: Pair<'_, Rule>) -> WindowExpr {
     let whole = span(&pair);
     match pair.as_rule() {
         Rule::last_window => {
@@ -408,13 +423,7 @@ fn window(pair: Pair<'_, Rule>) -> WindowExpr {
             for part in pair.into_inner() {
                 match part.as_rule() {
                     Rule::integer => amount = integer(part),
-                    Rule::time_unit => {
-                        unit = match part.into_inner().next().expect("unit").as_rule() {
-                            Rule::kw_hours | Rule::kw_hour => Unit::Hours,
-                            Rule::kw_weeks | Rule::kw_week => Unit::Weeks,
-                            _ => Unit::Days,
-                        }
-                    }
+                    Rule::time_unit => unit = time_unit(part),
                     _ => {}
                 }
             }
@@ -505,8 +514,17 @@ fn comparison(pair: Pair<'_, Rule>) -> Comparison {
     let whole = span(&pair);
     let mut inner = pair.into_inner();
     let subject = name(inner.next().expect("name"));
-    let tail = inner.next().expect("comparison tail");
-    let test = match tail.as_rule() {
+    let test = test(inner.next().expect("comparison tail"));
+    Comparison {
+        name: subject,
+        test,
+        span: whole,
+    }
+}
+
+/// The test of a comparison: its tail after the name or value.
+fn test(tail: Pair<'_, Rule>) -> Test {
+    match tail.as_rule() {
         Rule::cmp_tail => {
             let mut parts = tail.into_inner();
             let op = match parts.next().expect("op").as_str() {
@@ -537,12 +555,154 @@ fn comparison(pair: Pair<'_, Rule>) -> Comparison {
         _ => Test::Null {
             negated: tail.into_inner().any(|p| p.as_rule() == Rule::is_not),
         },
-    };
-    Comparison {
-        name: subject,
-        test,
+    }
+}
+
+fn by_column(pair: Pair<'_, Rule>) -> ByColumn {
+    let mut parts = pair.into_inner();
+    let first = parts.next().expect("column");
+    match first.as_rule() {
+        Rule::computed => ByColumn::Value(computed(first)),
+        _ => ByColumn::Name {
+            name: name(first),
+            of: parts.next().map(|of| name(nth(of, Rule::name))),
+        },
+    }
+}
+
+fn value_expr(pair: Pair<'_, Rule>) -> ValueExpr {
+    let inner = pair.into_inner().next().expect("value");
+    match inner.as_rule() {
+        Rule::computed => computed(inner),
+        _ => ValueExpr::Name(name(inner)),
+    }
+}
+
+fn computed(pair: Pair<'_, Rule>) -> ValueExpr {
+    let inner = pair.into_inner().next().expect("computed value");
+    let whole = span(&inner);
+    match inner.as_rule() {
+        Rule::days_since => {
+            let of = inner.into_inner().nth(2).expect("a time");
+            let of = match of.as_rule() {
+                Rule::aggregate => ValueExpr::Aggregate(Box::new(aggregate(
+                    of.into_inner().next().expect("aggregate"),
+                ))),
+                _ => ValueExpr::Name(name(of)),
+            };
+            ValueExpr::DaysSince(Box::new(of), whole)
+        }
+        Rule::bucket => {
+            let mut value = None;
+            let mut cuts = Vec::new();
+            for part in inner.into_inner() {
+                match part.as_rule() {
+                    Rule::value_expr => value = Some(value_expr(part)),
+                    Rule::number => cuts.push(number_literal(part)),
+                    _ => {}
+                }
+            }
+            ValueExpr::Bucket {
+                value: Box::new(value.expect("bucketed value")),
+                cuts,
+                span: whole,
+            }
+        }
+        _ => ValueExpr::Aggregate(Box::new(aggregate(
+            inner.into_inner().next().expect("aggregate"),
+        ))),
+    }
+}
+
+fn aggregate(pair: Pair<'_, Rule>) -> Aggregate {
+    let whole = span(&pair);
+    let form = pair.as_rule();
+    let mut func = AggFunc::Count;
+    let mut prop = None;
+    let mut names = Vec::new();
+    let mut filter = None;
+    let mut window = None;
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::distinct_days => {
+                func = AggFunc::CountDistinctDays;
+                names.push(name(nth(part, Rule::name)));
+            }
+            Rule::distinct_prop => {
+                func = AggFunc::CountDistinct;
+                let mut n = part.into_inner().filter(|p| p.as_rule() == Rule::name);
+                prop = Some(name(n.next().expect("property")));
+                names.push(name(n.next().expect("event")));
+            }
+            Rule::agg_prop_fn | Rule::agg_edge_fn => {
+                func = match part.into_inner().next().expect("function").as_rule() {
+                    Rule::kw_sum => AggFunc::Sum,
+                    Rule::kw_avg => AggFunc::Avg,
+                    Rule::kw_min => AggFunc::Min,
+                    Rule::kw_max => AggFunc::Max,
+                    Rule::kw_first => AggFunc::First,
+                    _ => AggFunc::Last,
+                }
+            }
+            Rule::prop_of => prop = Some(name(nth(part, Rule::name))),
+            Rule::name => names.push(name(part)),
+            Rule::agg_tail => {
+                for clause in part.into_inner() {
+                    match clause.as_rule() {
+                        Rule::where_clause => filter = Some(prop_not(nth(clause, Rule::prop_not))),
+                        Rule::within_any => {
+                            let clause_span = span(&clause);
+                            let mut amount = 0;
+                            let mut unit = Unit::Days;
+                            for p in clause.into_inner() {
+                                match p.as_rule() {
+                                    Rule::integer => amount = integer(p),
+                                    Rule::time_unit => unit = time_unit(p),
+                                    _ => {}
+                                }
+                            }
+                            window = Some(AggWindow::WithinAny {
+                                amount,
+                                unit,
+                                span: clause_span,
+                            });
+                        }
+                        Rule::window => {
+                            window = Some(AggWindow::Window(window_expr(
+                                clause.into_inner().next().expect("window body"),
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // `SUM(p OF e)`: the property, then the event.
+    if form == Rule::agg_prop {
+        let mut n = names.into_iter();
+        prop = n.next();
+        names = n.collect();
+    }
+    Aggregate {
+        func,
+        prop,
+        event: names.pop().expect("event"),
+        filter,
+        window,
         span: whole,
     }
+}
+
+fn number_literal(pair: Pair<'_, Rule>) -> Literal {
+    let whole = span(&pair);
+    let text = pair.as_str();
+    let kind = match text.parse::<i64>() {
+        Ok(i) => LiteralKind::Int(i),
+        Err(_) => LiteralKind::Float(text.parse().unwrap_or(f64::INFINITY)),
+    };
+    Literal { kind, span: whole }
 }
 
 fn literal(pair: Pair<'_, Rule>) -> Literal {
@@ -552,14 +712,8 @@ fn literal(pair: Pair<'_, Rule>) -> Literal {
         Rule::string => return string_literal(inner),
         Rule::bool_true => LiteralKind::Bool(true),
         Rule::bool_false => LiteralKind::Bool(false),
-        _ => {
-            let text = inner.as_str();
-            match text.parse::<i64>() {
-                Ok(i) => LiteralKind::Int(i),
-                // Out of i64 range or with a fraction: a float.
-                Err(_) => LiteralKind::Float(text.parse().unwrap_or(f64::INFINITY)),
-            }
-        }
+        // Out of i64 range or with a fraction: a float.
+        _ => return number_literal(inner),
     };
     Literal { kind, span: whole }
 }
@@ -623,6 +777,18 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
             "a segment"
         }
         Rule::comparison => "a comparison",
+        Rule::value_cmp | Rule::computed | Rule::value_expr => "a value",
+        Rule::aggregate | Rule::agg_count | Rule::agg_prop | Rule::agg_edge => {
+            "an aggregate (COUNT, SUM, AVG, MIN, MAX, FIRST, LAST)"
+        }
+        Rule::days_since => "DAYS SINCE",
+        Rule::bucket => "BUCKET",
+        Rule::by_column => "a column (an attribute, a property OF an event, or a value)",
+        Rule::agg_tail => "WHERE, a window or WITHIN ANY",
+        Rule::within_any => "WITHIN ANY",
+        Rule::kw_distinct => "DISTINCT",
+        Rule::kw_within => "WITHIN",
+        Rule::kw_any => "ANY",
         Rule::prop_not | Rule::prop_or | Rule::prop_and | Rule::prop_primary => {
             "a property comparison"
         }

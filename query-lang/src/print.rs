@@ -133,13 +133,12 @@ impl Display for CmpOp {
     }
 }
 
-impl Display for Comparison {
+impl Display for Test {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)?;
-        match &self.test {
-            Test::Cmp(op, v) => write!(f, " {op} {v}"),
+        match self {
+            Test::Cmp(op, v) => write!(f, "{op} {v}"),
             Test::In(vs) => {
-                f.write_str(" IN (")?;
+                f.write_str("IN (")?;
                 for (i, v) in vs.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
@@ -148,9 +147,119 @@ impl Display for Comparison {
                 }
                 f.write_str(")")
             }
-            Test::Between(lo, hi) => write!(f, " BETWEEN {lo} AND {hi}"),
-            Test::Null { negated: false } => f.write_str(" IS NULL"),
-            Test::Null { negated: true } => f.write_str(" IS NOT NULL"),
+            Test::Between(lo, hi) => write!(f, "BETWEEN {lo} AND {hi}"),
+            Test::Null { negated: false } => f.write_str("IS NULL"),
+            Test::Null { negated: true } => f.write_str("IS NOT NULL"),
+        }
+    }
+}
+
+impl Display for Comparison {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.test)
+    }
+}
+
+impl Display for ValueComparison {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.value, self.test)
+    }
+}
+
+impl Display for Unit {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unit::Hours => "HOURS",
+            Unit::Days => "DAYS",
+            Unit::Weeks => "WEEKS",
+        })
+    }
+}
+
+impl Display for WindowExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowExpr::Last { amount, unit, .. } => write!(f, "IN LAST {amount} {unit}"),
+            WindowExpr::Range { since, before, .. } => {
+                if let Some(s) = since {
+                    write!(f, "SINCE {s}")?;
+                }
+                if let Some(b) = before {
+                    let gap = if since.is_some() { " " } else { "" };
+                    write!(f, "{gap}BEFORE {b}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// ` WHERE filter`, parenthesised unless it is one (negated) comparison.
+fn write_where(f: &mut Formatter<'_>, filter: &Option<PropExpr>) -> fmt::Result {
+    match filter {
+        Some(c @ PropExpr::Cmp(_)) => write!(f, " WHERE {c}"),
+        Some(n @ PropExpr::Not(inner, _)) if matches!(inner.as_ref(), PropExpr::Cmp(_)) => {
+            write!(f, " WHERE {n}")
+        }
+        Some(other) => write!(f, " WHERE ({other})"),
+        None => Ok(()),
+    }
+}
+
+impl Display for Aggregate {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let func = match self.func {
+            AggFunc::Count | AggFunc::CountDistinct | AggFunc::CountDistinctDays => "COUNT",
+            AggFunc::Sum => "SUM",
+            AggFunc::Avg => "AVG",
+            AggFunc::Min => "MIN",
+            AggFunc::Max => "MAX",
+            AggFunc::First => "FIRST",
+            AggFunc::Last => "LAST",
+        };
+        write!(f, "{func}(")?;
+        match (self.func, &self.prop) {
+            (AggFunc::CountDistinctDays, _) => f.write_str("DISTINCT DAYS OF ")?,
+            (AggFunc::CountDistinct, Some(p)) => write!(f, "DISTINCT {p} OF ")?,
+            (_, Some(p)) => write!(f, "{p} OF ")?,
+            (_, None) => {}
+        }
+        write!(f, "{}", self.event)?;
+        write_where(f, &self.filter)?;
+        match &self.window {
+            Some(AggWindow::Window(w)) => write!(f, " {w}")?,
+            Some(AggWindow::WithinAny { amount, unit, .. }) => {
+                write!(f, " WITHIN ANY {amount} {unit}")?
+            }
+            None => {}
+        }
+        f.write_str(")")
+    }
+}
+
+impl Display for ValueExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueExpr::Name(n) => write!(f, "{n}"),
+            ValueExpr::Aggregate(a) => write!(f, "{a}"),
+            ValueExpr::DaysSince(inner, _) => write!(f, "DAYS SINCE {inner}"),
+            ValueExpr::Bucket { value, cuts, .. } => {
+                write!(f, "BUCKET({value}")?;
+                for c in cuts {
+                    write!(f, ", {c}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl Display for ByColumn {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ByColumn::Name { name, of: None } => write!(f, "{name}"),
+            ByColumn::Name { name, of: Some(e) } => write!(f, "{name} OF {e}"),
+            ByColumn::Value(v) => write!(f, "{v}"),
         }
     }
 }
@@ -184,14 +293,7 @@ impl Display for PropExpr {
 impl Display for DidExpr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "DID {}", self.event)?;
-        match &self.filter {
-            Some(PropExpr::Cmp(c)) => write!(f, " WHERE {c}")?,
-            Some(PropExpr::Not(inner, _)) if matches!(inner.as_ref(), PropExpr::Cmp(_)) => {
-                write!(f, " WHERE {}", self.filter.as_ref().expect("filter"))?
-            }
-            Some(other) => write!(f, " WHERE ({other})")?,
-            None => {}
-        }
+        write_where(f, &self.filter)?;
         if let Some((kind, n, _)) = self.count {
             let word = match kind {
                 CountKind::AtLeast => "AT LEAST",
@@ -200,24 +302,8 @@ impl Display for DidExpr {
             };
             write!(f, " {word} {n} TIMES")?;
         }
-        match &self.window {
-            Some(WindowExpr::Last { amount, unit, .. }) => {
-                let unit = match unit {
-                    Unit::Hours => "HOURS",
-                    Unit::Days => "DAYS",
-                    Unit::Weeks => "WEEKS",
-                };
-                write!(f, " IN LAST {amount} {unit}")?;
-            }
-            Some(WindowExpr::Range { since, before, .. }) => {
-                if let Some(s) = since {
-                    write!(f, " SINCE {s}")?;
-                }
-                if let Some(b) = before {
-                    write!(f, " BEFORE {b}")?;
-                }
-            }
-            None => {}
+        if let Some(w) = &self.window {
+            write!(f, " {w}")?;
         }
         Ok(())
     }
@@ -245,6 +331,7 @@ impl Display for Expr {
             }
             Expr::InGroup(n, _) => write!(f, "IN GROUP {n}"),
             Expr::Cmp(c) => write!(f, "{c}"),
+            Expr::Value(v) => write!(f, "{v}"),
             Expr::Did(d, _) => write!(f, "{d}"),
             Expr::And(parts, _) => joined(f, parts, " AND "),
             Expr::Or(parts, _) => joined(f, parts, " OR "),
@@ -276,15 +363,13 @@ impl Display for Statement {
                     write!(f, " OFFSET {o}")?;
                 }
             }
-            StatementKind::Breakdown {
-                segment,
-                by,
-                of,
-                top,
-            } => {
-                write!(f, "BREAKDOWN {segment} BY {by}")?;
-                if let Some(event) = of {
-                    write!(f, " OF {event}")?;
+            StatementKind::Breakdown { segment, by, top } => {
+                write!(f, "BREAKDOWN {segment} BY ")?;
+                for (i, column) in by.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{column}")?;
                 }
                 if let Some(t) = top {
                     write!(f, " TOP {t}")?;

@@ -31,13 +31,18 @@ impl Statement {
                 show.iter_mut().for_each(|n| n.span = Span::default());
                 path.span = Span::default();
             }
-            StatementKind::Breakdown {
-                segment, by, of, ..
-            } => {
+            StatementKind::Breakdown { segment, by, .. } => {
                 segment.clear_spans();
-                by.span = Span::default();
-                if let Some(event) = of {
-                    event.span = Span::default();
+                for column in by {
+                    match column {
+                        ByColumn::Name { name, of } => {
+                            name.span = Span::default();
+                            if let Some(event) = of {
+                                event.span = Span::default();
+                            }
+                        }
+                        ByColumn::Value(v) => v.clear_spans(),
+                    }
                 }
             }
             StatementKind::ExplainMember { member, group } => {
@@ -72,6 +77,11 @@ impl Expr {
                 *s = Span::default();
             }
             Expr::Cmp(c) => c.clear_spans(),
+            Expr::Value(v) => {
+                v.span = Span::default();
+                v.value.clear_spans();
+                v.test.clear_spans();
+            }
             Expr::Did(d, s) => {
                 *s = Span::default();
                 d.event.span = Span::default();
@@ -81,19 +91,8 @@ impl Expr {
                 if let Some((_, _, s)) = &mut d.count {
                     *s = Span::default();
                 }
-                match &mut d.window {
-                    Some(WindowExpr::Last { span, .. }) => *span = Span::default(),
-                    Some(WindowExpr::Range {
-                        since,
-                        before,
-                        span,
-                    }) => {
-                        *span = Span::default();
-                        for l in since.iter_mut().chain(before.iter_mut()) {
-                            l.span = Span::default();
-                        }
-                    }
-                    None => {}
+                if let Some(w) = &mut d.window {
+                    w.clear_spans();
                 }
             }
             Expr::And(parts, s) | Expr::Or(parts, s) => {
@@ -112,7 +111,13 @@ impl Comparison {
     fn clear_spans(&mut self) {
         self.span = Span::default();
         self.name.span = Span::default();
-        match &mut self.test {
+        self.test.clear_spans();
+    }
+}
+
+impl Test {
+    fn clear_spans(&mut self) {
+        match self {
             Test::Cmp(_, l) => l.span = Span::default(),
             Test::In(ls) => ls.iter_mut().for_each(|l| l.span = Span::default()),
             Test::Between(a, b) => {
@@ -120,6 +125,56 @@ impl Comparison {
                 b.span = Span::default();
             }
             Test::Null { .. } => {}
+        }
+    }
+}
+
+impl WindowExpr {
+    fn clear_spans(&mut self) {
+        match self {
+            WindowExpr::Last { span, .. } => *span = Span::default(),
+            WindowExpr::Range {
+                since,
+                before,
+                span,
+            } => {
+                *span = Span::default();
+                for l in since.iter_mut().chain(before.iter_mut()) {
+                    l.span = Span::default();
+                }
+            }
+        }
+    }
+}
+
+impl ValueExpr {
+    fn clear_spans(&mut self) {
+        match self {
+            ValueExpr::Name(n) => n.span = Span::default(),
+            ValueExpr::Aggregate(a) => {
+                a.span = Span::default();
+                a.event.span = Span::default();
+                if let Some(p) = &mut a.prop {
+                    p.span = Span::default();
+                }
+                if let Some(f) = &mut a.filter {
+                    f.clear_spans();
+                }
+                match &mut a.window {
+                    Some(AggWindow::Window(w)) => w.clear_spans(),
+                    Some(AggWindow::WithinAny { span, .. }) => *span = Span::default(),
+                    None => {}
+                }
+            }
+            ValueExpr::DaysSince(inner, s) => {
+                *s = Span::default();
+                inner.clear_spans();
+            }
+            ValueExpr::Bucket { value, cuts, span } => {
+                *span = Span::default();
+                value.clear_spans();
+                cuts.iter_mut().for_each(|c| c.span = Span::default());
+            }
         }
     }
 }

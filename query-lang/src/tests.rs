@@ -138,6 +138,66 @@ fn every_form_parses_and_prints_canonically() {
         ),
         ("COUNT ALL -- a comment\n", "COUNT ALL"),
         ("indexed = 1", "COUNT indexed = 1"),
+        // values computed per member (DESIGN section 9)
+        (
+            "count(purchase where amount >= 500 in last 90 days) = 0",
+            "COUNT COUNT(purchase WHERE amount >= 500 IN LAST 90 DAYS) = 0",
+        ),
+        (
+            "SUM(amount OF purchase IN LAST 365 DAYS) >= 1000",
+            "COUNT SUM(amount OF purchase IN LAST 365 DAYS) >= 1000",
+        ),
+        (
+            "count(distinct city of join_campaign in last 3 days) >= 2",
+            "COUNT COUNT(DISTINCT city OF join_campaign IN LAST 3 DAYS) >= 2",
+        ),
+        (
+            "COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2",
+            "COUNT COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2",
+        ),
+        (
+            "COUNT(DISTINCT DAYS OF visit_store IN LAST 30 DAYS) >= 4",
+            "COUNT COUNT(DISTINCT DAYS OF visit_store IN LAST 30 DAYS) >= 4",
+        ),
+        (
+            "FIRST(channel OF follow) = 'qr' AND LAST(store OF purchase) = 'S012'",
+            "COUNT FIRST(channel OF follow) = 'qr' AND LAST(store OF purchase) = 'S012'",
+        ),
+        (
+            "LAST(purchase) < '2026-01-01'",
+            "COUNT LAST(purchase) < '2026-01-01'",
+        ),
+        (
+            "DAYS SINCE LAST(purchase) > 180",
+            "COUNT DAYS SINCE LAST(purchase) > 180",
+        ),
+        (
+            "days since joined_at between 21 and 120",
+            "COUNT DAYS SINCE joined_at BETWEEN 21 AND 120",
+        ),
+        (
+            "BUCKET(DAYS SINCE LAST(purchase), 30, 60, 90, 180, 365) = 1",
+            "COUNT BUCKET(DAYS SINCE LAST(purchase), 30, 60, 90, 180, 365) = 1",
+        ),
+        (
+            "avg(amount of purchase) is null or min(amount of purchase) in (1, 2)",
+            "COUNT AVG(amount OF purchase) IS NULL OR MIN(amount OF purchase) IN (1, 2)",
+        ),
+        (
+            "max(amount of purchase where (store = 'S1' or store = 'S2') since '2026-01-01') > 9.5",
+            "COUNT MAX(amount OF purchase WHERE (store = 'S1' OR store = 'S2') SINCE \
+             '2026-01-01') > 9.5",
+        ),
+        // the function words stay names where no "(" follows
+        ("sum = 3 AND first != 'x'", "COUNT sum = 3 AND first != 'x'"),
+        (
+            "BREAKDOWN DID purchase IN LAST 365 DAYS BY r, m",
+            "BREAKDOWN DID purchase IN LAST 365 DAYS BY r, m",
+        ),
+        (
+            "breakdown all by city, store of purchase, bucket(count(purchase), 1, 3) top 9",
+            "BREAKDOWN ALL BY city, store OF purchase, BUCKET(COUNT(purchase), 1, 3) TOP 9",
+        ),
     ];
     for (input, expected) in cases {
         assert_eq!(canon(input), expected, "input: {input}");
@@ -349,6 +409,10 @@ fn name_strategy() -> impl Strategy<Value = String> {
         "[a-z_][a-z0-9_]{0,8}",
         Just("会员等级".to_string()),
         Just("count".to_string()),
+        Just("sum".to_string()),
+        Just("first".to_string()),
+        Just("distinct".to_string()),
+        Just("bucket".to_string()),
         Just("with \"quotes\"".to_string()),
         Just("select".to_string()),
     ]
@@ -378,7 +442,7 @@ fn n(text: String) -> Name {
     }
 }
 
-fn comparison_strategy() -> impl Strategy<Value = Comparison> {
+fn test_strategy() -> impl Strategy<Value = Test> {
     let op = prop::sample::select(vec![
         CmpOp::Eq,
         CmpOp::Ne,
@@ -387,13 +451,16 @@ fn comparison_strategy() -> impl Strategy<Value = Comparison> {
         CmpOp::Gt,
         CmpOp::Ge,
     ]);
-    let test = prop_oneof![
+    prop_oneof![
         (op, literal_strategy()).prop_map(|(o, l)| Test::Cmp(o, l)),
         prop::collection::vec(literal_strategy(), 1..4).prop_map(Test::In),
         (literal_strategy(), literal_strategy()).prop_map(|(a, b)| Test::Between(a, b)),
         any::<bool>().prop_map(|negated| Test::Null { negated }),
-    ];
-    (name_strategy(), test).prop_map(|(name, test)| Comparison {
+    ]
+}
+
+fn comparison_strategy() -> impl Strategy<Value = Comparison> {
+    (name_strategy(), test_strategy()).prop_map(|(name, test)| Comparison {
         name: n(name),
         test,
         span: Span::default(),
@@ -414,6 +481,94 @@ fn prop_strategy() -> impl Strategy<Value = PropExpr> {
         })
 }
 
+fn unit_strategy() -> impl Strategy<Value = Unit> {
+    prop::sample::select(vec![Unit::Hours, Unit::Days, Unit::Weeks])
+}
+
+fn window_strategy() -> impl Strategy<Value = WindowExpr> {
+    let date = || "[0-9]{4}-[0-9]{2}-[0-9]{2}".prop_map(|s| lit(LiteralKind::Str(s)));
+    prop_oneof![
+        (0u64..10_000, unit_strategy()).prop_map(|(amount, unit)| WindowExpr::Last {
+            amount,
+            unit,
+            span: Span::default()
+        }),
+        (prop::option::of(date()), prop::option::of(date()))
+            .prop_filter("one bound", |(a, b)| a.is_some() || b.is_some())
+            .prop_map(|(since, before)| WindowExpr::Range {
+                since,
+                before,
+                span: Span::default()
+            }),
+    ]
+}
+
+fn aggregate_strategy() -> impl Strategy<Value = ValueExpr> {
+    let func = prop::sample::select(vec![
+        AggFunc::Count,
+        AggFunc::CountDistinct,
+        AggFunc::CountDistinctDays,
+        AggFunc::Sum,
+        AggFunc::Avg,
+        AggFunc::Min,
+        AggFunc::Max,
+        AggFunc::First,
+        AggFunc::Last,
+    ]);
+    let window = prop::option::of(prop_oneof![
+        window_strategy().prop_map(AggWindow::Window),
+        (0u64..100, unit_strategy()).prop_map(|(amount, unit)| AggWindow::WithinAny {
+            amount,
+            unit,
+            span: Span::default()
+        }),
+    ]);
+    (
+        func,
+        name_strategy(),
+        any::<bool>(),
+        name_strategy(),
+        prop::option::of(prop_strategy()),
+        window,
+    )
+        .prop_map(|(func, prop, with_prop, event, filter, window)| {
+            let prop = match func {
+                AggFunc::Count | AggFunc::CountDistinctDays => None,
+                AggFunc::First | AggFunc::Last if !with_prop => None,
+                _ => Some(n(prop)),
+            };
+            ValueExpr::Aggregate(Box::new(Aggregate {
+                func,
+                prop,
+                event: n(event),
+                filter,
+                window,
+                span: Span::default(),
+            }))
+        })
+}
+
+/// A value that is not a bare name (which reads as an attribute comparison).
+fn computed_strategy() -> impl Strategy<Value = ValueExpr> {
+    let days_since = prop_oneof![
+        aggregate_strategy(),
+        name_strategy().prop_map(|a| ValueExpr::Name(n(a))),
+    ]
+    .prop_map(|v| ValueExpr::DaysSince(Box::new(v), Span::default()));
+    let leaf = prop_oneof![aggregate_strategy(), days_since];
+    leaf.prop_recursive(2, 4, 1, |inner| {
+        (
+            prop_oneof![inner, name_strategy().prop_map(|a| ValueExpr::Name(n(a)))],
+            prop::collection::vec(-1000i64..1000, 1..4),
+        )
+            .prop_map(|(value, cuts)| ValueExpr::Bucket {
+                value: Box::new(value),
+                cuts: cuts.into_iter().map(|c| lit(LiteralKind::Int(c))).collect(),
+                span: Span::default(),
+            })
+    })
+}
+
 fn did_strategy() -> impl Strategy<Value = Expr> {
     let count = prop::option::of((
         prop::sample::select(vec![
@@ -423,25 +578,7 @@ fn did_strategy() -> impl Strategy<Value = Expr> {
         ]),
         0u64..1000,
     ));
-    let date = || "[0-9]{4}-[0-9]{2}-[0-9]{2}".prop_map(|s| lit(LiteralKind::Str(s)));
-    let window = prop::option::of(prop_oneof![
-        (
-            0u64..10_000,
-            prop::sample::select(vec![Unit::Hours, Unit::Days, Unit::Weeks])
-        )
-            .prop_map(|(amount, unit)| WindowExpr::Last {
-                amount,
-                unit,
-                span: Span::default()
-            }),
-        (prop::option::of(date()), prop::option::of(date()))
-            .prop_filter("one bound", |(a, b)| a.is_some() || b.is_some())
-            .prop_map(|(since, before)| WindowExpr::Range {
-                since,
-                before,
-                span: Span::default()
-            }),
-    ]);
+    let window = prop::option::of(window_strategy());
     (
         name_strategy(),
         prop::option::of(prop_strategy()),
@@ -468,6 +605,13 @@ fn expr_strategy() -> impl Strategy<Value = Expr> {
         name_strategy().prop_map(|g| Expr::InGroup(n(g), Span::default())),
         comparison_strategy().prop_map(Expr::Cmp),
         did_strategy(),
+        (computed_strategy(), test_strategy()).prop_map(|(value, test)| Expr::Value(
+            ValueComparison {
+                value,
+                test,
+                span: Span::default()
+            }
+        )),
     ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
@@ -511,16 +655,21 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
             }),
         (
             expr_strategy(),
-            name_strategy(),
-            prop::option::of(name_strategy()),
+            prop::collection::vec(
+                prop_oneof![
+                    (name_strategy(), prop::option::of(name_strategy())).prop_map(|(name, of)| {
+                        ByColumn::Name {
+                            name: n(name),
+                            of: of.map(n),
+                        }
+                    }),
+                    computed_strategy().prop_map(ByColumn::Value),
+                ],
+                1..4
+            ),
             prop::option::of(0u64..100)
         )
-            .prop_map(|(segment, by, of, top)| StatementKind::Breakdown {
-                segment,
-                by: n(by),
-                of: of.map(n),
-                top
-            }),
+            .prop_map(|(segment, by, top)| StatementKind::Breakdown { segment, by, top }),
         name_strategy().prop_map(|e| StatementKind::ShowEvent(n(e))),
         name_strategy().prop_map(|a| StatementKind::ShowAttribute(n(a))),
         (

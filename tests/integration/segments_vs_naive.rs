@@ -9,8 +9,8 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use memberdb::{
-    CmpOp, Database, Did, FindOptions, Frequency, Predicate, PropFilter, Segment, TimeUnit,
-    Timestamp, Value, Window,
+    AggFunc, Aggregate, CmpOp, Database, Did, FindOptions, Frequency, Predicate, PropFilter,
+    Segment, TimeUnit, Timestamp, Value, ValueExpr, Window,
 };
 use proptest::prelude::*;
 
@@ -136,6 +136,9 @@ fn literal_strategy(name: &'static str) -> BoxedStrategy<Value> {
         ]
         .boxed(),
         "subscribed" => any::<bool>().prop_map(Value::Bool).boxed(),
+        // counts, buckets and days since
+        "count" => prop_oneof![(0i64..5).prop_map(Value::Int), Just(Value::Float(1.5))].boxed(),
+        "days" => (-3i64..25).prop_map(Value::Int).boxed(),
         "birthday" => prop_oneof![
             (20_380i32..20_400).prop_map(|d| Value::from(date_text(d))),
             (20_380i64 * 24..20_400 * 24).prop_map(|h| Value::from(ts_text(h * HOUR))),
@@ -233,6 +236,89 @@ fn did_strategy() -> BoxedStrategy<Segment> {
         .boxed()
 }
 
+/// An aggregate of the events, and the kind of value it gives ("count", "amount", "store"
+/// or "last_seen" for times: the literal strategy of its comparisons).
+fn aggregate_strategy() -> BoxedStrategy<(ValueExpr, &'static str)> {
+    let func = prop_oneof![
+        Just((AggFunc::Count, "count")),
+        Just((AggFunc::CountDistinct("store".into()), "count")),
+        Just((AggFunc::CountDistinct("amount".into()), "count")),
+        Just((AggFunc::CountDistinctDays, "count")),
+        Just((AggFunc::Sum("amount".into()), "amount")),
+        Just((AggFunc::Avg("amount".into()), "amount")),
+        Just((AggFunc::Min("amount".into()), "amount")),
+        Just((AggFunc::Max("amount".into()), "amount")),
+        Just((AggFunc::Min("store".into()), "store")),
+        Just((AggFunc::Max("store".into()), "store")),
+        Just((AggFunc::First(None), "last_seen")),
+        Just((AggFunc::Last(None), "last_seen")),
+        Just((AggFunc::First(Some("store".into())), "store")),
+        Just((AggFunc::Last(Some("amount".into())), "amount")),
+    ];
+    (
+        func,
+        prop::sample::select(&EVENTS[..]),
+        prop::option::weighted(0.3, filter_strategy()),
+        prop::option::weighted(0.5, window_strategy()),
+    )
+        .prop_map(|((func, kind), event, filter, window)| {
+            let value = ValueExpr::Aggregate(Box::new(Aggregate {
+                func,
+                event: event.to_string(),
+                filter,
+                window,
+                within_any: None,
+            }));
+            (value, kind)
+        })
+        .boxed()
+}
+
+/// A value compared (DESIGN section 9); with `per_member`, values that move with *now*
+/// member by member (`DAYS SINCE`) too.
+fn value_strategy(per_member: bool) -> BoxedStrategy<Segment> {
+    let numeric = aggregate_strategy().prop_filter("a number", |(_, kind)| {
+        *kind == "count" || *kind == "amount"
+    });
+    let cuts = prop::collection::btree_set(-2i64..30, 1..4)
+        .prop_map(|c| c.into_iter().map(Value::Int).collect::<Vec<_>>());
+    let mut values = vec![
+        (4, aggregate_strategy()),
+        (
+            1,
+            (numeric.clone(), cuts.clone())
+                .prop_map(|((v, _), cuts)| (v.bucket(cuts), "count"))
+                .boxed(),
+        ),
+    ];
+    if per_member {
+        let times = prop_oneof![
+            aggregate_strategy()
+                .prop_filter("a time", |(_, kind)| *kind == "last_seen")
+                .prop_map(|(v, _)| v),
+            prop::sample::select(vec!["birthday", "last_seen"]).prop_map(ValueExpr::attr),
+        ];
+        values.push((
+            2,
+            times.clone().prop_map(|v| (v.days_since(), "days")).boxed(),
+        ));
+        values.push((
+            1,
+            (times, cuts)
+                .prop_map(|(v, cuts)| (v.days_since().bucket(cuts), "count"))
+                .boxed(),
+        ));
+    }
+    prop::strategy::Union::new_weighted(values)
+        .prop_flat_map(|(value, kind)| {
+            predicate_strategy(kind).prop_map(move |predicate| Segment::Value {
+                value: value.clone(),
+                predicate,
+            })
+        })
+        .boxed()
+}
+
 fn segment_strategy(with_group: bool) -> BoxedStrategy<Segment> {
     let attr = prop::sample::select(vec![
         "city",
@@ -258,6 +344,8 @@ fn segment_strategy(with_group: bool) -> BoxedStrategy<Segment> {
         ),
         (5, attr.boxed()),
         (5, did_strategy()),
+        // a group's definition keeps to the values groups follow as time passes
+        (4, value_strategy(with_group)),
     ];
     if with_group {
         leaves.push((2, Just(Segment::in_group("g")).boxed()));
@@ -424,9 +512,152 @@ impl Naive<'_> {
                         Some(Frequency::Exactly(k)) => n == k,
                     }
             }
+            Segment::Value { value, predicate } => {
+                let (v, kind) = self.value(value, m);
+                let v = v.as_ref().map(|v| match v {
+                    Nv::Num(x) => Cmp::Num(*x),
+                    Nv::Text(t) => Cmp::Text(t),
+                    Nv::Time(t) => Cmp::Num(*t as f64),
+                });
+                test(kind, v, predicate)
+            }
             Segment::And(v) => v.iter().all(|c| self.holds(c, m)),
             Segment::Or(v) => v.iter().any(|c| self.holds(c, m)),
             Segment::Not(c) => !self.holds(c, m),
+        }
+    }
+}
+
+/// A computed value in the naive evaluator.
+#[derive(Clone, Debug, PartialEq)]
+enum Nv {
+    Num(f64),
+    Text(&'static str),
+    Time(i64),
+}
+
+impl Naive<'_> {
+    /// Member `m`'s events in the order they were written (the bulk load's, then the ones
+    /// added one by one; see [`load`]), stably sorted by time.
+    fn events_of(&self, m: usize) -> Vec<&Event> {
+        let events = &self.model.events;
+        let split = events.len() / 3;
+        let mut mine: Vec<&Event> = events[split..]
+            .iter()
+            .chain(&events[..split])
+            .filter(|e| e.member == m)
+            .collect();
+        mine.sort_by_key(|e| e.ts);
+        mine
+    }
+
+    /// The value and the literal kind its comparison uses (see `literal`).
+    fn value(&self, v: &ValueExpr, m: usize) -> (Option<Nv>, &'static str) {
+        match v {
+            ValueExpr::Attr(name) => {
+                let member = &self.model.members[m];
+                let t = match name.as_str() {
+                    "birthday" => member.birthday.map(|d| i64::from(d) * DAY),
+                    _ => member.last_seen,
+                };
+                (
+                    t.filter(|_| member.in_members_file).map(Nv::Time),
+                    "last_seen",
+                )
+            }
+            ValueExpr::DaysSince(inner) => {
+                let t = match self.value(inner, m).0 {
+                    Some(Nv::Time(t)) => Some(t),
+                    _ => None,
+                };
+                (t.map(|t| Nv::Num((NOW - t).div_euclid(DAY) as f64)), "days")
+            }
+            ValueExpr::Bucket { value, cuts } => {
+                let x = match self.value(value, m).0 {
+                    Some(Nv::Num(x)) => Some(x),
+                    _ => None,
+                };
+                let bucket = x.map(|x| {
+                    let below = cuts
+                        .iter()
+                        .filter(|c| matches!(c, Value::Int(c) if *c as f64 <= x))
+                        .count();
+                    Nv::Num(1.0 + below as f64)
+                });
+                (bucket, "count")
+            }
+            ValueExpr::Aggregate(a) => {
+                let events: Vec<&Event> = self
+                    .events_of(m)
+                    .into_iter()
+                    .filter(|e| e.event == a.event)
+                    .filter(|e| a.filter.as_ref().is_none_or(|f| filter_passes(f, e)))
+                    .filter(|e| in_window(&a.window, e.ts))
+                    .collect();
+                let amounts: Vec<f64> = events.iter().filter_map(|e| e.amount).collect();
+                let stores: Vec<&'static str> = events.iter().filter_map(|e| e.store).collect();
+                let num = |x: f64| Some(Nv::Num(x));
+                let distinct = |keys: Vec<u64>| {
+                    let set: BTreeSet<u64> = keys.into_iter().collect();
+                    num(set.len() as f64)
+                };
+                match &a.func {
+                    AggFunc::Count => (num(events.len() as f64), "count"),
+                    AggFunc::CountDistinct(p) if p == "store" => (
+                        distinct(
+                            stores
+                                .iter()
+                                .map(|s| STORES.iter().position(|x| x == s).unwrap() as u64)
+                                .collect(),
+                        ),
+                        "count",
+                    ),
+                    AggFunc::CountDistinct(_) => (
+                        distinct(amounts.iter().map(|a| a.to_bits()).collect()),
+                        "count",
+                    ),
+                    AggFunc::CountDistinctDays => (
+                        distinct(events.iter().map(|e| e.ts.div_euclid(DAY) as u64).collect()),
+                        "count",
+                    ),
+                    AggFunc::Sum(_) => (num(amounts.iter().sum()), "amount"),
+                    AggFunc::Avg(_) => (
+                        (!amounts.is_empty())
+                            .then(|| Nv::Num(amounts.iter().sum::<f64>() / amounts.len() as f64)),
+                        "amount",
+                    ),
+                    AggFunc::Min(p) | AggFunc::Max(p) => {
+                        let max = matches!(a.func, AggFunc::Max(_));
+                        if p == "store" {
+                            let best = if max {
+                                stores.iter().max()
+                            } else {
+                                stores.iter().min()
+                            };
+                            (best.map(|s| Nv::Text(s)), "store")
+                        } else {
+                            let best = amounts
+                                .iter()
+                                .copied()
+                                .reduce(|a, b| if max { a.max(b) } else { a.min(b) });
+                            (best.map(Nv::Num), "amount")
+                        }
+                    }
+                    AggFunc::First(p) | AggFunc::Last(p) => {
+                        let mut order: Vec<&&Event> = events.iter().collect();
+                        if matches!(a.func, AggFunc::Last(_)) {
+                            order.reverse();
+                        }
+                        match p.as_deref() {
+                            None => (order.first().map(|e| Nv::Time(e.ts)), "last_seen"),
+                            Some("store") => {
+                                (order.iter().find_map(|e| e.store).map(Nv::Text), "store")
+                            }
+                            Some(_) => (order.iter().find_map(|e| e.amount).map(Nv::Num), "amount"),
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -64,6 +64,11 @@ impl<'a> Reads<'a> {
             Segment::InGroup(g) => self.groups.push(g),
             Segment::Attr { name, .. } => self.attributes.push(name),
             Segment::Did(did) => self.events.push(&did.event),
+            Segment::Value { value, .. } => {
+                self.events
+                    .extend(value.aggregates().iter().map(|a| a.event.as_str()));
+                self.attributes.extend(value.attributes());
+            }
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().for_each(|c| self.of(c))
             }

@@ -103,6 +103,13 @@ fn facts(state: &State, part: &Segment, row: RowId, now: i64) -> Result<String> 
                 None => format!("{name} is NULL"),
             }
         }
+        Segment::Value { value, .. } => {
+            let text = crate::query::value_text(value);
+            match plan::member_value(state, value, now, row)? {
+                Some(v) => format!("{text} = {v}"),
+                None => format!("{text} is NULL"),
+            }
+        }
         Segment::InGroup(name) => {
             let g = state.groups.require(name)?;
             if g.holds_at(now) {

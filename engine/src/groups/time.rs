@@ -40,6 +40,17 @@ fn collect(state: &State, segment: &Segment, out: &mut Vec<WindowRead>, depth: u
                 });
             }
         }
+        Segment::Value { value, .. } => {
+            for a in value.aggregates() {
+                if let Some(Window::Last { amount, unit }) = &a.window {
+                    let span = window_span(*amount, *unit).unwrap_or(i64::MAX);
+                    out.push(WindowRead {
+                        event: a.event.clone(),
+                        span,
+                    });
+                }
+            }
+        }
         Segment::InGroup(name) => {
             // Definitions only refer to earlier groups: no cycle, and the depth is bounded
             // by the number of groups.
@@ -104,6 +115,12 @@ fn polarity(
                     }
                     Some(_) => sides.2 = true,
                 }
+            }
+        }
+        // A value over a window can move either way as events leave it.
+        Segment::Value { value, .. } => {
+            if value.uses_relative_time() {
+                sides.2 = true;
             }
         }
         Segment::InGroup(name) => {

@@ -10,10 +10,13 @@ use super::leaf::Leaf;
 use super::{Node, Op, Plan, Source};
 use crate::attributes::Access;
 use crate::column::{Column, compile};
+use crate::computed::eval::{BoundAggregate, BoundFunc, BoundValue};
+use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::events::{BoundFilter, EventPartition, Presence};
 use crate::segment::{PropFilter, Segment, Window, resolve_window};
 use crate::state::State;
+use crate::value::{DataType, Value};
 
 /// Where one node of a segment (or of a `WHERE` filter) came from in the statement's text,
 /// so a binding error can point at it. A statement's nodes are listed in pre-order: each
@@ -78,6 +81,30 @@ pub(crate) fn event_filter<'a>(
         moves: false,
     };
     binder.filter(part, filter)
+}
+
+/// The value of `value` for member `row` at `now` (EXPLAIN MEMBER shows it).
+pub(crate) fn member_value(
+    state: &State,
+    value: &ValueExpr,
+    now: i64,
+    row: u32,
+) -> Result<Option<Value>> {
+    let mut binder = Binder {
+        state,
+        now,
+        spans: None,
+        next: 0,
+        slots: 0,
+        moves: false,
+    };
+    let bound = binder.value(value, None)?;
+    let values = bound.values(Some(&[row]), state.members.len())?;
+    Ok(if values.rows.is_empty() {
+        bound.empty()
+    } else {
+        values.column.get(0)
+    })
 }
 
 struct Binder<'a, 's> {
@@ -228,6 +255,40 @@ impl<'a> Binder<'a, '_> {
                             members: state.members.len(),
                         })
                     }
+                }
+            }
+            Segment::Value { value, predicate } => {
+                let bound = self.value(value, spans)?;
+                self.moves |= value.uses_relative_time();
+                let data_type = bound.data_type();
+                // The test is checked against the value's type now; members without a
+                // value (no events read: 0 or NULL) pass or fail it all alike.
+                let text = crate::query::value_text(value);
+                let mut empty = Column::new(data_type);
+                empty.push(bound.empty().as_ref());
+                let matcher = compile(predicate, &empty, &text).map_err(located(spans, whole))?;
+                let mut pass = [false];
+                matcher.fill(&empty, 0, &mut pass);
+                let empty_passes = pass[0];
+                let leaf = self.computed(Leaf::Value {
+                    value: bound,
+                    predicate,
+                    failing: empty_passes,
+                    members: state.members.len(),
+                });
+                if empty_passes {
+                    Op::And {
+                        pos: vec![universe(segment)],
+                        neg: vec![Node {
+                            source: Source::Part {
+                                of: segment,
+                                what: "members whose value fails",
+                            },
+                            op: leaf,
+                        }],
+                    }
+                } else {
+                    leaf
                 }
             }
             Segment::And(children) => {
@@ -427,6 +488,133 @@ impl<'a> Binder<'a, '_> {
                 matcher,
             }),
         }
+    }
+
+    /// A value expression bound: names resolved, types checked (errors at the value's
+    /// comparison), windows resolved at *now*.
+    fn value(&mut self, value: &'a ValueExpr, spans: Option<NodeSpans>) -> Result<BoundValue<'a>> {
+        let state = self.state;
+        let at = located(spans, whole);
+        Ok(match value {
+            ValueExpr::Attr(attr) => BoundValue::Attr(state.attrs.require(attr).map_err(&at)?),
+            ValueExpr::Aggregate(a) => {
+                let part = state.events.require(&a.event).map_err(&at)?;
+                if a.within_any.is_some() {
+                    return Err(at(Error::InvalidSegment(
+                        "WITHIN ANY is not supported yet: write the window as IN LAST".into(),
+                    )));
+                }
+                let events = match &a.window {
+                    Some(w) => {
+                        let (lo, hi) = resolve_window(w, self.now).map_err(&at)?;
+                        part.slice(lo, hi)
+                    }
+                    None => 0..part.len(),
+                };
+                let filter = a
+                    .filter
+                    .as_ref()
+                    .map(|f| self.filter(part, f))
+                    .transpose()?;
+                let func = self.func(part, a).map_err(&at)?;
+                BoundValue::Aggregate(BoundAggregate {
+                    part,
+                    events,
+                    filter,
+                    func,
+                })
+            }
+            ValueExpr::DaysSince(inner) => {
+                let inner = self.value(inner, spans)?;
+                if !matches!(inner.data_type(), DataType::Timestamp | DataType::Date) {
+                    return Err(at(Error::InvalidSegment(format!(
+                        "DAYS SINCE needs a time or a date, not a {} value (a timestamp or \
+                         date attribute, FIRST(e), LAST(e), or MIN / MAX of a time property)",
+                        inner.data_type()
+                    ))));
+                }
+                BoundValue::DaysSince {
+                    inner: Box::new(inner),
+                    now: self.now,
+                }
+            }
+            ValueExpr::Bucket { value, cuts } => {
+                let inner = self.value(value, spans)?;
+                if !matches!(inner.data_type(), DataType::Int | DataType::Float) {
+                    return Err(at(Error::InvalidSegment(format!(
+                        "BUCKET needs a number, not a {} value",
+                        inner.data_type()
+                    ))));
+                }
+                let cuts: Vec<f64> = cuts
+                    .iter()
+                    .map(|c| match c {
+                        Value::Int(i) => Some(*i as f64),
+                        Value::Float(x) if x.is_finite() => Some(*x),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        at(Error::InvalidSegment(
+                            "BUCKET's cut points are numbers".into(),
+                        ))
+                    })?;
+                if cuts.is_empty() || cuts.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(at(Error::InvalidSegment(
+                        "BUCKET's cut points must be ascending, each larger than the one \
+                         before"
+                            .into(),
+                    )));
+                }
+                BoundValue::Bucket {
+                    inner: Box::new(inner),
+                    cuts,
+                }
+            }
+        })
+    }
+
+    /// An aggregate's function with its property's column, its type checked.
+    fn func(&self, part: &'a EventPartition, a: &Aggregate) -> Result<BoundFunc<'a>> {
+        let schema = &self.state.events.props;
+        let prop = |p: &str| -> Result<(Option<&'a Column>, DataType)> {
+            let Some(&data_type) = schema.get(p) else {
+                let known = schema.keys().map(String::as_str);
+                return Err(Error::unknown("event property", p, known));
+            };
+            Ok((part.props.get(p), data_type))
+        };
+        let number = |p: &str, what: &str| -> Result<(Option<&'a Column>, DataType)> {
+            let (column, data_type) = prop(p)?;
+            if !matches!(data_type, DataType::Int | DataType::Float) {
+                return Err(Error::InvalidSegment(format!(
+                    "{what} needs a number property: '{p}' is {data_type}; {what} works on \
+                     integer and float properties (COUNT(DISTINCT {p} OF ...), MIN, MAX, \
+                     FIRST and LAST work on any)"
+                )));
+            }
+            Ok((column, data_type))
+        };
+        Ok(match &a.func {
+            AggFunc::Count => BoundFunc::Count,
+            AggFunc::CountDistinctDays => BoundFunc::CountDistinctDays,
+            AggFunc::CountDistinct(p) => BoundFunc::CountDistinct(prop(p)?.0),
+            AggFunc::Sum(p) => {
+                let (column, data_type) = number(p, "SUM")?;
+                BoundFunc::Sum(column, data_type)
+            }
+            AggFunc::Avg(p) => BoundFunc::Avg(number(p, "AVG")?.0),
+            AggFunc::Min(p) => {
+                let (column, data_type) = prop(p)?;
+                BoundFunc::Min(column, data_type)
+            }
+            AggFunc::Max(p) => {
+                let (column, data_type) = prop(p)?;
+                BoundFunc::Max(column, data_type)
+            }
+            AggFunc::First(p) => BoundFunc::First(p.as_deref().map(prop).transpose()?),
+            AggFunc::Last(p) => BoundFunc::Last(p.as_deref().map(prop).transpose()?),
+        })
     }
 
     /// A `WHERE` filter bound to the partition of its event type.

@@ -832,7 +832,7 @@ fn compute_leaves(
         Op::Computed { slot, leaf } => {
             check_deadline(deadline)?;
             let started = Instant::now();
-            let chunks = Chunks::from_roaring(&leaf.compute(within));
+            let chunks = Chunks::from_roaring(&leaf.compute(within)?);
             if let Some(stats) = stats {
                 stats[my].nanos += started.elapsed().as_nanos() as u64;
                 stats[my].members = chunks.len();

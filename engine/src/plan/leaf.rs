@@ -6,7 +6,8 @@ use roaring::RoaringBitmap;
 
 use crate::attributes::Attribute;
 use crate::bitmap::Chunks;
-use crate::column::{Column, Matcher};
+use crate::column::{Column, Matcher, compile};
+use crate::error::Result;
 use crate::events::{BoundFilter, DaySplit, EventPartition, counts_among};
 use crate::segment::Frequency;
 
@@ -58,6 +59,16 @@ pub(crate) enum Leaf<'a> {
         split: DaySplit,
         members: usize,
     },
+    /// Members of the universe with a computed value (an aggregate of their events, `DAYS
+    /// SINCE`, `BUCKET`) that passes `predicate` (with `failing`: that does not pass; the
+    /// plan takes those from the universe when members without a value pass).
+    Value {
+        value: crate::computed::eval::BoundValue<'a>,
+        predicate: &'a crate::segment::Predicate,
+        failing: bool,
+        /// Row ids ever assigned: the size of dense slots.
+        members: usize,
+    },
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
     /// enough.
     Events {
@@ -74,13 +85,13 @@ impl Leaf<'_> {
     /// The members of the leaf; with `within`, at least those inside its chunks (the
     /// plan intersects with its universe): the leaves whose work goes by chunk of members
     /// (attribute scans, day counts) skip the chunks without members of `within`.
-    pub(crate) fn compute(&self, within: Option<&Chunks>) -> RoaringBitmap {
+    pub(crate) fn compute(&self, within: Option<&Chunks>) -> Result<RoaringBitmap> {
         // A universe of a few members (a write's, a piece of a clock move): the window's
         // events are passed over for those members only, nothing sorted.
         let few = within
             .filter(|w| w.len() <= crate::events::FEW_MEMBERS)
             .map(Chunks::rows);
-        match self {
+        Ok(match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
             Leaf::Present { part, events } => match &few {
@@ -145,12 +156,12 @@ impl Leaf<'_> {
                         None => n > 0,
                         Some(frequency) => n > 0 && frequency.accepts(u64::from(n)),
                     };
-                    return few
+                    return Ok(few
                         .iter()
                         .zip(counts)
                         .filter(|&(_, n)| accepts(n))
                         .map(|(&m, _)| m)
-                        .collect();
+                        .collect());
                 }
                 let rows: Vec<u32> = match filter {
                     Some(f) => part.filtered_members(range.clone(), f),
@@ -161,7 +172,25 @@ impl Leaf<'_> {
                     Some(frequency) => members_by_count(rows, *members, *frequency),
                 }
             }
-        }
+            Leaf::Value {
+                value,
+                predicate,
+                failing,
+                members,
+            } => {
+                let values = value.values(few.as_deref(), *members)?;
+                let matcher = compile(predicate, &values.column, "the value")?;
+                let mut pass = vec![false; values.rows.len()];
+                matcher.fill(&values.column, 0, &mut pass);
+                let rows = values
+                    .rows
+                    .iter()
+                    .zip(pass)
+                    .filter(|&(_, pass)| pass != *failing)
+                    .map(|(&row, _)| row);
+                RoaringBitmap::from_sorted_iter(rows).expect("rows ascend")
+            }
+        })
     }
 
     /// How the leaf is computed, for EXPLAIN.
@@ -186,6 +215,14 @@ impl Leaf<'_> {
                  edge days' events filtered ({} events in the window)",
                 part.days.range(split.days.clone()).count(),
                 split.events.len()
+            ),
+            Leaf::Value { failing, .. } => format!(
+                "the window's events read once, a value per member{}",
+                if *failing {
+                    " (those failing the test, taken from the universe)"
+                } else {
+                    ""
+                }
             ),
             Leaf::Events {
                 range,
@@ -213,6 +250,7 @@ impl Leaf<'_> {
             Leaf::DayCounts { split, .. } | Leaf::ValueDays { split, .. } => {
                 format!("{}..{}", split.events.start, split.events.end)
             }
+            Leaf::Value { value, .. } => value.key(),
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
             | Leaf::Events { range, .. } => {

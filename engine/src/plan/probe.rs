@@ -23,7 +23,7 @@ pub(crate) fn select(plan: &Plan<'_>, within: &Chunks, rows: &[u32]) -> Result<R
     };
     let mut out = RoaringBitmap::new();
     for &row in rows {
-        if probe.holds(&plan.root, row) {
+        if probe.holds(&plan.root, row)? {
             out.insert(row);
         }
     }
@@ -37,25 +37,30 @@ struct Probe<'c> {
 }
 
 impl Probe<'_> {
-    fn holds(&mut self, node: &Node<'_>, row: u32) -> bool {
-        match &node.op {
+    fn holds(&mut self, node: &Node<'_>, row: u32) -> Result<bool> {
+        Ok(match &node.op {
             Op::Universe => true,
             Op::Nothing => false,
             Op::Stored(bitmap) => bitmap.contains(row),
-            Op::Computed { slot, leaf } => self.computed[*slot]
-                .get_or_insert_with(|| leaf.compute(Some(self.within)))
-                .contains(row),
+            Op::Computed { slot, leaf } => {
+                if self.computed[*slot].is_none() {
+                    self.computed[*slot] = Some(leaf.compute(Some(self.within))?);
+                }
+                self.computed[*slot]
+                    .as_ref()
+                    .is_some_and(|members| members.contains(row))
+            }
             Op::And { pos, neg } => {
                 // Cheap operands first: a member outside a tag never computes a window.
                 for cheap in [true, false] {
                     for p in pos.iter().filter(|n| is_cheap(n) == cheap) {
-                        if !self.holds(p, row) {
-                            return false;
+                        if !self.holds(p, row)? {
+                            return Ok(false);
                         }
                     }
                     for n in neg.iter().filter(|n| is_cheap(n) == cheap) {
-                        if self.holds(n, row) {
-                            return false;
+                        if self.holds(n, row)? {
+                            return Ok(false);
                         }
                     }
                 }
@@ -64,14 +69,14 @@ impl Probe<'_> {
             Op::Or(parts) => {
                 for cheap in [true, false] {
                     for p in parts.iter().filter(|n| is_cheap(n) == cheap) {
-                        if self.holds(p, row) {
-                            return true;
+                        if self.holds(p, row)? {
+                            return Ok(true);
                         }
                     }
                 }
                 false
             }
-        }
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use memberdb_query::ast::{self, Expr, LiteralKind, PropExpr, Span, Test};
 
+use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::plan::NodeSpans;
 use crate::segment::{CmpOp, Did, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window};
@@ -96,6 +97,13 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
                 predicate: predicate(&c.test),
             }
         }
+        Expr::Value(v) => {
+            out.push(spans(v.span, v.span));
+            Segment::Value {
+                value: value_expr(&v.value, out)?,
+                predicate: predicate(&v.test),
+            }
+        }
         Expr::Did(d, span) => {
             let mut node = spans(*span, d.event.span);
             if let Some(ast::WindowExpr::Last { span, .. } | ast::WindowExpr::Range { span, .. }) =
@@ -110,28 +118,7 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
                 ast::CountKind::AtMost => Frequency::AtMost(n),
                 ast::CountKind::Exactly => Frequency::Exactly(n),
             });
-            let window = match &d.window {
-                None => None,
-                Some(ast::WindowExpr::Last { amount, unit, .. }) => {
-                    let unit = match unit {
-                        ast::Unit::Hours => TimeUnit::Hours,
-                        ast::Unit::Days => TimeUnit::Days,
-                        ast::Unit::Weeks => TimeUnit::Weeks,
-                    };
-                    Some(Window::Last {
-                        amount: *amount,
-                        unit,
-                    })
-                }
-                Some(ast::WindowExpr::Range { since, before, .. }) => {
-                    let since = since.as_ref().map(|l| instant(l, "SINCE")).transpose()?;
-                    let before = before.as_ref().map(|l| instant(l, "BEFORE")).transpose()?;
-                    Some(Window::Range {
-                        since: since.map(Value::from),
-                        before: before.map(Value::from),
-                    })
-                }
-            };
+            let window = d.window.as_ref().map(window).transpose()?;
             Segment::Did(Did {
                 event: d.event.text.clone(),
                 filter,
@@ -150,6 +137,84 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
         Expr::Not(inner, span) => {
             out.push(spans(*span, *span));
             Segment::Not(Box::new(convert(inner, out)?))
+        }
+    })
+}
+
+fn unit(unit: ast::Unit) -> TimeUnit {
+    match unit {
+        ast::Unit::Hours => TimeUnit::Hours,
+        ast::Unit::Days => TimeUnit::Days,
+        ast::Unit::Weeks => TimeUnit::Weeks,
+    }
+}
+
+/// A window clause, its times checked.
+fn window(w: &ast::WindowExpr) -> Result<Window> {
+    Ok(match w {
+        ast::WindowExpr::Last {
+            amount, unit: u, ..
+        } => Window::Last {
+            amount: *amount,
+            unit: unit(*u),
+        },
+        ast::WindowExpr::Range { since, before, .. } => {
+            let since = since.as_ref().map(|l| instant(l, "SINCE")).transpose()?;
+            let before = before.as_ref().map(|l| instant(l, "BEFORE")).transpose()?;
+            Window::Range {
+                since: since.map(Value::from),
+                before: before.map(Value::from),
+            }
+        }
+    })
+}
+
+/// A value expression; the spans of its aggregate's `WHERE` filter pushed like
+/// [`convert`]'s.
+fn value_expr(v: &ast::ValueExpr, out: &mut Vec<NodeSpans>) -> Result<ValueExpr> {
+    Ok(match v {
+        ast::ValueExpr::Name(n) => ValueExpr::Attr(n.text.clone()),
+        ast::ValueExpr::DaysSince(inner, _) => {
+            ValueExpr::DaysSince(Box::new(value_expr(inner, out)?))
+        }
+        ast::ValueExpr::Bucket { value, cuts, .. } => ValueExpr::Bucket {
+            value: Box::new(value_expr(value, out)?),
+            cuts: cuts.iter().map(self::value).collect(),
+        },
+        ast::ValueExpr::Aggregate(a) => {
+            let prop = || a.prop.as_ref().map(|p| p.text.clone());
+            let needs = |what: &str| -> Result<String> {
+                prop().ok_or_else(|| {
+                    Error::InvalidSegment(format!("{what} needs a property: {what}(p OF event)"))
+                        .at(a.span)
+                })
+            };
+            let func = match a.func {
+                ast::AggFunc::Count => AggFunc::Count,
+                ast::AggFunc::CountDistinctDays => AggFunc::CountDistinctDays,
+                ast::AggFunc::CountDistinct => AggFunc::CountDistinct(needs("COUNT(DISTINCT")?),
+                ast::AggFunc::Sum => AggFunc::Sum(needs("SUM")?),
+                ast::AggFunc::Avg => AggFunc::Avg(needs("AVG")?),
+                ast::AggFunc::Min => AggFunc::Min(needs("MIN")?),
+                ast::AggFunc::Max => AggFunc::Max(needs("MAX")?),
+                ast::AggFunc::First => AggFunc::First(prop()),
+                ast::AggFunc::Last => AggFunc::Last(prop()),
+            };
+            let filter = a.filter.as_ref().map(|f| prop_filter(f, out)).transpose()?;
+            let (window, within_any) = match &a.window {
+                None => (None, None),
+                Some(ast::AggWindow::Window(w)) => (Some(window(w)?), None),
+                Some(ast::AggWindow::WithinAny {
+                    amount, unit: u, ..
+                }) => (None, Some((*amount, unit(*u)))),
+            };
+            ValueExpr::Aggregate(Box::new(Aggregate {
+                func,
+                event: a.event.text.clone(),
+                filter,
+                window,
+                within_any,
+            }))
         }
     })
 }

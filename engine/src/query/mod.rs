@@ -4,7 +4,9 @@
 pub(crate) mod bind;
 mod text;
 
-use memberdb_query::ast::{ShowWhat, Statement, StatementKind};
+pub(crate) use text::value_text;
+
+use memberdb_query::ast::{ByColumn, ShowWhat, Statement, StatementKind};
 
 use crate::database::{Database, View};
 use crate::error::{Error, Result};
@@ -292,12 +294,19 @@ impl Database {
                 };
                 Output::Find(view.find_plan(&plan, &options)?)
             }
-            StatementKind::Breakdown {
-                segment,
-                by,
-                of,
-                top,
-            } => {
+            StatementKind::Breakdown { segment, by, top } => {
+                let (by, of) = match &by[..] {
+                    [ByColumn::Name { name, of }] => (name, of),
+                    _ => {
+                        return Err(Error::InvalidSegment(
+                            "BREAKDOWN by several columns or by a computed value is not \
+                             supported yet: break down by one attribute, or one property OF \
+                             an event"
+                                .into(),
+                        )
+                        .at(statement.span));
+                    }
+                };
                 let (seg, spans) = bind::segment(segment)?;
                 let plan = view.bind(&seg, Some(&spans))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
@@ -679,7 +688,7 @@ fn expr_hints(view: &View<'_>, expr: &memberdb_query::ast::Expr, hints: &mut Vec
             parts.iter().for_each(|p| expr_hints(view, p, hints));
         }
         Expr::Not(inner, _) => expr_hints(view, inner, hints),
-        Expr::All(_) | Expr::Tag(..) | Expr::InGroup(..) => {}
+        Expr::All(_) | Expr::Tag(..) | Expr::InGroup(..) | Expr::Value(_) => {}
     }
 }
 

@@ -2,6 +2,7 @@
 
 use memberdb_query::ast::{self, Expr, LiteralKind, Name, PropExpr, Span, Test};
 
+use crate::computed::{AggFunc, ValueExpr};
 use crate::segment::{CmpOp, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window};
 use crate::value::Value;
 
@@ -51,12 +52,80 @@ fn comparison(subject: &str, p: &Predicate) -> ast::Comparison {
     }
 }
 
-fn prop(f: &PropFilter) -> PropExpr {
+fn prop_expr(f: &PropFilter) -> PropExpr {
     match f {
         PropFilter::Prop { name, predicate } => PropExpr::Cmp(comparison(name, predicate)),
-        PropFilter::And(v) => PropExpr::And(v.iter().map(prop).collect(), Span::default()),
-        PropFilter::Or(v) => PropExpr::Or(v.iter().map(prop).collect(), Span::default()),
-        PropFilter::Not(inner) => PropExpr::Not(Box::new(prop(inner)), Span::default()),
+        PropFilter::And(v) => PropExpr::And(v.iter().map(prop_expr).collect(), Span::default()),
+        PropFilter::Or(v) => PropExpr::Or(v.iter().map(prop_expr).collect(), Span::default()),
+        PropFilter::Not(inner) => PropExpr::Not(Box::new(prop_expr(inner)), Span::default()),
+    }
+}
+
+fn unit(unit: TimeUnit) -> ast::Unit {
+    match unit {
+        TimeUnit::Hours => ast::Unit::Hours,
+        TimeUnit::Days => ast::Unit::Days,
+        TimeUnit::Weeks => ast::Unit::Weeks,
+    }
+}
+
+fn window(w: &Window) -> ast::WindowExpr {
+    let none = Span::default();
+    match w {
+        Window::Last { amount, unit: u } => ast::WindowExpr::Last {
+            amount: *amount,
+            unit: unit(*u),
+            span: none,
+        },
+        Window::Range { since, before } => ast::WindowExpr::Range {
+            since: since.as_ref().map(literal),
+            before: before.as_ref().map(literal),
+            span: none,
+        },
+    }
+}
+
+/// A value expression as an AST (without spans).
+pub(crate) fn value_ast(v: &ValueExpr) -> ast::ValueExpr {
+    let none = Span::default();
+    match v {
+        ValueExpr::Attr(n) => ast::ValueExpr::Name(name(n)),
+        ValueExpr::DaysSince(inner) => ast::ValueExpr::DaysSince(Box::new(value_ast(inner)), none),
+        ValueExpr::Bucket { value, cuts } => ast::ValueExpr::Bucket {
+            value: Box::new(value_ast(value)),
+            cuts: cuts.iter().map(literal).collect(),
+            span: none,
+        },
+        ValueExpr::Aggregate(a) => {
+            let (func, prop) = match &a.func {
+                AggFunc::Count => (ast::AggFunc::Count, None),
+                AggFunc::CountDistinctDays => (ast::AggFunc::CountDistinctDays, None),
+                AggFunc::CountDistinct(p) => (ast::AggFunc::CountDistinct, Some(p)),
+                AggFunc::Sum(p) => (ast::AggFunc::Sum, Some(p)),
+                AggFunc::Avg(p) => (ast::AggFunc::Avg, Some(p)),
+                AggFunc::Min(p) => (ast::AggFunc::Min, Some(p)),
+                AggFunc::Max(p) => (ast::AggFunc::Max, Some(p)),
+                AggFunc::First(p) => (ast::AggFunc::First, p.as_ref()),
+                AggFunc::Last(p) => (ast::AggFunc::Last, p.as_ref()),
+            };
+            let window = match (&a.window, a.within_any) {
+                (_, Some((amount, u))) => Some(ast::AggWindow::WithinAny {
+                    amount,
+                    unit: unit(u),
+                    span: none,
+                }),
+                (Some(w), None) => Some(ast::AggWindow::Window(window(w))),
+                (None, None) => None,
+            };
+            ast::ValueExpr::Aggregate(Box::new(ast::Aggregate {
+                func,
+                prop: prop.map(|p| name(p)),
+                event: name(&a.event),
+                filter: a.filter.as_ref().map(prop_expr),
+                window,
+                span: none,
+            }))
+        }
     }
 }
 
@@ -68,31 +137,24 @@ pub(crate) fn to_ast(s: &Segment) -> Expr {
         Segment::Tag(t) => Expr::Tag(t.clone(), none),
         Segment::InGroup(g) => Expr::InGroup(name(g), none),
         Segment::Attr { name: n, predicate } => Expr::Cmp(comparison(n, predicate)),
+        Segment::Value { value, predicate } => {
+            let c = comparison("", predicate);
+            Expr::Value(ast::ValueComparison {
+                value: value_ast(value),
+                test: c.test,
+                span: none,
+            })
+        }
         Segment::Did(d) => Expr::Did(
             ast::DidExpr {
                 event: name(&d.event),
-                filter: d.filter.as_ref().map(prop),
+                filter: d.filter.as_ref().map(prop_expr),
                 count: d.frequency.map(|f| match f {
                     Frequency::AtLeast(n) => (ast::CountKind::AtLeast, n, none),
                     Frequency::AtMost(n) => (ast::CountKind::AtMost, n, none),
                     Frequency::Exactly(n) => (ast::CountKind::Exactly, n, none),
                 }),
-                window: d.window.as_ref().map(|w| match w {
-                    Window::Last { amount, unit } => ast::WindowExpr::Last {
-                        amount: *amount,
-                        unit: match unit {
-                            TimeUnit::Hours => ast::Unit::Hours,
-                            TimeUnit::Days => ast::Unit::Days,
-                            TimeUnit::Weeks => ast::Unit::Weeks,
-                        },
-                        span: none,
-                    },
-                    Window::Range { since, before } => ast::WindowExpr::Range {
-                        since: since.as_ref().map(literal),
-                        before: before.as_ref().map(literal),
-                        span: none,
-                    },
-                }),
+                window: d.window.as_ref().map(window),
             },
             none,
         ),
@@ -107,4 +169,9 @@ impl std::fmt::Display for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", to_ast(self))
     }
+}
+
+/// A value expression in the segment language.
+pub(crate) fn value_text(value: &ValueExpr) -> String {
+    value_ast(value).to_string()
 }

@@ -164,6 +164,14 @@ pub enum Segment {
     },
     /// Members with matching events.
     Did(Did),
+    /// Members whose computed value passes the predicate (DESIGN section 9): an aggregate
+    /// of their events, `DAYS SINCE`, `BUCKET`.
+    Value {
+        /// The value.
+        value: crate::computed::ValueExpr,
+        /// The test.
+        predicate: Predicate,
+    },
     /// Members in every child.
     And(Vec<Segment>),
     /// Members in any child.
@@ -172,14 +180,15 @@ pub enum Segment {
     Not(Box<Segment>),
 }
 
-/// Builds predicates on a named value; see [`Segment::attr`] and [`PropFilter::prop`].
+/// Builds predicates on a named value (an attribute, an event property) or a computed one;
+/// see [`Segment::attr`], [`Segment::value`] and [`PropFilter::prop`].
 #[derive(Clone, Debug)]
-pub struct Field<T> {
-    name: String,
-    make: fn(String, Predicate) -> T,
+pub struct Field<T, S = String> {
+    name: S,
+    make: fn(S, Predicate) -> T,
 }
 
-impl<T> Field<T> {
+impl<T, S> Field<T, S> {
     fn with(self, predicate: Predicate) -> T {
         (self.make)(self.name, predicate)
     }
@@ -249,6 +258,17 @@ impl Segment {
         }
     }
 
+    /// Starts a predicate on a value computed per member (DESIGN section 9):
+    /// `Segment::value(ValueExpr::sum("amount").of("purchase")).ge(1000)`.
+    pub fn value(
+        value: impl Into<crate::computed::ValueExpr>,
+    ) -> Field<Segment, crate::computed::ValueExpr> {
+        Field {
+            name: value.into(),
+            make: |value, predicate| Segment::Value { value, predicate },
+        }
+    }
+
     /// Starts a `DID`: `Segment::did("purchase").at_least(3).in_last(90, TimeUnit::Days)`.
     pub fn did(event: impl Into<String>) -> DidBuilder {
         DidBuilder(Did {
@@ -306,11 +326,25 @@ impl Segment {
     pub(crate) fn uses_relative_time(&self) -> bool {
         match self {
             Segment::Did(did) => matches!(did.window, Some(Window::Last { .. })),
+            Segment::Value { value, .. } => value.uses_relative_time(),
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().any(Segment::uses_relative_time)
             }
             Segment::Not(inner) => inner.uses_relative_time(),
             _ => false,
+        }
+    }
+
+    /// The first value in the segment whose answer moves with *now* member by member
+    /// (`DAYS SINCE`, `WITHIN ANY`), which a dynamic group cannot keep current yet.
+    pub(crate) fn value_moving_per_member(&self) -> Option<&crate::computed::ValueExpr> {
+        match self {
+            Segment::Value { value, .. } if value.moves_per_member() => Some(value),
+            Segment::And(children) | Segment::Or(children) => {
+                children.iter().find_map(Segment::value_moving_per_member)
+            }
+            Segment::Not(inner) => inner.value_moving_per_member(),
+            _ => None,
         }
     }
 

@@ -86,6 +86,13 @@ impl Tree for Segment {
     fn leaf_nesting(&self) -> usize {
         match self {
             Segment::Did(did) => did.filter.as_ref().map_or(0, nesting),
+            Segment::Value { value, .. } => value
+                .aggregates()
+                .iter()
+                .filter_map(|a| a.filter.as_ref())
+                .map(nesting)
+                .max()
+                .unwrap_or(0),
             _ => 0,
         }
     }

@@ -86,6 +86,14 @@ pub(crate) fn apply(
         } => {
             // The definition must bind against the state before it is stored.
             crate::plan::bind(state, definition, state.clock, None)?;
+            if let Some(value) = definition.value_moving_per_member() {
+                return Err(Error::InvalidSegment(format!(
+                    "a group cannot use {} yet: its members would move at instants of \
+                     their own as time passes, which groups do not follow yet; query it \
+                     with COUNT or FIND instead",
+                    crate::query::value_text(value)
+                )));
+            }
             let windows = crate::groups::time::window_reads(state, definition);
             let monotony = crate::groups::time::monotony(state, definition);
             let keep_days = keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);

@@ -1,0 +1,447 @@
+//! Computing values per member: a value expression bound to one state at one *now*
+//! ([`BoundValue`]) evaluated over the members of a universe into [`MemberValues`]. An
+//! aggregate reads its window's events once, in time order (events of equal time in the
+//! order they were written), folding each passing event into its member's slot: a dense
+//! slot per member for a large universe, a slot per member of a few.
+
+use crate::attributes::Attribute;
+use crate::column::Column;
+use crate::error::{Error, Result};
+use crate::events::{BoundFilter, EventPartition};
+use crate::members::RowId;
+use crate::value::{DAY_MICROS, DataType, Value};
+
+/// A value expression bound to a state.
+pub(crate) enum BoundValue<'a> {
+    /// An attribute's values.
+    Attr(&'a Attribute),
+    /// An aggregate of events.
+    Aggregate(BoundAggregate<'a>),
+    /// Whole days from the inner time to `now`.
+    DaysSince {
+        inner: Box<BoundValue<'a>>,
+        now: i64,
+    },
+    /// 1 + the number of `cuts` (ascending) at or below the inner number.
+    Bucket {
+        inner: Box<BoundValue<'a>>,
+        cuts: Vec<f64>,
+    },
+}
+
+/// An aggregate bound to its event type's partition.
+pub(crate) struct BoundAggregate<'a> {
+    pub(crate) part: &'a EventPartition,
+    /// The window's events (indexes into the partition).
+    pub(crate) events: std::ops::Range<usize>,
+    pub(crate) filter: Option<BoundFilter<'a>>,
+    pub(crate) func: BoundFunc<'a>,
+}
+
+/// An aggregate function with its property's column (`None`: the event type has no value
+/// of the property, every event's is NULL) and type.
+pub(crate) enum BoundFunc<'a> {
+    Count,
+    CountDistinct(Option<&'a Column>),
+    CountDistinctDays,
+    Sum(Option<&'a Column>, DataType),
+    Avg(Option<&'a Column>),
+    Min(Option<&'a Column>, DataType),
+    Max(Option<&'a Column>, DataType),
+    /// The first event's value of the property (`Some`), or its time (`None`).
+    First(Option<(Option<&'a Column>, DataType)>),
+    Last(Option<(Option<&'a Column>, DataType)>),
+}
+
+/// The values of the members of a universe: `column` row `i` is member `rows[i]`; every
+/// other member of the universe has `empty` (0 for counts and sums, else NULL).
+pub(crate) struct MemberValues {
+    pub(crate) rows: Vec<RowId>,
+    pub(crate) column: Column,
+    pub(crate) empty: Option<Value>,
+}
+
+impl BoundValue<'_> {
+    /// The type of the values.
+    pub(crate) fn data_type(&self) -> DataType {
+        match self {
+            BoundValue::Attr(a) => a.column.data_type(),
+            BoundValue::Aggregate(a) => match &a.func {
+                BoundFunc::Count | BoundFunc::CountDistinct(_) | BoundFunc::CountDistinctDays => {
+                    DataType::Int
+                }
+                BoundFunc::Avg(_) => DataType::Float,
+                BoundFunc::Sum(_, t) | BoundFunc::Min(_, t) | BoundFunc::Max(_, t) => *t,
+                BoundFunc::First(p) | BoundFunc::Last(p) => {
+                    p.map_or(DataType::Timestamp, |(_, t)| t)
+                }
+            },
+            BoundValue::DaysSince { .. } | BoundValue::Bucket { .. } => DataType::Int,
+        }
+    }
+
+    /// What besides the source text decides the values: the events each aggregate reads,
+    /// the *now* of `DAYS SINCE`.
+    pub(crate) fn key(&self) -> String {
+        match self {
+            BoundValue::Attr(_) => String::new(),
+            BoundValue::Aggregate(a) => format!("{}..{}", a.events.start, a.events.end),
+            BoundValue::DaysSince { inner, now } => format!("{}@{now}", inner.key()),
+            BoundValue::Bucket { inner, .. } => inner.key(),
+        }
+    }
+
+    /// The value of a member of the universe without any of the events read (or without a
+    /// value of the attribute).
+    pub(crate) fn empty(&self) -> Option<Value> {
+        match self {
+            BoundValue::Attr(_) => None,
+            BoundValue::Aggregate(a) => match &a.func {
+                BoundFunc::Count | BoundFunc::CountDistinct(_) | BoundFunc::CountDistinctDays => {
+                    Some(Value::Int(0))
+                }
+                BoundFunc::Sum(_, DataType::Float) => Some(Value::Float(0.0)),
+                BoundFunc::Sum(..) => Some(Value::Int(0)),
+                _ => None,
+            },
+            BoundValue::DaysSince { inner, now } => {
+                inner.empty().and_then(|v| days_since(&v, *now))
+            }
+            BoundValue::Bucket { inner, cuts } => inner.empty().and_then(|v| bucket(&v, cuts)),
+        }
+    }
+
+    /// The values of the members `few` (ascending), or of every member below `members`.
+    pub(crate) fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
+        match self {
+            BoundValue::Attr(attr) => {
+                let column = &attr.column;
+                let rows: Vec<RowId> = match few {
+                    Some(few) => few.to_vec(),
+                    None => (0..members.min(column.len()) as RowId).collect(),
+                };
+                let mut out = Column::new(column.data_type());
+                let mut kept = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let value = column.get(row as usize);
+                    if value.is_some() {
+                        out.push(value.as_ref());
+                        kept.push(row);
+                    }
+                }
+                Ok(MemberValues {
+                    rows: kept,
+                    column: out,
+                    empty: None,
+                })
+            }
+            BoundValue::Aggregate(a) => a.values(few, members),
+            BoundValue::DaysSince { inner, now } => {
+                let now = *now;
+                map(inner.values(few, members)?, |v| days_since(v, now))
+            }
+            BoundValue::Bucket { inner, cuts } => {
+                map(inner.values(few, members)?, |v| bucket(v, cuts))
+            }
+        }
+    }
+}
+
+/// Each value (and the empty one) through `f`, as integers.
+fn map(values: MemberValues, f: impl Fn(&Value) -> Option<Value>) -> Result<MemberValues> {
+    let mut column = Column::new(DataType::Int);
+    let mut rows = Vec::with_capacity(values.rows.len());
+    for (i, &row) in values.rows.iter().enumerate() {
+        let v = values.column.get(i).and_then(|v| f(&v));
+        column.push(v.as_ref());
+        rows.push(row);
+    }
+    Ok(MemberValues {
+        rows,
+        column,
+        empty: values.empty.and_then(|v| f(&v)),
+    })
+}
+
+/// `floor((now - t) / 24 h)` of a time or date.
+fn days_since(v: &Value, now: i64) -> Option<Value> {
+    let t = match v {
+        Value::Timestamp(t) => *t,
+        Value::Date(d) => i64::from(*d) * DAY_MICROS,
+        _ => return None,
+    };
+    Some(Value::Int(now.saturating_sub(t).div_euclid(DAY_MICROS)))
+}
+
+/// The order of two values of one type.
+fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+        (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}
+
+/// A number as a float.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// 1 + the number of cut points at or below a number.
+fn bucket(v: &Value, cuts: &[f64]) -> Option<Value> {
+    let x = number(v).filter(|x| !x.is_nan())?;
+    Some(Value::Int(
+        1 + cuts.iter().filter(|&&c| c <= x).count() as i64,
+    ))
+}
+
+/// Where a member's state is kept: its row (dense), or its place among a few.
+struct Slots<'f> {
+    few: Option<&'f [RowId]>,
+    len: usize,
+}
+
+impl Slots<'_> {
+    #[inline]
+    fn of(&self, m: RowId) -> Option<usize> {
+        match self.few {
+            None => Some(m as usize).filter(|&s| s < self.len),
+            Some(few) => few.binary_search(&m).ok(),
+        }
+    }
+    fn member(&self, slot: usize) -> RowId {
+        match self.few {
+            None => slot as RowId,
+            Some(few) => few[slot],
+        }
+    }
+}
+
+/// Events filtered per block (as `EventPartition::filtered_members`).
+const BLOCK: usize = 4096;
+
+impl BoundAggregate<'_> {
+    /// Calls `f(slot, event)` for every passing event of a member with a slot, in order.
+    fn each_event(
+        &self,
+        slots: &Slots<'_>,
+        mut f: impl FnMut(usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let (lo, hi) = match slots.few {
+            Some(few) => (
+                few.first().copied().unwrap_or(RowId::MAX),
+                few.last().copied().unwrap_or(0),
+            ),
+            None => (0, RowId::MAX),
+        };
+        let mut mask = vec![true; BLOCK];
+        let mut scratch = Vec::new();
+        let mut start = self.events.start;
+        while start < self.events.end {
+            let end = (start + BLOCK).min(self.events.end);
+            let mask = &mut mask[..end - start];
+            match &self.filter {
+                Some(filter) => filter.fill(start, mask, &mut scratch),
+                None => mask.fill(true),
+            }
+            let mut i = start;
+            for members in self.part.members.slices(start..end) {
+                for &m in members {
+                    if mask[i - start]
+                        && (lo..=hi).contains(&m)
+                        && let Some(slot) = slots.of(m)
+                    {
+                        f(slot, i)?;
+                    }
+                    i += 1;
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
+        let slots = Slots {
+            few,
+            len: few.map_or(members, <[RowId]>::len),
+        };
+        let n = slots.len;
+        let mut seen = vec![false; n];
+        let ts = &self.part.ts;
+        let valid = |c: Option<&Column>, i: usize| c.is_some_and(|c| c.is_valid(i));
+        let (column, empty) = match &self.func {
+            BoundFunc::Count => {
+                let mut counts = vec![0i64; n];
+                self.each_event(&slots, |s, _| {
+                    counts[s] += 1;
+                    seen[s] = true;
+                    Ok(())
+                })?;
+                (ints(&seen, &counts), Some(Value::Int(0)))
+            }
+            BoundFunc::CountDistinct(_) | BoundFunc::CountDistinctDays => {
+                let mut pairs: Vec<(u32, u64)> = Vec::new();
+                let prop = match &self.func {
+                    BoundFunc::CountDistinct(c) => Some(*c),
+                    _ => None,
+                };
+                self.each_event(&slots, |s, i| {
+                    seen[s] = true;
+                    let key = match prop {
+                        None => ts[i].div_euclid(DAY_MICROS) as u64,
+                        Some(Some(c)) if c.is_valid(i) => c.group_key(i),
+                        Some(_) => return Ok(()),
+                    };
+                    pairs.push((s as u32, key));
+                    Ok(())
+                })?;
+                pairs.sort_unstable();
+                pairs.dedup();
+                let mut counts = vec![0i64; n];
+                for (s, _) in pairs {
+                    counts[s as usize] += 1;
+                }
+                (ints(&seen, &counts), Some(Value::Int(0)))
+            }
+            BoundFunc::Sum(c, DataType::Float) | BoundFunc::Avg(c) => {
+                let mut sums = vec![0f64; n];
+                let mut counts = vec![0u32; n];
+                self.each_event(&slots, |s, i| {
+                    seen[s] = true;
+                    let value = c.filter(|_| valid(*c, i)).and_then(|c| c.get(i));
+                    if let Some(x) = value.as_ref().and_then(number) {
+                        sums[s] += x;
+                        counts[s] += 1;
+                    }
+                    Ok(())
+                })?;
+                let avg = matches!(self.func, BoundFunc::Avg(_));
+                let mut column = Column::new(DataType::Float);
+                for s in 0..n {
+                    if seen[s] {
+                        let v = if avg {
+                            (counts[s] > 0).then(|| Value::Float(sums[s] / f64::from(counts[s])))
+                        } else {
+                            Some(Value::Float(sums[s]))
+                        };
+                        column.push(v.as_ref());
+                    }
+                }
+                (column, (!avg).then_some(Value::Float(0.0)))
+            }
+            BoundFunc::Sum(c, _) => {
+                let mut sums = vec![0i64; n];
+                self.each_event(&slots, |s, i| {
+                    seen[s] = true;
+                    if let Some(x) = c.filter(|_| valid(*c, i)).and_then(|c| c.int_key(i)) {
+                        sums[s] = sums[s].checked_add(x).ok_or_else(|| {
+                            Error::InvalidSegment(format!(
+                                "SUM overflows a 64-bit integer for member row {}",
+                                slots.member(s)
+                            ))
+                        })?;
+                    }
+                    Ok(())
+                })?;
+                (ints(&seen, &sums), Some(Value::Int(0)))
+            }
+            BoundFunc::Min(c, t) | BoundFunc::Max(c, t) => {
+                let max = matches!(self.func, BoundFunc::Max(..));
+                let mut best: Vec<Option<Value>> = vec![None; n];
+                self.each_event(&slots, |s, i| {
+                    seen[s] = true;
+                    let Some(v) = c.filter(|_| valid(*c, i)).and_then(|c| c.get(i)) else {
+                        return Ok(());
+                    };
+                    let better = match &best[s] {
+                        None => true,
+                        Some(b) => {
+                            let ord = order(&v, b);
+                            if max {
+                                ord == Some(std::cmp::Ordering::Greater)
+                            } else {
+                                ord == Some(std::cmp::Ordering::Less)
+                            }
+                        }
+                    };
+                    if better {
+                        best[s] = Some(v);
+                    }
+                    Ok(())
+                })?;
+                (values_column(*t, &seen, best), None)
+            }
+            BoundFunc::First(p) | BoundFunc::Last(p) => {
+                let first = matches!(self.func, BoundFunc::First(_));
+                let mut at: Vec<Option<usize>> = vec![None; n];
+                self.each_event(&slots, |s, i| {
+                    seen[s] = true;
+                    if let Some((c, _)) = p
+                        && !valid(*c, i)
+                    {
+                        return Ok(());
+                    }
+                    if !first || at[s].is_none() {
+                        at[s] = Some(i);
+                    }
+                    Ok(())
+                })?;
+                let (t, column) = match p {
+                    Some((c, t)) => (*t, *c),
+                    None => (DataType::Timestamp, None),
+                };
+                let best = at
+                    .into_iter()
+                    .map(|i| {
+                        let i = i?;
+                        match p {
+                            Some(_) => column.and_then(|c| c.get(i)),
+                            None => Some(Value::Timestamp(ts[i])),
+                        }
+                    })
+                    .collect();
+                (values_column(t, &seen, best), None)
+            }
+        };
+        let rows = (0..n)
+            .filter(|&s| seen[s])
+            .map(|s| slots.member(s))
+            .collect();
+        Ok(MemberValues {
+            rows,
+            column,
+            empty,
+        })
+    }
+}
+
+/// An integer column of the seen slots' values.
+fn ints(seen: &[bool], values: &[i64]) -> Column {
+    let mut column = Column::new(DataType::Int);
+    for (s, &v) in values.iter().enumerate() {
+        if seen[s] {
+            column.push(Some(&Value::Int(v)));
+        }
+    }
+    column
+}
+
+/// A column of type `t` of the seen slots' values.
+fn values_column(t: DataType, seen: &[bool], values: Vec<Option<Value>>) -> Column {
+    let mut column = Column::new(t);
+    for (s, v) in values.into_iter().enumerate() {
+        if seen[s] {
+            column.push(v.as_ref());
+        }
+    }
+    column
+}
