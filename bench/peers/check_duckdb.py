@@ -43,6 +43,35 @@ def last(n, unit):
     return f"ts > {NOW_SQL} - INTERVAL {n} {unit} AND ts <= {NOW_SQL}"
 
 
+def agg(expr, event, where="true", window="true", empty="NULL"):
+    """A member's aggregate of its events (DESIGN section 9): `empty` without any."""
+    return (
+        f"coalesce((SELECT {expr} FROM events e WHERE e.member_id = members.member_id "
+        f"AND e.event = '{event}' AND {p(where)} AND ({window})), {empty})"
+    )
+
+
+def edge(column, event, last=False):
+    """FIRST / LAST: the first (last) non-NULL value in time order, equal times in the
+    order written (the file's row order)."""
+    order = "DESC" if last else "ASC"
+    return (
+        f"(SELECT e.{column} FROM events e WHERE e.member_id = members.member_id "
+        f"AND e.event = '{event}' AND e.{column} IS NOT NULL "
+        f"ORDER BY e.ts {order}, e.row {order} LIMIT 1)"
+    )
+
+
+def days_since(t):
+    return f"floor((epoch_us({NOW_SQL}) - epoch_us({t})) / 86400000000)"
+
+
+def bucket(x, cuts):
+    return "(1 + " + " + ".join(f"CAST({x} >= {c} AS INTEGER)" for c in cuts) + ")"
+
+
+LAST_PURCHASE = agg("max(e.ts)", "purchase")
+
 # SQL literals used inside f-strings (Python 3.11 allows no backslash there)
 C0 = "city = 'Shanghai'"
 C1 = "city = 'Shanghai'"
@@ -83,6 +112,21 @@ COUNTS = {
     "wide_or_of_tags_not_vip": "(" + " OR ".join(tag(t) for t in ["foodie", "pet_owner", "fitness", "摄影爱好者", "scalper_suspect"]) + f") AND NOT {tag('vip')}",
     "phone_is_not_null_and_email_null": "phone IS NOT NULL AND email IS NULL",
     "all_members": "true",
+    "value_spend_365d_ge_1000": agg("sum(e.amount)", "purchase", window=last(365, "DAY"), empty="0") + " >= 1000",
+    "value_spend_365d_lt_100": agg("sum(e.amount)", "purchase", window=last(365, "DAY"), empty="0") + " < 100",
+    "value_no_big_purchase_90d": agg("count(*)", "purchase", where="e.amount >= 500", window=last(90, "DAY"), empty="0") + " = 0",
+    "value_distinct_stores_ge_3": agg("count(DISTINCT e.store)", "purchase", empty="0") + " >= 3",
+    "value_login_days_30d_ge_4": agg("count(DISTINCT CAST(e.ts AS DATE))", "login", window=last(30, "DAY"), empty="0") + " >= 4",
+    "value_avg_amount_ge_300": p(agg("avg(e.amount)", "purchase") + " >= 300"),
+    "value_max_amount_30d_shanghai": f"{p(agg('max(e.amount)', 'purchase', window=last(30, 'DAY')) + ' > 900')} AND {p(C0)}",
+    "value_min_store_is_s001": p(agg("min(e.store)", "scan_qr") + " = 'S001'"),
+    "value_last_purchase_before_2026": p(LAST_PURCHASE + " < TIMESTAMPTZ '2026-01-01 00:00:00+00'"),
+    "value_recency_gt_180": p(days_since(LAST_PURCHASE) + " > 180"),
+    "value_recency_bucket_1": p(bucket(days_since(LAST_PURCHASE), [30, 60, 90, 180, 365]) + " = 1"),
+    "value_joined_21_to_120_days": p(days_since("joined_at") + " BETWEEN 21 AND 120"),
+    "value_first_follow_channel": p(edge("channel", "follow") + " = 'store_qr'"),
+    "value_last_redeem_store_is_null": edge("store", "claim_coupon", last=True) + " IS NULL",
+    "value_purchase_count_bucket": p(bucket(agg("count(*)", "purchase", empty="0"), [1, 3, 6]) + " IN (2, 3)"),
 }
 
 BREAKDOWNS = {
@@ -95,7 +139,11 @@ def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"CREATE VIEW members_file AS SELECT * FROM read_parquet('{DATA}/members.parquet')")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{DATA}/events.parquet')")
+    # `row`: the file's row order, the order events of equal time were written in.
+    con.execute(
+        f"CREATE VIEW events AS SELECT * EXCLUDE (file_row_number), file_row_number AS row "
+        f"FROM read_parquet('{DATA}/events.parquet', file_row_number = true)"
+    )
     con.execute(f"CREATE VIEW tags AS SELECT * FROM read_parquet('{DATA}/tags.parquet')")
     # Every member_id seen anywhere is a live member; one without a members row has NULLs.
     con.execute(

@@ -1,7 +1,7 @@
 //! Named segment questions used by the benches and by the cross-check against DuckDB
 //! (`bench/peers/check_duckdb.py` holds the same questions in SQL, under the same names).
 
-use memberdb::{PropFilter, Segment, TimeUnit};
+use memberdb::{PropFilter, Segment, TimeUnit, ValueExpr};
 
 /// A named COUNT question.
 pub struct Question {
@@ -138,6 +138,100 @@ pub fn count_questions() -> Vec<Question> {
                 .and(Segment::attr("email").is_null()),
         ),
         q("all_members", Segment::all()),
+        // values computed per member (DESIGN section 9)
+        q(
+            "value_spend_365d_ge_1000",
+            Segment::value(
+                ValueExpr::sum("amount")
+                    .of("purchase")
+                    .in_last(365, TimeUnit::Days),
+            )
+            .ge(1000),
+        ),
+        q(
+            "value_spend_365d_lt_100",
+            Segment::value(
+                ValueExpr::sum("amount")
+                    .of("purchase")
+                    .in_last(365, TimeUnit::Days),
+            )
+            .lt(100),
+        ),
+        q(
+            "value_no_big_purchase_90d",
+            Segment::value(
+                ValueExpr::of("purchase")
+                    .filter(PropFilter::prop("amount").ge(500))
+                    .in_last(90, TimeUnit::Days),
+            )
+            .eq(0),
+        ),
+        q(
+            "value_distinct_stores_ge_3",
+            Segment::value(ValueExpr::count_distinct("store").of("purchase")).ge(3),
+        ),
+        q(
+            "value_login_days_30d_ge_4",
+            Segment::value(
+                ValueExpr::of("login")
+                    .distinct_days()
+                    .in_last(30, TimeUnit::Days),
+            )
+            .ge(4),
+        ),
+        q(
+            "value_avg_amount_ge_300",
+            Segment::value(ValueExpr::avg("amount").of("purchase")).ge(300),
+        ),
+        q(
+            "value_max_amount_30d_shanghai",
+            Segment::value(
+                ValueExpr::max("amount")
+                    .of("purchase")
+                    .in_last(30, TimeUnit::Days),
+            )
+            .gt(900)
+            .and(Segment::attr("city").eq("Shanghai")),
+        ),
+        q(
+            "value_min_store_is_s001",
+            Segment::value(ValueExpr::min("store").of("scan_qr")).eq("S001"),
+        ),
+        q(
+            "value_last_purchase_before_2026",
+            Segment::value(ValueExpr::of("purchase").last_time()).lt("2026-01-01"),
+        ),
+        q(
+            "value_recency_gt_180",
+            Segment::value(ValueExpr::of("purchase").last_time().build().days_since()).gt(180),
+        ),
+        q(
+            "value_recency_bucket_1",
+            Segment::value(
+                ValueExpr::of("purchase")
+                    .last_time()
+                    .build()
+                    .days_since()
+                    .bucket([30, 60, 90, 180, 365]),
+            )
+            .eq(1),
+        ),
+        q(
+            "value_joined_21_to_120_days",
+            Segment::value(ValueExpr::attr("joined_at").days_since()).between(21, 120),
+        ),
+        q(
+            "value_first_follow_channel",
+            Segment::value(ValueExpr::first("channel").of("follow")).eq("store_qr"),
+        ),
+        q(
+            "value_last_redeem_store_is_null",
+            Segment::value(ValueExpr::last("store").of("claim_coupon")).is_null(),
+        ),
+        q(
+            "value_purchase_count_bucket",
+            Segment::value(ValueExpr::of("purchase").build().bucket([1, 3, 6])).is_in([2, 3]),
+        ),
     ]
 }
 
