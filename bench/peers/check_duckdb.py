@@ -126,6 +126,12 @@ COUNTS = {
     "value_joined_21_to_120_days": p(days_since("joined_at") + " BETWEEN 21 AND 120"),
     "value_first_follow_channel": p(edge("channel", "follow") + " = 'store_qr'"),
     "value_last_redeem_store_is_null": edge("store", "claim_coupon", last=True) + " IS NULL",
+    # WITHIN ANY: some interval [t, t + 1 day) starting at an event holds two stores
+    "value_two_stores_within_any_day": (
+        "member_id IN (SELECT a.member_id FROM events a JOIN events b ON b.member_id = a.member_id "
+        "AND b.event = 'purchase' AND b.ts >= a.ts AND b.ts < a.ts + INTERVAL 1 DAY "
+        "WHERE a.event = 'purchase' GROUP BY a.member_id, a.row HAVING count(DISTINCT b.store) >= 2)"
+    ),
     "value_purchase_count_bucket": p(bucket(agg("count(*)", "purchase", empty="0"), [1, 3, 6]) + " IN (2, 3)"),
 }
 

@@ -229,6 +229,15 @@ pub fn count_questions() -> Vec<Question> {
             Segment::value(ValueExpr::last("store").of("claim_coupon")).is_null(),
         ),
         q(
+            "value_two_stores_within_any_day",
+            Segment::value(
+                ValueExpr::count_distinct("store")
+                    .of("purchase")
+                    .within_any(1, TimeUnit::Days),
+            )
+            .ge(2),
+        ),
+        q(
             "value_purchase_count_bucket",
             Segment::value(ValueExpr::of("purchase").build().bucket([1, 3, 6])).is_in([2, 3]),
         ),

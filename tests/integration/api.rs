@@ -425,3 +425,87 @@ fn answers_through_a_cache_keyed_on_the_plan_equal_answers_without_it() {
         "windows at other nows got keys of their own: {keys}"
     );
 }
+
+/// `WITHIN ANY n`: intervals `[t, t + n)`, so events exactly n apart are never in one; the
+/// scalper rule (distinct cities within any 3 days); tests other than `>=` / `>` refused.
+#[test]
+fn within_any_takes_half_open_intervals() {
+    let db = Database::in_memory();
+    let day = 86_400_000_000i64;
+    let t0 = ts("2026-10-01T00:00:00Z").micros();
+    let city = |c: &str| [("city", Some(Value::from(c)))];
+    // M1: Shanghai then Beijing exactly 3 days later: never two cities within 3 days
+    db.add_event("M1", "join_campaign", Timestamp(t0), &city("Shanghai"))
+        .unwrap();
+    db.add_event(
+        "M1",
+        "join_campaign",
+        Timestamp(t0 + 3 * day),
+        &city("Beijing"),
+    )
+    .unwrap();
+    // M2: the same a microsecond sooner: two cities within 3 days
+    db.add_event("M2", "join_campaign", Timestamp(t0), &city("Shanghai"))
+        .unwrap();
+    db.add_event(
+        "M2",
+        "join_campaign",
+        Timestamp(t0 + 3 * day - 1),
+        &city("Beijing"),
+    )
+    .unwrap();
+    // M3: three events in Shanghai within an hour: one city, three joins
+    for k in 0..3 {
+        db.add_event(
+            "M3",
+            "join_campaign",
+            Timestamp(t0 + k * 1000),
+            &city("Shanghai"),
+        )
+        .unwrap();
+    }
+    let ids = |text: &str| -> Vec<String> {
+        let found = db.execute(&format!("FIND {text} AS OF '2026-11-01T00:00:00Z'"), None);
+        match found.unwrap().pop() {
+            Some(memberdb::query::Output::Find(f)) => {
+                f.rows.into_iter().map(|r| r.member_id).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        ids("COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2"),
+        ["M2"]
+    );
+    assert_eq!(
+        ids("COUNT(join_campaign WITHIN ANY 3 DAYS) >= 2"),
+        ["M2", "M3"]
+    );
+    assert_eq!(ids("COUNT(join_campaign WITHIN ANY 1 HOURS) > 2"), ["M3"]);
+    assert_eq!(
+        ids("COUNT(DISTINCT DAYS OF join_campaign WITHIN ANY 4 DAYS) >= 2"),
+        ["M1", "M2"]
+    );
+    // at least 0: everyone, a member without events too
+    db.upsert_member("M4", &[("city", Some(Value::from("Xi'an")))])
+        .unwrap();
+    assert_eq!(ids("COUNT(join_campaign WITHIN ANY 3 DAYS) >= 0").len(), 4);
+    for refused in [
+        "COUNT(join_campaign WITHIN ANY 3 DAYS) <= 1",
+        "COUNT(join_campaign WITHIN ANY 3 DAYS) = 1",
+        "BUCKET(COUNT(join_campaign WITHIN ANY 3 DAYS), 1, 2) = 1",
+        "SUM(amount OF join_campaign WITHIN ANY 3 DAYS) >= 1",
+        "COUNT(join_campaign WITHIN ANY 0 DAYS) >= 1",
+    ] {
+        let e = db.execute(&format!("COUNT {refused}"), None).unwrap_err();
+        assert!(e.to_string().contains("WITHIN ANY"), "{refused}: {e}");
+    }
+    let e = db
+        .execute("COUNT COUNT(join_campaign WITHIN ANY 3 DAYS) <= 1", None)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("NOT (COUNT(... WITHIN ANY ...) > n)"),
+        "{e}"
+    );
+}

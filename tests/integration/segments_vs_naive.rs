@@ -309,14 +309,39 @@ fn value_strategy(per_member: bool) -> BoxedStrategy<Segment> {
                 .boxed(),
         ));
     }
-    prop::strategy::Union::new_weighted(values)
-        .prop_flat_map(|(value, kind)| {
-            predicate_strategy(kind).prop_map(move |predicate| Segment::Value {
-                value: value.clone(),
-                predicate,
-            })
+    let compared = prop::strategy::Union::new_weighted(values).prop_flat_map(|(value, kind)| {
+        predicate_strategy(kind).prop_map(move |predicate| Segment::Value {
+            value: value.clone(),
+            predicate,
         })
-        .boxed()
+    });
+    // WITHIN ANY: "some interval [t, t + n) holds at least k", compared by >= or >
+    let sliding = (
+        prop::sample::select(vec![
+            AggFunc::Count,
+            AggFunc::CountDistinct("store".into()),
+            AggFunc::CountDistinctDays,
+        ]),
+        prop::sample::select(&EVENTS[..]),
+        prop::option::weighted(0.3, filter_strategy()),
+        (
+            1u64..4,
+            prop::sample::select(vec![TimeUnit::Hours, TimeUnit::Days]),
+        ),
+        prop::sample::select(vec![CmpOp::Ge, CmpOp::Gt]),
+        0i64..4,
+    )
+        .prop_map(|(func, event, filter, within, op, k)| Segment::Value {
+            value: ValueExpr::Aggregate(Box::new(Aggregate {
+                func,
+                event: event.to_string(),
+                filter,
+                window: None,
+                within_any: Some(within),
+            })),
+            predicate: Predicate::Cmp(op, Value::Int(k)),
+        });
+    prop_oneof![4 => compared, 1 => sliding].boxed()
 }
 
 fn segment_strategy(with_group: bool) -> BoxedStrategy<Segment> {
@@ -585,6 +610,43 @@ impl Naive<'_> {
                     Nv::Num(1.0 + below as f64)
                 });
                 (bucket, "count")
+            }
+            ValueExpr::Aggregate(a) if a.within_any.is_some() => {
+                let (n, unit) = a.within_any.expect("within any");
+                let span = n as i64
+                    * match unit {
+                        TimeUnit::Hours => HOUR,
+                        TimeUnit::Days => DAY,
+                        TimeUnit::Weeks => 7 * DAY,
+                    };
+                let events: Vec<&Event> = self
+                    .events_of(m)
+                    .into_iter()
+                    .filter(|e| e.event == a.event)
+                    .filter(|e| a.filter.as_ref().is_none_or(|f| filter_passes(f, e)))
+                    .collect();
+                // every interval starting at an event
+                let best = events
+                    .iter()
+                    .map(|start| {
+                        let inside = events
+                            .iter()
+                            .filter(|e| start.ts <= e.ts && e.ts < start.ts + span);
+                        match &a.func {
+                            AggFunc::Count => inside.count(),
+                            AggFunc::CountDistinctDays => inside
+                                .map(|e| e.ts.div_euclid(DAY))
+                                .collect::<BTreeSet<_>>()
+                                .len(),
+                            _ => inside
+                                .filter_map(|e| e.store)
+                                .collect::<BTreeSet<_>>()
+                                .len(),
+                        }
+                    })
+                    .max()
+                    .unwrap_or(0);
+                (Some(Nv::Num(best as f64)), "count")
             }
             ValueExpr::Aggregate(a) => {
                 let events: Vec<&Event> = self

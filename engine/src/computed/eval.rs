@@ -36,6 +36,9 @@ pub(crate) struct BoundAggregate<'a> {
     pub(crate) events: std::ops::Range<usize>,
     pub(crate) filter: Option<BoundFilter<'a>>,
     pub(crate) func: BoundFunc<'a>,
+    /// `WITHIN ANY`: the interval's length in microseconds (counts are the largest over
+    /// any interval `[t, t + span)`).
+    pub(crate) within_any: Option<i64>,
 }
 
 /// An aggregate function with its property's column (`None`: the event type has no value
@@ -278,6 +281,9 @@ impl BoundAggregate<'_> {
         let mut seen = vec![false; n];
         let ts = &self.part.ts;
         let valid = |c: Option<&Column>, i: usize| c.is_some_and(|c| c.is_valid(i));
+        if let Some(span) = self.within_any {
+            return self.sliding(&slots, span);
+        }
         let (column, empty) = match &self.func {
             BoundFunc::Count => {
                 let mut counts = vec![0i64; n];
@@ -420,6 +426,68 @@ impl BoundAggregate<'_> {
             rows,
             column,
             empty,
+        })
+    }
+}
+
+impl BoundAggregate<'_> {
+    /// `WITHIN ANY`: per member, the largest number of events (or of distinct values, or
+    /// days) in any interval `[t, t + span)`. It is enough to try intervals starting at an
+    /// event: each member's events in time order, two pointers, and for distinct counts
+    /// the keys inside the interval counted.
+    fn sliding(&self, slots: &Slots<'_>, span: i64) -> Result<MemberValues> {
+        let ts = &self.part.ts;
+        // (slot, time, key): events in time order, so a stable sort by slot keeps each
+        // member's in time order.
+        let mut events: Vec<(u32, i64, Option<u64>)> = Vec::new();
+        self.each_event(slots, |s, i| {
+            let key = match &self.func {
+                BoundFunc::Count => Some(0),
+                BoundFunc::CountDistinctDays => Some(ts[i].div_euclid(DAY_MICROS) as u64),
+                BoundFunc::CountDistinct(Some(c)) if c.is_valid(i) => Some(c.group_key(i)),
+                _ => None,
+            };
+            events.push((s as u32, ts[i], key));
+            Ok(())
+        })?;
+        events.sort_by_key(|e| e.0);
+        let distinct = !matches!(self.func, BoundFunc::Count);
+        let mut rows = Vec::new();
+        let mut column = Column::new(DataType::Int);
+        let mut inside: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for run in events.chunk_by(|a, b| a.0 == b.0) {
+            let mut best = 0i64;
+            let mut start = 0;
+            let mut held = 0i64;
+            inside.clear();
+            for end in 0..run.len() {
+                // Take event `end` in, then drop those `span` or more before it.
+                if let Some(key) = run[end].2 {
+                    let n = inside.entry(key).or_insert(0);
+                    *n += 1;
+                    if !distinct || *n == 1 {
+                        held += 1;
+                    }
+                }
+                while run[end].1.saturating_sub(run[start].1) >= span {
+                    if let Some(key) = run[start].2 {
+                        let n = inside.get_mut(&key).expect("a key inside");
+                        *n -= 1;
+                        if !distinct || *n == 0 {
+                            held -= 1;
+                        }
+                    }
+                    start += 1;
+                }
+                best = best.max(held);
+            }
+            rows.push(slots.member(run[0].0 as usize));
+            column.push(Some(&Value::Int(best)));
+        }
+        Ok(MemberValues {
+            rows,
+            column,
+            empty: Some(Value::Int(0)),
         })
     }
 }

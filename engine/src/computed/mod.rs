@@ -62,7 +62,9 @@ pub struct Aggregate {
     pub filter: Option<PropFilter>,
     /// Which events count, by their time (default: all).
     pub window: Option<Window>,
-    /// `WITHIN ANY n unit`: the largest count over any interval of that length.
+    /// `WITHIN ANY n unit`: the largest count over any interval `[t, t + n units)` (only
+    /// with `COUNT` and `COUNT(DISTINCT ...)`, compared by `>=` or `>`: "some interval
+    /// holds at least k").
     pub within_any: Option<(u64, TimeUnit)>,
 }
 
@@ -170,20 +172,18 @@ impl ValueExpr {
     pub(crate) fn uses_relative_time(&self) -> bool {
         match self {
             ValueExpr::Attr(_) => false,
-            ValueExpr::Aggregate(a) => {
-                matches!(a.window, Some(Window::Last { .. })) || a.within_any.is_some()
-            }
+            // `WITHIN ANY` looks at every interval of all time: it does not move with now.
+            ValueExpr::Aggregate(a) => matches!(a.window, Some(Window::Last { .. })),
             ValueExpr::DaysSince(_) => true,
             ValueExpr::Bucket { value, .. } => value.uses_relative_time(),
         }
     }
 
     /// True when the value changes with *now* at instants of each member's own (`DAYS
-    /// SINCE`, `WITHIN ANY`), not only as events enter and leave a window.
+    /// SINCE`), not only as events enter and leave a window.
     pub(crate) fn moves_per_member(&self) -> bool {
         match self {
-            ValueExpr::Attr(_) => false,
-            ValueExpr::Aggregate(a) => a.within_any.is_some(),
+            ValueExpr::Attr(_) | ValueExpr::Aggregate(_) => false,
             ValueExpr::DaysSince(_) => true,
             ValueExpr::Bucket { value, .. } => value.moves_per_member(),
         }

@@ -14,7 +14,7 @@ use crate::computed::eval::{BoundAggregate, BoundFunc, BoundValue};
 use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::events::{BoundFilter, EventPartition, Presence};
-use crate::segment::{PropFilter, Segment, Window, resolve_window};
+use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window};
 use crate::state::State;
 use crate::value::{DataType, Value};
 
@@ -258,6 +258,16 @@ impl<'a> Binder<'a, '_> {
                 }
             }
             Segment::Value { value, predicate } => {
+                let sliding = matches!(value, ValueExpr::Aggregate(a) if a.within_any.is_some());
+                if sliding && !matches!(predicate, Predicate::Cmp(CmpOp::Ge | CmpOp::Gt, _)) {
+                    return Err(located(spans, whole)(Error::InvalidSegment(
+                        "WITHIN ANY asks whether some interval holds at least n: compare it \
+                         with >= or >. Other tests would mix intervals (with <= every \
+                         interval would have to hold at most n): for \"no interval holds \
+                         more than n\" write NOT (COUNT(... WITHIN ANY ...) > n)"
+                            .into(),
+                    )));
+                }
                 let bound = self.value(value, spans)?;
                 self.moves |= value.uses_relative_time();
                 let data_type = bound.data_type();
@@ -499,11 +509,37 @@ impl<'a> Binder<'a, '_> {
             ValueExpr::Attr(attr) => BoundValue::Attr(state.attrs.require(attr).map_err(&at)?),
             ValueExpr::Aggregate(a) => {
                 let part = state.events.require(&a.event).map_err(&at)?;
-                if a.within_any.is_some() {
-                    return Err(at(Error::InvalidSegment(
-                        "WITHIN ANY is not supported yet: write the window as IN LAST".into(),
-                    )));
-                }
+                let within_any = match a.within_any {
+                    None => None,
+                    Some(_) if a.window.is_some() => {
+                        return Err(at(Error::InvalidSegment(
+                            "WITHIN ANY looks at every interval of all time: it takes no \
+                             other window"
+                                .into(),
+                        )));
+                    }
+                    Some(_)
+                        if !matches!(
+                            a.func,
+                            AggFunc::Count | AggFunc::CountDistinct(_) | AggFunc::CountDistinctDays
+                        ) =>
+                    {
+                        return Err(at(Error::InvalidSegment(
+                            "WITHIN ANY counts: it goes with COUNT(e ...) and COUNT(DISTINCT \
+                             ...) only"
+                                .into(),
+                        )));
+                    }
+                    Some((amount, unit)) => Some(
+                        crate::segment::window_span(amount, unit)
+                            .filter(|&span| span > 0)
+                            .ok_or_else(|| {
+                                at(Error::InvalidSegment(
+                                    "WITHIN ANY needs an interval longer than 0".into(),
+                                ))
+                            })?,
+                    ),
+                };
                 let events = match &a.window {
                     Some(w) => {
                         let (lo, hi) = resolve_window(w, self.now).map_err(&at)?;
@@ -522,6 +558,7 @@ impl<'a> Binder<'a, '_> {
                     events,
                     filter,
                     func,
+                    within_any,
                 })
             }
             ValueExpr::DaysSince(inner) => {
@@ -539,6 +576,11 @@ impl<'a> Binder<'a, '_> {
                 }
             }
             ValueExpr::Bucket { value, cuts } => {
+                if matches!(value.as_ref(), ValueExpr::Aggregate(a) if a.within_any.is_some()) {
+                    return Err(at(Error::InvalidSegment(
+                        "WITHIN ANY is compared directly (with >= or >), not bucketed".into(),
+                    )));
+                }
                 let inner = self.value(value, spans)?;
                 if !matches!(inner.data_type(), DataType::Int | DataType::Float) {
                     return Err(at(Error::InvalidSegment(format!(

@@ -336,7 +336,7 @@ impl Segment {
     }
 
     /// The first value in the segment whose answer moves with *now* member by member
-    /// (`DAYS SINCE`, `WITHIN ANY`), which a dynamic group cannot keep current yet.
+    /// (`DAYS SINCE`), which a dynamic group cannot keep current yet.
     pub(crate) fn value_moving_per_member(&self) -> Option<&crate::computed::ValueExpr> {
         match self {
             Segment::Value { value, .. } if value.moves_per_member() => Some(value),
