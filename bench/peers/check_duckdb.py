@@ -132,6 +132,11 @@ COUNTS = {
         "AND b.event = 'purchase' AND b.ts >= a.ts AND b.ts < a.ts + INTERVAL 1 DAY "
         "WHERE a.event = 'purchase' GROUP BY a.member_id, a.row HAVING count(DISTINCT b.store) >= 2)"
     ),
+    "value_scalper_rule": (
+        "member_id IN (SELECT a.member_id FROM events a JOIN events b ON b.member_id = a.member_id "
+        "AND b.event = 'join_campaign' AND b.ts >= a.ts AND b.ts < a.ts + INTERVAL 3 DAY "
+        "WHERE a.event = 'join_campaign' GROUP BY a.member_id, a.row HAVING count(DISTINCT b.city) >= 2)"
+    ),
     "value_purchase_count_bucket": p(bucket(agg("count(*)", "purchase", empty="0"), [1, 3, 6]) + " IN (2, 3)"),
 }
 

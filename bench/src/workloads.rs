@@ -238,6 +238,15 @@ pub fn count_questions() -> Vec<Question> {
             .ge(2),
         ),
         q(
+            "value_scalper_rule",
+            Segment::value(
+                ValueExpr::count_distinct("city")
+                    .of("join_campaign")
+                    .within_any(3, TimeUnit::Days),
+            )
+            .ge(2),
+        ),
+        q(
             "value_purchase_count_bucket",
             Segment::value(ValueExpr::of("purchase").build().bucket([1, 3, 6])).is_in([2, 3]),
         ),

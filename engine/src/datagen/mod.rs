@@ -39,6 +39,9 @@ use vocab::*;
 /// Members generated per block (one RNG stream and one batch per file per block).
 const BLOCK: u64 = 32 * 1024;
 
+/// Mixed into a block's seed for the stream of campaign sign-ups.
+const CAMPAIGN_SALT: u64 = 0x6361_6D70_6169_676E;
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenConfig {
@@ -132,6 +135,7 @@ fn event_schema() -> Arc<Schema> {
         Field::new("coupon_id", ArrowType::Utf8, true),
         Field::new("channel", ArrowType::Utf8, true),
         Field::new("qr_code", ArrowType::Utf8, true),
+        Field::new("campaign_id", ArrowType::Utf8, true),
     ]))
 }
 
@@ -196,6 +200,7 @@ struct EventRows {
     coupon_id: StringBuilder,
     channel: StringBuilder,
     qr_code: StringBuilder,
+    campaign_id: StringBuilder,
 }
 
 struct EventProps<'a> {
@@ -204,6 +209,7 @@ struct EventProps<'a> {
     coupon: Option<&'a str>,
     channel: Option<&'a str>,
     qr: Option<String>,
+    campaign: Option<&'a str>,
 }
 
 const NO_PROPS: EventProps<'static> = EventProps {
@@ -212,6 +218,7 @@ const NO_PROPS: EventProps<'static> = EventProps {
     coupon: None,
     channel: None,
     qr: None,
+    campaign: None,
 };
 
 impl EventRows {
@@ -226,6 +233,7 @@ impl EventRows {
         self.coupon_id.append_option(p.coupon);
         self.channel.append_option(p.channel);
         self.qr_code.append_option(p.qr);
+        self.campaign_id.append_option(p.campaign);
     }
 
     fn finish(mut self) -> RecordBatch {
@@ -239,6 +247,7 @@ impl EventRows {
             Arc::new(self.coupon_id.finish()),
             Arc::new(self.channel.finish()),
             Arc::new(self.qr_code.finish()),
+            Arc::new(self.campaign_id.finish()),
         ];
         RecordBatch::try_new(event_schema(), columns).expect("columns match the schema")
     }
@@ -287,6 +296,11 @@ impl Block {
         let level_weights: Vec<f64> = LEVELS.iter().map(|l| l.1).collect();
         let channel_weights: Vec<f64> = CHANNELS.iter().map(|c| c.1).collect();
         let event_weights: Vec<f64> = ACTIVITY.iter().map(|e| e.1).collect();
+        // Campaign sign-ups draw from a stream of their own, so adding them left every
+        // other row as it was.
+        let mut campaign_rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (start / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ CAMPAIGN_SALT,
+        );
         let end_ts = config.end.micros();
         let history_start = end_ts - i64::from(config.days) * DAY_MICROS;
         let join_start = end_ts - i64::from(config.days.max(5 * 365)) * DAY_MICROS;
@@ -503,6 +517,50 @@ impl Block {
                         EventProps {
                             coupon: Some(coupon),
                             store: Some(s),
+                            ..NO_PROPS
+                        },
+                    );
+                }
+            }
+            // Campaign sign-ups: most members join none, some one or two, nearly always
+            // at their home store (now and then on a trip); the scalper-tagged half the
+            // time join one campaign in several cities within three days (the rule of
+            // DESIGN section 9 finds them, and the odd traveller).
+            let r = &mut campaign_rng;
+            if first < end_ts && r.random_bool(0.12) {
+                for _ in 0..r.random_range(1..3) {
+                    let campaign = CAMPAIGNS[r.random_range(0..CAMPAIGNS.len())];
+                    let t = r.random_range(first..end_ts);
+                    let s = if r.random_bool(0.9) {
+                        store
+                    } else {
+                        r.random_range(0..STORES)
+                    };
+                    events.push(
+                        &id,
+                        "join_campaign",
+                        t,
+                        EventProps {
+                            store: Some(s),
+                            campaign: Some(campaign),
+                            ..NO_PROPS
+                        },
+                    );
+                }
+            }
+            if scalper && end_ts - 3 * DAY_MICROS > history_start && r.random_bool(0.5) {
+                let campaign = CAMPAIGNS[r.random_range(0..CAMPAIGNS.len())];
+                let t0 = r.random_range(history_start..end_ts - 3 * DAY_MICROS);
+                for _ in 0..r.random_range(3..6) {
+                    let s = r.random_range(0..STORES);
+                    let t = t0 + r.random_range(0..3 * DAY_MICROS);
+                    events.push(
+                        &id,
+                        "join_campaign",
+                        t,
+                        EventProps {
+                            store: Some(s),
+                            campaign: Some(campaign),
                             ..NO_PROPS
                         },
                     );

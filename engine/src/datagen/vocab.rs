@@ -96,6 +96,9 @@ pub(super) const ACTIVITY: &[(&str, f64)] = &[
 ];
 
 /// Coupon campaigns.
+/// Marketing campaigns members sign up for (`join_campaign`).
+pub(super) const CAMPAIGNS: &[&str] = &["CMP-618", "CMP-1111", "CMP-SPRING", "CMP-MIDAUTUMN"];
+
 pub(super) const COUPONS: &[&str] = &[
     "CP-XMAS-50",
     "CP-1111-100",

@@ -111,8 +111,22 @@ fn samples_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data-samples"))
 }
 
+/// A short key of the sample files (their sizes): a sample database built from other
+/// files (an older `data-samples/`) is not reused.
+fn samples_key(samples: &std::path::Path) -> String {
+    let mut key: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in ["members.parquet", "events.parquet", "tags.parquet"] {
+        let len = std::fs::metadata(samples.join(name)).map_or(0, |m| m.len());
+        for byte in len.to_le_bytes() {
+            key = (key ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{:08x}", key as u32)
+}
+
 /// The sample database's directory, built on first use.
 pub(crate) fn sample_db() -> Result<PathBuf> {
+    let samples = samples_dir();
     let cache = std::env::var_os("MEMBERDB_SAMPLE_DB")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -120,13 +134,15 @@ pub(crate) fn sample_db() -> Result<PathBuf> {
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
                 .unwrap_or_else(std::env::temp_dir);
-            base.join("memberdb")
-                .join(format!("sample-db-{}", env!("CARGO_PKG_VERSION")))
+            base.join("memberdb").join(format!(
+                "sample-db-{}-{}",
+                env!("CARGO_PKG_VERSION"),
+                samples_key(&samples)
+            ))
         });
     if cache.join("manifest.json").exists() {
         return Ok(cache);
     }
-    let samples = samples_dir();
     eprintln!(
         "building the sample database from {} into {} (once)",
         samples.display(),
