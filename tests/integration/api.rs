@@ -509,3 +509,48 @@ fn within_any_takes_half_open_intervals() {
         "{e}"
     );
 }
+
+/// A group may use values over windows (they move as events enter and leave), not yet
+/// `DAYS SINCE` (each member would move at an instant of its own); a group of a sum stays
+/// current as events arrive.
+#[test]
+fn groups_of_values() {
+    let db = Database::in_memory();
+    let now = ts("2026-11-01T00:00:00Z");
+    db.add_event(
+        "M1",
+        "purchase",
+        now,
+        &[("amount", Some(Value::Float(600.0)))],
+    )
+    .unwrap();
+    let e = db
+        .execute(
+            "DEFINE GROUP lapsed AS DAYS SINCE LAST(purchase) > 180",
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("a group cannot use DAYS SINCE"),
+        "{e}"
+    );
+    db.execute(
+        "DEFINE GROUP big AS SUM(amount OF purchase) >= 1000; \
+         DEFINE GROUP light AS SUM(amount OF purchase) < 1000",
+        None,
+    )
+    .unwrap();
+    let count = |g: &str| db.as_of(now).count(&Segment::in_group(g)).unwrap();
+    assert_eq!((count("big"), count("light")), (0, 1));
+    db.add_event(
+        "M1",
+        "purchase",
+        now,
+        &[("amount", Some(Value::Float(500.0)))],
+    )
+    .unwrap();
+    db.upsert_member("M2", &[("city", Some(Value::from("Beijing")))])
+        .unwrap();
+    // M1 moved up; M2, who bought nothing, spent 0: light
+    assert_eq!((count("big"), count("light")), (1, 1));
+}

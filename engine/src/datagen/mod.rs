@@ -527,6 +527,14 @@ impl Block {
             // time join one campaign in several cities within three days (the rule of
             // DESIGN section 9 finds them, and the odd traveller).
             let r = &mut campaign_rng;
+            let join = |events: &mut EventRows, t: i64, s: usize, campaign: &str| {
+                let props = EventProps {
+                    store: Some(s),
+                    campaign: Some(campaign),
+                    ..NO_PROPS
+                };
+                events.push(&id, "join_campaign", t, props);
+            };
             if first < end_ts && r.random_bool(0.12) {
                 for _ in 0..r.random_range(1..3) {
                     let campaign = CAMPAIGNS[r.random_range(0..CAMPAIGNS.len())];
@@ -536,16 +544,7 @@ impl Block {
                     } else {
                         r.random_range(0..STORES)
                     };
-                    events.push(
-                        &id,
-                        "join_campaign",
-                        t,
-                        EventProps {
-                            store: Some(s),
-                            campaign: Some(campaign),
-                            ..NO_PROPS
-                        },
-                    );
+                    join(&mut events, t, s, campaign);
                 }
             }
             if scalper && end_ts - 3 * DAY_MICROS > history_start && r.random_bool(0.5) {
@@ -554,16 +553,7 @@ impl Block {
                 for _ in 0..r.random_range(3..6) {
                     let s = r.random_range(0..STORES);
                     let t = t0 + r.random_range(0..3 * DAY_MICROS);
-                    events.push(
-                        &id,
-                        "join_campaign",
-                        t,
-                        EventProps {
-                            store: Some(s),
-                            campaign: Some(campaign),
-                            ..NO_PROPS
-                        },
-                    );
+                    join(&mut events, t, s, campaign);
                 }
             }
         }
