@@ -52,13 +52,15 @@ impl FindResult {
 }
 
 /// One line of a BREAKDOWN: a value (NULL for members without one) and how many members of
-/// the segment have it.
+/// the segment have it; by several columns, a combination of values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BreakdownRow {
-    /// The attribute value; `None` for NULL.
+    /// The (first) column's value; `None` for NULL.
     pub value: Option<Value>,
     /// Members of the segment with that value.
     pub count: u64,
+    /// The values of the further columns of a BREAKDOWN by several (empty by one).
+    pub more: Vec<Option<Value>>,
 }
 
 /// Options of FIND.

@@ -554,3 +554,63 @@ fn groups_of_values() {
     // M1 moved up; M2, who bought nothing, spent 0: light
     assert_eq!((count("big"), count("light")), (1, 1));
 }
+
+/// BREAKDOWN by several columns and by values: each line's count is the COUNT of the
+/// segment with those values (NULL as IS NULL), and the lines add up to the segment.
+#[test]
+fn breakdown_by_values_and_several_columns_adds_up() {
+    let db = sample();
+    let now = ts("2026-11-01T00:00:00Z");
+    let day = 86_400_000_000i64;
+    for (k, m) in ["M1", "M2", "M3", "M1", "M5", "M1", "M2"]
+        .iter()
+        .enumerate()
+    {
+        let amount = [("amount", Some(Value::Float(100.0 * (k as f64 + 1.0))))];
+        db.add_event(
+            m,
+            "purchase",
+            Timestamp(now.micros() - k as i64 * 40 * day),
+            &amount,
+        )
+        .unwrap();
+    }
+    let columns = [
+        "BUCKET(COUNT(purchase), 1, 2)",
+        "city",
+        "BUCKET(DAYS SINCE LAST(purchase), 30, 100)",
+    ];
+    let text = format!(
+        "BREAKDOWN ALL BY {} AS OF '2026-11-01T00:00:00Z'",
+        columns.join(", ")
+    );
+    let Some(memberdb::query::Output::Breakdown {
+        lines,
+        total,
+        columns: names,
+        ..
+    }) = db.execute(&text, None).unwrap().pop()
+    else {
+        panic!("a breakdown")
+    };
+    assert_eq!(names, columns);
+    assert_eq!(lines.iter().map(|l| l.count).sum::<u64>(), total);
+    assert!(lines.len() > 3, "{lines:?}");
+    for line in &lines {
+        let values = std::iter::once(&line.value).chain(&line.more);
+        let tests: Vec<String> = columns
+            .iter()
+            .zip(values)
+            .map(|(c, v)| match v {
+                None => format!("{c} IS NULL"),
+                Some(Value::Str(s)) => format!("{c} = '{s}'"),
+                Some(v) => format!("{c} = {v}"),
+            })
+            .collect();
+        let count = format!("COUNT {} AS OF '2026-11-01T00:00:00Z'", tests.join(" AND "));
+        match db.execute(&count, None).unwrap().pop() {
+            Some(memberdb::query::Output::Count(n)) => assert_eq!(n, line.count, "{count}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -56,6 +56,7 @@ impl View<'_> {
                 .map(|(i, count)| BreakdownRow {
                     value: column.get(i),
                     count,
+                    more: Vec::new(),
                 })
                 .collect();
             out.push(PropertyInfo {
@@ -122,6 +123,7 @@ impl View<'_> {
                 BreakdownRow {
                     value: column.get(i),
                     count: members.len(),
+                    more: Vec::new(),
                 }
             })
             .collect();
@@ -130,6 +132,7 @@ impl View<'_> {
             lines.push(BreakdownRow {
                 value: None,
                 count: without,
+                more: Vec::new(),
             });
         }
         Ok((ordered(lines, top), segment.len()))

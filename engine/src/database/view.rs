@@ -176,6 +176,7 @@ impl<'db> View<'db> {
                 lines.push(BreakdownRow {
                     value: Some(value),
                     count,
+                    more: Vec::new(),
                 });
             }
         } else {
@@ -195,6 +196,7 @@ impl<'db> View<'db> {
                 .map(|(row, count)| BreakdownRow {
                     value: column.get(row as usize),
                     count,
+                    more: Vec::new(),
                 })
                 .collect();
         }
@@ -203,18 +205,75 @@ impl<'db> View<'db> {
             lines.push(BreakdownRow {
                 value: None,
                 count: bitmap.len() - with_value,
+                more: Vec::new(),
             });
         }
         Ok((ordered(lines, top), bitmap.len()))
     }
 }
 
-/// Breakdown lines by count, largest first, ties by value with NULL last; the first `top`.
+impl View<'_> {
+    /// BREAKDOWN by several columns, or by a computed value: a line per combination of the
+    /// segment's members' values (NULL included), largest first.
+    pub(crate) fn breakdown_values(
+        &self,
+        members: &RoaringBitmap,
+        values: &[crate::computed::ValueExpr],
+        top: Option<usize>,
+    ) -> Result<Vec<BreakdownRow>> {
+        let rows: Vec<u32> = members.iter().collect();
+        let few = (rows.len() as u64 <= crate::events::FEW_MEMBERS).then_some(&rows[..]);
+        let mut columns: Vec<Vec<Option<Value>>> = Vec::with_capacity(values.len());
+        for value in values {
+            check_deadline(self.deadline)?;
+            let bound = plan::bind_value(&self.state, value, self.now)?;
+            let computed = bound.values(few, self.state.members.len())?;
+            // Both ascend: one walk gives each member its value, or the empty one.
+            let mut i = 0;
+            let mut column = Vec::with_capacity(rows.len());
+            for &row in &rows {
+                while computed.rows.get(i).is_some_and(|&r| r < row) {
+                    i += 1;
+                }
+                column.push(if computed.rows.get(i) == Some(&row) {
+                    computed.column.get(i)
+                } else {
+                    computed.empty.clone()
+                });
+            }
+            columns.push(column);
+        }
+        let mut lines: HashMap<Vec<String>, BreakdownRow> = HashMap::new();
+        for k in 0..rows.len() {
+            let key: Vec<String> = columns.iter().map(|c| format!("{:?}", c[k])).collect();
+            lines
+                .entry(key)
+                .or_insert_with(|| BreakdownRow {
+                    value: columns[0][k].clone(),
+                    count: 0,
+                    more: columns[1..].iter().map(|c| c[k].clone()).collect(),
+                })
+                .count += 1;
+        }
+        Ok(ordered(lines.into_values().collect(), top))
+    }
+}
+
+/// Breakdown lines by count, largest first, ties by value (column by column) with NULL
+/// last; the first `top`.
 pub(super) fn ordered(mut lines: Vec<BreakdownRow>, top: Option<usize>) -> Vec<BreakdownRow> {
     lines.sort_by(|a, b| {
         b.count
             .cmp(&a.count)
             .then_with(|| cmp_values(&a.value, &b.value))
+            .then_with(|| {
+                a.more
+                    .iter()
+                    .zip(&b.more)
+                    .map(|(x, y)| cmp_values(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
     });
     if let Some(top) = top {
         lines.truncate(top);

@@ -83,13 +83,12 @@ pub(crate) fn event_filter<'a>(
     binder.filter(part, filter)
 }
 
-/// The value of `value` for member `row` at `now` (EXPLAIN MEMBER shows it).
-pub(crate) fn member_value(
-    state: &State,
-    value: &ValueExpr,
+/// `value` bound to `state` at `now` (BREAKDOWN by a value computes it).
+pub(crate) fn bind_value<'a>(
+    state: &'a State,
+    value: &'a ValueExpr,
     now: i64,
-    row: u32,
-) -> Result<Option<Value>> {
+) -> Result<BoundValue<'a>> {
     let mut binder = Binder {
         state,
         now,
@@ -98,7 +97,17 @@ pub(crate) fn member_value(
         slots: 0,
         moves: false,
     };
-    let bound = binder.value(value, None)?;
+    binder.value(value, None)
+}
+
+/// The value of `value` for member `row` at `now` (EXPLAIN MEMBER shows it).
+pub(crate) fn member_value(
+    state: &State,
+    value: &ValueExpr,
+    now: i64,
+    row: u32,
+) -> Result<Option<Value>> {
+    let bound = bind_value(state, value, now)?;
     let values = bound.values(Some(&[row]), state.members.len())?;
     Ok(if values.rows.is_empty() {
         bound.empty()

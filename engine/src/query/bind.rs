@@ -169,6 +169,25 @@ fn window(w: &ast::WindowExpr) -> Result<Window> {
     })
 }
 
+/// A column of `BREAKDOWN ... BY` with several columns or a computed one, as a value: an
+/// attribute, or a value expression (a property OF an event is broken down alone).
+pub(crate) fn by_value(column: &ast::ByColumn) -> Result<ValueExpr> {
+    match column {
+        ast::ByColumn::Name { name, of: None } => Ok(ValueExpr::Attr(name.text.clone())),
+        ast::ByColumn::Name {
+            name,
+            of: Some(event),
+        } => Err(Error::InvalidSegment(format!(
+            "BREAKDOWN by {} OF {} counts a member under each value its events have, so it \
+             is broken down alone; beside other columns, write a value such as \
+             LAST({} OF {})",
+            name.text, event.text, name.text, event.text
+        ))
+        .at(Span::new(name.span.start, event.span.end))),
+        ast::ByColumn::Value(v) => value_expr(v, &mut Vec::new()),
+    }
+}
+
 /// A value expression; the spans of its aggregate's `WHERE` filter pushed like
 /// [`convert`]'s.
 fn value_expr(v: &ast::ValueExpr, out: &mut Vec<NodeSpans>) -> Result<ValueExpr> {

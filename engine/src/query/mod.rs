@@ -26,8 +26,10 @@ pub enum Output {
     Find(FindResult),
     /// BREAKDOWN.
     Breakdown {
-        /// The attribute (or `property OF event`) broken down by.
+        /// The column(s) broken down by, as written (`city`, `store OF purchase`, `r, m`).
         by: String,
+        /// Each column's text: an attribute's name, `p OF e`, a value's canonical text.
+        columns: Vec<String>,
         /// Members of the segment (what shares are of).
         total: u64,
         /// The lines.
@@ -295,62 +297,42 @@ impl Database {
                 Output::Find(view.find_plan(&plan, &options)?)
             }
             StatementKind::Breakdown { segment, by, top } => {
-                let (by, of) = match &by[..] {
-                    [ByColumn::Name { name, of }] => (name, of),
-                    _ => {
-                        return Err(Error::InvalidSegment(
-                            "BREAKDOWN by several columns or by a computed value is not \
-                             supported yet: break down by one attribute, or one property OF \
-                             an event"
-                                .into(),
-                        )
-                        .at(statement.span));
-                    }
-                };
                 let (seg, spans) = bind::segment(segment)?;
                 let plan = view.bind(&seg, Some(&spans))?;
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-                let by_text = match of {
-                    Some(event) => {
-                        state
-                            .events
-                            .require(&event.text)
-                            .map_err(|e| e.at(event.span))?;
-                        format!("{} OF {}", by.text, event.text)
+                let output = match &by[..] {
+                    [ByColumn::Name { name, of }] => {
+                        self.breakdown_one(&view, &plan, name, of.as_ref(), top, options, version)?
                     }
-                    None => {
-                        require_attribute(state, &by.text).map_err(|e| e.at(by.span))?;
-                        by.text.clone()
+                    columns => {
+                        let values = columns
+                            .iter()
+                            .map(bind::by_value)
+                            .collect::<Result<Vec<_>>>()?;
+                        let texts: Vec<String> = values.iter().map(value_text).collect();
+                        let what = format!("BREAKDOWN BY {} TOP {top:?}", texts.join(", "));
+                        cached(options, version, &what, &plan, || {
+                            let members = view.select(&plan)?;
+                            let lines = view.breakdown_values(&members, &values, top)?;
+                            Ok(Output::Breakdown {
+                                by: texts.join(", "),
+                                columns: texts.clone(),
+                                total: members.len(),
+                                lines,
+                            })
+                        })
+                        .map_err(|e| e.at(statement.span))?
                     }
                 };
-                let what = format!("BREAKDOWN BY {by_text} TOP {top:?}");
-                let output = cached(options, version, &what, &plan, || {
-                    let members = view.select(&plan)?;
-                    let (lines, total) = match of {
-                        Some(event) => view
-                            .breakdown_property_of(&members, &by.text, &event.text, top)
-                            .map_err(|e| match e {
-                                e @ Error::UnknownName { .. } => e.at(by.span),
-                                e => e,
-                            })?,
-                        None => view.breakdown_of(&members, &by.text, top)?,
-                    };
-                    Ok(Output::Breakdown {
-                        by: by_text.clone(),
-                        total,
-                        lines,
-                    })
-                })?;
-                let Output::Breakdown { lines, .. } = &output else {
+                let Output::Breakdown { lines, by, .. } = &output else {
                     return Err(Error::Internal("a BREAKDOWN answered otherwise".into()));
                 };
                 if let Some(max) = options.max_breakdown_lines
                     && lines.len() > max
                 {
                     return Err(Error::LimitExceeded(format!(
-                        "BREAKDOWN by {} gives {} lines, more than the {max} allowed at once; \
+                        "BREAKDOWN by {by} gives {} lines, more than the {max} allowed at once; \
                          add TOP n",
-                        by.text,
                         lines.len()
                     )));
                 }
@@ -624,6 +606,54 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
 }
 
 impl Database {
+    /// BREAKDOWN by one attribute, or one property OF an event (a member counted under each
+    /// value its events have).
+    #[allow(clippy::too_many_arguments)]
+    fn breakdown_one(
+        &self,
+        view: &View<'_>,
+        plan: &Plan<'_>,
+        by: &memberdb_query::ast::Name,
+        of: Option<&memberdb_query::ast::Name>,
+        top: Option<usize>,
+        options: &RunOptions,
+        version: u64,
+    ) -> Result<Output> {
+        let state = view.state();
+        let by_text = match of {
+            Some(event) => {
+                state
+                    .events
+                    .require(&event.text)
+                    .map_err(|e| e.at(event.span))?;
+                format!("{} OF {}", by.text, event.text)
+            }
+            None => {
+                require_attribute(state, &by.text).map_err(|e| e.at(by.span))?;
+                by.text.clone()
+            }
+        };
+        let what = format!("BREAKDOWN BY {by_text} TOP {top:?}");
+        cached(options, version, &what, plan, || {
+            let members = view.select(plan)?;
+            let (lines, total) = match of {
+                Some(event) => view
+                    .breakdown_property_of(&members, &by.text, &event.text, top)
+                    .map_err(|e| match e {
+                        e @ Error::UnknownName { .. } => e.at(by.span),
+                        e => e,
+                    })?,
+                None => view.breakdown_of(&members, &by.text, top)?,
+            };
+            Ok(Output::Breakdown {
+                by: by_text.clone(),
+                columns: vec![by_text.clone()],
+                total,
+                lines,
+            })
+        })
+    }
+
     /// Hints for the string values a statement compares with (`=`, `!=`, `IN`) that no
     /// member (or event) has, where one differs only in case or by a typo: `no member has
     /// city 'shanghai'; did you mean 'Shanghai'?`. The CLI prints them beside the answer.

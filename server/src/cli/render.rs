@@ -47,11 +47,20 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 })
                 .collect(),
         ),
-        Output::Breakdown { lines, .. } => (
-            vec!["value".into(), "count".into()],
+        Output::Breakdown { lines, columns, .. } => (
+            if columns.len() == 1 {
+                vec!["value".into(), "count".into()]
+            } else {
+                columns.iter().cloned().chain(["count".into()]).collect()
+            },
             lines
                 .iter()
-                .map(|l| vec![text(&l.value), Some(l.count.to_string())])
+                .map(|l| {
+                    std::iter::once(text(&l.value))
+                        .chain(l.more.iter().map(text))
+                        .chain([Some(l.count.to_string())])
+                        .collect()
+                })
                 .collect(),
         ),
         Output::GroupDefined { name, members } => (
@@ -142,10 +151,22 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                     .collect();
                 json!({ "members": members }).to_string()
             }
-            Output::Breakdown { lines, .. } => {
+            // {"value": v, "count": n}; by several columns {"a": v1, "b": v2, "count": n}
+            Output::Breakdown { lines, columns, .. } => {
                 let lines: Vec<_> = lines
                     .iter()
-                    .map(|l| json!({"value": json_value(&l.value), "count": l.count}))
+                    .map(|l| {
+                        if columns.len() == 1 {
+                            return json!({"value": json_value(&l.value), "count": l.count});
+                        }
+                        let mut m = serde_json::Map::new();
+                        let values = std::iter::once(&l.value).chain(&l.more);
+                        for (column, value) in columns.iter().zip(values) {
+                            m.insert(column.clone(), json_value(value));
+                        }
+                        m.insert("count".into(), json!(l.count));
+                        serde_json::Value::Object(m)
+                    })
                     .collect();
                 json!({ "breakdown": lines }).to_string()
             }
@@ -188,10 +209,20 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                 return n.to_string();
             }
             let (mut columns, mut rows) = grid(output);
-            if let Output::Breakdown { by, total, lines } = output {
-                // The attribute's name over its values, and each line's share of the segment
-                // with a bar: a distribution reads faster than numbers.
-                columns = vec![by.clone(), "members".into(), "share".into()];
+            if let Output::Breakdown {
+                columns: by,
+                total,
+                lines,
+                ..
+            } = output
+            {
+                // The columns' names over their values, and each line's share of the
+                // segment with a bar: a distribution reads faster than numbers.
+                columns = by
+                    .iter()
+                    .cloned()
+                    .chain(["members".into(), "share".into()])
+                    .collect();
                 for (row, line) in rows.iter_mut().zip(lines) {
                     row.push(Some(share_bar(line.count, *total)));
                 }

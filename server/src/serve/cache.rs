@@ -164,11 +164,13 @@ mod tests {
         let cache = AnswerCache::new(10_000, 64 << 10);
         let lines = |n: usize, width: usize| Output::Breakdown {
             by: "city".into(),
+            columns: vec!["city".into()],
             total: 1,
             lines: (0..n)
                 .map(|_| memberdb::BreakdownRow {
                     value: Some(memberdb::Value::from("x".repeat(width))),
                     count: 1,
+                    more: Vec::new(),
                 })
                 .collect(),
         };

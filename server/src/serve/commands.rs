@@ -497,14 +497,18 @@ pub(crate) fn output_reply(output: Output) -> Reply {
                 })
                 .collect(),
         ),
+        // A line is [value, count]; by several columns [v1, v2, ..., count].
         Output::Breakdown { lines, .. } => Reply::Array(
             lines
                 .into_iter()
                 .map(|l| {
-                    Reply::Array(vec![
-                        l.value.map_or(Reply::Nil, |v| Reply::text(v.to_string())),
-                        Reply::Int(i64::try_from(l.count).unwrap_or(i64::MAX)),
-                    ])
+                    let text = |v: Option<memberdb::Value>| {
+                        v.map_or(Reply::Nil, |v| Reply::text(v.to_string()))
+                    };
+                    let mut line = vec![text(l.value)];
+                    line.extend(l.more.into_iter().map(text));
+                    line.push(Reply::Int(i64::try_from(l.count).unwrap_or(i64::MAX)));
+                    Reply::Array(line)
                 })
                 .collect(),
         ),
