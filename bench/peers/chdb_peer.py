@@ -64,6 +64,16 @@ WIDE = {
     "Q8": ("count", "SELECT count() FROM members WHERE ("
            + " OR ".join(q(t) for t in Q8_TAGS)
            + ") AND member_id NOT IN (SELECT member_id FROM grp_xmas_claimers)"),
+    "Q9": ("count", "SELECT count() FROM ("
+           f"SELECT member_id FROM events WHERE event = 'purchase' AND {last(365)} "
+           "GROUP BY member_id HAVING sum(amount) >= 1000)"),
+    # each member's sign-ups in time order; some interval [t, t + 3 days) starting at one
+    # holds two cities
+    "Q10": ("count", "SELECT count() FROM ("
+            "SELECT arraySort(x -> x.1, groupArray((ts, city))) AS ev FROM events "
+            "WHERE event = 'join_campaign' AND city IS NOT NULL GROUP BY member_id) "
+            "WHERE arrayExists(e -> length(arrayDistinct(arrayMap(f -> f.2, arrayFilter("
+            "f -> f.1 >= e.1 AND f.1 < e.1 + toIntervalDay(3), ev)))) >= 2, ev)"),
 }
 
 

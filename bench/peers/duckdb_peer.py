@@ -57,6 +57,16 @@ QUERIES = {
     "Q8": ("count", "SELECT count(*) FROM members WHERE ("
            + " OR ".join(f'"{t}"' for t in Q8_TAGS)
            + ") AND member_id NOT IN (SELECT member_id FROM grp_xmas_claimers)"),
+    "Q9": ("count", "SELECT count(*) FROM ("
+           f"SELECT member_id FROM events WHERE event = 'purchase' AND {last(365)} "
+           "GROUP BY member_id HAVING sum(amount) >= 1000)"),
+    # some interval [t, t + 3 days) starting at a sign-up holds two cities
+    "Q10": ("count", "SELECT count(DISTINCT member_id) FROM ("
+            "SELECT a.member_id FROM events a JOIN events b "
+            "ON b.member_id = a.member_id AND b.event = 'join_campaign' "
+            "AND b.ts >= a.ts AND b.ts < a.ts + INTERVAL 3 DAY "
+            "WHERE a.event = 'join_campaign' GROUP BY a.member_id, a.ts "
+            "HAVING count(DISTINCT b.city) >= 2)"),
 }
 
 

@@ -50,7 +50,10 @@ pub fn dataset(members: u64) -> PathBuf {
 /// Like [`dataset`], under `root` instead of [`data_root`] when given.
 pub fn dataset_in(root: Option<&Path>, members: u64) -> PathBuf {
     let root = root.map_or_else(data_root, Path::to_path_buf);
-    let dir = root.join(format!("gen-{members}"));
+    let dir = root.join(format!(
+        "gen-v{}-{members}",
+        memberdb::datagen::GENERATOR_VERSION
+    ));
     if !dir.join("tags.parquet").exists() {
         let config = GenConfig {
             members,

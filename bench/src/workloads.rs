@@ -315,7 +315,7 @@ pub const Q8_TAGS: [&str; 20] = [
 pub const PEER_SETUP: &[&str] =
     &["DEFINE GROUP xmas_claimers AS DID claim_coupon WHERE coupon_id = 'CP-XMAS-50'"];
 
-/// The workloads of the benchmark issue, Q1..Q8, as statements.
+/// The workloads of the benchmark issue, Q1..Q8, and of aggregates, Q9..Q10, as statements.
 pub fn peer_workloads() -> Vec<PeerWorkload> {
     let w = |name, statement: &str, kind| PeerWorkload {
         name,
@@ -367,6 +367,17 @@ pub fn peer_workloads() -> Vec<PeerWorkload> {
         w(
             "Q8",
             &format!("COUNT ({wide_or}) AND NOT IN GROUP xmas_claimers"),
+            AnswerKind::Count,
+        ),
+        // aggregates (DESIGN section 9): spend in a year, the scalper rule
+        w(
+            "Q9",
+            "COUNT SUM(amount OF purchase IN LAST 365 DAYS) >= 1000",
+            AnswerKind::Count,
+        ),
+        w(
+            "Q10",
+            "COUNT COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2",
             AnswerKind::Count,
         ),
     ]

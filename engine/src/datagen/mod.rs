@@ -39,6 +39,10 @@ use vocab::*;
 /// Members generated per block (one RNG stream and one batch per file per block).
 const BLOCK: u64 = 32 * 1024;
 
+/// The generator's version: it changes when the same seed gives other rows (2: campaign
+/// sign-ups added), so caches of generated data can tell theirs apart.
+pub const GENERATOR_VERSION: u32 = 2;
+
 /// Mixed into a block's seed for the stream of campaign sign-ups.
 const CAMPAIGN_SALT: u64 = 0x6361_6D70_6169_676E;
 
