@@ -406,7 +406,11 @@ impl Database {
         .map(drop)
     }
 
-    /// Reads at a pinned *now*, on a snapshot of the database.
+    /// Reads at a pinned *now*, on the database as it is while the view lives.
+    ///
+    /// The view holds the database's read lock: writes wait until it is dropped, so a
+    /// thread must not write while it holds one (drop the view first, or read into a
+    /// value). Keep views short-lived.
     pub fn as_of(&self, now: Timestamp) -> View<'_> {
         View::new(self.snapshot(), now.micros())
     }
