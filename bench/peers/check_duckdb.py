@@ -146,6 +146,18 @@ BREAKDOWNS = {
 }
 
 
+# BREAKDOWN by several columns or values (bench/src/workloads.rs `breakdown_statements`): a
+# row per member of the segment with its columns, grouped.
+RECENCY = bucket(days_since(LAST_PURCHASE), [30, 90, 180])
+FREQUENCY = bucket(agg("count(*)", "purchase", window=last(365, "DAY"), empty="0"), [2, 5])
+SPEND = bucket(agg("sum(e.amount)", "purchase", window=last(365, "DAY"), empty="0"), [500, 2000, 5000])
+BREAKDOWN_STATEMENTS = {
+    "breakdown_recency_by_frequency": ([RECENCY, FREQUENCY], did("purchase", window=last(365, "DAY"))),
+    "breakdown_vip_by_gender_level": (["gender", "level"], tag("vip")),
+    "breakdown_all_by_spend": ([SPEND], "true"),
+}
+
+
 def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -190,13 +202,27 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
         if not ok:
             print("  memberdb", mine, "\n  duckdb  ", theirs)
-    missing = set(ours) - set(COUNTS) - set(BREAKDOWNS)
+    for name, (columns, cond) in BREAKDOWN_STATEMENTS.items():
+        cast = ", ".join(f"CAST({c} AS VARCHAR)" for c in columns)
+        groups = ", ".join(str(k + 1) for k in range(len(columns)))
+        rows = con.execute(
+            f"SELECT {cast}, count(*) FROM members WHERE {cond} GROUP BY {groups}"
+        ).fetchall()
+        theirs = sorted(((list(r[:-1]), r[-1]) for r in rows), key=str)
+        mine = sorted(((v, c) for v, c in ours[name]["lines"]), key=str)
+        ok = theirs == mine
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
+        if not ok:
+            print("  memberdb", mine[:10], "\n  duckdb  ", theirs[:10])
+    missing = set(ours) - set(COUNTS) - set(BREAKDOWNS) - set(BREAKDOWN_STATEMENTS)
     if missing:
         print("FAIL no SQL for", sorted(missing))
         failures += 1
     if failures:
         sys.exit(f"{failures} answers differ from DuckDB")
-    print(f"all {len(COUNTS) + len(BREAKDOWNS)} answers agree with DuckDB {duckdb.__version__}")
+    total = len(COUNTS) + len(BREAKDOWNS) + len(BREAKDOWN_STATEMENTS)
+    print(f"all {total} answers agree with DuckDB {duckdb.__version__}")
 
 
 if __name__ == "__main__":

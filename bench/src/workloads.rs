@@ -265,6 +265,26 @@ pub fn breakdown_questions() -> Vec<(&'static str, Segment, &'static str)> {
     ]
 }
 
+/// BREAKDOWN statements by several columns or by computed values: name, statement.
+pub fn breakdown_statements() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "breakdown_recency_by_frequency",
+            "BREAKDOWN DID purchase IN LAST 365 DAYS BY \
+             BUCKET(DAYS SINCE LAST(purchase), 30, 90, 180), \
+             BUCKET(COUNT(purchase IN LAST 365 DAYS), 2, 5)",
+        ),
+        (
+            "breakdown_vip_by_gender_level",
+            "BREAKDOWN TAG 'vip' BY gender, level",
+        ),
+        (
+            "breakdown_all_by_spend",
+            "BREAKDOWN ALL BY BUCKET(SUM(amount OF purchase IN LAST 365 DAYS), 500, 2000, 5000)",
+        ),
+    ]
+}
+
 /// What a peer workload returns, and so how its answers are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerKind {

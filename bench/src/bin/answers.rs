@@ -5,8 +5,9 @@
 //!
 //!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW
 
+use memberdb::query::Output;
 use memberdb::{Database, InputKind, Timestamp, Value};
-use memberdb_bench::workloads::{breakdown_questions, count_questions};
+use memberdb_bench::workloads::{breakdown_questions, breakdown_statements, count_questions};
 
 fn json_value(v: &Option<Value>) -> serde_json::Value {
     match v {
@@ -44,6 +45,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|l| serde_json::json!([json_value(&l.value), l.count]))
             .collect();
         println!("{}", serde_json::json!({"name": name, "breakdown": lines}));
+    }
+    // A view holds the read lock: statements run after it is dropped.
+    drop(view);
+    for (name, statement) in breakdown_statements() {
+        let Some(Output::Breakdown { lines, .. }) = db.execute(statement, Some(now))?.pop() else {
+            return Err(format!("{name}: not a breakdown").into());
+        };
+        let lines: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| {
+                let values: Vec<_> = std::iter::once(&l.value)
+                    .chain(&l.more)
+                    .map(json_value)
+                    .collect();
+                serde_json::json!([values, l.count])
+            })
+            .collect();
+        println!("{}", serde_json::json!({"name": name, "lines": lines}));
     }
     Ok(())
 }
