@@ -14,6 +14,14 @@ pub struct Question {
 /// The COUNT questions, covering every rule of DESIGN section 3.
 pub fn count_questions() -> Vec<Question> {
     let q = |name, segment| Question { name, segment };
+    // SUM(amount OF purchase IN LAST 365 DAYS)
+    let spend = || {
+        Segment::value(
+            ValueExpr::sum("amount")
+                .of("purchase")
+                .in_last(365, TimeUnit::Days),
+        )
+    };
     vec![
         q(
             "q1_two_tags_and_city",
@@ -139,24 +147,8 @@ pub fn count_questions() -> Vec<Question> {
         ),
         q("all_members", Segment::all()),
         // values computed per member (DESIGN section 9)
-        q(
-            "value_spend_365d_ge_1000",
-            Segment::value(
-                ValueExpr::sum("amount")
-                    .of("purchase")
-                    .in_last(365, TimeUnit::Days),
-            )
-            .ge(1000),
-        ),
-        q(
-            "value_spend_365d_lt_100",
-            Segment::value(
-                ValueExpr::sum("amount")
-                    .of("purchase")
-                    .in_last(365, TimeUnit::Days),
-            )
-            .lt(100),
-        ),
+        q("value_spend_365d_ge_1000", spend().ge(1000)),
+        q("value_spend_365d_lt_100", spend().lt(100)),
         q(
             "value_no_big_purchase_90d",
             Segment::value(

@@ -85,6 +85,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// The order of two values of one type (floats by `total_cmp`); `None` across types.
+    pub(crate) fn order(&self, other: &Value) -> Option<std::cmp::Ordering> {
+        Some(match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Float(a), Value::Float(b)) => a.total_cmp(b),
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
+            _ => return None,
+        })
+    }
+
     /// The natural type of this value (strings are strings, even if they look like dates).
     pub fn data_type(&self) -> DataType {
         match self {

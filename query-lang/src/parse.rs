@@ -414,19 +414,25 @@ fn time_unit(pair: Pair<'_, Rule>) -> Unit {
     }
 }
 
+/// The `n unit` of `IN LAST n unit` and `WITHIN ANY n unit`.
+fn amount_unit(pair: Pair<'_, Rule>) -> (u64, Unit) {
+    let mut amount = 0;
+    let mut unit = Unit::Days;
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::integer => amount = integer(part),
+            Rule::time_unit => unit = time_unit(part),
+            _ => {}
+        }
+    }
+    (amount, unit)
+}
+
 fn window_expr(pair: Pair<'_, Rule>) -> WindowExpr {
     let whole = span(&pair);
     match pair.as_rule() {
         Rule::last_window => {
-            let mut amount = 0;
-            let mut unit = Unit::Days;
-            for part in pair.into_inner() {
-                match part.as_rule() {
-                    Rule::integer => amount = integer(part),
-                    Rule::time_unit => unit = time_unit(part),
-                    _ => {}
-                }
-            }
+            let (amount, unit) = amount_unit(pair);
             WindowExpr::Last {
                 amount,
                 unit,
@@ -652,15 +658,7 @@ fn aggregate(pair: Pair<'_, Rule>) -> Aggregate {
                         Rule::where_clause => filter = Some(prop_not(nth(clause, Rule::prop_not))),
                         Rule::within_any => {
                             let clause_span = span(&clause);
-                            let mut amount = 0;
-                            let mut unit = Unit::Days;
-                            for p in clause.into_inner() {
-                                match p.as_rule() {
-                                    Rule::integer => amount = integer(p),
-                                    Rule::time_unit => unit = time_unit(p),
-                                    _ => {}
-                                }
-                            }
+                            let (amount, unit) = amount_unit(clause);
                             window = Some(AggWindow::WithinAny {
                                 amount,
                                 unit,

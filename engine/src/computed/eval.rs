@@ -160,19 +160,6 @@ fn days_since(v: &Value, now: i64) -> Option<Value> {
     Some(Value::Int(now.saturating_sub(t).div_euclid(DAY_MICROS)))
 }
 
-/// The order of two values of one type.
-fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    match (a, b) {
-        (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
-        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
-        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
-        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
-        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
-        (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
-        _ => None,
-    }
-}
-
 /// A number as a float.
 fn number(v: &Value) -> Option<f64> {
     match v {
@@ -477,7 +464,7 @@ impl BoundAggregate<'_> {
                     let better = match &best[s] {
                         None => true,
                         Some(b) => {
-                            let ord = order(&v, b);
+                            let ord = v.order(b);
                             if max {
                                 ord == Some(std::cmp::Ordering::Greater)
                             } else {

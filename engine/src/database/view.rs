@@ -288,12 +288,6 @@ fn cmp_values(a: &Option<Value>, b: &Option<Value>) -> std::cmp::Ordering {
         (None, None) => Ordering::Equal,
         (None, _) => Ordering::Greater,
         (_, None) => Ordering::Less,
-        (Some(Value::Str(x)), Some(Value::Str(y))) => x.cmp(y),
-        (Some(Value::Int(x)), Some(Value::Int(y))) => x.cmp(y),
-        (Some(Value::Float(x)), Some(Value::Float(y))) => x.total_cmp(y),
-        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        (Some(Value::Date(x)), Some(Value::Date(y))) => x.cmp(y),
-        (Some(Value::Timestamp(x)), Some(Value::Timestamp(y))) => x.cmp(y),
-        _ => Ordering::Equal,
+        (Some(x), Some(y)) => x.order(y).unwrap_or(Ordering::Equal),
     }
 }

@@ -48,14 +48,7 @@ pub(crate) fn bind<'a>(
              {MAX_STORED_NESTING}"
         )));
     }
-    let mut binder = Binder {
-        state,
-        now,
-        spans,
-        next: 0,
-        slots: 0,
-        moves: false,
-    };
+    let mut binder = Binder::new(state, now, spans);
     let root = binder.node(segment)?;
     Ok(Plan {
         root,
@@ -72,15 +65,7 @@ pub(crate) fn event_filter<'a>(
     part: &'a EventPartition,
     filter: &PropFilter,
 ) -> Result<BoundFilter<'a>> {
-    let mut binder = Binder {
-        state,
-        now: 0,
-        spans: None,
-        next: 0,
-        slots: 0,
-        moves: false,
-    };
-    binder.filter(part, filter)
+    Binder::new(state, 0, None).filter(part, filter)
 }
 
 /// `value` bound to `state` at `now` (BREAKDOWN by a value computes it).
@@ -89,15 +74,7 @@ pub(crate) fn bind_value<'a>(
     value: &'a ValueExpr,
     now: i64,
 ) -> Result<BoundValue<'a>> {
-    let mut binder = Binder {
-        state,
-        now,
-        spans: None,
-        next: 0,
-        slots: 0,
-        moves: false,
-    };
-    binder.value(value, None)
+    Binder::new(state, now, None).value(value, None)
 }
 
 /// The value of `value` for member `row` at `now` (EXPLAIN MEMBER shows it).
@@ -145,7 +122,18 @@ fn window(s: &NodeSpans) -> Span {
     s.window
 }
 
-impl<'a> Binder<'a, '_> {
+impl<'a, 's> Binder<'a, 's> {
+    fn new(state: &'a State, now: i64, spans: Option<&'s [NodeSpans]>) -> Self {
+        Binder {
+            state,
+            now,
+            spans,
+            next: 0,
+            slots: 0,
+            moves: false,
+        }
+    }
+
     /// Takes the next node's spans.
     fn enter(&mut self) -> Option<NodeSpans> {
         let i = self.next;
