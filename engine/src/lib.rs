@@ -53,6 +53,7 @@ mod segment;
 mod state;
 pub mod storage;
 mod tags;
+mod traits;
 mod util;
 mod value;
 mod wal;
@@ -71,9 +72,11 @@ pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, r
 pub use members::RowId;
 pub use results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,
+    TraitInfo,
 };
 pub use segment::{
     CmpOp, Did, DidBuilder, Field, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window,
 };
+pub use traits::{MAX_QUANTILES, TraitDef};
 pub use value::{DataType, Timestamp, Value};
 pub use wal::TornTail;

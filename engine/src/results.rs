@@ -98,6 +98,19 @@ pub struct GroupInfo {
     pub time_dependent: bool,
 }
 
+/// A computed trait, as `SHOW TRAITS` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraitInfo {
+    /// Name.
+    pub name: String,
+    /// The definition.
+    pub definition: crate::TraitDef,
+    /// The type of its values.
+    pub data_type: crate::DataType,
+    /// True when its values move with *now*.
+    pub time_dependent: bool,
+}
+
 /// One member's record, as `MEMBER.GET` shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberRecord {

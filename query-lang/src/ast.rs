@@ -262,6 +262,37 @@ pub struct ValueComparison {
     pub span: Span,
 }
 
+/// What a trait computes per member.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraitBody {
+    /// A value expression (an attribute, an earlier trait, an aggregate, ...).
+    Value(ValueExpr),
+    /// `QUANTILE(k, x [DESC]) OVER segment`: the member's score 1..k among the members of
+    /// the segment with a value.
+    Quantile {
+        /// k, the number of scores.
+        buckets: u64,
+        /// The value ranked.
+        value: ValueExpr,
+        /// `DESC`: the largest values get score 1.
+        descending: bool,
+        /// The members ranked.
+        over: Box<Expr>,
+        /// The whole expression.
+        span: Span,
+    },
+    /// `CASE WHEN seg THEN literal ... [ELSE literal] END`: the first segment holding the
+    /// member gives its value.
+    Case {
+        /// `WHEN seg THEN literal`, in order.
+        whens: Vec<(Expr, Literal)>,
+        /// `ELSE literal`
+        otherwise: Option<Literal>,
+        /// The whole expression.
+        span: Span,
+    },
+}
+
 /// One column of `BREAKDOWN ... BY`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ByColumn {
@@ -324,6 +355,8 @@ pub enum ShowWhat {
     Groups,
     /// `SHOW LOADS`
     Loads,
+    /// `SHOW TRAITS`
+    Traits,
 }
 
 /// A statement without its `AS OF`.
@@ -364,6 +397,15 @@ pub enum StatementKind {
     },
     /// `DROP GROUP name`
     DropGroup(Name),
+    /// `DEFINE TRAIT name AS value | QUANTILE ... | CASE ...`
+    DefineTrait {
+        /// Trait name.
+        name: Name,
+        /// What it computes.
+        body: TraitBody,
+    },
+    /// `DROP TRAIT name`
+    DropTrait(Name),
     /// `ALTER ATTRIBUTE name TYPE type`
     AlterAttribute {
         /// The attribute.

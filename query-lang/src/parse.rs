@@ -202,6 +202,11 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 .map(|k| integer(nth(k, Rule::integer))),
         },
         Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
+        Rule::define_trait => StatementKind::DefineTrait {
+            name: name(nth(body.clone(), Rule::name)),
+            body: trait_body(nth(body, Rule::trait_body)),
+        },
+        Rule::drop_trait => StatementKind::DropTrait(name(nth(body, Rule::name))),
         Rule::export_stmt => {
             let mut seg = Expr::All(Span::default());
             let (mut show, mut show_all) = (Vec::new(), false);
@@ -270,6 +275,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 Rule::kw_tags => ShowWhat::Tags,
                 Rule::kw_events => ShowWhat::Events,
                 Rule::kw_loads => ShowWhat::Loads,
+                Rule::kw_traits => ShowWhat::Traits,
                 _ => ShowWhat::Groups,
             })
         }
@@ -576,6 +582,55 @@ fn by_column(pair: Pair<'_, Rule>) -> ByColumn {
     }
 }
 
+fn trait_body(pair: Pair<'_, Rule>) -> TraitBody {
+    let inner = pair.into_inner().next().expect("trait body");
+    let whole = span(&inner);
+    match inner.as_rule() {
+        Rule::quantile => {
+            let mut buckets = 0;
+            let mut value = None;
+            let mut descending = false;
+            let mut over = None;
+            for part in inner.into_inner() {
+                match part.as_rule() {
+                    Rule::integer => buckets = integer(part),
+                    Rule::value_expr => value = Some(value_expr(part)),
+                    Rule::desc => descending = true,
+                    Rule::segment => over = Some(segment(part)),
+                    _ => {}
+                }
+            }
+            TraitBody::Quantile {
+                buckets,
+                value: value.expect("ranked value"),
+                descending,
+                over: Box::new(over.expect("OVER segment")),
+                span: whole,
+            }
+        }
+        Rule::case_expr => {
+            let mut whens = Vec::new();
+            let mut otherwise = None;
+            for part in inner.into_inner() {
+                match part.as_rule() {
+                    Rule::case_when => {
+                        let seg = segment(nth(part.clone(), Rule::segment));
+                        whens.push((seg, literal(nth(part, Rule::literal))));
+                    }
+                    Rule::case_else => otherwise = Some(literal(nth(part, Rule::literal))),
+                    _ => {}
+                }
+            }
+            TraitBody::Case {
+                whens,
+                otherwise,
+                span: whole,
+            }
+        }
+        _ => TraitBody::Value(value_expr(inner)),
+    }
+}
+
 fn value_expr(pair: Pair<'_, Rule>) -> ValueExpr {
     let inner = pair.into_inner().next().expect("value");
     match inner.as_rule() {
@@ -765,7 +820,9 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         | Rule::find_stmt
         | Rule::breakdown_stmt
         | Rule::define_stmt
+        | Rule::define_trait
         | Rule::drop_stmt
+        | Rule::drop_trait
         | Rule::drop_attr_stmt
         | Rule::alter_stmt
         | Rule::export_stmt
@@ -780,6 +837,21 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
             "an aggregate (COUNT, SUM, AVG, MIN, MAX, FIRST, LAST)"
         }
         Rule::days_since => "DAYS SINCE",
+        Rule::trait_body => "a value, QUANTILE(k, value) OVER a segment, or CASE",
+        Rule::quantile => "QUANTILE",
+        Rule::case_expr => "CASE",
+        Rule::case_when => "WHEN segment THEN value",
+        Rule::case_else => "ELSE",
+        Rule::desc | Rule::kw_desc => "DESC",
+        Rule::kw_trait => "TRAIT",
+        Rule::kw_traits => "TRAITS",
+        Rule::kw_quantile => "QUANTILE",
+        Rule::kw_over => "OVER",
+        Rule::kw_case => "CASE",
+        Rule::kw_when => "WHEN",
+        Rule::kw_then => "THEN",
+        Rule::kw_else => "ELSE",
+        Rule::kw_end => "END",
         Rule::bucket => "BUCKET",
         Rule::by_column => "a column (an attribute, a property OF an event, or a value)",
         Rule::agg_tail => "WHERE, a window or WITHIN ANY",
@@ -799,7 +871,7 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::number => "a number",
         Rule::name | Rule::bare_name | Rule::quoted_name => "a name",
         Rule::show_what | Rule::show_one => {
-            "ATTRIBUTES, TAGS, EVENTS, GROUPS, LOADS, EVENT name or ATTRIBUTE name"
+            "ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, EVENT name or ATTRIBUTE name"
         }
         Rule::time_unit => "HOURS, DAYS or WEEKS",
         Rule::window | Rule::last_window | Rule::range_window => "IN LAST, SINCE or BEFORE",

@@ -386,6 +386,10 @@ impl Display for Statement {
                 }
             }
             StatementKind::DropGroup(name) => write!(f, "DROP GROUP {name}")?,
+            StatementKind::DefineTrait { name, body } => {
+                write!(f, "DEFINE TRAIT {name} AS {body}")?
+            }
+            StatementKind::DropTrait(name) => write!(f, "DROP TRAIT {name}")?,
             StatementKind::AlterAttribute { name, type_name } => {
                 write!(f, "ALTER ATTRIBUTE {name} TYPE {type_name}")?
             }
@@ -411,6 +415,7 @@ impl Display for Statement {
                 ShowWhat::Events => "SHOW EVENTS",
                 ShowWhat::Groups => "SHOW GROUPS",
                 ShowWhat::Loads => "SHOW LOADS",
+                ShowWhat::Traits => "SHOW TRAITS",
             })?,
             StatementKind::ShowEvent(name) => write!(f, "SHOW EVENT {name}")?,
             StatementKind::ShowAttribute(name) => write!(f, "SHOW ATTRIBUTE {name}")?,
@@ -419,5 +424,35 @@ impl Display for Statement {
             write!(f, " AS OF {t}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for TraitBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraitBody::Value(v) => write!(f, "{v}"),
+            TraitBody::Quantile {
+                buckets,
+                value,
+                descending,
+                over,
+                ..
+            } => {
+                let desc = if *descending { " DESC" } else { "" };
+                write!(f, "QUANTILE({buckets}, {value}{desc}) OVER {over}")
+            }
+            TraitBody::Case {
+                whens, otherwise, ..
+            } => {
+                f.write_str("CASE")?;
+                for (when, then) in whens {
+                    write!(f, " WHEN {when} THEN {then}")?;
+                }
+                if let Some(e) = otherwise {
+                    write!(f, " ELSE {e}")?;
+                }
+                f.write_str(" END")
+            }
+        }
     }
 }

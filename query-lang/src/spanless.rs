@@ -56,14 +56,47 @@ impl Statement {
                 name.span = Span::default();
                 segment.clear_spans();
             }
-            StatementKind::DropGroup(name) | StatementKind::DropAttribute(name) => {
-                name.span = Span::default()
+            StatementKind::DefineTrait { name, body } => {
+                name.span = Span::default();
+                body.clear_spans();
             }
+            StatementKind::DropGroup(name)
+            | StatementKind::DropTrait(name)
+            | StatementKind::DropAttribute(name) => name.span = Span::default(),
             StatementKind::AlterAttribute { name, type_name } => {
                 name.span = Span::default();
                 type_name.span = Span::default();
             }
             StatementKind::Show(_) => {}
+        }
+    }
+}
+
+impl TraitBody {
+    fn clear_spans(&mut self) {
+        match self {
+            TraitBody::Value(v) => v.clear_spans(),
+            TraitBody::Quantile {
+                value, over, span, ..
+            } => {
+                *span = Span::default();
+                value.clear_spans();
+                over.clear_spans();
+            }
+            TraitBody::Case {
+                whens,
+                otherwise,
+                span,
+            } => {
+                *span = Span::default();
+                for (when, then) in whens {
+                    when.clear_spans();
+                    then.span = Span::default();
+                }
+                if let Some(e) = otherwise {
+                    e.span = Span::default();
+                }
+            }
         }
     }
 }

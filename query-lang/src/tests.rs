@@ -286,7 +286,7 @@ fn errors_say_what_was_expected_in_words() {
             "SHOW USERS",
             1,
             6,
-            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS, LOADS, EVENT name or ATTRIBUTE name, found 'USERS'",
+            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, EVENT name or ATTRIBUTE name, found 'USERS'",
         ),
         ("COUNT TAG 'unterminated", 1, 11, "quoted string"),
         ("COUNT ALL extra", 1, 11, "found 'extra'"),
@@ -622,6 +622,38 @@ fn expr_strategy() -> impl Strategy<Value = Expr> {
     })
 }
 
+fn trait_body_strategy() -> impl Strategy<Value = TraitBody> {
+    let value = prop_oneof![
+        computed_strategy(),
+        name_strategy().prop_map(|a| ValueExpr::Name(n(a)))
+    ];
+    let literal = prop_oneof![
+        "[a-z_ ]{0,8}".prop_map(|t| lit(LiteralKind::Str(t))),
+        (-1000i64..1000).prop_map(|i| lit(LiteralKind::Int(i))),
+    ];
+    prop_oneof![
+        value.clone().prop_map(TraitBody::Value),
+        (1u64..12, value, any::<bool>(), expr_strategy()).prop_map(
+            |(buckets, value, descending, over)| TraitBody::Quantile {
+                buckets,
+                value,
+                descending,
+                over: Box::new(over),
+                span: Span::default(),
+            }
+        ),
+        (
+            prop::collection::vec((expr_strategy(), literal.clone()), 1..4),
+            prop::option::of(literal)
+        )
+            .prop_map(|(whens, otherwise)| TraitBody::Case {
+                whens,
+                otherwise,
+                span: Span::default(),
+            }),
+    ]
+}
+
 fn statement_strategy() -> impl Strategy<Value = Statement> {
     let kind = prop_oneof![
         expr_strategy().prop_map(StatementKind::Count),
@@ -682,6 +714,13 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
                 segment,
                 keep_days
             }),
+        (name_strategy(), trait_body_strategy()).prop_map(|(name, body)| {
+            StatementKind::DefineTrait {
+                name: n(name),
+                body,
+            }
+        }),
+        name_strategy().prop_map(|t| StatementKind::DropTrait(n(t))),
         name_strategy().prop_map(|g| StatementKind::ShowGroup(n(g))),
         ("[A-Za-z0-9']{1,8}", name_strategy()).prop_map(|(m, g)| StatementKind::ExplainMember {
             member: lit(LiteralKind::Str(m)),
@@ -699,7 +738,8 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
             ShowWhat::Tags,
             ShowWhat::Events,
             ShowWhat::Groups,
-            ShowWhat::Loads
+            ShowWhat::Loads,
+            ShowWhat::Traits
         ])
         .prop_map(StatementKind::Show),
     ];

@@ -27,6 +27,10 @@ pub(crate) enum BoundValue<'a> {
         inner: Box<BoundValue<'a>>,
         cuts: Vec<f64>,
     },
+    /// A trait's `CASE`.
+    Case(crate::traits::eval::BoundCase<'a>),
+    /// A trait's `QUANTILE`.
+    Quantile(crate::traits::eval::BoundQuantile<'a>),
 }
 
 /// An aggregate bound to its event type's partition.
@@ -39,6 +43,9 @@ pub(crate) struct BoundAggregate<'a> {
     /// `WITHIN ANY`: the interval's length in microseconds (counts are the largest over
     /// any interval `[t, t + span)`).
     pub(crate) within_any: Option<i64>,
+    /// An integer `SUM` that overflows is NULL for that member (with a warning) rather
+    /// than an error: the aggregate is a maintained trait's.
+    pub(crate) overflow_null: bool,
 }
 
 /// An aggregate function with its property's column (`None`: the event type has no value
@@ -70,7 +77,10 @@ impl BoundValue<'_> {
         match self {
             BoundValue::Attr(a) => a.column.data_type(),
             BoundValue::Aggregate(a) => a.data_type(),
-            BoundValue::DaysSince { .. } | BoundValue::Bucket { .. } => DataType::Int,
+            BoundValue::DaysSince { .. } | BoundValue::Bucket { .. } | BoundValue::Quantile(_) => {
+                DataType::Int
+            }
+            BoundValue::Case(c) => c.data_type,
         }
     }
 
@@ -82,6 +92,8 @@ impl BoundValue<'_> {
             BoundValue::Aggregate(a) => format!("{}..{}", a.events.start, a.events.end),
             BoundValue::DaysSince { inner, now } => format!("{}@{now}", inner.key()),
             BoundValue::Bucket { inner, .. } => inner.key(),
+            BoundValue::Case(c) => c.key(),
+            BoundValue::Quantile(q) => q.key(),
         }
     }
 
@@ -95,6 +107,8 @@ impl BoundValue<'_> {
                 inner.empty().and_then(|v| days_since(&v, *now))
             }
             BoundValue::Bucket { inner, cuts } => inner.empty().and_then(|v| bucket(&v, cuts)),
+            // Every member of the universe gets its value (NULL ones are left out).
+            BoundValue::Case(_) | BoundValue::Quantile(_) => None,
         }
     }
 
@@ -130,6 +144,8 @@ impl BoundValue<'_> {
             BoundValue::Bucket { inner, cuts } => {
                 map(inner.values(few, members)?, |v| bucket(v, cuts))
             }
+            BoundValue::Case(c) => c.values(few),
+            BoundValue::Quantile(q) => q.values(few, members),
         }
     }
 }
@@ -438,19 +454,44 @@ impl BoundAggregate<'_> {
             }
             BoundFunc::Sum(..) => {
                 let mut sums = vec![0i64; n];
+                let mut overflowed: Vec<usize> = Vec::new();
                 self.each_keyed(slots, |s, key| {
                     seen[s] = true;
                     if let Some(x) = key.map(|k| k as i64) {
-                        sums[s] = sums[s].checked_add(x).ok_or_else(|| {
-                            Error::InvalidSegment(format!(
-                                "SUM overflows a 64-bit integer for member row {}",
-                                slots.member(s)
-                            ))
-                        })?;
+                        match sums[s].checked_add(x) {
+                            Some(sum) => sums[s] = sum,
+                            None if self.overflow_null => overflowed.push(s),
+                            None => {
+                                return Err(Error::InvalidSegment(format!(
+                                    "SUM overflows a 64-bit integer for member row {}",
+                                    slots.member(s)
+                                )));
+                            }
+                        }
                     }
                     Ok(())
                 })?;
-                ints(&seen, &sums, column);
+                if overflowed.is_empty() {
+                    ints(&seen, &sums, column);
+                } else {
+                    overflowed.sort_unstable();
+                    overflowed.dedup();
+                    eprintln!(
+                        "memberdb: warning: a trait's SUM overflows a 64-bit integer for {} \
+                         member(s) (row {} first): their value is NULL",
+                        overflowed.len(),
+                        slots.member(overflowed[0])
+                    );
+                    for (s, &v) in sums.iter().enumerate() {
+                        if seen[s] {
+                            let v = overflowed
+                                .binary_search(&s)
+                                .is_err()
+                                .then_some(Value::Int(v));
+                            column.push(v.as_ref());
+                        }
+                    }
+                }
                 Some(Value::Int(0))
             }
             BoundFunc::Min(c, _) | BoundFunc::Max(c, _) => {

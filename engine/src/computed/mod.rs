@@ -179,16 +179,6 @@ impl ValueExpr {
         }
     }
 
-    /// True when the value changes with *now* at instants of each member's own (`DAYS
-    /// SINCE`), not only as events enter and leave a window.
-    pub(crate) fn moves_per_member(&self) -> bool {
-        match self {
-            ValueExpr::Attr(_) | ValueExpr::Aggregate(_) => false,
-            ValueExpr::DaysSince(_) => true,
-            ValueExpr::Bucket { value, .. } => value.moves_per_member(),
-        }
-    }
-
     /// The aggregates inside the value.
     pub(crate) fn aggregates(&self) -> Vec<&Aggregate> {
         match self {

@@ -953,14 +953,7 @@ impl Core {
                     let now = crate::Timestamp::now().micros();
                     let next = {
                         let state = core.state.read().unwrap_or_else(|p| p.into_inner());
-                        state
-                            .groups
-                            .groups
-                            .iter()
-                            .filter(|g| g.time_dependent)
-                            .map(|g| g.next_change)
-                            .min()
-                            .unwrap_or(i64::MAX)
+                        state.next_time_change()
                     };
                     if next <= now {
                         // A failure stops writes and says so to the writers; the clock

@@ -22,11 +22,12 @@ pub use view::View;
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
 use crate::results::{
-    AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord,
+    AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord, TraitInfo,
 };
 use crate::segment::Segment;
 use crate::state::State;
 use crate::storage::{FsStorage, Storage};
+use crate::traits::TraitDef;
 use crate::value::{DataType, Timestamp, Value};
 use crate::wal::TornTail;
 use crate::wal::change::{Change, Outcome};
@@ -379,6 +380,52 @@ impl Database {
         self.count(&Segment::in_group(name))
     }
 
+    /// Defines computed trait `name` (`DEFINE TRAIT`). Its values are computed now and kept
+    /// current like a group's members; it is read wherever an attribute is. Returns the
+    /// number of members with a value now.
+    pub fn define_trait(&self, name: &str, definition: TraitDef) -> Result<u64> {
+        // What is stored must reopen: the definition as the log will give it back.
+        let definition = crate::traits::stored::as_stored(&definition)?;
+        // Refuse a definition that does not bind before it reaches the log.
+        {
+            let view = self.as_of(self.now());
+            crate::plan::trait_type(view.state(), &definition, view.now().micros())?;
+        }
+        self.write(Change::DefineTrait {
+            name: name.to_string(),
+            definition,
+        })?;
+        let view = self.as_of(self.now());
+        view.count(&Segment::attr(name).is_not_null())
+    }
+
+    /// Drops computed trait `name`; refused while a group or trait uses it.
+    pub fn drop_trait(&self, name: &str) -> Result<()> {
+        self.write(Change::DropTrait {
+            name: name.to_string(),
+        })
+        .map(drop)
+    }
+
+    /// Computed traits with their definitions.
+    pub fn traits(&self) -> Vec<TraitInfo> {
+        Database::traits_of(&self.snapshot())
+    }
+
+    pub(crate) fn traits_of(state: &State) -> Vec<TraitInfo> {
+        state
+            .traits
+            .traits
+            .iter()
+            .map(|t| TraitInfo {
+                name: t.name.clone(),
+                definition: t.definition.clone(),
+                data_type: t.data_type(),
+                time_dependent: t.time_dependent,
+            })
+            .collect()
+    }
+
     /// Drops dynamic group `name`.
     pub fn drop_group(&self, name: &str) -> Result<()> {
         self.write(Change::DropGroup {
@@ -561,7 +608,7 @@ impl Database {
         let s = self.snapshot();
         MemoryUsage {
             members: s.members.heap_bytes(),
-            attributes: s.attrs.heap_bytes(),
+            attributes: s.attrs.heap_bytes() + s.traits.heap_bytes(),
             tags: s.tags.heap_bytes(),
             events: s.events.heap_bytes(),
             groups: s

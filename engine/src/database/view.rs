@@ -114,7 +114,7 @@ impl<'db> View<'db> {
         let attrs: Vec<_> = options
             .columns
             .iter()
-            .map(|c| self.state.attrs.require(c))
+            .map(|c| self.state.column_at(c, self.now))
             .collect::<Result<_>>()?;
         let limit = options.limit.map_or(u64::MAX, |l| l as u64);
         let (page, total) =
@@ -155,7 +155,7 @@ impl<'db> View<'db> {
         attribute: &str,
         top: Option<usize>,
     ) -> Result<(Vec<BreakdownRow>, u64)> {
-        let attr = self.state.attrs.require(attribute)?;
+        let attr = self.state.column_at(attribute, self.now)?;
         let column = &attr.column;
         let mut lines: Vec<BreakdownRow> = Vec::new();
         if let Some(values) = &attr.index.values {

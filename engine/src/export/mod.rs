@@ -107,7 +107,7 @@ impl View<'_> {
         let state = self.state();
         let attrs: Vec<_> = columns
             .iter()
-            .map(|c| state.attrs.require(c))
+            .map(|c| state.column_at(c, self.now().micros()))
             .collect::<Result<_>>()?;
         let total = bitmap.len();
         let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];

@@ -1,6 +1,6 @@
-//! The dependency index: from each tag, attribute, event type and group to the groups whose
-//! definitions read it, so a write finds the groups it may change without looking at every
-//! definition (`State::refresh_groups`).
+//! The dependency index: from each tag, attribute (or trait), event type and group to the
+//! groups (or traits: one index each) whose definitions read it, so a write finds what it
+//! may change without looking at every definition (`State::refresh_derived`).
 
 use std::collections::HashMap;
 
@@ -17,15 +17,37 @@ pub(crate) struct Dependents {
     /// Groups that move with time, by the event types of the windows they read (through
     /// the groups they refer to too): new events of those types can move their next change.
     pub(crate) window_events: HashMap<String, Vec<usize>>,
+    /// The same by the date and time attributes their `DAYS SINCE` reads.
+    pub(crate) window_attributes: HashMap<String, Vec<usize>>,
 }
 
 impl Dependents {
     /// The index of `groups`.
     pub(crate) fn of(groups: &[Group]) -> Self {
-        let mut index = Dependents::default();
-        for (i, group) in groups.iter().enumerate() {
+        Self::build(groups.iter().map(|g| {
             let mut reads = Reads::default();
-            reads.of(&group.definition);
+            reads.of(&g.definition);
+            (reads, g.windows.as_slice())
+        }))
+    }
+
+    /// The index of `traits`.
+    pub(crate) fn of_traits(traits: &[crate::traits::Trait]) -> Self {
+        Self::build(traits.iter().map(|t| {
+            let mut reads = Reads::default();
+            if let Some(v) = t.definition.value() {
+                reads.value(v);
+            }
+            for s in t.definition.segments() {
+                reads.of(s);
+            }
+            (reads, t.windows.as_slice())
+        }))
+    }
+
+    fn build<'a>(items: impl Iterator<Item = (Reads<'a>, &'a [super::time::WindowRead])>) -> Self {
+        let mut index = Dependents::default();
+        for (i, (reads, windows)) in items.enumerate() {
             let add = |map: &mut HashMap<String, Vec<usize>>, names: Vec<&str>| {
                 for name in names {
                     let users = map.entry(name.to_string()).or_default();
@@ -40,7 +62,17 @@ impl Dependents {
             add(&mut index.groups, reads.groups);
             add(
                 &mut index.window_events,
-                group.windows.iter().map(|w| w.event.as_str()).collect(),
+                windows.iter().filter_map(|w| w.event()).collect(),
+            );
+            add(
+                &mut index.window_attributes,
+                windows
+                    .iter()
+                    .filter_map(|w| match w {
+                        super::time::WindowRead::Attribute { name, .. } => Some(name.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
             );
         }
         index
@@ -57,6 +89,12 @@ struct Reads<'a> {
 }
 
 impl<'a> Reads<'a> {
+    fn value(&mut self, value: &'a crate::computed::ValueExpr) {
+        self.events
+            .extend(value.aggregates().iter().map(|a| a.event.as_str()));
+        self.attributes.extend(value.attributes());
+    }
+
     fn of(&mut self, segment: &'a Segment) {
         match segment {
             Segment::All => {}
@@ -64,11 +102,7 @@ impl<'a> Reads<'a> {
             Segment::InGroup(g) => self.groups.push(g),
             Segment::Attr { name, .. } => self.attributes.push(name),
             Segment::Did(did) => self.events.push(&did.event),
-            Segment::Value { value, .. } => {
-                self.events
-                    .extend(value.aggregates().iter().map(|a| a.event.as_str()));
-                self.attributes.extend(value.attributes());
-            }
+            Segment::Value { value, .. } => self.value(value),
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().for_each(|c| self.of(c))
             }

@@ -58,7 +58,7 @@ impl View<'_> {
                 Segment::Not(_) => "NOT".to_string(),
                 other => other.to_string(),
             };
-            let windows = time::window_reads(state, part);
+            let windows = time::window_reads(state, part)?;
             let changes = if windows.is_empty() {
                 "only with new data".to_string()
             } else {
@@ -191,11 +191,19 @@ fn member_boundaries(
 ) -> Vec<i64> {
     let mut out = Vec::new();
     for w in windows {
-        let Some(part) = state.events.types.get(&w.event) else {
+        let Some(part) = w.event().and_then(|e| state.events.types.get(e)) else {
             continue;
         };
         for (_, ts) in member_events(part, row) {
-            for at in [ts.saturating_add(w.span), ts] {
+            let span = match w {
+                time::WindowRead::Events { span, .. } => *span,
+                // The next whole day from the event.
+                _ => {
+                    crate::value::DAY_MICROS
+                        * (1 + now.saturating_sub(ts).max(0) / crate::value::DAY_MICROS)
+                }
+            };
+            for at in [ts.saturating_add(span), ts] {
                 if at > now {
                     out.push(at);
                 }

@@ -12,7 +12,7 @@
 //! referred to cannot be dropped, so definitions never form a cycle.
 
 pub(crate) mod consumers;
-mod depends;
+pub(crate) mod depends;
 mod explain;
 pub(crate) mod stored;
 pub(crate) mod stream;
@@ -44,6 +44,8 @@ pub(crate) struct Group {
     pub(crate) stream: stream::Stream,
     /// How long its changes are kept, in days.
     pub(crate) keep_days: u32,
+    /// Its place in the definition order shared with traits.
+    pub(crate) seq: u64,
 }
 
 /// Days a group's changes are kept unless its definition says (`KEEP CHANGES n DAYS`).
@@ -90,6 +92,7 @@ impl GroupStore {
         windows: Vec<time::WindowRead>,
         monotony: time::Monotony,
         keep_days: u32,
+        seq: u64,
     ) -> Result<usize> {
         if name.is_empty() {
             return Err(Error::InvalidSegment("a group needs a name".to_string()));
@@ -107,7 +110,7 @@ impl GroupStore {
         }
         let mut refs = Vec::new();
         definition.referenced_groups(&mut refs);
-        let mut time_dependent = definition.uses_relative_time();
+        let mut time_dependent = definition.uses_relative_time() || !windows.is_empty();
         for r in refs {
             if r == name {
                 return Err(Error::InvalidSegment(format!(
@@ -127,6 +130,7 @@ impl GroupStore {
             next_change: i64::MAX,
             stream: stream::Stream::default(),
             keep_days,
+            seq,
         });
         self.dependents = depends::Dependents::of(&self.groups);
         Ok(self.groups.len() - 1)

@@ -68,6 +68,11 @@ impl StagedMembers {
         let mut report = IngestReport::default();
         let mut touched = Vec::new();
         for batch in &self.batches {
+            for (name, ..) in &batch.columns {
+                crate::state::apply::not_a_trait(state, name)?;
+            }
+        }
+        for batch in &self.batches {
             let rows = resolve_rows(state, strings(&batch.ids), &mut report)?;
             changed.members(&rows, report.new_members > 0);
             report.rows += rows.len() as u64;

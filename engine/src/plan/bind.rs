@@ -15,7 +15,9 @@ use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::events::{BoundFilter, EventPartition, Presence};
 use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window};
-use crate::state::State;
+use crate::state::{Named, State};
+use crate::traits::eval::{BoundCase, BoundQuantile};
+use crate::traits::{Trait, TraitDef};
 use crate::value::{DataType, Value};
 
 /// Where one node of a segment (or of a `WHERE` filter) came from in the statement's text,
@@ -77,6 +79,18 @@ pub(crate) fn bind_value<'a>(
     Binder::new(state, now, None).value(value, None)
 }
 
+/// The type of the values of a trait defined as `definition` (checking it binds).
+pub(crate) fn trait_type(state: &State, definition: &TraitDef, now: i64) -> Result<DataType> {
+    Ok(Binder::new(state, now, None)
+        .definition(definition, "")?
+        .data_type())
+}
+
+/// Trait `t`'s definition bound at `now` (its values are computed from it).
+pub(crate) fn bind_trait<'a>(state: &'a State, t: &'a Trait, now: i64) -> Result<BoundValue<'a>> {
+    Binder::new(state, now, None).trait_value(t)
+}
+
 /// The value of `value` for member `row` at `now` (EXPLAIN MEMBER shows it).
 pub(crate) fn member_value(
     state: &State,
@@ -102,6 +116,8 @@ struct Binder<'a, 's> {
     /// Computed leaves so far.
     slots: usize,
     moves: bool,
+    /// Inside a trait's definition: an integer `SUM` that overflows is NULL.
+    in_trait: usize,
 }
 
 /// Attaches a span to an error when the statement's spans are known.
@@ -131,6 +147,7 @@ impl<'a, 's> Binder<'a, 's> {
             next: 0,
             slots: 0,
             moves: false,
+            in_trait: 0,
         }
     }
 
@@ -170,6 +187,7 @@ impl<'a, 's> Binder<'a, 's> {
                         next: 0,
                         slots: self.slots,
                         moves: true,
+                        in_trait: self.in_trait,
                     };
                     let bound = inner.node(&group.definition)?;
                     self.slots = inner.slots;
@@ -182,7 +200,23 @@ impl<'a, 's> Binder<'a, 's> {
                 name: attr,
                 predicate,
             } => {
-                let attribute = state.attrs.require(attr).map_err(located(spans, name))?;
+                let attribute = match state.require_named(attr).map_err(located(spans, name))? {
+                    Named::Attribute(a) => a,
+                    Named::Trait(t) if t.holds_at(self.now) => {
+                        self.moves |= t.time_dependent;
+                        &t.values
+                    }
+                    // Its values do not hold at this *now*: its definition is evaluated.
+                    Named::Trait(t) => {
+                        self.moves = true;
+                        let bound = self.trait_value(t)?;
+                        let text = attr.clone();
+                        return Ok(Node {
+                            source: Source::Segment(segment),
+                            op: self.value_leaf(segment, bound, predicate, &text, spans)?,
+                        });
+                    }
+                };
                 let matcher =
                     compile(predicate, &attribute.column, attr).map_err(located(spans, whole))?;
                 if matcher.is_never() {
@@ -267,36 +301,8 @@ impl<'a, 's> Binder<'a, 's> {
                 }
                 let bound = self.value(value, spans)?;
                 self.moves |= value.uses_relative_time();
-                let data_type = bound.data_type();
-                // The test is checked against the value's type now; members without a
-                // value (no events read: 0 or NULL) pass or fail it all alike.
                 let text = crate::query::value_text(value);
-                let mut empty = Column::new(data_type);
-                empty.push(bound.empty().as_ref());
-                let matcher = compile(predicate, &empty, &text).map_err(located(spans, whole))?;
-                let mut pass = [false];
-                matcher.fill(&empty, 0, &mut pass);
-                let empty_passes = pass[0];
-                let leaf = self.computed(Leaf::Value {
-                    value: bound,
-                    predicate,
-                    failing: empty_passes,
-                    members: state.members.len(),
-                });
-                if empty_passes {
-                    Op::And {
-                        pos: vec![universe(segment)],
-                        neg: vec![Node {
-                            source: Source::Part {
-                                of: segment,
-                                what: "members whose value fails",
-                            },
-                            op: leaf,
-                        }],
-                    }
-                } else {
-                    leaf
-                }
+                self.value_leaf(segment, bound, predicate, &text, spans)?
             }
             Segment::And(children) => {
                 let mut pos = Vec::new();
@@ -331,6 +337,98 @@ impl<'a, 's> Binder<'a, 's> {
             source: Source::Segment(segment),
             op,
         })
+    }
+
+    /// The leaf testing a value: the members whose value passes, or, when members without
+    /// a value (no events read: 0 or NULL) pass, the universe less those whose value fails.
+    fn value_leaf(
+        &mut self,
+        segment: &'a Segment,
+        bound: BoundValue<'a>,
+        predicate: &'a Predicate,
+        text: &str,
+        spans: Option<NodeSpans>,
+    ) -> Result<Op<'a>> {
+        let state = self.state;
+        let data_type = bound.data_type();
+        // The test is checked against the value's type now; members without a value pass
+        // or fail it all alike.
+        let mut empty = Column::new(data_type);
+        empty.push(bound.empty().as_ref());
+        let matcher = compile(predicate, &empty, text).map_err(located(spans, whole))?;
+        let mut pass = [false];
+        matcher.fill(&empty, 0, &mut pass);
+        let empty_passes = pass[0];
+        let leaf = self.computed(Leaf::Value {
+            value: bound,
+            predicate,
+            failing: empty_passes,
+            members: state.members.len(),
+        });
+        Ok(if empty_passes {
+            Op::And {
+                pos: vec![universe(segment)],
+                neg: vec![Node {
+                    source: Source::Part {
+                        of: segment,
+                        what: "members whose value fails",
+                    },
+                    op: leaf,
+                }],
+            }
+        } else {
+            leaf
+        })
+    }
+
+    /// A trait's definition bound at this *now* (its values do not hold at it).
+    fn trait_value(&mut self, t: &'a Trait) -> Result<BoundValue<'a>> {
+        self.definition(&t.definition, &t.name)
+    }
+
+    /// Trait `name`'s definition bound at this *now*.
+    fn definition(&mut self, definition: &'a TraitDef, name: &str) -> Result<BoundValue<'a>> {
+        let state = self.state;
+        let now = self.now;
+        self.in_trait += 1;
+        let bound = match definition {
+            TraitDef::Value(v) => self.value(v, None),
+            TraitDef::Quantile {
+                buckets,
+                value,
+                descending,
+                over,
+            } => {
+                let value = self.value(value, None)?;
+                if matches!(value.data_type(), DataType::String) {
+                    return Err(Error::InvalidSegment(format!(
+                        "QUANTILE ranks numbers, dates, times and booleans, not a string \
+                         value (trait '{name}')"
+                    )));
+                }
+                Ok(BoundValue::Quantile(BoundQuantile {
+                    state,
+                    value: Box::new(value),
+                    over: Box::new(bind(state, over, now, None)?),
+                    buckets: *buckets,
+                    descending: *descending,
+                }))
+            }
+            TraitDef::Case { whens, otherwise } => {
+                let data_type = crate::traits::case_type(whens, otherwise.as_ref())?;
+                Ok(BoundValue::Case(BoundCase {
+                    state,
+                    whens: whens
+                        .iter()
+                        .map(|(s, v)| Ok((bind(state, s, now, None)?, v.clone())))
+                        .collect::<Result<_>>()?,
+                    otherwise: otherwise.clone(),
+                    data_type,
+                }))
+            }
+        };
+        self.in_trait -= 1;
+        bound
     }
 
     /// Members with an event in `[lo, hi)`: the OR of the stored bitmaps of the whole days
@@ -503,7 +601,17 @@ impl<'a, 's> Binder<'a, 's> {
         let state = self.state;
         let at = located(spans, whole);
         Ok(match value {
-            ValueExpr::Attr(attr) => BoundValue::Attr(state.attrs.require(attr).map_err(&at)?),
+            ValueExpr::Attr(attr) => match state.require_named(attr).map_err(&at)? {
+                Named::Attribute(a) => BoundValue::Attr(a),
+                Named::Trait(t) if t.holds_at(self.now) => {
+                    self.moves |= t.time_dependent;
+                    BoundValue::Attr(&t.values)
+                }
+                Named::Trait(t) => {
+                    self.moves = true;
+                    self.trait_value(t)?
+                }
+            },
             ValueExpr::Aggregate(a) => {
                 let part = state.events.require(&a.event).map_err(&at)?;
                 let within_any = match a.within_any {
@@ -556,6 +664,7 @@ impl<'a, 's> Binder<'a, 's> {
                     filter,
                     func,
                     within_any,
+                    overflow_null: self.in_trait > 0,
                 })
             }
             ValueExpr::DaysSince(inner) => {

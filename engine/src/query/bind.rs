@@ -271,3 +271,53 @@ fn prop_filter(f: &PropExpr, out: &mut Vec<NodeSpans>) -> Result<PropFilter> {
         }
     })
 }
+
+/// A trait's definition from its text, without the catalog; the segments of `OVER` and the
+/// `WHEN`s are checked against the catalog when the trait is defined
+/// ([`trait_parts`] gives them with their spans).
+pub(crate) fn trait_def(body: &ast::TraitBody) -> Result<crate::traits::TraitDef> {
+    use crate::traits::{MAX_QUANTILES, TraitDef};
+    Ok(match body {
+        ast::TraitBody::Value(v) => TraitDef::Value(value_expr(v, &mut Vec::new())?),
+        ast::TraitBody::Quantile {
+            buckets,
+            value,
+            descending,
+            over,
+            span,
+        } => TraitDef::Quantile {
+            buckets: u32::try_from(*buckets)
+                .ok()
+                .filter(|k| (1..=MAX_QUANTILES).contains(k))
+                .ok_or_else(|| {
+                    Error::InvalidSegment(format!(
+                        "QUANTILE({buckets}, ...) gives scores 1 to k: k goes from 1 to \
+                         {MAX_QUANTILES}"
+                    ))
+                    .at(*span)
+                })?,
+            value: value_expr(value, &mut Vec::new())?,
+            descending: *descending,
+            over: stored_segment(over)?,
+        },
+        ast::TraitBody::Case {
+            whens, otherwise, ..
+        } => TraitDef::Case {
+            whens: whens
+                .iter()
+                .map(|(when, then)| Ok((stored_segment(when)?, self::value(then))))
+                .collect::<Result<_>>()?,
+            otherwise: otherwise.as_ref().map(self::value),
+        },
+    })
+}
+
+/// The segments of a trait's text (`OVER`, each `WHEN`) with their nodes' spans, so a
+/// definition's errors point at their part of the statement.
+pub(crate) fn trait_parts(body: &ast::TraitBody) -> Result<Vec<(Segment, Vec<NodeSpans>)>> {
+    match body {
+        ast::TraitBody::Value(_) => Ok(Vec::new()),
+        ast::TraitBody::Quantile { over, .. } => Ok(vec![segment(over)?]),
+        ast::TraitBody::Case { whens, .. } => whens.iter().map(|(w, _)| segment(w)).collect(),
+    }
+}

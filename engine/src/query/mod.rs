@@ -44,6 +44,15 @@ pub enum Output {
     },
     /// DROP GROUP.
     GroupDropped(String),
+    /// DEFINE TRAIT: the trait and how many members have a value now.
+    TraitDefined {
+        /// Trait name.
+        name: String,
+        /// Members with a value (not NULL) now.
+        members: u64,
+    },
+    /// DROP TRAIT.
+    TraitDropped(String),
     /// ALTER ATTRIBUTE: the attribute and its type now.
     AttributeAltered {
         /// Attribute name.
@@ -76,6 +85,8 @@ impl Output {
             self,
             Output::GroupDefined { .. }
                 | Output::GroupDropped(_)
+                | Output::TraitDefined { .. }
+                | Output::TraitDropped(_)
                 | Output::AttributeAltered { .. }
                 | Output::AttributeDropped(_)
         )
@@ -198,6 +209,8 @@ impl Database {
             statement.kind,
             StatementKind::DefineGroup { .. }
                 | StatementKind::DropGroup(_)
+                | StatementKind::DefineTrait { .. }
+                | StatementKind::DropTrait(_)
                 | StatementKind::AlterAttribute { .. }
                 | StatementKind::DropAttribute(_)
         );
@@ -238,6 +251,27 @@ impl Database {
             StatementKind::DropGroup(name) => {
                 self.drop_group(&name.text).map_err(|e| e.at(name.span))?;
                 return Ok(Output::GroupDropped(name.text.clone()));
+            }
+            StatementKind::DefineTrait { name, body } => {
+                // Each segment of the definition checked with its spans first.
+                {
+                    let view = self.as_of(now);
+                    for (segment, spans) in bind::trait_parts(body)? {
+                        view.bind(&segment, Some(&spans))?;
+                    }
+                }
+                let definition = bind::trait_def(body)?;
+                let members = self
+                    .define_trait(&name.text, definition)
+                    .map_err(|e| e.at(name.span))?;
+                return Ok(Output::TraitDefined {
+                    name: name.text.clone(),
+                    members,
+                });
+            }
+            StatementKind::DropTrait(name) => {
+                self.drop_trait(&name.text).map_err(|e| e.at(name.span))?;
+                return Ok(Output::TraitDropped(name.text.clone()));
             }
             StatementKind::AlterAttribute { name, type_name } => {
                 let data_type =
@@ -440,6 +474,8 @@ impl Database {
             }
             StatementKind::DefineGroup { .. }
             | StatementKind::DropGroup(_)
+            | StatementKind::DefineTrait { .. }
+            | StatementKind::DropTrait(_)
             | StatementKind::AlterAttribute { .. }
             | StatementKind::DropAttribute(_) => {
                 return Err(Error::Internal("a write reached the read path".to_string()));
@@ -492,12 +528,10 @@ fn show_group(status: &crate::database::GroupStatus) -> Output {
 /// Values `SHOW ATTRIBUTE` lists.
 const SHOW_TOP: usize = 20;
 
-/// The attribute `name`; for an event property, an error that says how to break down by it.
-fn require_attribute<'s>(
-    state: &'s crate::state::State,
-    name: &str,
-) -> Result<&'s crate::attributes::Attribute> {
-    state.attrs.require(name).map_err(|e| {
+/// Checks attribute (or trait) `name`; for an event property, an error that says how to
+/// break down by it.
+fn require_attribute(state: &crate::state::State, name: &str) -> Result<()> {
+    state.require_named(name).map(drop).map_err(|e| {
         let events: Vec<&str> = state
             .events
             .types
@@ -526,7 +560,7 @@ fn shown_columns(
         return Ok(state.attrs.names().map(str::to_string).collect());
     }
     for n in show {
-        state.attrs.require(&n.text).map_err(|e| e.at(n.span))?;
+        state.require_named(&n.text).map_err(|e| e.at(n.span))?;
     }
     Ok(show.iter().map(|n| n.text.clone()).collect())
 }
@@ -587,6 +621,30 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                                 .map_or(String::new(), |h| h.get(..16).unwrap_or(h).to_string()),
                         ]
                     })
+                })
+                .collect(),
+        ),
+        ShowWhat::Traits => table(
+            &[
+                "trait",
+                "type",
+                "with value",
+                "moves with time",
+                "definition",
+            ],
+            Database::traits_of(view.state())
+                .into_iter()
+                .map(|t| {
+                    let members = view
+                        .count(&Segment::attr(&t.name).is_not_null())
+                        .map_or_else(|e| e.to_string(), |n| n.to_string());
+                    vec![
+                        t.name,
+                        t.data_type.to_string(),
+                        members,
+                        t.time_dependent.to_string(),
+                        t.definition.to_string(),
+                    ]
                 })
                 .collect(),
         ),

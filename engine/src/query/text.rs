@@ -175,3 +175,36 @@ impl std::fmt::Display for Segment {
 pub(crate) fn value_text(value: &ValueExpr) -> String {
     value_ast(value).to_string()
 }
+
+/// A trait's definition as an AST (without spans).
+pub(crate) fn trait_ast(def: &crate::traits::TraitDef) -> ast::TraitBody {
+    use crate::traits::TraitDef;
+    let none = Span::default();
+    match def {
+        TraitDef::Value(v) => ast::TraitBody::Value(value_ast(v)),
+        TraitDef::Quantile {
+            buckets,
+            value,
+            descending,
+            over,
+        } => ast::TraitBody::Quantile {
+            buckets: u64::from(*buckets),
+            value: value_ast(value),
+            descending: *descending,
+            over: Box::new(to_ast(over)),
+            span: none,
+        },
+        TraitDef::Case { whens, otherwise } => ast::TraitBody::Case {
+            whens: whens.iter().map(|(s, v)| (to_ast(s), literal(v))).collect(),
+            otherwise: otherwise.as_ref().map(literal),
+            span: none,
+        },
+    }
+}
+
+impl std::fmt::Display for crate::traits::TraitDef {
+    /// The definition in the segment language (canonical form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", trait_ast(self))
+    }
+}

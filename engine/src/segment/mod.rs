@@ -335,16 +335,16 @@ impl Segment {
         }
     }
 
-    /// The first value in the segment whose answer moves with *now* member by member
-    /// (`DAYS SINCE`), which a dynamic group cannot keep current yet.
-    pub(crate) fn value_moving_per_member(&self) -> Option<&crate::computed::ValueExpr> {
+    /// Every attribute (or trait) name the segment compares, directly or in a value.
+    pub(crate) fn attribute_names<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
-            Segment::Value { value, .. } if value.moves_per_member() => Some(value),
+            Segment::Attr { name, .. } => out.push(name),
+            Segment::Value { value, .. } => out.extend(value.attributes()),
             Segment::And(children) | Segment::Or(children) => {
-                children.iter().find_map(Segment::value_moving_per_member)
+                children.iter().for_each(|c| c.attribute_names(out))
             }
-            Segment::Not(inner) => inner.value_moving_per_member(),
-            _ => None,
+            Segment::Not(inner) => inner.attribute_names(out),
+            _ => {}
         }
     }
 

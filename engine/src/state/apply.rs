@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ingest::IngestReport;
 use crate::ingest::command::{self, StagedCommand};
 use crate::state::{State, Touched};
+use crate::traits::TraitDef;
 use crate::value::{DataType, Value};
 use crate::wal::change::{Change, LoadRows, Outcome, ReadLoadFile, load_inputs};
 
@@ -28,14 +29,14 @@ pub(crate) fn logged(
     let mut touched = Touched::default();
     let outcome = apply_change(state, &mut touched);
     // A refused change changed nothing it reported; what it did change, it reported.
-    state.refresh_groups(&touched, position)?;
+    state.refresh_derived(&touched, position)?;
     outcome
 }
 
 /// Applies `change`, adding what it touched to `touched`. A load's rows come from `rows`
 /// (the batches the writer staged) or, on replay, from `read_rows`. Dynamic groups are not
 /// refreshed here; the caller refreshes them once after a batch of changes
-/// ([`State::refresh_groups`]).
+/// ([`State::refresh_derived`]).
 pub(crate) fn apply(
     state: &mut State,
     change: &Change,
@@ -86,24 +87,49 @@ pub(crate) fn apply(
         } => {
             // The definition must bind against the state before it is stored.
             crate::plan::bind(state, definition, state.clock, None)?;
-            if let Some(value) = definition.value_moving_per_member() {
-                return Err(Error::InvalidSegment(format!(
-                    "a group cannot use {} yet: its members would move at instants of \
-                     their own as time passes, which groups do not follow yet; query it \
-                     with COUNT or FIND instead",
-                    crate::query::value_text(value)
+            if state.traits.get(name).is_some() {
+                return Err(Error::Conflict(format!(
+                    "'{name}' is a trait; a group needs a name of its own"
                 )));
             }
-            let windows = crate::groups::time::window_reads(state, definition);
+            let windows = crate::groups::time::window_reads(state, definition)?;
             let monotony = crate::groups::time::monotony(state, definition);
             let keep_days = keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
+            let seq = state.next_seq();
             state
                 .groups
-                .define(name, definition.clone(), windows, monotony, keep_days)?;
+                .define(name, definition.clone(), windows, monotony, keep_days, seq)?;
             touched.defined.insert(name.clone());
             Ok(Outcome::Done)
         }
+        Change::DefineTrait { name, definition } => {
+            define_trait(state, name, definition)?;
+            touched.defined.insert(name.clone());
+            Ok(Outcome::Done)
+        }
+        Change::DropTrait { name } => {
+            state
+                .traits
+                .get(name)
+                .ok_or_else(|| Error::unknown("trait", name, state.traits.names()))?;
+            let users = users_of(state, name, false);
+            if !users.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "trait '{name}' is used by {}; drop those first",
+                    users.join(", ")
+                )));
+            }
+            state.traits.remove(name)?;
+            Ok(Outcome::Done)
+        }
         Change::DropGroup { name } => {
+            let users = users_of(state, name, true);
+            if state.groups.get(name).is_some() && !users.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "group '{name}' is used by {}; drop those first",
+                    users.join(", ")
+                )));
+            }
             state.groups.drop_group(name)?;
             state.consumers.forget_stream(name);
             Ok(Outcome::Done)
@@ -211,6 +237,95 @@ fn touched_tag(state: &State, tag: &str, touched: &mut Touched) {
     }
 }
 
+/// Refuses an attribute named like a trait (a trait's name is its own).
+pub(crate) fn not_a_trait(state: &State, name: &str) -> Result<()> {
+    if state.traits.get(name).is_some() {
+        return Err(Error::Conflict(format!(
+            "'{name}' is a trait, computed by memberdb; an attribute cannot have its name \
+             (DROP TRAIT {name} first, or name the attribute otherwise)"
+        )));
+    }
+    Ok(())
+}
+
+/// The groups and traits whose definitions name `name`: a group (`IN GROUP`) when
+/// `group`, else a trait (compared like an attribute).
+fn users_of(state: &State, name: &str, group: bool) -> Vec<String> {
+    let mut users = Vec::new();
+    for g in &state.groups.groups {
+        let mut names = Vec::new();
+        if group {
+            g.definition.referenced_groups(&mut names);
+        } else {
+            g.definition.attribute_names(&mut names);
+        }
+        if names.contains(&name) {
+            users.push(format!("group '{}'", g.name));
+        }
+    }
+    for t in &state.traits.traits {
+        let names = if group {
+            t.definition.groups()
+        } else {
+            t.definition.names()
+        };
+        if names.contains(&name) {
+            users.push(format!("trait '{}'", t.name));
+        }
+    }
+    users
+}
+
+/// Checks and adds a trait (empty; the refresh computes it).
+pub(crate) fn define_trait(state: &mut State, name: &str, definition: &TraitDef) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidSegment("a trait needs a name".into()));
+    }
+    if state.attrs.get(name).is_some() {
+        return Err(Error::Conflict(format!(
+            "'{name}' is an attribute; a trait needs a name of its own"
+        )));
+    }
+    if state.groups.get(name).is_some() {
+        return Err(Error::Conflict(format!(
+            "'{name}' is a group; a trait needs a name of its own"
+        )));
+    }
+    if state.traits.get(name).is_some() {
+        return Err(Error::Conflict(format!(
+            "trait '{name}' already exists; drop it first to redefine it"
+        )));
+    }
+    if definition.names().contains(&name) {
+        return Err(Error::InvalidSegment(format!(
+            "trait '{name}' cannot refer to itself"
+        )));
+    }
+    let data_type = crate::plan::trait_type(state, definition, state.clock)?;
+    let windows = crate::groups::time::trait_reads(state, definition)?;
+    let refers_moving = definition
+        .names()
+        .iter()
+        .any(|n| state.traits.get(n).is_some_and(|t| t.time_dependent))
+        || definition
+            .groups()
+            .iter()
+            .any(|g| state.groups.get(g).is_some_and(|g| g.time_dependent));
+    let time_dependent = definition.uses_relative_time() || refers_moving || !windows.is_empty();
+    let seq = state.next_seq();
+    let members = state.members.len();
+    state.traits.push(
+        name,
+        definition.clone(),
+        seq,
+        data_type,
+        members,
+        time_dependent,
+        windows,
+    );
+    Ok(())
+}
+
 /// Makes `change` to the state unless a group's definition no longer binds after it (it
 /// uses the attribute): then the state is left as it was and the error names the group.
 fn keeping_groups(
@@ -223,13 +338,27 @@ fn keeping_groups(
     let now = state.clock;
     let broken = state.groups.groups.iter().find_map(|group| {
         let e = crate::plan::bind(state, &group.definition, now, None).err()?;
-        Some((group.name.clone(), e))
+        Some((
+            format!("group '{}'", group.name),
+            format!("DROP GROUP {}", group.name),
+            e,
+        ))
     });
-    if let Some((name, e)) = broken {
+    let broken = broken.or_else(|| {
+        state.traits.traits.iter().find_map(|t| {
+            let e = crate::plan::trait_type(state, &t.definition, now).err()?;
+            Some((
+                format!("trait '{}'", t.name),
+                format!("DROP TRAIT {}", t.name),
+                e,
+            ))
+        })
+    });
+    if let Some((name, drop, e)) = broken {
         *state = before;
         return Err(Error::Conflict(format!(
-            "{what} would break group '{name}' ({e}); nothing was changed. Drop the group \
-             first (DROP GROUP {name}) and define it again after"
+            "{what} would break {name} ({e}); nothing was changed. Drop it first ({drop}) \
+             and define it again after"
         )));
     }
     Ok(Outcome::Done)
@@ -243,6 +372,7 @@ fn upsert_member(
 ) -> Result<Outcome> {
     let mut coerced = Vec::with_capacity(fields.len());
     for (name, value) in fields {
+        not_a_trait(state, name)?;
         let value = match (state.attrs.get(name), value) {
             (_, None) => None,
             (Some(attr), Some(v)) => Some(

@@ -8,6 +8,11 @@
 //! several are evaluated again halfway, and each half looked at the same way, until every
 //! member has at most one instant in its piece: exact, and a few evaluations over many
 //! members rather than one per member and instant.
+//!
+//! Traits that move with time are brought to the new instant in the same definition order,
+//! before the groups that read them; a group evaluated at an instant inside the move binds
+//! such a trait's definition at that instant. A `QUANTILE` trait ranks everyone: members
+//! whose score moves only because others' values did change at the move's end.
 
 use roaring::RoaringBitmap;
 
@@ -16,6 +21,7 @@ use crate::error::Result;
 use crate::groups::stream::{ChangeCause, ChangeOp, RunBody, Timed};
 use crate::groups::time;
 use crate::members::RowId;
+use crate::traits::Derived;
 
 /// A piece `(a, b]` of a clock move, the members with two or more instants in it (indexes
 /// into the candidates), and who of them is in the group at `a` and at `b`.
@@ -36,7 +42,16 @@ impl State {
         if t1 <= t0 {
             return Ok(());
         }
-        for i in 0..self.groups.groups.len() {
+        // Members whose rank-based trait values moved: candidates of the groups after.
+        let mut moved = RoaringBitmap::new();
+        for derived in self.derived_order() {
+            let i = match derived {
+                Derived::Group(i) => i,
+                Derived::Trait(i) => {
+                    self.advance_trait(i, t0, t1, &mut moved)?;
+                    continue;
+                }
+            };
             let group = &self.groups.groups[i];
             if !group.time_dependent {
                 continue;
@@ -45,7 +60,7 @@ impl State {
                 self.groups.groups[i].valid_from = t1;
                 continue;
             }
-            let entries = self.transitions(i, t0, t1)?;
+            let entries = self.transitions(i, t0, t1, &moved)?;
             let group = &mut self.groups.groups[i];
             if !entries.is_empty() {
                 let bits = group.bitmap.make_mut();
@@ -68,11 +83,55 @@ impl State {
         Ok(())
     }
 
+    /// Trait `i` brought to `t1` if it moves with time; the members whose value changed
+    /// by others' data (a rank) are added to `moved`.
+    fn advance_trait(
+        &mut self,
+        i: usize,
+        t0: i64,
+        t1: i64,
+        moved: &mut RoaringBitmap,
+    ) -> Result<()> {
+        let t = &self.traits.traits[i];
+        if !t.time_dependent {
+            return Ok(());
+        }
+        if t.next_change > t1 {
+            self.traits.traits[i].valid_from = t1;
+            return Ok(());
+        }
+        if t.definition.ranks() {
+            *moved |= self.compute_trait(i, t1)?;
+        } else {
+            let candidates = time::boundaries(self, &t.windows, t0, t1)?;
+            let rows: Vec<RowId> = candidates.members.iter().map(|(row, _)| *row).collect();
+            // A trait reading a rank reads members that moved with it.
+            let mut rows: RoaringBitmap = rows.into_iter().collect();
+            rows |= &*moved;
+            let rows: Vec<RowId> = rows.iter().collect();
+            self.set_trait_values(i, t1, &rows)?;
+        }
+        self.traits.traits[i].valid_from = t1;
+        self.clock_for_trait(i, t1);
+        Ok(())
+    }
+
+    /// Trait `i`'s next change computed from `at`.
+    fn clock_for_trait(&mut self, i: usize, at: i64) {
+        let next = time::next_boundary(self, &self.traits.traits[i].windows, at);
+        self.traits.traits[i].next_change = next;
+    }
+
     /// The changes of group `i`'s membership in `(t0, t1]`, in instant order (members in
-    /// row order at the same instant); every group before `i` is already at `t1`.
-    fn transitions(&self, i: usize, t0: i64, t1: i64) -> Result<Vec<Timed>> {
+    /// row order at the same instant); every group and trait before `i` is already at
+    /// `t1`. Members of `moved` (their rank-based trait values moved at `t1`) are looked
+    /// at too, at `t1`.
+    fn transitions(&self, i: usize, t0: i64, t1: i64, moved: &RoaringBitmap) -> Result<Vec<Timed>> {
         let group = &self.groups.groups[i];
-        let candidates = time::boundaries(self, &group.windows, t0, t1)?;
+        let mut candidates = time::boundaries(self, &group.windows, t0, t1)?;
+        if !moved.is_empty() {
+            candidates.add(moved, t1);
+        }
         // Windows only losing events and a definition that only falls (or only rises) with
         // them: a member in the group at both ends (or at neither) never left in between,
         // so only members that changed are looked at closer.

@@ -1,10 +1,12 @@
-//! The whole in-memory state of a database: members, attributes, tags, events and groups;
-//! the one place it changes (`apply.rs`), what changes touched (`touched.rs`), and the
-//! groups brought up to date from that, as writes arrive (`refresh_groups`) and as the clock
-//! moves (`clock.rs`), each change published on the group's stream.
+//! The whole in-memory state of a database: members, attributes, tags, events, groups and
+//! traits; the one place it changes (`apply.rs`), what changes touched (`touched.rs`), and
+//! the groups and traits brought up to date from that, as writes arrive (`refresh.rs`) and
+//! as the clock moves (`clock.rs`), each change of a group's members published on its
+//! stream.
 
 pub(crate) mod apply;
 mod clock;
+mod refresh;
 mod touched;
 
 pub(crate) use touched::Touched;
@@ -12,11 +14,10 @@ pub(crate) use touched::Touched;
 use roaring::RoaringBitmap;
 
 use crate::attributes::AttributeStore;
-use crate::bitmap::{Bitmap, Chunks};
+use crate::bitmap::Chunks;
 use crate::error::Result;
 use crate::events::EventStore;
 use crate::groups::GroupStore;
-use crate::groups::stream::{ChangeCause, ChangeOp, RunBody};
 use crate::members::MemberDict;
 use crate::plan::{self, Universe};
 use crate::value::DAY_MICROS;
@@ -37,139 +38,67 @@ pub(crate) struct State {
     pub(crate) clock: i64,
     /// The consumer groups of the change streams.
     pub(crate) consumers: crate::groups::consumers::ConsumerGroups,
+    /// The computed traits.
+    pub(crate) traits: crate::traits::TraitStore,
+}
+
+/// What a name compared like an attribute refers to.
+#[derive(Clone, Copy)]
+pub(crate) enum Named<'a> {
+    Attribute(&'a crate::attributes::Attribute),
+    Trait(&'a crate::traits::Trait),
 }
 
 impl State {
-    /// Brings the materialised bitmap of every group up to date after changes that touched
-    /// `touched`, at the state's clock, in definition order (a group only refers to earlier
-    /// ones, so a group whose members change is seen by the groups after it). Each change
-    /// of membership goes to the group's stream at `position`, cause `write`; a group just
-    /// defined starts without history.
-    ///
-    /// A group whose reads were not touched keeps its bitmap. One whose reads were is
-    /// evaluated over the touched members only, through the same plan as a query over a
-    /// universe of those members, and its bitmap changes for them alone; a group just
-    /// defined, or every group after a change that may have touched anything, is
-    /// evaluated over every member, as is a group when the touched members are more than
-    /// [`WHOLE_REFRESH`] of them (a bulk load: one walk over everyone is then cheaper).
-    pub(crate) fn refresh_groups(&mut self, touched: &Touched, position: u64) -> Result<()> {
-        if touched.is_empty() || self.groups.groups.is_empty() {
-            return Ok(());
+    /// The attribute or trait `name`, or an error naming the closest of both.
+    pub(crate) fn require_named(&self, name: &str) -> Result<Named<'_>> {
+        if let Some(a) = self.attrs.get(name) {
+            return Ok(Named::Attribute(a));
         }
-        let now = self.clock;
-        let live = self.members.live().len();
-        let whole =
-            touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
-        let members = (!whole).then(|| Chunks::from_roaring(&touched.members));
-        // The groups whose reads were touched, from the dependency index; groups that move
-        // with time whose windows' events were touched (their next change may be sooner).
-        let count = self.groups.groups.len();
-        let everyone = touched.everything || touched.created;
-        let mut affected = vec![everyone; count];
-        let mut windows_touched = vec![touched.everything; count];
-        let deps = &self.groups.dependents;
-        if !everyone {
-            for (names, users) in [
-                (&touched.tags, &deps.tags),
-                (&touched.attributes, &deps.attributes),
-                (&touched.events, &deps.events),
-                (&touched.groups, &deps.groups),
-            ] {
-                for i in names.iter().filter_map(|n| users.get(n)).flatten() {
-                    affected[*i] = true;
-                }
+        if let Some(t) = self.traits.get(name) {
+            return Ok(Named::Trait(t));
+        }
+        let known = self.attrs.names().chain(self.traits.names());
+        Err(crate::error::Error::unknown("attribute", name, known))
+    }
+
+    /// Groups and traits in the order they were defined (each reads only earlier ones).
+    pub(crate) fn derived_order(&self) -> Vec<crate::traits::Derived> {
+        use crate::traits::Derived;
+        let groups = &self.groups.groups;
+        let traits = &self.traits.traits;
+        let mut out = Vec::with_capacity(groups.len() + traits.len());
+        let (mut g, mut t) = (0, 0);
+        while g < groups.len() || t < traits.len() {
+            let take_group =
+                t >= traits.len() || (g < groups.len() && groups[g].seq < traits[t].seq);
+            if take_group {
+                out.push(Derived::Group(g));
+                g += 1;
+            } else {
+                out.push(Derived::Trait(t));
+                t += 1;
             }
         }
-        for i in touched
-            .events
-            .iter()
-            .filter_map(|n| deps.window_events.get(n))
-            .flatten()
-        {
-            windows_touched[*i] = true;
-        }
-        for i in 0..count {
-            let group = &mut self.groups.groups[i];
-            // A write can change what the definition selects at earlier instants: the
-            // bitmap holds from now on.
-            if group.time_dependent {
-                group.valid_from = now;
-            }
-            let defined = touched.defined.contains(&group.name);
-            if !affected[i] && !defined {
-                if windows_touched[i] {
-                    self.note_next_change(i);
-                }
-                continue;
-            }
-            let group = &self.groups.groups[i];
-            let plan = plan::bind(self, &group.definition, now, None)?;
-            let (enters, exits) = match &members {
-                Some(members) if !defined => {
-                    let inside = plan.bitmap(Universe::of(members), None)?;
-                    let before = if touched.members.len() <= 64 {
-                        // A few members: looked up, not intersected.
-                        let bitmap = group.bitmap.as_ref();
-                        touched
-                            .members
-                            .iter()
-                            .filter(|&m| bitmap.contains(m))
-                            .collect()
-                    } else {
-                        &*group.bitmap & &touched.members
-                    };
-                    if before == inside {
-                        if windows_touched[i] {
-                            self.note_next_change(i);
-                        }
-                        continue;
-                    }
-                    let (enters, exits) = (&inside - &before, &before - &inside);
-                    // In place: only the touched members' bits change (the bitmap is copied
-                    // first only if a snapshot shares it).
-                    let bits = &mut self.groups.groups[i].bitmap;
-                    bits.remove_all(&exits);
-                    bits.add_all(&enters);
-                    (enters, exits)
-                }
-                _ => {
-                    let bitmap = plan.bitmap(Universe::live(self), None)?;
-                    let old = &self.groups.groups[i].bitmap;
-                    let changes = if defined {
-                        // DEFINE emits no history: readers start from a snapshot.
-                        (RoaringBitmap::new(), RoaringBitmap::new())
-                    } else {
-                        (&bitmap - old.as_ref(), old.as_ref() - &bitmap)
-                    };
-                    self.groups.groups[i].bitmap = Bitmap::new(bitmap);
-                    changes
-                }
-            };
-            let group = &mut self.groups.groups[i];
-            for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
-                group.stream.push(
-                    position,
-                    ChangeCause::Write,
-                    RunBody::Same { op, at: now, rows },
-                );
-            }
-            if group.time_dependent {
-                self.note_next_change(i);
-            }
-            // Its members changed: the groups reading it may change too (they come later).
-            let name = &self.groups.groups[i].name;
-            for &j in self
-                .groups
-                .dependents
-                .groups
-                .get(name)
-                .into_iter()
-                .flatten()
-            {
-                affected[j] = true;
-            }
-        }
-        Ok(())
+        out
+    }
+
+    /// The place in the definition order the next group or trait gets: after every one.
+    pub(crate) fn next_seq(&self) -> u64 {
+        let groups = self.groups.groups.iter().map(|g| g.seq);
+        let traits = self.traits.traits.iter().map(|t| t.seq);
+        groups.chain(traits).max().map_or(0, |s| s + 1)
+    }
+
+    /// The next instant a group or a trait changes without new data (`i64::MAX`: none).
+    pub(crate) fn next_time_change(&self) -> i64 {
+        let groups = self.groups.groups.iter().filter(|g| g.time_dependent);
+        let traits = self.traits.traits.iter().filter(|t| t.time_dependent);
+        groups
+            .map(|g| g.next_change)
+            .chain(traits.map(|t| t.next_change))
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     /// Recomputes when group `i`, which moves with time, next changes without new data.
@@ -200,6 +129,3 @@ impl State {
         self.consumers.forget_trimmed(&self.groups);
     }
 }
-
-/// Above this share of the live members touched, groups are evaluated over everyone.
-const WHOLE_REFRESH: f64 = 1.0 / 16.0;

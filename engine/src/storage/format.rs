@@ -39,8 +39,9 @@ use crate::value::DataType;
 /// Version 3 stores group definitions as text (`groups::stored`); version 4 saves the
 /// day bitmaps' repeat levels (`Manifest::event_repeats`); version 5 adds the column file
 /// (`columns.rs`); version 6 the engine's clock and the change streams (`changes.rs`);
-/// 1 to 5 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 6;
+/// version 7 the computed traits (`Manifest::traits`) and the definition order shared by
+/// groups and traits (`seq`); 1 to 6 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 7;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -67,6 +68,19 @@ struct GroupEntry {
     /// `KEEP CHANGES n DAYS` (absent: the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keep_days: Option<u32>,
+    /// Its place in the definition order shared with traits (since version 7).
+    #[serde(default)]
+    seq: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TraitEntry {
+    name: String,
+    /// Canonical text with its language version (`traits::stored`).
+    #[serde(with = "crate::traits::stored")]
+    definition: crate::traits::TraitDef,
+    /// Its place in the definition order shared with groups.
+    seq: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,6 +133,9 @@ pub(crate) struct Manifest {
     #[serde(default)]
     exclusive_tag_groups: Vec<(String, Vec<String>)>,
     groups: Vec<GroupEntry>,
+    /// The computed traits (since version 7); their values are computed again at open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    traits: Vec<TraitEntry>,
     /// Every load applied (`SHOW LOADS`), oldest first; absent before load commands.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     loads: Vec<crate::ingest::LoadInfo>,
@@ -496,6 +513,17 @@ pub(crate) fn write_generation(
                 name: g.name.clone(),
                 definition: g.definition.clone(),
                 keep_days: (g.keep_days != crate::groups::DEFAULT_KEEP_DAYS).then_some(g.keep_days),
+                seq: g.seq,
+            })
+            .collect(),
+        traits: state
+            .traits
+            .traits
+            .iter()
+            .map(|t| TraitEntry {
+                name: t.name.clone(),
+                definition: t.definition.clone(),
+                seq: t.seq,
             })
             .collect(),
         loads: state.loads.to_vec(),
@@ -1055,22 +1083,46 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     state.clock = manifest
         .clock
         .unwrap_or_else(|| crate::Timestamp::now().micros());
-    for group in &manifest.groups {
-        let windows = crate::groups::time::window_reads(&state, &group.definition);
+    // Groups and traits in the order they were defined (each reads only earlier ones).
+    let mut order: Vec<(u64, usize, bool)> = manifest
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.seq, i, true))
+        .chain(
+            manifest
+                .traits
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.seq, i, false)),
+        )
+        .collect();
+    order.sort_by_key(|&(seq, i, group)| (seq, !group, i));
+    for (_, i, is_group) in order {
+        if !is_group {
+            let t = &manifest.traits[i];
+            crate::state::apply::define_trait(&mut state, &t.name, &t.definition)?;
+            continue;
+        }
+        let group = &manifest.groups[i];
+        let windows = crate::groups::time::window_reads(&state, &group.definition)?;
         let monotony = crate::groups::time::monotony(&state, &group.definition);
         let keep_days = group.keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
+        let seq = state.next_seq();
         state.groups.define(
             &group.name,
             group.definition.clone(),
             windows,
             monotony,
             keep_days,
+            seq,
         )?;
     }
     state.loads = std::sync::Arc::new(manifest.loads.clone());
     // Evaluated as they are, without history: the stream the checkpoint saved is theirs.
-    let restored = crate::state::Touched::restored(state.groups.names());
-    state.refresh_groups(&restored, manifest.checkpoint_lsn)?;
+    let restored =
+        crate::state::Touched::restored(state.groups.names().chain(state.traits.names()));
+    state.refresh_derived(&restored, manifest.checkpoint_lsn)?;
     if let Some(file) = &manifest.changes_file {
         let bytes = storage.map(file).map_err(|e| io(storage, file, e))?;
         let (streams, consumers) =

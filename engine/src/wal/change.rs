@@ -151,6 +151,17 @@ pub(crate) enum Change {
     DropGroup {
         name: String,
     },
+    /// `DEFINE TRAIT name AS ...`.
+    DefineTrait {
+        name: String,
+        /// Stored as canonical text with its language version (`traits::stored`).
+        #[serde(with = "crate::traits::stored")]
+        definition: crate::traits::TraitDef,
+    },
+    /// `DROP TRAIT name`.
+    DropTrait {
+        name: String,
+    },
     /// `ALTER ATTRIBUTE name TYPE data_type`.
     AlterAttribute {
         name: String,
@@ -237,6 +248,8 @@ impl Change {
             | Change::DeclareExclusiveTags { .. }
             | Change::DefineGroup { .. }
             | Change::DropGroup { .. }
+            | Change::DefineTrait { .. }
+            | Change::DropTrait { .. }
             | Change::AlterAttribute { .. }
             | Change::DropAttribute { .. }
             | Change::Load { .. }

@@ -70,6 +70,13 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         Output::GroupDropped(name) => {
             (vec!["dropped group".into()], vec![vec![Some(name.clone())]])
         }
+        Output::TraitDefined { name, members } => (
+            vec!["trait".into(), "members with a value".into()],
+            vec![vec![Some(name.clone()), Some(members.to_string())]],
+        ),
+        Output::TraitDropped(name) => {
+            (vec!["dropped trait".into()], vec![vec![Some(name.clone())]])
+        }
         Output::AttributeAltered { name, data_type } => (
             vec!["attribute".into(), "type".into()],
             vec![vec![Some(name.clone()), Some(data_type.to_string())]],
@@ -174,6 +181,10 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                 json!({"group": name, "members": members}).to_string()
             }
             Output::GroupDropped(name) => json!({ "dropped": name }).to_string(),
+            Output::TraitDefined { name, members } => {
+                json!({"trait": name, "members": members}).to_string()
+            }
+            Output::TraitDropped(name) => json!({ "dropped_trait": name }).to_string(),
             Output::AttributeAltered { name, data_type } => {
                 json!({"attribute": name, "type": data_type.to_string()}).to_string()
             }

@@ -374,6 +374,11 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         {
             return no_permission(session, "DEFINE / DROP GROUP", Role::Admin);
         }
+        StatementKind::DefineTrait { .. } | StatementKind::DropTrait(_)
+            if session.role < Some(Role::Admin) =>
+        {
+            return no_permission(session, "DEFINE / DROP TRAIT", Role::Admin);
+        }
         StatementKind::AlterAttribute { .. } | StatementKind::DropAttribute(_)
             if session.role < Some(Role::Admin) =>
         {
@@ -512,10 +517,13 @@ pub(crate) fn output_reply(output: Output) -> Reply {
                 })
                 .collect(),
         ),
-        Output::GroupDefined { members, .. } => Reply::Int(i64::try_from(members).unwrap_or(0)),
-        Output::GroupDropped(_) | Output::AttributeAltered { .. } | Output::AttributeDropped(_) => {
-            Reply::ok()
+        Output::GroupDefined { members, .. } | Output::TraitDefined { members, .. } => {
+            Reply::Int(i64::try_from(members).unwrap_or(0))
         }
+        Output::GroupDropped(_)
+        | Output::TraitDropped(_)
+        | Output::AttributeAltered { .. }
+        | Output::AttributeDropped(_) => Reply::ok(),
         Output::Exported { rows, .. } => Reply::Int(i64::try_from(rows).unwrap_or(i64::MAX)),
         Output::Table { columns, rows } => Reply::Array(
             rows.into_iter()

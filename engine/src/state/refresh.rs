@@ -1,0 +1,399 @@
+//! Groups and traits brought up to date after changes, in the one definition order they
+//! share (each reads only what was defined before it), from what the changes touched.
+//!
+//! A group or trait whose reads were not touched keeps its bitmap or values. One whose
+//! reads were is evaluated over the touched members only, through the same plan as a query
+//! over a universe of those members, and changes for them alone; one just defined, every one
+//! after a change that may have touched anything, and every one when the touched members are
+//! more than [`WHOLE_REFRESH`] of them (a bulk load: one walk over everyone is then cheaper)
+//! is evaluated over every member. A `QUANTILE` trait ranks everyone, so it is evaluated over
+//! everyone whenever its reads were touched.
+//!
+//! A trait whose values change adds its name to the touched attributes and the members
+//! whose value changed to the touched members (a rank can move members no write touched),
+//! so the groups and traits after it that read it follow; a group whose members change does
+//! the same for those reading the group.
+
+use roaring::RoaringBitmap;
+
+use super::{State, Touched};
+use crate::attributes::{AttrIndex, Attribute};
+use crate::bitmap::{Bitmap, Chunks};
+use crate::column::Column;
+use crate::error::Result;
+use crate::groups::stream::{ChangeCause, ChangeOp, RunBody};
+use crate::members::RowId;
+use crate::plan::{self, Universe};
+use crate::traits::Derived;
+
+/// Above this share of the live members touched, groups and traits are evaluated over
+/// everyone.
+const WHOLE_REFRESH: f64 = 1.0 / 16.0;
+
+/// Which groups and traits to look at, growing as the ones before them change.
+struct Marks {
+    groups: Vec<bool>,
+    traits: Vec<bool>,
+    group_windows: Vec<bool>,
+    trait_windows: Vec<bool>,
+}
+
+impl Marks {
+    /// Marks what reads `touched`'s names.
+    fn of(state: &State, touched: &Touched) -> Marks {
+        let everyone = touched.everything || touched.created;
+        let mut marks = Marks {
+            groups: vec![everyone; state.groups.groups.len()],
+            traits: vec![everyone; state.traits.traits.len()],
+            group_windows: vec![touched.everything; state.groups.groups.len()],
+            trait_windows: vec![touched.everything; state.traits.traits.len()],
+        };
+        if !everyone {
+            let (g, t) = (&state.groups.dependents, &state.traits.dependents);
+            for (names, group_users, trait_users) in [
+                (&touched.tags, &g.tags, &t.tags),
+                (&touched.attributes, &g.attributes, &t.attributes),
+                (&touched.events, &g.events, &t.events),
+                (&touched.groups, &g.groups, &t.groups),
+            ] {
+                for name in names {
+                    mark(&mut marks.groups, group_users, name);
+                    mark(&mut marks.traits, trait_users, name);
+                }
+            }
+        }
+        for name in &touched.events {
+            mark(
+                &mut marks.group_windows,
+                &state.groups.dependents.window_events,
+                name,
+            );
+            mark(
+                &mut marks.trait_windows,
+                &state.traits.dependents.window_events,
+                name,
+            );
+        }
+        for name in &touched.attributes {
+            let (g, t) = (&state.groups.dependents, &state.traits.dependents);
+            mark(&mut marks.group_windows, &g.window_attributes, name);
+            mark(&mut marks.trait_windows, &t.window_attributes, name);
+        }
+        marks
+    }
+}
+
+fn mark(marks: &mut [bool], users: &std::collections::HashMap<String, Vec<usize>>, name: &str) {
+    for &i in users.get(name).into_iter().flatten() {
+        marks[i] = true;
+    }
+}
+
+impl State {
+    /// Brings every group and trait up to date after changes that touched `touched`, at the
+    /// state's clock. Each change of a group's members goes to its stream at `position`,
+    /// cause `write`; a group just defined starts without history.
+    pub(crate) fn refresh_derived(&mut self, touched: &Touched, position: u64) -> Result<()> {
+        if touched.is_empty() || (self.groups.groups.is_empty() && self.traits.traits.is_empty()) {
+            return Ok(());
+        }
+        self.grow_traits();
+        let mut touched = touched.clone();
+        let mut marks = Marks::of(self, &touched);
+        let mut members: Option<(u64, Chunks)> = None;
+        for derived in self.derived_order() {
+            let live = self.members.live().len();
+            let whole =
+                touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
+            let chunks = if whole {
+                None
+            } else {
+                if members
+                    .as_ref()
+                    .is_none_or(|(n, _)| *n != touched.members.len())
+                {
+                    members = Some((
+                        touched.members.len(),
+                        Chunks::from_roaring(&touched.members),
+                    ));
+                }
+                members.as_ref().map(|(_, c)| c)
+            };
+            match derived {
+                Derived::Group(i) => {
+                    let changed = self.refresh_group(i, &touched, chunks, &marks, position)?;
+                    if changed {
+                        let name = self.groups.groups[i].name.clone();
+                        mark(&mut marks.groups, &self.groups.dependents.groups, &name);
+                        mark(&mut marks.traits, &self.traits.dependents.groups, &name);
+                        touched.groups.insert(name);
+                    }
+                }
+                Derived::Trait(i) => {
+                    let changed = self.refresh_trait(i, &touched, chunks, &marks)?;
+                    if !changed.is_empty() {
+                        let name = self.traits.traits[i].name.clone();
+                        mark(&mut marks.groups, &self.groups.dependents.attributes, &name);
+                        mark(&mut marks.traits, &self.traits.dependents.attributes, &name);
+                        touched.members |= changed;
+                        touched.attributes.insert(name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every trait's values cover every member row (new members NULL until refreshed).
+    fn grow_traits(&mut self) {
+        let members = self.members.len();
+        for t in &mut self.traits.traits {
+            let missing = members.saturating_sub(t.values.column.len());
+            if missing > 0 {
+                std::sync::Arc::make_mut(&mut t.values)
+                    .column
+                    .extend_nulls(missing);
+            }
+        }
+    }
+
+    /// Group `i` brought up to date; true when its members changed.
+    fn refresh_group(
+        &mut self,
+        i: usize,
+        touched: &Touched,
+        members: Option<&Chunks>,
+        marks: &Marks,
+        position: u64,
+    ) -> Result<bool> {
+        let now = self.clock;
+        let group = &mut self.groups.groups[i];
+        // A write can change what the definition selects at earlier instants: the bitmap
+        // holds from now on.
+        if group.time_dependent {
+            group.valid_from = now;
+        }
+        let defined = touched.defined.contains(&group.name);
+        if !marks.groups[i] && !defined {
+            if marks.group_windows[i] {
+                self.note_next_change(i);
+            }
+            return Ok(false);
+        }
+        let group = &self.groups.groups[i];
+        let plan = plan::bind(self, &group.definition, now, None)?;
+        let (enters, exits) = match members {
+            Some(members) if !defined => {
+                let inside = plan.bitmap(Universe::of(members), None)?;
+                let before = if touched.members.len() <= 64 {
+                    // A few members: looked up, not intersected.
+                    let bitmap = group.bitmap.as_ref();
+                    touched
+                        .members
+                        .iter()
+                        .filter(|&m| bitmap.contains(m))
+                        .collect()
+                } else {
+                    &*group.bitmap & &touched.members
+                };
+                if before == inside {
+                    if marks.group_windows[i] {
+                        self.note_next_change(i);
+                    }
+                    return Ok(false);
+                }
+                let (enters, exits) = (&inside - &before, &before - &inside);
+                // In place: only the touched members' bits change (the bitmap is copied
+                // first only if a snapshot shares it).
+                let bits = &mut self.groups.groups[i].bitmap;
+                bits.remove_all(&exits);
+                bits.add_all(&enters);
+                (enters, exits)
+            }
+            _ => {
+                let bitmap = plan.bitmap(Universe::live(self), None)?;
+                let old = &self.groups.groups[i].bitmap;
+                let changes = if defined {
+                    // DEFINE emits no history: readers start from a snapshot.
+                    (RoaringBitmap::new(), RoaringBitmap::new())
+                } else {
+                    (&bitmap - old.as_ref(), old.as_ref() - &bitmap)
+                };
+                self.groups.groups[i].bitmap = Bitmap::new(bitmap);
+                changes
+            }
+        };
+        let changed = !enters.is_empty() || !exits.is_empty();
+        let group = &mut self.groups.groups[i];
+        for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
+            group.stream.push(
+                position,
+                ChangeCause::Write,
+                RunBody::Same { op, at: now, rows },
+            );
+        }
+        if group.time_dependent {
+            self.note_next_change(i);
+        }
+        Ok(changed || defined)
+    }
+
+    /// Trait `i` brought up to date; the members whose value changed.
+    fn refresh_trait(
+        &mut self,
+        i: usize,
+        touched: &Touched,
+        members: Option<&Chunks>,
+        marks: &Marks,
+    ) -> Result<RoaringBitmap> {
+        let now = self.clock;
+        let t = &mut self.traits.traits[i];
+        if t.time_dependent {
+            t.valid_from = now;
+        }
+        let defined = touched.defined.contains(&t.name);
+        if !marks.traits[i] && !defined {
+            if marks.trait_windows[i] {
+                self.note_trait_change(i);
+            }
+            return Ok(RoaringBitmap::new());
+        }
+        let few = members.filter(|_| !defined && !self.traits.traits[i].definition.ranks());
+        let changed = match few {
+            Some(_) => {
+                let rows: Vec<RowId> = touched.members.iter().collect();
+                self.set_trait_values(i, now, &rows)?
+            }
+            None => self.compute_trait(i, now)?,
+        };
+        if self.traits.traits[i].time_dependent {
+            self.note_trait_change(i);
+        }
+        Ok(changed)
+    }
+
+    /// Trait `i`'s values of the members `rows` computed at `now` and stored; the rows
+    /// whose value changed.
+    pub(super) fn set_trait_values(
+        &mut self,
+        i: usize,
+        now: i64,
+        rows: &[RowId],
+    ) -> Result<RoaringBitmap> {
+        let t = &self.traits.traits[i];
+        let bound = plan::bind_trait(self, t, now)?;
+        let values = bound.values(Some(rows), self.members.len())?;
+        let empty = bound.empty();
+        let live = self.members.live().as_ref();
+        let mut updates = Vec::new();
+        let mut at = 0;
+        for &row in rows {
+            while at < values.rows.len() && values.rows[at] < row {
+                at += 1;
+            }
+            let new = if at < values.rows.len() && values.rows[at] == row {
+                values.column.get(at)
+            } else if live.contains(row) {
+                empty.clone()
+            } else {
+                None
+            };
+            if t.values.column.get(row as usize) != new {
+                updates.push((row, new));
+            }
+        }
+        drop(bound);
+        let mut changed = RoaringBitmap::new();
+        if updates.is_empty() {
+            return Ok(changed);
+        }
+        let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
+        for (row, value) in updates {
+            attr.index.remove(&attr.column, row);
+            attr.column.set(row as usize, value.as_ref());
+            attr.index.insert(&attr.column, row);
+            changed.insert(row);
+        }
+        Ok(changed)
+    }
+
+    /// Trait `i`'s values of every member computed at `now` and stored; the rows whose
+    /// value changed.
+    pub(super) fn compute_trait(&mut self, i: usize, now: i64) -> Result<RoaringBitmap> {
+        let t = &self.traits.traits[i];
+        let column = self.trait_column(t, now)?;
+        let old = &t.values.column;
+        let changed: RoaringBitmap = (0..column.len())
+            .filter(|&row| old.get(row) != column.get(row))
+            .map(|row| row as RowId)
+            .collect();
+        if !changed.is_empty() {
+            let index = AttrIndex::build(&column);
+            let name = self.traits.traits[i].name.clone();
+            self.traits.traits[i].values = std::sync::Arc::new(Attribute {
+                name,
+                column,
+                index,
+            });
+        }
+        Ok(changed)
+    }
+
+    /// Trait `t`'s values of every member at `now`: one row per member, the members
+    /// without a value of the definition given its empty value (0 for counts and sums),
+    /// retired members NULL.
+    pub(crate) fn trait_column(&self, t: &crate::traits::Trait, now: i64) -> Result<Column> {
+        let n = self.members.len();
+        let bound = plan::bind_trait(self, t, now)?;
+        let values = bound.values(None, n)?;
+        let empty = bound.empty();
+        let live = self.members.live().as_ref();
+        let mut column = Column::new(t.data_type());
+        column.reserve(n);
+        let mut at = 0;
+        for row in 0..n as RowId {
+            while at < values.rows.len() && values.rows[at] < row {
+                at += 1;
+            }
+            let new = if at < values.rows.len() && values.rows[at] == row {
+                values.column.get(at)
+            } else if live.contains(row) {
+                empty.clone()
+            } else {
+                None
+            };
+            column.push(new.as_ref());
+        }
+        Ok(column)
+    }
+
+    /// The values of attribute or trait `name` at `now`: an attribute's column, a trait's
+    /// values when they hold at `now`, else its definition computed at `now`.
+    pub(crate) fn column_at(
+        &self,
+        name: &str,
+        now: i64,
+    ) -> Result<std::borrow::Cow<'_, Attribute>> {
+        use std::borrow::Cow;
+        Ok(match self.require_named(name)? {
+            super::Named::Attribute(a) => Cow::Borrowed(a),
+            super::Named::Trait(t) if t.holds_at(now) => Cow::Borrowed(&*t.values),
+            super::Named::Trait(t) => {
+                let column = self.trait_column(t, now)?;
+                let index = AttrIndex::build(&column);
+                Cow::Owned(Attribute {
+                    name: name.to_string(),
+                    column,
+                    index,
+                })
+            }
+        })
+    }
+
+    /// Recomputes when trait `i`, which moves with time, next changes without new data.
+    pub(super) fn note_trait_change(&mut self, i: usize) {
+        let t = &self.traits.traits[i];
+        let next = crate::groups::time::next_boundary(self, &t.windows, self.clock);
+        self.traits.traits[i].next_change = next;
+    }
+}
