@@ -7,3 +7,4 @@ mod persistence;
 mod segments_vs_naive;
 mod streams;
 mod support;
+mod traits;

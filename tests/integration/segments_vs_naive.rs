@@ -9,8 +9,8 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use memberdb::{
-    AggFunc, Aggregate, CmpOp, Database, Did, FindOptions, Frequency, Predicate, PropFilter,
-    Segment, TimeUnit, Timestamp, Value, ValueExpr, Window,
+    AggFunc, Aggregate, Clock, CmpOp, Database, Did, FindOptions, Frequency, OpenOptions,
+    Predicate, PropFilter, Segment, TimeUnit, Timestamp, TraitDef, Value, ValueExpr, Window,
 };
 use proptest::prelude::*;
 
@@ -345,6 +345,12 @@ fn value_strategy(per_member: bool) -> BoxedStrategy<Segment> {
 }
 
 fn segment_strategy(with_group: bool) -> BoxedStrategy<Segment> {
+    segment_strategy_of(with_group, true)
+}
+
+/// Random segments; `with_group`: some name group `g`; `per_member`: some compare `DAYS
+/// SINCE`.
+fn segment_strategy_of(with_group: bool, per_member: bool) -> BoxedStrategy<Segment> {
     let attr = prop::sample::select(vec![
         "city",
         "points",
@@ -369,8 +375,7 @@ fn segment_strategy(with_group: bool) -> BoxedStrategy<Segment> {
         ),
         (5, attr.boxed()),
         (5, did_strategy()),
-        // a group's definition keeps to the values groups follow as time passes
-        (4, value_strategy(with_group)),
+        (4, value_strategy(per_member)),
     ];
     if with_group {
         leaves.push((2, Just(Segment::in_group("g")).boxed()));
@@ -502,6 +507,8 @@ struct Naive<'a> {
     /// Members that appear anywhere (the live members).
     live: BTreeSet<usize>,
     group: Option<&'a Segment>,
+    /// Computed traits by name, with the kind of their values (see `literal`).
+    traits: Vec<(&'static str, TraitDef, &'static str)>,
 }
 
 impl Naive<'_> {
@@ -519,6 +526,10 @@ impl Naive<'_> {
             Segment::All => true,
             Segment::Tag(t) => member.tags.contains(&t.as_str()),
             Segment::InGroup(_) => self.holds(self.group.expect("group defined"), m),
+            Segment::Attr { name, predicate } if self.is_trait(name) => {
+                let (v, kind) = self.trait_value(name, m);
+                test(kind, nv_cmp(&v), predicate)
+            }
             Segment::Attr { name, predicate } => test(name, attr_value(member, name), predicate),
             Segment::Did(d) => {
                 let n = self
@@ -539,16 +550,71 @@ impl Naive<'_> {
             }
             Segment::Value { value, predicate } => {
                 let (v, kind) = self.value(value, m);
-                let v = v.as_ref().map(|v| match v {
-                    Nv::Num(x) => Cmp::Num(*x),
-                    Nv::Text(t) => Cmp::Text(t),
-                    Nv::Time(t) => Cmp::Num(*t as f64),
-                });
-                test(kind, v, predicate)
+                test(kind, nv_cmp(&v), predicate)
             }
             Segment::And(v) => v.iter().all(|c| self.holds(c, m)),
             Segment::Or(v) => v.iter().any(|c| self.holds(c, m)),
             Segment::Not(c) => !self.holds(c, m),
+        }
+    }
+}
+
+fn nv_cmp(v: &Option<Nv>) -> Option<Cmp<'_>> {
+    v.as_ref().map(|v| match v {
+        Nv::Num(x) => Cmp::Num(*x),
+        Nv::Text(t) => Cmp::Text(t),
+        Nv::Time(t) => Cmp::Num(*t as f64),
+    })
+}
+
+impl Naive<'_> {
+    fn is_trait(&self, name: &str) -> bool {
+        self.traits.iter().any(|t| t.0 == name)
+    }
+
+    /// A trait's value for member `m`, written from DESIGN section 9.
+    fn trait_value(&self, name: &str, m: usize) -> (Option<Nv>, &'static str) {
+        let (_, definition, kind) = self.traits.iter().find(|t| t.0 == name).expect("trait");
+        match definition {
+            TraitDef::Value(v) => (self.value(v, m).0, kind),
+            TraitDef::Quantile {
+                buckets,
+                value,
+                descending,
+                over,
+            } => {
+                let key = |i: usize| match self.value(value, i).0 {
+                    Some(Nv::Num(x)) => Some(x),
+                    Some(Nv::Time(t)) => Some(t as f64),
+                    _ => None,
+                };
+                let ranked: Vec<(usize, f64)> = self
+                    .live
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.holds(over, i))
+                    .filter_map(|i| key(i).map(|k| (i, if *descending { -k } else { k })))
+                    .collect();
+                let Some(&(_, mine)) = ranked.iter().find(|(i, _)| *i == m) else {
+                    return (None, kind);
+                };
+                let smaller = ranked.iter().filter(|(_, k)| *k < mine).count() as u64;
+                let n = ranked.len() as u64;
+                let score = 1 + u64::from(*buckets) * smaller / n;
+                (Some(Nv::Num(score as f64)), kind)
+            }
+            TraitDef::Case { whens, otherwise } => {
+                let hit = whens
+                    .iter()
+                    .find(|(s, _)| self.holds(s, m))
+                    .map(|(_, v)| v)
+                    .or(otherwise.as_ref());
+                let text = hit.map(|v| match v {
+                    Value::Str(s) => *STORES.iter().find(|x| **x == s).expect("a store"),
+                    _ => unreachable!(),
+                });
+                (text.map(Nv::Text), kind)
+            }
         }
     }
 }
@@ -579,6 +645,7 @@ impl Naive<'_> {
     /// The value and the literal kind its comparison uses (see `literal`).
     fn value(&self, v: &ValueExpr, m: usize) -> (Option<Nv>, &'static str) {
         match v {
+            ValueExpr::Attr(name) if self.is_trait(name) => self.trait_value(name, m),
             ValueExpr::Attr(name) => {
                 let member = &self.model.members[m];
                 let t = match name.as_str() {
@@ -759,7 +826,12 @@ fn id(i: usize) -> String {
 }
 
 fn load(model: &Model) -> Database {
-    let db = Database::in_memory();
+    load_with(Database::in_memory(), model, |_| {})
+}
+
+/// Loads `model` into `db`, calling `between` after the bulk loads and before the events
+/// added one by one.
+fn load_with(db: Database, model: &Model, between: impl FnOnce(&Database)) -> Database {
     let ms: Vec<(usize, &Member)> = model
         .members
         .iter()
@@ -858,6 +930,7 @@ fn load(model: &Model) -> Database {
         ),
     ])])
     .expect("events load");
+    between(&db);
     for e in single {
         let props = [
             ("amount", e.amount.map(Value::Float)),
@@ -888,7 +961,7 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(db.member_count(), live.len() as u64);
-        let naive = Naive { model: &model, live, group: Some(&group) };
+        let naive = Naive { model: &model, live, group: Some(&group), traits: Vec::new() };
         let view = db.as_of(Timestamp(NOW));
         for s in &segments {
             let expected: BTreeSet<String> = naive.eval(s).into_iter().map(id).collect();
@@ -896,6 +969,138 @@ proptest! {
             let got: BTreeSet<String> = found.rows.into_iter().map(|r| r.member_id).collect();
             prop_assert_eq!(&got, &expected, "segment {:?}", s);
             prop_assert_eq!(view.count(s).expect("count"), expected.len() as u64, "count of {:?}", s);
+        }
+    }
+}
+
+/// A value for a trait (DESIGN section 9), with the kind of its values.
+fn trait_value_strategy() -> BoxedStrategy<(ValueExpr, &'static str)> {
+    let times = prop_oneof![
+        Just(ValueExpr::of("purchase").last_time().build()),
+        Just(ValueExpr::of("claim_coupon").first_time().build()),
+        prop::sample::select(vec!["birthday", "last_seen"]).prop_map(ValueExpr::attr),
+    ];
+    let cuts = prop::collection::btree_set(-2i64..30, 1..4)
+        .prop_map(|c| c.into_iter().map(Value::Int).collect::<Vec<_>>());
+    prop_oneof![
+        4 => aggregate_strategy(),
+        1 => times.clone().prop_map(|t| (t.days_since(), "days")),
+        1 => (times, cuts).prop_map(|(t, cuts)| (t.days_since().bucket(cuts), "count")),
+    ]
+    .boxed()
+}
+
+/// Three traits: `t1` a value, `t2` a QUANTILE (of `t1` when it is ranked, else of a
+/// count), `t3` a CASE over segments that may compare `t1` and `t2`; and segments that
+/// compare them.
+#[allow(clippy::type_complexity)]
+fn traits_strategy() -> BoxedStrategy<(Vec<(&'static str, TraitDef, &'static str)>, Vec<Segment>)> {
+    trait_value_strategy()
+        .prop_flat_map(|(value, kind)| {
+            let ranked = if kind == "store" {
+                ValueExpr::of("purchase").count().build()
+            } else {
+                ValueExpr::attr("t1")
+            };
+            let t1_cmp = predicate_strategy(kind).prop_map(|p| Segment::Attr {
+                name: "t1".into(),
+                predicate: p,
+            });
+            let t2_cmp = predicate_strategy("count").prop_map(|p| Segment::Attr {
+                name: "t2".into(),
+                predicate: p,
+            });
+            let when = prop_oneof![
+                2 => segment_strategy(false),
+                1 => t1_cmp.clone(),
+                1 => t2_cmp.clone(),
+            ];
+            let store = prop::sample::select(&STORES[..]).prop_map(Value::from);
+            let quantile = (1u32..5, any::<bool>(), segment_strategy(false)).prop_map(
+                move |(buckets, descending, over)| TraitDef::Quantile {
+                    buckets,
+                    value: ranked.clone(),
+                    descending,
+                    over,
+                },
+            );
+            let case = (
+                prop::collection::vec((when, store.clone()), 1..4),
+                prop::option::of(store),
+            )
+                .prop_map(|(whens, otherwise)| TraitDef::Case { whens, otherwise });
+            let t3_cmp = predicate_strategy("store").prop_map(|p| Segment::Attr {
+                name: "t3".into(),
+                predicate: p,
+            });
+            let query = prop_oneof![t1_cmp, t2_cmp, t3_cmp, segment_strategy(false),];
+            let queries = prop::collection::vec(
+                prop::collection::vec(query, 1..3).prop_map(|mut v| {
+                    if v.len() == 1 {
+                        v.pop().expect("one")
+                    } else {
+                        Segment::And(v)
+                    }
+                }),
+                1..5,
+            );
+            (Just((value, kind)), quantile, case, queries)
+        })
+        .prop_map(|((value, kind), quantile, case, queries)| {
+            (
+                vec![
+                    ("t1", TraitDef::Value(value), kind),
+                    ("t2", quantile, "count"),
+                    ("t3", case, "store"),
+                ],
+                queries,
+            )
+        })
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, .. ProptestConfig::default() })]
+
+    /// Traits defined before the clock moves and before more events arrive, then read at
+    /// the new instant (their kept values) and through a group that reads them, agree with
+    /// their definitions evaluated member by member.
+    #[test]
+    fn traits_agree_with_naive_evaluator(
+        // with three events or more, the placeholder's are in the bulk load: every event
+        // type exists when the traits are defined
+        model in model_strategy().prop_filter("3 events", |m| m.events.len() >= 3),
+        (traits, queries) in traits_strategy(),
+        group_of_traits in prop::sample::select(vec![0usize, 1, 2]),
+    ) {
+        let model = augment(model);
+        let options = OpenOptions {
+            clock: Clock::Manual(Timestamp(NOW - 2 * DAY - 7 * HOUR)),
+            ..OpenOptions::default()
+        };
+        let db = Database::in_memory_with(options).expect("database");
+        let group = queries[group_of_traits.min(queries.len() - 1)].clone();
+        let db = load_with(db, &model, |db| {
+            for (name, definition, _) in &traits {
+                db.define_trait(name, definition.clone()).expect("trait");
+            }
+            db.define_group("g", group.clone()).expect("group of traits");
+            // The clock moves over the traits' windows and DAYS SINCE boundaries.
+            db.set_clock(Timestamp(NOW)).expect("clock");
+        });
+        let live: BTreeSet<usize> = (0..model.members.len())
+            .filter(|&i| {
+                let m = &model.members[i];
+                m.in_members_file || !m.tags.is_empty() || model.events.iter().any(|e| e.member == i)
+            })
+            .collect();
+        let naive = Naive { model: &model, live, group: Some(&group), traits: traits.clone() };
+        let view = db.as_of(Timestamp(NOW));
+        for s in queries.iter().chain([&Segment::in_group("g")]) {
+            let expected: BTreeSet<String> = naive.eval(s).into_iter().map(id).collect();
+            let found = view.find(s, &FindOptions::default()).expect("find");
+            let got: BTreeSet<String> = found.rows.into_iter().map(|r| r.member_id).collect();
+            prop_assert_eq!(&got, &expected, "segment {} with traits {:?}", s, traits);
         }
     }
 }

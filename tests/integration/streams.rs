@@ -5,7 +5,7 @@
 
 use memberdb::{
     ChangeCause, ChangeEntry, ChangeOp, Clock, Database, EntryId, FindOptions, OpenOptions,
-    Segment, SyncPolicy, TimeUnit, Timestamp, Value,
+    Segment, SyncPolicy, TimeUnit, Timestamp, TraitDef, Value, ValueExpr,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,10 +18,36 @@ fn start() -> Timestamp {
     Timestamp::parse("2026-01-01T00:00:00Z").unwrap()
 }
 
-/// Groups that move with time (windows, counts in windows, `NOT` of a window, groups of
-/// groups) and one that does not.
-fn definitions() -> Vec<(&'static str, Segment)> {
+/// Traits the groups read: a recency level (DAYS SINCE, bucketed) and a count in a window.
+fn traits() -> Vec<(&'static str, TraitDef)> {
+    let last_e0 = ValueExpr::of("e0").last_time().build();
     vec![
+        ("rec", TraitDef::Value(last_e0.days_since().bucket([1, 2]))),
+        (
+            "n1",
+            TraitDef::Value(ValueExpr::of("e1").in_last(36, TimeUnit::Hours).build()),
+        ),
+    ]
+}
+
+/// Groups that move with time (windows, counts in windows, `NOT` of a window, groups of
+/// groups, DAYS SINCE, traits that move) and one that does not.
+fn definitions() -> Vec<(&'static str, Segment)> {
+    let days_since_e0 = ValueExpr::of("e0").last_time().build().days_since();
+    vec![
+        (
+            "d1",
+            Segment::value(days_since_e0.clone())
+                .ge(1)
+                .and(!Segment::tag("t1")),
+        ),
+        (
+            "d2",
+            Segment::attr("rec")
+                .eq(2)
+                .or(Segment::attr("n1").ge(2))
+                .or(Segment::value(days_since_e0).between(0, 0)),
+        ),
         ("g1", Segment::tag("t0").and(Segment::attr("city").eq("A"))),
         ("w1", Segment::did("e0").in_last(2, TimeUnit::Days).build()),
         (
@@ -248,6 +274,9 @@ proptest! {
         db.add_tags("M0", &["t0", "t1"]).unwrap();
         db.add_event("M0", "e0", start(), &[]).unwrap();
         db.add_event("M0", "e1", start(), &[]).unwrap();
+        for (name, definition) in traits() {
+            db.define_trait(name, definition).unwrap();
+        }
         for (name, definition) in definitions() {
             db.define_group(name, definition).unwrap();
         }
