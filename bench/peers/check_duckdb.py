@@ -158,6 +158,42 @@ BREAKDOWN_STATEMENTS = {
 }
 
 
+# Traits of bench/src/workloads.rs `TRAIT_DEFINITIONS`, kept by the engine across a clock
+# move, written here from DESIGN section 9 (QUANTILE with SQL's rank(): 1 + the number of
+# strictly smaller values, ties sharing it).
+PURCHASE_365 = did("purchase", window=last(365, "DAY"))
+LTV = agg("sum(e.amount)", "purchase", window=last(365, "DAY"), empty="0")
+COUNT_365 = agg("count(*)", "purchase", window=last(365, "DAY"), empty="0")
+FIRST_PURCHASE = agg("min(e.ts)", "purchase")
+TRAIT_R = bucket(days_since(LAST_PURCHASE), [30, 60, 90, 180, 365])
+TRAIT_F = bucket(COUNT_365, [2, 4])
+TRAIT_M = "(SELECT s.score FROM m_scores s WHERE s.member_id = members.member_id)"
+TRAIT_Q4 = "(SELECT s.score FROM q4_scores s WHERE s.member_id = members.member_id)"
+TRAIT_STAGE = (
+    f"CASE WHEN NOT {did('purchase')} THEN 'prospect' "
+    f"WHEN {p(days_since(LAST_PURCHASE) + ' > 330')} THEN 'churned' "
+    f"WHEN {p(days_since(LAST_PURCHASE) + ' > 240')} THEN 'dormant' "
+    f"WHEN {p(agg('count(*)', 'purchase', empty='0') + ' = 1')} "
+    f"AND {p(days_since(FIRST_PURCHASE) + ' <= 120')} THEN 'second_purchase_window' "
+    "ELSE 'habit' END"
+)
+SCORES = {
+    "m_scores": (3, LTV, "ASC", PURCHASE_365),
+    "q4_scores": (4, COUNT_365, "DESC", "true"),
+}
+TRAIT_STATEMENTS = {
+    "trait_rfm": ([TRAIT_R, TRAIT_F, TRAIT_M], PURCHASE_365),
+    "trait_stage": ([TRAIT_STAGE], "true"),
+    "trait_q4": ([TRAIT_Q4], "true"),
+}
+TRAIT_COUNTS = {
+    "trait_ltv_ge_1000": p(LTV + " >= 1000"),
+    "trait_dormant_shanghai": p(TRAIT_STAGE + " = 'dormant'") + f" AND {p(C0)}",
+    "trait_group_loyal": f"{p(TRAIT_M + ' = 3')} AND {p(TRAIT_F + ' >= 2')}",
+    "trait_loyal": f"{p(TRAIT_M + ' = 3')} AND {p(TRAIT_F + ' >= 2')}",
+}
+
+
 def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -174,6 +210,12 @@ def main():
         "(SELECT member_id FROM members_file UNION SELECT member_id FROM events "
         "UNION SELECT member_id FROM tags) l LEFT JOIN members_file m USING (member_id)"
     )
+    for view, (k, x, order, over) in SCORES.items():
+        con.execute(
+            f"CREATE VIEW {view} AS SELECT member_id, "
+            f"1 + ({k} * (rank() OVER (ORDER BY x {order}) - 1)) // count(*) OVER () AS score "
+            f"FROM (SELECT member_id, {x} AS x FROM members WHERE {over}) WHERE x IS NOT NULL"
+        )
     # A built `answers` binary (CI passes the one run-peers built), or cargo run.
     answers = os.environ.get("MEMBERDB_ANSWERS_BIN")
     profile = ["--release"] if os.environ.get("MEMBERDB_RELEASE") else []
@@ -185,7 +227,7 @@ def main():
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     ours = {a["name"]: a for a in map(json.loads, out.splitlines())}
     failures = 0
-    for name, cond in COUNTS.items():
+    for name, cond in {**COUNTS, **TRAIT_COUNTS}.items():
         theirs = con.execute(f"SELECT count(*) FROM members WHERE {cond}").fetchone()[0]
         mine = ours[name]["count"]
         ok = mine == theirs
@@ -202,7 +244,7 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
         if not ok:
             print("  memberdb", mine, "\n  duckdb  ", theirs)
-    for name, (columns, cond) in BREAKDOWN_STATEMENTS.items():
+    for name, (columns, cond) in {**BREAKDOWN_STATEMENTS, **TRAIT_STATEMENTS}.items():
         cast = ", ".join(f"CAST({c} AS VARCHAR)" for c in columns)
         groups = ", ".join(str(k + 1) for k in range(len(columns)))
         rows = con.execute(
@@ -215,13 +257,19 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
         if not ok:
             print("  memberdb", mine[:10], "\n  duckdb  ", theirs[:10])
-    missing = set(ours) - set(COUNTS) - set(BREAKDOWNS) - set(BREAKDOWN_STATEMENTS)
+    missing = (
+        set(ours) - set(COUNTS) - set(BREAKDOWNS) - set(BREAKDOWN_STATEMENTS)
+        - set(TRAIT_STATEMENTS) - set(TRAIT_COUNTS)
+    )
     if missing:
         print("FAIL no SQL for", sorted(missing))
         failures += 1
     if failures:
         sys.exit(f"{failures} answers differ from DuckDB")
-    total = len(COUNTS) + len(BREAKDOWNS) + len(BREAKDOWN_STATEMENTS)
+    total = (
+        len(COUNTS) + len(BREAKDOWNS) + len(BREAKDOWN_STATEMENTS)
+        + len(TRAIT_STATEMENTS) + len(TRAIT_COUNTS)
+    )
     print(f"all {total} answers agree with DuckDB {duckdb.__version__}")
 
 

@@ -277,6 +277,43 @@ pub fn breakdown_statements() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The computed traits the trait questions read (DESIGN section 9's RFM and lifecycle, a
+/// quantile with many ties) and a group of traits, as statements.
+pub const TRAIT_DEFINITIONS: &str = "\
+    DEFINE TRAIT ltv AS SUM(amount OF purchase IN LAST 365 DAYS); \
+    DEFINE TRAIT r AS BUCKET(DAYS SINCE LAST(purchase), 30, 60, 90, 180, 365); \
+    DEFINE TRAIT f AS BUCKET(COUNT(purchase IN LAST 365 DAYS), 2, 4); \
+    DEFINE TRAIT m AS QUANTILE(3, ltv) OVER DID purchase IN LAST 365 DAYS; \
+    DEFINE TRAIT q4 AS QUANTILE(4, COUNT(purchase IN LAST 365 DAYS) DESC) OVER ALL; \
+    DEFINE TRAIT stage AS CASE \
+        WHEN NOT DID purchase THEN 'prospect' \
+        WHEN DAYS SINCE LAST(purchase) > 330 THEN 'churned' \
+        WHEN DAYS SINCE LAST(purchase) > 240 THEN 'dormant' \
+        WHEN COUNT(purchase) = 1 AND DAYS SINCE FIRST(purchase) <= 120 \
+            THEN 'second_purchase_window' \
+        ELSE 'habit' END; \
+    DEFINE GROUP loyal AS m = 3 AND f >= 2";
+
+/// Questions on the traits of [`TRAIT_DEFINITIONS`]: name and statement (a COUNT or a
+/// BREAKDOWN).
+pub fn trait_statements() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "trait_rfm",
+            "BREAKDOWN DID purchase IN LAST 365 DAYS BY r, f, m",
+        ),
+        ("trait_stage", "BREAKDOWN ALL BY stage"),
+        ("trait_q4", "BREAKDOWN ALL BY q4"),
+        ("trait_ltv_ge_1000", "COUNT ltv >= 1000"),
+        (
+            "trait_dormant_shanghai",
+            "COUNT stage = 'dormant' AND city = 'Shanghai'",
+        ),
+        ("trait_group_loyal", "COUNT IN GROUP loyal"),
+        ("trait_loyal", "COUNT m = 3 AND f >= 2"),
+    ]
+}
+
 /// What a peer workload returns, and so how its answers are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerKind {

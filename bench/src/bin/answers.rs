@@ -6,8 +6,10 @@
 //!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW
 
 use memberdb::query::Output;
-use memberdb::{Database, InputKind, Timestamp, Value};
-use memberdb_bench::workloads::{breakdown_questions, breakdown_statements, count_questions};
+use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp, Value};
+use memberdb_bench::workloads::{
+    TRAIT_DEFINITIONS, breakdown_questions, breakdown_statements, count_questions, trait_statements,
+};
 
 fn json_value(v: &Option<Value>) -> serde_json::Value {
     match v {
@@ -21,10 +23,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(args.next().ok_or("usage: answers DIR NOW")?);
     let now = args.next().ok_or("usage: answers DIR NOW")?;
     let now = Timestamp::parse(&now).ok_or("NOW is not a timestamp")?;
+    let load = |db: &Database| -> Result<(), memberdb::Error> {
+        db.load_file(InputKind::Members, dir.join("members.parquet"))?;
+        db.load_file(InputKind::Events, dir.join("events.parquet"))?;
+        db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
+        Ok(())
+    };
     let db = Database::in_memory();
-    db.load_file(InputKind::Members, dir.join("members.parquet"))?;
-    db.load_file(InputKind::Events, dir.join("events.parquet"))?;
-    db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
+    load(&db)?;
     let view = db.as_of(now);
     for q in count_questions() {
         let count = view.count(&q.segment)?;
@@ -49,20 +55,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A view holds the read lock: statements run after it is dropped.
     drop(view);
     for (name, statement) in breakdown_statements() {
-        let Some(Output::Breakdown { lines, .. }) = db.execute(statement, Some(now))?.pop() else {
-            return Err(format!("{name}: not a breakdown").into());
-        };
-        let lines: Vec<serde_json::Value> = lines
-            .iter()
-            .map(|l| {
-                let values: Vec<_> = std::iter::once(&l.value)
-                    .chain(&l.more)
-                    .map(json_value)
-                    .collect();
-                serde_json::json!([values, l.count])
-            })
-            .collect();
-        println!("{}", serde_json::json!({"name": name, "lines": lines}));
+        print_answer(&db, name, statement, now)?;
+    }
+    // Traits kept by the engine: defined 40 days and 5 hours before NOW on a manual clock,
+    // then the clock moved to NOW (their windows and DAYS SINCE boundaries followed).
+    let before = Timestamp(now.micros() - 40 * 86_400_000_000 - 5 * 3_600_000_000);
+    let db = Database::in_memory_with(OpenOptions {
+        clock: Clock::Manual(before),
+        ..OpenOptions::default()
+    })?;
+    load(&db)?;
+    db.execute(TRAIT_DEFINITIONS, None)?;
+    db.set_clock(now)?;
+    for (name, statement) in trait_statements() {
+        print_answer(&db, name, statement, now)?;
+    }
+    Ok(())
+}
+
+/// Runs a COUNT or BREAKDOWN statement and prints its answer.
+fn print_answer(
+    db: &Database,
+    name: &str,
+    statement: &str,
+    now: Timestamp,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match db.execute(statement, Some(now))?.pop() {
+        Some(Output::Count(count)) => {
+            println!("{}", serde_json::json!({"name": name, "count": count}));
+        }
+        Some(Output::Breakdown { lines, .. }) => {
+            let lines: Vec<serde_json::Value> = lines
+                .iter()
+                .map(|l| {
+                    let values: Vec<_> = std::iter::once(&l.value)
+                        .chain(&l.more)
+                        .map(json_value)
+                        .collect();
+                    serde_json::json!([values, l.count])
+                })
+                .collect();
+            println!("{}", serde_json::json!({"name": name, "lines": lines}));
+        }
+        _ => return Err(format!("{name}: neither a count nor a breakdown").into()),
     }
     Ok(())
 }

@@ -143,6 +143,7 @@ impl State {
             .expect("rows ascend");
         let at_t0 = &all & self.groups.groups[i].bitmap.as_ref();
         let at_t1 = self.evaluate_group(i, t1, &all)?;
+        let (at_t0_all, at_t1_all) = (at_t0.clone(), at_t1.clone());
         let mut out = Vec::new();
         let mut pieces = vec![Piece {
             a: t0,
@@ -194,8 +195,32 @@ impl State {
             });
         }
         out.sort_unstable_by_key(|e| (e.at, e.row));
+        settle(&mut out, &at_t0_all, &at_t1_all, t1);
         Ok(out)
     }
+}
+
+/// Every member ends the move where the definition puts it at `t1` (`at_t1`), starting
+/// from `at_t0`: with exact instants this adds nothing; with a rank-based trait, whose
+/// scores move at instants of others' data (not among a member's own), the missing entries
+/// are added at `t1`.
+fn settle(out: &mut Vec<Timed>, at_t0: &RoaringBitmap, at_t1: &RoaringBitmap, t1: i64) {
+    let mut inside = at_t0.clone();
+    for e in out.iter() {
+        match e.op {
+            ChangeOp::Enter => inside.insert(e.row),
+            ChangeOp::Exit => inside.remove(e.row),
+        };
+    }
+    for row in &inside ^ at_t1 {
+        let op = if at_t1.contains(row) {
+            ChangeOp::Enter
+        } else {
+            ChangeOp::Exit
+        };
+        out.push(Timed { at: t1, row, op });
+    }
+    out.sort_by_key(|e| (e.at, e.row));
 }
 
 /// How `row` changed between two memberships, if it did.
