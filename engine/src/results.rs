@@ -118,6 +118,8 @@ pub struct MemberRecord {
     pub member_id: String,
     /// Every attribute with a value.
     pub attributes: Vec<(String, Value)>,
+    /// Every computed trait with a value, at the database's *now*.
+    pub traits: Vec<(String, Value)>,
     /// Every tag.
     pub tags: Vec<String>,
 }

@@ -170,6 +170,17 @@ fn traits_are_read_like_attributes_and_move_groups() {
         "QUANTILE(2, ltv) OVER DID purchase IN LAST 365 DAYS"
     );
 
+    // MEMBER.GET shows the traits beside the attributes
+    let m4 = db.member("M4").unwrap();
+    assert_eq!(
+        m4.traits,
+        [
+            ("ltv".to_string(), Value::Float(740.0)),
+            ("r".to_string(), Value::Int(5)),
+            ("m".to_string(), Value::Int(1)),
+            ("stage".to_string(), Value::from("dormant")),
+        ]
+    );
     // M2 buys big: its ltv moves, the ranks move, and with them group `best` (cause write)
     let (id, _) = db.group_snapshot("best").unwrap();
     buy(&db, "M2", t - DAY, 5000.0);

@@ -578,11 +578,22 @@ impl Database {
             .collect()
     }
 
-    /// One member's attributes and tags.
+    /// One member's attributes, traits and tags.
     pub fn member(&self, member_id: &str) -> Option<MemberRecord> {
+        let now = self.now().micros();
         let state = self.snapshot();
         let row = state.members.lookup(member_id)?;
         Some(MemberRecord {
+            traits: state
+                .traits
+                .traits
+                .iter()
+                .filter_map(|t| {
+                    let value = crate::computed::ValueExpr::attr(t.name.as_str());
+                    let v = crate::plan::member_value(&state, &value, now, row).ok()??;
+                    Some((t.name.clone(), v))
+                })
+                .collect(),
             member_id: member_id.to_string(),
             attributes: state
                 .attrs

@@ -96,9 +96,10 @@ fn facts(state: &State, part: &Segment, row: RowId, now: i64) -> Result<String> 
             Some(b) if b.contains(row) => format!("has tag '{tag}'"),
             _ => format!("no tag '{tag}'"),
         },
+        // An attribute's value, or a trait's at this instant.
         Segment::Attr { name, .. } => {
-            let attr = state.attrs.require(name)?;
-            match attr.column.get(row as usize) {
+            let value = crate::computed::ValueExpr::attr(name.as_str());
+            match plan::member_value(state, &value, now, row)? {
                 Some(v) => format!("{name} = {v}"),
                 None => format!("{name} is NULL"),
             }

@@ -546,7 +546,8 @@ fn member_get(shared: &Shared, id: &str) -> Reply {
         None => Reply::Nil,
         Some(m) => {
             let mut fields = vec![(Reply::text("member_id"), Reply::text(m.member_id))];
-            for (name, value) in m.attributes {
+            // traits after the attributes: their names are distinct
+            for (name, value) in m.attributes.into_iter().chain(m.traits) {
                 fields.push((Reply::text(name), value_reply(Some(value))));
             }
             fields.push((
