@@ -97,6 +97,18 @@ fn every_command(resp3: bool) {
     let () = cmd("QUERY").arg("DROP GROUP vips").query(&mut con).unwrap();
     assert!(q(&mut con, "COUNT IN GROUP vips").is_err());
 
+    // traits: DEFINE TRAIT answers the members with a value; read like attributes
+    let with_value: i64 = cmd("QUERY")
+        .arg("DEFINE TRAIT buys AS COUNT(purchase)")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(with_value, 3);
+    assert_eq!(count(&mut con, "buys >= 1 AND city = 'Shanghai'"), 1);
+    let m1: std::collections::HashMap<String, R> =
+        redis::from_redis_value(cmd("MEMBER.GET").arg("M1").query::<R>(&mut con).unwrap()).unwrap();
+    assert_eq!(m1["buys"], R::Int(0));
+    let () = cmd("QUERY").arg("DROP TRAIT buys").query(&mut con).unwrap();
+
     // EXPLAIN and SHOW: rows of named columns
     let R::Array(rows) = q(&mut con, "SHOW TAGS").unwrap() else {
         panic!()

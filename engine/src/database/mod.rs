@@ -384,6 +384,13 @@ impl Database {
     /// current like a group's members; it is read wherever an attribute is. Returns the
     /// number of members with a value now.
     pub fn define_trait(&self, name: &str, definition: TraitDef) -> Result<u64> {
+        self.define_trait_only(name, definition)?;
+        let view = self.as_of(self.now());
+        view.count(&Segment::attr(name).is_not_null())
+    }
+
+    /// Defines trait `name` (checked, logged, computed).
+    pub(crate) fn define_trait_only(&self, name: &str, definition: TraitDef) -> Result<()> {
         // What is stored must reopen: the definition as the log will give it back.
         let definition = crate::traits::stored::as_stored(&definition)?;
         // Refuse a definition that does not bind before it reaches the log.
@@ -394,9 +401,8 @@ impl Database {
         self.write(Change::DefineTrait {
             name: name.to_string(),
             definition,
-        })?;
-        let view = self.as_of(self.now());
-        view.count(&Segment::attr(name).is_not_null())
+        })
+        .map(drop)
     }
 
     /// Drops computed trait `name`; refused while a group or trait uses it.

@@ -261,9 +261,11 @@ impl Database {
                     }
                 }
                 let definition = bind::trait_def(body)?;
-                let members = self
-                    .define_trait(&name.text, definition)
+                self.define_trait_only(&name.text, definition)
                     .map_err(|e| e.at(name.span))?;
+                let members = self
+                    .as_of(now)
+                    .count(&Segment::attr(&name.text).is_not_null())?;
                 return Ok(Output::TraitDefined {
                     name: name.text.clone(),
                     members,
