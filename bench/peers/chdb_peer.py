@@ -74,6 +74,23 @@ WIDE = {
             "WHERE event = 'join_campaign' AND city IS NOT NULL GROUP BY member_id) "
             "WHERE arrayExists(e -> length(arrayDistinct(arrayMap(f -> f.2, arrayFilter("
             "f -> f.1 >= e.1 AND f.1 < e.1 + toIntervalDay(3), ev)))) >= 2, ev)"),
+    # the traits of bench/src/workloads.rs TRAIT_DEFINITIONS, computed from the events
+    "Q11": ("count", "SELECT count() FROM ("
+            f"SELECT member_id FROM events WHERE event = 'purchase' AND {last(365)} "
+            "GROUP BY member_id HAVING sum(amount) >= 1000)"),
+    "Q12": ("count", "SELECT count() FROM (SELECT max(ts) AS t FROM events "
+            "WHERE event = 'purchase' GROUP BY member_id) "
+            f"WHERE intDiv(toUnixTimestamp64Micro({NOW_SQL}) - toUnixTimestamp64Micro(t), "
+            "86400000000) BETWEEN 241 AND 330"),
+    "Q13": ("breakdown", "SELECT concat(toString(r), '|', toString(f), '|', toString(m)), "
+            "count() FROM (SELECT 1 + (d >= 30) + (d >= 60) + (d >= 90) + (d >= 180) "
+            "+ (d >= 365) AS r, 1 + (n >= 2) + (n >= 4) AS f, "
+            "1 + intDiv(3 * (rank() OVER (ORDER BY ltv) - 1), count() OVER ()) AS m FROM ("
+            f"SELECT intDiv(toUnixTimestamp64Micro({NOW_SQL}) - toUnixTimestamp64Micro(max(ts)), "
+            f"86400000000) AS d, countIf({last(365)}) AS n, "
+            f"coalesce(sumIf(amount, {last(365)}), 0) AS ltv "
+            "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
+            "GROUP BY 1"),
 }
 
 

@@ -67,6 +67,22 @@ QUERIES = {
             "AND b.ts >= a.ts AND b.ts < a.ts + INTERVAL 3 DAY "
             "WHERE a.event = 'join_campaign' GROUP BY a.member_id, a.ts "
             "HAVING count(DISTINCT b.city) >= 2)"),
+    # the traits of bench/src/workloads.rs TRAIT_DEFINITIONS, computed from the events
+    "Q11": ("count", "SELECT count(*) FROM ("
+            f"SELECT member_id FROM events WHERE event = 'purchase' AND {last(365)} "
+            "GROUP BY member_id HAVING sum(amount) >= 1000)"),
+    "Q12": ("count", "SELECT count(*) FROM (SELECT max(ts) AS t FROM events "
+            "WHERE event = 'purchase' GROUP BY member_id) "
+            f"WHERE floor((epoch_us({NOW_SQL}) - epoch_us(t)) / 86400000000) BETWEEN 241 AND 330"),
+    "Q13": ("breakdown", "SELECT concat_ws('|', r, f, m), count(*) FROM ("
+            "SELECT 1 + (d >= 30)::INT + (d >= 60)::INT + (d >= 90)::INT + (d >= 180)::INT "
+            "+ (d >= 365)::INT AS r, 1 + (n >= 2)::INT + (n >= 4)::INT AS f, "
+            "1 + (3 * (rank() OVER (ORDER BY ltv) - 1)) // count(*) OVER () AS m FROM ("
+            f"SELECT floor((epoch_us({NOW_SQL}) - epoch_us(max(ts))) / 86400000000) AS d, "
+            f"count(*) FILTER (WHERE {last(365)}) AS n, "
+            f"coalesce(sum(amount) FILTER (WHERE {last(365)}), 0) AS ltv "
+            "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
+            "GROUP BY 1"),
 }
 
 

@@ -360,9 +360,11 @@ pub const Q8_TAGS: [&str; 20] = [
     "multi_city",
 ];
 
-/// Statements run once before the peer workloads (the group of Q8).
-pub const PEER_SETUP: &[&str] =
-    &["DEFINE GROUP xmas_claimers AS DID claim_coupon WHERE coupon_id = 'CP-XMAS-50'"];
+/// Statements run once before the peer workloads (the group of Q8, the traits of Q11..Q13).
+pub const PEER_SETUP: &[&str] = &[
+    "DEFINE GROUP xmas_claimers AS DID claim_coupon WHERE coupon_id = 'CP-XMAS-50'",
+    TRAIT_DEFINITIONS,
+];
 
 /// The workloads of the benchmark issue, Q1..Q8, and of aggregates, Q9..Q10, as statements.
 pub fn peer_workloads() -> Vec<PeerWorkload> {
@@ -428,6 +430,14 @@ pub fn peer_workloads() -> Vec<PeerWorkload> {
             "Q10",
             "COUNT COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2",
             AnswerKind::Count,
+        ),
+        // maintained traits (TRAIT_DEFINITIONS): a predicate on a sum, on a stage, and RFM
+        w("Q11", "COUNT ltv >= 1000", AnswerKind::Count),
+        w("Q12", "COUNT stage = 'dormant'", AnswerKind::Count),
+        w(
+            "Q13",
+            "BREAKDOWN DID purchase IN LAST 365 DAYS BY r, f, m",
+            AnswerKind::Breakdown,
         ),
     ]
 }

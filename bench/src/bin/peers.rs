@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use memberdb::query::Output;
-use memberdb::{Database, InputKind, Segment, Value};
+use memberdb::{Clock, Database, InputKind, OpenOptions, Segment, Value};
 use memberdb_bench::peers::{Goal, Measurement, Report, Row, median_us, rss_bytes};
 use memberdb_bench::workloads::{AnswerKind, PEER_SETUP, PeerWorkload, peer_workloads};
 use memberdb_bench::{bench_now, dataset_in};
@@ -84,7 +84,11 @@ fn run(args: Args) -> Fallible<()> {
 
     eprintln!("loading {} into memberdb", dir.display());
     let rss_before = rss_bytes();
-    let mut db = Database::in_memory();
+    // On a manual clock at *now*: the traits of the workloads hold at the instant asked.
+    let mut db = Database::in_memory_with(OpenOptions {
+        clock: Clock::Manual(now),
+        ..OpenOptions::default()
+    })?;
     for (kind, file, what) in [
         (InputKind::Members, "members.parquet", "members"),
         (InputKind::Events, "events.parquet", "events"),
@@ -308,7 +312,13 @@ fn save_and_reopen(mut db: Database, dir: &Path, report: &mut Report) -> Fallibl
     }
     report.open = Some(Duration::from_secs_f64(secs));
     report.open_rss = Some(rss as u64);
-    let reopened = Database::open(&saved)?;
+    let reopened = Database::open_with(
+        &saved,
+        OpenOptions {
+            clock: Clock::Manual(bench_now()),
+            ..OpenOptions::default()
+        },
+    )?;
     if reopened.member_count() != members || reopened.event_count() != events {
         return Err("the reopened database differs from the saved one".into());
     }
@@ -475,9 +485,21 @@ fn answer_json(kind: AnswerKind, output: Output) -> Fallible<Json> {
     Ok(match (kind, output) {
         (AnswerKind::Count, Output::Count(n)) => json!(n),
         (AnswerKind::Breakdown, Output::Breakdown { lines, .. }) => {
+            // several columns: their values joined by '|'
             let mut lines: Vec<(Option<String>, u64)> = lines
                 .into_iter()
-                .map(|l| (l.value.map(|v| v.to_string()), l.count))
+                .map(|l| {
+                    let value = if l.more.is_empty() {
+                        l.value.map(|v| v.to_string())
+                    } else {
+                        let all: Vec<String> = std::iter::once(l.value)
+                            .chain(l.more)
+                            .map(|v| v.map_or("NULL".to_string(), |v| v.to_string()))
+                            .collect();
+                        Some(all.join("|"))
+                    };
+                    (value, l.count)
+                })
                 .collect();
             lines.sort_by(|a, b| (a.0.is_none(), &a.0).cmp(&(b.0.is_none(), &b.0)));
             json!(lines)

@@ -230,6 +230,10 @@ const CHUNK: usize = 1 << 16;
 /// Events filtered per block (as `EventPartition::filtered_members`).
 const BLOCK: usize = 4096;
 
+/// Up to this many members, an aggregate reads each one's events through the partition's
+/// index of them rather than walking the window (a trait kept current after a write).
+const INDEXED_MEMBERS: usize = 64;
+
 impl BoundAggregate<'_> {
     /// Calls `f(slot, event)` for every passing event of a member with a slot, in order.
     fn each_event(
@@ -240,6 +244,30 @@ impl BoundAggregate<'_> {
         if let Some(list) = slots.list {
             for &(entry, _) in list {
                 f((entry & 0xFFFF) as usize, (entry >> 17) as usize)?;
+            }
+            return Ok(());
+        }
+        // A few members: each one's events, from the partition's index of them.
+        if let Some(few) = slots.few.filter(|few| few.len() <= INDEXED_MEMBERS) {
+            let mut scratch = Vec::new();
+            let mut result: Result<()> = Ok(());
+            for (slot, &m) in few.iter().enumerate() {
+                let part = self.part;
+                part.by_member
+                    .each(&part.members, m, self.events.clone(), |i| {
+                        if result.is_err() {
+                            return;
+                        }
+                        let mut pass = [true];
+                        if let Some(filter) = &self.filter {
+                            filter.fill(i, &mut pass, &mut scratch);
+                        }
+                        if pass[0] {
+                            result = f(slot, i);
+                        }
+                    });
+                result?;
+                result = Ok(());
             }
             return Ok(());
         }

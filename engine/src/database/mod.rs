@@ -1,6 +1,7 @@
 //! The [`Database`] handle: opening and recovery, loads, writes, groups, checkpoints; the
 //! read side is [`View`].
 
+mod breakdown;
 mod commit;
 mod discovery;
 mod load;

@@ -23,7 +23,7 @@ use crate::value::Value;
 pub struct View<'db> {
     state: RwLockReadGuard<'db, State>,
     now: i64,
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
     /// Threads a statement may split its chunks across (`None`: the machine's cores).
     threads: Option<usize>,
 }
@@ -209,53 +209,6 @@ impl<'db> View<'db> {
             });
         }
         Ok((ordered(lines, top), bitmap.len()))
-    }
-}
-
-impl View<'_> {
-    /// BREAKDOWN by several columns, or by a computed value: a line per combination of the
-    /// segment's members' values (NULL included), largest first.
-    pub(crate) fn breakdown_values(
-        &self,
-        members: &RoaringBitmap,
-        values: &[crate::computed::ValueExpr],
-        top: Option<usize>,
-    ) -> Result<Vec<BreakdownRow>> {
-        let rows: Vec<u32> = members.iter().collect();
-        let few = (rows.len() as u64 <= crate::events::FEW_MEMBERS).then_some(&rows[..]);
-        let mut columns: Vec<Vec<Option<Value>>> = Vec::with_capacity(values.len());
-        for value in values {
-            check_deadline(self.deadline)?;
-            let bound = plan::bind_value(&self.state, value, self.now)?;
-            let computed = bound.values(few, self.state.members.len())?;
-            // Both ascend: one walk gives each member its value, or the empty one.
-            let mut i = 0;
-            let mut column = Vec::with_capacity(rows.len());
-            for &row in &rows {
-                while computed.rows.get(i).is_some_and(|&r| r < row) {
-                    i += 1;
-                }
-                column.push(if computed.rows.get(i) == Some(&row) {
-                    computed.column.get(i)
-                } else {
-                    computed.empty.clone()
-                });
-            }
-            columns.push(column);
-        }
-        let mut lines: HashMap<Vec<String>, BreakdownRow> = HashMap::new();
-        for k in 0..rows.len() {
-            let key: Vec<String> = columns.iter().map(|c| format!("{:?}", c[k])).collect();
-            lines
-                .entry(key)
-                .or_insert_with(|| BreakdownRow {
-                    value: columns[0][k].clone(),
-                    count: 0,
-                    more: columns[1..].iter().map(|c| c[k].clone()).collect(),
-                })
-                .count += 1;
-        }
-        Ok(ordered(lines.into_values().collect(), top))
     }
 }
 

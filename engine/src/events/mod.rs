@@ -2,6 +2,7 @@
 
 mod day_counts;
 mod lifetime;
+mod member_index;
 pub(crate) mod partition;
 mod value_order;
 

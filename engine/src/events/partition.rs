@@ -41,6 +41,9 @@ pub(crate) struct EventPartition {
     /// Each member's number of events of the type, once an all-time count asked for it
     /// (`lifetime.rs`).
     pub(super) lifetime: super::lifetime::LifetimeCounts,
+    /// Each member's events, once an aggregate over a few members asked for them
+    /// (`member_index.rs`).
+    pub(crate) by_member: super::member_index::MemberIndex,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -191,6 +194,9 @@ impl EventPartition {
             // new events belong.
             self.sorted_prefix = old_len;
         }
+        if in_order && !self.unsorted {
+            self.by_member.appended(&self.members, old_len);
+        }
         self.unsorted |= !in_order;
         self.index_events(
             indices
@@ -217,6 +223,7 @@ impl EventPartition {
         self.members.reserve(room);
         self.ts.reserve(room);
         self.members.extend_from_slice(members);
+        self.by_member.appended(&self.members, old_len);
         self.lifetime.add(members.iter().copied());
         self.ts.extend_from_slice(ts);
         self.append_props(props, None, old_len, final_len);
@@ -362,6 +369,7 @@ impl EventPartition {
         for column in self.props.values_mut() {
             column.permute(start, &order);
         }
+        self.by_member.reordered(&self.members, start);
     }
 
     /// Index range of the events with `lo <= ts < hi`.
@@ -556,6 +564,7 @@ impl EventPartition {
             + self.any.heap_bytes()
             + self.orders.heap_bytes()
             + self.lifetime.heap_bytes()
+            + self.by_member.heap_bytes()
             + self
                 .days
                 .values()

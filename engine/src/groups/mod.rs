@@ -46,6 +46,9 @@ pub(crate) struct Group {
     pub(crate) keep_days: u32,
     /// Its place in the definition order shared with traits.
     pub(crate) seq: u64,
+    /// Reads a `QUANTILE` trait (directly or through what it names): its time-driven
+    /// changes are found at clock moves, not bisected to their instants (`state/clock.rs`).
+    pub(crate) ranked: bool,
 }
 
 /// Days a group's changes are kept unless its definition says (`KEEP CHANGES n DAYS`).
@@ -131,6 +134,7 @@ impl GroupStore {
             stream: stream::Stream::default(),
             keep_days,
             seq,
+            ranked: false,
         });
         self.dependents = depends::Dependents::of(&self.groups);
         Ok(self.groups.len() - 1)

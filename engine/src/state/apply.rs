@@ -96,9 +96,11 @@ pub(crate) fn apply(
             let monotony = crate::groups::time::monotony(state, definition);
             let keep_days = keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
             let seq = state.next_seq();
-            state
-                .groups
-                .define(name, definition.clone(), windows, monotony, keep_days, seq)?;
+            let i =
+                state
+                    .groups
+                    .define(name, definition.clone(), windows, monotony, keep_days, seq)?;
+            state.groups.groups[i].ranked = group_reads_ranks(state, definition);
             touched.defined.insert(name.clone());
             Ok(Outcome::Done)
         }
@@ -314,6 +316,8 @@ pub(crate) fn define_trait(state: &mut State, name: &str, definition: &TraitDef)
     let time_dependent = definition.uses_relative_time() || refers_moving || !windows.is_empty();
     let seq = state.next_seq();
     let members = state.members.len();
+    let ranked = definition.ranks()
+        || crate::traits::reads_ranks(state, &definition.names(), &definition.groups());
     state.traits.push(
         name,
         definition.clone(),
@@ -323,7 +327,18 @@ pub(crate) fn define_trait(state: &mut State, name: &str, definition: &TraitDef)
         time_dependent,
         windows,
     );
+    if let Some(t) = state.traits.traits.last_mut() {
+        t.ranked = ranked;
+    }
     Ok(())
+}
+
+/// Whether a group's definition reads a `QUANTILE` trait.
+pub(crate) fn group_reads_ranks(state: &State, definition: &crate::segment::Segment) -> bool {
+    let (mut names, mut groups) = (Vec::new(), Vec::new());
+    definition.attribute_names(&mut names);
+    definition.referenced_groups(&mut groups);
+    crate::traits::reads_ranks(state, &names, &groups)
 }
 
 /// Makes `change` to the state unless a group's definition no longer binds after it (it

@@ -145,6 +145,23 @@ impl State {
         let at_t1 = self.evaluate_group(i, t1, &all)?;
         let (at_t0_all, at_t1_all) = (at_t0.clone(), at_t1.clone());
         let mut out = Vec::new();
+        if self.groups.groups[i].ranked {
+            // Reading a QUANTILE, an evaluation at an instant inside the move ranks everyone
+            // again: each change is put at the member's own instant when it has one in the
+            // move, else at the move's end.
+            for (k, (row, _)) in candidates.members.iter().enumerate() {
+                if let Some(op) = change(*row, &at_t0, &at_t1) {
+                    let mut instants = candidates.instants(k);
+                    let at = match (instants.next(), instants.next()) {
+                        (Some(only), None) => only,
+                        _ => t1,
+                    };
+                    out.push(Timed { at, row: *row, op });
+                }
+            }
+            out.sort_unstable_by_key(|e| (e.at, e.row));
+            return Ok(out);
+        }
         let mut pieces = vec![Piece {
             a: t0,
             b: t1,

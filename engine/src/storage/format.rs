@@ -1109,7 +1109,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
         let monotony = crate::groups::time::monotony(&state, &group.definition);
         let keep_days = group.keep_days.unwrap_or(crate::groups::DEFAULT_KEEP_DAYS);
         let seq = state.next_seq();
-        state.groups.define(
+        let i = state.groups.define(
             &group.name,
             group.definition.clone(),
             windows,
@@ -1117,6 +1117,8 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
             keep_days,
             seq,
         )?;
+        state.groups.groups[i].ranked =
+            crate::state::apply::group_reads_ranks(&state, &group.definition);
     }
     state.loads = std::sync::Arc::new(manifest.loads.clone());
     // Evaluated as they are, without history: the stream the checkpoint saved is theirs.

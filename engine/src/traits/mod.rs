@@ -153,6 +153,8 @@ pub(crate) struct Trait {
     /// For a trait that moves with time: the first instant after `valid_from` at which a
     /// value may change without new data (`i64::MAX`: none).
     pub(crate) next_change: i64,
+    /// A `QUANTILE`, or reads one (through the traits and groups it names).
+    pub(crate) ranked: bool,
 }
 
 impl Trait {
@@ -215,6 +217,7 @@ impl TraitStore {
             windows,
             valid_from: i64::MAX,
             next_change: i64::MAX,
+            ranked: false,
         });
         self.dependents = crate::groups::depends::Dependents::of_traits(&self.traits);
     }
@@ -234,6 +237,17 @@ impl TraitStore {
             .map(|t| t.values.column.heap_bytes() + t.values.index.heap_bytes())
             .sum()
     }
+}
+
+/// Whether the names and groups a definition reads include a `QUANTILE` trait, directly or
+/// through what they name.
+pub(crate) fn reads_ranks(state: &crate::state::State, names: &[&str], groups: &[&str]) -> bool {
+    names
+        .iter()
+        .any(|n| state.traits.get(n).is_some_and(|t| t.ranked))
+        || groups
+            .iter()
+            .any(|g| state.groups.get(g).is_some_and(|g| g.ranked))
 }
 
 /// A group or a trait, by index in its store: the order both are refreshed in.
