@@ -69,8 +69,13 @@ pub fn dataset_in(root: Option<&Path>, members: u64) -> PathBuf {
 
 /// A database loaded in memory from the data set with `members` members.
 pub fn loaded(members: u64) -> Database {
+    loaded_with(members, memberdb::OpenOptions::default())
+}
+
+/// [`loaded`] with `options` (a manual clock, say).
+pub fn loaded_with(members: u64, options: memberdb::OpenOptions) -> Database {
     let dir = dataset(members);
-    let db = Database::in_memory();
+    let db = Database::in_memory_with(options).expect("an empty database opens");
     db.load_file(InputKind::Members, dir.join("members.parquet"))
         .expect("members");
     db.load_file(InputKind::Events, dir.join("events.parquet"))
@@ -79,6 +84,23 @@ pub fn loaded(members: u64) -> Database {
         .expect("tags");
     db
 }
+
+/// Ten traits of the write-path goal of the aggregates issue, every one reading `purchase`:
+/// spend, recency and frequency levels, counts, averages, distinct stores and days, the
+/// last store, a lifecycle stage.
+pub const WRITE_PATH_TRAITS: &str = "\
+    DEFINE TRAIT ltv AS SUM(amount OF purchase IN LAST 365 DAYS); \
+    DEFINE TRAIT r AS BUCKET(DAYS SINCE LAST(purchase), 30, 60, 90, 180, 365); \
+    DEFINE TRAIT f AS BUCKET(COUNT(purchase IN LAST 365 DAYS), 2, 4); \
+    DEFINE TRAIT n90 AS COUNT(purchase IN LAST 90 DAYS); \
+    DEFINE TRAIT avg_ticket AS AVG(amount OF purchase); \
+    DEFINE TRAIT max_ticket AS MAX(amount OF purchase IN LAST 365 DAYS); \
+    DEFINE TRAIT stores AS COUNT(DISTINCT store OF purchase); \
+    DEFINE TRAIT days_active AS COUNT(DISTINCT DAYS OF purchase IN LAST 90 DAYS); \
+    DEFINE TRAIT last_store AS LAST(store OF purchase); \
+    DEFINE TRAIT stage AS CASE WHEN NOT DID purchase THEN 'prospect' \
+        WHEN DAYS SINCE LAST(purchase) > 330 THEN 'churned' \
+        WHEN DAYS SINCE LAST(purchase) > 240 THEN 'dormant' ELSE 'active' END";
 
 /// The groups of the write-path goal of issue 14: 100 groups, of which 10 read `purchase`
 /// (`DID purchase AT LEAST n AND <tag>`) and 90 read tags and attributes only.

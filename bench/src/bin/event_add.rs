@@ -1,5 +1,7 @@
 //! The latency of one EVENT.ADD with and without groups, as percentiles (issue 14: at most
-//! 20 µs more at p50 with 100 groups, 10 of them reading the event's type, at 1M members).
+//! 20 µs more at p50 with 100 groups, 10 of them reading the event's type, at 1M members),
+//! or with and without ten traits reading the event's type (`--traits`; the aggregates
+//! issue: at most 20 µs more at p50).
 //!
 //! Two databases are loaded from the same data set, one with the groups of
 //! [`define_write_path_groups`]; writes alternate between them, one each per round, so
@@ -8,12 +10,17 @@
 //! data's last day, which re-sorts that day's tail on every write). The apply step is timed
 //! (in memory: no log, no fsync). Prints JSON.
 //!
-//!     cargo run --profile bench -p memberdb-bench --bin event_add -- [--seconds 20] [--past]
+//! With `--traits` both databases run on a manual clock an hour after the data's end (the
+//! traits hold there: no clock move happens during the run).
+//!
+//!     cargo run --profile bench -p memberdb-bench --bin event_add -- [--seconds 20] [--past] [--traits]
 
 use std::time::{Duration, Instant};
 
-use memberdb::Timestamp;
-use memberdb_bench::{bench_members, bench_now, define_write_path_groups, loaded};
+use memberdb::{Clock, OpenOptions, Timestamp};
+use memberdb_bench::{
+    WRITE_PATH_TRAITS, bench_members, bench_now, define_write_path_groups, loaded, loaded_with,
+};
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -28,11 +35,24 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20u64);
     let past = args.iter().any(|a| a == "--past");
+    let traits = args.iter().any(|a| a == "--traits");
     let members = bench_members();
-    let plain = loaded(members);
-    let grouped = loaded(members);
-    define_write_path_groups(&grouped);
     let end = bench_now().micros();
+    let (plain, grouped) = if traits {
+        let manual = || OpenOptions {
+            clock: Clock::Manual(Timestamp(end + 3_600_000_000)),
+            ..OpenOptions::default()
+        };
+        let with_traits = loaded_with(members, manual());
+        with_traits
+            .execute(WRITE_PATH_TRAITS, None)
+            .expect("traits");
+        (loaded_with(members, manual()), with_traits)
+    } else {
+        let grouped = loaded(members);
+        define_write_path_groups(&grouped);
+        (loaded(members), grouped)
+    };
     let noon = end - 12 * 3_600_000_000;
     let mut lat = [Vec::new(), Vec::new()];
     let started = Instant::now();
@@ -61,8 +81,9 @@ fn main() {
     };
     println!(
         "{{\"members\": {members}, \"writes_per_arm\": {n}, \"past\": {past}, \
-         \"no_groups\": {}, \"100_groups\": {}, \"p50_added_us\": {:.1}}}",
+         \"without\": {}, \"{}\": {}, \"p50_added_us\": {:.1}}}",
         arm(&lat[0]),
+        if traits { "10_traits" } else { "100_groups" },
         arm(&lat[1]),
         us(percentile(&lat[1], 0.5)) - us(percentile(&lat[0], 0.5))
     );

@@ -20,15 +20,39 @@ use super::{State, Touched};
 use crate::attributes::{AttrIndex, Attribute};
 use crate::bitmap::{Bitmap, Chunks};
 use crate::column::Column;
+use crate::computed::ValueExpr;
+use crate::computed::eval::BoundValue;
 use crate::error::Result;
 use crate::groups::stream::{ChangeCause, ChangeOp, RunBody};
 use crate::members::RowId;
 use crate::plan::{self, Universe};
-use crate::traits::Derived;
+use crate::segment::{Predicate, Segment};
+use crate::traits::eval::rank_key;
+use crate::traits::ranks::{Ranks, score};
+use crate::traits::{Derived, TraitDef};
+use crate::value::{DataType, Value};
 
 /// Above this share of the live members touched, groups and traits are evaluated over
 /// everyone.
 const WHOLE_REFRESH: f64 = 1.0 / 16.0;
+
+/// Up to this many touched members, a `QUANTILE` moves their keys; above, it ranks everyone
+/// again.
+const MOVED_KEYS: u64 = 256;
+
+/// The value of x a rank key stands for (`rank_key`'s inverse).
+fn key_value(key: i64, data_type: DataType) -> Value {
+    match data_type {
+        DataType::Float => {
+            let bits = if key < 0 { key ^ i64::MAX } else { key };
+            Value::Float(f64::from_bits(bits as u64))
+        }
+        DataType::Timestamp => Value::Timestamp(key),
+        DataType::Date => Value::Date(key as i32),
+        DataType::Bool => Value::Bool(key == 1),
+        _ => Value::Int(key),
+    }
+}
 
 /// Which groups and traits to look at, growing as the ones before them change.
 struct Marks {
@@ -258,13 +282,29 @@ impl State {
             }
             return Ok(RoaringBitmap::new());
         }
-        let few = members.filter(|_| !defined && !self.traits.traits[i].definition.ranks());
+        let t = &self.traits.traits[i];
+        let few = members.filter(|_| !defined);
         let changed = match few {
-            Some(_) => {
+            Some(_) if !t.definition.ranks() => {
                 let rows: Vec<RowId> = touched.members.iter().collect();
                 self.set_trait_values(i, now, &rows)?
             }
-            None => self.compute_trait(i, now)?,
+            // A QUANTILE of a name (attribute or trait) moves the touched members' keys.
+            Some(_)
+                if t.ranks.is_some()
+                    && touched.members.len() <= MOVED_KEYS
+                    && matches!(
+                        &t.definition,
+                        TraitDef::Quantile {
+                            value: ValueExpr::Attr(_),
+                            ..
+                        }
+                    ) =>
+            {
+                let rows: Vec<RowId> = touched.members.iter().collect();
+                self.move_ranks(i, now, &rows)?
+            }
+            _ => self.compute_trait(i, now)?,
         };
         if self.traits.traits[i].time_dependent {
             self.note_trait_change(i);
@@ -321,7 +361,23 @@ impl State {
     /// value changed.
     pub(super) fn compute_trait(&mut self, i: usize, now: i64) -> Result<RoaringBitmap> {
         let t = &self.traits.traits[i];
-        let column = self.trait_column(t, now)?;
+        let (column, ranks) = match plan::bind_trait(self, t, now)? {
+            BoundValue::Quantile(q) => {
+                // Ranked once over everyone; writes then move a few keys (`ranks.rs`).
+                let n = self.members.len();
+                let ranks = Ranks::new(&q.ranked(n)?, n);
+                let boundaries = ranks.sorted.boundaries(q.buckets);
+                let mut column = Column::nulls(DataType::Int, n);
+                for row in &ranks.members {
+                    let key = ranks.keys[row as usize];
+                    column.set(row as usize, Some(&Value::Int(score(key, &boundaries))));
+                }
+                (column, Some(std::sync::Arc::new(ranks)))
+            }
+            _ => (self.trait_column(t, now)?, None),
+        };
+        self.traits.traits[i].ranks = ranks;
+        let t = &self.traits.traits[i];
         let old = &t.values.column;
         let changed: RoaringBitmap = (0..column.len())
             .filter(|&row| old.get(row) != column.get(row))
@@ -388,6 +444,96 @@ impl State {
                 })
             }
         })
+    }
+
+    /// QUANTILE trait `i` (of an attribute or trait `x`) after a write that touched `rows`:
+    /// their keys move, and the members whose score changes (theirs, or a key between an
+    /// old and a new boundary, found through `x`'s index) are scored again.
+    fn move_ranks(&mut self, i: usize, now: i64, rows: &[RowId]) -> Result<RoaringBitmap> {
+        let t = &self.traits.traits[i];
+        let TraitDef::Quantile {
+            buckets,
+            value,
+            descending,
+            over,
+        } = &t.definition
+        else {
+            return self.compute_trait(i, now);
+        };
+        let (buckets, descending) = (*buckets, *descending);
+        let ValueExpr::Attr(x) = value else {
+            return self.compute_trait(i, now);
+        };
+        let x = x.clone();
+        // The touched members' keys now: in OVER and with a value of x.
+        let chunks = Chunks::from_roaring(&rows.iter().copied().collect());
+        let inside = plan::bind(self, over, now, None)?.bitmap(Universe::of(&chunks), None)?;
+        let bound = plan::bind_value(self, value, now)?;
+        let x_type = bound.data_type();
+        let computed = bound.values(Some(rows), self.members.len())?;
+        let mut keys: Vec<(RowId, Option<i64>)> = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let key = computed
+                .rows
+                .binary_search(&row)
+                .ok()
+                .and_then(|at| rank_key(&computed.column, at))
+                .filter(|_| inside.contains(row))
+                .map(|k| if descending { !k } else { k });
+            keys.push((row, key));
+        }
+        drop(bound);
+        drop(inside);
+        let ranks = std::sync::Arc::make_mut(self.traits.traits[i].ranks.get_or_insert_default());
+        let before = ranks.sorted.boundaries(buckets);
+        for &(row, key) in &keys {
+            ranks.set(row, key);
+        }
+        let after = ranks.sorted.boundaries(buckets);
+        if before.len() != after.len() {
+            // Nobody was ranked, or nobody is: everyone is scored again.
+            return self.compute_trait(i, now);
+        }
+        // Members whose key lies between an old and a new boundary.
+        let mut candidates: RoaringBitmap = rows.iter().copied().collect();
+        for (&b0, &b1) in before.iter().zip(&after) {
+            if b0 == b1 {
+                continue;
+            }
+            let (lo, hi) = (b0.min(b1), b0.max(b1));
+            // Keys in (lo, hi] are x values between these, through x's index.
+            let (a, b) = if descending { (!hi, !lo) } else { (lo, hi) };
+            let between = Segment::Attr {
+                name: x.clone(),
+                predicate: Predicate::Between(key_value(a, x_type), key_value(b, x_type)),
+            };
+            let found =
+                plan::bind(self, &between, now, None)?.bitmap(Universe::live(self), None)?;
+            let ranks = self.traits.traits[i].ranks.as_deref().expect("ranks");
+            candidates.extend(
+                found
+                    .iter()
+                    .filter(|&m| ranks.key(m).is_some_and(|k| lo < k && k <= hi)),
+            );
+        }
+        let ranks = self.traits.traits[i].ranks.clone().expect("ranks");
+        let column = &self.traits.traits[i].values.column;
+        let updates: Vec<(RowId, Option<Value>)> = candidates
+            .iter()
+            .filter_map(|m| {
+                let new = ranks.key(m).map(|k| Value::Int(score(k, &after)));
+                (column.get(m as usize) != new).then_some((m, new))
+            })
+            .collect();
+        let mut changed = RoaringBitmap::new();
+        let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
+        for (row, value) in updates {
+            attr.index.remove(&attr.column, row);
+            attr.column.set(row as usize, value.as_ref());
+            attr.index.insert(&attr.column, row);
+            changed.insert(row);
+        }
+        Ok(changed)
     }
 
     /// Recomputes when trait `i`, which moves with time, next changes without new data.

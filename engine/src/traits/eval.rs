@@ -14,6 +14,8 @@ use crate::plan::{Plan, Universe};
 use crate::state::State;
 use crate::value::{DataType, Value};
 
+use super::ranks::{Ranks, score};
+
 /// `CASE WHEN seg THEN v ... [ELSE v] END` bound.
 pub(crate) struct BoundCase<'a> {
     pub(crate) state: &'a State,
@@ -86,7 +88,7 @@ impl BoundCase<'_> {
 }
 
 /// An order-preserving key of a ranked value (numbers, dates, times, booleans).
-fn rank_key(column: &Column, i: usize) -> Option<i64> {
+pub(crate) fn rank_key(column: &Column, i: usize) -> Option<i64> {
     if !column.is_valid(i) {
         return None;
     }
@@ -108,9 +110,9 @@ impl BoundQuantile<'_> {
         )
     }
 
-    /// Each ranked member's score: `1 + floor(k * (rank - 1) / n)`, rank = 1 + the number
-    /// of ranked members with a strictly smaller value (larger with `DESC`).
-    pub(crate) fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
+    /// The ranked members (in `OVER`, with a value) and their keys (`DESC`: negated, so
+    /// that keys always ascend with rank), in row order.
+    pub(crate) fn ranked(&self, members: usize) -> Result<Vec<(RowId, i64)>> {
         let over = self.over.bitmap(Universe::live(self.state), None)?;
         let all = self.value.values(None, members)?;
         let empty_key = self.value.empty().map(|v| {
@@ -134,22 +136,23 @@ impl BoundQuantile<'_> {
                 keyed.push((row, if self.descending { !k } else { k }));
             }
         }
-        let n = keyed.len() as u64;
-        let mut sorted: Vec<i64> = keyed.iter().map(|p| p.1).collect();
-        sorted.sort_unstable();
-        let k = u64::from(self.buckets);
-        let score = |key: i64| {
-            let smaller = sorted.partition_point(|&x| x < key) as u64;
-            Value::Int(1 + (k * smaller / n) as i64)
-        };
+        Ok(keyed)
+    }
+
+    /// Each ranked member's score: `1 + floor(k * (rank - 1) / n)`, rank = 1 + the number
+    /// of ranked members with a strictly smaller value (larger with `DESC`).
+    pub(crate) fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
+        let keyed = self.ranked(members)?;
+        let ranks = Ranks::new(&keyed, members);
+        let boundaries = ranks.sorted.boundaries(self.buckets);
         let pairs: Vec<(RowId, Value)> = match few {
-            None => keyed.iter().map(|&(row, key)| (row, score(key))).collect(),
+            None => keyed
+                .iter()
+                .map(|&(row, key)| (row, Value::Int(score(key, &boundaries))))
+                .collect(),
             Some(rows) => rows
                 .iter()
-                .filter_map(|row| {
-                    let i = keyed.binary_search_by_key(row, |p| p.0).ok()?;
-                    Some((*row, score(keyed[i].1)))
-                })
+                .filter_map(|&row| Some((row, Value::Int(score(ranks.key(row)?, &boundaries)))))
                 .collect(),
         };
         Ok(member_values(DataType::Int, pairs))

@@ -14,6 +14,7 @@
 //! (`seq`), in which they are refreshed.
 
 pub(crate) mod eval;
+pub(crate) mod ranks;
 pub(crate) mod stored;
 
 use std::sync::Arc;
@@ -155,6 +156,9 @@ pub(crate) struct Trait {
     pub(crate) next_change: i64,
     /// A `QUANTILE`, or reads one (through the traits and groups it names).
     pub(crate) ranked: bool,
+    /// A `QUANTILE`'s ranked members and keys, once it was computed over everyone: writes
+    /// then move a few keys instead of ranking everyone again (`ranks.rs`).
+    pub(crate) ranks: Option<Arc<ranks::Ranks>>,
 }
 
 impl Trait {
@@ -218,6 +222,7 @@ impl TraitStore {
             valid_from: i64::MAX,
             next_change: i64::MAX,
             ranked: false,
+            ranks: None,
         });
         self.dependents = crate::groups::depends::Dependents::of_traits(&self.traits);
     }
