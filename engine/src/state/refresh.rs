@@ -343,9 +343,18 @@ impl State {
             }
         }
         drop(bound);
+        Ok(self.store_trait_values(i, updates))
+    }
+
+    /// Stores new values of trait `i` (its index kept current); the rows changed.
+    fn store_trait_values(
+        &mut self,
+        i: usize,
+        updates: Vec<(RowId, Option<Value>)>,
+    ) -> RoaringBitmap {
         let mut changed = RoaringBitmap::new();
         if updates.is_empty() {
-            return Ok(changed);
+            return changed;
         }
         let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
         for (row, value) in updates {
@@ -354,7 +363,7 @@ impl State {
             attr.index.insert(&attr.column, row);
             changed.insert(row);
         }
-        Ok(changed)
+        changed
     }
 
     /// Trait `i`'s values of every member computed at `now` and stored; the rows whose
@@ -525,15 +534,7 @@ impl State {
                 (column.get(m as usize) != new).then_some((m, new))
             })
             .collect();
-        let mut changed = RoaringBitmap::new();
-        let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
-        for (row, value) in updates {
-            attr.index.remove(&attr.column, row);
-            attr.column.set(row as usize, value.as_ref());
-            attr.index.insert(&attr.column, row);
-            changed.insert(row);
-        }
-        Ok(changed)
+        Ok(self.store_trait_values(i, updates))
     }
 
     /// Recomputes when trait `i`, which moves with time, next changes without new data.
