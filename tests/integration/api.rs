@@ -604,3 +604,79 @@ fn breakdown_by_values_and_several_columns_adds_up() {
         }
     }
 }
+
+/// Sums and averages over more members than one chunk of the dense fold (65,536) take the
+/// bucketed path; they equal sums computed here, NULL amounts skipped.
+#[test]
+fn sums_over_many_members_equal_a_plain_sum() {
+    use arrow_array::{Float64Array, TimestampMicrosecondArray};
+    let members = 140_000usize;
+    let now = ts("2026-11-01T00:00:00Z").micros();
+    let day = 86_400_000_000i64;
+    let (mut ids, mut times, mut amounts) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..3 * members {
+        let m = (k * 7919) % members;
+        ids.push(format!("M{m}"));
+        // some outside a 30-day window, some in the future
+        times.push(now - (k as i64 % 40) * day + (k as i64 % 3));
+        amounts.push((k % 11 != 0).then_some((k % 13) as f64 * 10.5));
+    }
+    let db = Database::in_memory();
+    db.load_events(&[batch(vec![
+        (
+            "member_id",
+            Arc::new(StringArray::from(ids.clone())) as ArrayRef,
+        ),
+        (
+            "event",
+            Arc::new(StringArray::from(vec!["purchase"; ids.len()])),
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(times.clone()).with_timezone("UTC")),
+        ),
+        ("amount", Arc::new(Float64Array::from(amounts.clone()))),
+    ])])
+    .unwrap();
+    let mut sums = std::collections::HashMap::<&str, (f64, u32)>::new();
+    for k in 0..ids.len() {
+        let inside = now - 30 * day < times[k] && times[k] <= now;
+        if let (true, Some(a)) = (inside, amounts[k]) {
+            let e = sums.entry(ids[k].as_str()).or_default();
+            e.0 += a;
+            e.1 += 1;
+        }
+    }
+    let view = db.as_of(Timestamp(now));
+    for threshold in [0.0, 100.0, 250.0] {
+        let expected = sums.values().filter(|(s, _)| *s >= threshold).count() as u64
+            + if threshold <= 0.0 {
+                (members - sums.len()) as u64
+            } else {
+                0
+            };
+        let text = format!("COUNT SUM(amount OF purchase IN LAST 30 DAYS) >= {threshold}");
+        assert_eq!(
+            db.execute(&text, Some(Timestamp(now))).unwrap()[0],
+            memberdb::query::Output::Count(expected),
+            "{text}"
+        );
+        let avg = sums
+            .values()
+            .filter(|(s, n)| s / f64::from(*n) >= threshold / 4.0)
+            .count() as u64;
+        let segment = Segment::value(
+            memberdb::ValueExpr::avg("amount")
+                .of("purchase")
+                .in_last(30, TimeUnit::Days)
+                .build(),
+        )
+        .ge(threshold / 4.0);
+        assert_eq!(
+            view.count(&segment).unwrap(),
+            avg,
+            "AVG >= {}",
+            threshold / 4.0
+        );
+    }
+}

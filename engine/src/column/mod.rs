@@ -99,6 +99,22 @@ impl Column {
         self.valid.get(row)
     }
 
+    /// Appends numbers to a float column (NaN as NULL); to another column, each through
+    /// [`Column::push`].
+    pub(crate) fn extend_floats(&mut self, values: &[f64]) {
+        match &mut self.data {
+            ColumnData::Float(v) if !values.iter().any(|x| x.is_nan()) => {
+                v.extend_from_slice(values);
+                self.valid.extend_constant(true, values.len());
+            }
+            _ => {
+                for &x in values {
+                    self.push(Some(&Value::Float(x)));
+                }
+            }
+        }
+    }
+
     pub(crate) fn extend_nulls(&mut self, count: usize) {
         let new_len = self.len() + count;
         match &mut self.data {
@@ -165,9 +181,22 @@ impl Column {
 
     /// Appends one value (coerced already) or NULL.
     pub(crate) fn push(&mut self, value: Option<&Value>) {
-        self.extend_nulls(1);
-        let row = self.len() - 1;
-        self.set(row, value);
+        // A value of the column's own type is appended in place (computed values are built
+        // a value at a time); anything else goes through `set`'s conversions.
+        match (&mut self.data, value) {
+            (ColumnData::Float(v), Some(Value::Float(x))) if !x.is_nan() => v.push(*x),
+            (ColumnData::Int(v), Some(Value::Int(x)))
+            | (ColumnData::Timestamp(v), Some(Value::Timestamp(x))) => v.push(*x),
+            (ColumnData::Date(v), Some(Value::Date(x))) => v.push(*x),
+            (ColumnData::Bool(v), Some(Value::Bool(x))) => v.push(*x),
+            _ => {
+                self.extend_nulls(1);
+                let row = self.len() - 1;
+                self.set(row, value);
+                return;
+            }
+        }
+        self.valid.push(true);
     }
 
     /// Converts `value` to this column's type, or explains why it cannot be.
