@@ -52,14 +52,46 @@ fn key(column: &Column, i: usize) -> Option<u64> {
     column.is_valid(i).then(|| column.group_key(i))
 }
 
-/// Codes an attribute's (or a kept trait's) column for `rows`, reading it in place.
+/// Codes an attribute's (or a kept trait's) column for `rows`, reading it in place. Keys
+/// in a small range (levels, scores, a dictionary of a few strings) are coded through a
+/// table, without hashing.
 fn code_column(column: &Column, rows: &[RowId]) -> Coded {
+    let len = column.len();
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    for &r in rows {
+        if (r as usize) < len && column.is_valid(r as usize) {
+            let k = column.group_key(r as usize);
+            lo = lo.min(k);
+            hi = hi.max(k);
+        }
+    }
     let mut coder = Coder::default();
+    if lo <= hi && hi - lo < 1 << 16 {
+        let mut table = vec![u32::MAX; (hi - lo + 1) as usize];
+        let codes = rows
+            .iter()
+            .map(|&r| {
+                let r = r as usize;
+                if r >= len || !column.is_valid(r) {
+                    return coder.code(None, || None);
+                }
+                let slot = &mut table[(column.group_key(r) - lo) as usize];
+                if *slot == u32::MAX {
+                    *slot = coder.code(Some(column.group_key(r)), || column.get(r));
+                }
+                *slot
+            })
+            .collect();
+        return Coded {
+            codes,
+            values: coder.values,
+        };
+    }
     let codes = rows
         .iter()
         .map(|&r| {
             let r = r as usize;
-            if r >= column.len() {
+            if r >= len {
                 return coder.code(None, || None);
             }
             coder.code(key(column, r), || column.get(r))
