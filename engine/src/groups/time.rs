@@ -371,6 +371,20 @@ pub(crate) fn next_boundary(state: &State, reads: &[WindowRead], clock: i64) -> 
     next
 }
 
+/// The first instant after `clock` at which an event at `ts` changes what `read` reads
+/// (`i64::MAX`: none).
+pub(crate) fn next_instant(read: &WindowRead, ts: i64, clock: i64) -> i64 {
+    match read {
+        WindowRead::Events { span, .. } => [ts, ts.saturating_add(*span)]
+            .into_iter()
+            .filter(|&at| at > clock)
+            .min()
+            .unwrap_or(i64::MAX),
+        WindowRead::EventDays { .. } => next_day_from(ts, clock),
+        WindowRead::Attribute { .. } => i64::MAX,
+    }
+}
+
 /// The first instant after `clock` a whole number of days (of any sign) from `t`.
 fn next_day_from(t: i64, clock: i64) -> i64 {
     clock

@@ -442,6 +442,10 @@ fn add_event(
     let (row, new) = state.members.resolve_or_create(member_id)?;
     touched.members(&[row], new);
     touched.events.insert(event.to_string());
+    touched
+        .event_times
+        .get_or_insert_with(Vec::new)
+        .push((event.to_string(), ts));
     state.attrs.grow(state.members.len());
     for (name, data_type, _) in &staged_props {
         state.events.props.entry(name.clone()).or_insert(*data_type);

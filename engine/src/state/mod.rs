@@ -102,10 +102,41 @@ impl State {
     }
 
     /// Recomputes when group `i`, which moves with time, next changes without new data.
-    fn note_next_change(&mut self, i: usize) {
+    fn note_next_change(&mut self, i: usize, touched: Option<&Touched>) {
         let group = &self.groups.groups[i];
-        let next = crate::groups::time::next_boundary(self, &group.windows, self.clock);
+        let next = self.next_change_of(&group.windows, group.next_change, touched);
         self.groups.groups[i].next_change = next;
+    }
+
+    /// The next time-driven change of what reads `windows`, after a write that touched
+    /// `touched`: with only events added one by one and no date attribute read, the
+    /// earlier of `current` and their own instants (adding events only adds instants);
+    /// else found again from all the events.
+    pub(super) fn next_change_of(
+        &self,
+        windows: &[crate::groups::time::WindowRead],
+        current: i64,
+        touched: Option<&Touched>,
+    ) -> i64 {
+        use crate::groups::time::{WindowRead, next_boundary, next_instant};
+        let times = touched.and_then(|t| {
+            let attributes = windows.iter().any(
+                |w| matches!(w, WindowRead::Attribute { name, .. } if t.attributes.contains(name)),
+            );
+            t.event_times
+                .as_ref()
+                .filter(|_| !attributes && current != i64::MAX)
+        });
+        match times {
+            Some(times) => times.iter().fold(current, |next, (event, ts)| {
+                windows
+                    .iter()
+                    .filter(|w| w.event() == Some(event.as_str()))
+                    .map(|w| next_instant(w, *ts, self.clock))
+                    .fold(next, i64::min)
+            }),
+            None => next_boundary(self, windows, self.clock),
+        }
     }
 
     /// Evaluates group `i` at `now` over `members`.

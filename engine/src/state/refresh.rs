@@ -200,7 +200,7 @@ impl State {
         let defined = touched.defined.contains(&group.name);
         if !marks.groups[i] && !defined {
             if marks.group_windows[i] {
-                self.note_next_change(i);
+                self.note_next_change(i, Some(touched));
             }
             return Ok(false);
         }
@@ -222,7 +222,7 @@ impl State {
                 };
                 if before == inside {
                     if marks.group_windows[i] {
-                        self.note_next_change(i);
+                        self.note_next_change(i, Some(touched));
                     }
                     return Ok(false);
                 }
@@ -257,7 +257,7 @@ impl State {
             );
         }
         if group.time_dependent {
-            self.note_next_change(i);
+            self.note_next_change(i, Some(touched));
         }
         Ok(changed || defined)
     }
@@ -278,7 +278,7 @@ impl State {
         let defined = touched.defined.contains(&t.name);
         if !marks.traits[i] && !defined {
             if marks.trait_windows[i] {
-                self.note_trait_change(i);
+                self.note_trait_change(i, Some(touched));
             }
             return Ok(RoaringBitmap::new());
         }
@@ -307,7 +307,7 @@ impl State {
             _ => self.compute_trait(i, now)?,
         };
         if self.traits.traits[i].time_dependent {
-            self.note_trait_change(i);
+            self.note_trait_change(i, Some(touched));
         }
         Ok(changed)
     }
@@ -538,9 +538,9 @@ impl State {
     }
 
     /// Recomputes when trait `i`, which moves with time, next changes without new data.
-    pub(super) fn note_trait_change(&mut self, i: usize) {
+    pub(super) fn note_trait_change(&mut self, i: usize, touched: Option<&Touched>) {
         let t = &self.traits.traits[i];
-        let next = crate::groups::time::next_boundary(self, &t.windows, self.clock);
+        let next = self.next_change_of(&t.windows, t.next_change, touched);
         self.traits.traits[i].next_change = next;
     }
 }

@@ -28,6 +28,10 @@ pub(crate) struct Touched {
     pub(crate) defined: BTreeSet<String>,
     /// Anything may have changed (a restore, a type change): every group is evaluated.
     pub(crate) everything: bool,
+    /// The type and time of every event added, when the change added them one by one
+    /// (`EVENT.ADD`); `None` after a load. The next time-driven change of what reads
+    /// their windows is then found from them alone.
+    pub(crate) event_times: Option<Vec<(String, i64)>>,
 }
 
 impl Touched {
