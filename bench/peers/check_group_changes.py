@@ -55,6 +55,19 @@ GROUPS = {
 GROUPS["both"] = f"({GROUPS['recent']}) AND NOT ({GROUPS['vip_login']})"
 
 
+def days_since_last(event):
+    last = f"(SELECT max(e.us) FROM ev e WHERE e.member_id = p.member AND e.event = '{event}')"
+    return f"floor((p.t - {last}) / {DAY})"
+
+
+# DAYS SINCE (DESIGN section 9: floor((now - t) / 24 h)), and the trait
+# scan_level = BUCKET(DAYS SINCE LAST(scan_qr), 7, 14) compared with 2
+GROUPS["bought_10_to_20_days_ago"] = f"coalesce({days_since_last('purchase')} BETWEEN 10 AND 20, false)"
+GROUPS["scan_level_2"] = (
+    f"coalesce({days_since_last('scan_qr')} >= 7 AND {days_since_last('scan_qr')} < 14, false)"
+)
+
+
 def main():
     binary = os.environ.get("MEMBERDB_GROUP_CHANGES_BIN")
     command = (

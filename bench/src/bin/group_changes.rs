@@ -29,7 +29,16 @@ const DEFINITIONS: &[(&str, &str)] = &[
         "DID view_product AT MOST 2 TIMES IN LAST 3 DAYS",
     ),
     ("both", "IN GROUP recent AND NOT IN GROUP vip_login"),
+    // DAYS SINCE, and a trait of it
+    (
+        "bought_10_to_20_days_ago",
+        "DAYS SINCE LAST(purchase) BETWEEN 10 AND 20",
+    ),
+    ("scan_level_2", "scan_level = 2"),
 ];
+
+/// The traits the groups read.
+const TRAITS: &str = "DEFINE TRAIT scan_level AS BUCKET(DAYS SINCE LAST(scan_qr), 7, 14)";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.load_file(InputKind::Members, dir.join("members.parquet"))?;
     db.load_file(InputKind::Events, dir.join("events.parquet"))?;
     db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
+    db.execute(TRAITS, None)?;
     let mut after = Vec::new();
     for (name, definition) in DEFINITIONS {
         // kept for years: a long move must not trim what it just made
