@@ -88,7 +88,9 @@ WIDE = {
             "1 + intDiv(3 * (rank() OVER (ORDER BY ltv) - 1), count() OVER ()) AS m FROM ("
             f"SELECT intDiv(toUnixTimestamp64Micro({NOW_SQL}) - toUnixTimestamp64Micro(max(ts)), "
             f"86400000000) AS d, countIf({last(365)}) AS n, "
-            f"coalesce(sumIf(amount, {last(365)}), 0) AS ltv "
+            # added in time order, as memberdb does: float sums depend on the order
+            "coalesce(arraySum(x -> assumeNotNull(x.2), arraySort(x -> x.1, "
+            f"groupArrayIf((ts, amount), {last(365)} AND amount IS NOT NULL))), 0) AS ltv "
             "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
             "GROUP BY 1"),
 }

@@ -80,7 +80,8 @@ QUERIES = {
             "1 + (3 * (rank() OVER (ORDER BY ltv) - 1)) // count(*) OVER () AS m FROM ("
             f"SELECT floor((epoch_us({NOW_SQL}) - epoch_us(max(ts))) / 86400000000) AS d, "
             f"count(*) FILTER (WHERE {last(365)}) AS n, "
-            f"coalesce(sum(amount) FILTER (WHERE {last(365)}), 0) AS ltv "
+            # added in time order, as memberdb does: float sums depend on the order
+            f"coalesce(sum(amount ORDER BY ts) FILTER (WHERE {last(365)}), 0) AS ltv "
             "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
             "GROUP BY 1"),
 }
