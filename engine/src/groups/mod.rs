@@ -146,22 +146,7 @@ impl GroupStore {
             .iter()
             .position(|g| g.name == name)
             .ok_or_else(|| Error::unknown("group", name, self.names()))?;
-        let users: Vec<&str> = self
-            .groups
-            .iter()
-            .filter(|g| {
-                let mut refs = Vec::new();
-                g.definition.referenced_groups(&mut refs);
-                refs.contains(&name)
-            })
-            .map(|g| g.name.as_str())
-            .collect();
-        if !users.is_empty() {
-            return Err(Error::Conflict(format!(
-                "group '{name}' is used by {}; drop those first",
-                users.join(", ")
-            )));
-        }
+        // What still uses it was refused before (`state::apply`, groups and traits alike).
         self.groups.remove(pos);
         self.dependents = depends::Dependents::of(&self.groups);
         Ok(())

@@ -114,24 +114,13 @@ pub(crate) fn apply(
                 .traits
                 .get(name)
                 .ok_or_else(|| Error::unknown("trait", name, state.traits.names()))?;
-            let users = users_of(state, name, false);
-            if !users.is_empty() {
-                return Err(Error::Conflict(format!(
-                    "trait '{name}' is used by {}; drop those first",
-                    users.join(", ")
-                )));
-            }
+            refuse_if_used(state, name, false)?;
             state.traits.remove(name)?;
             Ok(Outcome::Done)
         }
         Change::DropGroup { name } => {
-            let users = users_of(state, name, true);
-            if state.groups.get(name).is_some() && !users.is_empty() {
-                return Err(Error::Conflict(format!(
-                    "group '{name}' is used by {}; drop those first",
-                    users.join(", ")
-                )));
-            }
+            state.groups.require(name)?;
+            refuse_if_used(state, name, true)?;
             state.groups.drop_group(name)?;
             state.consumers.forget_stream(name);
             Ok(Outcome::Done)
@@ -248,6 +237,20 @@ pub(crate) fn not_a_trait(state: &State, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Refuses to drop group (`group`) or trait `name` while a group or trait names it, so
+/// definitions never refer to what is gone.
+fn refuse_if_used(state: &State, name: &str, group: bool) -> Result<()> {
+    let users = users_of(state, name, group);
+    if users.is_empty() {
+        return Ok(());
+    }
+    let kind = if group { "group" } else { "trait" };
+    Err(Error::Conflict(format!(
+        "{kind} '{name}' is used by {}; drop those first",
+        users.join(", ")
+    )))
 }
 
 /// The groups and traits whose definitions name `name`: a group (`IN GROUP`) when

@@ -11,8 +11,10 @@
 //!
 //! Traits that move with time are brought to the new instant in the same definition order,
 //! before the groups that read them; a group evaluated at an instant inside the move binds
-//! such a trait's definition at that instant. A `QUANTILE` trait ranks everyone: members
-//! whose score moves only because others' values did change at the move's end.
+//! such a trait's definition at that instant. A `QUANTILE` trait ranks everyone, so a group
+//! reading one is not bisected: each change is put at the member's own instant when it has
+//! one in the move, else at the move's end (where members whose score moved only because
+//! others' values did are looked at too).
 
 use roaring::RoaringBitmap;
 
@@ -104,10 +106,11 @@ impl State {
             *moved |= self.compute_trait(i, t1)?;
         } else {
             let candidates = time::boundaries(self, &t.windows, t0, t1)?;
-            let rows: Vec<RowId> = candidates.members.iter().map(|(row, _)| *row).collect();
+            let mut rows: RoaringBitmap = candidates.members.iter().map(|(row, _)| *row).collect();
             // A trait reading a rank reads members that moved with it.
-            let mut rows: RoaringBitmap = rows.into_iter().collect();
-            rows |= &*moved;
+            if t.ranked {
+                rows |= &*moved;
+            }
             let rows: Vec<RowId> = rows.iter().collect();
             self.set_trait_values(i, t1, &rows)?;
         }
@@ -129,7 +132,8 @@ impl State {
     fn transitions(&self, i: usize, t0: i64, t1: i64, moved: &RoaringBitmap) -> Result<Vec<Timed>> {
         let group = &self.groups.groups[i];
         let mut candidates = time::boundaries(self, &group.windows, t0, t1)?;
-        if !moved.is_empty() {
+        // Only a group reading a QUANTILE can move with others' ranks.
+        if group.ranked && !moved.is_empty() {
             candidates.add(moved, t1);
         }
         // Windows only losing events and a definition that only falls (or only rises) with
@@ -143,7 +147,6 @@ impl State {
             .expect("rows ascend");
         let at_t0 = &all & self.groups.groups[i].bitmap.as_ref();
         let at_t1 = self.evaluate_group(i, t1, &all)?;
-        let (at_t0_all, at_t1_all) = (at_t0.clone(), at_t1.clone());
         let mut out = Vec::new();
         if self.groups.groups[i].ranked {
             // Reading a QUANTILE, an evaluation at an instant inside the move ranks everyone
@@ -212,32 +215,8 @@ impl State {
             });
         }
         out.sort_unstable_by_key(|e| (e.at, e.row));
-        settle(&mut out, &at_t0_all, &at_t1_all, t1);
         Ok(out)
     }
-}
-
-/// Every member ends the move where the definition puts it at `t1` (`at_t1`), starting
-/// from `at_t0`: with exact instants this adds nothing; with a rank-based trait, whose
-/// scores move at instants of others' data (not among a member's own), the missing entries
-/// are added at `t1`.
-fn settle(out: &mut Vec<Timed>, at_t0: &RoaringBitmap, at_t1: &RoaringBitmap, t1: i64) {
-    let mut inside = at_t0.clone();
-    for e in out.iter() {
-        match e.op {
-            ChangeOp::Enter => inside.insert(e.row),
-            ChangeOp::Exit => inside.remove(e.row),
-        };
-    }
-    for row in &inside ^ at_t1 {
-        let op = if at_t1.contains(row) {
-            ChangeOp::Enter
-        } else {
-            ChangeOp::Exit
-        };
-        out.push(Timed { at: t1, row, op });
-    }
-    out.sort_by_key(|e| (e.at, e.row));
 }
 
 /// How `row` changed between two memberships, if it did.

@@ -259,7 +259,7 @@ impl State {
         if group.time_dependent {
             self.note_next_change(i, Some(touched));
         }
-        Ok(changed || defined)
+        Ok(changed)
     }
 
     /// Trait `i` brought up to date; the members whose value changed.
@@ -283,25 +283,14 @@ impl State {
             return Ok(RoaringBitmap::new());
         }
         let t = &self.traits.traits[i];
-        let few = members.filter(|_| !defined);
+        let few: Option<Vec<RowId>> = members
+            .filter(|_| !defined)
+            .map(|_| touched.members.iter().collect());
         let changed = match few {
-            Some(_) if !t.definition.ranks() => {
-                let rows: Vec<RowId> = touched.members.iter().collect();
-                self.set_trait_values(i, now, &rows)?
-            }
-            // A QUANTILE of a name (attribute or trait) moves the touched members' keys.
-            Some(_)
-                if t.ranks.is_some()
-                    && touched.members.len() <= MOVED_KEYS
-                    && matches!(
-                        &t.definition,
-                        TraitDef::Quantile {
-                            value: ValueExpr::Attr(_),
-                            ..
-                        }
-                    ) =>
-            {
-                let rows: Vec<RowId> = touched.members.iter().collect();
+            Some(rows) if !t.definition.ranks() => self.set_trait_values(i, now, &rows)?,
+            // A QUANTILE moves the touched members' keys (or ranks everyone again when it
+            // cannot).
+            Some(rows) if t.ranks.is_some() && rows.len() as u64 <= MOVED_KEYS => {
                 self.move_ranks(i, now, &rows)?
             }
             _ => self.compute_trait(i, now)?,
@@ -492,7 +481,6 @@ impl State {
             keys.push((row, key));
         }
         drop(bound);
-        drop(inside);
         let ranks = std::sync::Arc::make_mut(self.traits.traits[i].ranks.get_or_insert_default());
         let before = ranks.sorted.boundaries(buckets);
         for &(row, key) in &keys {

@@ -14,7 +14,7 @@ use crate::plan::{Plan, Universe};
 use crate::state::State;
 use crate::value::{DataType, Value};
 
-use super::ranks::{Ranks, score};
+use super::ranks::{SortedKeys, score};
 
 /// `CASE WHEN seg THEN v ... [ELSE v] END` bound.
 pub(crate) struct BoundCase<'a> {
@@ -143,16 +143,16 @@ impl BoundQuantile<'_> {
     /// of ranked members with a strictly smaller value (larger with `DESC`).
     pub(crate) fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
         let keyed = self.ranked(members)?;
-        let ranks = Ranks::new(&keyed, members);
-        let boundaries = ranks.sorted.boundaries(self.buckets);
+        let mut sorted: Vec<i64> = keyed.iter().map(|p| p.1).collect();
+        sorted.sort_unstable();
+        let boundaries = SortedKeys::from_sorted(sorted).boundaries(self.buckets);
+        let score_of = |&(row, key): &(RowId, i64)| (row, Value::Int(score(key, &boundaries)));
         let pairs: Vec<(RowId, Value)> = match few {
-            None => keyed
-                .iter()
-                .map(|&(row, key)| (row, Value::Int(score(key, &boundaries))))
-                .collect(),
+            None => keyed.iter().map(score_of).collect(),
             Some(rows) => rows
                 .iter()
-                .filter_map(|&row| Some((row, Value::Int(score(ranks.key(row)?, &boundaries)))))
+                .filter_map(|row| keyed.binary_search_by_key(row, |p| p.0).ok())
+                .map(|at| score_of(&keyed[at]))
                 .collect(),
         };
         Ok(member_values(DataType::Int, pairs))
