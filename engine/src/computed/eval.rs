@@ -230,9 +230,11 @@ const CHUNK: usize = 1 << 16;
 /// Events filtered per block (as `EventPartition::filtered_members`).
 const BLOCK: usize = 4096;
 
-/// Up to this many members, an aggregate reads each one's events through the partition's
-/// index of them rather than walking the window (a trait kept current after a write).
+/// Up to this many members, or one per [`INDEXED_SHARE`] events of the window if more, an
+/// aggregate reads each one's events through the partition's index of them rather than
+/// walking the window (a trait kept current after a write, a clock move's candidates).
 const INDEXED_MEMBERS: usize = 64;
+const INDEXED_SHARE: usize = 16;
 
 impl BoundAggregate<'_> {
     /// Calls `f(slot, event)` for every passing event of a member with a slot, in order.
@@ -248,7 +250,8 @@ impl BoundAggregate<'_> {
             return Ok(());
         }
         // A few members: each one's events, from the partition's index of them.
-        if let Some(few) = slots.few.filter(|few| few.len() <= INDEXED_MEMBERS) {
+        let indexed = INDEXED_MEMBERS.max(self.events.len() / INDEXED_SHARE);
+        if let Some(few) = slots.few.filter(|few| few.len() <= indexed) {
             let mut scratch = Vec::new();
             let mut result: Result<()> = Ok(());
             for (slot, &m) in few.iter().enumerate() {

@@ -8,7 +8,7 @@ use crate::attributes::Attribute;
 use crate::bitmap::Chunks;
 use crate::column::{Column, Matcher, compile};
 use crate::error::Result;
-use crate::events::{BoundFilter, DaySplit, EventPartition, counts_among};
+use crate::events::{BoundFilter, DaySplit, EventPartition, FEW_MEMBERS, counts_among};
 use crate::segment::Frequency;
 
 /// A leaf whose members are computed at run time.
@@ -81,6 +81,10 @@ pub(crate) enum Leaf<'a> {
     },
 }
 
+/// A computed value's leaf is computed for the members of its universe alone up to this
+/// share of every member (else for everyone, in one pass over the window).
+const VALUE_SHARE: u64 = 16;
+
 impl Leaf<'_> {
     /// The members of the leaf; with `within`, at least those inside its chunks (the
     /// plan intersects with its universe): the leaves whose work goes by chunk of members
@@ -88,9 +92,7 @@ impl Leaf<'_> {
     pub(crate) fn compute(&self, within: Option<&Chunks>) -> Result<RoaringBitmap> {
         // A universe of a few members (a write's, a piece of a clock move): the window's
         // events are passed over for those members only, nothing sorted.
-        let few = within
-            .filter(|w| w.len() <= crate::events::FEW_MEMBERS)
-            .map(Chunks::rows);
+        let few = within.filter(|w| w.len() <= FEW_MEMBERS).map(Chunks::rows);
         Ok(match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
@@ -178,6 +180,12 @@ impl Leaf<'_> {
                 failing,
                 members,
             } => {
+                // A value is computed for the universe's members alone while they are a
+                // small share of everyone (a clock move's candidates): each one's events
+                // come from the partition's index of them.
+                let few = within
+                    .filter(|w| w.len() <= (*members as u64 / VALUE_SHARE).max(FEW_MEMBERS))
+                    .map(Chunks::rows);
                 let values = value.values(few.as_deref(), *members)?;
                 let matcher = compile(predicate, &values.column, "the value")?;
                 let mut pass = vec![false; values.rows.len()];

@@ -11,14 +11,15 @@
 //!
 //! Traits that move with time are brought to the new instant in the same definition order,
 //! before the groups that read them; a group evaluated at an instant inside the move binds
-//! such a trait's definition at that instant. A `QUANTILE` trait ranks everyone, so a group
-//! reading one is not bisected: each change is put at the member's own instant when it has
-//! one in the move, else at the move's end (where members whose score moved only because
-//! others' values did are looked at too).
+//! such a trait's definition at that instant. A `QUANTILE` trait moves the keys of the
+//! members with an instant in the move (or ranks everyone again when they are many); as a
+//! rank can move with others' values, a group reading one is not bisected: each change is
+//! put at the member's own instant when it has one in the move, else at the move's end
+//! (where members whose score moved only because others' values did are looked at too).
 
 use roaring::RoaringBitmap;
 
-use super::State;
+use super::{State, refresh};
 use crate::error::Result;
 use crate::groups::stream::{ChangeCause, ChangeOp, RunBody, Timed};
 use crate::groups::time;
@@ -102,17 +103,21 @@ impl State {
             self.traits.traits[i].valid_from = t1;
             return Ok(());
         }
-        if t.definition.ranks() {
-            *moved |= self.compute_trait(i, t1)?;
-        } else {
-            let candidates = time::boundaries(self, &t.windows, t0, t1)?;
-            let mut rows: RoaringBitmap = candidates.members.iter().map(|(row, _)| *row).collect();
-            // A trait reading a rank reads members that moved with it.
-            if t.ranked {
-                rows |= &*moved;
-            }
-            let rows: Vec<RowId> = rows.iter().collect();
+        // The members with an instant in the move, and, for a trait reading a rank, the
+        // members that moved with it: nobody else's value can change.
+        let candidates = time::boundaries(self, &t.windows, t0, t1)?;
+        let mut rows: RoaringBitmap = candidates.members.iter().map(|(row, _)| *row).collect();
+        if t.ranked {
+            rows |= &*moved;
+        }
+        let rows: Vec<RowId> = rows.iter().collect();
+        if !t.definition.ranks() {
             self.set_trait_values(i, t1, &rows)?;
+        } else if refresh::moves_keys(t, rows.len() as u64) {
+            // A QUANTILE moves those keys (members between moved boundaries follow).
+            *moved |= self.move_ranks(i, t1, &rows)?;
+        } else {
+            *moved |= self.compute_trait(i, t1)?;
         }
         self.traits.traits[i].valid_from = t1;
         self.clock_for_trait(i, t1);

@@ -6,8 +6,9 @@
 //! over a universe of those members, and changes for them alone; one just defined, every one
 //! after a change that may have touched anything, and every one when the touched members are
 //! more than [`WHOLE_REFRESH`] of them (a bulk load: one walk over everyone is then cheaper)
-//! is evaluated over every member. A `QUANTILE` trait ranks everyone, so it is evaluated over
-//! everyone whenever its reads were touched.
+//! is evaluated over every member. A `QUANTILE` trait moves the keys of the touched members
+//! in its ranks (`traits::ranks`) and scores again those whose score moved; it ranks
+//! everyone again when too many keys move.
 //!
 //! A trait whose values change adds its name to the touched attributes and the members
 //! whose value changed to the touched members (a rank can move members no write touched),
@@ -20,14 +21,11 @@ use super::{State, Touched};
 use crate::attributes::{AttrIndex, Attribute};
 use crate::bitmap::{Bitmap, Chunks};
 use crate::column::Column;
-use crate::computed::ValueExpr;
 use crate::computed::eval::BoundValue;
 use crate::error::Result;
 use crate::groups::stream::{ChangeCause, ChangeOp, RunBody};
 use crate::members::RowId;
 use crate::plan::{self, Universe};
-use crate::segment::{Predicate, Segment};
-use crate::traits::eval::rank_key;
 use crate::traits::ranks::{Ranks, score};
 use crate::traits::{Derived, TraitDef};
 use crate::value::{DataType, Value};
@@ -36,22 +34,18 @@ use crate::value::{DataType, Value};
 /// everyone.
 const WHOLE_REFRESH: f64 = 1.0 / 16.0;
 
-/// Up to this many touched members, a `QUANTILE` moves their keys; above, it ranks everyone
-/// again.
+/// Up to this many members whose keys can have moved, or [`MOVED_SHARE`] of the ranked
+/// members if more, a `QUANTILE` moves their keys; above, it ranks everyone again.
 const MOVED_KEYS: u64 = 256;
+const MOVED_SHARE: u64 = 64;
 
-/// The value of x a rank key stands for (`rank_key`'s inverse).
-fn key_value(key: i64, data_type: DataType) -> Value {
-    match data_type {
-        DataType::Float => {
-            let bits = if key < 0 { key ^ i64::MAX } else { key };
-            Value::Float(f64::from_bits(bits as u64))
-        }
-        DataType::Timestamp => Value::Timestamp(key),
-        DataType::Date => Value::Date(key as i32),
-        DataType::Bool => Value::Bool(key == 1),
-        _ => Value::Int(key),
-    }
+/// Whether a `QUANTILE` with `ranked` members moves `moving` keys rather than ranking
+/// everyone again (a key moves in `O(sqrt n)`; ranking everyone sorts them all).
+pub(super) fn moves_keys(trait_: &crate::traits::Trait, moving: u64) -> bool {
+    trait_
+        .ranks
+        .as_ref()
+        .is_some_and(|r| moving <= MOVED_KEYS.max(r.members.len() / MOVED_SHARE))
 }
 
 /// Which groups and traits to look at, growing as the ones before them change.
@@ -290,9 +284,7 @@ impl State {
             Some(rows) if !t.definition.ranks() => self.set_trait_values(i, now, &rows)?,
             // A QUANTILE moves the touched members' keys (or ranks everyone again when it
             // cannot).
-            Some(rows) if t.ranks.is_some() && rows.len() as u64 <= MOVED_KEYS => {
-                self.move_ranks(i, now, &rows)?
-            }
+            Some(rows) if moves_keys(t, rows.len() as u64) => self.move_ranks(i, now, &rows)?,
             _ => self.compute_trait(i, now)?,
         };
         if self.traits.traits[i].time_dependent {
@@ -363,7 +355,7 @@ impl State {
             BoundValue::Quantile(q) => {
                 // Ranked once over everyone; writes then move a few keys (`ranks.rs`).
                 let n = self.members.len();
-                let ranks = Ranks::new(&q.ranked(n)?, n);
+                let ranks = Ranks::new(&q.ranked(None, n)?, n);
                 let boundaries = ranks.sorted.boundaries(q.buckets);
                 let mut column = Column::nulls(DataType::Int, n);
                 for row in &ranks.members {
@@ -444,46 +436,37 @@ impl State {
         })
     }
 
-    /// QUANTILE trait `i` (of an attribute or trait `x`) after a write that touched `rows`:
-    /// their keys move, and the members whose score changes (theirs, or a key between an
-    /// old and a new boundary, found through `x`'s index) are scored again.
-    fn move_ranks(&mut self, i: usize, now: i64, rows: &[RowId]) -> Result<RoaringBitmap> {
+    /// QUANTILE trait `i` after a change that can have moved the keys of `rows` only (a
+    /// write's touched members, a clock move's members with an instant in it): their keys
+    /// move, and the members whose score changes (theirs, or a key between an old and a
+    /// new boundary, found in key order) are scored again; the rows whose value changed.
+    pub(super) fn move_ranks(
+        &mut self,
+        i: usize,
+        now: i64,
+        rows: &[RowId],
+    ) -> Result<RoaringBitmap> {
         let t = &self.traits.traits[i];
-        let TraitDef::Quantile {
-            buckets,
-            value,
-            descending,
-            over,
-        } = &t.definition
-        else {
+        let TraitDef::Quantile { buckets, .. } = t.definition else {
             return self.compute_trait(i, now);
         };
-        let (buckets, descending) = (*buckets, *descending);
-        let ValueExpr::Attr(x) = value else {
+        if t.ranks.is_none() {
             return self.compute_trait(i, now);
-        };
-        let x = x.clone();
-        // The touched members' keys now: in OVER and with a value of x.
-        let chunks = Chunks::from_roaring(&rows.iter().copied().collect());
-        let inside = plan::bind(self, over, now, None)?.bitmap(Universe::of(&chunks), None)?;
-        let bound = plan::bind_value(self, value, now)?;
-        let x_type = bound.data_type();
-        let computed = bound.values(Some(rows), self.members.len())?;
-        let mut keys: Vec<(RowId, Option<i64>)> = Vec::with_capacity(rows.len());
-        for &row in rows {
-            let key = computed
-                .rows
-                .binary_search(&row)
-                .ok()
-                .and_then(|at| rank_key(&computed.column, at))
-                .filter(|_| inside.contains(row))
-                .map(|k| if descending { !k } else { k });
-            keys.push((row, key));
         }
-        drop(bound);
+        let BoundValue::Quantile(q) = plan::bind_trait(self, t, now)? else {
+            return self.compute_trait(i, now);
+        };
+        // The rows' keys now: in OVER and with a value.
+        let keyed = q.ranked(Some(rows), self.members.len())?;
+        drop(q);
         let ranks = std::sync::Arc::make_mut(self.traits.traits[i].ranks.get_or_insert_default());
         let before = ranks.sorted.boundaries(buckets);
-        for &(row, key) in &keys {
+        let mut at = 0;
+        for &row in rows {
+            while at < keyed.len() && keyed[at].0 < row {
+                at += 1;
+            }
+            let key = keyed.get(at).filter(|p| p.0 == row).map(|p| p.1);
             ranks.set(row, key);
         }
         let after = ranks.sorted.boundaries(buckets);
@@ -491,27 +474,12 @@ impl State {
             // Nobody was ranked, or nobody is: everyone is scored again.
             return self.compute_trait(i, now);
         }
-        // Members whose key lies between an old and a new boundary.
+        // The rows, and members whose key lies between an old and a new boundary.
         let mut candidates: RoaringBitmap = rows.iter().copied().collect();
         for (&b0, &b1) in before.iter().zip(&after) {
-            if b0 == b1 {
-                continue;
+            if b0 != b1 {
+                candidates.extend(ranks.sorted.rows_between(b0.min(b1), b0.max(b1)));
             }
-            let (lo, hi) = (b0.min(b1), b0.max(b1));
-            // Keys in (lo, hi] are x values between these, through x's index.
-            let (a, b) = if descending { (!hi, !lo) } else { (lo, hi) };
-            let between = Segment::Attr {
-                name: x.clone(),
-                predicate: Predicate::Between(key_value(a, x_type), key_value(b, x_type)),
-            };
-            let found =
-                plan::bind(self, &between, now, None)?.bitmap(Universe::live(self), None)?;
-            let ranks = self.traits.traits[i].ranks.as_deref().expect("ranks");
-            candidates.extend(
-                found
-                    .iter()
-                    .filter(|&m| ranks.key(m).is_some_and(|k| lo < k && k <= hi)),
-            );
         }
         let ranks = self.traits.traits[i].ranks.clone().expect("ranks");
         let column = &self.traits.traits[i].values.column;

@@ -14,7 +14,7 @@ use crate::plan::{Plan, Universe};
 use crate::state::State;
 use crate::value::{DataType, Value};
 
-use super::ranks::{SortedKeys, score};
+use super::ranks::{boundary_ranks, score};
 
 /// `CASE WHEN seg THEN v ... [ELSE v] END` bound.
 pub(crate) struct BoundCase<'a> {
@@ -110,11 +110,21 @@ impl BoundQuantile<'_> {
         )
     }
 
-    /// The ranked members (in `OVER`, with a value) and their keys (`DESC`: negated, so
-    /// that keys always ascend with rank), in row order.
-    pub(crate) fn ranked(&self, members: usize) -> Result<Vec<(RowId, i64)>> {
-        let over = self.over.bitmap(Universe::live(self.state), None)?;
-        let all = self.value.values(None, members)?;
+    /// The ranked members (in `OVER`, with a value) among `few` (or everyone) and their
+    /// keys (`DESC`: negated, so that keys always ascend with rank), in row order.
+    pub(crate) fn ranked(
+        &self,
+        few: Option<&[RowId]>,
+        members: usize,
+    ) -> Result<Vec<(RowId, i64)>> {
+        let over = match few {
+            Some(rows) => {
+                let chunks = Chunks::from_roaring(&universe(self.state, Some(rows)));
+                self.over.bitmap(Universe::of(&chunks), None)?
+            }
+            None => self.over.bitmap(Universe::live(self.state), None)?,
+        };
+        let all = self.value.values(few, members)?;
         let empty_key = self.value.empty().map(|v| {
             let mut c = Column::new(self.value.data_type());
             c.push(Some(&v));
@@ -142,10 +152,12 @@ impl BoundQuantile<'_> {
     /// Each ranked member's score: `1 + floor(k * (rank - 1) / n)`, rank = 1 + the number
     /// of ranked members with a strictly smaller value (larger with `DESC`).
     pub(crate) fn values(&self, few: Option<&[RowId]>, members: usize) -> Result<MemberValues> {
-        let keyed = self.ranked(members)?;
+        let keyed = self.ranked(None, members)?;
         let mut sorted: Vec<i64> = keyed.iter().map(|p| p.1).collect();
         sorted.sort_unstable();
-        let boundaries = SortedKeys::from_sorted(sorted).boundaries(self.buckets);
+        let boundaries: Vec<i64> = boundary_ranks(sorted.len(), self.buckets)
+            .map(|c| sorted[c])
+            .collect();
         let score_of = |&(row, key): &(RowId, i64)| (row, Value::Int(score(key, &boundaries)));
         let pairs: Vec<(RowId, Value)> = match few {
             None => keyed.iter().map(score_of).collect(),

@@ -131,6 +131,13 @@ impl StrDict {
     /// The hash tables, built from the strings on first use.
     fn shards(&self) -> &Shards {
         self.shards.get_or_init(|| {
+            if self.len() == 0 {
+                // An empty dictionary (a column of a few computed values) shares one empty
+                // table: a shard is copied on its first insert, so a dictionary of three
+                // strings does not allocate 64 tables.
+                let empty = Arc::new(HashTable::new());
+                return (0..SHARDS).map(|_| Arc::clone(&empty)).collect();
+            }
             let mut shards: Vec<HashTable<u64>> = (0..SHARDS)
                 .map(|_| HashTable::with_capacity(self.len() / SHARDS + 1))
                 .collect();
