@@ -7,7 +7,8 @@
 //! [`define_write_path_groups`]; writes alternate between them, one each per round, so
 //! drift on a shared machine touches both arms alike. Each write is one event of a
 //! different member, in time order after the data's end (`--past`: all at noon of the
-//! data's last day, which re-sorts that day's tail on every write). The apply step is timed
+//! data's last day, which re-sorts that day's tail on every write), with an amount and a
+//! store as the data's purchases have. The apply step is timed
 //! (in memory: no log, no fsync). Prints JSON.
 //!
 //! With `--traits` both databases run on a manual clock an hour after the data's end (the
@@ -17,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use memberdb::{Clock, OpenOptions, Timestamp};
+use memberdb::{Clock, OpenOptions, Timestamp, Value};
 use memberdb_bench::{
     WRITE_PATH_TRAITS, bench_members, bench_now, define_write_path_groups, loaded, loaded_with,
 };
@@ -61,9 +62,14 @@ fn main() {
         n += 1;
         let member = format!("M{:08}", n * 7919 % members + 1);
         let ts = Timestamp(if past { noon } else { end + n as i64 });
+        // a purchase as the data has them: an amount and a store (the traits read both)
+        let amount = Value::Float(20.0 + (n * 37 % 900) as f64);
+        let store = Value::from(format!("S{:03}", n % 200 + 1));
+        let props = [("amount", Some(amount)), ("store", Some(store))];
         for (arm, db) in [&plain, &grouped].into_iter().enumerate() {
             let t = Instant::now();
-            db.add_event(&member, "purchase", ts, &[]).expect("write");
+            db.add_event(&member, "purchase", ts, &props)
+                .expect("write");
             lat[arm].push(t.elapsed().as_nanos() as u64);
         }
     }

@@ -23,6 +23,7 @@ use crate::column::{Column, ColumnData, Matcher};
 use crate::column::{MatchKind, predicate::FloatRange};
 use crate::members::RowId;
 use crate::util::sections::{Section, SectionReader, SectionWriter};
+use crate::value::Value;
 
 /// Strings with more distinct values than this get no per-value bitmaps.
 pub(crate) const LOW_CARDINALITY_LIMIT: usize = 4096;
@@ -256,6 +257,15 @@ pub(crate) enum Access<'a> {
     Scan,
 }
 
+/// Where one row's value is in an [`AttrIndex`]: non-NULL, its value bitmap, its key in
+/// the bins.
+#[derive(Default, PartialEq)]
+struct Entry {
+    valid: bool,
+    slot: Option<usize>,
+    key: Option<i64>,
+}
+
 /// All indexes of one attribute. Every bitmap is shared copy-on-write: a snapshot shares
 /// them, a later change copies the bitmaps it changes.
 #[derive(Clone, Debug, Default)]
@@ -320,53 +330,73 @@ impl AttrIndex {
         index
     }
 
-    /// Takes `row` out of the indexes before its value changes.
-    pub(crate) fn remove(&mut self, column: &Column, row: RowId) {
-        let r = row as usize;
+    /// Where `row`'s value is in the indexes.
+    fn entry(&self, column: &Column, r: usize) -> Entry {
         if !column.is_valid(r) {
-            return;
+            return Entry::default();
         }
-        self.not_null.make_mut().remove(row);
-        if let Some(values) = &mut self.values {
-            let slot = match &column.data {
+        Entry {
+            valid: true,
+            slot: self.values.as_ref().map(|_| match &column.data {
                 ColumnData::Bool(v) => usize::from(v[r]),
                 _ => column.code(r).unwrap_or(0) as usize,
-            };
-            if let Some(bitmap) = values.get_mut(slot) {
-                bitmap.make_mut().remove(row);
-            }
-        }
-        if let (Some(ranges), Some(key)) = (&mut self.ranges, key_of(column, r)) {
-            ranges.remove(row, key);
+            }),
+            key: self.ranges.as_ref().and_then(|_| key_of(column, r)),
         }
     }
 
-    /// Puts `row` into the indexes after its value changed.
-    pub(crate) fn insert(&mut self, column: &Column, row: RowId) {
+    /// Sets `row` of `column` to `value` (of the column's type), changing only the index
+    /// entries that differ: a sum that grows within its bin touches no bitmap.
+    pub(crate) fn set(&mut self, column: &mut Column, row: RowId, value: Option<&Value>) {
         let r = row as usize;
-        if !column.is_valid(r) {
-            return;
-        }
-        self.not_null.make_mut().insert(row);
-        match (&mut self.values, &column.data) {
-            (Some(values), ColumnData::Bool(v)) => {
-                values[usize::from(v[r])].make_mut().insert(row);
+        let old = self.entry(column, r);
+        column.set(r, value);
+        let new = self.entry(column, r);
+        if old.valid != new.valid {
+            let not_null = self.not_null.make_mut();
+            if new.valid {
+                not_null.insert(row);
+            } else {
+                not_null.remove(row);
             }
-            (Some(values), ColumnData::Str { codes, dict }) => {
-                if dict.len() > LOW_CARDINALITY_LIMIT {
-                    self.values = None;
-                } else {
-                    let code = codes[r] as usize;
-                    if values.len() <= code {
-                        values.resize(code + 1, Bitmap::default());
+        }
+        if old.slot != new.slot || old.valid != new.valid {
+            if let (Some(values), Some(slot)) = (&mut self.values, old.slot)
+                && let Some(bitmap) = values.get_mut(slot)
+            {
+                bitmap.make_mut().remove(row);
+            }
+            if let (Some(values), Some(slot)) = (&mut self.values, new.slot) {
+                match &column.data {
+                    ColumnData::Str { dict, .. } if dict.len() > LOW_CARDINALITY_LIMIT => {
+                        self.values = None;
                     }
-                    values[code].make_mut().insert(row);
+                    _ => {
+                        if values.len() <= slot {
+                            values.resize(slot + 1, Bitmap::default());
+                        }
+                        values[slot].make_mut().insert(row);
+                    }
                 }
             }
-            _ => {}
         }
-        if let (Some(ranges), Some(key)) = (&mut self.ranges, key_of(column, r)) {
-            ranges.insert(row, key);
+        if let Some(ranges) = &mut self.ranges {
+            match (old.key, new.key) {
+                (Some(a), Some(b)) if ranges.locate(a) == ranges.locate(b) => {
+                    let at = ranges.locate(b);
+                    let bin = &mut ranges.bins[at];
+                    bin.min = bin.min.min(b);
+                    bin.max = bin.max.max(b);
+                }
+                (a, b) => {
+                    if let Some(a) = a {
+                        ranges.remove(row, a);
+                    }
+                    if let Some(b) = b {
+                        ranges.insert(row, b);
+                    }
+                }
+            }
         }
     }
 

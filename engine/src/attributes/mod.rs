@@ -96,9 +96,7 @@ impl AttributeStore {
     /// Sets one value (already coerced to the column type), keeping the index current.
     pub(crate) fn set_value(&mut self, pos: usize, row: RowId, value: Option<&Value>) {
         let attr = Arc::make_mut(&mut self.attrs[pos]);
-        attr.index.remove(&attr.column, row);
-        attr.column.set(row as usize, value);
-        attr.index.insert(&attr.column, row);
+        attr.index.set(&mut attr.column, row, value);
     }
 
     pub(crate) fn rebuild_index(&mut self, pos: usize) {

@@ -735,61 +735,116 @@ impl BoundAggregate<'_> {
     /// `WITHIN ANY`: per member, the largest number of events (or of distinct values, or
     /// days) in any interval `[t, t + span)`. It is enough to try intervals starting at an
     /// event: each member's events in time order, two pointers, and for distinct counts
-    /// the keys inside the interval counted.
+    /// the keys inside the interval counted. Over everyone, each member's events come from
+    /// the partition's index of them (no sort); over some members, they are gathered from
+    /// the window and sorted by member.
     fn sliding(&self, slots: &Slots<'_>, span: i64) -> Result<MemberValues> {
         let ts = &self.part.ts;
-        // (slot, time, key): events in time order, so a stable sort by slot keeps each
-        // member's in time order.
-        let mut events: Vec<(u32, i64, Option<u64>)> = Vec::new();
-        self.each_event(slots, |s, i| {
-            let key = match &self.func {
-                BoundFunc::Count => Some(0),
-                BoundFunc::CountDistinctDays => Some(ts[i].div_euclid(DAY_MICROS) as u64),
-                BoundFunc::CountDistinct(Some(c)) if c.is_valid(i) => Some(c.group_key(i)),
-                _ => None,
-            };
-            events.push((s as u32, ts[i], key));
-            Ok(())
-        })?;
-        events.sort_by_key(|e| e.0);
+        let key = |i: usize| match &self.func {
+            BoundFunc::Count => Some(0),
+            BoundFunc::CountDistinctDays => Some(ts[i].div_euclid(DAY_MICROS) as u64),
+            BoundFunc::CountDistinct(Some(c)) if c.is_valid(i) => Some(c.group_key(i)),
+            _ => None,
+        };
         let distinct = !matches!(self.func, BoundFunc::Count);
-        let mut rows = Vec::new();
-        let mut column = Column::new(DataType::Int);
-        let mut inside: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
-        for run in events.chunk_by(|a, b| a.0 == b.0) {
-            let mut best = 0i64;
-            let mut start = 0;
-            let mut held = 0i64;
-            inside.clear();
-            for end in 0..run.len() {
-                // Take event `end` in, then drop those `span` or more before it.
-                if let Some(key) = run[end].2 {
-                    let n = inside.entry(key).or_insert(0);
-                    *n += 1;
-                    if !distinct || *n == 1 {
-                        held += 1;
+        let mut widest = Widest {
+            span,
+            distinct,
+            inside: std::collections::HashMap::new(),
+            rows: Vec::new(),
+            column: Column::new(DataType::Int),
+        };
+        if slots.few.is_none() && slots.list.is_none() {
+            let mut run: Vec<(i64, Option<u64>)> = Vec::new();
+            let (mut pass, mut scratch) = ([true], Vec::new());
+            self.part.by_member.each_member(
+                &self.part.members,
+                self.events.clone(),
+                |m, events| {
+                    if m as usize >= slots.len {
+                        return;
                     }
-                }
-                while run[end].1.saturating_sub(run[start].1) >= span {
-                    if let Some(key) = run[start].2 {
-                        let n = inside.get_mut(&key).expect("a key inside");
-                        *n -= 1;
-                        if !distinct || *n == 0 {
-                            held -= 1;
+                    run.clear();
+                    for &i in events {
+                        let i = i as usize;
+                        if let Some(filter) = &self.filter {
+                            filter.fill(i, &mut pass, &mut scratch);
+                            if !pass[0] {
+                                continue;
+                            }
                         }
+                        run.push((ts[i], key(i)));
                     }
-                    start += 1;
-                }
-                best = best.max(held);
+                    if !run.is_empty() {
+                        widest.push(m, &run);
+                    }
+                },
+            );
+        } else {
+            // (slot, time, key): events in time order, so a stable sort by slot keeps each
+            // member's in time order.
+            let mut events: Vec<(u32, i64, Option<u64>)> = Vec::new();
+            self.each_event(slots, |s, i| {
+                events.push((s as u32, ts[i], key(i)));
+                Ok(())
+            })?;
+            events.sort_by_key(|e| e.0);
+            let mut run: Vec<(i64, Option<u64>)> = Vec::new();
+            for member in events.chunk_by(|a, b| a.0 == b.0) {
+                run.clear();
+                run.extend(member.iter().map(|e| (e.1, e.2)));
+                widest.push(slots.member(member[0].0 as usize), &run);
             }
-            rows.push(slots.member(run[0].0 as usize));
-            column.push(Some(&Value::Int(best)));
         }
         Ok(MemberValues {
-            rows,
-            column,
+            rows: widest.rows,
+            column: widest.column,
             empty: Some(Value::Int(0)),
         })
+    }
+}
+
+/// The widest count of `WITHIN ANY` for member after member.
+struct Widest {
+    span: i64,
+    distinct: bool,
+    inside: std::collections::HashMap<u64, u32>,
+    rows: Vec<RowId>,
+    column: Column,
+}
+
+impl Widest {
+    /// Member `row`'s value from its events `(time, key)` in time order (a `None` key
+    /// counts for nothing).
+    fn push(&mut self, row: RowId, run: &[(i64, Option<u64>)]) {
+        let mut best = 0i64;
+        let mut start = 0;
+        let mut held = 0i64;
+        self.inside.clear();
+        for end in 0..run.len() {
+            // Take event `end` in, then drop those `span` or more before it.
+            if let Some(key) = run[end].1 {
+                let n = self.inside.entry(key).or_insert(0);
+                *n += 1;
+                if !self.distinct || *n == 1 {
+                    held += 1;
+                }
+            }
+            while run[end].0.saturating_sub(run[start].0) >= self.span {
+                if let Some(key) = run[start].1
+                    && let Some(n) = self.inside.get_mut(&key)
+                {
+                    *n -= 1;
+                    if !self.distinct || *n == 0 {
+                        held -= 1;
+                    }
+                }
+                start += 1;
+            }
+            best = best.max(held);
+        }
+        self.rows.push(row);
+        self.column.push(Some(&Value::Int(best)));
     }
 }
 

@@ -339,9 +339,7 @@ impl State {
         }
         let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
         for (row, value) in updates {
-            attr.index.remove(&attr.column, row);
-            attr.column.set(row as usize, value.as_ref());
-            attr.index.insert(&attr.column, row);
+            attr.index.set(&mut attr.column, row, value.as_ref());
             changed.insert(row);
         }
         changed
