@@ -735,9 +735,7 @@ impl BoundAggregate<'_> {
     /// `WITHIN ANY`: per member, the largest number of events (or of distinct values, or
     /// days) in any interval `[t, t + span)`. It is enough to try intervals starting at an
     /// event: each member's events in time order, two pointers, and for distinct counts
-    /// the keys inside the interval counted. Over everyone, each member's events come from
-    /// the partition's index of them (no sort); over some members, they are gathered from
-    /// the window and sorted by member.
+    /// the keys inside the interval counted.
     fn sliding(&self, slots: &Slots<'_>, span: i64) -> Result<MemberValues> {
         let ts = &self.part.ts;
         let key = |i: usize| match &self.func {
@@ -750,50 +748,52 @@ impl BoundAggregate<'_> {
         let mut widest = Widest {
             span,
             distinct,
-            inside: std::collections::HashMap::new(),
+            inside: hashbrown::HashMap::new(),
+            listed: Vec::new(),
             rows: Vec::new(),
             column: Column::new(DataType::Int),
         };
-        if slots.few.is_none() && slots.list.is_none() {
-            let mut run: Vec<(i64, Option<u64>)> = Vec::new();
-            let (mut pass, mut scratch) = ([true], Vec::new());
-            self.part.by_member.each_member(
-                &self.part.members,
-                self.events.clone(),
-                |m, events| {
-                    if m as usize >= slots.len {
-                        return;
-                    }
-                    run.clear();
-                    for &i in events {
-                        let i = i as usize;
-                        if let Some(filter) = &self.filter {
-                            filter.fill(i, &mut pass, &mut scratch);
-                            if !pass[0] {
-                                continue;
-                            }
-                        }
-                        run.push((ts[i], key(i)));
-                    }
-                    if !run.is_empty() {
-                        widest.push(m, &run);
-                    }
-                },
-            );
-        } else {
-            // (slot, time, key): events in time order, so a stable sort by slot keeps each
-            // member's in time order.
-            let mut events: Vec<(u32, i64, Option<u64>)> = Vec::new();
-            self.each_event(slots, |s, i| {
-                events.push((s as u32, ts[i], key(i)));
-                Ok(())
-            })?;
-            events.sort_by_key(|e| e.0);
-            let mut run: Vec<(i64, Option<u64>)> = Vec::new();
-            for member in events.chunk_by(|a, b| a.0 == b.0) {
-                run.clear();
-                run.extend(member.iter().map(|e| (e.1, e.2)));
-                widest.push(slots.member(member[0].0 as usize), &run);
+        // (slot, time, key), gathered in time order into buckets of CHUNK members (so a
+        // stable sort of a bucket by slot keeps each member's events in time order, and
+        // stays in cache where one sort of the whole window would not).
+        let mut buckets: Vec<Vec<(u32, i64, Option<u64>)>> = (0..slots.len.div_ceil(CHUNK).max(1))
+            .map(|_| Vec::new())
+            .collect();
+        self.each_event(slots, |s, i| {
+            buckets[s / CHUNK].push((s as u32, ts[i], key(i)));
+            Ok(())
+        })?;
+        // Each bucket put in member order by a counting sort (stable, one pass).
+        let (mut starts, mut next) = (Vec::new(), Vec::new());
+        let mut sorted: Vec<(i64, Option<u64>)> = Vec::new();
+        for (k, events) in buckets.iter().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            let base = k * CHUNK;
+            // the bucket's slots: a whole chunk, or the few members asked for
+            let width = CHUNK.min(slots.len - base);
+            starts.clear();
+            starts.resize(width + 1, 0u32);
+            for e in events {
+                starts[e.0 as usize - base + 1] += 1;
+            }
+            for s in 1..=width {
+                starts[s] += starts[s - 1];
+            }
+            sorted.clear();
+            sorted.resize(events.len(), (0, None));
+            next.clone_from(&starts);
+            for e in events {
+                let at = &mut next[e.0 as usize - base];
+                sorted[*at as usize] = (e.1, e.2);
+                *at += 1;
+            }
+            for s in 0..width {
+                let (a, b) = (starts[s] as usize, starts[s + 1] as usize);
+                if a < b {
+                    widest.push(slots.member(base + s), &sorted[a..b]);
+                }
             }
         }
         Ok(MemberValues {
@@ -808,7 +808,8 @@ impl BoundAggregate<'_> {
 struct Widest {
     span: i64,
     distinct: bool,
-    inside: std::collections::HashMap<u64, u32>,
+    inside: hashbrown::HashMap<u64, u32>,
+    listed: Vec<(u64, u32)>,
     rows: Vec<RowId>,
     column: Column,
 }
@@ -820,23 +821,45 @@ impl Widest {
         let mut best = 0i64;
         let mut start = 0;
         let mut held = 0i64;
+        // The keys inside the interval with their counts: a list while the member has a
+        // few events, a hash map past that.
+        let few = run.len() <= 16;
         self.inside.clear();
+        self.listed.clear();
         for end in 0..run.len() {
             // Take event `end` in, then drop those `span` or more before it.
             if let Some(key) = run[end].1 {
-                let n = self.inside.entry(key).or_insert(0);
+                let n = if few {
+                    match self.listed.iter().position(|e| e.0 == key) {
+                        Some(at) => &mut self.listed[at].1,
+                        None => {
+                            self.listed.push((key, 0));
+                            &mut self.listed.last_mut().expect("pushed").1
+                        }
+                    }
+                } else {
+                    self.inside.entry(key).or_insert(0)
+                };
                 *n += 1;
                 if !self.distinct || *n == 1 {
                     held += 1;
                 }
             }
             while run[end].0.saturating_sub(run[start].0) >= self.span {
-                if let Some(key) = run[start].1
-                    && let Some(n) = self.inside.get_mut(&key)
-                {
-                    *n -= 1;
-                    if !self.distinct || *n == 0 {
-                        held -= 1;
+                if let Some(key) = run[start].1 {
+                    let n = if few {
+                        self.listed
+                            .iter_mut()
+                            .find(|e| e.0 == key)
+                            .map(|e| &mut e.1)
+                    } else {
+                        self.inside.get_mut(&key)
+                    };
+                    if let Some(n) = n {
+                        *n -= 1;
+                        if !self.distinct || *n == 0 {
+                            held -= 1;
+                        }
                     }
                 }
                 start += 1;
@@ -862,6 +885,66 @@ fn values_column(seen: &[bool], values: Vec<Option<Value>>, column: &mut Column)
     for (s, v) in values.into_iter().enumerate() {
         if seen[s] {
             column.push(v.as_ref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The widest count of `WITHIN ANY`, tried interval by interval from each event.
+    fn brute_force(run: &[(i64, Option<u64>)], span: i64, distinct: bool) -> i64 {
+        let mut best = 0;
+        for &(t, _) in run {
+            let inside = run.iter().filter(|e| t <= e.0 && e.0 - t < span);
+            let mut keys: Vec<u64> = inside.filter_map(|e| e.1).collect();
+            if distinct {
+                keys.sort_unstable();
+                keys.dedup();
+            }
+            best = best.max(keys.len() as i64);
+        }
+        best
+    }
+
+    /// Short runs (the list of keys) and long ones (the hash map) give the brute force's
+    /// widest count, distinct or not, with NULL keys and equal times.
+    #[test]
+    fn widest_count_equals_the_brute_force_over_short_and_long_runs() {
+        let mut x = 7u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for case in 0..400 {
+            let len = 1 + next(40) as usize;
+            let mut t = 0i64;
+            let mut run = Vec::with_capacity(len);
+            for _ in 0..len {
+                t += next(4) as i64;
+                let key = (next(5) > 0).then(|| next(6));
+                run.push((t, key));
+            }
+            let span = 1 + next(8) as i64;
+            for distinct in [false, true] {
+                let mut widest = Widest {
+                    span,
+                    distinct,
+                    inside: hashbrown::HashMap::new(),
+                    listed: Vec::new(),
+                    rows: Vec::new(),
+                    column: Column::new(DataType::Int),
+                };
+                widest.push(0, &run);
+                assert_eq!(
+                    widest.column.get(0),
+                    Some(Value::Int(brute_force(&run, span, distinct))),
+                    "case {case}: {run:?} span {span} distinct {distinct}"
+                );
+            }
         }
     }
 }

@@ -120,55 +120,6 @@ impl MemberIndex {
         }
     }
 
-    /// Calls `f(member, events)` for every member with events in `range`, in row order,
-    /// with its event indexes in `range`, ascending: one pass over the table, no sort.
-    pub(crate) fn each_member(
-        &self,
-        members: &ChunkedVec<RowId>,
-        range: std::ops::Range<usize>,
-        mut f: impl FnMut(RowId, &[u32]),
-    ) {
-        let built = self.built(members);
-        let base = &built.base;
-        let (start, end) = (range.start as u32, range.end as u32);
-        let within = |events: &[u32]| -> std::ops::Range<usize> {
-            events.partition_point(|&p| p < start)..events.partition_point(|&p| p < end)
-        };
-        let mut tail_rows: Vec<RowId> = built.tail.keys().copied().collect();
-        tail_rows.sort_unstable();
-        let mut tail_rows = tail_rows.into_iter().peekable();
-        let mut merged: Vec<u32> = Vec::new();
-        let based = base.offsets.len().saturating_sub(1);
-        for (m, w) in base.offsets.windows(2).enumerate() {
-            let mine = &base.positions[w[0] as usize..w[1] as usize];
-            let mine = &mine[within(mine)];
-            let row = m as RowId;
-            if tail_rows.peek() == Some(&row) {
-                tail_rows.next();
-                let tail = &built.tail[&row];
-                merged.clear();
-                merged.extend_from_slice(mine);
-                merged.extend_from_slice(&tail[within(tail)]);
-                if !merged.is_empty() {
-                    f(row, &merged);
-                }
-            } else if !mine.is_empty() {
-                f(row, mine);
-            }
-        }
-        for row in tail_rows {
-            debug_assert!(
-                row as usize >= based,
-                "tail rows past the table's come last"
-            );
-            let tail = &built.tail[&row];
-            let mine = &tail[within(tail)];
-            if !mine.is_empty() {
-                f(row, mine);
-            }
-        }
-    }
-
     /// Notes events `from..members.len()`, just appended in time order after every event
     /// before them.
     pub(crate) fn appended(&mut self, members: &ChunkedVec<RowId>, from: usize) {
@@ -237,12 +188,6 @@ mod tests {
         let mut in_range = Vec::new();
         index.each(&members, 3, 1..6, |i| in_range.push(i));
         assert_eq!(in_range, [2]);
-        let mut all = Vec::new();
-        index.each_member(&members, 1..7, |m, events| all.push((m, events.to_vec())));
-        assert_eq!(
-            all,
-            [(0, vec![3]), (1, vec![1, 4]), (3, vec![2, 6]), (7, vec![5])]
-        );
         // events 5 and 6 swap places: only the tail is renumbered
         members.copy_from_slice(5, &[3, 7]);
         index.reordered(&members, 5);
