@@ -745,14 +745,7 @@ impl BoundAggregate<'_> {
             _ => None,
         };
         let distinct = !matches!(self.func, BoundFunc::Count);
-        let mut widest = Widest {
-            span,
-            distinct,
-            inside: hashbrown::HashMap::new(),
-            listed: Vec::new(),
-            rows: Vec::new(),
-            column: Column::new(DataType::Int),
-        };
+        let mut widest = Widest::new(span, distinct);
         // (slot, time, key), gathered in time order into buckets of CHUNK members (so a
         // stable sort of a bucket by slot keeps each member's events in time order, and
         // stays in cache where one sort of the whole window would not).
@@ -815,6 +808,17 @@ struct Widest {
 }
 
 impl Widest {
+    fn new(span: i64, distinct: bool) -> Self {
+        Widest {
+            span,
+            distinct,
+            inside: hashbrown::HashMap::new(),
+            listed: Vec::new(),
+            rows: Vec::new(),
+            column: Column::new(DataType::Int),
+        }
+    }
+
     /// Member `row`'s value from its events `(time, key)` in time order (a `None` key
     /// counts for nothing).
     fn push(&mut self, row: RowId, run: &[(i64, Option<u64>)]) {
@@ -930,14 +934,7 @@ mod tests {
             }
             let span = 1 + next(8) as i64;
             for distinct in [false, true] {
-                let mut widest = Widest {
-                    span,
-                    distinct,
-                    inside: hashbrown::HashMap::new(),
-                    listed: Vec::new(),
-                    rows: Vec::new(),
-                    column: Column::new(DataType::Int),
-                };
+                let mut widest = Widest::new(span, distinct);
                 widest.push(0, &run);
                 assert_eq!(
                     widest.column.get(0),
