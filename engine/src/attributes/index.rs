@@ -381,18 +381,19 @@ impl AttrIndex {
             }
         }
         if let Some(ranges) = &mut self.ranges {
-            match (old.key, new.key) {
-                (Some(a), Some(b)) if ranges.locate(a) == ranges.locate(b) => {
-                    let at = ranges.locate(b);
-                    let bin = &mut ranges.bins[at];
+            let old_bin = old.key.map(|a| (a, ranges.locate(a)));
+            let new_bin = new.key.map(|b| (b, ranges.locate(b)));
+            match (old_bin, new_bin) {
+                (Some((_, x)), Some((b, y))) if x == y => {
+                    let bin = &mut ranges.bins[y];
                     bin.min = bin.min.min(b);
                     bin.max = bin.max.max(b);
                 }
                 (a, b) => {
-                    if let Some(a) = a {
+                    if let Some((a, _)) = a {
                         ranges.remove(row, a);
                     }
-                    if let Some(b) = b {
+                    if let Some((b, _)) = b {
                         ranges.insert(row, b);
                     }
                 }

@@ -91,8 +91,14 @@ impl Leaf<'_> {
     /// (attribute scans, day counts) skip the chunks without members of `within`.
     pub(crate) fn compute(&self, within: Option<&Chunks>) -> Result<RoaringBitmap> {
         // A universe of a few members (a write's, a piece of a clock move): the window's
-        // events are passed over for those members only, nothing sorted.
-        let few = within.filter(|w| w.len() <= FEW_MEMBERS).map(Chunks::rows);
+        // events are passed over for those members only, nothing sorted. A value is
+        // computed for them alone while they are a small share of everyone (a clock
+        // move's candidates), each one's events from the partition's index of them.
+        let limit = match self {
+            Leaf::Value { members, .. } => (*members as u64 / VALUE_SHARE).max(FEW_MEMBERS),
+            _ => FEW_MEMBERS,
+        };
+        let few = within.filter(|w| w.len() <= limit).map(Chunks::rows);
         Ok(match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
             Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
@@ -180,12 +186,6 @@ impl Leaf<'_> {
                 failing,
                 members,
             } => {
-                // A value is computed for the universe's members alone while they are a
-                // small share of everyone (a clock move's candidates): each one's events
-                // come from the partition's index of them.
-                let few = within
-                    .filter(|w| w.len() <= (*members as u64 / VALUE_SHARE).max(FEW_MEMBERS))
-                    .map(Chunks::rows);
                 let values = value.values(few.as_deref(), *members)?;
                 let matcher = compile(predicate, &values.column, "the value")?;
                 let mut pass = vec![false; values.rows.len()];

@@ -448,9 +448,6 @@ impl State {
         let TraitDef::Quantile { buckets, .. } = t.definition else {
             return self.compute_trait(i, now);
         };
-        if t.ranks.is_none() {
-            return self.compute_trait(i, now);
-        }
         let BoundValue::Quantile(q) = plan::bind_trait(self, t, now)? else {
             return self.compute_trait(i, now);
         };
