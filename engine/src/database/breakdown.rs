@@ -161,40 +161,13 @@ impl View<'_> {
                 _ => code_values(&bound, &rows, self.state().members.len())?,
             });
         }
-        // Each member's codes as one number in mixed radix (the product of the columns'
-        // numbers of values fits: at most one value per member each).
-        let radix: Vec<u128> = columns.iter().map(|c| c.values.len() as u128).collect();
-        let combined = radix.iter().product::<u128>();
-        let mut counts: HashMap<u128, u64> = HashMap::new();
-        let mut dense = (combined <= 1 << 16).then(|| vec![0u64; combined as usize]);
-        for k in 0..rows.len() {
-            let mut n: u128 = 0;
-            for (c, r) in columns.iter().zip(&radix) {
-                n = n * r + u128::from(c.codes[k]);
-            }
-            match &mut dense {
-                Some(d) => d[n as usize] += 1,
-                None => *counts.entry(n).or_default() += 1,
-            }
-        }
-        if let Some(d) = dense {
-            counts = d
-                .into_iter()
-                .enumerate()
-                .filter(|(_, c)| *c > 0)
-                .map(|(n, c)| (n as u128, c))
-                .collect();
-        }
-        let lines = counts
+        let lines = count_combinations(&columns, rows.len())
             .into_iter()
-            .map(|(mut n, count)| {
-                let mut line: Vec<Option<Value>> = vec![None; columns.len()];
-                for (j, c) in columns.iter().enumerate().rev() {
-                    let r = radix[j];
-                    line[j] = c.values[(n % r) as usize].clone();
-                    n /= r;
-                }
-                let mut line = line.into_iter();
+            .map(|(codes, count)| {
+                let mut line = columns
+                    .iter()
+                    .zip(codes)
+                    .map(|(c, code)| c.values[code as usize].clone());
                 BreakdownRow {
                     value: line.next().flatten(),
                     count,
@@ -203,5 +176,90 @@ impl View<'_> {
             })
             .collect();
         Ok(ordered(lines, top))
+    }
+}
+
+/// How many members have each combination of the columns' codes (a combination per line,
+/// codes in column order). The codes are one number in mixed radix while the product of the
+/// columns' numbers of values fits in a `u128` (a dense table when small); past it (many
+/// columns of many values each) each combination is its own key.
+fn count_combinations(columns: &[Coded], members: usize) -> Vec<(Vec<u32>, u64)> {
+    let radix: Vec<u128> = columns.iter().map(|c| c.values.len() as u128).collect();
+    let Some(combined) = radix.iter().try_fold(1u128, |a, r| a.checked_mul(*r)) else {
+        let mut counts: HashMap<Vec<u32>, u64> = HashMap::new();
+        for k in 0..members {
+            *counts
+                .entry(columns.iter().map(|c| c.codes[k]).collect())
+                .or_default() += 1;
+        }
+        return counts.into_iter().collect();
+    };
+    let mut counts: HashMap<u128, u64> = HashMap::new();
+    let mut dense = (combined <= 1 << 16).then(|| vec![0u64; combined as usize]);
+    for k in 0..members {
+        let mut n: u128 = 0;
+        for (c, r) in columns.iter().zip(&radix) {
+            n = n * r + u128::from(c.codes[k]);
+        }
+        match &mut dense {
+            Some(d) => d[n as usize] += 1,
+            None => *counts.entry(n).or_default() += 1,
+        }
+    }
+    if let Some(d) = dense {
+        counts = d
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| *c > 0)
+            .map(|(n, c)| (n as u128, c))
+            .collect();
+    }
+    counts
+        .into_iter()
+        .map(|(mut n, count)| {
+            let mut codes = vec![0u32; radix.len()];
+            for (j, r) in radix.iter().enumerate().rev() {
+                codes[j] = (n % r) as u32;
+                n /= r;
+            }
+            (codes, count)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(codes: Vec<u32>, values: usize) -> Coded {
+        Coded {
+            codes,
+            values: vec![None; values],
+        }
+    }
+
+    #[test]
+    fn combinations_are_counted_when_the_radix_product_overflows() {
+        // Nine columns of 2^15 values each: the product is 2^135, past u128.
+        let wide = |codes: Vec<u32>| column(codes, 1 << 15);
+        let columns: Vec<Coded> = (0..9).map(|j| wide(vec![j, j, 7])).collect();
+        let mut counts = count_combinations(&columns, 3);
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![((0..9).collect(), 2), (vec![7; 9], 1)],
+            "two members share a combination, one has its own"
+        );
+    }
+
+    #[test]
+    fn combinations_decode_in_column_order() {
+        let columns = vec![column(vec![0, 1, 1, 2], 3), column(vec![4, 0, 0, 4], 5)];
+        let mut counts = count_combinations(&columns, 4);
+        counts.sort();
+        assert_eq!(
+            counts,
+            vec![(vec![0, 4], 1), (vec![1, 0], 2), (vec![2, 4], 1)]
+        );
     }
 }
