@@ -12,9 +12,10 @@
 //! (in memory: no log, no fsync). Prints JSON.
 //!
 //! With `--traits` both databases run on a manual clock an hour after the data's end (the
-//! traits hold there: no clock move happens during the run).
+//! traits hold there: no clock move happens during the run). `--traits ltv,stage` keeps
+//! only the traits named (what one trait costs).
 //!
-//!     cargo run --profile bench -p memberdb-bench --bin event_add -- [--seconds 20] [--past] [--traits]
+//!     cargo run --profile bench -p memberdb-bench --bin event_add -- [--seconds 20] [--past] [--traits [names]]
 
 use std::time::{Duration, Instant};
 
@@ -36,18 +37,32 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20u64);
     let past = args.iter().any(|a| a == "--past");
-    let traits = args.iter().any(|a| a == "--traits");
+    let traits = args.iter().position(|a| a == "--traits").map(|i| {
+        let only: Option<Vec<&str>> = args
+            .get(i + 1)
+            .filter(|v| !v.starts_with("--"))
+            .map(|v| v.split(',').collect());
+        WRITE_PATH_TRAITS
+            .split("; ")
+            .filter(|d| {
+                only.as_ref().is_none_or(|names| {
+                    names
+                        .iter()
+                        .any(|n| d.starts_with(&format!("DEFINE TRAIT {n} AS")))
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
     let members = bench_members();
     let end = bench_now().micros();
-    let (plain, grouped) = if traits {
+    let (plain, grouped) = if let Some(traits) = &traits {
         let manual = || OpenOptions {
             clock: Clock::Manual(Timestamp(end + 3_600_000_000)),
             ..OpenOptions::default()
         };
         let with_traits = loaded_with(members, manual());
-        with_traits
-            .execute(WRITE_PATH_TRAITS, None)
-            .expect("traits");
+        with_traits.execute(traits, None).expect("traits");
         (loaded_with(members, manual()), with_traits)
     } else {
         let grouped = loaded(members);
@@ -89,7 +104,10 @@ fn main() {
         "{{\"members\": {members}, \"writes_per_arm\": {n}, \"past\": {past}, \
          \"without\": {}, \"{}\": {}, \"p50_added_us\": {:.1}}}",
         arm(&lat[0]),
-        if traits { "10_traits" } else { "100_groups" },
+        match &traits {
+            Some(t) => format!("{}_traits", t.matches("DEFINE TRAIT").count()),
+            None => "100_groups".into(),
+        },
         arm(&lat[1]),
         us(percentile(&lat[1], 0.5)) - us(percentile(&lat[0], 0.5))
     );

@@ -150,6 +150,31 @@ impl BoundValue<'_> {
     }
 }
 
+impl BoundValue<'_> {
+    /// The value of member `row` alone, its empty value included (what
+    /// [`values`](Self::values) gives it): a trait kept current after a write to one
+    /// member, without the columns a set of members needs.
+    pub(crate) fn value_of(&self, row: RowId, members: usize) -> Result<Option<Value>> {
+        Ok(match self {
+            BoundValue::Attr(attr) => attr.column.get(row as usize),
+            BoundValue::Aggregate(a) if a.within_any.is_none() => a.value_of(row)?,
+            BoundValue::DaysSince { inner, now } => inner
+                .value_of(row, members)?
+                .and_then(|v| days_since(&v, *now)),
+            BoundValue::Bucket { inner, cuts } => {
+                inner.value_of(row, members)?.and_then(|v| bucket(&v, cuts))
+            }
+            _ => {
+                let values = self.values(Some(&[row]), members)?;
+                match values.rows.first() {
+                    Some(&r) if r == row => values.column.get(0),
+                    _ => self.empty(),
+                }
+            }
+        })
+    }
+}
+
 /// Each value (and the empty one) through `f`, as integers.
 fn map(values: MemberValues, f: impl Fn(&Value) -> Option<Value>) -> Result<MemberValues> {
     let mut column = Column::new(DataType::Int);
@@ -732,6 +757,115 @@ impl BoundAggregate<'_> {
 }
 
 impl BoundAggregate<'_> {
+    /// The value of member `row` alone (not `WITHIN ANY`): [`fold`](Self::fold) over one
+    /// member's events, the same events in the same order, into one accumulator.
+    fn value_of(&self, row: RowId) -> Result<Option<Value>> {
+        let one = [row];
+        let slots = Slots {
+            few: Some(&one),
+            len: 1,
+            base: 0,
+            list: None,
+        };
+        let valid = |c: Option<&Column>, i: usize| c.is_some_and(|c| c.is_valid(i));
+        Ok(match &self.func {
+            BoundFunc::Count => {
+                let mut n = 0i64;
+                self.each_event(&slots, |_, _| {
+                    n += 1;
+                    Ok(())
+                })?;
+                Some(Value::Int(n))
+            }
+            BoundFunc::CountDistinct(_) | BoundFunc::CountDistinctDays => {
+                let mut keys: Vec<u64> = Vec::new();
+                self.each_keyed(&slots, |_, key| {
+                    keys.extend(key);
+                    Ok(())
+                })?;
+                keys.sort_unstable();
+                keys.dedup();
+                Some(Value::Int(keys.len() as i64))
+            }
+            BoundFunc::Sum(_, DataType::Float) | BoundFunc::Avg(_) => {
+                let (mut sum, mut count) = (0f64, 0u32);
+                self.each_keyed(&slots, |_, key| {
+                    if let Some(bits) = key {
+                        sum += f64::from_bits(bits);
+                        count += 1;
+                    }
+                    Ok(())
+                })?;
+                match self.func {
+                    BoundFunc::Avg(_) => (count > 0).then(|| Value::Float(sum / f64::from(count))),
+                    _ => Some(Value::Float(sum)),
+                }
+            }
+            BoundFunc::Sum(..) => {
+                let mut sum = Some(0i64);
+                self.each_keyed(&slots, |_, key| {
+                    if let (Some(s), Some(x)) = (sum, key) {
+                        sum = s.checked_add(x as i64);
+                        if sum.is_none() && !self.overflow_null {
+                            return Err(Error::InvalidSegment(format!(
+                                "SUM overflows a 64-bit integer for member row {row}"
+                            )));
+                        }
+                    }
+                    Ok(())
+                })?;
+                if sum.is_none() {
+                    eprintln!(
+                        "memberdb: warning: a trait's SUM overflows a 64-bit integer for 1 \
+                         member(s) (row {row} first): their value is NULL"
+                    );
+                }
+                sum.map(Value::Int)
+            }
+            BoundFunc::Min(c, _) | BoundFunc::Max(c, _) => {
+                let max = matches!(self.func, BoundFunc::Max(..));
+                let mut best: Option<Value> = None;
+                self.each_event(&slots, |_, i| {
+                    let Some(v) = c.filter(|_| valid(*c, i)).and_then(|c| c.get(i)) else {
+                        return Ok(());
+                    };
+                    let better = best.as_ref().is_none_or(|b| {
+                        let ord = v.order(b);
+                        ord == Some(if max {
+                            std::cmp::Ordering::Greater
+                        } else {
+                            std::cmp::Ordering::Less
+                        })
+                    });
+                    if better {
+                        best = Some(v);
+                    }
+                    Ok(())
+                })?;
+                best
+            }
+            BoundFunc::First(p) | BoundFunc::Last(p) => {
+                let first = matches!(self.func, BoundFunc::First(_));
+                let mut at: Option<usize> = None;
+                self.each_event(&slots, |_, i| {
+                    if let Some((c, _)) = p
+                        && !valid(*c, i)
+                    {
+                        return Ok(());
+                    }
+                    if !first || at.is_none() {
+                        at = Some(i);
+                    }
+                    Ok(())
+                })?;
+                at.and_then(|i| match p {
+                    Some((c, _)) => c.and_then(|c| c.get(i)),
+                    None => Some(Value::Timestamp(self.part.ts[i])),
+                })
+            }
+        })
+    }
+
     /// `WITHIN ANY`: per member, the largest number of events (or of distinct values, or
     /// days) in any interval `[t, t + span)`. It is enough to try intervals starting at an
     /// event: each member's events in time order, two pointers, and for distinct counts

@@ -210,10 +210,15 @@ impl<'a, 's> Binder<'a, 's> {
                     Named::Trait(t) => {
                         self.moves = true;
                         let bound = self.trait_value(t)?;
-                        let text = attr.clone();
                         return Ok(Node {
                             source: Source::Segment(segment),
-                            op: self.value_leaf(segment, bound, predicate, &text, spans)?,
+                            op: self.value_leaf(
+                                segment,
+                                bound,
+                                &|| attr.clone(),
+                                predicate,
+                                spans,
+                            )?,
                         });
                     }
                 };
@@ -301,8 +306,8 @@ impl<'a, 's> Binder<'a, 's> {
                 }
                 let bound = self.value(value, spans)?;
                 self.moves |= value.uses_relative_time();
-                let text = crate::query::value_text(value);
-                self.value_leaf(segment, bound, predicate, &text, spans)?
+                let text = || crate::query::value_text(value);
+                self.value_leaf(segment, bound, &text, predicate, spans)?
             }
             Segment::And(children) => {
                 let mut pos = Vec::new();
@@ -345,8 +350,8 @@ impl<'a, 's> Binder<'a, 's> {
         &mut self,
         segment: &'a Segment,
         bound: BoundValue<'a>,
+        text: &dyn Fn() -> String,
         predicate: &'a Predicate,
-        text: &str,
         spans: Option<NodeSpans>,
     ) -> Result<Op<'a>> {
         let state = self.state;
@@ -355,7 +360,11 @@ impl<'a, 's> Binder<'a, 's> {
         // or fail it all alike.
         let mut empty = Column::new(data_type);
         empty.push(bound.empty().as_ref());
-        let matcher = compile(predicate, &empty, text).map_err(located(spans, whole))?;
+        // The value's text names it in an error only: printed then (binding is on the
+        // write path of every trait).
+        let matcher = compile(predicate, &empty, "")
+            .or_else(|_| compile(predicate, &empty, &text()))
+            .map_err(located(spans, whole))?;
         let mut pass = [false];
         matcher.fill(&empty, 0, &mut pass);
         let empty_passes = pass[0];

@@ -29,7 +29,7 @@ pub(crate) fn logged(
     let mut touched = Touched::default();
     let outcome = apply_change(state, &mut touched);
     // A refused change changed nothing it reported; what it did change, it reported.
-    state.refresh_derived(&touched, position)?;
+    state.refresh_derived(touched, position)?;
     outcome
 }
 

@@ -111,34 +111,35 @@ impl State {
     /// Brings every group and trait up to date after changes that touched `touched`, at the
     /// state's clock. Each change of a group's members goes to its stream at `position`,
     /// cause `write`; a group just defined starts without history.
-    pub(crate) fn refresh_derived(&mut self, touched: &Touched, position: u64) -> Result<()> {
+    pub(crate) fn refresh_derived(&mut self, mut touched: Touched, position: u64) -> Result<()> {
         if touched.is_empty() || (self.groups.groups.is_empty() && self.traits.traits.is_empty()) {
             return Ok(());
         }
         self.grow_traits();
-        let mut touched = touched.clone();
         let mut marks = Marks::of(self, &touched);
+        // The touched members as chunks, for the groups' plans (kept while they stay the
+        // same: a trait's changed members are among them unless a rank moved others).
         let mut members: Option<(u64, Chunks)> = None;
         for derived in self.derived_order() {
             let live = self.members.live().len();
             let whole =
                 touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
-            let chunks = if whole {
-                None
-            } else {
-                if members
-                    .as_ref()
-                    .is_none_or(|(n, _)| *n != touched.members.len())
-                {
-                    members = Some((
-                        touched.members.len(),
-                        Chunks::from_roaring(&touched.members),
-                    ));
-                }
-                members.as_ref().map(|(_, c)| c)
-            };
             match derived {
                 Derived::Group(i) => {
+                    let chunks = if whole {
+                        None
+                    } else {
+                        if members
+                            .as_ref()
+                            .is_none_or(|(n, _)| *n != touched.members.len())
+                        {
+                            members = Some((
+                                touched.members.len(),
+                                Chunks::from_roaring(&touched.members),
+                            ));
+                        }
+                        members.as_ref().map(|(_, c)| c)
+                    };
                     let changed = self.refresh_group(i, &touched, chunks, &marks, position)?;
                     if changed {
                         let name = self.groups.groups[i].name.clone();
@@ -148,13 +149,15 @@ impl State {
                     }
                 }
                 Derived::Trait(i) => {
-                    let changed = self.refresh_trait(i, &touched, chunks, &marks)?;
+                    let changed = self.refresh_trait(i, &touched, whole, &marks)?;
                     if !changed.is_empty() {
-                        let name = self.traits.traits[i].name.clone();
-                        mark(&mut marks.groups, &self.groups.dependents.attributes, &name);
-                        mark(&mut marks.traits, &self.traits.dependents.attributes, &name);
+                        let name = &self.traits.traits[i].name;
+                        mark(&mut marks.groups, &self.groups.dependents.attributes, name);
+                        mark(&mut marks.traits, &self.traits.dependents.attributes, name);
                         touched.members |= changed;
-                        touched.attributes.insert(name);
+                        if !touched.attributes.contains(name) {
+                            touched.attributes.insert(name.clone());
+                        }
                     }
                 }
             }
@@ -261,7 +264,7 @@ impl State {
         &mut self,
         i: usize,
         touched: &Touched,
-        members: Option<&Chunks>,
+        whole: bool,
         marks: &Marks,
     ) -> Result<RoaringBitmap> {
         let now = self.clock;
@@ -277,9 +280,8 @@ impl State {
             return Ok(RoaringBitmap::new());
         }
         let t = &self.traits.traits[i];
-        let few: Option<Vec<RowId>> = members
-            .filter(|_| !defined)
-            .map(|_| touched.members.iter().collect());
+        let few: Option<Vec<RowId>> =
+            (!whole && !defined).then(|| touched.members.iter().collect());
         let changed = match few {
             Some(rows) if !t.definition.ranks() => self.set_trait_values(i, now, &rows)?,
             // A QUANTILE moves the touched members' keys (or ranks everyone again when it
@@ -303,9 +305,33 @@ impl State {
     ) -> Result<RoaringBitmap> {
         let t = &self.traits.traits[i];
         let bound = plan::bind_trait(self, t, now)?;
+        let live = self.members.live().as_ref();
+        if let [row] = *rows {
+            // One member (a write's): its value alone, no columns.
+            let new = if live.contains(row) {
+                bound.value_of(row, self.members.len())?
+            } else {
+                None
+            };
+            // The one-member path gives what the columns' path gives (every debug test
+            // writing to a trait checks it).
+            #[cfg(debug_assertions)]
+            if live.contains(row) {
+                let values = bound.values(Some(rows), self.members.len())?;
+                let expected = match values.rows.first() {
+                    Some(_) => values.column.get(0),
+                    None => bound.empty(),
+                };
+                assert_eq!(new, expected, "trait {} of row {row}", t.name);
+            }
+            let changed = t.values.column.get(row as usize) != new;
+            drop(bound);
+            return Ok(
+                self.store_trait_values(i, changed.then_some((row, new)).into_iter().collect())
+            );
+        }
         let values = bound.values(Some(rows), self.members.len())?;
         let empty = bound.empty();
-        let live = self.members.live().as_ref();
         let mut updates = Vec::new();
         let mut at = 0;
         for &row in rows {

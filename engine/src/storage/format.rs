@@ -1124,7 +1124,7 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     // Evaluated as they are, without history: the stream the checkpoint saved is theirs.
     let restored =
         crate::state::Touched::restored(state.groups.names().chain(state.traits.names()));
-    state.refresh_derived(&restored, manifest.checkpoint_lsn)?;
+    state.refresh_derived(restored, manifest.checkpoint_lsn)?;
     if let Some(file) = &manifest.changes_file {
         let bytes = storage.map(file).map_err(|e| io(storage, file, e))?;
         let (streams, consumers) =
