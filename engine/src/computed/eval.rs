@@ -164,6 +164,7 @@ impl BoundValue<'_> {
             BoundValue::Bucket { inner, cuts } => {
                 inner.value_of(row, members)?.and_then(|v| bucket(&v, cuts))
             }
+            BoundValue::Case(c) => c.value_of(row)?,
             _ => {
                 let values = self.values(Some(&[row]), members)?;
                 match values.rows.first() {

@@ -201,6 +201,32 @@ impl Leaf<'_> {
         })
     }
 
+    /// Whether member `row` is in the leaf, for a leaf that tells one member's answer
+    /// without computing a set (a value leaf: that member's value tested); `None` for
+    /// the others.
+    pub(crate) fn holds(&self, row: u32) -> Option<Result<bool>> {
+        let Leaf::Value {
+            value,
+            predicate,
+            failing,
+            members,
+        } = self
+        else {
+            return None;
+        };
+        // The member's value, its empty value included: a member without one is in
+        // neither set (the value passing, and the value failing when the empty one
+        // passes), and the test of the empty value gives just that.
+        Some(value.value_of(row, *members).and_then(|v| {
+            let mut column = Column::new(value.data_type());
+            column.push(v.as_ref());
+            let matcher = compile(predicate, &column, "the value")?;
+            let mut pass = [false];
+            matcher.fill(&column, 0, &mut pass);
+            Ok(pass[0] != *failing)
+        }))
+    }
+
     /// How the leaf is computed, for EXPLAIN.
     pub(crate) fn kernel(&self) -> String {
         match self {

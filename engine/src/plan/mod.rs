@@ -110,6 +110,12 @@ impl Plan<'_> {
         Run::start(self, universe, deadline, false)?.bitmap()
     }
 
+    /// Whether live member `row` is in the segment (one member tested, nothing built for
+    /// a universe: a trait's `CASE` after a write).
+    pub(crate) fn holds(&self, row: u32) -> Result<bool> {
+        probe::holds(self, row)
+    }
+
     /// Members `offset..offset + limit` (row-id order) and the segment's size.
     pub(crate) fn page(
         &self,

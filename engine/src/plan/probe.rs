@@ -18,7 +18,7 @@ pub(crate) const PROBE_MEMBERS: u64 = 64;
 /// The members of `plan`'s segment among `rows` (live members).
 pub(crate) fn select(plan: &Plan<'_>, within: &Chunks, rows: &[u32]) -> Result<RoaringBitmap> {
     let mut probe = Probe {
-        within,
+        within: Within::Chunks(within),
         computed: (0..plan.leaves).map(|_| None).collect(),
     };
     let mut out = RoaringBitmap::new();
@@ -30,8 +30,37 @@ pub(crate) fn select(plan: &Plan<'_>, within: &Chunks, rows: &[u32]) -> Result<R
     Ok(out)
 }
 
+/// Whether live member `row` is in `plan`'s segment (a trait's `CASE` kept current for
+/// the member of a write): a value leaf tests that member's value alone; any other
+/// computed leaf is computed over a universe of that member.
+pub(crate) fn holds(plan: &Plan<'_>, row: u32) -> Result<bool> {
+    let mut probe = Probe {
+        within: Within::One(row, None),
+        computed: (0..plan.leaves).map(|_| None).collect(),
+    };
+    probe.holds(&plan.root, row)
+}
+
+/// The universe of a probe.
+enum Within<'c> {
+    Chunks(&'c Chunks),
+    /// One member; its chunks made when a leaf needs them.
+    One(u32, Option<Chunks>),
+}
+
+impl Within<'_> {
+    fn chunks(&mut self) -> &Chunks {
+        match self {
+            Within::Chunks(c) => c,
+            Within::One(row, chunks) => {
+                chunks.get_or_insert_with(|| Chunks::from_roaring(&RoaringBitmap::from([*row])))
+            }
+        }
+    }
+}
+
 struct Probe<'c> {
-    within: &'c Chunks,
+    within: Within<'c>,
     /// The computed leaves, each computed the first time a member reaches it.
     computed: Vec<Option<RoaringBitmap>>,
 }
@@ -43,8 +72,13 @@ impl Probe<'_> {
             Op::Nothing => false,
             Op::Stored(bitmap) => bitmap.contains(row),
             Op::Computed { slot, leaf } => {
+                if let Within::One(..) = self.within
+                    && let Some(holds) = leaf.holds(row)
+                {
+                    return holds;
+                }
                 if self.computed[*slot].is_none() {
-                    self.computed[*slot] = Some(leaf.compute(Some(self.within))?);
+                    self.computed[*slot] = Some(leaf.compute(Some(self.within.chunks()))?);
                 }
                 self.computed[*slot]
                     .as_ref()

@@ -87,6 +87,18 @@ impl BoundCase<'_> {
     }
 }
 
+impl BoundCase<'_> {
+    /// The value of live member `row` alone: the first `WHEN` holding for it.
+    pub(crate) fn value_of(&self, row: RowId) -> Result<Option<Value>> {
+        for (plan, value) in &self.whens {
+            if plan.holds(row)? {
+                return Ok(Some(value.clone()));
+            }
+        }
+        Ok(self.otherwise.clone())
+    }
+}
+
 /// An order-preserving key of a ranked value (numbers, dates, times, booleans).
 pub(crate) fn rank_key(column: &Column, i: usize) -> Option<i64> {
     if !column.is_valid(i) {
