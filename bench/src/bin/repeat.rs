@@ -11,8 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use memberdb::{Clock, OpenOptions};
 use memberdb_bench::workloads::PEER_SETUP;
-use memberdb_bench::{bench_now, loaded};
+use memberdb_bench::{bench_now, loaded_with};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let usage = "usage: repeat (MEMBERS | DATABASE-DIR) SECONDS STATEMENT";
@@ -20,11 +21,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = args.next().ok_or(usage)?;
     let seconds: f64 = args.next().ok_or(usage)?.parse()?;
     let statement = args.next().ok_or(usage)?;
+    // On the peers' manual clock at the workloads' *now*: the traits of the workloads hold
+    // at the instant the statements ask at, as in the peers harness.
+    let options = || OpenOptions {
+        clock: Clock::Manual(bench_now()),
+        ..OpenOptions::default()
+    };
     let db = match source.parse::<u64>() {
-        Ok(members) => loaded(members),
+        Ok(members) => loaded_with(members, options()),
         Err(_) => {
             let started = Instant::now();
-            let db = memberdb::Database::open(&source)?;
+            let db = memberdb::Database::open_with(&source, options())?;
             eprintln!(
                 "opened {source} ({} members, {} events) in {:.2} s",
                 db.member_count(),

@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
-use super::{Node, Op, Plan};
+use super::{Node, Op, Plan, Source};
 use crate::bitmap::kernels::{and_count, and_into, or_into, set_bits};
 use crate::bitmap::{CHUNK_BITS, Chunk, ChunkRef, Chunks, WORDS, Words};
 use crate::error::{Error, Result};
+use crate::segment::Segment;
 use crate::state::State;
 
 /// [`Error::DeadlineExceeded`] once `deadline` (if any) has passed.
@@ -735,6 +736,9 @@ impl<'p> Run<'p> {
 
     /// Members of the answer.
     pub(crate) fn count(&mut self) -> Result<u64> {
+        if let Some(n) = self.disjoint_count() {
+            return Ok(n);
+        }
         let sparse = self.sparse_universe();
         let parts = self.walk_split(|walker, tree, k, total: &mut u64| {
             if sparse.is_some_and(|u| u.get(k).len() == 0) {
@@ -743,6 +747,45 @@ impl<'p> Run<'p> {
             *total += u64::from(walker.count(tree, k));
         })?;
         Ok(parts.into_iter().sum())
+    }
+
+    /// The count of a comparison on one attribute over every member, from the sizes of
+    /// its index's parts: the parts of an attribute's `OR` (range bins and the passing rows
+    /// of the bins the range cuts, or value bitmaps) hold disjoint members, so the count is
+    /// the sum of their sizes, and a complement (`x < 500` through the bins wholly outside)
+    /// is the non-NULL members less that sum. At 10M members `COUNT ltv >= 1000` walked
+    /// ~60 bins chunk by chunk; the sizes are known. `None` for any other plan.
+    fn disjoint_count(&self) -> Option<u64> {
+        let root = &self.plan.root;
+        if !self.universe.everyone || !matches!(root.source, Source::Segment(Segment::Attr { .. }))
+        {
+            return None;
+        }
+        let size = |node: &Node<'_>| match &node.op {
+            Op::Stored(b) => Some(b.len()),
+            Op::Computed { slot, .. } => Some(self.computed[*slot].len()),
+            Op::Nothing => Some(0),
+            _ => None,
+        };
+        let sum = |parts: &[Node<'_>]| parts.iter().map(size).sum::<Option<u64>>();
+        match &root.op {
+            Op::Or(parts) => sum(parts),
+            Op::And { pos, neg } => match (pos.as_slice(), neg.as_slice()) {
+                ([within], [outside]) => {
+                    let within = match &within.op {
+                        Op::Stored(b) => b.len(),
+                        _ => return None,
+                    };
+                    let outside = match &outside.op {
+                        Op::Or(parts) => sum(parts)?,
+                        _ => size(outside)?,
+                    };
+                    within.checked_sub(outside)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The answer as chunks.
