@@ -1152,9 +1152,7 @@ fn counts_of_attribute_comparisons_equal_the_values() {
         ),
     ])])
     .expect("members");
-    let count = |pass: &dyn Fn(&Row) -> bool| {
-        rows.iter().filter(|r| pass(r)).count() as u64
-    };
+    let count = |pass: &dyn Fn(&Row) -> bool| rows.iter().filter(|r| pass(r)).count() as u64;
     let cases: Vec<(Segment, u64)> = vec![
         (
             Segment::attr("points").ge(1000),

@@ -142,6 +142,24 @@ impl Column {
         })
     }
 
+    /// Reads `row`'s slots and drops what it read: called for several columns before any
+    /// of their values is used (a write's traits, each reading its column's row next), the
+    /// cache misses of the columns overlap instead of coming one after another.
+    #[inline]
+    pub(crate) fn touch(&self, row: usize) {
+        if row >= self.len() {
+            return;
+        }
+        std::hint::black_box(self.valid.get(row));
+        match &self.data {
+            ColumnData::Str { codes, .. } => std::hint::black_box(codes[row]) as i64,
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => std::hint::black_box(v[row]),
+            ColumnData::Float(v) => std::hint::black_box(v[row]) as i64,
+            ColumnData::Bool(v) => i64::from(std::hint::black_box(v[row])),
+            ColumnData::Date(v) => i64::from(std::hint::black_box(v[row])),
+        };
+    }
+
     /// Sets `row` to `value`, which must already have the column's type (see
     /// [`Column::coerce`]); `None` sets NULL. The row must exist.
     pub(crate) fn set(&mut self, row: usize, value: Option<&Value>) {

@@ -117,6 +117,21 @@ impl State {
         }
         self.grow_traits();
         let mut marks = Marks::of(self, &touched);
+        if touched.members.len() == 1
+            && let Some(row) = touched.members.min()
+        {
+            // One member's write: the old values of the traits to look at are read first,
+            // together (their misses overlap), then one trait after another.
+            for (t, _) in self
+                .traits
+                .traits
+                .iter()
+                .zip(&marks.traits)
+                .filter(|m| *m.1)
+            {
+                t.values.column.touch(row as usize);
+            }
+        }
         // The touched members as chunks, for the groups' plans (kept while they stay the
         // same: a trait's changed members are among them unless a rank moved others).
         let mut members: Option<(u64, Chunks)> = None;
