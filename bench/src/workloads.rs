@@ -334,7 +334,16 @@ pub struct PeerWorkload {
     pub statement: String,
     /// What the statement returns.
     pub kind: AnswerKind,
+    /// For a count of members whose float sum passes a threshold: the count of those whose
+    /// sum lies within rounding of it. A peer that adds the same floats in another order
+    /// (DuckDB's parallel `sum(amount)`) may put them on the other side; its answer may
+    /// differ from memberdb's (which adds in time order) by at most that many.
+    pub float_boundary: Option<&'static str>,
 }
+
+/// The members whose year's spend is within rounding of Q9's and Q11's threshold (1000).
+const SPEND_BOUNDARY: &str =
+    "COUNT SUM(amount OF purchase IN LAST 365 DAYS) BETWEEN 999.999999 AND 1000.000001";
 
 /// The twenty tags of Q8's wide OR (the same list as `Q8_TAGS` in `duckdb_peer.py`).
 pub const Q8_TAGS: [&str; 20] = [
@@ -372,6 +381,11 @@ pub fn peer_workloads() -> Vec<PeerWorkload> {
         name,
         statement: statement.to_string(),
         kind,
+        float_boundary: None,
+    };
+    let spend = |w: PeerWorkload| PeerWorkload {
+        float_boundary: Some(SPEND_BOUNDARY),
+        ..w
     };
     let wide_or = Q8_TAGS
         .iter()
@@ -421,18 +435,18 @@ pub fn peer_workloads() -> Vec<PeerWorkload> {
             AnswerKind::Count,
         ),
         // aggregates (DESIGN section 9): spend in a year, the scalper rule
-        w(
+        spend(w(
             "Q9",
             "COUNT SUM(amount OF purchase IN LAST 365 DAYS) >= 1000",
             AnswerKind::Count,
-        ),
+        )),
         w(
             "Q10",
             "COUNT COUNT(DISTINCT city OF join_campaign WITHIN ANY 3 DAYS) >= 2",
             AnswerKind::Count,
         ),
         // maintained traits (TRAIT_DEFINITIONS): a predicate on a sum, on a stage, and RFM
-        w("Q11", "COUNT ltv >= 1000", AnswerKind::Count),
+        spend(w("Q11", "COUNT ltv >= 1000", AnswerKind::Count)),
         w("Q12", "COUNT stage = 'dormant'", AnswerKind::Count),
         w(
             "Q13",

@@ -169,7 +169,10 @@ impl State {
                         let name = &self.traits.traits[i].name;
                         mark(&mut marks.groups, &self.groups.dependents.attributes, name);
                         mark(&mut marks.traits, &self.traits.dependents.attributes, name);
-                        touched.members |= changed;
+                        // Usually the touched members themselves (a rank can move others).
+                        if !changed.is_subset(&touched.members) {
+                            touched.members |= changed;
+                        }
                         if !touched.attributes.contains(name) {
                             touched.attributes.insert(name.clone());
                         }
