@@ -200,7 +200,9 @@ impl Report {
              bitmap baselines on the engine's own bitmaps (raw roaring-rs, CRoaring through \
              pyroaring, numpy dense bitsets, a fused word-wise count in Rust and one compiled \
              by gcc -O3 -march=native); {} such turn(s), each after a warm-up; medians of all \
-             repetitions. Every system's answer must agree.\n",
+             repetitions. Every system's answer must agree (a count of float sums against a \
+             threshold may differ by the members whose sum is within 1e-6 of it: DuckDB adds \
+             in no fixed order).\n",
             self.rounds
         );
         md.push_str(
