@@ -150,14 +150,15 @@ impl Column {
         if row >= self.len() {
             return;
         }
-        std::hint::black_box(self.valid.get(row));
+        use std::hint::black_box;
+        black_box(self.valid.get(row));
         match &self.data {
-            ColumnData::Str { codes, .. } => std::hint::black_box(codes[row]) as i64,
-            ColumnData::Int(v) | ColumnData::Timestamp(v) => std::hint::black_box(v[row]),
-            ColumnData::Float(v) => std::hint::black_box(v[row]) as i64,
-            ColumnData::Bool(v) => i64::from(std::hint::black_box(v[row])),
-            ColumnData::Date(v) => i64::from(std::hint::black_box(v[row])),
-        };
+            ColumnData::Str { codes, .. } => _ = black_box(codes[row]),
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => _ = black_box(v[row]),
+            ColumnData::Float(v) => _ = black_box(v[row]),
+            ColumnData::Bool(v) => _ = black_box(v[row]),
+            ColumnData::Date(v) => _ = black_box(v[row]),
+        }
     }
 
     /// Sets `row` to `value`, which must already have the column's type (see

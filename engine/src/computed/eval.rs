@@ -148,9 +148,7 @@ impl BoundValue<'_> {
             BoundValue::Quantile(q) => q.values(few, members),
         }
     }
-}
 
-impl BoundValue<'_> {
     /// The value of member `row` alone, its empty value included (what
     /// [`values`](Self::values) gives it): a trait kept current after a write to one
     /// member, without the columns a set of members needs.
@@ -165,13 +163,17 @@ impl BoundValue<'_> {
                 inner.value_of(row, members)?.and_then(|v| bucket(&v, cuts))
             }
             BoundValue::Case(c) => c.value_of(row)?,
-            _ => {
-                let values = self.values(Some(&[row]), members)?;
-                match values.rows.first() {
-                    Some(&r) if r == row => values.column.get(0),
-                    _ => self.empty(),
-                }
-            }
+            _ => self.value_in_set(row, members)?,
+        })
+    }
+
+    /// The value of member `row` through [`values`](Self::values) over a set of that one
+    /// member (what [`value_of`](Self::value_of) must equal).
+    pub(crate) fn value_in_set(&self, row: RowId, members: usize) -> Result<Option<Value>> {
+        let values = self.values(Some(&[row]), members)?;
+        Ok(match values.rows.first() {
+            Some(&r) if r == row => values.column.get(0),
+            _ => self.empty(),
         })
     }
 }
@@ -817,8 +819,8 @@ impl BoundAggregate<'_> {
                 })?;
                 if sum.is_none() {
                     eprintln!(
-                        "memberdb: warning: a trait's SUM overflows a 64-bit integer for 1 \
-                         member(s) (row {row} first): their value is NULL"
+                        "memberdb: warning: a trait's SUM overflows a 64-bit integer for \
+                         member row {row}: its value is NULL"
                     );
                 }
                 sum.map(Value::Int)

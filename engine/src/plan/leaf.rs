@@ -81,6 +81,19 @@ pub(crate) enum Leaf<'a> {
     },
 }
 
+/// Whether each value of `column` puts its member in a value leaf: the value passes
+/// `predicate` (fails it, with `failing`).
+fn in_value_leaf(
+    predicate: &crate::segment::Predicate,
+    failing: bool,
+    column: &Column,
+) -> Result<Vec<bool>> {
+    let matcher = compile(predicate, column, "the value")?;
+    let mut pass = vec![false; column.len()];
+    matcher.fill(column, 0, &mut pass);
+    Ok(pass.into_iter().map(|p| p != failing).collect())
+}
+
 /// A computed value's leaf is computed for the members of its universe alone up to this
 /// share of every member (else for everyone, in one pass over the window).
 const VALUE_SHARE: u64 = 16;
@@ -187,14 +200,11 @@ impl Leaf<'_> {
                 members,
             } => {
                 let values = value.values(few.as_deref(), *members)?;
-                let matcher = compile(predicate, &values.column, "the value")?;
-                let mut pass = vec![false; values.rows.len()];
-                matcher.fill(&values.column, 0, &mut pass);
                 let rows = values
                     .rows
                     .iter()
-                    .zip(pass)
-                    .filter(|&(_, pass)| pass != *failing)
+                    .zip(in_value_leaf(predicate, *failing, &values.column)?)
+                    .filter(|&(_, inside)| inside)
                     .map(|(&row, _)| row);
                 RoaringBitmap::from_sorted_iter(rows).expect("rows ascend")
             }
@@ -220,10 +230,7 @@ impl Leaf<'_> {
         Some(value.value_of(row, *members).and_then(|v| {
             let mut column = Column::new(value.data_type());
             column.push(v.as_ref());
-            let matcher = compile(predicate, &column, "the value")?;
-            let mut pass = [false];
-            matcher.fill(&column, 0, &mut pass);
-            Ok(pass[0] != *failing)
+            Ok(in_value_leaf(predicate, *failing, &column)?[0])
         }))
     }
 

@@ -335,11 +335,7 @@ impl State {
             // writing to a trait checks it).
             #[cfg(debug_assertions)]
             if live.contains(row) {
-                let values = bound.values(Some(rows), self.members.len())?;
-                let expected = match values.rows.first() {
-                    Some(_) => values.column.get(0),
-                    None => bound.empty(),
-                };
+                let expected = bound.value_in_set(row, self.members.len())?;
                 assert_eq!(new, expected, "trait {} of row {row}", t.name);
             }
             let changed = t.values.column.get(row as usize) != new;

@@ -85,9 +85,7 @@ impl BoundCase<'_> {
         }
         Ok(member_values(self.data_type, pairs))
     }
-}
 
-impl BoundCase<'_> {
     /// The value of live member `row` alone: the first `WHEN` holding for it.
     pub(crate) fn value_of(&self, row: RowId) -> Result<Option<Value>> {
         for (plan, value) in &self.whens {
