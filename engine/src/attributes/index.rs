@@ -260,10 +260,18 @@ pub(crate) enum Access<'a> {
 /// Where one row's value is in an [`AttrIndex`]: non-NULL, its value bitmap, its key in
 /// the bins.
 #[derive(Default, PartialEq)]
-struct Entry {
+pub(crate) struct Entry {
     valid: bool,
     slot: Option<usize>,
     key: Option<i64>,
+}
+
+/// A row's value set in its column, its index entries not yet moved
+/// ([`AttrIndex::set_column`]).
+pub(crate) struct IndexChange {
+    row: RowId,
+    old: Entry,
+    new: Entry,
 }
 
 /// All indexes of one attribute. Every bitmap is shared copy-on-write: a snapshot shares
@@ -348,10 +356,80 @@ impl AttrIndex {
     /// Sets `row` of `column` to `value` (of the column's type), changing only the index
     /// entries that differ: a sum that grows within its bin touches no bitmap.
     pub(crate) fn set(&mut self, column: &mut Column, row: RowId, value: Option<&Value>) {
-        let r = row as usize;
-        let old = self.entry(column, r);
-        column.set(r, value);
-        let new = self.entry(column, r);
+        let change = self.set_column(column, row, value);
+        self.apply(column, change);
+    }
+
+    /// Sets `row` of `column` to `value` and returns the index change still to make
+    /// ([`apply`](Self::apply)): a write's traits set their columns first, then read the
+    /// index entries of all their changes together ([`touch`](Self::touch)), so that the
+    /// cache misses of the bitmaps' chains of loads overlap, then apply them.
+    pub(crate) fn set_column(
+        &self,
+        column: &mut Column,
+        row: RowId,
+        value: Option<&Value>,
+    ) -> IndexChange {
+        let old = self.entry(column, row as usize);
+        column.set(row as usize, value);
+        let new = self.entry(column, row as usize);
+        IndexChange { row, old, new }
+    }
+
+    /// The bitmaps `change` moves its row out of and into.
+    fn bitmaps_of(&self, change: &IndexChange) -> [Option<&Bitmap>; 5] {
+        let (old, new) = (&change.old, &change.new);
+        let valid = (old.valid != new.valid).then_some(&self.not_null);
+        let slot = |e: &Entry| {
+            let values = self.values.as_ref()?;
+            values.get(e.slot?)
+        };
+        let (old_value, new_value) = if old.slot != new.slot || old.valid != new.valid {
+            (slot(old), slot(new))
+        } else {
+            (None, None)
+        };
+        let bin = |e: &Entry| self.ranges.as_ref().zip(e.key).map(|(r, k)| r.locate(k));
+        let (old_bin, new_bin) = match (bin(old), bin(new)) {
+            (a, b) if a == b => (None, None),
+            other => other,
+        };
+        let ranges = |b: Option<usize>| Some(&self.ranges.as_ref()?.bins[b?].rows);
+        [
+            valid,
+            old_value,
+            new_value,
+            ranges(old_bin),
+            ranges(new_bin),
+        ]
+    }
+
+    /// Reads, one level of the chain at a time, what `changes` will write: each change's
+    /// bitmaps, their roaring headers, then their containers. The loads of one level are
+    /// independent of each other, so their misses overlap instead of coming one after
+    /// another as they do when each change is made in turn.
+    pub(crate) fn touch(changes: &[(&AttrIndex, &IndexChange)]) {
+        use std::hint::black_box;
+        let mut bitmaps: Vec<(&Bitmap, RowId)> = Vec::with_capacity(changes.len() * 3);
+        for (index, change) in changes {
+            for bitmap in index.bitmaps_of(change).into_iter().flatten() {
+                bitmaps.push((bitmap, change.row));
+            }
+        }
+        for (bitmap, _) in &bitmaps {
+            black_box(std::ptr::from_ref::<RoaringBitmap>(bitmap));
+        }
+        for (bitmap, _) in &bitmaps {
+            black_box(bitmap.is_empty());
+        }
+        for (bitmap, row) in &bitmaps {
+            black_box(bitmap.contains(*row));
+        }
+    }
+
+    /// Makes the index change of [`set_column`](Self::set_column).
+    pub(crate) fn apply(&mut self, column: &Column, change: IndexChange) {
+        let IndexChange { row, old, new } = change;
         if old.valid != new.valid {
             let not_null = self.not_null.make_mut();
             if new.valid {

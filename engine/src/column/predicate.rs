@@ -142,6 +142,30 @@ impl Matcher {
         }
     }
 
+    /// Does one value pass, as it would in a column of `data_type` (a value of another
+    /// type, or a NaN, is NULL there)? `None` for a string: codes name a column's
+    /// dictionary, so a string is tested in a column.
+    pub(crate) fn passes(&self, data_type: DataType, value: Option<&Value>) -> Option<bool> {
+        let value = value
+            .filter(|v| v.data_type() == data_type && !matches!(v, Value::Float(x) if x.is_nan()));
+        let Some(value) = value else {
+            return Some(self.kind == MatchKind::IsNull);
+        };
+        let in_ranges =
+            |ranges: &[(i64, i64)], k: i64| ranges.iter().any(|&(lo, hi)| lo <= k && k <= hi);
+        let hit = match (&self.kind, value) {
+            (MatchKind::IsNull, _) => return Some(false),
+            (_, Value::Str(_)) => return None,
+            (MatchKind::Any, _) => true,
+            (MatchKind::Ints(r), Value::Int(k) | Value::Timestamp(k)) => in_ranges(r, *k),
+            (MatchKind::Ints(r), Value::Date(d)) => in_ranges(r, i64::from(*d)),
+            (MatchKind::Floats(r), Value::Float(x)) => r.iter().any(|r| r.contains(*x)),
+            (MatchKind::Bools(which), Value::Bool(b)) => which[usize::from(*b)],
+            _ => false,
+        };
+        Some(hit != self.negate)
+    }
+
     /// True when no row can match (an empty `IN`, `= 2.5` on integers, ...).
     pub(crate) fn is_never(&self) -> bool {
         !self.negate
@@ -476,6 +500,11 @@ mod tests {
     /// The passing rows, by `matches` row by row; `fill` (from every start) must agree.
     fn rows(m: &Matcher, c: &Column) -> Vec<usize> {
         let passing: Vec<usize> = (0..c.len()).filter(|&r| m.matches(c, r)).collect();
+        for r in 0..c.len() {
+            if let Some(pass) = m.passes(c.data_type(), c.get(r).as_ref()) {
+                assert_eq!(pass, m.matches(c, r), "one value of row {r}");
+            }
+        }
         for start in 0..c.len() {
             let mut mask = vec![false; c.len() - start];
             m.fill(c, start, &mut mask);

@@ -36,8 +36,12 @@ pub(crate) enum BoundValue<'a> {
 /// An aggregate bound to its event type's partition.
 pub(crate) struct BoundAggregate<'a> {
     pub(crate) part: &'a EventPartition,
-    /// The window's events (indexes into the partition).
-    pub(crate) events: std::ops::Range<usize>,
+    /// The window `[lo, hi)` (`None`: all time).
+    pub(crate) window: Option<(i64, i64)>,
+    /// The window's events (indexes into the partition), searched for when first wanted:
+    /// one member's events are read by their times instead ([`BoundAggregate::each_event`]),
+    /// without the two searches over every event of the type.
+    pub(crate) events: std::sync::OnceLock<std::ops::Range<usize>>,
     pub(crate) filter: Option<BoundFilter<'a>>,
     pub(crate) func: BoundFunc<'a>,
     /// `WITHIN ANY`: the interval's length in microseconds (counts are the largest over
@@ -89,7 +93,10 @@ impl BoundValue<'_> {
     pub(crate) fn key(&self) -> String {
         match self {
             BoundValue::Attr(_) => String::new(),
-            BoundValue::Aggregate(a) => format!("{}..{}", a.events.start, a.events.end),
+            BoundValue::Aggregate(a) => {
+                let events = a.events();
+                format!("{}..{}", events.start, events.end)
+            }
             BoundValue::DaysSince { inner, now } => format!("{}@{now}", inner.key()),
             BoundValue::Bucket { inner, .. } => inner.key(),
             BoundValue::Case(c) => c.key(),
@@ -265,6 +272,16 @@ const INDEXED_MEMBERS: usize = 64;
 const INDEXED_SHARE: usize = 16;
 
 impl BoundAggregate<'_> {
+    /// The window's events (indexes into the partition).
+    pub(crate) fn events(&self) -> std::ops::Range<usize> {
+        self.events
+            .get_or_init(|| match self.window {
+                Some((lo, hi)) => self.part.slice(lo, hi),
+                None => 0..self.part.len(),
+            })
+            .clone()
+    }
+
     /// Calls `f(slot, event)` for every passing event of a member with a slot, in order.
     fn each_event(
         &self,
@@ -277,26 +294,32 @@ impl BoundAggregate<'_> {
             }
             return Ok(());
         }
-        // A few members: each one's events, from the partition's index of them.
-        let indexed = INDEXED_MEMBERS.max(self.events.len() / INDEXED_SHARE);
-        if let Some(few) = slots.few.filter(|few| few.len() <= indexed) {
+        // A few members: each one's events, from the partition's index of them, in the
+        // window by their times (or their indexes, once searched for).
+        let indexed = |n: usize| n <= INDEXED_MEMBERS || n <= self.events().len() / INDEXED_SHARE;
+        if let Some(few) = slots.few.filter(|few| indexed(few.len())) {
             let mut scratch = Vec::new();
             let mut result: Result<()> = Ok(());
+            let part = self.part;
+            let (range, times) = match (self.events.get(), self.window) {
+                (Some(range), _) => (range.clone(), None),
+                (None, window) => (0..part.len(), window),
+            };
             for (slot, &m) in few.iter().enumerate() {
-                let part = self.part;
-                part.by_member
-                    .each(&part.members, m, self.events.clone(), |i| {
-                        if result.is_err() {
-                            return;
-                        }
-                        let mut pass = [true];
-                        if let Some(filter) = &self.filter {
-                            filter.fill(i, &mut pass, &mut scratch);
-                        }
-                        if pass[0] {
-                            result = f(slot, i);
-                        }
-                    });
+                part.by_member.each(&part.members, m, range.clone(), |i| {
+                    if result.is_err()
+                        || times.is_some_and(|(lo, hi)| !(lo..hi).contains(&part.ts[i]))
+                    {
+                        return;
+                    }
+                    let mut pass = [true];
+                    if let Some(filter) = &self.filter {
+                        filter.fill(i, &mut pass, &mut scratch);
+                    }
+                    if pass[0] {
+                        result = f(slot, i);
+                    }
+                });
                 result?;
                 result = Ok(());
             }
@@ -311,9 +334,10 @@ impl BoundAggregate<'_> {
         };
         let mut mask = vec![true; BLOCK];
         let mut scratch = Vec::new();
-        let mut start = self.events.start;
-        while start < self.events.end {
-            let end = (start + BLOCK).min(self.events.end);
+        let events = self.events();
+        let mut start = events.start;
+        while start < events.end {
+            let end = (start + BLOCK).min(events.end);
             let mask = &mut mask[..end - start];
             match &self.filter {
                 Some(filter) => filter.fill(start, mask, &mut scratch),
@@ -404,7 +428,7 @@ impl BoundAggregate<'_> {
         // Chunks of 32,768 members: a chunk's sums (256 KiB) stay in the L2 cache.
         const SUM_CHUNK: usize = 1 << 15;
         let chunks = members.div_ceil(SUM_CHUNK).max(1);
-        let events = self.events.clone();
+        let events = self.events();
         let share = events.len() / chunks + events.len() / (8 * chunks) + 64;
         let mut slots: Vec<Vec<u16>> = (0..chunks).map(|_| Vec::with_capacity(share)).collect();
         let mut values: Vec<Vec<f64>> = (0..chunks).map(|_| Vec::with_capacity(share)).collect();
@@ -505,8 +529,9 @@ impl BoundAggregate<'_> {
     /// an event's key.
     #[inline]
     fn bucket_with(&self, buckets: &mut [Vec<Entry>], key: impl Fn(usize) -> Option<u64>) {
-        let mut i = self.events.start;
-        for slice in self.part.members.slices(self.events.clone()) {
+        let events = self.events();
+        let mut i = events.start;
+        for slice in self.part.members.slices(events) {
             for &m in slice {
                 let m = m as usize;
                 if let Some(bucket) = buckets.get_mut(m / CHUNK) {
@@ -563,7 +588,8 @@ impl BoundAggregate<'_> {
         let chunks = members.div_ceil(CHUNK);
         // Room for an even share of the window's events (and some), so the buckets rarely
         // grow (and copy) as they fill.
-        let share = self.events.len() / chunks + self.events.len() / (8 * chunks) + 64;
+        let events = self.events().len();
+        let share = events / chunks + events / (8 * chunks) + 64;
         let mut buckets: Vec<Vec<Entry>> = (0..chunks).map(|_| Vec::with_capacity(share)).collect();
         if !self.bucket_unfiltered(&mut buckets) {
             self.each_event(&whole, |m, i| {

@@ -8,7 +8,7 @@
 //! share of the events. A late event that sorts in before the table's end forgets it (the
 //! next ask builds it again); one that sorts in among the map's events renumbers only them.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::members::RowId;

@@ -2,7 +2,7 @@
 //! groups (or traits: one index each) whose definitions read it, so a write finds what it
 //! may change without looking at every definition (`State::refresh_derived`).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use super::Group;
 use crate::segment::Segment;

@@ -358,19 +358,27 @@ impl<'a, 's> Binder<'a, 's> {
         let data_type = bound.data_type();
         // The test is checked against the value's type now; members without a value pass
         // or fail it all alike.
-        let mut empty = Column::new(data_type);
-        empty.push(bound.empty().as_ref());
+        let typed = Column::new(data_type);
         // The value's text names it in an error only: printed then (binding is on the
         // write path of every trait).
-        let matcher = compile(predicate, &empty, "")
-            .or_else(|_| compile(predicate, &empty, &text()))
+        let matcher = compile(predicate, &typed, "")
+            .or_else(|_| compile(predicate, &typed, &text()))
             .map_err(located(spans, whole))?;
-        let mut pass = [false];
-        matcher.fill(&empty, 0, &mut pass);
-        let empty_passes = pass[0];
+        let empty = bound.empty();
+        let empty_passes = match matcher.passes(data_type, empty.as_ref()) {
+            Some(pass) => pass,
+            None => {
+                let mut column = Column::new(data_type);
+                column.push(empty.as_ref());
+                let mut pass = [false];
+                matcher.fill(&column, 0, &mut pass);
+                pass[0]
+            }
+        };
         let leaf = self.computed(Leaf::Value {
             value: bound,
             predicate,
+            matcher: (data_type != DataType::String).then_some(matcher),
             failing: empty_passes,
             members: state.members.len(),
         });
@@ -654,13 +662,11 @@ impl<'a, 's> Binder<'a, 's> {
                             })?,
                     ),
                 };
-                let events = match &a.window {
-                    Some(w) => {
-                        let (lo, hi) = resolve_window(w, self.now).map_err(&at)?;
-                        part.slice(lo, hi)
-                    }
-                    None => 0..part.len(),
-                };
+                let window = a
+                    .window
+                    .as_ref()
+                    .map(|w| resolve_window(w, self.now).map_err(&at))
+                    .transpose()?;
                 let filter = a
                     .filter
                     .as_ref()
@@ -669,7 +675,8 @@ impl<'a, 's> Binder<'a, 's> {
                 let func = self.func(part, a).map_err(&at)?;
                 BoundValue::Aggregate(BoundAggregate {
                     part,
-                    events,
+                    window,
+                    events: std::sync::OnceLock::new(),
                     filter,
                     func,
                     within_any,

@@ -65,6 +65,9 @@ pub(crate) enum Leaf<'a> {
     Value {
         value: crate::computed::eval::BoundValue<'a>,
         predicate: &'a crate::segment::Predicate,
+        /// The predicate compiled for the value's type, which tests one value (not for
+        /// strings, tested in a column: their codes name a dictionary).
+        matcher: Option<crate::column::Matcher>,
         failing: bool,
         /// Row ids ever assigned: the size of dense slots.
         members: usize,
@@ -198,6 +201,7 @@ impl Leaf<'_> {
                 predicate,
                 failing,
                 members,
+                ..
             } => {
                 let values = value.values(few.as_deref(), *members)?;
                 let rows = values
@@ -218,6 +222,7 @@ impl Leaf<'_> {
         let Leaf::Value {
             value,
             predicate,
+            matcher,
             failing,
             members,
         } = self
@@ -228,7 +233,14 @@ impl Leaf<'_> {
         // neither set (the value passing, and the value failing when the empty one
         // passes), and the test of the empty value gives just that.
         Some(value.value_of(row, *members).and_then(|v| {
-            let mut column = Column::new(value.data_type());
+            let data_type = value.data_type();
+            if let Some(pass) = matcher
+                .as_ref()
+                .and_then(|m| m.passes(data_type, v.as_ref()))
+            {
+                return Ok(pass != *failing);
+            }
+            let mut column = Column::new(data_type);
             column.push(v.as_ref());
             Ok(in_value_leaf(predicate, *failing, &column)?[0])
         }))

@@ -337,16 +337,20 @@ impl<T: Plain> ChunkedVec<T> {
         end: usize,
         mut pred: impl FnMut(&T) -> bool,
     ) -> usize {
-        let (mut lo, mut hi) = (0, end.min(self.len));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if pred(&self[mid]) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+        let end = end.min(self.len);
+        if end == 0 {
+            return 0;
         }
-        lo
+        // The chunk holding the point (by each chunk's first element), then a search
+        // inside that chunk's slice: no chunk lookup per step.
+        let chunks = &self.chunks[..=(end - 1) >> CHUNK_SHIFT];
+        let first_failing = chunks.partition_point(|c| pred(&c[0]));
+        let Some(chunk) = first_failing.checked_sub(1) else {
+            return 0;
+        };
+        let start = chunk << CHUNK_SHIFT;
+        let slice = &chunks[chunk][..(end - start).min(CHUNK_LEN)];
+        start + slice.partition_point(pred)
     }
 
     #[cfg(test)]
@@ -513,16 +517,21 @@ mod tests {
             let mut sorted = model.clone();
             sorted.sort_unstable();
             let sorted_v: ChunkedVec<u16> = sorted.iter().copied().collect();
-            let pivot = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
-            prop_assert_eq!(
-                sorted_v.partition_point(|&t| t < pivot),
-                sorted.partition_point(|&t| t < pivot)
-            );
-            let half = sorted.len() / 2;
-            prop_assert_eq!(
-                sorted_v.partition_point_before(half, |&t| t <= pivot),
-                sorted[..half].partition_point(|&t| t <= pivot)
-            );
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+            let fifth = sorted.get(sorted.len() / 5).copied().unwrap_or(0);
+            for pivot in [0, 1, median, fifth, 12_345, u16::MAX] {
+                prop_assert_eq!(
+                    sorted_v.partition_point(|&t| t < pivot),
+                    sorted.partition_point(|&t| t < pivot)
+                );
+                for end in [0, 1, sorted.len() / 2, sorted.len().saturating_sub(1), sorted.len()] {
+                    let end = end.min(sorted.len());
+                    prop_assert_eq!(
+                        sorted_v.partition_point_before(end, |&t| t <= pivot),
+                        sorted[..end].partition_point(|&t| t <= pivot)
+                    );
+                }
+            }
         }
     }
 }
