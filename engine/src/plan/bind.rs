@@ -437,9 +437,9 @@ impl<'a, 's> Binder<'a, 's> {
                     state,
                     whens: whens
                         .iter()
-                        .map(|(s, v)| Ok((bind(state, s, now, None)?, v.clone())))
+                        .map(|(s, v)| Ok((bind(state, s, now, None)?, v)))
                         .collect::<Result<_>>()?,
-                    otherwise: otherwise.clone(),
+                    otherwise: otherwise.as_ref(),
                     data_type,
                 }))
             }

@@ -19,8 +19,8 @@ use super::ranks::{boundary_ranks, score};
 /// `CASE WHEN seg THEN v ... [ELSE v] END` bound.
 pub(crate) struct BoundCase<'a> {
     pub(crate) state: &'a State,
-    pub(crate) whens: Vec<(Plan<'a>, Value)>,
-    pub(crate) otherwise: Option<Value>,
+    pub(crate) whens: Vec<(Plan<'a>, &'a Value)>,
+    pub(crate) otherwise: Option<&'a Value>,
     pub(crate) data_type: DataType,
 }
 
@@ -77,10 +77,10 @@ impl BoundCase<'_> {
             }
             let chunks = Chunks::from_roaring(&remaining);
             let hits = plan.bitmap(Universe::of(&chunks), None)?;
-            pairs.extend(hits.iter().map(|row| (row, value.clone())));
+            pairs.extend(hits.iter().map(|row| (row, (*value).clone())));
             remaining -= &hits;
         }
-        if let Some(value) = &self.otherwise {
+        if let Some(value) = self.otherwise {
             pairs.extend(remaining.iter().map(|row| (row, value.clone())));
         }
         Ok(member_values(self.data_type, pairs))
@@ -90,10 +90,10 @@ impl BoundCase<'_> {
     pub(crate) fn value_of(&self, row: RowId) -> Result<Option<Value>> {
         for (plan, value) in &self.whens {
             if plan.holds(row)? {
-                return Ok(Some(value.clone()));
+                return Ok(Some((*value).clone()));
             }
         }
-        Ok(self.otherwise.clone())
+        Ok(self.otherwise.cloned())
     }
 }
 
