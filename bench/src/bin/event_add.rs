@@ -94,10 +94,11 @@ fn main() {
     let us = |ns: u64| ns as f64 / 1000.0;
     let arm = |l: &[u64]| {
         format!(
-            "{{\"p50_us\": {:.1}, \"p90_us\": {:.1}, \"p99_us\": {:.1}}}",
+            "{{\"p50_us\": {:.1}, \"p90_us\": {:.1}, \"p99_us\": {:.1}, \"max_us\": {:.1}}}",
             us(percentile(l, 0.5)),
             us(percentile(l, 0.9)),
-            us(percentile(l, 0.99))
+            us(percentile(l, 0.99)),
+            us(percentile(l, 1.0))
         )
     };
     println!(
