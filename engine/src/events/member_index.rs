@@ -4,9 +4,12 @@
 //!
 //! Built from the events the first time it is asked for: a compressed table of each
 //! member's event indexes (`base`, shared by snapshots), then kept by appends in time order
-//! in a small map beside it (`tail`), folded into a new table when the map grows past a
-//! share of the events. A late event that sorts in before the table's end forgets it (the
-//! next ask builds it again); one that sorts in among the map's events renumbers only them.
+//! in a small map beside it (`tail`). When the map grows past a share of the events, a new
+//! table of every event so far is built on another thread while appends go on into a
+//! second map (`newer`); the append that finds it done swaps it in, keeping the second
+//! map, so no write pays for a pass over every event of the type. A late event that sorts
+//! in before the table's end forgets it (the next ask builds it again); one that sorts in
+//! among the maps' events renumbers only them.
 
 use hashbrown::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -25,12 +28,35 @@ struct Table {
 }
 
 /// The index, once built.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct Built {
     base: Arc<Table>,
-    /// Events appended after the table, per member, ascending.
+    /// Events appended after the table, per member, ascending (up to `next`'s end while
+    /// a table is being built).
     tail: HashMap<RowId, Vec<u32>>,
     tail_events: usize,
+    /// While a new table is built: the events appended after its end, per member.
+    newer: HashMap<RowId, Vec<u32>>,
+    /// The table of events `0..len` being built on another thread.
+    next: Option<(usize, std::thread::JoinHandle<Table>)>,
+}
+
+/// A snapshot shares the table and copies the maps; a table being built stays with the
+/// original (the snapshot's maps cover its events all the same).
+impl Clone for Built {
+    fn clone(&self) -> Self {
+        let mut tail = self.tail.clone();
+        for (m, events) in &self.newer {
+            tail.entry(*m).or_default().extend_from_slice(events);
+        }
+        Built {
+            base: self.base.clone(),
+            tail,
+            tail_events: self.tail_events + self.newer.values().map(Vec::len).sum::<usize>(),
+            newer: HashMap::new(),
+            next: None,
+        }
+    }
 }
 
 /// See the module documentation.
@@ -79,12 +105,18 @@ fn table(members: &ChunkedVec<RowId>, len: usize) -> Table {
     }
 }
 
+/// Appends `newer`'s events (all after `tail`'s) to `tail`.
+fn fold_into(tail: &mut HashMap<RowId, Vec<u32>>, newer: HashMap<RowId, Vec<u32>>) {
+    for (m, events) in newer {
+        tail.entry(m).or_default().extend(events);
+    }
+}
+
 impl MemberIndex {
     fn built(&self, members: &ChunkedVec<RowId>) -> &Built {
         self.0.get_or_init(|| Built {
             base: Arc::new(table(members, members.len())),
-            tail: HashMap::new(),
-            tail_events: 0,
+            ..Built::default()
         })
     }
 
@@ -109,13 +141,15 @@ impl MemberIndex {
                 f(p as usize);
             }
         }
-        if let Some(tail) = built.tail.get(&member) {
-            let from = tail.partition_point(|&p| (p as usize) < range.start);
-            for &p in &tail[from..] {
-                if p as usize >= range.end {
-                    return;
+        for tail in [&built.tail, &built.newer] {
+            if let Some(tail) = tail.get(&member) {
+                let from = tail.partition_point(|&p| (p as usize) < range.start);
+                for &p in &tail[from..] {
+                    if p as usize >= range.end {
+                        return;
+                    }
+                    f(p as usize);
                 }
-                f(p as usize);
             }
         }
     }
@@ -127,18 +161,50 @@ impl MemberIndex {
             return;
         };
         let len = members.len();
-        if built.tail_events + (len - from) > (built.base.len / TAIL_SHARE).max(MIN_TAIL) {
-            *built = Built {
-                base: Arc::new(table(members, len)),
-                tail: HashMap::new(),
-                tail_events: 0,
-            };
+        if built.next.is_some() {
+            for (k, m) in members.range(from..len).enumerate() {
+                built.newer.entry(m).or_default().push((from + k) as u32);
+            }
+            if built
+                .next
+                .as_ref()
+                .is_some_and(|(_, build)| build.is_finished())
+            {
+                let (_, build) = built.next.take().expect("checked above");
+                match build.join() {
+                    Ok(table) => {
+                        built.base = Arc::new(table);
+                        built.tail_events = built.newer.values().map(Vec::len).sum();
+                        let old =
+                            std::mem::replace(&mut built.tail, std::mem::take(&mut built.newer));
+                        // Freeing the old map's vectors is left to another thread too.
+                        std::thread::spawn(move || drop(old));
+                    }
+                    // The build cannot fail short of a bug; the maps still cover the
+                    // events, so the index stays right, only larger.
+                    Err(_) => {
+                        let newer = std::mem::take(&mut built.newer);
+                        built.tail_events += newer.values().map(Vec::len).sum::<usize>();
+                        fold_into(&mut built.tail, newer);
+                    }
+                }
+            }
             return;
         }
         for (k, m) in members.range(from..len).enumerate() {
             built.tail.entry(m).or_default().push((from + k) as u32);
         }
         built.tail_events += len - from;
+        if built.tail_events > (built.base.len / TAIL_SHARE).max(MIN_TAIL) {
+            // The members so far, shared with the builder (an append then copies only the
+            // last chunk).
+            let snapshot = members.clone();
+            built.next = Some((len, std::thread::spawn(move || table(&snapshot, len))));
+            // The next map will hold about as many members as this one: room for them
+            // now, so it is not rehashed while it grows (a rehash of a few hundred thousand
+            // members is milliseconds on one write).
+            built.newer = HashMap::with_capacity(built.tail.len());
+        }
     }
 
     /// Notes that the events from `start` on were put in another order (a late event
@@ -151,15 +217,31 @@ impl MemberIndex {
             self.0 = OnceLock::new();
             return;
         }
+        // The maps are made again from the table's end (a table being built is let go:
+        // it numbers some events the old way).
         let base_len = built.base.len;
         built.tail.clear();
+        built.newer.clear();
+        built.next = None;
         built.tail_events = 0;
         self.appended(members, base_len);
     }
 
+    /// Builds the index now, if it is not built yet.
+    pub(crate) fn build(&self, members: &ChunkedVec<RowId>) {
+        self.built(members);
+    }
+
+    /// Whether a new table is being built.
+    #[cfg(test)]
+    fn building(&self) -> bool {
+        self.0.get().is_some_and(|b| b.next.is_some())
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.0.get().map_or(0, |b| {
-            (b.base.offsets.len() + b.base.positions.len()) * 4 + b.tail_events * 8
+            let newer: usize = b.newer.values().map(Vec::len).sum();
+            (b.base.offsets.len() + b.base.positions.len()) * 4 + (b.tail_events + newer) * 8
         })
     }
 }
@@ -172,6 +254,49 @@ mod tests {
         let mut out = Vec::new();
         index.each(members, m, 0..members.len(), |i| out.push(i));
         out
+    }
+
+    /// Appends and folds past several tables: every member's events stay those of a
+    /// plain list, while a table is being built and after it is swapped in, and in a
+    /// snapshot taken while one is being built.
+    #[test]
+    fn events_stay_right_while_tables_are_built_aside() {
+        let mut members: ChunkedVec<RowId> = ChunkedVec::default();
+        let mut model: Vec<RowId> = Vec::new();
+        let mut index = MemberIndex::default();
+        let member_of = |i: usize| ((i * 7919) % 613) as RowId;
+        let check = |index: &MemberIndex, members: &ChunkedVec<RowId>, model: &[RowId]| {
+            for m in [0, 1, 17, 612, 700] {
+                let expected: Vec<usize> = (0..model.len()).filter(|&i| model[i] == m).collect();
+                assert_eq!(events_of(index, members, m), expected, "member {m}");
+            }
+        };
+        let mut swaps = 0;
+        let mut snapshot_checked = false;
+        for batch in 0..400 {
+            let from = members.len();
+            for k in 0..(1 + batch % 97) {
+                let m = member_of(from + k);
+                members.push(m);
+                model.push(m);
+            }
+            let building = index.building();
+            index.appended(&members, from);
+            if building && !index.building() {
+                swaps += 1;
+            }
+            if index.building() && !snapshot_checked {
+                let snapshot = index.clone();
+                check(&snapshot, &members, &model);
+                snapshot_checked = true;
+            }
+            check(&index, &members, &model);
+            if index.building() {
+                // give the builder time, so that later appends find it done
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        assert!(swaps >= 1 && snapshot_checked, "swaps {swaps}");
     }
 
     #[test]
