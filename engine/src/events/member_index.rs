@@ -37,8 +37,8 @@ struct Built {
     tail_events: usize,
     /// While a new table is built: the events appended after its end, per member.
     newer: HashMap<RowId, Vec<u32>>,
-    /// The table of events `0..len` being built on another thread.
-    next: Option<(usize, std::thread::JoinHandle<Table>)>,
+    /// The table of every event up to `tail`'s end, being built on another thread.
+    next: Option<std::thread::JoinHandle<Table>>,
 }
 
 /// A snapshot shares the table and copies the maps; a table being built stays with the
@@ -165,12 +165,8 @@ impl MemberIndex {
             for (k, m) in members.range(from..len).enumerate() {
                 built.newer.entry(m).or_default().push((from + k) as u32);
             }
-            if built
-                .next
-                .as_ref()
-                .is_some_and(|(_, build)| build.is_finished())
-            {
-                let (_, build) = built.next.take().expect("checked above");
+            if built.next.as_ref().is_some_and(|b| b.is_finished()) {
+                let build = built.next.take().expect("checked above");
                 match build.join() {
                     Ok(table) => {
                         built.base = Arc::new(table);
@@ -199,7 +195,7 @@ impl MemberIndex {
             // The members so far, shared with the builder (an append then copies only the
             // last chunk).
             let snapshot = members.clone();
-            built.next = Some((len, std::thread::spawn(move || table(&snapshot, len))));
+            built.next = Some(std::thread::spawn(move || table(&snapshot, len)));
             // The next map will hold about as many members as this one: room for them
             // now, so it is not rehashed while it grows (a rehash of a few hundred thousand
             // members is milliseconds on one write).

@@ -364,21 +364,13 @@ impl<'a, 's> Binder<'a, 's> {
         let matcher = compile(predicate, &typed, "")
             .or_else(|_| compile(predicate, &typed, &text()))
             .map_err(located(spans, whole))?;
-        let empty = bound.empty();
-        let empty_passes = match matcher.passes(data_type, empty.as_ref()) {
-            Some(pass) => pass,
-            None => {
-                let mut column = Column::new(data_type);
-                column.push(empty.as_ref());
-                let mut pass = [false];
-                matcher.fill(&column, 0, &mut pass);
-                pass[0]
-            }
-        };
+        let empty_passes =
+            super::leaf::value_passes(predicate, &matcher, data_type, bound.empty().as_ref())
+                .map_err(located(spans, whole))?;
         let leaf = self.computed(Leaf::Value {
             value: bound,
             predicate,
-            matcher: (data_type != DataType::String).then_some(matcher),
+            matcher,
             failing: empty_passes,
             members: state.members.len(),
         });

@@ -65,9 +65,9 @@ pub(crate) enum Leaf<'a> {
     Value {
         value: crate::computed::eval::BoundValue<'a>,
         predicate: &'a crate::segment::Predicate,
-        /// The predicate compiled for the value's type, which tests one value (not for
-        /// strings, tested in a column: their codes name a dictionary).
-        matcher: Option<crate::column::Matcher>,
+        /// The predicate compiled for the value's type, which tests one value
+        /// ([`value_passes`]).
+        matcher: crate::column::Matcher,
         failing: bool,
         /// Row ids ever assigned: the size of dense slots.
         members: usize,
@@ -95,6 +95,24 @@ fn in_value_leaf(
     let mut pass = vec![false; column.len()];
     matcher.fill(column, 0, &mut pass);
     Ok(pass.into_iter().map(|p| p != failing).collect())
+}
+
+/// Whether one value of type `data_type` passes `predicate`: by `matcher` (the predicate
+/// compiled for the type) where it can tell, else in a one-row column (a string: its codes
+/// name that column's dictionary). The binder tests a value leaf's empty value with it, a
+/// probe one member's value.
+pub(crate) fn value_passes(
+    predicate: &crate::segment::Predicate,
+    matcher: &crate::column::Matcher,
+    data_type: crate::value::DataType,
+    value: Option<&crate::value::Value>,
+) -> Result<bool> {
+    if let Some(pass) = matcher.passes(data_type, value) {
+        return Ok(pass);
+    }
+    let mut column = Column::new(data_type);
+    column.push(value);
+    Ok(in_value_leaf(predicate, false, &column)?[0])
 }
 
 /// A computed value's leaf is computed for the members of its universe alone up to this
@@ -233,16 +251,7 @@ impl Leaf<'_> {
         // neither set (the value passing, and the value failing when the empty one
         // passes), and the test of the empty value gives just that.
         Some(value.value_of(row, *members).and_then(|v| {
-            let data_type = value.data_type();
-            if let Some(pass) = matcher
-                .as_ref()
-                .and_then(|m| m.passes(data_type, v.as_ref()))
-            {
-                return Ok(pass != *failing);
-            }
-            let mut column = Column::new(data_type);
-            column.push(v.as_ref());
-            Ok(in_value_leaf(predicate, *failing, &column)?[0])
+            Ok(value_passes(predicate, matcher, value.data_type(), v.as_ref())? != *failing)
         }))
     }
 

@@ -333,15 +333,15 @@ pub(crate) fn define_trait(state: &mut State, name: &str, definition: &TraitDef)
     if let Some(t) = state.traits.traits.last_mut() {
         t.ranked = ranked;
     }
-    build_member_indexes(state, &state.traits.dependents);
+    build_member_indexes(state);
     Ok(())
 }
 
-/// Builds the member index of every event type that groups or traits read (`dependents`),
-/// so that the first write after a definition does not pay for a pass over every event of
-/// the type: a write's refresh reads the written member's events through it.
-pub(crate) fn build_member_indexes(state: &State, dependents: &crate::groups::depends::Dependents) {
-    for event in dependents.events.keys() {
+/// Builds the member index of every event type that traits read, so that the first write
+/// after a definition does not pay for a pass over every event of the type: a write's
+/// refresh reads the written member's events through it.
+fn build_member_indexes(state: &State) {
+    for event in state.traits.dependents.events.keys() {
         if let Some(part) = state.events.types.get(event) {
             part.by_member.build(&part.members);
         }
