@@ -373,3 +373,126 @@ fn an_overflowing_sum_is_null_in_a_trait() {
     assert_eq!(count(&db, "total IS NULL"), 1);
     assert_eq!(count(&db, "total = 7"), 1);
 }
+
+/// A write's trait values move in the traits' indexes in batches (`PENDING_ROWS` members
+/// at a time): through hundreds of writes, predicates on traits, a group reading them and a
+/// BREAKDOWN by one answer what the trait values themselves say.
+#[test]
+fn trait_predicates_follow_their_values_through_many_writes() {
+    /// A member's ltv, last store and purchase count.
+    type Values = (f64, Option<String>, i64);
+    let db = Database::in_memory_with(manual(t0())).unwrap();
+    let t = t0().micros();
+    let members = 300u64;
+    for m in 0..members {
+        db.upsert_member(&format!("M{m}"), &[("city", Some(Value::from("Shanghai")))])
+            .unwrap();
+    }
+    db.add_event(
+        "M0",
+        "purchase",
+        Timestamp(t - 2 * DAY),
+        &[
+            ("amount", Some(Value::Float(10.0))),
+            ("store", Some(Value::from("S0"))),
+        ],
+    )
+    .unwrap();
+    run(
+        &db,
+        "DEFINE TRAIT ltv AS SUM(amount OF purchase); \
+         DEFINE TRAIT last_store AS LAST(store OF purchase); \
+         DEFINE TRAIT n AS COUNT(purchase); \
+         DEFINE GROUP loyal AS n >= 3 AND last_store IN ('S1', 'S2')",
+    );
+    let mut seed = 7u64;
+    let mut next = |below: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % below
+    };
+    for write in 0..900 {
+        // members 0..200 buy (a few of them often), 200..300 never do
+        let member = if next(4) == 0 { next(10) } else { next(200) };
+        let store = format!("S{}", next(6));
+        db.add_event(
+            &format!("M{member}"),
+            "purchase",
+            Timestamp(t - DAY + write),
+            &[
+                ("amount", Some(Value::Float(next(300) as f64))),
+                ("store", Some(Value::from(store.as_str()))),
+            ],
+        )
+        .unwrap();
+        if write % 75 != 74 {
+            continue;
+        }
+        let found = db
+            .find(
+                &Segment::All,
+                &FindOptions {
+                    columns: vec!["ltv".into(), "last_store".into(), "n".into()],
+                    ..FindOptions::default()
+                },
+            )
+            .unwrap();
+        let values: Vec<Values> = found
+            .rows
+            .iter()
+            .map(|r| match &r.values[..] {
+                [Some(Value::Float(ltv)), store, Some(Value::Int(n))] => (
+                    *ltv,
+                    store.as_ref().map(|s| match s {
+                        Value::Str(s) => s.clone(),
+                        other => panic!("{other:?}"),
+                    }),
+                    *n,
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(values.len() as u64, members);
+        let expect =
+            |keep: &dyn Fn(&Values) -> bool| values.iter().filter(|v| keep(v)).count() as u64;
+        let store_is = |v: &Values, s: &str| v.1.as_deref() == Some(s);
+        for (text, expected) in [
+            ("ltv >= 400", expect(&|v| v.0 >= 400.0)),
+            ("ltv < 100", expect(&|v| v.0 < 100.0)),
+            (
+                "ltv BETWEEN 100 AND 300",
+                expect(&|v| (100.0..=300.0).contains(&v.0)),
+            ),
+            ("ltv = 0", expect(&|v| v.0 == 0.0)),
+            ("last_store = 'S3'", expect(&|v| store_is(v, "S3"))),
+            (
+                "last_store != 'S3'",
+                expect(&|v| v.1.is_some() && !store_is(v, "S3")),
+            ),
+            ("last_store IS NULL", expect(&|v| v.1.is_none())),
+            ("n >= 3", expect(&|v| v.2 >= 3)),
+            ("n = 1", expect(&|v| v.2 == 1)),
+            (
+                "IN GROUP loyal",
+                expect(&|v| v.2 >= 3 && (store_is(v, "S1") || store_is(v, "S2"))),
+            ),
+        ] {
+            assert_eq!(
+                count(&db, text),
+                expected,
+                "{text} after {} writes",
+                write + 1
+            );
+        }
+        let Some(Output::Breakdown { lines, .. }) = run(&db, "BREAKDOWN ALL BY last_store").pop()
+        else {
+            panic!("a breakdown")
+        };
+        for line in lines {
+            let store = line.value.as_ref().map(|v| match v {
+                Value::Str(s) => s.clone(),
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(line.count, expect(&|v| v.1 == store), "{store:?}");
+        }
+    }
+}

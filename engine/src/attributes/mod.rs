@@ -2,7 +2,7 @@
 
 pub(crate) mod index;
 
-pub(crate) use index::{Access, AttrIndex, IndexChange, complement};
+pub(crate) use index::{Access, AttrIndex, complement, slot_of};
 
 use std::sync::Arc;
 

@@ -58,8 +58,7 @@ pub(crate) struct Matcher {
 
 impl Matcher {
     /// Does `row` of `column` pass? The row-at-a-time reference of [`Matcher::fill`],
-    /// which the tests hold `fill` to.
-    #[cfg(test)]
+    /// which the tests hold `fill` to; also the test of an index's pending rows.
     pub(crate) fn matches(&self, column: &Column, row: usize) -> bool {
         let valid = column.is_valid(row);
         if self.kind == MatchKind::IsNull {
@@ -68,7 +67,6 @@ impl Matcher {
         valid && (self.matches_value(column, row) != self.negate)
     }
 
-    #[cfg(test)]
     fn matches_value(&self, column: &Column, row: usize) -> bool {
         match (&self.kind, &column.data) {
             (MatchKind::Any, _) => true,

@@ -520,7 +520,7 @@ impl Database {
             .map(|a| AttributeInfo {
                 name: a.name.clone(),
                 data_type: a.column.data_type(),
-                non_null: a.index.not_null.len(),
+                non_null: a.index.non_null(&a.column),
                 distinct: match &a.column.data {
                     ColumnData::Str { dict, .. } => Some(dict.len() as u64),
                     ColumnData::Bool(_) => Some(2),

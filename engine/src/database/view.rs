@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
+use crate::attributes::slot_of;
+use crate::bitmap::Bitmap;
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
 use crate::plan::{self, NodeSpans, Plan, Universe, check_deadline};
@@ -159,8 +161,25 @@ impl<'db> View<'db> {
         let column = &attr.column;
         let mut lines: Vec<BreakdownRow> = Vec::new();
         if let Some(values) = &attr.index.values {
-            for (slot, members) in values.iter().enumerate() {
-                let count = bitmap.intersection_len(members);
+            // Rows whose index entries wait are counted by their column values.
+            let waiting = attr.index.pending().map(|rows| bitmap & &**rows);
+            let mut waiting_slots: Vec<u64> = Vec::new();
+            for row in waiting.iter().flatten() {
+                if let Some(slot) = slot_of(column, row as usize) {
+                    if waiting_slots.len() <= slot {
+                        waiting_slots.resize(slot + 1, 0);
+                    }
+                    waiting_slots[slot] += 1;
+                }
+            }
+            let empty = Bitmap::default();
+            for slot in 0..values.len().max(waiting_slots.len()) {
+                let members = values.get(slot).unwrap_or(&empty);
+                let mut count = bitmap.intersection_len(members);
+                if let Some(waiting) = &waiting {
+                    count = count - waiting.intersection_len(members)
+                        + waiting_slots.get(slot).copied().unwrap_or(0);
+                }
                 if count == 0 {
                     continue;
                 }

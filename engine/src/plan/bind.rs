@@ -529,6 +529,41 @@ impl<'a, 's> Binder<'a, 's> {
             source: Source::Part { of: segment, what },
             op,
         };
+        let Some(rows) = attribute.index.pending() else {
+            return self.indexed(segment, attribute, matcher);
+        };
+        // Rows whose index entries wait (a write's trait values): what the bitmaps say of
+        // them is taken out, their column values tested instead.
+        let pending = self.computed(Leaf::Pending {
+            attr: attribute,
+            rows,
+            matcher: matcher.clone(),
+        });
+        let indexed = self.indexed(segment, attribute, matcher);
+        Op::Or(vec![
+            part(
+                "members whose index entries are current",
+                Op::And {
+                    pos: vec![part("the index's answer", indexed)],
+                    neg: vec![part("members whose entries wait", Op::Stored(rows))],
+                },
+            ),
+            part("members whose entries wait that pass", pending),
+        ])
+    }
+
+    /// A comparison on an attribute answered by its index alone (see
+    /// [`attribute`](Self::attribute)).
+    fn indexed(
+        &mut self,
+        segment: &'a Segment,
+        attribute: &'a crate::attributes::Attribute,
+        matcher: crate::column::Matcher,
+    ) -> Op<'a> {
+        let part = |what: &'static str, op: Op<'a>| Node {
+            source: Source::Part { of: segment, what },
+            op,
+        };
         match attribute.index.access(&matcher) {
             Access::Null(not_null) => Op::And {
                 pos: vec![universe(segment)],

@@ -19,6 +19,14 @@ pub(crate) enum Leaf<'a> {
         attr: &'a Attribute,
         matcher: Matcher,
     },
+    /// The rows `rows` of an attribute whose index entries wait
+    /// ([`AttrIndex::pending`](crate::attributes::AttrIndex::pending)) and whose column
+    /// values pass `matcher` (the plan takes `rows` out of the index's answer).
+    Pending {
+        attr: &'a Attribute,
+        rows: &'a crate::bitmap::Bitmap,
+        matcher: Matcher,
+    },
     /// A high-cardinality attribute, its codes scanned.
     Scan {
         attr: &'a Attribute,
@@ -135,6 +143,14 @@ impl Leaf<'_> {
         let few = within.filter(|w| w.len() <= limit).map(Chunks::rows);
         Ok(match self {
             Leaf::Range { attr, matcher } => attr.cut_ranges(matcher),
+            Leaf::Pending {
+                attr,
+                rows,
+                matcher,
+            } => rows
+                .iter()
+                .filter(|&r| matcher.matches(&attr.column, r as usize))
+                .collect(),
             Leaf::Scan { attr, matcher } => attr.scan(matcher, within),
             Leaf::Present { part, events } => match &few {
                 Some(few) => part.members_among(events.clone(), few),
@@ -237,6 +253,16 @@ impl Leaf<'_> {
     /// without computing a set (a value leaf: that member's value tested); `None` for
     /// the others.
     pub(crate) fn holds(&self, row: u32) -> Option<Result<bool>> {
+        if let Leaf::Pending {
+            attr,
+            rows,
+            matcher,
+        } = self
+        {
+            return Some(Ok(
+                rows.contains(row) && matcher.matches(&attr.column, row as usize)
+            ));
+        }
         let Leaf::Value {
             value,
             predicate,
@@ -259,6 +285,10 @@ impl Leaf<'_> {
     pub(crate) fn kernel(&self) -> String {
         match self {
             Leaf::Range { .. } => "the rows of the range bins it cuts, tested".into(),
+            Leaf::Pending { rows, .. } => format!(
+                "{} rows set since the index last moved its entries, their values tested",
+                rows.len()
+            ),
             Leaf::Scan { .. } => "column scan (no value bitmaps at this cardinality)".into(),
             Leaf::Present { .. } => "the window's events scanned (inside one day)".into(),
             Leaf::PartialDay { .. } => {
@@ -308,7 +338,7 @@ impl Leaf<'_> {
     /// one data version, the same events give the same members whatever the *now*).
     pub(crate) fn key(&self) -> String {
         match self {
-            Leaf::Range { .. } | Leaf::Scan { .. } => String::new(),
+            Leaf::Range { .. } | Leaf::Scan { .. } | Leaf::Pending { .. } => String::new(),
             Leaf::DayCounts { split, .. } | Leaf::ValueDays { split, .. } => {
                 format!("{}..{}", split.events.start, split.events.end)
             }

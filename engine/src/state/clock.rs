@@ -112,7 +112,7 @@ impl State {
         }
         let rows: Vec<RowId> = rows.iter().collect();
         if !t.definition.ranks() {
-            self.set_trait_values(i, t1, &rows, None)?;
+            self.set_trait_values(i, t1, &rows)?;
         } else if refresh::moves_keys(t, rows.len() as u64) {
             // A QUANTILE moves those keys (members between moved boundaries follow).
             *moved |= self.move_ranks(i, t1, &rows)?;

@@ -18,7 +18,7 @@
 use roaring::RoaringBitmap;
 
 use super::{State, Touched};
-use crate::attributes::{AttrIndex, Attribute, IndexChange};
+use crate::attributes::{AttrIndex, Attribute};
 use crate::bitmap::{Bitmap, Chunks};
 use crate::column::Column;
 use crate::computed::eval::BoundValue;
@@ -132,13 +132,7 @@ impl State {
                 t.values.column.touch(row as usize);
             }
         }
-        // The index changes of traits set for one member, made together before anything
-        // reads the traits' bitmaps (a group or a trait reading one of them) and at the end,
-        // also when a refresh fails: a trait's column and index always agree.
-        let mut deferred: Vec<(usize, IndexChange)> = Vec::new();
-        let refreshed = self.refresh_in_order(touched, marks, position, &mut deferred);
-        self.apply_index_changes(&mut deferred);
-        refreshed
+        self.refresh_in_order(touched, marks, position)
     }
 
     /// Each group and trait in definition order brought up to date (see
@@ -148,26 +142,11 @@ impl State {
         mut touched: Touched,
         mut marks: Marks,
         position: u64,
-        deferred: &mut Vec<(usize, IndexChange)>,
     ) -> Result<()> {
         // The touched members as chunks, for the groups' plans (kept while they stay the
         // same: a trait's changed members are among them unless a rank moved others).
         let mut members: Option<(u64, Chunks)> = None;
         for derived in self.derived_order() {
-            let (dependents, at) = match derived {
-                Derived::Group(i) => (&self.groups.dependents, i),
-                Derived::Trait(i) => (&self.traits.dependents, i),
-            };
-            let reads_deferred = deferred.iter().any(|(d, _)| {
-                let name = &self.traits.traits[*d].name;
-                dependents
-                    .attributes
-                    .get(name)
-                    .is_some_and(|users| users.contains(&at))
-            });
-            if reads_deferred {
-                self.apply_index_changes(deferred);
-            }
             let live = self.members.live().len();
             let whole =
                 touched.everything || touched.members.len() as f64 > live as f64 * WHOLE_REFRESH;
@@ -196,7 +175,7 @@ impl State {
                     }
                 }
                 Derived::Trait(i) => {
-                    let changed = self.refresh_trait(i, &touched, whole, &marks, deferred)?;
+                    let changed = self.refresh_trait(i, &touched, whole, &marks)?;
                     if !changed.is_empty() {
                         let name = &self.traits.traits[i].name;
                         mark(&mut marks.groups, &self.groups.dependents.attributes, name);
@@ -316,7 +295,6 @@ impl State {
         touched: &Touched,
         whole: bool,
         marks: &Marks,
-        deferred: &mut Vec<(usize, IndexChange)>,
     ) -> Result<RoaringBitmap> {
         let now = self.clock;
         let t = &mut self.traits.traits[i];
@@ -334,9 +312,7 @@ impl State {
         let few: Option<Vec<RowId>> =
             (!whole && !defined).then(|| touched.members.iter().collect());
         let changed = match few {
-            Some(rows) if !t.definition.ranks() => {
-                self.set_trait_values(i, now, &rows, Some(deferred))?
-            }
+            Some(rows) if !t.definition.ranks() => self.set_trait_values(i, now, &rows)?,
             // A QUANTILE moves the touched members' keys (or ranks everyone again when it
             // cannot).
             Some(rows) if moves_keys(t, rows.len() as u64) => self.move_ranks(i, now, &rows)?,
@@ -349,15 +325,13 @@ impl State {
     }
 
     /// Trait `i`'s values of the members `rows` computed at `now` and stored; the rows
-    /// whose value changed.
-    /// With `deferred`, a one-member write's index change is left there, to be made with
-    /// the other traits' ([`State::apply_index_changes`]).
+    /// whose value changed. One member's value (a write's) moves in the trait's index
+    /// later, with other members' ([`AttrIndex::set_later`]).
     pub(super) fn set_trait_values(
         &mut self,
         i: usize,
         now: i64,
         rows: &[RowId],
-        deferred: Option<&mut Vec<(usize, IndexChange)>>,
     ) -> Result<RoaringBitmap> {
         let t = &self.traits.traits[i];
         let bound = plan::bind_trait(self, t, now)?;
@@ -376,21 +350,14 @@ impl State {
                 let expected = bound.value_in_set(row, self.members.len())?;
                 assert_eq!(new, expected, "trait {} of row {row}", t.name);
             }
-            let changed = t.values.column.get(row as usize) != new;
+            if t.values.column.get(row as usize) == new {
+                return Ok(RoaringBitmap::new());
+            }
             drop(bound);
-            let Some(deferred) = deferred.filter(|_| changed) else {
-                return Ok(
-                    self.store_trait_values(i, changed.then_some((row, new)).into_iter().collect())
-                );
-            };
-            let attr = std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
-            deferred.push((
-                i,
-                attr.index.set_column(&mut attr.column, row, new.as_ref()),
-            ));
-            let mut changed = RoaringBitmap::new();
-            changed.insert(row);
-            return Ok(changed);
+            let Attribute { column, index, .. } =
+                std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
+            index.set_later(column, row, new.as_ref());
+            return Ok(RoaringBitmap::from([row]));
         }
         let values = bound.values(Some(rows), self.members.len())?;
         let empty = bound.empty();
@@ -413,25 +380,6 @@ impl State {
         }
         drop(bound);
         Ok(self.store_trait_values(i, updates))
-    }
-
-    /// Makes the index changes of the traits' values set by one member's write, reading
-    /// their bitmaps together first (their cache misses overlap: [`AttrIndex::touch`]).
-    fn apply_index_changes(&mut self, deferred: &mut Vec<(usize, IndexChange)>) {
-        if deferred.is_empty() {
-            return;
-        }
-        let changes: Vec<(&AttrIndex, &IndexChange)> = deferred
-            .iter()
-            .map(|(i, change)| (&self.traits.traits[*i].values.index, change))
-            .collect();
-        AttrIndex::touch(&changes);
-        drop(changes);
-        for (i, change) in deferred.drain(..) {
-            let Attribute { column, index, .. } =
-                std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
-            index.apply(column, change);
-        }
     }
 
     /// Stores new values of trait `i` (its index kept current); the rows changed.

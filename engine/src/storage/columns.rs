@@ -43,7 +43,7 @@ pub(crate) fn write(state: &State, out: &mut (dyn std::io::Write + Send)) -> std
     let mut attributes = Vec::new();
     for attr in state.attrs.iter() {
         let column = attr.column.save(&mut w)?;
-        let index = attr.index.save(&mut w)?;
+        let index = attr.index.save(&attr.column, &mut w)?;
         attributes.push((attr.name.clone(), column, index));
     }
     let mut events = Vec::new();
