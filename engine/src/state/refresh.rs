@@ -48,6 +48,15 @@ pub(super) fn moves_keys(trait_: &crate::traits::Trait, moving: u64) -> bool {
         .is_some_and(|r| moving <= MOVED_KEYS.max(r.members.len() / MOVED_SHARE))
 }
 
+/// The members whose values of a trait changed.
+enum Changed {
+    Nobody,
+    /// Only members the changes touched (a write's member).
+    AmongTouched,
+    /// These (a rank can move members nobody touched).
+    Rows(RoaringBitmap),
+}
+
 /// Which groups and traits to look at, growing as the ones before them change.
 struct Marks {
     groups: Vec<bool>,
@@ -132,7 +141,25 @@ impl State {
                 t.values.column.touch(row as usize);
             }
         }
-        self.refresh_in_order(touched, marks, position)
+        let refreshed = self.refresh_in_order(touched, marks, position);
+        self.fold_one_index();
+        refreshed
+    }
+
+    /// Folds the pending rows of the trait index that has the most, if one is due
+    /// ([`AttrIndex::fold_due`]): one per write, so that traits changed together by every
+    /// write do not all fold on one.
+    fn fold_one_index(&mut self) {
+        let fullest = (self.traits.traits.iter().enumerate())
+            .map(|(i, t)| (t.values.index.fold_due(), i))
+            .max();
+        if let Some((due, i)) = fullest
+            && due > 0
+        {
+            let Attribute { column, index, .. } =
+                std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
+            index.fold(column);
+        }
     }
 
     /// Each group and trait in definition order brought up to date (see
@@ -175,15 +202,23 @@ impl State {
                     }
                 }
                 Derived::Trait(i) => {
-                    let changed = self.refresh_trait(i, &touched, whole, &marks)?;
-                    if !changed.is_empty() {
+                    let changed = match self.refresh_trait(i, &touched, whole, &marks)? {
+                        Changed::Nobody => false,
+                        Changed::AmongTouched => true,
+                        Changed::Rows(rows) if rows.is_empty() => false,
+                        Changed::Rows(rows) => {
+                            // Usually the touched members themselves (a rank can move
+                            // others).
+                            if !rows.is_subset(&touched.members) {
+                                touched.members |= rows;
+                            }
+                            true
+                        }
+                    };
+                    if changed {
                         let name = &self.traits.traits[i].name;
                         mark(&mut marks.groups, &self.groups.dependents.attributes, name);
                         mark(&mut marks.traits, &self.traits.dependents.attributes, name);
-                        // Usually the touched members themselves (a rank can move others).
-                        if !changed.is_subset(&touched.members) {
-                            touched.members |= changed;
-                        }
                         if !touched.attributes.contains(name) {
                             touched.attributes.insert(name.clone());
                         }
@@ -295,7 +330,7 @@ impl State {
         touched: &Touched,
         whole: bool,
         marks: &Marks,
-    ) -> Result<RoaringBitmap> {
+    ) -> Result<Changed> {
         let now = self.clock;
         let t = &mut self.traits.traits[i];
         if t.time_dependent {
@@ -306,9 +341,26 @@ impl State {
             if marks.trait_windows[i] {
                 self.note_trait_change(i, Some(touched));
             }
-            return Ok(RoaringBitmap::new());
+            return Ok(Changed::Nobody);
         }
         let t = &self.traits.traits[i];
+        if !whole
+            && !defined
+            && !t.definition.ranks()
+            && touched.members.len() == 1
+            && let Some(row) = touched.members.min()
+        {
+            // One member's write: nothing allocated for it.
+            let changed = self.set_trait_value_of(i, now, row)?;
+            if self.traits.traits[i].time_dependent {
+                self.note_trait_change(i, Some(touched));
+            }
+            return Ok(if changed {
+                Changed::AmongTouched
+            } else {
+                Changed::Nobody
+            });
+        }
         let few: Option<Vec<RowId>> =
             (!whole && !defined).then(|| touched.members.iter().collect());
         let changed = match few {
@@ -321,44 +373,56 @@ impl State {
         if self.traits.traits[i].time_dependent {
             self.note_trait_change(i, Some(touched));
         }
-        Ok(changed)
+        Ok(Changed::Rows(changed))
+    }
+
+    /// Trait `i`'s value of member `row` computed at `now` and stored, its index entries
+    /// moved later with other members' ([`AttrIndex::set_later`]); whether it changed.
+    fn set_trait_value_of(&mut self, i: usize, now: i64, row: RowId) -> Result<bool> {
+        let t = &self.traits.traits[i];
+        let bound = plan::bind_trait(self, t, now)?;
+        // Its value alone, no columns.
+        let new = if self.members.live().contains(row) {
+            bound.value_of(row, self.members.len())?
+        } else {
+            None
+        };
+        // The one-member path gives what the columns' path gives (every debug test
+        // writing to a trait checks it).
+        #[cfg(debug_assertions)]
+        if self.members.live().contains(row) {
+            let expected = bound.value_in_set(row, self.members.len())?;
+            assert_eq!(new, expected, "trait {} of row {row}", t.name);
+        }
+        if t.values.column.get(row as usize) == new {
+            return Ok(false);
+        }
+        drop(bound);
+        let Attribute { column, index, .. } =
+            std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
+        index.set_later(column, row, new.as_ref());
+        Ok(true)
     }
 
     /// Trait `i`'s values of the members `rows` computed at `now` and stored; the rows
-    /// whose value changed. One member's value (a write's) moves in the trait's index
-    /// later, with other members' ([`AttrIndex::set_later`]).
+    /// whose value changed.
     pub(super) fn set_trait_values(
         &mut self,
         i: usize,
         now: i64,
         rows: &[RowId],
     ) -> Result<RoaringBitmap> {
+        if let [row] = *rows {
+            let changed = self.set_trait_value_of(i, now, row)?;
+            return Ok(if changed {
+                RoaringBitmap::from([row])
+            } else {
+                RoaringBitmap::new()
+            });
+        }
         let t = &self.traits.traits[i];
         let bound = plan::bind_trait(self, t, now)?;
         let live = self.members.live().as_ref();
-        if let [row] = *rows {
-            // One member (a write's): its value alone, no columns.
-            let new = if live.contains(row) {
-                bound.value_of(row, self.members.len())?
-            } else {
-                None
-            };
-            // The one-member path gives what the columns' path gives (every debug test
-            // writing to a trait checks it).
-            #[cfg(debug_assertions)]
-            if live.contains(row) {
-                let expected = bound.value_in_set(row, self.members.len())?;
-                assert_eq!(new, expected, "trait {} of row {row}", t.name);
-            }
-            if t.values.column.get(row as usize) == new {
-                return Ok(RoaringBitmap::new());
-            }
-            drop(bound);
-            let Attribute { column, index, .. } =
-                std::sync::Arc::make_mut(&mut self.traits.traits[i].values);
-            index.set_later(column, row, new.as_ref());
-            return Ok(RoaringBitmap::from([row]));
-        }
         let values = bound.values(Some(rows), self.members.len())?;
         let empty = bound.empty();
         let mut updates = Vec::new();
