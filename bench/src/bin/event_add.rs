@@ -13,7 +13,9 @@
 //!
 //! With `--traits` both databases run on a manual clock an hour after the data's end (the
 //! traits hold there: no clock move happens during the run). `--traits ltv,stage` keeps
-//! only the traits named (what one trait costs).
+//! only the traits named (what one trait costs). With the trait `ltv`, `COUNT ltv >= 1000`
+//! is timed (median of 201) before the writes and after them, when the last writes' values
+//! wait to be folded into the trait's index and are tested one by one.
 //!
 //!     cargo run --profile bench -p memberdb-bench --bin event_add -- [--seconds 20] [--past] [--traits [names]]
 
@@ -69,6 +71,21 @@ fn main() {
         define_write_path_groups(&grouped);
         (loaded(members), grouped)
     };
+    // A predicate on a trait, read before the writes (every index entry in place) and after
+    // them (up to PENDING_ROWS members per trait whose entries wait, tested by value).
+    let predicate_us = |db: &memberdb::Database| {
+        let mut times: Vec<u64> = (0..201)
+            .map(|_| {
+                let t = Instant::now();
+                db.execute("COUNT ltv >= 1000", None).expect("count");
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        times.sort_unstable();
+        times[times.len() / 2] as f64 / 1000.0
+    };
+    let reads_ltv = traits.as_ref().is_some_and(|t| t.contains("TRAIT ltv AS"));
+    let predicate_before = reads_ltv.then(|| predicate_us(&grouped));
     let noon = end - 12 * 3_600_000_000;
     let mut lat = [Vec::new(), Vec::new()];
     let started = Instant::now();
@@ -88,6 +105,7 @@ fn main() {
             lat[arm].push(t.elapsed().as_nanos() as u64);
         }
     }
+    let predicate_after = reads_ltv.then(|| predicate_us(&grouped));
     for l in &mut lat {
         l.sort_unstable();
     }
@@ -103,9 +121,16 @@ fn main() {
             us(l.iter().sum::<u64>() / l.len().max(1) as u64)
         )
     };
+    let predicate = match (predicate_before, predicate_after) {
+        (Some(before), Some(after)) => format!(
+            ", \"count_ltv_ge_1000_us\": {{\"before_writes\": {before:.1}, \
+             \"after_writes\": {after:.1}}}"
+        ),
+        _ => String::new(),
+    };
     println!(
         "{{\"members\": {members}, \"writes_per_arm\": {n}, \"past\": {past}, \
-         \"without\": {}, \"{}\": {}, \"p50_added_us\": {:.1}}}",
+         \"without\": {}, \"{}\": {}, \"p50_added_us\": {:.1}{predicate}}}",
         arm(&lat[0]),
         match &traits {
             Some(t) => format!("{}_traits", t.matches("DEFINE TRAIT").count()),

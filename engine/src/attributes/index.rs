@@ -505,6 +505,27 @@ impl AttrIndex {
         (!self.pending.waiting.is_empty()).then_some(&self.pending.rows)
     }
 
+    /// How many pending rows each bitmap holds, by the bitmap's address: the bitmaps hold
+    /// each pending row under the entry of its value before its first pending change (a
+    /// count of an index's answer less its pending rows reads this instead of intersecting
+    /// every part with them).
+    pub(crate) fn pending_held(&self) -> hashbrown::HashMap<usize, u64> {
+        let mut held = hashbrown::HashMap::new();
+        let address = |b: &Bitmap| std::ptr::from_ref(b) as usize;
+        for (_, entry, _) in &self.pending.waiting {
+            let slot = entry.slot.and_then(|s| self.values.as_ref()?.get(s));
+            let bin = entry.key.and_then(|k| {
+                let ranges = self.ranges.as_ref()?;
+                Some(&ranges.bins[ranges.locate(k)].rows)
+            });
+            let not_null = entry.valid.then_some(&self.not_null);
+            for bitmap in [not_null, slot, bin].into_iter().flatten() {
+                *held.entry(address(bitmap)).or_insert(0) += 1;
+            }
+        }
+        held
+    }
+
     /// The number of non-NULL rows of `column`, its pending rows counted by their values.
     pub(crate) fn non_null(&self, column: &Column) -> u64 {
         let Some(pending) = self.pending() else {

@@ -754,37 +754,95 @@ impl<'p> Run<'p> {
     /// of the bins the range cuts, or value bitmaps) hold disjoint members, so the count is
     /// the sum of their sizes, and a complement (`x < 500` through the bins wholly outside)
     /// is the non-NULL members less that sum. At 10M members `COUNT ltv >= 1000` walked
-    /// ~60 bins chunk by chunk; the sizes are known. `None` for any other plan.
+    /// ~60 bins chunk by chunk; the sizes are known. With rows whose index entries wait
+    /// (the binder's `(index answer less those rows) OR those that pass`), the count is the
+    /// index's less its members among those rows, plus those that pass. `None` for any
+    /// other plan.
     fn disjoint_count(&self) -> Option<u64> {
         let root = &self.plan.root;
         if !self.universe.everyone || !matches!(root.source, Source::Segment(Segment::Attr { .. }))
         {
             return None;
         }
+        if let Op::Or(parts) = &root.op
+            && let [current, waiting] = parts.as_slice()
+            && let Op::And { pos, neg } = &current.op
+            && let ([indexed], [rows]) = (pos.as_slice(), neg.as_slice())
+            && let Op::Stored(rows) = &rows.op
+            && let Op::Computed {
+                slot,
+                leaf: super::leaf::Leaf::Pending { attr, .. },
+            } = &waiting.op
+        {
+            let held = attr.index.pending_held();
+            let (count, among) = self.index_count(indexed, Some((rows, &held)))?;
+            return Some(count - among + self.computed[*slot].len());
+        }
+        match &root.op {
+            Op::Or(_) | Op::And { .. } => self.index_count(root, None).map(|(count, _)| count),
+            _ => None,
+        }
+    }
+
+    /// The members of `node`, an index's answer of disjoint parts
+    /// ([`disjoint_count`](Self::disjoint_count)), and how many of them are among the
+    /// index's pending rows (`pending`: those rows, and how many each stored bitmap holds,
+    /// [`AttrIndex::pending_held`](crate::attributes::AttrIndex::pending_held)).
+    fn index_count(
+        &self,
+        node: &Node<'_>,
+        pending: Option<(&RoaringBitmap, &hashbrown::HashMap<usize, u64>)>,
+    ) -> Option<(u64, u64)> {
+        let rows = pending.map(|(rows, _)| rows);
+        let among = |b: &crate::bitmap::Bitmap| {
+            pending.map_or(0, |(_, held)| {
+                held.get(&(std::ptr::from_ref(b) as usize))
+                    .copied()
+                    .unwrap_or(0)
+            })
+        };
         let size = |node: &Node<'_>| match &node.op {
-            Op::Stored(b) => Some(b.len()),
-            Op::Computed { slot, .. } => Some(self.computed[*slot].len()),
-            Op::Nothing => Some(0),
+            Op::Stored(b) => Some((b.len(), among(b))),
+            Op::Computed { slot, .. } => {
+                let c = &self.computed[*slot];
+                let among = rows.map_or(0, |r| {
+                    r.iter()
+                        .filter(|&row| {
+                            c.get((row / crate::bitmap::CHUNK_BITS) as usize)
+                                .contains(row as u16)
+                        })
+                        .count() as u64
+                });
+                Some((c.len(), among))
+            }
+            Op::Nothing => Some((0, 0)),
             _ => None,
         };
-        let sum = |parts: &[Node<'_>]| parts.iter().map(size).sum::<Option<u64>>();
-        match &root.op {
+        let sum = |parts: &[Node<'_>]| {
+            parts
+                .iter()
+                .map(size)
+                .try_fold((0, 0), |(n, a), part| part.map(|(pn, pa)| (n + pn, a + pa)))
+        };
+        match &node.op {
             Op::Or(parts) => sum(parts),
             Op::And { pos, neg } => match (pos.as_slice(), neg.as_slice()) {
                 ([within], [outside]) => {
-                    let within = match &within.op {
-                        Op::Stored(b) => b.len(),
-                        _ => return None,
+                    let Op::Stored(within) = &within.op else {
+                        return None;
                     };
-                    let outside = match &outside.op {
+                    let (out, out_among) = match &outside.op {
                         Op::Or(parts) => sum(parts)?,
                         _ => size(outside)?,
                     };
-                    within.checked_sub(outside)
+                    Some((
+                        within.len().checked_sub(out)?,
+                        among(within).checked_sub(out_among)?,
+                    ))
                 }
                 _ => None,
             },
-            _ => None,
+            _ => size(node),
         }
     }
 
