@@ -331,6 +331,7 @@ pub(crate) struct AttrIndex {
     ranges: Option<BinnedIndex>,
     pending: Pending,
 }
+
 impl AttrIndex {
     pub(crate) fn build(column: &Column) -> Self {
         let mut index = AttrIndex::default();
