@@ -8,8 +8,9 @@
 //! table of every event so far is built on another thread while appends go on into a
 //! second map (`newer`); the append that finds it done swaps it in, keeping the second
 //! map, so no write pays for a pass over every event of the type. A late event that sorts
-//! in before the table's end forgets it (the next ask builds it again); one that sorts in
-//! among the maps' events renumbers only them.
+//! in before the table's end cuts the table there (its entries from that event on are no
+//! longer read) and puts the events after the cut in the maps, which a new table built
+//! aside absorbs as before; one that sorts in among the maps' events renumbers only them.
 
 use hashbrown::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -31,6 +32,9 @@ struct Table {
 #[derive(Debug, Default)]
 struct Built {
     base: Arc<Table>,
+    /// The events of `base` read: `0..base_len` (a late event cuts the table short of its
+    /// end; the events after the cut are in the maps).
+    base_len: usize,
     /// Events appended after the table, per member, ascending (up to `next`'s end while
     /// a table is being built).
     tail: HashMap<RowId, Vec<u32>>,
@@ -39,6 +43,9 @@ struct Built {
     newer: HashMap<RowId, Vec<u32>>,
     /// The table of every event up to `tail`'s end, being built on another thread.
     next: Option<std::thread::JoinHandle<Table>>,
+    /// While a new table is built: the first event moved by a late event since it began
+    /// (the new table is read up to there, and the maps made again from there).
+    next_cut: Option<usize>,
 }
 
 /// A snapshot shares the table and copies the maps; a table being built stays with the
@@ -51,10 +58,12 @@ impl Clone for Built {
         }
         Built {
             base: self.base.clone(),
+            base_len: self.base_len,
             tail,
             tail_events: self.tail_events + self.newer.values().map(Vec::len).sum::<usize>(),
             newer: HashMap::new(),
             next: None,
+            next_cut: None,
         }
     }
 }
@@ -116,6 +125,7 @@ impl MemberIndex {
     fn built(&self, members: &ChunkedVec<RowId>) -> &Built {
         self.0.get_or_init(|| Built {
             base: Arc::new(table(members, members.len())),
+            base_len: members.len(),
             ..Built::default()
         })
     }
@@ -131,14 +141,18 @@ impl MemberIndex {
         let built = self.built(members);
         let base = &built.base;
         let m = member as usize;
-        if m + 1 < base.offsets.len() && range.start < base.len {
+        if m + 1 < base.offsets.len() && range.start < built.base_len {
             let mine = &base.positions[base.offsets[m] as usize..base.offsets[m + 1] as usize];
             let from = mine.partition_point(|&p| (p as usize) < range.start);
+            let end = range.end.min(built.base_len);
             for &p in &mine[from..] {
-                if p as usize >= range.end {
-                    return;
+                if p as usize >= end {
+                    break;
                 }
                 f(p as usize);
+            }
+            if range.end <= built.base_len {
+                return;
             }
         }
         for tail in [&built.tail, &built.newer] {
@@ -168,7 +182,22 @@ impl MemberIndex {
             if built.next.as_ref().is_some_and(|b| b.is_finished()) {
                 let build = built.next.take().expect("checked above");
                 match build.join() {
+                    Ok(table) if built.next_cut.is_some() => {
+                        // Late events moved some of the events it numbers: it is read up to
+                        // the first of them, and the maps hold every event after that.
+                        let cut = built.next_cut.take().unwrap_or(0).min(table.len);
+                        built.base_len = cut;
+                        built.base = Arc::new(table);
+                        built.newer.clear();
+                        built.tail.clear();
+                        built.tail_events = 0;
+                        for (k, m) in members.range(cut..len).enumerate() {
+                            built.tail.entry(m).or_default().push((cut + k) as u32);
+                        }
+                        built.tail_events = len - cut;
+                    }
                     Ok(table) => {
+                        built.base_len = table.len;
                         built.base = Arc::new(table);
                         built.tail_events = built.newer.values().map(Vec::len).sum();
                         let old =
@@ -179,6 +208,7 @@ impl MemberIndex {
                     // The build cannot fail short of a bug; the maps still cover the
                     // events, so the index stays right, only larger.
                     Err(_) => {
+                        built.next_cut = None;
                         let newer = std::mem::take(&mut built.newer);
                         built.tail_events += newer.values().map(Vec::len).sum::<usize>();
                         fold_into(&mut built.tail, newer);
@@ -191,7 +221,7 @@ impl MemberIndex {
             built.tail.entry(m).or_default().push((from + k) as u32);
         }
         built.tail_events += len - from;
-        if built.tail_events > (built.base.len / TAIL_SHARE).max(MIN_TAIL) {
+        if built.tail_events > (built.base_len / TAIL_SHARE).max(MIN_TAIL) {
             // The members so far, shared with the builder (an append then copies only the
             // last chunk).
             let snapshot = members.clone();
@@ -209,18 +239,22 @@ impl MemberIndex {
         let Some(built) = self.0.get_mut() else {
             return;
         };
-        if start < built.base.len {
-            self.0 = OnceLock::new();
-            return;
+        // The table is read up to the first moved event and the maps are made again from
+        // there, without starting a table (a late write would otherwise start one each
+        // time). A table being built goes on; it will be read up to the first event moved
+        // since it began.
+        built.base_len = built.base_len.min(start);
+        let base_len = built.base_len;
+        if built.next.is_some() {
+            built.next_cut = Some(built.next_cut.map_or(start, |c| c.min(start)));
         }
-        // The maps are made again from the table's end (a table being built is let go:
-        // it numbers some events the old way).
-        let base_len = built.base.len;
         built.tail.clear();
         built.newer.clear();
-        built.next = None;
         built.tail_events = 0;
-        self.appended(members, base_len);
+        for (k, m) in members.range(base_len..members.len()).enumerate() {
+            built.tail.entry(m).or_default().push((base_len + k) as u32);
+        }
+        built.tail_events = members.len() - base_len;
     }
 
     /// Builds the index now, if it is not built yet.
@@ -295,6 +329,64 @@ mod tests {
         assert!(swaps >= 1 && snapshot_checked, "swaps {swaps}");
     }
 
+    /// Late events sorting in before the table's end, at random, between appends that
+    /// build tables aside: every member's events stay those of a plain list, and the
+    /// table is cut, not built again on the write.
+    #[test]
+    fn late_events_cut_the_table_instead_of_forgetting_it() {
+        let mut members: ChunkedVec<RowId> = ChunkedVec::default();
+        let mut model: Vec<RowId> = Vec::new();
+        let mut index = MemberIndex::default();
+        let mut seed = 11u64;
+        let mut next = |below: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((seed >> 33) as usize) % below
+        };
+        let check = |index: &MemberIndex, members: &ChunkedVec<RowId>, model: &[RowId]| {
+            for m in [0, 1, 17, 300, 612] {
+                let expected: Vec<usize> = (0..model.len()).filter(|&i| model[i] == m).collect();
+                assert_eq!(events_of(index, members, m), expected, "member {m}");
+            }
+        };
+        let (mut cuts_while_building, mut swaps) = (0, 0);
+        for batch in 0..600 {
+            let from = members.len();
+            for _ in 0..(1 + batch % 53) {
+                let m = next(613) as RowId;
+                members.push(m);
+                model.push(m);
+            }
+            let building = index.building();
+            index.appended(&members, from);
+            if building && !index.building() {
+                swaps += 1;
+            }
+            if batch % 3 == 0 && !model.is_empty() {
+                // a late event: one event sorts in at `at`, the ones after it move on
+                let at = model.len() - 1 - next(model.len().min(5000));
+                let m = next(613) as RowId;
+                model.insert(at, m);
+                members.push(0);
+                members.copy_from_slice(at, &model[at..]);
+                cuts_while_building += usize::from(index.building());
+                index.reordered(&members, at);
+            }
+            check(&index, &members, &model);
+            if index.building() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        let base = index.0.get().map(|b| b.base.len).unwrap_or(0);
+        assert!(
+            base > 0 && swaps >= 1,
+            "swaps {swaps}, table of {base} events"
+        );
+        assert!(
+            cuts_while_building >= 1,
+            "no late event came while a table was built"
+        );
+    }
+
     #[test]
     fn each_member_gets_its_events_in_order_through_appends_and_reorders() {
         let mut members: ChunkedVec<RowId> = ChunkedVec::default();
@@ -314,7 +406,8 @@ mod tests {
         index.reordered(&members, 5);
         assert_eq!(events_of(&index, &members, 3), [0, 2, 5]);
         assert_eq!(events_of(&index, &members, 7), [6]);
-        // a reorder inside the table forgets it; it is built again when asked
+        // a reorder inside the table cuts it there: the events after the cut are read
+        // from the maps
         members.copy_from_slice(0, &[1, 3]);
         index.reordered(&members, 0);
         assert_eq!(events_of(&index, &members, 1), [0, 4]);
