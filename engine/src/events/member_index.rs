@@ -114,6 +114,24 @@ fn table(members: &ChunkedVec<RowId>, len: usize) -> Table {
     }
 }
 
+/// Adds events `from..members.len()` to `map`, each under its member (after the events
+/// the map holds).
+fn note(map: &mut HashMap<RowId, Vec<u32>>, members: &ChunkedVec<RowId>, from: usize) {
+    for (k, m) in members.range(from..members.len()).enumerate() {
+        map.entry(m).or_default().push((from + k) as u32);
+    }
+}
+
+impl Built {
+    /// Makes the maps again: every event from `from` on in `tail`, `newer` empty.
+    fn refill(&mut self, members: &ChunkedVec<RowId>, from: usize) {
+        self.tail.clear();
+        self.newer.clear();
+        note(&mut self.tail, members, from);
+        self.tail_events = members.len() - from;
+    }
+}
+
 /// Appends `newer`'s events (all after `tail`'s) to `tail`.
 fn fold_into(tail: &mut HashMap<RowId, Vec<u32>>, newer: HashMap<RowId, Vec<u32>>) {
     for (m, events) in newer {
@@ -176,9 +194,7 @@ impl MemberIndex {
         };
         let len = members.len();
         if built.next.is_some() {
-            for (k, m) in members.range(from..len).enumerate() {
-                built.newer.entry(m).or_default().push((from + k) as u32);
-            }
+            note(&mut built.newer, members, from);
             if built.next.as_ref().is_some_and(|b| b.is_finished()) {
                 let build = built.next.take().expect("checked above");
                 match build.join() {
@@ -188,13 +204,7 @@ impl MemberIndex {
                         let cut = built.next_cut.take().unwrap_or(0).min(table.len);
                         built.base_len = cut;
                         built.base = Arc::new(table);
-                        built.newer.clear();
-                        built.tail.clear();
-                        built.tail_events = 0;
-                        for (k, m) in members.range(cut..len).enumerate() {
-                            built.tail.entry(m).or_default().push((cut + k) as u32);
-                        }
-                        built.tail_events = len - cut;
+                        built.refill(members, cut);
                     }
                     Ok(table) => {
                         built.base_len = table.len;
@@ -217,9 +227,7 @@ impl MemberIndex {
             }
             return;
         }
-        for (k, m) in members.range(from..len).enumerate() {
-            built.tail.entry(m).or_default().push((from + k) as u32);
-        }
+        note(&mut built.tail, members, from);
         built.tail_events += len - from;
         if built.tail_events > (built.base_len / TAIL_SHARE).max(MIN_TAIL) {
             // The members so far, shared with the builder (an append then copies only the
@@ -248,13 +256,7 @@ impl MemberIndex {
         if built.next.is_some() {
             built.next_cut = Some(built.next_cut.map_or(start, |c| c.min(start)));
         }
-        built.tail.clear();
-        built.newer.clear();
-        built.tail_events = 0;
-        for (k, m) in members.range(base_len..members.len()).enumerate() {
-            built.tail.entry(m).or_default().push((base_len + k) as u32);
-        }
-        built.tail_events = members.len() - base_len;
+        built.refill(members, base_len);
     }
 
     /// Builds the index now, if it is not built yet.
@@ -286,6 +288,32 @@ mod tests {
         out
     }
 
+    /// Each of `which`'s events through the index equal those of the plain list `model`.
+    fn check(index: &MemberIndex, members: &ChunkedVec<RowId>, model: &[RowId], which: &[RowId]) {
+        for &m in which {
+            let expected: Vec<usize> = (0..model.len()).filter(|&i| model[i] == m).collect();
+            assert_eq!(events_of(index, members, m), expected, "member {m}");
+        }
+    }
+
+    /// Appends `new` to the events and the list; whether a table built aside was swapped
+    /// in.
+    fn append(
+        index: &mut MemberIndex,
+        members: &mut ChunkedVec<RowId>,
+        model: &mut Vec<RowId>,
+        new: impl IntoIterator<Item = RowId>,
+    ) -> bool {
+        let from = members.len();
+        for m in new {
+            members.push(m);
+            model.push(m);
+        }
+        let building = index.building();
+        index.appended(members, from);
+        building && !index.building()
+    }
+
     /// Appends and folds past several tables: every member's events stay those of a
     /// plain list, while a table is being built and after it is swapped in, and in a
     /// snapshot taken while one is being built.
@@ -295,32 +323,19 @@ mod tests {
         let mut model: Vec<RowId> = Vec::new();
         let mut index = MemberIndex::default();
         let member_of = |i: usize| ((i * 7919) % 613) as RowId;
-        let check = |index: &MemberIndex, members: &ChunkedVec<RowId>, model: &[RowId]| {
-            for m in [0, 1, 17, 612, 700] {
-                let expected: Vec<usize> = (0..model.len()).filter(|&i| model[i] == m).collect();
-                assert_eq!(events_of(index, members, m), expected, "member {m}");
-            }
-        };
+        let which = [0, 1, 17, 612, 700];
         let mut swaps = 0;
         let mut snapshot_checked = false;
         for batch in 0..400 {
             let from = members.len();
-            for k in 0..(1 + batch % 97) {
-                let m = member_of(from + k);
-                members.push(m);
-                model.push(m);
-            }
-            let building = index.building();
-            index.appended(&members, from);
-            if building && !index.building() {
-                swaps += 1;
-            }
+            let new = (0..(1 + batch % 97)).map(|k| member_of(from + k));
+            swaps += usize::from(append(&mut index, &mut members, &mut model, new));
             if index.building() && !snapshot_checked {
                 let snapshot = index.clone();
-                check(&snapshot, &members, &model);
+                check(&snapshot, &members, &model, &which);
                 snapshot_checked = true;
             }
-            check(&index, &members, &model);
+            check(&index, &members, &model, &which);
             if index.building() {
                 // give the builder time, so that later appends find it done
                 std::thread::sleep(std::time::Duration::from_millis(1));
@@ -342,25 +357,11 @@ mod tests {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             ((seed >> 33) as usize) % below
         };
-        let check = |index: &MemberIndex, members: &ChunkedVec<RowId>, model: &[RowId]| {
-            for m in [0, 1, 17, 300, 612] {
-                let expected: Vec<usize> = (0..model.len()).filter(|&i| model[i] == m).collect();
-                assert_eq!(events_of(index, members, m), expected, "member {m}");
-            }
-        };
+        let which = [0, 1, 17, 300, 612];
         let (mut cuts_while_building, mut swaps) = (0, 0);
         for batch in 0..600 {
-            let from = members.len();
-            for _ in 0..(1 + batch % 53) {
-                let m = next(613) as RowId;
-                members.push(m);
-                model.push(m);
-            }
-            let building = index.building();
-            index.appended(&members, from);
-            if building && !index.building() {
-                swaps += 1;
-            }
+            let new: Vec<RowId> = (0..(1 + batch % 53)).map(|_| next(613) as RowId).collect();
+            swaps += usize::from(append(&mut index, &mut members, &mut model, new));
             if batch % 3 == 0 && !model.is_empty() {
                 // a late event: one event sorts in at `at`, the ones after it move on
                 let at = model.len() - 1 - next(model.len().min(5000));
@@ -371,7 +372,7 @@ mod tests {
                 cuts_while_building += usize::from(index.building());
                 index.reordered(&members, at);
             }
-            check(&index, &members, &model);
+            check(&index, &members, &model, &which);
             if index.building() {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
