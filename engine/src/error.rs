@@ -99,14 +99,7 @@ pub enum Error {
 }
 
 fn suggestion_text(suggestions: &[String]) -> String {
-    match suggestions {
-        [] => String::new(),
-        [one] => format!("; did you mean '{one}'?"),
-        many => {
-            let quoted: Vec<String> = many.iter().map(|s| format!("'{s}'")).collect();
-            format!("; did you mean one of {}?", quoted.join(", "))
-        }
-    }
+    crate::util::suggest::text(suggestions)
 }
 
 fn location_text(row: Option<usize>, column: &Option<String>) -> String {

@@ -50,6 +50,7 @@ mod plan;
 pub mod query;
 mod results;
 mod segment;
+mod sequence;
 mod state;
 pub mod storage;
 mod tags;
@@ -76,6 +77,10 @@ pub use results::{
 };
 pub use segment::{
     CmpOp, Did, DidBuilder, Field, Frequency, Predicate, PropFilter, Segment, TimeUnit, Window,
+};
+pub use sequence::{
+    Funnel, FunnelBy, FunnelReport, FunnelRow, FunnelStep, MAX_FUNNEL_STEPS, Sequence,
+    SequenceBuilder,
 };
 pub use traits::{MAX_QUANTILES, TraitDef};
 pub use value::{DataType, Timestamp, Value};

@@ -161,6 +161,70 @@ pub struct DidExpr {
     pub count: Option<(CountKind, u64, Span)>,
     /// The time window.
     pub window: Option<WindowExpr>,
+    /// `THEN [NOT] b ...`: the second part of a sequence (DESIGN section 10).
+    pub then: Option<Box<ThenExpr>>,
+}
+
+/// `THEN [NOT] b [WHERE ...] [WITHIN n unit] [MATCHING p]`: the second part of a sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThenExpr {
+    /// `THEN NOT`: no such event follows.
+    pub negated: bool,
+    /// The second event type.
+    pub event: Name,
+    /// The `WHERE` condition on the second events.
+    pub filter: Option<PropExpr>,
+    /// `WITHIN n unit`, with the span of the clause.
+    pub within: Option<(u64, Unit, Span)>,
+    /// `MATCHING p`: the two events agree on property `p`.
+    pub matching: Option<Name>,
+    /// From `THEN` to the end of the part.
+    pub span: Span,
+}
+
+/// One step of a funnel: an event type and an optional `WHERE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunnelStep {
+    /// The event type.
+    pub event: Name,
+    /// The `WHERE` condition on the step's events.
+    pub filter: Option<PropExpr>,
+    /// The whole step.
+    pub span: Span,
+}
+
+/// How a funnel's members are split into buckets.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FunnelBy {
+    /// `BY <value>`: an attribute, trait or value expression.
+    Value(ValueExpr),
+    /// `BY p FIRST TOUCH` (`first`) / `BY p LAST TOUCH`: the property of the member's
+    /// earliest / latest entry event in the range.
+    Touch {
+        /// The property.
+        prop: Name,
+        /// `FIRST TOUCH`
+        first: bool,
+        /// The whole clause after `BY`.
+        span: Span,
+    },
+}
+
+/// `FUNNEL s1, s2, ... WITHIN n unit [range] [FOR segment] [BY ...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunnelExpr {
+    /// The steps, in order.
+    pub steps: Vec<FunnelStep>,
+    /// `WITHIN n unit`: the longest time from an entry to its last step.
+    pub within: (u64, Unit, Span),
+    /// The entries' window (`IN LAST`, `SINCE` / `BEFORE`).
+    pub range: Option<WindowExpr>,
+    /// `FOR segment`: the members looked at.
+    pub segment: Option<Expr>,
+    /// `BY ...`: the buckets.
+    pub by: Option<FunnelBy>,
+    /// The whole funnel.
+    pub span: Span,
 }
 
 /// An aggregate function over a member's events (DESIGN section 9).
@@ -444,6 +508,24 @@ pub enum StatementKind {
     ShowEvent(Name),
     /// `SHOW ATTRIBUTE name`: its top values.
     ShowAttribute(Name),
+    /// `FUNNEL ...`: members per step.
+    Funnel(FunnelExpr),
+    /// `FIND FUNNEL ... AT STEP k [SHOW ...] [LIMIT n] [OFFSET n]`: the members whose
+    /// furthest step is `k`.
+    FindFunnel {
+        /// The funnel.
+        funnel: FunnelExpr,
+        /// `k` (1-based), with the span of `AT STEP k`.
+        step: (u64, Span),
+        /// Attributes to show.
+        show: Vec<Name>,
+        /// `SHOW *`: every attribute.
+        show_all: bool,
+        /// `LIMIT`
+        limit: Option<u64>,
+        /// `OFFSET`
+        offset: Option<u64>,
+    },
 }
 
 /// One statement.

@@ -279,6 +279,33 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 _ => ShowWhat::Groups,
             })
         }
+        Rule::funnel_stmt => StatementKind::Funnel(funnel(nth(body, Rule::funnel_body))),
+        Rule::find_funnel => {
+            let mut found = None;
+            let mut step = (0, Span::default());
+            let (mut show, mut show_all) = (Vec::new(), false);
+            let (mut limit, mut offset) = (None, None);
+            for part in body.into_inner() {
+                match part.as_rule() {
+                    Rule::funnel_body => found = Some(funnel(part)),
+                    Rule::at_step => {
+                        step = (integer(nth(part.clone(), Rule::integer)), span(&part))
+                    }
+                    Rule::show_clause => (show, show_all) = show_clause(part),
+                    Rule::limit_clause => limit = Some(integer(nth(part, Rule::integer))),
+                    Rule::offset_clause => offset = Some(integer(nth(part, Rule::integer))),
+                    _ => {}
+                }
+            }
+            StatementKind::FindFunnel {
+                funnel: found.expect("funnel body"),
+                step,
+                show,
+                show_all,
+                limit,
+                offset,
+            }
+        }
         other => unreachable!("statement body {other:?}"),
     };
     Statement {
@@ -380,6 +407,7 @@ fn did(pair: Pair<'_, Rule>) -> DidExpr {
         filter: None,
         count: None,
         window: None,
+        then: None,
     };
     for part in pair.into_inner() {
         match part.as_rule() {
@@ -405,6 +433,94 @@ fn did(pair: Pair<'_, Rule>) -> DidExpr {
             }
             Rule::window => {
                 out.window = Some(window_expr(part.into_inner().next().expect("window body")))
+            }
+            Rule::then_clause => out.then = Some(Box::new(then_clause(part))),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn then_clause(pair: Pair<'_, Rule>) -> ThenExpr {
+    let mut out = ThenExpr {
+        negated: false,
+        event: Name {
+            text: String::new(),
+            span: Span::default(),
+        },
+        filter: None,
+        within: None,
+        matching: None,
+        span: span(&pair),
+    };
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::then_not => out.negated = true,
+            Rule::name => out.event = name(part),
+            Rule::where_clause => out.filter = Some(prop_not(nth(part, Rule::prop_not))),
+            Rule::within_clause => out.within = Some(within_clause(part)),
+            Rule::matching_clause => out.matching = Some(name(nth(part, Rule::name))),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `WITHIN n unit`, with its span.
+fn within_clause(pair: Pair<'_, Rule>) -> (u64, Unit, Span) {
+    let whole = span(&pair);
+    let (amount, unit) = amount_unit(pair);
+    (amount, unit, whole)
+}
+
+fn funnel(pair: Pair<'_, Rule>) -> FunnelExpr {
+    let mut out = FunnelExpr {
+        steps: Vec::new(),
+        within: (0, Unit::Days, Span::default()),
+        range: None,
+        segment: None,
+        by: None,
+        span: span(&pair),
+    };
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::funnel_step => {
+                let whole = span(&part);
+                let mut step = FunnelStep {
+                    event: name(nth(part.clone(), Rule::name)),
+                    filter: None,
+                    span: whole,
+                };
+                if let Some(w) = part
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::where_clause)
+                {
+                    step.filter = Some(prop_not(nth(w, Rule::prop_not)));
+                }
+                out.steps.push(step);
+            }
+            Rule::within_clause => out.within = within_clause(part),
+            Rule::window => {
+                out.range = Some(window_expr(part.into_inner().next().expect("window body")))
+            }
+            Rule::for_clause => out.segment = Some(segment(nth(part, Rule::segment))),
+            Rule::funnel_by => {
+                let by = part.into_inner().nth(1).expect("BY's body");
+                out.by = Some(match by.as_rule() {
+                    Rule::touch_by => {
+                        let whole = span(&by);
+                        let first = nth(by.clone(), Rule::touch_kind)
+                            .into_inner()
+                            .next()
+                            .is_some_and(|k| k.as_rule() == Rule::kw_first);
+                        FunnelBy::Touch {
+                            prop: name(nth(by, Rule::name)),
+                            first,
+                            span: whole,
+                        }
+                    }
+                    _ => FunnelBy::Value(value_expr(by)),
+                });
             }
             _ => {}
         }
@@ -827,7 +943,21 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         | Rule::alter_stmt
         | Rule::export_stmt
         | Rule::explain_stmt
-        | Rule::show_stmt => "a statement",
+        | Rule::show_stmt
+        | Rule::funnel_stmt
+        | Rule::find_funnel => "a statement",
+        Rule::then_clause => "THEN",
+        Rule::then_not => "NOT",
+        Rule::within_clause => "WITHIN n DAYS",
+        Rule::matching_clause | Rule::kw_matching => "MATCHING",
+        Rule::funnel_body | Rule::funnel_step => "a funnel step (an event, WHERE ...)",
+        Rule::at_step => "AT STEP k",
+        Rule::for_clause | Rule::kw_for => "FOR",
+        Rule::funnel_by => "BY",
+        Rule::touch_by | Rule::touch_kind => "FIRST TOUCH or LAST TOUCH",
+        Rule::kw_touch => "TOUCH",
+        Rule::kw_step => "STEP",
+        Rule::kw_funnel => "FUNNEL",
         Rule::segment | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::primary => {
             "a segment"
         }

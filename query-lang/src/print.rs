@@ -305,7 +305,53 @@ impl Display for DidExpr {
         if let Some(w) = &self.window {
             write!(f, " {w}")?;
         }
+        if let Some(then) = &self.then {
+            write!(f, " {then}")?;
+        }
         Ok(())
+    }
+}
+
+impl Display for ThenExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let not = if self.negated { "NOT " } else { "" };
+        write!(f, "THEN {not}{}", self.event)?;
+        write_where(f, &self.filter)?;
+        if let Some((n, unit, _)) = self.within {
+            write!(f, " WITHIN {n} {unit}")?;
+        }
+        if let Some(p) = &self.matching {
+            write!(f, " MATCHING {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for FunnelExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", step.event)?;
+            write_where(f, &step.filter)?;
+        }
+        let (n, unit, _) = self.within;
+        write!(f, " WITHIN {n} {unit}")?;
+        if let Some(w) = &self.range {
+            write!(f, " {w}")?;
+        }
+        if let Some(s) = &self.segment {
+            write!(f, " FOR {s}")?;
+        }
+        match &self.by {
+            Some(FunnelBy::Value(v)) => write!(f, " BY {v}"),
+            Some(FunnelBy::Touch { prop, first, .. }) => {
+                let which = if *first { "FIRST" } else { "LAST" };
+                write!(f, " BY {prop} {which} TOUCH")
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -419,6 +465,24 @@ impl Display for Statement {
             })?,
             StatementKind::ShowEvent(name) => write!(f, "SHOW EVENT {name}")?,
             StatementKind::ShowAttribute(name) => write!(f, "SHOW ATTRIBUTE {name}")?,
+            StatementKind::Funnel(funnel) => write!(f, "FUNNEL {funnel}")?,
+            StatementKind::FindFunnel {
+                funnel,
+                step,
+                show,
+                show_all,
+                limit,
+                offset,
+            } => {
+                write!(f, "FIND FUNNEL {funnel} AT STEP {}", step.0)?;
+                write_show(f, show, *show_all)?;
+                if let Some(l) = limit {
+                    write!(f, " LIMIT {l}")?;
+                }
+                if let Some(o) = offset {
+                    write!(f, " OFFSET {o}")?;
+                }
+            }
         }
         if let Some(t) = &self.as_of {
             write!(f, " AS OF {t}")?;

@@ -68,6 +68,42 @@ impl Statement {
                 type_name.span = Span::default();
             }
             StatementKind::Show(_) => {}
+            StatementKind::Funnel(funnel) => funnel.clear_spans(),
+            StatementKind::FindFunnel {
+                funnel, step, show, ..
+            } => {
+                funnel.clear_spans();
+                step.1 = Span::default();
+                show.iter_mut().for_each(|n| n.span = Span::default());
+            }
+        }
+    }
+}
+
+impl FunnelExpr {
+    fn clear_spans(&mut self) {
+        self.span = Span::default();
+        self.within.2 = Span::default();
+        for step in &mut self.steps {
+            step.span = Span::default();
+            step.event.span = Span::default();
+            if let Some(f) = &mut step.filter {
+                f.clear_spans();
+            }
+        }
+        if let Some(w) = &mut self.range {
+            w.clear_spans();
+        }
+        if let Some(s) = &mut self.segment {
+            s.clear_spans();
+        }
+        match &mut self.by {
+            Some(FunnelBy::Value(v)) => v.clear_spans(),
+            Some(FunnelBy::Touch { prop, span, .. }) => {
+                prop.span = Span::default();
+                *span = Span::default();
+            }
+            None => {}
         }
     }
 }
@@ -126,6 +162,19 @@ impl Expr {
                 }
                 if let Some(w) = &mut d.window {
                     w.clear_spans();
+                }
+                if let Some(t) = &mut d.then {
+                    t.span = Span::default();
+                    t.event.span = Span::default();
+                    if let Some(f) = &mut t.filter {
+                        f.clear_spans();
+                    }
+                    if let Some((_, _, s)) = &mut t.within {
+                        *s = Span::default();
+                    }
+                    if let Some(m) = &mut t.matching {
+                        m.span = Span::default();
+                    }
                 }
             }
             Expr::And(parts, s) | Expr::Or(parts, s) => {

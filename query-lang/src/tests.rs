@@ -40,6 +40,34 @@ fn every_form_parses_and_prints_canonically() {
         ("IN GROUP coupon_claimed", "COUNT IN GROUP coupon_claimed"),
         ("DID claim_coupon", "COUNT DID claim_coupon"),
         (
+            "did claim_coupon then redeem_coupon within 7 days matching coupon_id",
+            "COUNT DID claim_coupon THEN redeem_coupon WITHIN 7 DAYS MATCHING coupon_id",
+        ),
+        (
+            "DID claim_coupon IN LAST 30 DAYS THEN NOT redeem_coupon WHERE store = 3 WITHIN 1 WEEK",
+            "COUNT DID claim_coupon IN LAST 30 DAYS THEN NOT redeem_coupon WHERE store = 3 \
+             WITHIN 1 WEEKS",
+        ),
+        (
+            "FUNNEL scan_qr, follow, purchase WHERE amount > 0 WITHIN 14 DAYS IN LAST 90 DAYS \
+             FOR city = 'Shanghai' BY qr_code FIRST TOUCH",
+            "FUNNEL scan_qr, follow, purchase WHERE amount > 0 WITHIN 14 DAYS IN LAST 90 DAYS \
+             FOR city = 'Shanghai' BY qr_code FIRST TOUCH",
+        ),
+        (
+            "funnel a, b within 2 hours by city",
+            "FUNNEL a, b WITHIN 2 HOURS BY city",
+        ),
+        (
+            "find funnel a, b within 2 days since '2026-01-01' at step 1 show city limit 5",
+            "FIND FUNNEL a, b WITHIN 2 DAYS SINCE '2026-01-01' AT STEP 1 SHOW city LIMIT 5",
+        ),
+        (
+            // CASE's THEN is not a sequence's: a literal follows it
+            "DEFINE TRAIT t AS CASE WHEN DID a THEN 'x' ELSE 'y' END",
+            "DEFINE TRAIT t AS CASE WHEN DID a THEN 'x' ELSE 'y' END",
+        ),
+        (
             "DID purchase IN LAST 30 DAYS",
             "COUNT DID purchase IN LAST 30 DAYS",
         ),
@@ -415,6 +443,11 @@ fn name_strategy() -> impl Strategy<Value = String> {
         Just("bucket".to_string()),
         Just("with \"quotes\"".to_string()),
         Just("select".to_string()),
+        Just("then".to_string()),
+        Just("matching".to_string()),
+        Just("funnel".to_string()),
+        Just("step".to_string()),
+        Just("touch".to_string()),
     ]
 }
 
@@ -579,22 +612,73 @@ fn did_strategy() -> impl Strategy<Value = Expr> {
         0u64..1000,
     ));
     let window = prop::option::of(window_strategy());
+    let then = prop::option::of((
+        any::<bool>(),
+        name_strategy(),
+        prop::option::of(prop_strategy()),
+        prop::option::of((0u64..100, unit_strategy())),
+        prop::option::of(name_strategy()),
+    ));
     (
         name_strategy(),
         prop::option::of(prop_strategy()),
         count,
         window,
+        then,
     )
-        .prop_map(|(event, filter, count, window)| {
+        .prop_map(|(event, filter, count, window, then)| {
             Expr::Did(
                 DidExpr {
                     event: n(event),
                     filter,
                     count: count.map(|(k, c)| (k, c, Span::default())),
                     window,
+                    then: then.map(|(negated, event, filter, within, matching)| {
+                        Box::new(ThenExpr {
+                            negated,
+                            event: n(event),
+                            filter,
+                            within: within.map(|(a, u)| (a, u, Span::default())),
+                            matching: matching.map(n),
+                            span: Span::default(),
+                        })
+                    }),
                 },
                 Span::default(),
             )
+        })
+}
+
+fn funnel_strategy() -> impl Strategy<Value = FunnelExpr> {
+    let step =
+        (name_strategy(), prop::option::of(prop_strategy())).prop_map(|(e, filter)| FunnelStep {
+            event: n(e),
+            filter,
+            span: Span::default(),
+        });
+    let by = prop::option::of(prop_oneof![
+        computed_strategy().prop_map(FunnelBy::Value),
+        name_strategy().prop_map(|a| FunnelBy::Value(ValueExpr::Name(n(a)))),
+        (name_strategy(), any::<bool>()).prop_map(|(p, first)| FunnelBy::Touch {
+            prop: n(p),
+            first,
+            span: Span::default()
+        }),
+    ]);
+    (
+        prop::collection::vec(step, 1..5),
+        (0u64..100, unit_strategy()),
+        prop::option::of(window_strategy()),
+        prop::option::of(expr_strategy()),
+        by,
+    )
+        .prop_map(|(steps, (a, u), range, segment, by)| FunnelExpr {
+            steps,
+            within: (a, u, Span::default()),
+            range,
+            segment,
+            by,
+            span: Span::default(),
         })
 }
 
@@ -742,6 +826,24 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
             ShowWhat::Traits
         ])
         .prop_map(StatementKind::Show),
+        funnel_strategy().prop_map(StatementKind::Funnel),
+        (
+            funnel_strategy(),
+            0u64..40,
+            prop::collection::vec(name_strategy(), 0..3),
+            prop::option::of(0u64..1000),
+            prop::option::of(0u64..1000)
+        )
+            .prop_map(
+                |(funnel, k, show, limit, offset)| StatementKind::FindFunnel {
+                    funnel,
+                    step: (k, Span::default()),
+                    show_all: show.is_empty() && limit == Some(7),
+                    show: show.into_iter().map(n).collect(),
+                    limit,
+                    offset
+                }
+            ),
     ];
     let as_of = prop::option::of(
         "2026-[01][0-9]-[0-2][0-9]T00:00:00Z".prop_map(|s| lit(LiteralKind::Str(s))),

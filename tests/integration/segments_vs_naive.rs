@@ -10,7 +10,8 @@ use arrow_array::{
 };
 use memberdb::{
     AggFunc, Aggregate, Clock, CmpOp, Database, Did, FindOptions, Frequency, OpenOptions,
-    Predicate, PropFilter, Segment, TimeUnit, Timestamp, TraitDef, Value, ValueExpr, Window,
+    Predicate, PropFilter, Segment, Sequence, TimeUnit, Timestamp, TraitDef, Value, ValueExpr,
+    Window,
 };
 use proptest::prelude::*;
 
@@ -78,7 +79,15 @@ fn member_strategy() -> impl Strategy<Value = Member> {
 }
 
 fn model_strategy() -> impl Strategy<Value = Model> {
-    prop::collection::vec(member_strategy(), 1..30).prop_flat_map(|members| {
+    model_of(1..30, 0..80)
+}
+
+/// Models of `members` members and `events` events.
+fn model_of(
+    members: std::ops::Range<usize>,
+    events: std::ops::Range<usize>,
+) -> impl Strategy<Value = Model> {
+    prop::collection::vec(member_strategy(), members).prop_flat_map(move |members| {
         let n = members.len();
         let event = (
             0..n,
@@ -100,7 +109,7 @@ fn model_strategy() -> impl Strategy<Value = Model> {
                 amount,
                 store,
             });
-        (Just(members), prop::collection::vec(event, 0..80))
+        (Just(members), prop::collection::vec(event, events.clone()))
             .prop_map(|(members, events)| Model { members, events })
     })
 }
@@ -233,6 +242,44 @@ fn did_strategy() -> BoxedStrategy<Segment> {
                 window,
             })
         })
+        .boxed()
+}
+
+/// `DID a ... THEN [NOT] b ...` (DESIGN section 10).
+fn sequence_strategy() -> BoxedStrategy<Segment> {
+    (
+        prop::sample::select(&EVENTS[..]),
+        prop::option::weighted(0.3, filter_strategy()),
+        prop::option::weighted(0.4, window_strategy()),
+        any::<bool>(),
+        prop::sample::select(&EVENTS[..]),
+        prop::option::weighted(0.3, filter_strategy()),
+        prop::option::weighted(
+            0.6,
+            (
+                1u64..30,
+                prop::sample::select(vec![TimeUnit::Hours, TimeUnit::Days]),
+            ),
+        ),
+        prop::option::weighted(0.4, prop::sample::select(vec!["store", "amount"])),
+    )
+        .prop_map(
+            |(first, filter, window, negated, then, then_filter, within, matching)| {
+                Segment::Sequence(Box::new(Sequence {
+                    first: Did {
+                        event: first.to_string(),
+                        filter,
+                        frequency: None,
+                        window,
+                    },
+                    negated,
+                    then: then.to_string(),
+                    then_filter,
+                    within,
+                    matching: matching.map(str::to_string),
+                }))
+            },
+        )
         .boxed()
 }
 
@@ -376,6 +423,7 @@ fn segment_strategy_of(with_group: bool, per_member: bool) -> BoxedStrategy<Segm
         (5, attr.boxed()),
         (5, did_strategy()),
         (4, value_strategy(per_member)),
+        (3, sequence_strategy()),
     ];
     if with_group {
         leaves.push((2, Just(Segment::in_group("g")).boxed()));
@@ -552,9 +600,62 @@ impl Naive<'_> {
                 let (v, kind) = self.value(value, m);
                 test(kind, nv_cmp(&v), predicate)
             }
+            Segment::Sequence(seq) => self.sequence_holds(seq, m),
             Segment::And(v) => v.iter().all(|c| self.holds(c, m)),
             Segment::Or(v) => v.iter().any(|c| self.holds(c, m)),
             Segment::Not(c) => !self.holds(c, m),
+        }
+    }
+}
+
+impl Naive<'_> {
+    /// DESIGN section 10, pair by pair.
+    fn sequence_holds(&self, seq: &Sequence, m: usize) -> bool {
+        let mine = |event: &str, filter: &Option<PropFilter>| -> Vec<&Event> {
+            self.model
+                .events
+                .iter()
+                .filter(|e| e.member == m && e.event == event)
+                .filter(|e| filter.as_ref().is_none_or(|f| filter_passes(f, e)))
+                .collect()
+        };
+        let firsts: Vec<&Event> = mine(&seq.first.event, &seq.first.filter)
+            .into_iter()
+            .filter(|e| in_window(&seq.first.window, e.ts))
+            .collect();
+        let seconds = mine(&seq.then, &seq.then_filter);
+        let within = seq.within.map(|(n, unit)| {
+            n as i64
+                * match unit {
+                    TimeUnit::Hours => HOUR,
+                    TimeUnit::Days => DAY,
+                    TimeUnit::Weeks => 7 * DAY,
+                }
+        });
+        let value = |e: &Event, p: &str| match p {
+            "amount" => e.amount.map(Cmp::Num),
+            _ => e.store.map(Cmp::Text),
+        };
+        let matching = |a: &Event, b: &Event| match &seq.matching {
+            None => true,
+            Some(p) => value(a, p).is_some() && value(a, p) == value(b, p),
+        };
+        let end = |a: &Event| match (within, seq.negated) {
+            (Some(w), _) => a.ts + w,
+            (None, false) => i64::MAX,
+            (None, true) => NOW,
+        };
+        let followed = |a: &Event| {
+            seconds
+                .iter()
+                .any(|b| a.ts < b.ts && b.ts <= end(a) && matching(a, b))
+        };
+        if seq.negated {
+            firsts
+                .iter()
+                .any(|a| a.ts <= NOW && end(a) <= NOW && !followed(a))
+        } else {
+            firsts.iter().any(|a| followed(a))
         }
     }
 }
@@ -969,6 +1070,40 @@ proptest! {
             let got: BTreeSet<String> = found.rows.into_iter().map(|r| r.member_id).collect();
             prop_assert_eq!(&got, &expected, "segment {:?}", s);
             prop_assert_eq!(view.count(s).expect("count"), expected.len() as u64, "count of {:?}", s);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Enough members with events that a sequence gathers its candidates' events by
+    /// passes over the events rather than member by member.
+    #[test]
+    fn sequences_over_many_members_agree_with_naive_evaluator(
+        model in model_of(400..700, 2000..4000),
+        segments in prop::collection::vec(sequence_strategy(), 4..8),
+    ) {
+        let model = augment(model);
+        let db = load(&model);
+        let live: BTreeSet<usize> = (0..model.members.len())
+            .filter(|&i| {
+                let m = &model.members[i];
+                m.in_members_file || !m.tags.is_empty() || model.events.iter().any(|e| e.member == i)
+            })
+            .collect();
+        let naive = Naive { model: &model, live, group: None, traits: Vec::new() };
+        let view = db.as_of(Timestamp(NOW));
+        for s in &segments {
+            let expected: BTreeSet<usize> = naive.eval(s);
+            let got: BTreeSet<usize> = view
+                .find(s, &FindOptions { limit: None, ..FindOptions::default() })
+                .expect("find")
+                .rows
+                .into_iter()
+                .map(|r| r.member_id[1..].parse().expect("an id"))
+                .collect();
+            prop_assert_eq!(&got, &expected, "segment {:?}", s);
         }
     }
 }

@@ -19,6 +19,7 @@ pub use options::{Clock, OpenOptions, SyncPolicy};
 pub use streams::{Changes, ConsumerGroupStatus, GroupStatus, MAX_READ, PendingEntry};
 pub use submit::Write;
 pub use view::View;
+pub(crate) use view::cmp_values;
 
 use crate::column::ColumnData;
 use crate::error::{Error, Result};

@@ -11,8 +11,11 @@ use crate::bitmap::Bitmap;
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
 use crate::plan::{self, NodeSpans, Plan, Universe, check_deadline};
+use crate::query::FunnelSpans;
 use crate::results::{BreakdownRow, FindOptions, FindResult, FoundMember};
 use crate::segment::Segment;
+use crate::sequence::funnel::BoundFunnel;
+use crate::sequence::{Funnel, FunnelReport};
 use crate::state::State;
 use crate::value::Value;
 
@@ -113,14 +116,23 @@ impl<'db> View<'db> {
 
     /// [`View::find`] of a bound plan: only the page's chunks are built, the rest counted.
     pub(crate) fn find_plan(&self, plan: &Plan<'_>, options: &FindOptions) -> Result<FindResult> {
+        // Unknown attributes are refused before the plan runs.
+        for c in &options.columns {
+            self.state.column_at(c, self.now)?;
+        }
+        let limit = options.limit.map_or(u64::MAX, |l| l as u64);
+        let (page, total) =
+            plan.page(self.universe(), self.deadline, options.offset as u64, limit)?;
+        self.found(page, total, options)
+    }
+
+    /// The members `page` with the attributes `options` asks for, of `total` found.
+    fn found(&self, page: Vec<u32>, total: u64, options: &FindOptions) -> Result<FindResult> {
         let attrs: Vec<_> = options
             .columns
             .iter()
             .map(|c| self.state.column_at(c, self.now))
             .collect::<Result<_>>()?;
-        let limit = options.limit.map_or(u64::MAX, |l| l as u64);
-        let (page, total) =
-            plan.page(self.universe(), self.deadline, options.offset as u64, limit)?;
         let rows = page
             .into_iter()
             .map(|row| FoundMember {
@@ -136,6 +148,90 @@ impl<'db> View<'db> {
             rows,
             total,
         })
+    }
+
+    /// A funnel's members per step (per bucket with `BY`): see [`Funnel`].
+    pub fn funnel(&self, funnel: &Funnel) -> Result<FunnelReport> {
+        let by = funnel.by.as_ref().map(crate::query::funnel_by_text);
+        self.funnel_spanned(funnel, None, by)
+    }
+
+    /// The members of a funnel whose furthest step is `step` (from 1), with the
+    /// attributes `options` asks for, paged like [`View::find`].
+    pub fn find_funnel(
+        &self,
+        funnel: &Funnel,
+        step: usize,
+        options: &FindOptions,
+    ) -> Result<FindResult> {
+        self.find_funnel_spanned(funnel, step, options, None)
+    }
+
+    /// The members with an entry into `funnel` (a first-step event in its range, within
+    /// its `FOR` segment), and the funnel bound.
+    fn funnel_entries<'v>(
+        &'v self,
+        funnel: &'v Funnel,
+        entry: &'v Segment,
+        spans: Option<&FunnelSpans>,
+    ) -> Result<(BoundFunnel<'v>, RoaringBitmap)> {
+        let at = |e: Error| match spans {
+            Some(s) => e.at(s.whole),
+            None => e,
+        };
+        let bound = plan::bind_funnel(
+            &self.state,
+            funnel,
+            self.now,
+            spans.map(|s| s.steps.as_slice()),
+        )
+        .map_err(at)?;
+        let plan = self.bind(entry, spans.map(|s| s.entry.as_slice()))?;
+        let entered = self.select(&plan)?;
+        Ok((bound, entered))
+    }
+
+    /// [`View::funnel`] with a statement's spans and `BY` text.
+    pub(crate) fn funnel_spanned(
+        &self,
+        funnel: &Funnel,
+        spans: Option<&FunnelSpans>,
+        by: Option<String>,
+    ) -> Result<FunnelReport> {
+        let entry = funnel.entry_segment();
+        let (bound, entered) = self.funnel_entries(funnel, &entry, spans)?;
+        let deadline = self.deadline;
+        bound.report(&entered, by, || check_deadline(deadline))
+    }
+
+    /// [`View::find_funnel`] with a statement's spans.
+    pub(crate) fn find_funnel_spanned(
+        &self,
+        funnel: &Funnel,
+        step: usize,
+        options: &FindOptions,
+        spans: Option<&FunnelSpans>,
+    ) -> Result<FindResult> {
+        let steps = funnel.steps.len();
+        if !(1..=steps).contains(&step) {
+            let e = Error::InvalidSegment(format!(
+                "AT STEP {step}: the funnel's steps are 1 to {steps}"
+            ));
+            return Err(match spans {
+                Some(s) => e.at(s.step),
+                None => e,
+            });
+        }
+        for c in &options.columns {
+            self.state.column_at(c, self.now)?;
+        }
+        let entry = funnel.entry_segment();
+        let (bound, entered) = self.funnel_entries(funnel, &entry, spans)?;
+        let deadline = self.deadline;
+        let members = bound.at_step(&entered, step, || check_deadline(deadline))?;
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let page = members.iter().skip(options.offset).take(limit).collect();
+        self.found(page, members.len(), options)
     }
 
     /// Counts of `segment` per value of `attribute`, NULL included, largest first (ties by
@@ -254,7 +350,7 @@ pub(super) fn ordered(mut lines: Vec<BreakdownRow>, top: Option<usize>) -> Vec<B
 }
 
 /// Order of values in ties: by value, NULL last.
-fn cmp_values(a: &Option<Value>, b: &Option<Value>) -> std::cmp::Ordering {
+pub(crate) fn cmp_values(a: &Option<Value>, b: &Option<Value>) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (a, b) {
         (None, None) => Ordering::Equal,

@@ -102,6 +102,10 @@ impl<'a> Reads<'a> {
             Segment::InGroup(g) => self.groups.push(g),
             Segment::Attr { name, .. } => self.attributes.push(name),
             Segment::Did(did) => self.events.push(&did.event),
+            Segment::Sequence(s) => {
+                self.events.push(&s.first.event);
+                self.events.push(&s.then);
+            }
             Segment::Value { value, .. } => self.value(value),
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().for_each(|c| self.of(c))

@@ -159,6 +159,21 @@ fn facts(state: &State, part: &Segment, row: RowId, now: i64) -> Result<String> 
                 format!("{} {what}{latest}", inside.len())
             }
         }
+        Segment::Sequence(seq) => {
+            let mut said = Vec::new();
+            for event in [&seq.first.event, &seq.then] {
+                let n = state
+                    .events
+                    .types
+                    .get(event)
+                    .map_or(0, |p| member_events(p, row).len());
+                let text = format!("{n} {event} events");
+                if !said.contains(&text) {
+                    said.push(text);
+                }
+            }
+            said.join(", ")
+        }
         Segment::All => "a live member".to_string(),
         Segment::And(_) | Segment::Or(_) | Segment::Not(_) => String::new(),
     })

@@ -88,6 +88,35 @@ fn collect(
                 });
             }
         }
+        // A sequence changes without new data where its first part's window moves, where
+        // a THEN NOT window closes (A.ts + n), and without WITHIN where a first event or a
+        // future-dated second one reaches *now*.
+        Segment::Sequence(seq) => {
+            let mut read = |event: &str, span: i64| {
+                out.push(WindowRead::Events {
+                    event: event.to_string(),
+                    span,
+                })
+            };
+            if let Some(Window::Last { amount, unit }) = &seq.first.window {
+                read(
+                    &seq.first.event,
+                    window_span(*amount, *unit).unwrap_or(i64::MAX),
+                );
+            }
+            if seq.negated {
+                match seq.within {
+                    Some((amount, unit)) => read(
+                        &seq.first.event,
+                        window_span(amount, unit).unwrap_or(i64::MAX),
+                    ),
+                    None => {
+                        read(&seq.first.event, i64::MAX);
+                        read(&seq.then, i64::MAX);
+                    }
+                }
+            }
+        }
         Segment::Value { value, predicate } => {
             value_reads(state, value, significant_days(predicate), out)?
         }
@@ -291,6 +320,13 @@ fn polarity(
                     }
                     Some(_) => sides.2 = true,
                 }
+            }
+        }
+        // A sequence moving with time can gain members (a THEN NOT window closes) and lose
+        // them (its first part's window moves on).
+        Segment::Sequence(seq) => {
+            if seq.uses_relative_time() {
+                sides.2 = true;
             }
         }
         // A value over a window can move either way as events leave it; so can a trait

@@ -14,7 +14,7 @@ use crate::computed::eval::{BoundAggregate, BoundFunc, BoundValue};
 use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::events::{BoundFilter, EventPartition, Presence};
-use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window};
+use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window, window_span};
 use crate::state::{Named, State};
 use crate::traits::eval::{BoundCase, BoundQuantile};
 use crate::traits::{Trait, TraitDef};
@@ -77,6 +77,17 @@ pub(crate) fn bind_value<'a>(
     now: i64,
 ) -> Result<BoundValue<'a>> {
     Binder::new(state, now, None).value(value, None)
+}
+
+/// `funnel` bound to `state` at `now`: a track per event type its steps name, its `BY`.
+/// With `spans` (per step: its node, then its filter's nodes), errors point at the step.
+pub(crate) fn bind_funnel<'a>(
+    state: &'a State,
+    funnel: &'a crate::sequence::Funnel,
+    now: i64,
+    spans: Option<&[NodeSpans]>,
+) -> Result<crate::sequence::funnel::BoundFunnel<'a>> {
+    Binder::new(state, now, spans).funnel(funnel)
 }
 
 /// The type of the values of a trait defined as `definition` (checking it binds).
@@ -293,6 +304,11 @@ impl<'a, 's> Binder<'a, 's> {
                     }
                 }
             }
+            Segment::Sequence(seq) => {
+                // The second part's spans: the THEN part, b's name, MATCHING's property.
+                let then_spans = self.enter();
+                self.sequence(seq, spans, then_spans)?
+            }
             Segment::Value { value, predicate } => {
                 let sliding = matches!(value, ValueExpr::Aggregate(a) if a.within_any.is_some());
                 if sliding && !matches!(predicate, Predicate::Cmp(CmpOp::Ge | CmpOp::Gt, _)) {
@@ -342,6 +358,207 @@ impl<'a, 's> Binder<'a, 's> {
             source: Source::Segment(segment),
             op,
         })
+    }
+
+    /// A funnel's steps bound into tracks (step `k` is role bit `k`; the first step's role
+    /// takes the entries in the range, the others any event up to `W` after the range's
+    /// end), and its `BY`.
+    fn funnel(
+        &mut self,
+        funnel: &'a crate::sequence::Funnel,
+    ) -> Result<crate::sequence::funnel::BoundFunnel<'a>> {
+        use crate::sequence::funnel::{BoundBy, BoundFunnel};
+        use crate::sequence::timeline::{Role, Track};
+        use crate::sequence::{FunnelBy, MAX_FUNNEL_STEPS};
+        let state = self.state;
+        let n = funnel.steps.len();
+        if !(2..=MAX_FUNNEL_STEPS).contains(&n) {
+            return Err(Error::InvalidSegment(format!(
+                "a funnel has 2 to {MAX_FUNNEL_STEPS} steps, not {n}"
+            )));
+        }
+        let (amount, unit) = funnel.within;
+        let within = match window_span(amount, unit) {
+            Some(0) => {
+                return Err(Error::InvalidSegment(
+                    "WITHIN 0 holds no step: each step is strictly later than the one before; \
+                     write WITHIN 1 HOURS or more"
+                        .into(),
+                ));
+            }
+            Some(w) => w,
+            None => {
+                return Err(Error::InvalidSegment(format!(
+                    "WITHIN {amount} {unit:?} is too long"
+                )));
+            }
+        };
+        let (lo, hi) = funnel
+            .range
+            .as_ref()
+            .map(|w| resolve_window(w, self.now))
+            .transpose()?
+            .unwrap_or((i64::MIN, i64::MAX));
+        if matches!(funnel.range, Some(Window::Last { .. })) {
+            self.moves = true;
+        }
+        let mut tracks: Vec<Track<'a>> = Vec::new();
+        let mut names: Vec<&'a str> = Vec::new();
+        let mut first_part = None;
+        for (k, step) in funnel.steps.iter().enumerate() {
+            let spans = self.enter();
+            let part = state
+                .events
+                .require(&step.event)
+                .map_err(located(spans, name))?;
+            let filter = step
+                .filter
+                .as_ref()
+                .map(|f| self.filter(part, f))
+                .transpose()?;
+            let role = Role {
+                bit: 1 << k,
+                filter,
+                lo,
+                hi: if k == 0 {
+                    hi
+                } else {
+                    hi.saturating_add(within)
+                },
+            };
+            first_part.get_or_insert(part);
+            names.push(&step.event);
+            match tracks.iter_mut().find(|t| std::ptr::eq(t.part, part)) {
+                Some(track) => track.roles.push(role),
+                None => tracks.push(Track {
+                    part,
+                    roles: vec![role],
+                }),
+            }
+        }
+        let first_part = first_part.expect("two steps or more");
+        let by = match &funnel.by {
+            None => None,
+            Some(FunnelBy::Value(v)) => Some(BoundBy::Value(self.value(v, None)?)),
+            Some(FunnelBy::FirstTouch(p) | FunnelBy::LastTouch(p)) => {
+                let Some(column) = first_part.props.get(p) else {
+                    let known = first_part.props.keys().map(String::as_str);
+                    return Err(Error::InvalidSegment(format!(
+                        "BY {p} ... TOUCH reads property '{p}' of the first step's events \
+                         ({}), which have none{}",
+                        funnel.steps[0].event,
+                        crate::util::suggest::hint(p, known)
+                    )));
+                };
+                Some(BoundBy::Touch {
+                    column,
+                    first: matches!(funnel.by, Some(FunnelBy::FirstTouch(_))),
+                })
+            }
+        };
+        Ok(BoundFunnel {
+            tracks,
+            steps: names,
+            within,
+            by,
+            members: state.members.len(),
+        })
+    }
+
+    /// `DID a ... THEN [NOT] b ...` bound into its leaf; `spans` are the sequence's (its
+    /// first part's name and window), `then_spans` its second part's (the THEN part, b's
+    /// name, the MATCHING property). The first part's filter nodes come next, then the
+    /// second part's.
+    fn sequence(
+        &mut self,
+        seq: &'a crate::sequence::Sequence,
+        spans: Option<NodeSpans>,
+        then_spans: Option<NodeSpans>,
+    ) -> Result<Op<'a>> {
+        use crate::sequence::leaf::{BoundSequence, MatchKeys};
+        use crate::sequence::walk::SequenceRule;
+        let state = self.state;
+        let first = &seq.first;
+        if first.frequency.is_some() {
+            return Err(located(spans, whole)(Error::InvalidSegment(
+                "the first part of DID ... THEN takes no count clause (AT LEAST, AT MOST, \
+                 EXACTLY): a sequence asks for one event followed by another"
+                    .into(),
+            )));
+        }
+        let part_a = state
+            .events
+            .require(&first.event)
+            .map_err(located(spans, name))?;
+        let part_b = state
+            .events
+            .require(&seq.then)
+            .map_err(located(then_spans, name))?;
+        let range = first
+            .window
+            .as_ref()
+            .map(|w| resolve_window(w, self.now))
+            .transpose()
+            .map_err(located(spans, window))?
+            .unwrap_or((i64::MIN, i64::MAX));
+        let within = match seq.within {
+            None => None,
+            Some((0, _)) => {
+                return Err(located(then_spans, whole)(Error::InvalidSegment(
+                    "WITHIN 0 holds no event: a second event is strictly later than the first; \
+                     write WITHIN 1 HOURS or more"
+                        .into(),
+                )));
+            }
+            Some((amount, unit)) => Some(window_span(amount, unit).ok_or_else(|| {
+                located(then_spans, whole)(Error::InvalidSegment(format!(
+                    "WITHIN {amount} {unit:?} is too long"
+                )))
+            })?),
+        };
+        self.moves |= seq.uses_relative_time();
+        let filter_a = first
+            .filter
+            .as_ref()
+            .map(|f| self.filter(part_a, f))
+            .transpose()?;
+        let filter_b = seq
+            .then_filter
+            .as_ref()
+            .map(|f| self.filter(part_b, f))
+            .transpose()?;
+        let keys = match &seq.matching {
+            None => MatchKeys::Off,
+            Some(p) => {
+                let (a, b) = (part_a.props.get(p), part_b.props.get(p));
+                if a.is_none() && b.is_none() {
+                    let known: Vec<&str> = part_a
+                        .props
+                        .keys()
+                        .chain(part_b.props.keys())
+                        .map(String::as_str)
+                        .collect();
+                    return Err(located(then_spans, window)(Error::InvalidSegment(format!(
+                        "MATCHING {p}: neither {} nor {} events have a property '{p}'{}",
+                        first.event,
+                        seq.then,
+                        crate::util::suggest::hint(p, known)
+                    ))));
+                }
+                MatchKeys::new(a, b)
+            }
+        };
+        let rule = SequenceRule {
+            negated: seq.negated,
+            within,
+            now: self.now,
+        };
+        Ok(self.computed(Leaf::Sequence(Box::new(BoundSequence::new(
+            (part_a, filter_a, range),
+            (part_b, filter_b),
+            rule,
+            keys,
+        )))))
     }
 
     /// The leaf testing a value: the members whose value passes, or, when members without

@@ -80,6 +80,9 @@ pub(crate) enum Leaf<'a> {
         /// Row ids ever assigned: the size of dense slots.
         members: usize,
     },
+    /// Members for whom a sequence (`DID a ... THEN [NOT] b`) holds: the candidates'
+    /// events of both types read in time order.
+    Sequence(Box<crate::sequence::leaf::BoundSequence<'a>>),
     /// Members whose events in `range` (indexes into the partition) pass `filter` often
     /// enough.
     Events {
@@ -230,6 +233,7 @@ impl Leaf<'_> {
                     Some(frequency) => members_by_count(rows, *members, *frequency),
                 }
             }
+            Leaf::Sequence(seq) => seq.members(within.map(Chunks::to_roaring).as_ref())?,
             Leaf::Value {
                 value,
                 predicate,
@@ -253,6 +257,9 @@ impl Leaf<'_> {
     /// without computing a set (a value leaf: that member's value tested); `None` for
     /// the others.
     pub(crate) fn holds(&self, row: u32) -> Option<Result<bool>> {
+        if let Leaf::Sequence(seq) = self {
+            return Some(seq.holds(row));
+        }
         if let Leaf::Pending {
             attr,
             rows,
@@ -308,6 +315,9 @@ impl Leaf<'_> {
                 part.days.range(split.days.clone()).count(),
                 split.events.len()
             ),
+            Leaf::Sequence(_) => "the candidates' events of both types read in time order, \
+                                  each member's sequence tested"
+                .into(),
             Leaf::Value { failing, .. } => format!(
                 "the window's events read once, a value per member{}",
                 if *failing {
@@ -343,6 +353,9 @@ impl Leaf<'_> {
                 format!("{}..{}", split.events.start, split.events.end)
             }
             Leaf::Value { value, .. } => value.key(),
+            // A sequence's answer depends on *now* (its closed windows), not only on the
+            // events it reads.
+            Leaf::Sequence(seq) => format!("@{}", seq.rule.now),
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
             | Leaf::Events { range, .. } => {

@@ -17,7 +17,7 @@ mod leaf;
 mod probe;
 
 pub(crate) use bind::{
-    NodeSpans, bind, bind_trait, bind_value, event_filter, member_value, trait_type,
+    NodeSpans, bind, bind_funnel, bind_trait, bind_value, event_filter, member_value, trait_type,
 };
 pub(crate) use exec::{Universe, check_deadline};
 pub(crate) use explain::explain;

@@ -112,6 +112,9 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
                 node.window = *span;
             }
             out.push(node);
+            if let Some(then) = &d.then {
+                return sequence(d, then, out);
+            }
             let filter = d.filter.as_ref().map(|f| prop_filter(f, out)).transpose()?;
             let frequency = d.count.map(|(kind, n, _)| match kind {
                 ast::CountKind::AtLeast => Frequency::AtLeast(n),
@@ -139,6 +142,160 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
             Segment::Not(Box::new(convert(inner, out)?))
         }
     })
+}
+
+/// `DID a ... THEN [NOT] b ...` (the DID's node already pushed): the second part's spans
+/// (the THEN part, b's name, the MATCHING property), then the first part's filter nodes,
+/// then the second's, as the binder takes them.
+fn sequence(d: &ast::DidExpr, then: &ast::ThenExpr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
+    if let Some((_, _, span)) = d.count {
+        return Err(Error::InvalidSegment(
+            "the first part of DID ... THEN takes no count clause (AT LEAST, AT MOST, \
+             EXACTLY): a sequence asks for one event followed by another; count the first \
+             events in a separate DID"
+                .into(),
+        )
+        .at(span));
+    }
+    if let Some((0, _, span)) = then.within {
+        return Err(Error::InvalidSegment(
+            "WITHIN 0 holds no event: a second event is strictly later than the first; write \
+             WITHIN 1 HOURS or more"
+                .into(),
+        )
+        .at(span));
+    }
+    out.push(NodeSpans {
+        whole: then.span,
+        name: then.event.span,
+        window: then.matching.as_ref().map_or(then.span, |m| m.span),
+    });
+    let filter = d.filter.as_ref().map(|f| prop_filter(f, out)).transpose()?;
+    let then_filter = then
+        .filter
+        .as_ref()
+        .map(|f| prop_filter(f, out))
+        .transpose()?;
+    Ok(Segment::Sequence(Box::new(crate::sequence::Sequence {
+        first: Did {
+            event: d.event.text.clone(),
+            filter,
+            frequency: None,
+            window: d.window.as_ref().map(window).transpose()?,
+        },
+        negated: then.negated,
+        then: then.event.text.clone(),
+        then_filter,
+        within: then.within.map(|(n, u, _)| (n, unit(u))),
+        matching: then.matching.as_ref().map(|m| m.text.clone()),
+    })))
+}
+
+/// Where a funnel statement's parts are, for its errors.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FunnelSpans {
+    /// The whole funnel.
+    pub(crate) whole: Span,
+    /// The entry segment's nodes (`Funnel::entry_segment`): the `AND` with the `FOR`
+    /// segment if any, the first step as a `DID` (its window the range), its filter's
+    /// nodes, the `FOR` segment's nodes.
+    pub(crate) entry: Vec<NodeSpans>,
+    /// Per step: its node (the step, its event's name), then its filter's nodes.
+    pub(crate) steps: Vec<NodeSpans>,
+    /// `AT STEP k` of `FIND FUNNEL`.
+    pub(crate) step: Span,
+}
+
+/// A funnel statement's funnel and the spans of its parts. The step counts and `WITHIN 0`
+/// are checked here; names when it is bound.
+pub(crate) fn funnel(f: &ast::FunnelExpr) -> Result<(crate::sequence::Funnel, FunnelSpans)> {
+    use crate::sequence::{Funnel, FunnelBy, FunnelStep, MAX_FUNNEL_STEPS};
+    let n = f.steps.len();
+    if !(2..=MAX_FUNNEL_STEPS).contains(&n) {
+        return Err(Error::InvalidSegment(format!(
+            "a funnel has 2 to {MAX_FUNNEL_STEPS} steps, not {n}: name each step's event, \
+             separated by commas"
+        ))
+        .at(f.span));
+    }
+    let (amount, unit_of, within_span) = f.within;
+    if amount == 0 {
+        return Err(Error::InvalidSegment(
+            "WITHIN 0 holds no step: each step is strictly later than the one before; write \
+             WITHIN 1 HOURS or more"
+                .into(),
+        )
+        .at(within_span));
+    }
+    let mut spans = FunnelSpans {
+        whole: f.span,
+        ..FunnelSpans::default()
+    };
+    let mut steps = Vec::with_capacity(n);
+    let mut first_filter_spans = Vec::new();
+    for (k, step) in f.steps.iter().enumerate() {
+        spans.steps.push(NodeSpans {
+            whole: step.span,
+            name: step.event.span,
+            window: step.span,
+        });
+        let start = spans.steps.len();
+        let filter = step
+            .filter
+            .as_ref()
+            .map(|p| prop_filter(p, &mut spans.steps))
+            .transpose()?;
+        if k == 0 {
+            first_filter_spans = spans.steps[start..].to_vec();
+        }
+        steps.push(FunnelStep {
+            event: step.event.text.clone(),
+            filter,
+        });
+    }
+    let range = f.range.as_ref().map(window).transpose()?;
+    let range_span = match &f.range {
+        Some(ast::WindowExpr::Last { span, .. } | ast::WindowExpr::Range { span, .. }) => *span,
+        None => f.steps[0].span,
+    };
+    // The entry segment: [AND], the first step's DID, its filter, the FOR segment.
+    let members = match &f.segment {
+        Some(e) => {
+            spans.entry.push(spans_of(f.span));
+            Some(e)
+        }
+        None => None,
+    };
+    spans.entry.push(NodeSpans {
+        whole: f.steps[0].span,
+        name: f.steps[0].event.span,
+        window: range_span,
+    });
+    spans.entry.extend(first_filter_spans);
+    let members = members.map(|e| convert(e, &mut spans.entry)).transpose()?;
+    let by = match &f.by {
+        None => None,
+        Some(ast::FunnelBy::Value(v)) => Some(FunnelBy::Value(value_expr(v, &mut Vec::new())?)),
+        Some(ast::FunnelBy::Touch { prop, first, .. }) => Some(if *first {
+            FunnelBy::FirstTouch(prop.text.clone())
+        } else {
+            FunnelBy::LastTouch(prop.text.clone())
+        }),
+    };
+    Ok((
+        Funnel {
+            steps,
+            within: (amount, unit(unit_of)),
+            range,
+            members,
+            by,
+        },
+        spans,
+    ))
+}
+
+fn spans_of(whole: Span) -> NodeSpans {
+    spans(whole, whole)
 }
 
 fn unit(unit: ast::Unit) -> TimeUnit {

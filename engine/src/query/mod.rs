@@ -4,7 +4,8 @@
 pub(crate) mod bind;
 mod text;
 
-pub(crate) use text::value_text;
+pub(crate) use bind::FunnelSpans;
+pub(crate) use text::{funnel_by_text, value_text};
 
 use memberdb_query::ast::{ByColumn, ShowWhat, Statement, StatementKind};
 
@@ -69,6 +70,8 @@ pub enum Output {
         /// Members written.
         rows: u64,
     },
+    /// FUNNEL: a row per step (per bucket with `BY`).
+    Funnel(crate::sequence::FunnelReport),
     /// EXPLAIN and SHOW: a table of text.
     Table {
         /// Column names.
@@ -323,13 +326,7 @@ impl Database {
             } => {
                 let (seg, spans) = bind::segment(segment)?;
                 let plan = view.bind(&seg, Some(&spans))?;
-                let options = FindOptions {
-                    columns: shown_columns(state, show, *show_all)?,
-                    limit: Some(
-                        usize::try_from(limit.unwrap_or(DEFAULT_FIND_LIMIT)).unwrap_or(usize::MAX),
-                    ),
-                    offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
-                };
+                let options = find_options(state, show, *show_all, *limit, *offset)?;
                 Output::Find(view.find_plan(&plan, &options)?)
             }
             StatementKind::Breakdown { segment, by, top } => {
@@ -373,6 +370,28 @@ impl Database {
                     )));
                 }
                 output
+            }
+            StatementKind::Funnel(f) => {
+                let (funnel, spans) = bind::funnel(f)?;
+                let by = f.by.as_ref().map(text::funnel_by_ast_text);
+                Output::Funnel(view.funnel_spanned(&funnel, Some(&spans), by)?)
+            }
+            StatementKind::FindFunnel {
+                funnel: f,
+                step,
+                show,
+                show_all,
+                limit,
+                offset,
+            } => {
+                let (funnel, spans) = bind::funnel(f)?;
+                let spans = FunnelSpans {
+                    step: step.1,
+                    ..spans
+                };
+                let options = find_options(state, show, *show_all, *limit, *offset)?;
+                let step = usize::try_from(step.0).unwrap_or(usize::MAX);
+                Output::Find(view.find_funnel_spanned(&funnel, step, &options, Some(&spans))?)
             }
             StatementKind::Explain(e) => {
                 let (seg, spans) = bind::segment(e)?;
@@ -553,6 +572,22 @@ fn require_attribute(state: &crate::state::State, name: &str) -> Result<()> {
 }
 
 /// The attributes a `SHOW` clause names (checked), or every attribute for `SHOW *`.
+/// FIND's options from its `SHOW`, `LIMIT` (by default [`DEFAULT_FIND_LIMIT`]) and
+/// `OFFSET`.
+fn find_options(
+    state: &crate::state::State,
+    show: &[memberdb_query::ast::Name],
+    show_all: bool,
+    limit: Option<u64>,
+    offset: Option<u64>,
+) -> Result<FindOptions> {
+    Ok(FindOptions {
+        columns: shown_columns(state, show, show_all)?,
+        limit: Some(usize::try_from(limit.unwrap_or(DEFAULT_FIND_LIMIT)).unwrap_or(usize::MAX)),
+        offset: usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
+    })
+}
+
 fn shown_columns(
     state: &crate::state::State,
     show: &[memberdb_query::ast::Name],

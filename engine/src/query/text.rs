@@ -155,6 +155,24 @@ pub(crate) fn to_ast(s: &Segment) -> Expr {
                     Frequency::Exactly(n) => (ast::CountKind::Exactly, n, none),
                 }),
                 window: d.window.as_ref().map(window),
+                then: None,
+            },
+            none,
+        ),
+        Segment::Sequence(seq) => Expr::Did(
+            ast::DidExpr {
+                event: name(&seq.first.event),
+                filter: seq.first.filter.as_ref().map(prop_expr),
+                count: None,
+                window: seq.first.window.as_ref().map(window),
+                then: Some(Box::new(ast::ThenExpr {
+                    negated: seq.negated,
+                    event: name(&seq.then),
+                    filter: seq.then_filter.as_ref().map(prop_expr),
+                    within: seq.within.map(|(n, u)| (n, unit(u), none)),
+                    matching: seq.matching.as_deref().map(name),
+                    span: none,
+                })),
             },
             none,
         ),
@@ -206,5 +224,25 @@ impl std::fmt::Display for crate::traits::TraitDef {
     /// The definition in the segment language (canonical form).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", trait_ast(self))
+    }
+}
+
+/// A funnel's `BY` as written in the language (`qr_code FIRST TOUCH`, `city`).
+pub(crate) fn funnel_by_text(by: &crate::sequence::FunnelBy) -> String {
+    use crate::sequence::FunnelBy;
+    match by {
+        FunnelBy::Value(v) => value_text(v),
+        FunnelBy::FirstTouch(p) => format!("{} FIRST TOUCH", name(p)),
+        FunnelBy::LastTouch(p) => format!("{} LAST TOUCH", name(p)),
+    }
+}
+
+/// A funnel statement's `BY` as its canonical text.
+pub(crate) fn funnel_by_ast_text(by: &ast::FunnelBy) -> String {
+    match by {
+        ast::FunnelBy::Value(v) => v.to_string(),
+        ast::FunnelBy::Touch { prop, first, .. } => {
+            format!("{prop} {} TOUCH", if *first { "FIRST" } else { "LAST" })
+        }
     }
 }

@@ -164,6 +164,9 @@ pub enum Segment {
     },
     /// Members with matching events.
     Did(Did),
+    /// Members with an event followed (or, negated, not followed) by another (DESIGN
+    /// section 10).
+    Sequence(Box<crate::sequence::Sequence>),
     /// Members whose computed value passes the predicate (DESIGN section 9): an aggregate
     /// of their events, `DAYS SINCE`, `BUCKET`.
     Value {
@@ -326,6 +329,7 @@ impl Segment {
     pub(crate) fn uses_relative_time(&self) -> bool {
         match self {
             Segment::Did(did) => matches!(did.window, Some(Window::Last { .. })),
+            Segment::Sequence(s) => s.uses_relative_time(),
             Segment::Value { value, .. } => value.uses_relative_time(),
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().any(Segment::uses_relative_time)
@@ -426,6 +430,15 @@ impl DidBuilder {
     /// The finished segment.
     pub fn build(self) -> Segment {
         Segment::Did(self.0)
+    }
+    /// A sequence: these events, then an event of type `event` (DESIGN section 10). The
+    /// first part of a sequence takes no frequency.
+    pub fn then(self, event: impl Into<String>) -> crate::sequence::SequenceBuilder {
+        crate::sequence::SequenceBuilder::new(self.0, false, event.into())
+    }
+    /// A sequence with an absence: these events, then no event of type `event`.
+    pub fn then_not(self, event: impl Into<String>) -> crate::sequence::SequenceBuilder {
+        crate::sequence::SequenceBuilder::new(self.0, true, event.into())
     }
     /// Members in both (shorthand for `build().and(other)`).
     pub fn and(self, other: impl Into<Segment>) -> Segment {

@@ -86,6 +86,12 @@ impl Tree for Segment {
     fn leaf_nesting(&self) -> usize {
         match self {
             Segment::Did(did) => did.filter.as_ref().map_or(0, nesting),
+            Segment::Sequence(s) => [&s.first.filter, &s.then_filter]
+                .into_iter()
+                .flatten()
+                .map(nesting)
+                .max()
+                .unwrap_or(0),
             Segment::Value { value, .. } => value
                 .aggregates()
                 .iter()
@@ -117,6 +123,11 @@ impl Tree for Segment {
             Segment::Did(mut did) => {
                 did.filter = did.filter.map(simplified);
                 Segment::Did(did)
+            }
+            Segment::Sequence(mut s) => {
+                s.first.filter = s.first.filter.map(simplified);
+                s.then_filter = s.then_filter.map(simplified);
+                Segment::Sequence(s)
             }
             leaf => leaf,
         }

@@ -25,6 +25,23 @@ pub(crate) fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) 
         .collect()
 }
 
+/// `; did you mean 'x'?` for `suggestions` (nothing without any).
+pub(crate) fn text(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean '{one}'?"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|s| format!("'{s}'")).collect();
+            format!("; did you mean one of {}?", quoted.join(", "))
+        }
+    }
+}
+
+/// `; did you mean 'x'?` for the known names closest to `name`.
+pub(crate) fn hint<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    text(&closest(name, known))
+}
+
 #[cfg(test)]
 mod tests {
     use super::closest;

@@ -95,6 +95,49 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 .map(|r| r.iter().cloned().map(Some).collect())
                 .collect(),
         ),
+        Output::Funnel(report) => {
+            let mut columns: Vec<String> = report.by.iter().cloned().collect();
+            columns.extend(FUNNEL_COLUMNS[..].iter().map(|c| c.to_string()));
+            let rows = report
+                .rows
+                .iter()
+                .map(|r| {
+                    let by = report.by.as_ref().map(|_| text(&r.bucket));
+                    by.into_iter()
+                        .chain([
+                            Some(r.step.to_string()),
+                            Some(r.event.clone()),
+                            Some(r.members.to_string()),
+                            Some(format!("{:.4}", r.share_of_first)),
+                            Some(format!("{:.4}", r.share_of_previous)),
+                            r.median_seconds.map(|s| format!("{s}")),
+                        ])
+                        .collect()
+                })
+                .collect();
+            (columns, rows)
+        }
+    }
+}
+
+/// The columns of a funnel's rows (after the `BY` column, if any).
+const FUNNEL_COLUMNS: [&str; 6] = [
+    "step",
+    "event",
+    "members",
+    "share_of_first",
+    "share_of_previous",
+    "median_seconds",
+];
+
+/// Seconds as a short duration: `45s`, `12m 30s`, `3h 05m`, `2d 04h`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as i64;
+    match s {
+        ..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {:02}h", s / 86_400, s % 86_400 / 3600),
     }
 }
 
@@ -192,6 +235,26 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
             Output::Exported { path, rows } => {
                 json!({"exported": path, "members": rows}).to_string()
             }
+            Output::Funnel(report) => {
+                let rows: Vec<_> = report
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let mut m = Map::new();
+                        if report.by.is_some() {
+                            m.insert("bucket".into(), json_value(&r.bucket));
+                        }
+                        m.insert("step".into(), json!(r.step));
+                        m.insert("event".into(), json!(r.event));
+                        m.insert("members".into(), json!(r.members));
+                        m.insert("share_of_first".into(), json!(r.share_of_first));
+                        m.insert("share_of_previous".into(), json!(r.share_of_previous));
+                        m.insert("median_seconds".into(), json!(r.median_seconds));
+                        serde_json::Value::Object(m)
+                    })
+                    .collect();
+                json!({"funnel": rows, "by": report.by}).to_string()
+            }
             other => {
                 let (columns, rows) = grid(other);
                 json!({"columns": columns, "rows": rows}).to_string()
@@ -236,6 +299,27 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                     .collect();
                 for (row, line) in rows.iter_mut().zip(lines) {
                     row.push(Some(share_bar(line.count, *total)));
+                }
+            }
+            if let Output::Funnel(report) = output {
+                // Each step's share of the first with a bar, the previous step's share and
+                // the median time as people read them.
+                let by = usize::from(report.by.is_some());
+                columns.truncate(by + 3);
+                columns.extend([
+                    "of first".into(),
+                    "of previous".into(),
+                    "median from previous".into(),
+                ]);
+                let mut first = 0;
+                for (row, r) in rows.iter_mut().zip(&report.rows) {
+                    if r.step == 1 {
+                        first = r.members;
+                    }
+                    row.truncate(by + 3);
+                    row.push(Some(share_bar(r.members, first)));
+                    row.push(Some(format!("{:.1}%", r.share_of_previous * 100.0)));
+                    row.push(Some(r.median_seconds.map_or("-".into(), duration)));
                 }
             }
             let mut table = Table::new();

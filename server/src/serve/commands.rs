@@ -525,6 +525,41 @@ pub(crate) fn output_reply(output: Output) -> Reply {
         | Output::AttributeAltered { .. }
         | Output::AttributeDropped(_) => Reply::ok(),
         Output::Exported { rows, .. } => Reply::Int(i64::try_from(rows).unwrap_or(i64::MAX)),
+        // A row per step: {bucket (with BY), step, event, members, share_of_first,
+        // share_of_previous, median_seconds}.
+        Output::Funnel(report) => Reply::Array(
+            report
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let mut fields = Vec::new();
+                    if report.by.is_some() {
+                        fields.push((Reply::text("bucket"), value_reply(r.bucket)));
+                    }
+                    fields.extend([
+                        (Reply::text("step"), Reply::Int(r.step as i64)),
+                        (Reply::text("event"), Reply::text(r.event)),
+                        (
+                            Reply::text("members"),
+                            Reply::Int(i64::try_from(r.members).unwrap_or(i64::MAX)),
+                        ),
+                        (
+                            Reply::text("share_of_first"),
+                            Reply::Double(r.share_of_first),
+                        ),
+                        (
+                            Reply::text("share_of_previous"),
+                            Reply::Double(r.share_of_previous),
+                        ),
+                        (
+                            Reply::text("median_seconds"),
+                            r.median_seconds.map_or(Reply::Nil, Reply::Double),
+                        ),
+                    ]);
+                    Reply::Map(fields)
+                })
+                .collect(),
+        ),
         Output::Table { columns, rows } => Reply::Array(
             rows.into_iter()
                 .map(|row| {
