@@ -194,6 +194,126 @@ TRAIT_COUNTS = {
 }
 
 
+# Sequences and funnels (DESIGN section 10), asked at NOW and 20 days before it
+# (bench/src/workloads.rs `sequence_statements`, `funnel_statements`). `now` is an SQL
+# timestamp; a `WHERE` names its columns as `{e}.column`.
+def then(first, second, within=None, matching=None, first_where="true", second_where="true",
+         first_window=None, negated=False):
+    """DID first ... THEN [NOT] second ...: pairs of events, written from DESIGN."""
+    def build(now):
+        w = f"INTERVAL {within}" if within else None
+        a_where = p(first_where.format(e="a"))
+        b_where = p(second_where.format(e="b"))
+        a_window = first_window(now, "a.ts") if first_window else "true"
+        match = f"AND coalesce(a.{matching} = b.{matching}, false)" if matching else ""
+        if not negated:
+            upto = f"AND b.ts <= a.ts + {w}" if w else ""
+            return (
+                f"member_id IN (SELECT a.member_id FROM events a JOIN events b "
+                f"ON b.member_id = a.member_id AND b.event = '{second}' AND {b_where} "
+                f"AND b.ts > a.ts {upto} {match} "
+                f"WHERE a.event = '{first}' AND {a_where} AND ({a_window}))"
+            )
+        end = f"a.ts + {w}" if w else now
+        closed = f"a.ts + {w} <= {now}" if w else f"a.ts <= {now}"
+        return (
+            f"member_id IN (SELECT a.member_id FROM events a WHERE a.event = '{first}' "
+            f"AND {a_where} AND ({a_window}) AND {closed} AND NOT EXISTS (SELECT 1 FROM events b "
+            f"WHERE b.member_id = a.member_id AND b.event = '{second}' AND {b_where} "
+            f"AND b.ts > a.ts AND b.ts <= {end} {match}))"
+        )
+    return build
+
+
+def last_at(n, unit):
+    return lambda now, ts: f"{ts} > {now} - INTERVAL {n} {unit} AND {ts} <= {now}"
+
+
+SEQUENCES = {
+    "seq_claim_then_redeem_7d_matching": then("claim_coupon", "redeem_coupon", "7 DAY", "coupon_id"),
+    "seq_claim_30d_then_not_redeem_7d_matching": then(
+        "claim_coupon", "redeem_coupon", "7 DAY", "coupon_id", first_window=last_at(30, "DAY"), negated=True),
+    "seq_claim_then_not_redeem_14d": then("claim_coupon", "redeem_coupon", "14 DAY", negated=True),
+    "seq_claim_then_not_redeem_ever_matching": then("claim_coupon", "redeem_coupon", None, "coupon_id", negated=True),
+    "seq_follow_then_register_1h": then("follow", "register", "1 HOUR"),
+    "seq_scan_then_purchase_same_store": then(
+        "scan_qr", "purchase", "3 DAY", "store", second_where="{e}.amount >= 100"),
+    "seq_claim_then_not_redeem_same_store": lambda now: (
+        then("claim_coupon", "redeem_coupon", "7 DAY", "store", negated=True)(now) + f" AND {p(C0)}"),
+    "seq_purchase_then_purchase_1d": then("purchase", "purchase", "1 DAY"),
+}
+
+# name: (steps as (event, where on x), within, entry window (now, ts) -> SQL, FOR, BY)
+# BY: ("value", column of members) or ("first" | "last", property of the entry event)
+FUNNELS = {
+    "funnel_scan_follow_purchase": (
+        [("scan_qr", "true"), ("follow", "true"), ("purchase", "true")], "14 DAY",
+        last_at(90, "DAY"), "true", None),
+    "funnel_scan_purchase_by_qr_first_touch": (
+        [("scan_qr", "true"), ("purchase", "x.amount > 0")], "7 DAY",
+        last_at(60, "DAY"), "true", ("first", "qr_code")),
+    "funnel_claim_redeem_purchase_by_city": (
+        [("claim_coupon", "true"), ("redeem_coupon", "true"), ("purchase", "true")], "14 DAY",
+        None, "level IN ('gold', 'platinum')", ("value", "city")),
+    "funnel_follow_register_purchase_last_touch": (
+        [("follow", "true"), ("register", "true"), ("purchase", "true"), ("purchase", "true")], "30 DAY",
+        lambda now, ts: f"{ts} >= TIMESTAMPTZ '2025-06-01 00:00:00+00'", "true", ("last", "channel")),
+}
+
+
+def funnel_rows(con, funnel, now):
+    """[bucket, step, members, median seconds] per step: from each entry, each next step's
+    earliest event strictly after the step before and at most W after the entry (stepwise
+    correlated minimums); a member at its furthest step over its entries, timed from its
+    earliest entry reaching it."""
+    steps, within, window, members_for, by = funnel
+    entry_window = window(now, "ts") if window else "true"
+    touch = by[1] if by and by[0] in ("first", "last") else None
+    ctes = [
+        f"c1 AS (SELECT member_id, ts AS t1, row AS r1, {touch or 'NULL'} AS touch FROM events "
+        f"WHERE event = '{steps[0][0]}' AND {p(steps[0][1].replace('x.', ''))} AND ({entry_window}) "
+        f"AND member_id IN (SELECT member_id FROM members WHERE {p(members_for)}))"
+    ]
+    for k, (event, where) in enumerate(steps[1:], start=2):
+        ctes.append(
+            f"c{k} AS (SELECT c.*, (SELECT min(x.ts) FROM events x WHERE x.member_id = c.member_id "
+            f"AND x.event = '{event}' AND {p(where)} AND x.ts > c.t{k - 1} "
+            f"AND x.ts <= c.t1 + INTERVAL {within}) AS t{k} FROM c{k - 1} c)"
+        )
+    n = len(steps)
+    level = " + ".join(["1"] + [f"CAST(t{k} IS NOT NULL AS INTEGER)" for k in range(2, n + 1)])
+    ctes.append(f"lv AS (SELECT *, {level} AS level FROM c{n})")
+    order = "t1 DESC, r1 DESC" if by and by[0] == "last" else "t1, r1"
+    ctes.append(
+        "touches AS (SELECT member_id, touch FROM c1 QUALIFY row_number() OVER "
+        f"(PARTITION BY member_id ORDER BY {order}) = 1)"
+    )
+    ctes.append(
+        "chosen AS (SELECT * FROM lv QUALIFY row_number() OVER "
+        "(PARTITION BY member_id ORDER BY level DESC, t1, r1) = 1)"
+    )
+    bucket = {
+        None: "NULL",
+        "value": f"(SELECT CAST(m.{by[1]} AS VARCHAR) FROM members m WHERE m.member_id = chosen.member_id)"
+        if by else "NULL",
+    }.get(by[0] if by else None, "(SELECT CAST(t.touch AS VARCHAR) FROM touches t WHERE t.member_id = chosen.member_id)")
+    gaps = ", ".join(
+        f"median(CASE WHEN level >= {k} THEN (epoch_us(t{k}) - epoch_us(t{k - 1})) / 1e6 END)"
+        for k in range(2, n + 1)
+    )
+    reached = ", ".join(f"count(*) FILTER (WHERE level >= {k})" for k in range(1, n + 1))
+    sql = (
+        "WITH " + ", ".join(ctes) +
+        f" SELECT {bucket} AS bucket, {reached}, {gaps} FROM chosen GROUP BY 1"
+    )
+    rows = []
+    for r in con.execute(sql).fetchall():
+        for k in range(n):
+            median = None if k == 0 else r[1 + n + k - 1]
+            rows.append([r[0], k + 1, r[1 + k], median])
+    return rows
+
+
 def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -257,8 +377,31 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(mine)} lines")
         if not ok:
             print("  memberdb", mine[:10], "\n  duckdb  ", theirs[:10])
+    for at in ["", "@-20d"]:
+        now = NOW_SQL if not at else f"({NOW_SQL} - INTERVAL 20 DAY)"
+        for name, build in SEQUENCES.items():
+            theirs = con.execute(f"SELECT count(*) FROM members WHERE {build(now)}").fetchone()[0]
+            mine = ours[name + at]["count"]
+            ok = mine == theirs
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}{at}: memberdb {mine}, duckdb {theirs}")
+        for name, funnel in FUNNELS.items():
+            theirs = funnel_rows(con, funnel, now)
+            mine = ours[name + at]["funnel"]
+            key = lambda r: (str(r[0]), r[1])
+            theirs, mine = sorted(theirs, key=key), sorted(mine, key=key)
+            ok = len(theirs) == len(mine) and all(
+                t[:3] == m[:3] and (t[3] is None) == (m[3] is None)
+                and (t[3] is None or abs(t[3] - m[3]) <= 1e-6 * max(1.0, abs(t[3])))
+                for t, m in zip(theirs, mine)
+            )
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}{at}: {len(mine)} rows")
+            if not ok:
+                print("  memberdb", mine[:12], "\n  duckdb  ", theirs[:12])
+    seen = {name.split("@")[0] for name in ours}
     missing = (
-        set(ours) - set(COUNTS) - set(BREAKDOWNS) - set(BREAKDOWN_STATEMENTS)
+        seen - set(SEQUENCES) - set(FUNNELS) - set(COUNTS) - set(BREAKDOWNS) - set(BREAKDOWN_STATEMENTS)
         - set(TRAIT_STATEMENTS) - set(TRAIT_COUNTS)
     )
     if missing:
@@ -268,7 +411,7 @@ def main():
         sys.exit(f"{failures} answers differ from DuckDB")
     total = (
         len(COUNTS) + len(BREAKDOWNS) + len(BREAKDOWN_STATEMENTS)
-        + len(TRAIT_STATEMENTS) + len(TRAIT_COUNTS)
+        + len(TRAIT_STATEMENTS) + len(TRAIT_COUNTS) + 2 * (len(SEQUENCES) + len(FUNNELS))
     )
     print(f"all {total} answers agree with DuckDB {duckdb.__version__}")
 

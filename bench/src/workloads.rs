@@ -314,6 +314,74 @@ pub fn trait_statements() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// Sequences (DESIGN section 10) as COUNT statements: name, statement. `answers` asks them
+/// at *now* and 20 days before (events after it are then future-dated).
+pub fn sequence_statements() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "seq_claim_then_redeem_7d_matching",
+            "COUNT DID claim_coupon THEN redeem_coupon WITHIN 7 DAYS MATCHING coupon_id",
+        ),
+        (
+            "seq_claim_30d_then_not_redeem_7d_matching",
+            "COUNT DID claim_coupon IN LAST 30 DAYS THEN NOT redeem_coupon WITHIN 7 DAYS \
+             MATCHING coupon_id",
+        ),
+        (
+            "seq_claim_then_not_redeem_14d",
+            "COUNT DID claim_coupon THEN NOT redeem_coupon WITHIN 14 DAYS",
+        ),
+        (
+            "seq_claim_then_not_redeem_ever_matching",
+            "COUNT DID claim_coupon THEN NOT redeem_coupon MATCHING coupon_id",
+        ),
+        // register is at follow + 0 to 47 hours: equal times never chain
+        (
+            "seq_follow_then_register_1h",
+            "COUNT DID follow THEN register WITHIN 1 HOURS",
+        ),
+        (
+            "seq_scan_then_purchase_same_store",
+            "COUNT DID scan_qr THEN purchase WHERE amount >= 100 WITHIN 3 DAYS MATCHING store",
+        ),
+        // claims carry a store only when a scalper made them: NULL values never match
+        (
+            "seq_claim_then_not_redeem_same_store",
+            "COUNT DID claim_coupon THEN NOT redeem_coupon WITHIN 7 DAYS MATCHING store \
+             AND city = 'Shanghai'",
+        ),
+        (
+            "seq_purchase_then_purchase_1d",
+            "COUNT DID purchase THEN purchase WITHIN 1 DAYS",
+        ),
+    ]
+}
+
+/// Funnels (DESIGN section 10): name, statement, asked like [`sequence_statements`].
+pub fn funnel_statements() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "funnel_scan_follow_purchase",
+            "FUNNEL scan_qr, follow, purchase WITHIN 14 DAYS IN LAST 90 DAYS",
+        ),
+        (
+            "funnel_scan_purchase_by_qr_first_touch",
+            "FUNNEL scan_qr, purchase WHERE amount > 0 WITHIN 7 DAYS IN LAST 60 DAYS \
+             BY qr_code FIRST TOUCH",
+        ),
+        (
+            "funnel_claim_redeem_purchase_by_city",
+            "FUNNEL claim_coupon, redeem_coupon, purchase WITHIN 14 DAYS \
+             FOR level IN ('gold', 'platinum') BY city",
+        ),
+        (
+            "funnel_follow_register_purchase_last_touch",
+            "FUNNEL follow, register, purchase, purchase WITHIN 30 DAYS SINCE '2025-06-01' \
+             BY channel LAST TOUCH",
+        ),
+    ]
+}
+
 /// What a peer workload returns, and so how its answers are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerKind {

@@ -72,6 +72,30 @@ fn definitions() -> Vec<(&'static str, Segment)> {
                 .in_last(30, TimeUnit::Hours)
                 .and(!Segment::in_group("w2")),
         ),
+        // sequences (DESIGN section 10): a THEN NOT window closing at A.ts + 3h, a first
+        // part's window moving, and THEN NOT up to *now* (future events reaching it)
+        (
+            "q1",
+            Segment::did("e0")
+                .then_not("e1")
+                .within(3, TimeUnit::Hours)
+                .build(),
+        ),
+        (
+            "q2",
+            Segment::did("e1")
+                .in_last(2, TimeUnit::Days)
+                .then("e0")
+                .within(1, TimeUnit::Days)
+                .build(),
+        ),
+        (
+            "q3",
+            Segment::did("e0")
+                .then_not("e1")
+                .build()
+                .and(!Segment::tag("t1")),
+        ),
     ]
 }
 

@@ -8,7 +8,8 @@
 use memberdb::query::Output;
 use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp, Value};
 use memberdb_bench::workloads::{
-    TRAIT_DEFINITIONS, breakdown_questions, breakdown_statements, count_questions, trait_statements,
+    TRAIT_DEFINITIONS, breakdown_questions, breakdown_statements, count_questions,
+    funnel_statements, sequence_statements, trait_statements,
 };
 
 fn json_value(v: &Option<Value>) -> serde_json::Value {
@@ -57,6 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, statement) in breakdown_statements() {
         print_answer(&db, name, statement, now)?;
     }
+    // Sequences and funnels at now and 20 days before it (later events future-dated).
+    let earlier = Timestamp(now.micros() - 20 * 86_400_000_000);
+    for (name, statement) in sequence_statements().into_iter().chain(funnel_statements()) {
+        print_answer(&db, name, statement, now)?;
+        print_answer(&db, &format!("{name}@-20d"), statement, earlier)?;
+    }
     // Traits kept by the engine: defined 40 days and 5 hours before NOW on a manual clock,
     // then the clock moved to NOW (their windows and DAYS SINCE boundaries followed).
     let before = Timestamp(now.micros() - 40 * 86_400_000_000 - 5 * 3_600_000_000);
@@ -97,7 +104,18 @@ fn print_answer(
                 .collect();
             println!("{}", serde_json::json!({"name": name, "lines": lines}));
         }
-        _ => return Err(format!("{name}: neither a count nor a breakdown").into()),
+        // [bucket, step, members, median seconds] per row
+        Some(Output::Funnel(report)) => {
+            let rows: Vec<serde_json::Value> = report
+                .rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!([json_value(&r.bucket), r.step, r.members, r.median_seconds])
+                })
+                .collect();
+            println!("{}", serde_json::json!({"name": name, "funnel": rows}));
+        }
+        _ => return Err(format!("{name}: neither a count, a breakdown nor a funnel").into()),
     }
     Ok(())
 }

@@ -40,11 +40,15 @@ use vocab::*;
 const BLOCK: u64 = 32 * 1024;
 
 /// The generator's version: it changes when the same seed gives other rows (2: campaign
-/// sign-ups added), so caches of generated data can tell theirs apart.
-pub const GENERATOR_VERSION: u32 = 2;
+/// sign-ups added; 3: store-QR journeys), so caches of generated data can tell theirs
+/// apart.
+pub const GENERATOR_VERSION: u32 = 3;
 
 /// Mixed into a block's seed for the stream of campaign sign-ups.
 const CAMPAIGN_SALT: u64 = 0x6361_6D70_6169_676E;
+
+/// Mixed into a block's seed for the stream of store-QR journeys.
+const JOURNEY_SALT: u64 = 0x6A6F_7572_6E65_7973;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -305,6 +309,10 @@ impl Block {
         let mut campaign_rng = ChaCha8Rng::seed_from_u64(
             config.seed ^ (start / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ CAMPAIGN_SALT,
         );
+        // Store-QR journeys too (a stream of their own).
+        let mut journey_rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (start / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ JOURNEY_SALT,
+        );
         let end_ts = config.end.micros();
         let history_start = end_ts - i64::from(config.days) * DAY_MICROS;
         let join_start = end_ts - i64::from(config.days.max(5 * 365)) * DAY_MICROS;
@@ -418,6 +426,42 @@ impl Block {
                         ..NO_PROPS
                     },
                 );
+                if CHANNELS[ch].0 == "store_qr" {
+                    // The store-QR journey: the home store's code scanned minutes before the
+                    // follow, and for some a first purchase there within days.
+                    let r = &mut journey_rng;
+                    let qr = format!("QR-{}-{:02}", store_name(store), r.random_range(1..9));
+                    let scanned = joined - r.random_range(1..30) * 60_000_000;
+                    if scanned >= history_start {
+                        events.push(
+                            &id,
+                            "scan_qr",
+                            scanned,
+                            EventProps {
+                                store: Some(store),
+                                qr: Some(qr),
+                                ..NO_PROPS
+                            },
+                        );
+                    }
+                    if r.random_bool(0.3) {
+                        let bought = joined + r.random_range(HOUR_MICROS..10 * DAY_MICROS);
+                        let amount = ((4.5 + 0.8 * normal(r)).exp() * 100.0).round() / 100.0;
+                        if bought < end_ts {
+                            events.push(
+                                &id,
+                                "purchase",
+                                bought,
+                                EventProps {
+                                    amount: Some(amount),
+                                    store: Some(store),
+                                    channel: Some("store"),
+                                    ..NO_PROPS
+                                },
+                            );
+                        }
+                    }
+                }
             }
             let span_share = (end_ts - first) as f64 / (end_ts - history_start).max(1) as f64;
             let mean = 13.0 * activity * span_share;

@@ -437,18 +437,22 @@ impl<'a, 's> Binder<'a, 's> {
             }
         }
         let first_part = first_part.expect("two steps or more");
+        // The BY clause's span follows the steps'.
+        let by_spans = self.enter();
         let by = match &funnel.by {
             None => None,
-            Some(FunnelBy::Value(v)) => Some(BoundBy::Value(self.value(v, None)?)),
+            Some(FunnelBy::Value(v)) => Some(BoundBy::Value(
+                self.value(v, None).map_err(located(by_spans, whole))?,
+            )),
             Some(FunnelBy::FirstTouch(p) | FunnelBy::LastTouch(p)) => {
                 let Some(column) = first_part.props.get(p) else {
                     let known = first_part.props.keys().map(String::as_str);
-                    return Err(Error::InvalidSegment(format!(
+                    return Err(located(by_spans, whole)(Error::InvalidSegment(format!(
                         "BY {p} ... TOUCH reads property '{p}' of the first step's events \
                          ({}), which have none{}",
                         funnel.steps[0].event,
                         crate::util::suggest::hint(p, known)
-                    )));
+                    ))));
                 };
                 Some(BoundBy::Touch {
                     column,
@@ -532,7 +536,7 @@ impl<'a, 's> Binder<'a, 's> {
             Some(p) => {
                 let (a, b) = (part_a.props.get(p), part_b.props.get(p));
                 if a.is_none() && b.is_none() {
-                    let known: Vec<&str> = part_a
+                    let known: std::collections::BTreeSet<&str> = part_a
                         .props
                         .keys()
                         .chain(part_b.props.keys())

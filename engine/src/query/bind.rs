@@ -200,7 +200,8 @@ pub(crate) struct FunnelSpans {
     /// segment if any, the first step as a `DID` (its window the range), its filter's
     /// nodes, the `FOR` segment's nodes.
     pub(crate) entry: Vec<NodeSpans>,
-    /// Per step: its node (the step, its event's name), then its filter's nodes.
+    /// Per step: its node (the step, its event's name), then its filter's nodes; last,
+    /// the `BY` clause (the funnel when there is none).
     pub(crate) steps: Vec<NodeSpans>,
     /// `AT STEP k` of `FIND FUNNEL`.
     pub(crate) step: Span,
@@ -253,6 +254,12 @@ pub(crate) fn funnel(f: &ast::FunnelExpr) -> Result<(crate::sequence::Funnel, Fu
             filter,
         });
     }
+    let by_span = match &f.by {
+        Some(ast::FunnelBy::Value(v)) => v.span(),
+        Some(ast::FunnelBy::Touch { span, .. }) => *span,
+        None => f.span,
+    };
+    spans.steps.push(spans_of(by_span));
     let range = f.range.as_ref().map(window).transpose()?;
     let range_span = match &f.range {
         Some(ast::WindowExpr::Last { span, .. } | ast::WindowExpr::Range { span, .. }) => *span,
