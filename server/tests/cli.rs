@@ -223,6 +223,36 @@ fn query_formats_and_several_statements() {
     let o = memberdb_sample(&["query", "--now", NOW, "COUNT ALL"], None, &sample);
     assert_eq!(text(&o.stdout).trim(), "20000");
 
+    // a funnel as a table: each step's share of the first with a bar, durations
+    let funnel = "FUNNEL scan_qr, follow, purchase WITHIN 14 DAYS IN LAST 90 DAYS";
+    let o = memberdb_sample(&["query", "--now", NOW, funnel], None, &sample);
+    let table = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for expected in [
+        "of first",
+        "median from previous",
+        "100.0% ████",
+        "scan_qr",
+        "15m 00s",
+    ] {
+        assert!(table.contains(expected), "{expected} in\n{table}");
+    }
+    // JSON: a row per step, members never growing along the steps
+    let o = memberdb_sample(
+        &["query", "--now", NOW, "--format", "json", funnel],
+        None,
+        &sample,
+    );
+    let json: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+    let members: Vec<u64> = json["funnel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["members"].as_u64().unwrap())
+        .collect();
+    assert_eq!(members.len(), 3);
+    assert!(members.windows(2).all(|w| w[0] >= w[1]) && members[2] > 0);
+
     // *now* as DuckDB and PostgreSQL print a timestamp with an offset: the same instant.
     let recent = "COUNT DID purchase IN LAST 7 DAYS";
     let utc = memberdb_sample(&["query", "--now", NOW, recent], None, &sample);

@@ -97,6 +97,39 @@ fn every_command(resp3: bool) {
     let () = cmd("QUERY").arg("DROP GROUP vips").query(&mut con).unwrap();
     assert!(q(&mut con, "COUNT IN GROUP vips").is_err());
 
+    // sequences and funnels (DESIGN section 10): a funnel is a map per step
+    let () = cmd("EVENT.ADD")
+        .arg("M1")
+        .arg("redeem_coupon")
+        .arg("2026-11-02T08:00:00Z")
+        .arg("coupon")
+        .arg("XMAS")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut con,
+            "DID claim_coupon THEN redeem_coupon WITHIN 2 DAYS MATCHING coupon"
+        ),
+        1
+    );
+    let steps: Vec<std::collections::HashMap<String, R>> = redis::from_redis_value(
+        q(
+            &mut con,
+            "FUNNEL claim_coupon, redeem_coupon WITHIN 1 DAYS BY coupon FIRST TOUCH",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1]["step"], R::Int(2));
+    assert_eq!(steps[1]["members"], R::Int(1));
+    assert_eq!(steps[1]["bucket"], R::BulkString(b"XMAS".to_vec()));
+    assert!(
+        matches!(steps[1]["median_seconds"], R::Double(x) if x == 86_400.0)
+            || steps[1]["median_seconds"] == R::BulkString(b"86400".to_vec())
+    );
+
     // traits: DEFINE TRAIT answers the members with a value; read like attributes
     let with_value: i64 = cmd("QUERY")
         .arg("DEFINE TRAIT buys AS COUNT(purchase)")
@@ -172,7 +205,7 @@ fn every_command(resp3: bool) {
         "cmdstat_query:calls=",
         "query_latency_p99_us:",
         "members:3",
-        "events:2",
+        "events:3",
         "last_checkpoint_unix_ms:",
     ] {
         assert!(info.contains(key), "{key} in {info}");
