@@ -93,6 +93,20 @@ WIDE = {
             f"groupArrayIf((ts, amount), {last(365)} AND amount IS NOT NULL))), 0) AS ltv "
             "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
             "GROUP BY 1"),
+    # sequences and funnels: windowFunnel (strict_increase: equal times never chain) per
+    # member, its window in the timestamp's unit (microseconds); arrays for THEN NOT
+    "Q14": ("funnel", "SELECT countIf(level >= 1), countIf(level >= 2), countIf(level >= 3) "
+            "FROM (SELECT windowFunnel(1209600000000, 'strict_increase')(toUInt64(toUnixTimestamp64Micro(ts)), "
+            f"event = 'scan_qr' AND {last(90)}, event = 'follow', event = 'purchase') AS level "
+            "FROM events WHERE event IN ('scan_qr', 'follow', 'purchase') "
+            f"AND ts > {NOW_SQL} - INTERVAL 90 DAY AND ts <= {NOW_SQL} + INTERVAL 14 DAY "
+            "GROUP BY member_id)"),
+    "Q15": ("count", "SELECT count() FROM (SELECT "
+            "groupArrayIf((ts, coupon_id), event = 'claim_coupon') AS claims, "
+            "groupArrayIf((ts, coupon_id), event = 'redeem_coupon') AS redeems "
+            "FROM events WHERE event IN ('claim_coupon', 'redeem_coupon') GROUP BY member_id) "
+            f"WHERE arrayExists(c -> c.1 + toIntervalDay(7) <= {NOW_SQL} AND NOT arrayExists("
+            "r -> r.2 = c.2 AND r.1 > c.1 AND r.1 <= c.1 + toIntervalDay(7), redeems), claims)"),
 }
 
 
@@ -154,6 +168,8 @@ def answer(kind, result):
     if kind == "breakdown":
         lines = [[v, int(c)] for v, c in result]
         return sorted(lines, key=lambda r: (r[0] is None, r[0] or ""))
+    if kind == "funnel":
+        return [int(v) for v in result[0]]
     return result
 
 

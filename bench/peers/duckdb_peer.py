@@ -84,6 +84,25 @@ QUERIES = {
             f"coalesce(sum(amount ORDER BY ts) FILTER (WHERE {last(365)}), 0) AS ltv "
             "FROM events WHERE event = 'purchase' GROUP BY member_id) WHERE n >= 1) "
             "GROUP BY 1"),
+    # sequences and funnels, stepwise: each entry's next step is the earliest later event
+    # of its type within the window from the entry; a member at its furthest step
+    "Q14": ("funnel", "WITH c1 AS (SELECT DISTINCT member_id, ts AS t1 FROM events "
+            f"WHERE event = 'scan_qr' AND {last(90)}), "
+            "c2 AS (SELECT c.member_id, c.t1, min(x.ts) AS t2 FROM c1 c LEFT JOIN events x "
+            "ON x.member_id = c.member_id AND x.event = 'follow' AND x.ts > c.t1 "
+            "AND x.ts <= c.t1 + INTERVAL 14 DAY GROUP BY c.member_id, c.t1), "
+            "c3 AS (SELECT c.member_id, c.t1, c.t2, min(x.ts) AS t3 FROM c2 c LEFT JOIN events x "
+            "ON x.member_id = c.member_id AND x.event = 'purchase' AND x.ts > c.t2 "
+            "AND x.ts <= c.t1 + INTERVAL 14 DAY GROUP BY c.member_id, c.t1, c.t2) "
+            "SELECT count(*) FILTER (WHERE level >= 1), count(*) FILTER (WHERE level >= 2), "
+            "count(*) FILTER (WHERE level >= 3) FROM (SELECT member_id, "
+            "max(1 + (t2 IS NOT NULL)::INT + (t3 IS NOT NULL)::INT) AS level FROM c3 "
+            "GROUP BY member_id)"),
+    "Q15": ("count", "SELECT count(DISTINCT a.member_id) FROM events a "
+            f"WHERE a.event = 'claim_coupon' AND a.ts + INTERVAL 7 DAY <= {NOW_SQL} "
+            "AND NOT EXISTS (SELECT 1 FROM events b WHERE b.member_id = a.member_id "
+            "AND b.event = 'redeem_coupon' AND b.ts > a.ts AND b.ts <= a.ts + INTERVAL 7 DAY "
+            "AND b.coupon_id = a.coupon_id)"),
 }
 
 
@@ -129,6 +148,8 @@ def answer(kind, rows):
         return rows[0][0]
     if kind == "breakdown":
         return sorted(([v, c] for v, c in rows), key=lambda r: (r[0] is None, r[0] or ""))
+    if kind == "funnel":
+        return list(rows[0])
     return [[None if v is None else str(v) for v in row] for row in rows]
 
 

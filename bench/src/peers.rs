@@ -400,6 +400,10 @@ impl Goal {
         for name in ["Q9", "Q10"] {
             ratio_goal(name, 5.0);
         }
+        // sequences and funnels: at least 10x DuckDB (stepwise SQL)
+        for name in ["Q14", "Q15"] {
+            ratio_goal(name, 10.0);
+        }
         // a predicate on a maintained trait: at most 5 ms
         for name in ["Q11", "Q12"] {
             if let Some(r) = report.row(name) {
@@ -452,6 +456,17 @@ impl Goal {
                     what: format!("{name} at least 20x faster than chdb's bitmap functions"),
                     measured: format!("{ratio:.0}x"),
                     met: ratio >= 20.0,
+                });
+            }
+        }
+        // ... and at least 2x chdb (windowFunnel, arrays)
+        for name in ["Q14", "Q15"] {
+            if let Some((r, chdb)) = report.row(name).and_then(|r| Some((r, r.other("chdb")?))) {
+                let ratio = chdb.median / r.memberdb.median;
+                goals.push(Goal {
+                    what: format!("{name} at least 2x faster than chdb"),
+                    measured: format!("{ratio:.1}x"),
+                    met: ratio >= 2.0,
                 });
             }
         }

@@ -391,6 +391,8 @@ pub enum AnswerKind {
     Breakdown,
     /// Found members with their fields, in order.
     Rows,
+    /// Members per step of a funnel.
+    Funnel,
 }
 
 /// One workload of the peer harness: the statement memberdb runs; the SQL of the same
@@ -520,6 +522,17 @@ pub fn peer_workloads() -> Vec<PeerWorkload> {
             "Q13",
             "BREAKDOWN DID purchase IN LAST 365 DAYS BY r, f, m",
             AnswerKind::Breakdown,
+        ),
+        // sequences and funnels (DESIGN section 10)
+        w(
+            "Q14",
+            "FUNNEL scan_qr, follow, purchase WITHIN 14 DAYS IN LAST 90 DAYS",
+            AnswerKind::Funnel,
+        ),
+        w(
+            "Q15",
+            "COUNT DID claim_coupon THEN NOT redeem_coupon WITHIN 7 DAYS MATCHING coupon_id",
+            AnswerKind::Count,
         ),
     ]
 }

@@ -529,6 +529,9 @@ fn answer_json(kind: AnswerKind, output: Output) -> Fallible<Json> {
                 })
                 .collect(),
         ),
+        (AnswerKind::Funnel, Output::Funnel(report)) => {
+            json!(report.rows.iter().map(|r| r.members).collect::<Vec<_>>())
+        }
         (kind, output) => return Err(format!("expected {kind:?}, got {output:?}").into()),
     })
 }
@@ -540,6 +543,10 @@ fn summarize(answer: &Json) -> String {
             Some(Json::Array(first)) if first.len() == 2 && first[1].is_u64() => {
                 let total: u64 = items.iter().filter_map(|l| l[1].as_u64()).sum();
                 format!("{} lines, {total} members", items.len())
+            }
+            Some(Json::Number(_)) => {
+                let steps: Vec<String> = items.iter().map(Json::to_string).collect();
+                format!("{} per step", steps.join(" / "))
             }
             _ => format!("{} rows", items.len()),
         },

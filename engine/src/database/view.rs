@@ -167,6 +167,14 @@ impl<'db> View<'db> {
         self.find_funnel_spanned(funnel, step, options, None)
     }
 
+    /// How a funnel walk runs: this view's threads and deadline.
+    fn pace(&self) -> crate::sequence::funnel::Pace {
+        crate::sequence::funnel::Pace {
+            threads: self.threads.unwrap_or_else(plan::default_threads),
+            deadline: self.deadline,
+        }
+    }
+
     /// The members with an entry into `funnel` (a first-step event in its range, within
     /// its `FOR` segment), and the funnel bound.
     fn funnel_entries<'v>(
@@ -200,8 +208,7 @@ impl<'db> View<'db> {
     ) -> Result<FunnelReport> {
         let entry = funnel.entry_segment();
         let (bound, entered) = self.funnel_entries(funnel, &entry, spans)?;
-        let deadline = self.deadline;
-        bound.report(&entered, by, || check_deadline(deadline))
+        bound.report(&entered, by, self.pace())
     }
 
     /// [`View::find_funnel`] with a statement's spans.
@@ -227,8 +234,7 @@ impl<'db> View<'db> {
         }
         let entry = funnel.entry_segment();
         let (bound, entered) = self.funnel_entries(funnel, &entry, spans)?;
-        let deadline = self.deadline;
-        let members = bound.at_step(&entered, step, || check_deadline(deadline))?;
+        let members = bound.at_step(&entered, step, self.pace())?;
         let limit = options.limit.unwrap_or(usize::MAX);
         let page = members.iter().skip(options.offset).take(limit).collect();
         self.found(page, members.len(), options)

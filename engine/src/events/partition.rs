@@ -607,10 +607,9 @@ pub(crate) fn counts_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn partition(events: &[(RowId, i64)]) -> EventPartition {
+impl EventPartition {
+    /// A sealed partition of `(member, time)` events without properties, for tests.
+    pub(crate) fn of_events(events: &[(RowId, i64)]) -> EventPartition {
         let members: Vec<RowId> = events.iter().map(|e| e.0).collect();
         let ts: Vec<i64> = events.iter().map(|e| e.1).collect();
         let mut indices: Vec<u32> = (0..events.len() as u32).collect();
@@ -618,6 +617,15 @@ mod tests {
         part.append(&members, &ts, &[], &mut indices);
         part.seal();
         part
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(events: &[(RowId, i64)]) -> EventPartition {
+        EventPartition::of_events(events)
     }
 
     /// Members with an event in `[lo, hi)`, row by row.

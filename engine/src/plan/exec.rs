@@ -48,7 +48,7 @@ const PARALLEL_MIN_CHUNKS: usize = 64;
 const SPLIT_WORTH: std::time::Duration = std::time::Duration::from_micros(1000);
 
 /// The machine's cores (at most 8), the default number of threads of a walk.
-fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
         std::thread::available_parallelism()

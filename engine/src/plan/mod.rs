@@ -19,7 +19,7 @@ mod probe;
 pub(crate) use bind::{
     NodeSpans, bind, bind_funnel, bind_trait, bind_value, event_filter, member_value, trait_type,
 };
-pub(crate) use exec::{Universe, check_deadline};
+pub(crate) use exec::{Universe, check_deadline, default_threads};
 pub(crate) use explain::explain;
 
 use std::time::Instant;

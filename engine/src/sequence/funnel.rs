@@ -3,7 +3,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::timeline::{Track, each_member};
+use super::timeline::{Mark, Track, each_member};
 use super::walk::{Reach, funnel_reach};
 use super::{FunnelReport, FunnelRow};
 use crate::column::Column;
@@ -98,23 +98,69 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// Adds `other`'s members (a run of members walked on another thread).
+    fn merge(&mut self, other: Buckets) {
+        let mut by_index: Vec<(Key, usize)> = other.by_key.into_iter().collect();
+        by_index.sort_by_key(|&(_, k)| k);
+        let mut others: Vec<Option<Bucket>> = other.all.into_iter().map(Some).collect();
+        for (key, k) in by_index {
+            let Some(bucket) = others[k].take() else {
+                continue;
+            };
+            match self.by_key.get(&key) {
+                Some(&mine) => {
+                    let into = &mut self.all[mine];
+                    for (n, m) in into.furthest.iter_mut().zip(bucket.furthest) {
+                        *n += m;
+                    }
+                    for (gaps, more) in into.gaps.iter_mut().zip(bucket.gaps) {
+                        gaps.extend(more);
+                    }
+                }
+                None => {
+                    self.by_key.insert(key, self.all.len());
+                    self.all.push(bucket);
+                }
+            }
+        }
+    }
+}
+
+/// How a funnel walk runs: on how many threads, until when.
+#[derive(Clone, Copy)]
+pub(crate) struct Pace {
+    pub(crate) threads: usize,
+    pub(crate) deadline: Option<std::time::Instant>,
+}
+
 impl BoundFunnel<'_> {
     /// Walks the timelines of `entered` (the members with an entry, within the funnel's
-    /// members), calling `f(member, reach)` for each.
-    fn walk(
+    /// members), calling `f(state, member, reach, marks)` for each, a state per run of
+    /// members (see [`each_member`]).
+    fn walk<S: Send>(
         &self,
         entered: &RoaringBitmap,
-        check: impl FnMut() -> Result<()>,
-        mut f: impl FnMut(RowId, &Reach, &[super::timeline::Mark]) -> Result<()>,
-    ) -> Result<()> {
-        let mut reach = Reach::default();
-        each_member(&self.tracks, entered, check, |m, marks| {
-            funnel_reach(marks, self.steps.len(), self.within, &mut reach);
-            if reach.furthest > 0 {
-                f(m, &reach, marks)?;
-            }
-            Ok(())
-        })
+        pace: Pace,
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, RowId, &Reach, &[Mark]) -> Result<()> + Sync,
+    ) -> Result<Vec<S>> {
+        each_member(
+            &self.tracks,
+            entered,
+            None,
+            pace.threads,
+            pace.deadline,
+            || (init(), Reach::default()),
+            |(state, reach), m, marks| {
+                funnel_reach(marks, self.steps.len(), self.within, reach);
+                if reach.furthest > 0 {
+                    f(state, m, reach, marks)?;
+                }
+                Ok(())
+            },
+        )
+        .map(|states| states.into_iter().map(|(s, _)| s).collect())
     }
 
     /// The members of `entered` whose furthest step is `step` (1-based).
@@ -122,16 +168,15 @@ impl BoundFunnel<'_> {
         &self,
         entered: &RoaringBitmap,
         step: usize,
-        check: impl FnMut() -> Result<()>,
+        pace: Pace,
     ) -> Result<RoaringBitmap> {
-        let mut out = Vec::new();
-        self.walk(entered, check, |m, reach, _| {
+        let runs = self.walk(entered, pace, Vec::new, |out, m, reach, _| {
             if reach.furthest == step {
                 out.push(m);
             }
             Ok(())
         })?;
-        Ok(RoaringBitmap::from_sorted_iter(out).expect("members ascend"))
+        Ok(RoaringBitmap::from_sorted_iter(runs.into_iter().flatten()).expect("members ascend"))
     }
 
     /// The report over `entered`; `by` is the `BY` text.
@@ -139,57 +184,62 @@ impl BoundFunnel<'_> {
         &self,
         entered: &RoaringBitmap,
         by: Option<String>,
-        check: impl FnMut() -> Result<()>,
+        pace: Pace,
     ) -> Result<FunnelReport> {
         let steps = self.steps.len();
-        let mut buckets = Buckets::default();
-        match &self.by {
-            None => {
-                let bucket = buckets.of(Key::Null, || None, steps);
-                self.walk(entered, check, |_, reach, _| {
-                    bucket.add(reach);
-                    Ok(())
-                })?;
-            }
-            Some(BoundBy::Touch { column, first }) => {
-                self.walk(entered, check, |_, reach, marks| {
-                    let entry = marks[if *first {
+        let runs = match &self.by {
+            None => self.walk(entered, pace, Buckets::default, |buckets, _, reach, _| {
+                buckets.of(Key::Null, || None, steps).add(reach);
+                Ok(())
+            })?,
+            Some(BoundBy::Touch { column, first }) => self.walk(
+                entered,
+                pace,
+                Buckets::default,
+                |buckets, _, reach, marks| {
+                    let entry = if *first {
                         reach.first_entry
                     } else {
                         reach.last_entry
-                    }]
-                    .event as usize;
+                    };
+                    let entry = marks[entry].event();
                     buckets
                         .of(Key::of(column, entry), || column.get(entry), steps)
                         .add(reach);
                     Ok(())
-                })?;
-            }
+                },
+            )?,
             Some(BoundBy::Value(value)) => {
                 let rows: Vec<RowId> = entered.iter().collect();
                 let values = value.values(Some(&rows), self.members)?;
-                let mut at = 0;
-                self.walk(entered, check, |m, reach, _| {
-                    while at < values.rows.len() && values.rows[at] < m {
-                        at += 1;
-                    }
-                    let bucket = if values.rows.get(at) == Some(&m) {
-                        let c = &values.column;
-                        buckets.of(Key::of(c, at), || c.get(at), steps)
-                    } else if values.empty.is_some() {
+                self.walk(entered, pace, Buckets::default, |buckets, m, reach, _| {
+                    let bucket = match values.rows.binary_search(&m) {
+                        Ok(at) => {
+                            let c = &values.column;
+                            buckets.of(Key::of(c, at), || c.get(at), steps)
+                        }
                         // The value of a member without events read (0 of a count).
-                        buckets.of(Key::Empty, || values.empty.clone(), steps)
-                    } else {
-                        buckets.of(Key::Null, || None, steps)
+                        Err(_) if values.empty.is_some() => {
+                            buckets.of(Key::Empty, || values.empty.clone(), steps)
+                        }
+                        Err(_) => buckets.of(Key::Null, || None, steps),
                     };
                     bucket.add(reach);
                     Ok(())
-                })?;
-                // A value equal to the empty one (a count of 0 among members with values)
-                // shares its bucket.
-                merge_empty(&mut buckets);
+                })?
             }
+        };
+        let mut buckets = Buckets::default();
+        for run in runs {
+            buckets.merge(run);
         }
+        if self.by.is_none() {
+            // the steps are there even when nobody entered
+            buckets.of(Key::Null, || None, steps);
+        }
+        // A value equal to the empty one (a count of 0 among members with values) shares
+        // its bucket.
+        merge_empty(&mut buckets);
         let mut all = buckets.all;
         if self.by.is_some() {
             all.sort_by(|a, b| {

@@ -5,7 +5,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::timeline::{Mark, Role, Track, each_member};
+use super::timeline::{INDEXED_MEMBERS, KeyOf, Mark, Role, Track, each_member, members_with};
 use super::walk::{FIRST, SECOND, SequenceRule};
 use crate::column::{Column, ColumnData};
 use crate::error::Result;
@@ -89,25 +89,42 @@ impl<'a> BoundSequence<'a> {
             Some(universe) => universe & &*self.first.any,
             None => (*self.first.any).clone(),
         };
-        if !self.rule.negated {
+        let mut lone = RoaringBitmap::new();
+        if self.rule.negated {
+            // Members without any second event hold when some first event's window has
+            // closed: one pass over the first events sets their bits, nothing gathered.
+            if candidates.len() > INDEXED_MEMBERS {
+                lone = &candidates - &*self.second.any;
+                candidates &= &*self.second.any;
+                lone = members_with(&self.tracks[0], &lone);
+            }
+        } else {
             candidates &= &*self.second.any;
         }
         let translated = self.keys.translation(candidates.len());
-        let mut out = Vec::new();
-        let mut pairs = Vec::new();
-        each_member(
+        let read = |track: u8, event: usize| self.keys.key(track, event, translated.as_deref());
+        let key: Option<KeyOf<'_>> = match self.keys {
+            MatchKeys::Off => None,
+            _ => Some(&read),
+        };
+        let off = matches!(self.keys, MatchKeys::Off);
+        let runs = each_member(
             &self.tracks,
             &candidates,
-            || Ok(()),
-            |m, marks| {
-                let key = |mark: &Mark| self.keys.key(mark, translated.as_deref());
-                if self.rule.holds(marks, key, &mut pairs) {
+            key,
+            crate::plan::default_threads(),
+            None,
+            || (Vec::new(), Vec::new()),
+            |(out, pairs), m, marks| {
+                let key = |mark: &Mark| if off { Some(0) } else { mark.key() };
+                if self.rule.holds(marks, key, pairs) {
                     out.push(m);
                 }
                 Ok(())
             },
         )?;
-        Ok(RoaringBitmap::from_sorted_iter(out).expect("members ascend"))
+        let held = runs.into_iter().flat_map(|(out, _)| out);
+        Ok(RoaringBitmap::from_sorted_iter(held).expect("members ascend") | lone)
     }
 
     /// Whether the sequence holds for member `row`.
@@ -186,10 +203,10 @@ impl<'a> MatchKeys<'a> {
         })
     }
 
-    /// The key of `mark` (`None`: NULL); track 0 is the first type's, 1 the second's.
-    pub(crate) fn key(&self, mark: &Mark, translated: Option<&[u64]>) -> Option<u64> {
-        let i = mark.event as usize;
-        let of_second = mark.track == 1;
+    /// The key of event `i` of track `track` (`None`: NULL); track 0 is the first type's,
+    /// 1 the second's.
+    pub(crate) fn key(&self, track: u8, i: usize, translated: Option<&[u64]>) -> Option<u64> {
+        let of_second = track == 1;
         match self {
             MatchKeys::Off => Some(0),
             MatchKeys::Never => None,

@@ -139,12 +139,10 @@ mod tests {
     use super::*;
 
     fn mark(ts: i64, roles: u32) -> Mark {
-        Mark {
-            ts,
-            roles,
-            track: 0,
-            event: 0,
-        }
+        let mut mark = Mark::default();
+        mark.ts = ts;
+        mark.roles = roles;
+        mark
     }
 
     #[test]
