@@ -353,9 +353,7 @@ impl Leaf<'_> {
                 format!("{}..{}", split.events.start, split.events.end)
             }
             Leaf::Value { value, .. } => value.key(),
-            // A sequence's answer depends on *now* (its closed windows), not only on the
-            // events it reads.
-            Leaf::Sequence(seq) => format!("@{}", seq.rule.now),
+            Leaf::Sequence(seq) => seq.key(),
             Leaf::Present { events: range, .. }
             | Leaf::PartialDay { events: range, .. }
             | Leaf::Events { range, .. } => {

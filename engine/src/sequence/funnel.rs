@@ -85,15 +85,24 @@ impl Key {
 struct Buckets {
     all: Vec<Bucket>,
     by_key: hashbrown::HashMap<Key, usize>,
+    /// The bucket found last (one bucket, or runs of one value, skip the map).
+    last: Option<(Key, usize)>,
 }
 
 impl Buckets {
     fn of(&mut self, key: Key, value: impl FnOnce() -> Option<Value>, steps: usize) -> &mut Bucket {
-        let all = &mut self.all;
-        let k = *self.by_key.entry(key).or_insert_with(|| {
-            all.push(Bucket::new(value(), steps));
-            all.len() - 1
-        });
+        let k = match self.last {
+            Some((last, k)) if last == key => k,
+            _ => {
+                let all = &mut self.all;
+                let k = *self.by_key.entry(key).or_insert_with(|| {
+                    all.push(Bucket::new(value(), steps));
+                    all.len() - 1
+                });
+                self.last = Some((key, k));
+                k
+            }
+        };
         &mut self.all[k]
     }
 }

@@ -127,6 +127,21 @@ impl<'a> BoundSequence<'a> {
         Ok(RoaringBitmap::from_sorted_iter(held).expect("members ascend") | lone)
     }
 
+    /// What besides the source text decides the answer at one data version: the events
+    /// each role takes (a `THEN NOT` window's closing and an `IN LAST` first part are in
+    /// which first events count; at the same events the answer is the same whatever the
+    /// *now*).
+    pub(crate) fn key(&self) -> String {
+        let mut out = String::new();
+        for track in &self.tracks {
+            for role in &track.roles {
+                let events = track.part.slice(role.lo, role.hi);
+                out.push_str(&format!("{}:{}..{};", role.bit, events.start, events.end));
+            }
+        }
+        out
+    }
+
     /// Whether the sequence holds for member `row`.
     pub(crate) fn holds(&self, row: u32) -> Result<bool> {
         Ok(self

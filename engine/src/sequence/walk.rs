@@ -82,6 +82,8 @@ pub(crate) struct Reach {
     /// The member's earliest and latest entry events (indexes into its marks).
     pub(crate) first_entry: usize,
     pub(crate) last_entry: usize,
+    /// Scratch: the chain of the entry being followed.
+    chain: Vec<i64>,
 }
 
 /// The funnel of `steps` steps (step `k` is role bit `k`; the first step's role holds only
@@ -92,7 +94,7 @@ pub(crate) struct Reach {
 pub(crate) fn funnel_reach(marks: &[Mark], steps: usize, within: i64, out: &mut Reach) {
     out.furthest = 0;
     out.times.clear();
-    let mut chain: Vec<i64> = Vec::with_capacity(steps);
+    let mut chain = std::mem::take(&mut out.chain);
     let mut previous_entry: Option<i64> = None;
     for (e, entry) in marks.iter().enumerate() {
         if entry.roles & 1 == 0 {
@@ -132,6 +134,7 @@ pub(crate) fn funnel_reach(marks: &[Mark], steps: usize, within: i64, out: &mut 
             out.times.clone_from(&chain);
         }
     }
+    out.chain = chain;
 }
 
 #[cfg(test)]
