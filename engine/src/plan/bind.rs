@@ -14,7 +14,7 @@ use crate::computed::eval::{BoundAggregate, BoundFunc, BoundValue};
 use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
 use crate::events::{BoundFilter, EventPartition, Presence};
-use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window, window_span};
+use crate::segment::{CmpOp, Predicate, PropFilter, Segment, Window, resolve_window};
 use crate::state::{Named, State};
 use crate::traits::eval::{BoundCase, BoundQuantile};
 use crate::traits::{Trait, TraitDef};
@@ -378,21 +378,7 @@ impl<'a, 's> Binder<'a, 's> {
             )));
         }
         let (amount, unit) = funnel.within;
-        let within = match window_span(amount, unit) {
-            Some(0) => {
-                return Err(Error::InvalidSegment(
-                    "WITHIN 0 holds no step: each step is strictly later than the one before; \
-                     write WITHIN 1 HOURS or more"
-                        .into(),
-                ));
-            }
-            Some(w) => w,
-            None => {
-                return Err(Error::InvalidSegment(format!(
-                    "WITHIN {amount} {unit:?} is too long"
-                )));
-            }
-        };
+        let within = crate::segment::within(amount, unit, crate::segment::Within::Step)?;
         let (lo, hi) = funnel
             .range
             .as_ref()
@@ -505,21 +491,13 @@ impl<'a, 's> Binder<'a, 's> {
             .transpose()
             .map_err(located(spans, window))?
             .unwrap_or((i64::MIN, i64::MAX));
-        let within = match seq.within {
-            None => None,
-            Some((0, _)) => {
-                return Err(located(then_spans, whole)(Error::InvalidSegment(
-                    "WITHIN 0 holds no event: a second event is strictly later than the first; \
-                     write WITHIN 1 HOURS or more"
-                        .into(),
-                )));
-            }
-            Some((amount, unit)) => Some(window_span(amount, unit).ok_or_else(|| {
-                located(then_spans, whole)(Error::InvalidSegment(format!(
-                    "WITHIN {amount} {unit:?} is too long"
-                )))
-            })?),
-        };
+        let within = seq
+            .within
+            .map(|(amount, unit)| {
+                crate::segment::within(amount, unit, crate::segment::Within::Event)
+            })
+            .transpose()
+            .map_err(located(then_spans, whole))?;
         self.moves |= seq.uses_relative_time();
         let filter_a = first
             .filter

@@ -157,13 +157,9 @@ fn sequence(d: &ast::DidExpr, then: &ast::ThenExpr, out: &mut Vec<NodeSpans>) ->
         )
         .at(span));
     }
-    if let Some((0, _, span)) = then.within {
-        return Err(Error::InvalidSegment(
-            "WITHIN 0 holds no event: a second event is strictly later than the first; write \
-             WITHIN 1 HOURS or more"
-                .into(),
-        )
-        .at(span));
+    if let Some((amount, u, span)) = then.within {
+        crate::segment::within(amount, unit(u), crate::segment::Within::Event)
+            .map_err(|e| e.at(span))?;
     }
     out.push(NodeSpans {
         whole: then.span,
@@ -220,14 +216,8 @@ pub(crate) fn funnel(f: &ast::FunnelExpr) -> Result<(crate::sequence::Funnel, Fu
         .at(f.span));
     }
     let (amount, unit_of, within_span) = f.within;
-    if amount == 0 {
-        return Err(Error::InvalidSegment(
-            "WITHIN 0 holds no step: each step is strictly later than the one before; write \
-             WITHIN 1 HOURS or more"
-                .into(),
-        )
-        .at(within_span));
-    }
+    crate::segment::within(amount, unit(unit_of), crate::segment::Within::Step)
+        .map_err(|e| e.at(within_span))?;
     let mut spans = FunnelSpans {
         whole: f.span,
         ..FunnelSpans::default()

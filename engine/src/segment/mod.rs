@@ -6,7 +6,7 @@
 mod shape;
 mod window;
 
-pub(crate) use window::{resolve as resolve_window, span as window_span};
+pub(crate) use window::{Within, resolve as resolve_window, span as window_span, within};
 
 use serde::{Deserialize, Serialize};
 

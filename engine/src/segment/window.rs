@@ -14,6 +14,32 @@ pub(crate) fn span(amount: u64, unit: TimeUnit) -> Option<i64> {
     i64::try_from(amount).ok()?.checked_mul(unit_micros)
 }
 
+/// What a `WITHIN` bounds: the second event of a sequence, or a funnel's next steps.
+#[derive(Clone, Copy)]
+pub(crate) enum Within {
+    Event,
+    Step,
+}
+
+/// The microseconds of `WITHIN amount unit` (a sequence's or a funnel's): 0 holds nothing,
+/// each next event being strictly later.
+pub(crate) fn within(amount: u64, unit: TimeUnit, of: Within) -> Result<i64> {
+    match span(amount, unit) {
+        Some(0) => Err(Error::InvalidSegment(match of {
+            Within::Event => "WITHIN 0 holds no event: a second event is strictly later than \
+                              the first; write WITHIN 1 HOURS or more"
+                .into(),
+            Within::Step => "WITHIN 0 holds no step: each step is strictly later than the one \
+                             before; write WITHIN 1 HOURS or more"
+                .into(),
+        })),
+        Some(w) => Ok(w),
+        None => Err(Error::InvalidSegment(format!(
+            "WITHIN {amount} {unit:?} is too long"
+        ))),
+    }
+}
+
 /// `[lo, hi)` in microseconds, the events a window selects.
 pub(crate) fn resolve(window: &Window, now: i64) -> Result<(i64, i64)> {
     match window {
