@@ -44,6 +44,7 @@ mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 mod groups;
+mod identity;
 mod ingest;
 mod members;
 mod plan;
