@@ -62,14 +62,15 @@ mod wal;
 
 pub use computed::{AggFunc, Aggregate, AggregateBuilder, PropertyOf, ValueExpr};
 pub use database::{
-    Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, InputKind, Load, LoadProgress,
-    MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo, Recovery,
-    SyncPolicy, View, Write,
+    Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, IdentifierInfo, InputKind, Load,
+    LoadProgress, MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo,
+    Recovery, SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
 pub use export::{ExportFormat, write_csv_field};
 pub use groups::stream::{ChangeCause, ChangeEntry, ChangeOp, EntryId};
 pub use groups::{DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS};
+pub use identity::{HistoryLine, IdentifierDef, IdentityReport, MergeRule};
 pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
 pub use members::RowId;
 pub use results::{

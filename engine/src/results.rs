@@ -122,4 +122,8 @@ pub struct MemberRecord {
     pub traits: Vec<(String, Value)>,
     /// Every tag.
     pub tags: Vec<String>,
+    /// The identifiers of its profile, by type (`type`, `value`).
+    pub identifiers: Vec<(String, String)>,
+    /// Member ids merged into it.
+    pub aliases: Vec<String>,
 }

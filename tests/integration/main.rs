@@ -3,6 +3,7 @@
 mod api;
 mod funnels;
 mod groups;
+mod identities;
 mod ingest;
 mod persistence;
 mod segments_vs_naive;

@@ -321,7 +321,7 @@ impl Database {
             .collect::<Result<Vec<_>>>()?;
         match self.core.load(inputs, load.rules, self.core.clock())? {
             Outcome::Ingest(report) => Ok(report),
-            Outcome::Done | Outcome::Count(_) => Ok(IngestReport::default()),
+            Outcome::Done | Outcome::Count(_) | Outcome::Identity(_) => Ok(IngestReport::default()),
         }
     }
 

@@ -4,6 +4,7 @@
 mod breakdown;
 mod commit;
 mod discovery;
+mod identity;
 mod load;
 mod options;
 mod streams;
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use discovery::PropertyInfo;
+pub use identity::IdentifierInfo;
 pub use load::{InputKind, Load, LoadProgress, PART_ROWS};
 pub use options::{Clock, OpenOptions, SyncPolicy};
 pub use streams::{Changes, ConsumerGroupStatus, GroupStatus, MAX_READ, PendingEntry};
@@ -591,7 +593,15 @@ impl Database {
         let now = self.now().micros();
         let state = self.snapshot();
         let row = state.members.lookup(member_id)?;
+        let aliases = state
+            .identity
+            .aliases_of(row)
+            .into_iter()
+            .map(|r| state.members.member_id(r).to_string())
+            .collect();
         Some(MemberRecord {
+            identifiers: state.identity.identifiers_of(row),
+            aliases,
             traits: state
                 .traits
                 .traits
@@ -602,7 +612,7 @@ impl Database {
                     Some((t.name.clone(), v))
                 })
                 .collect(),
-            member_id: member_id.to_string(),
+            member_id: state.members.member_id(row).to_string(),
             attributes: state
                 .attrs
                 .iter()

@@ -23,7 +23,11 @@ use crate::value::{DAY_MICROS, DataType};
 /// cheap and a later append copies only the last chunk and the bitmaps it changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EventPartition {
+    /// Each event's member: the profile it belongs to (DESIGN section 11).
     pub(crate) members: ChunkedVec<RowId>,
+    /// Each event's own member id's row, once a merge made any differ from `members`
+    /// (`None`: the same as `members`). An unmerge moves events back by it.
+    pub(crate) sources: Option<ChunkedVec<RowId>>,
     pub(crate) ts: ChunkedVec<i64>,
     /// Only the properties this type has ever had a value for; the others are all NULL.
     pub(crate) props: BTreeMap<String, Column>,
@@ -57,6 +61,9 @@ pub(crate) struct SavedPartition {
     members: Section,
     ts: Section,
     props: Vec<(String, SavedColumn)>,
+    /// The events' own member rows, when merges made them differ from `members`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sources: Option<Section>,
 }
 
 /// A window of at least one whole UTC day, as a day-wise kernel reads it
@@ -187,6 +194,9 @@ impl EventPartition {
         };
         self.members
             .extend(indices.iter().map(|&i| members[i as usize]));
+        if let Some(sources) = &mut self.sources {
+            sources.extend(indices.iter().map(|&i| members[i as usize]));
+        }
         self.ts.extend(indices.iter().map(|&i| ts[i as usize]));
         self.append_props(props, Some(indices), old_len, 0);
         if !in_order && !self.unsorted {
@@ -223,6 +233,9 @@ impl EventPartition {
         self.members.reserve(room);
         self.ts.reserve(room);
         self.members.extend_from_slice(members);
+        if let Some(sources) = &mut self.sources {
+            sources.extend_from_slice(members);
+        }
         self.by_member.appended(&self.members, old_len);
         self.lifetime.add(members.iter().copied());
         self.ts.extend_from_slice(ts);
@@ -364,12 +377,84 @@ impl EventPartition {
         order.sort_by_key(|&i| self.ts[i as usize]);
         let members: Vec<RowId> = order.iter().map(|&i| self.members[i as usize]).collect();
         self.members.copy_from_slice(start, &members);
+        if let Some(sources) = &mut self.sources {
+            let moved: Vec<RowId> = order.iter().map(|&i| sources[i as usize]).collect();
+            sources.copy_from_slice(start, &moved);
+        }
         let ts: Vec<i64> = order.iter().map(|&i| self.ts[i as usize]).collect();
         self.ts.copy_from_slice(start, &ts);
         for column in self.props.values_mut() {
             column.permute(start, &order);
         }
         self.by_member.reordered(&self.members, start);
+    }
+
+    /// Moves the events of the members `involved` to the profiles their own member ids now
+    /// belong to (`canonical` of each event's source), keeping each event's own member in
+    /// `sources`, and brings the day bitmaps, their repeat levels and `any` up to date for
+    /// them. `involved` must hold every profile before and after (their events are
+    /// recounted from scratch). Returns whether an event moved.
+    pub(crate) fn regroup(
+        &mut self,
+        involved: &RoaringBitmap,
+        canonical: &dyn Fn(RowId) -> RowId,
+    ) -> bool {
+        if (self.any.as_ref() & involved).is_empty() {
+            return false;
+        }
+        let len = self.len();
+        let mut positions = Vec::new();
+        for m in involved {
+            self.by_member
+                .each(&self.members, m, 0..len, |p| positions.push(p));
+        }
+        let source = |s: &Option<ChunkedVec<RowId>>, members: &ChunkedVec<RowId>, p: usize| {
+            s.as_ref().map_or(members[p], |s| s[p])
+        };
+        let moves = positions
+            .iter()
+            .any(|&p| canonical(source(&self.sources, &self.members, p)) != self.members[p]);
+        if !moves {
+            return false;
+        }
+        if self.sources.is_none() {
+            self.sources = Some(self.members.clone());
+        }
+        let mut per_day: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
+        for &p in &positions {
+            let to = canonical(source(&self.sources, &self.members, p));
+            if self.members[p] != to {
+                self.members.set(p, to);
+            }
+            per_day
+                .entry(self.ts[p].div_euclid(DAY_MICROS))
+                .or_default()
+                .push(to);
+        }
+        let touched: Vec<i64> = per_day.keys().copied().collect();
+        self.orders.forget_days(&touched);
+        let mut present = RoaringBitmap::new();
+        for (day, mut rows) in per_day {
+            rows.sort_unstable();
+            if let Some(d) = self.days.get_mut(&day) {
+                d.remove_all(involved);
+            }
+            for level in self.repeats.get_mut(&day).into_iter().flatten() {
+                level.remove_all(involved);
+            }
+            let distinct =
+                RoaringBitmap::from_sorted_iter(rows.chunk_by(|a, b| a == b).map(|run| run[0]))
+                    .expect("sorted");
+            self.add_repeats(day, &rows, &RoaringBitmap::new());
+            self.days.entry(day).or_default().add_all(&distinct);
+            present |= distinct;
+        }
+        self.any.remove_all(involved);
+        self.any.add_all(&present);
+        // Caches keyed by member are built again when next asked for.
+        self.by_member = Default::default();
+        self.lifetime = Default::default();
+        true
     }
 
     /// Index range of the events with `lo <= ts < hi`.
@@ -501,6 +586,7 @@ impl EventPartition {
                 .iter()
                 .map(|(name, column)| Ok((name.clone(), column.save(out)?)))
                 .collect::<std::io::Result<_>>()?,
+            sources: self.sources.as_ref().map(|s| s.save(out)).transpose()?,
         })
     }
 
@@ -516,10 +602,15 @@ impl EventPartition {
         let len = usize::try_from(saved.len).map_err(|_| "too many events")?;
         let members: ChunkedVec<RowId> = ChunkedVec::restore(file, saved.members, len)?;
         let ts: ChunkedVec<i64> = ChunkedVec::restore(file, saved.ts, len)?;
-        let beyond = members
-            .slices(0..len)
-            .any(|s| s.iter().fold(0, |m, &r| m.max(r)) as usize >= member_count);
-        if beyond {
+        let sources: Option<ChunkedVec<RowId>> = saved
+            .sources
+            .map(|at| ChunkedVec::restore(file, at, len))
+            .transpose()?;
+        let beyond = |rows: &ChunkedVec<RowId>| {
+            rows.slices(0..len)
+                .any(|s| s.iter().fold(0, |m, &r| m.max(r)) as usize >= member_count)
+        };
+        if beyond(&members) || sources.as_ref().is_some_and(beyond) {
             return Err("an event's member row is out of range".to_string());
         }
         let mut last = i64::MIN;
@@ -544,6 +635,7 @@ impl EventPartition {
         }
         Ok(EventPartition {
             members,
+            sources,
             ts,
             props,
             ..EventPartition::default()

@@ -118,6 +118,9 @@ pub enum ChangeCause {
     Write,
     /// The clock: a window moved past one of the member's events.
     Time,
+    /// Identities: the member's profile merged with another (an absorbed member id
+    /// leaves every group) or was split by an unmerge.
+    Merge,
 }
 
 impl ChangeCause {
@@ -126,6 +129,7 @@ impl ChangeCause {
         match self {
             ChangeCause::Write => "write",
             ChangeCause::Time => "time",
+            ChangeCause::Merge => "merge",
         }
     }
 }

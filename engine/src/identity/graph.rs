@@ -68,11 +68,6 @@ impl Graph {
         self.canon.get(&row).copied().unwrap_or(row)
     }
 
-    /// Whether `row` was merged into another profile.
-    pub(crate) fn is_absorbed(&self, row: RowId) -> bool {
-        self.canon.contains_key(&row)
-    }
-
     /// The rows merged into other profiles, with their canonical rows.
     pub(crate) fn absorbed(&self) -> impl Iterator<Item = (RowId, RowId)> + '_ {
         self.canon.iter().map(|(&r, &c)| (r, c))

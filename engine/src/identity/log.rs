@@ -116,9 +116,4 @@ impl ObservationLog {
             h.undone = true;
         }
     }
-
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.heads.capacity() * std::mem::size_of::<Head>()
-            + self.items.capacity() * std::mem::size_of::<Item>()
-    }
 }

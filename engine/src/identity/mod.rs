@@ -10,6 +10,7 @@
 pub(crate) mod graph;
 pub(crate) mod log;
 pub(crate) mod records;
+pub(crate) mod saved;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -115,6 +116,23 @@ pub(crate) struct Replayed {
     pub(crate) retired: BTreeSet<RowId>,
 }
 
+/// What an identity change did, for its writer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityReport {
+    /// The member id of the profile the observation ended in (its canonical id).
+    pub member_id: Option<String>,
+    /// The observation's id (`MEMBER.HISTORY`, `MEMBER.UNMERGE`).
+    pub observation: Option<u32>,
+    /// A profile was started.
+    pub created: bool,
+    /// Member ids of the profiles merged in.
+    pub merged: Vec<String>,
+    /// Identifiers dropped by a limit (`type value (LIMIT n of type)`).
+    pub dropped: Vec<String>,
+    /// Values ignored: empty or blocked (`type value: blocked`).
+    pub ignored: Vec<String>,
+}
+
 /// Declarations, values, the observation log and the profiles it gives.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct IdentityStore {
@@ -130,6 +148,8 @@ pub(crate) struct IdentityStore {
     retired: BTreeSet<RowId>,
     /// What observations did beyond joining, by observation.
     notes: HashMap<u32, Vec<Note>>,
+    /// The own data of each member id of a merged profile.
+    pub(crate) records: records::OwnRecords,
 }
 
 impl IdentityStore {
@@ -150,16 +170,8 @@ impl IdentityStore {
         &self.log
     }
 
-    pub(crate) fn retired(&self) -> &BTreeSet<RowId> {
-        &self.retired
-    }
-
     pub(crate) fn merge_rule(&self, attribute: &str) -> MergeRule {
         self.merge_rules.get(attribute).copied().unwrap_or_default()
-    }
-
-    pub(crate) fn merge_rules(&self) -> &BTreeMap<String, MergeRule> {
-        &self.merge_rules
     }
 
     pub(crate) fn set_merge_rule(&mut self, attribute: &str, rule: MergeRule) {
@@ -657,7 +669,9 @@ mod tests {
     /// Profiles as (rows, values as text), sorted: what two replays must agree on.
     /// Rows an observation started are named by it (an unmerge's replay starts them on
     /// rows of its own).
-    fn shape(s: &IdentityStore) -> Vec<(Vec<String>, Vec<(String, String)>)> {
+    type Shape = Vec<(Vec<String>, Vec<(String, String)>)>;
+
+    fn shape(s: &IdentityStore) -> Shape {
         let by_obs: HashMap<RowId, u32> = s.created.iter().map(|(o, r)| (*r, *o)).collect();
         let name = |r: RowId| match by_obs.get(&r) {
             Some(o) => format!("started by {o}"),

@@ -14,6 +14,9 @@ pub type RowId = u32;
 pub(crate) struct MemberDict {
     ids: StrDict,
     live: Bitmap,
+    /// Member ids merged into another profile (DESIGN section 11): the canonical row of
+    /// each. Every command accepts them for their profile.
+    aliases: std::sync::Arc<std::collections::HashMap<RowId, RowId>>,
 }
 
 impl MemberDict {
@@ -26,10 +29,45 @@ impl MemberDict {
         &self.live
     }
 
+    /// The live row `member_id` names: its own, or for an alias its profile's.
     pub(crate) fn lookup(&self, member_id: &str) -> Option<RowId> {
-        self.ids
-            .lookup(member_id)
-            .filter(|row| self.live.contains(*row))
+        let row = self.ids.lookup(member_id)?;
+        if self.live.contains(row) {
+            return Some(row);
+        }
+        self.aliases.get(&row).copied()
+    }
+
+    /// The row of `member_id` itself (live or not, an alias's own row).
+    pub(crate) fn own_row(&self, member_id: &str) -> Option<RowId> {
+        self.ids.lookup(member_id)
+    }
+
+    /// Whether any member id is an alias.
+    pub(crate) fn has_aliases(&self) -> bool {
+        !self.aliases.is_empty()
+    }
+
+    /// Makes `row` an alias of `canonical` (`None`: its own member again), and sets whether
+    /// it is live.
+    pub(crate) fn set_profile(&mut self, row: RowId, canonical: Option<RowId>, live: bool) {
+        let aliases = std::sync::Arc::make_mut(&mut self.aliases);
+        match canonical {
+            Some(c) => aliases.insert(row, c),
+            None => aliases.remove(&row),
+        };
+        if live != self.live.contains(row) {
+            if live {
+                self.live.make_mut().insert(row);
+            } else {
+                self.live.make_mut().remove(row);
+            }
+        }
+    }
+
+    /// Sets which rows are live (a restore: the saved live rows).
+    pub(crate) fn set_live(&mut self, live: roaring::RoaringBitmap) {
+        self.live = Bitmap::new(live);
     }
 
     /// The row of `member_id`, creating the member if it is new.
@@ -40,7 +78,9 @@ impl MemberDict {
             ));
         }
         let (row, new) = self.ids.intern(member_id);
-        if !self.live.contains(row) {
+        // An alias's own row takes what is written to it, for its profile (the identities'
+        // settling moves it there); it does not come back to life.
+        if !self.live.contains(row) && !self.aliases.contains_key(&row) {
             self.live.make_mut().insert(row);
         }
         Ok((row, new))
@@ -64,6 +104,7 @@ impl MemberDict {
         MemberDict {
             ids,
             live: Bitmap::new(live),
+            aliases: Default::default(),
         }
     }
 

@@ -28,6 +28,9 @@ pub(crate) fn logged(
     state.advance_clock(at, position)?;
     let mut touched = Touched::default();
     let outcome = apply_change(state, &mut touched);
+    // What it wrote to member ids of merged profiles goes to their records, and the
+    // identifiers it wrote are observed (DESIGN section 11).
+    crate::state::identity::settle(state, position, &mut touched)?;
     // A refused change changed nothing it reported; what it did change, it reported.
     state.refresh_derived(touched, position)?;
     outcome
@@ -197,6 +200,12 @@ pub(crate) fn apply(
             touched.everything = true;
             keeping_groups(state, &what, |state| state.attrs.remove(name))
         }
+        Change::DefineIdentifier { .. }
+        | Change::SetMergeRule { .. }
+        | Change::Link { .. }
+        | Change::Unlink { .. }
+        | Change::MergeMembers { .. }
+        | Change::Unmerge { .. } => crate::state::identity::apply(state, change, touched),
         Change::LoadCommand { inputs, rules, at } => {
             let inputs = load_inputs(inputs, rows, read_rows)?;
             let staged = command::stage(state, inputs, rules, *at)?;

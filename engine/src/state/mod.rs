@@ -6,6 +6,7 @@
 
 pub(crate) mod apply;
 mod clock;
+pub(crate) mod identity;
 mod refresh;
 mod touched;
 
@@ -40,6 +41,9 @@ pub(crate) struct State {
     pub(crate) consumers: crate::groups::consumers::ConsumerGroups,
     /// The computed traits.
     pub(crate) traits: crate::traits::TraitStore,
+    /// Identifier types, the observation log and the profiles it gives (DESIGN section
+    /// 11); shared copy-on-write.
+    pub(crate) identity: std::sync::Arc<crate::identity::IdentityStore>,
 }
 
 /// What a name compared like an attribute refers to.

@@ -186,10 +186,15 @@ impl State {
                             .as_ref()
                             .is_none_or(|(n, _)| *n != touched.members.len())
                         {
-                            members = Some((
-                                touched.members.len(),
-                                Chunks::from_roaring(&touched.members),
-                            ));
+                            // Members no longer live (an absorbed member id) are not
+                            // evaluated: they leave.
+                            let evaluated = if self.members.has_aliases() {
+                                &touched.members & self.members.live().as_ref()
+                            } else {
+                                touched.members.clone()
+                            };
+                            members =
+                                Some((touched.members.len(), Chunks::from_roaring(&evaluated)));
                         }
                         members.as_ref().map(|(_, c)| c)
                     };
@@ -311,11 +316,19 @@ impl State {
         let changed = !enters.is_empty() || !exits.is_empty();
         let group = &mut self.groups.groups[i];
         for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
-            group.stream.push(
-                position,
-                ChangeCause::Write,
-                RunBody::Same { op, at: now, rows },
-            );
+            // Members of profiles that merged or split change for that cause.
+            let (merged, written) = if touched.merged.is_empty() {
+                (RoaringBitmap::new(), rows)
+            } else {
+                (&rows & &touched.merged, rows - &touched.merged)
+            };
+            for (cause, rows) in [(ChangeCause::Merge, merged), (ChangeCause::Write, written)] {
+                if !rows.is_empty() {
+                    group
+                        .stream
+                        .push(position, cause, RunBody::Same { op, at: now, rows });
+                }
+            }
         }
         if group.time_dependent {
             self.note_next_change(i, Some(touched));

@@ -22,6 +22,9 @@ pub(crate) struct Touched {
     pub(crate) tags: BTreeSet<String>,
     pub(crate) attributes: BTreeSet<String>,
     pub(crate) events: BTreeSet<String>,
+    /// Members of profiles that merged or split (DESIGN section 11): their changes of
+    /// group have cause `merge`.
+    pub(crate) merged: RoaringBitmap,
     /// Groups whose members changed.
     pub(crate) groups: BTreeSet<String>,
     /// Groups defined: evaluated over every member.

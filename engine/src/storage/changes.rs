@@ -3,7 +3,7 @@
 //!
 //! Layout (little endian): magic `MDBCHG01`, `u32` streams, then per stream: `u32` name
 //! length, the UTF-8 name, the newest id and the newest id trimmed (`u64` position, `u32`
-//! n each), `u64` runs, and per run: `u64` position, `u32` first n, `u8` cause (0 write,
+//! n each), `u64` runs, and per run: `u64` position, `u32` first n, `u8` cause (0 write, 2 merge,
 //! 1 time), `u8` form; form 0 (members that changed alike): `u8` op (0 enter, 1 exit),
 //! `i64` at, `u64` length, the portable roaring bytes; form 1 (entries each with its
 //! instant): `u64` count, then per entry `i64` at, `u32` member row, `u8` op. Last, `u64`
@@ -47,6 +47,7 @@ pub(crate) fn encode<'a>(
             out.push(match run.cause {
                 ChangeCause::Write => 0,
                 ChangeCause::Time => 1,
+                ChangeCause::Merge => 2,
             });
             match &run.body {
                 RunBody::Same { op, at, rows } => {
@@ -106,6 +107,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Vec<SavedStream>, ConsumerGroups),
             let cause = match r.u8()? {
                 0 => ChangeCause::Write,
                 1 => ChangeCause::Time,
+                2 => ChangeCause::Merge,
                 c => return Err(format!("stream '{name}': unknown cause {c}")),
             };
             let body = match r.u8()? {

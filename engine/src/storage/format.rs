@@ -41,7 +41,7 @@ use crate::value::DataType;
 /// (`columns.rs`); version 6 the engine's clock and the change streams (`changes.rs`);
 /// version 7 the computed traits (`Manifest::traits`) and the definition order shared by
 /// groups and traits (`seq`); 1 to 6 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 7;
+pub(crate) const FORMAT_VERSION: u32 = 8;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -126,6 +126,10 @@ pub(crate) struct Manifest {
     /// The change streams and consumer groups (`changes-<g>.bin`, since version 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     changes_file: Option<String>,
+    /// The identities (`identities-<g>.json`, since version 8), when any identifier type
+    /// is declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identities_file: Option<String>,
     /// The engine's clock (microseconds since the epoch, since version 6; before, the
     /// clock starts at the wall clock of the open).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -462,8 +466,14 @@ pub(crate) fn write_generation(
         .serialize_into(&mut bytes)
         .map_err(|e| io(storage, &live_file, e))?;
     write(&live_file, &bytes)?;
+    let identities_file =
+        (!state.identity.is_empty()).then(|| format!("identities-{generation}.json"));
+    if let Some(file) = &identities_file {
+        write(file, &crate::identity::saved::encode(&state.identity))?;
+    }
 
     let manifest = Manifest {
+        identities_file,
         format_version: FORMAT_VERSION,
         generation,
         log_file: Some(log_file),
@@ -613,6 +623,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
         manifest.event_bitmaps_file.as_ref(),
         manifest.columns_file.as_ref(),
         manifest.changes_file.as_ref(),
+        manifest.identities_file.as_ref(),
         Some(&manifest.tags_file),
         Some(&manifest.live_file),
         manifest.log_file.as_ref(),
@@ -626,7 +637,14 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
     let superseded_loads = named_in_logs(storage, superseded_logs, &loads)?;
     for name in &names {
         let data = [
-            "members-", "events-", "columns-", "changes-", "tags-", "live-", LOG_PREFIX,
+            "members-",
+            "events-",
+            "columns-",
+            "changes-",
+            "tags-",
+            "live-",
+            "identities-",
+            LOG_PREFIX,
         ]
         .iter()
         .any(|p| name.starts_with(p))
@@ -1045,8 +1063,26 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     let live_bytes = storage
         .map(&manifest.live_file)
         .map_err(|e| io(storage, &manifest.live_file, e))?;
-    let _live = RoaringBitmap::deserialize_from(&live_bytes[..])
+    let live = RoaringBitmap::deserialize_from(&live_bytes[..])
         .map_err(|e| bad(storage, format!("{}: {e}", manifest.live_file)))?;
+    if let Some(file) = &manifest.identities_file {
+        let count = state.members.len();
+        if live.max().is_some_and(|m| m as usize >= count) {
+            return Err(bad(
+                storage,
+                format!("{}: a live row out of range", manifest.live_file),
+            ));
+        }
+        let bytes = storage.map(file).map_err(|e| io(storage, file, e))?;
+        let store = crate::identity::saved::decode(&bytes, count)
+            .map_err(|e| bad(storage, format!("{file}: {e}")))?;
+        state.members.set_live(live);
+        let aliases: Vec<(u32, u32)> = store.graph().absorbed().collect();
+        for (row, canonical) in aliases {
+            state.members.set_profile(row, Some(canonical), false);
+        }
+        state.identity = std::sync::Arc::new(store);
+    }
 
     for p in &manifest.event_properties {
         state.events.props.insert(p.name.clone(), p.data_type);

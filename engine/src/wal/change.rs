@@ -179,6 +179,37 @@ pub(crate) enum Change {
         /// Microseconds since the epoch, UTC.
         at: i64,
     },
+    /// `DEFINE IDENTIFIER`: an identifier type; the members' attribute of the same name,
+    /// if any, is observed in row order.
+    DefineIdentifier {
+        def: crate::identity::IdentifierDef,
+    },
+    /// `DEFINE ATTRIBUTE a MERGE rule`.
+    SetMergeRule {
+        attribute: String,
+        rule: crate::identity::MergeRule,
+    },
+    /// `ID.LINK`: identifiers seen together (`member_id` `None`: `*`, find or create).
+    Link {
+        member_id: Option<String>,
+        ids: Vec<(String, String)>,
+    },
+    /// `ID.UNLINK`.
+    Unlink {
+        member_id: String,
+        id_type: String,
+        value: String,
+    },
+    /// `MEMBER.MERGE a b`.
+    MergeMembers {
+        a: String,
+        b: String,
+    },
+    /// `MEMBER.UNMERGE member observation`.
+    Unmerge {
+        member_id: String,
+        observation: u32,
+    },
     /// A bulk load of one input, as versions before load commands logged it (read, no
     /// longer written).
     Load {
@@ -201,6 +232,8 @@ pub(crate) enum Outcome {
     Ingest(IngestReport),
     /// How many things the change affected (entries acknowledged).
     Count(u64),
+    /// What an identity change did.
+    Identity(crate::identity::IdentityReport),
 }
 
 impl Change {
@@ -240,7 +273,27 @@ impl Change {
                 check_name(event, "an event type")?;
                 finite(props, "event property")
             }
+            Change::Link { member_id, ids } => {
+                if let Some(m) = member_id {
+                    member(m)?;
+                }
+                if ids.is_empty() {
+                    return Err(Error::InvalidSegment(
+                        "ID.LINK needs at least one identifier: a type and a value".into(),
+                    ));
+                }
+                ids.iter()
+                    .try_for_each(|(t, _)| check_name(t, "an identifier type"))
+            }
+            Change::MergeMembers { a, b } => {
+                member(a)?;
+                member(b)
+            }
+            Change::DefineIdentifier { def } => check_name(&def.name, "an identifier type"),
             Change::RemoveTags { .. }
+            | Change::SetMergeRule { .. }
+            | Change::Unlink { .. }
+            | Change::Unmerge { .. }
             | Change::Clock { .. }
             | Change::CreateConsumerGroup { .. }
             | Change::Deliver { .. }

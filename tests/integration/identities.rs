@@ -1,0 +1,304 @@
+//! Identities end to end through the crate (DESIGN section 11): profiles merged by shared
+//! identifiers are one member for segments and groups, aliases are accepted, limits and
+//! blocked values hold, and an unmerge gives each member id its own data back.
+
+use memberdb::{
+    ChangeCause, ChangeOp, Database, EntryId, IdentifierDef, MergeRule, Segment, Timestamp, Value,
+};
+
+fn def(name: &str, limit: u32, priority: u32, blocked: &[&str]) -> IdentifierDef {
+    IdentifierDef {
+        name: name.into(),
+        limit,
+        priority,
+        blocked: blocked.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn ts(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+/// A fan of an official account (an OpenID profile) claims a coupon; the same person as a
+/// member with a phone redeems it. Linked by the UnionID, they are one member.
+fn coupon_db() -> Database {
+    coupon_db_in(Database::in_memory())
+}
+
+fn coupon_db_in(db: Database) -> Database {
+    db.define_identifier(def("unionid", 1, 1, &[])).unwrap();
+    db.define_identifier(def("phone", 1, 2, &["13800000000"]))
+        .unwrap();
+    db.define_identifier(def("openid", 20, 4, &[])).unwrap();
+    db.upsert_member(
+        "M1",
+        &[
+            ("city", Some(Value::from("Shanghai"))),
+            ("points", Some(Value::Int(100))),
+        ],
+    )
+    .unwrap();
+    db.link(Some("M1"), &[("phone", "13911112222")]).unwrap();
+    let fan = db.link(None, &[("openid", "oA1")]).unwrap();
+    assert_eq!(fan.member_id.as_deref(), Some("openid:oA1"));
+    assert!(fan.created);
+    db.upsert_member(
+        "openid:oA1",
+        &[
+            ("city", Some(Value::from("Hangzhou"))),
+            ("points", Some(Value::Int(5))),
+        ],
+    )
+    .unwrap();
+    db.add_tags("openid:oA1", &["photography"]).unwrap();
+    db.add_event(
+        "openid:oA1",
+        "claim_coupon",
+        ts("2026-11-20T10:00:00Z"),
+        &[],
+    )
+    .unwrap();
+    db.add_event("M1", "redeem_coupon", ts("2026-11-21T10:00:00Z"), &[])
+        .unwrap();
+    db
+}
+
+fn claimed_not_redeemed() -> Segment {
+    Segment::from(Segment::did("claim_coupon")).and(!Segment::did("redeem_coupon"))
+}
+
+#[test]
+fn linked_profiles_are_one_member_and_an_unmerge_splits_them_back() {
+    let db = coupon_db();
+    db.define_group("reminder", claimed_not_redeemed()).unwrap();
+    assert_eq!(db.count(&claimed_not_redeemed()).unwrap(), 1);
+    assert_eq!(db.member_count(), 2);
+
+    // The fan's OpenID and the member's phone seen with one UnionID: both profiles merge.
+    db.link(None, &[("openid", "oA1"), ("unionid", "U1")])
+        .unwrap();
+    let merged = db
+        .link(None, &[("phone", "13911112222"), ("unionid", "U1")])
+        .unwrap();
+    assert_eq!(
+        merged.member_id.as_deref(),
+        Some("M1"),
+        "the member id created first"
+    );
+    assert_eq!(merged.merged, vec!["openid:oA1".to_string()]);
+    assert_eq!(db.count(&claimed_not_redeemed()).unwrap(), 0);
+    assert_eq!(db.count(&Segment::tag("photography")).unwrap(), 1);
+    assert_eq!(db.count(&Segment::all()).unwrap(), 1);
+    // LATEST by write order: the fan's city was written after M1's.
+    let m = db.member("openid:oA1").expect("an alias names its profile");
+    assert_eq!(m.member_id, "M1");
+    assert!(
+        m.attributes
+            .contains(&("city".into(), Value::from("Hangzhou")))
+    );
+    assert_eq!(m.aliases, vec!["openid:oA1".to_string()]);
+    assert_eq!(
+        m.identifiers,
+        vec![
+            ("unionid".into(), "U1".into()),
+            ("phone".into(), "13911112222".into()),
+            ("openid".into(), "oA1".into())
+        ]
+    );
+    assert_eq!(
+        db.lookup_identifier("openid", "oA1").unwrap().as_deref(),
+        Some("M1")
+    );
+    // The absorbed profile left the group for cause `merge`.
+    let entries: Vec<_> = db.changes("reminder", EntryId::ZERO).unwrap().collect();
+    let exit = entries.last().unwrap();
+    assert_eq!(
+        (exit.member_id.as_str(), exit.op, exit.cause),
+        ("openid:oA1", ChangeOp::Exit, ChangeCause::Merge)
+    );
+
+    // SUM from now on: 100 + 5.
+    db.set_merge_rule("points", MergeRule::Sum).unwrap();
+    let m = db.member("M1").unwrap();
+    assert!(m.attributes.contains(&("points".into(), Value::Int(105))));
+
+    // Undo: the observation that joined the phone to the UnionID.
+    let history = db.member_history("M1").unwrap();
+    let joining = history
+        .iter()
+        .find(|h| h.outcome.iter().any(|o| o.starts_with("merged")))
+        .expect("the merge is in the history");
+    assert_eq!(joining.observation, merged.observation.unwrap());
+    db.unmerge("M1", joining.observation).unwrap();
+    assert_eq!(db.count(&Segment::all()).unwrap(), 2);
+    assert_eq!(db.count(&claimed_not_redeemed()).unwrap(), 1);
+    let fan = db.member("openid:oA1").unwrap();
+    assert_eq!(fan.member_id, "openid:oA1");
+    assert!(
+        fan.attributes
+            .contains(&("city".into(), Value::from("Hangzhou")))
+    );
+    assert!(fan.attributes.contains(&("points".into(), Value::Int(5))));
+    assert_eq!(fan.tags, vec!["photography".to_string()]);
+    let m1 = db.member("M1").unwrap();
+    assert!(
+        m1.attributes
+            .contains(&("city".into(), Value::from("Shanghai")))
+    );
+    assert!(m1.tags.is_empty());
+    assert_eq!(
+        db.lookup_identifier("openid", "oA1").unwrap().as_deref(),
+        Some("openid:oA1")
+    );
+    assert_eq!(
+        db.lookup_identifier("unionid", "U1").unwrap().as_deref(),
+        Some("openid:oA1")
+    );
+    let entries: Vec<_> = db.changes("reminder", EntryId::ZERO).unwrap().collect();
+    let back = entries.last().unwrap();
+    assert_eq!(
+        (back.member_id.as_str(), back.op, back.cause),
+        ("openid:oA1", ChangeOp::Enter, ChangeCause::Merge)
+    );
+}
+
+#[test]
+fn writes_to_an_alias_belong_to_it_and_come_back_with_an_unmerge() {
+    let db = coupon_db();
+    let m = db.merge_members("M1", "openid:oA1").unwrap();
+    assert_eq!(m.member_id.as_deref(), Some("M1"));
+    // An event and a tag written to the alias count for the profile.
+    db.add_event(
+        "openid:oA1",
+        "claim_coupon",
+        ts("2026-11-25T10:00:00Z"),
+        &[],
+    )
+    .unwrap();
+    db.add_tags("openid:oA1", &["vip"]).unwrap();
+    let twice: Segment = Segment::did("claim_coupon").at_least(2).into();
+    assert_eq!(db.count(&twice).unwrap(), 1);
+    assert_eq!(db.count(&Segment::tag("vip")).unwrap(), 1);
+    // A tag taken from the profile is taken from every member id of it.
+    db.remove_tags("M1", &["photography"]).unwrap();
+    assert_eq!(db.count(&Segment::tag("photography")).unwrap(), 0);
+    db.unmerge("M1", m.observation.unwrap()).unwrap();
+    assert_eq!(
+        db.count(&twice).unwrap(),
+        1,
+        "both claims are the fan's own"
+    );
+    let fan = db.member("openid:oA1").unwrap();
+    assert_eq!(fan.tags, vec!["vip".to_string()]);
+    assert_eq!(db.count(&Segment::did("redeem_coupon").into()).unwrap(), 1);
+}
+
+#[test]
+fn limits_blocked_values_and_bad_requests_change_nothing() {
+    let db = coupon_db();
+    // A blocked phone is reported and ignored.
+    let r = db.link(Some("M1"), &[("phone", "13800000000")]).unwrap();
+    assert_eq!(r.ignored, vec!["phone '13800000000': blocked".to_string()]);
+    assert_eq!(db.lookup_identifier("phone", "13800000000").unwrap(), None);
+    // A second phone for M1 breaks LIMIT 1: dropped, reported.
+    let r = db.link(Some("M1"), &[("phone", "13999999999")]).unwrap();
+    assert_eq!(r.dropped.len(), 1, "{r:?}");
+    assert_eq!(db.lookup_identifier("phone", "13999999999").unwrap(), None);
+    // Unknown type: the closest is named.
+    let e = db.link(None, &[("phnoe", "1")]).unwrap_err().to_string();
+    assert!(e.contains("phone"), "{e}");
+    // LIMIT 0, a priority used twice.
+    assert!(db.define_identifier(def("card", 0, 5, &[])).is_err());
+    let e = db
+        .define_identifier(def("card", 1, 2, &[]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PRIORITY 2"), "{e}");
+    // Merging a member with itself; a merge breaking a limit.
+    assert!(db.merge_members("M1", "M1").is_err());
+    db.link(None, &[("openid", "oB"), ("phone", "13700000001")])
+        .unwrap();
+    let e = db.merge_members("M1", "openid:oB").unwrap_err().to_string();
+    assert!(e.contains("LIMIT 1 of identifier 'phone'"), "{e}");
+    // An observation that is not the member's.
+    let h = db.member_history("openid:oB").unwrap();
+    assert!(db.unmerge("M1", h[0].observation).is_err());
+    assert_eq!(db.count(&Segment::all()).unwrap(), 3);
+}
+
+#[test]
+fn identifiers_come_from_attributes_of_the_same_name() {
+    let db = Database::in_memory();
+    db.upsert_member("A", &[("phone", Some(Value::from("138")))])
+        .unwrap();
+    db.upsert_member("B", &[("phone", Some(Value::from("139")))])
+        .unwrap();
+    db.define_identifier(def("phone", 1, 1, &[])).unwrap();
+    db.define_identifier(def("email", 3, 2, &[])).unwrap();
+    assert_eq!(
+        db.lookup_identifier("phone", "138").unwrap().as_deref(),
+        Some("A")
+    );
+    // A later write of the attribute is an observation too.
+    db.upsert_member("C", &[("email", Some(Value::from("c@x.cn")))])
+        .unwrap();
+    db.link(Some("A"), &[("email", "c@x.cn")]).unwrap();
+    assert_eq!(db.count(&Segment::all()).unwrap(), 2);
+    let info = db.identifiers();
+    assert_eq!(info.len(), 2);
+    assert_eq!((info[0].values, info[0].profiles), (2, 2));
+}
+
+/// What a test compares across a reopen: counts, members, lookups, history.
+fn picture(db: &Database) -> String {
+    let m1 = db.member("M1");
+    let fan = db.member("openid:oA1");
+    format!(
+        "{} {} {} {:?} {:?} {:?} {:?}",
+        db.count(&Segment::all()).unwrap(),
+        db.count(&claimed_not_redeemed()).unwrap(),
+        db.count(&Segment::tag("photography")).unwrap(),
+        m1,
+        fan,
+        db.lookup_identifier("unionid", "U1").unwrap(),
+        db.member_history("M1").unwrap()
+    )
+}
+
+#[test]
+fn identities_survive_a_checkpoint_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = coupon_db_in(Database::open(dir.path()).unwrap());
+    db.link(None, &[("openid", "oA1"), ("unionid", "U1")])
+        .unwrap();
+    db.link(None, &[("phone", "13911112222"), ("unionid", "U1")])
+        .unwrap();
+    db.set_merge_rule("points", MergeRule::Sum).unwrap();
+    let merged = picture(&db);
+    // From the log alone.
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(picture(&db), merged);
+    // From a checkpoint, then more in the log after it.
+    db.checkpoint().unwrap();
+    let history = db.member_history("M1").unwrap();
+    let joining = history
+        .iter()
+        .rev()
+        .find(|h| !h.outcome.is_empty())
+        .unwrap()
+        .observation;
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(picture(&db), merged);
+    db.unmerge("M1", joining).unwrap();
+    let split = picture(&db);
+    assert_ne!(split, merged);
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(picture(&db), split);
+    db.checkpoint().unwrap();
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(picture(&db), split);
+}
