@@ -421,6 +421,36 @@ pub enum ShowWhat {
     Loads,
     /// `SHOW TRAITS`
     Traits,
+    /// `SHOW IDENTIFIERS`
+    Identifiers,
+}
+
+/// How an attribute's values combine when profiles merge (`DEFINE ATTRIBUTE a MERGE r`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeRuleName {
+    /// `LATEST`
+    Latest,
+    /// `EARLIEST`
+    Earliest,
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+    /// `SUM`
+    Sum,
+}
+
+impl MergeRuleName {
+    /// The rule as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeRuleName::Latest => "LATEST",
+            MergeRuleName::Earliest => "EARLIEST",
+            MergeRuleName::Min => "MIN",
+            MergeRuleName::Max => "MAX",
+            MergeRuleName::Sum => "SUM",
+        }
+    }
 }
 
 /// A statement without its `AS OF`.
@@ -461,6 +491,24 @@ pub enum StatementKind {
     },
     /// `DROP GROUP name`
     DropGroup(Name),
+    /// `DEFINE IDENTIFIER name [LIMIT n] [PRIORITY p] [BLOCK 'v', ...]`
+    DefineIdentifier {
+        /// The type's name.
+        name: Name,
+        /// `LIMIT` (default 1).
+        limit: Option<u64>,
+        /// `PRIORITY` (default: after every declared type).
+        priority: Option<u64>,
+        /// `BLOCK`: values ignored.
+        block: Vec<Literal>,
+    },
+    /// `DEFINE ATTRIBUTE name MERGE rule`
+    DefineMerge {
+        /// The attribute.
+        attribute: Name,
+        /// The rule.
+        rule: MergeRuleName,
+    },
     /// `DEFINE TRAIT name AS value | QUANTILE ... | CASE ...`
     DefineTrait {
         /// Trait name.

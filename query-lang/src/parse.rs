@@ -202,6 +202,45 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 .map(|k| integer(nth(k, Rule::integer))),
         },
         Rule::drop_stmt => StatementKind::DropGroup(name(nth(body, Rule::name))),
+        Rule::define_identifier => {
+            let (mut limit, mut priority, mut block) = (None, None, Vec::new());
+            for part in body.clone().into_inner() {
+                match part.as_rule() {
+                    Rule::id_limit => limit = Some(integer(nth(part, Rule::integer))),
+                    Rule::id_priority => priority = Some(integer(nth(part, Rule::integer))),
+                    Rule::id_block => {
+                        block = part
+                            .into_inner()
+                            .filter(|p| p.as_rule() == Rule::string)
+                            .map(string_literal)
+                            .collect()
+                    }
+                    _ => {}
+                }
+            }
+            StatementKind::DefineIdentifier {
+                name: name(nth(body, Rule::name)),
+                limit,
+                priority,
+                block,
+            }
+        }
+        Rule::define_merge => {
+            let rule = nth(body.clone(), Rule::merge_rule)
+                .into_inner()
+                .next()
+                .expect("a rule");
+            StatementKind::DefineMerge {
+                attribute: name(nth(body, Rule::name)),
+                rule: match rule.as_rule() {
+                    Rule::kw_earliest => MergeRuleName::Earliest,
+                    Rule::kw_min => MergeRuleName::Min,
+                    Rule::kw_max => MergeRuleName::Max,
+                    Rule::kw_sum => MergeRuleName::Sum,
+                    _ => MergeRuleName::Latest,
+                },
+            }
+        }
         Rule::define_trait => StatementKind::DefineTrait {
             name: name(nth(body.clone(), Rule::name)),
             body: trait_body(nth(body, Rule::trait_body)),
@@ -276,6 +315,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 Rule::kw_events => ShowWhat::Events,
                 Rule::kw_loads => ShowWhat::Loads,
                 Rule::kw_traits => ShowWhat::Traits,
+                Rule::kw_identifiers => ShowWhat::Identifiers,
                 _ => ShowWhat::Groups,
             })
         }
@@ -937,6 +977,8 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         | Rule::breakdown_stmt
         | Rule::define_stmt
         | Rule::define_trait
+        | Rule::define_identifier
+        | Rule::define_merge
         | Rule::drop_stmt
         | Rule::drop_trait
         | Rule::drop_attr_stmt
@@ -1001,7 +1043,8 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::number => "a number",
         Rule::name | Rule::bare_name | Rule::quoted_name => "a name",
         Rule::show_what | Rule::show_one => {
-            "ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, EVENT name or ATTRIBUTE name"
+            "ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, IDENTIFIERS, EVENT name or \
+             ATTRIBUTE name"
         }
         Rule::time_unit => "HOURS, DAYS or WEEKS",
         Rule::window | Rule::last_window | Rule::range_window => "IN LAST, SINCE or BEFORE",
@@ -1046,6 +1089,15 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::kw_between => "BETWEEN",
         Rule::kw_is => "IS",
         Rule::kw_null => "NULL",
+        Rule::kw_identifier => "IDENTIFIER",
+        Rule::kw_identifiers => "IDENTIFIERS",
+        Rule::id_limit => "LIMIT",
+        Rule::id_priority | Rule::kw_priority => "PRIORITY",
+        Rule::id_block | Rule::kw_block => "BLOCK",
+        Rule::kw_merge => "MERGE",
+        Rule::merge_rule | Rule::kw_latest | Rule::kw_earliest => {
+            "LATEST, EARLIEST, MIN, MAX or SUM"
+        }
         _ => return None,
     })
 }

@@ -432,6 +432,27 @@ impl Display for Statement {
                 }
             }
             StatementKind::DropGroup(name) => write!(f, "DROP GROUP {name}")?,
+            StatementKind::DefineIdentifier {
+                name,
+                limit,
+                priority,
+                block,
+            } => {
+                write!(f, "DEFINE IDENTIFIER {name}")?;
+                if let Some(n) = limit {
+                    write!(f, " LIMIT {n}")?;
+                }
+                if let Some(p) = priority {
+                    write!(f, " PRIORITY {p}")?;
+                }
+                for (i, value) in block.iter().enumerate() {
+                    f.write_str(if i == 0 { " BLOCK " } else { ", " })?;
+                    write!(f, "{value}")?;
+                }
+            }
+            StatementKind::DefineMerge { attribute, rule } => {
+                write!(f, "DEFINE ATTRIBUTE {attribute} MERGE {}", rule.as_str())?
+            }
             StatementKind::DefineTrait { name, body } => {
                 write!(f, "DEFINE TRAIT {name} AS {body}")?
             }
@@ -462,6 +483,7 @@ impl Display for Statement {
                 ShowWhat::Groups => "SHOW GROUPS",
                 ShowWhat::Loads => "SHOW LOADS",
                 ShowWhat::Traits => "SHOW TRAITS",
+                ShowWhat::Identifiers => "SHOW IDENTIFIERS",
             })?,
             StatementKind::ShowEvent(name) => write!(f, "SHOW EVENT {name}")?,
             StatementKind::ShowAttribute(name) => write!(f, "SHOW ATTRIBUTE {name}")?,

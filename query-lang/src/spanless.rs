@@ -68,6 +68,13 @@ impl Statement {
                 type_name.span = Span::default();
             }
             StatementKind::Show(_) => {}
+            StatementKind::DefineIdentifier { name, block, .. } => {
+                name.span = Span::default();
+                for b in block {
+                    b.span = Span::default();
+                }
+            }
+            StatementKind::DefineMerge { attribute, .. } => attribute.span = Span::default(),
             StatementKind::Funnel(funnel) => funnel.clear_spans(),
             StatementKind::FindFunnel {
                 funnel, step, show, ..

@@ -63,6 +63,21 @@ fn every_form_parses_and_prints_canonically() {
             "FIND FUNNEL a, b WITHIN 2 DAYS SINCE '2026-01-01' AT STEP 1 SHOW city LIMIT 5",
         ),
         (
+            "define identifier phone limit 1 priority 2 block '13800000000', '00000000000'",
+            "DEFINE IDENTIFIER phone LIMIT 1 PRIORITY 2 BLOCK '13800000000', '00000000000'",
+        ),
+        ("define identifier openid", "DEFINE IDENTIFIER openid"),
+        (
+            "define attribute points merge sum",
+            "DEFINE ATTRIBUTE points MERGE SUM",
+        ),
+        ("show identifiers", "SHOW IDENTIFIERS"),
+        (
+            // the new words stay names elsewhere
+            "COUNT merge = 1 AND priority > 2 AND TAG 'block'",
+            "COUNT merge = 1 AND priority > 2 AND TAG 'block'",
+        ),
+        (
             // CASE's THEN is not a sequence's: a literal follows it
             "DEFINE TRAIT t AS CASE WHEN DID a THEN 'x' ELSE 'y' END",
             "DEFINE TRAIT t AS CASE WHEN DID a THEN 'x' ELSE 'y' END",
@@ -314,9 +329,21 @@ fn errors_say_what_was_expected_in_words() {
             "SHOW USERS",
             1,
             6,
-            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, EVENT name or ATTRIBUTE name, found 'USERS'",
+            "expected ATTRIBUTES, TAGS, EVENTS, GROUPS, TRAITS, LOADS, IDENTIFIERS, EVENT name or ATTRIBUTE name, found 'USERS'",
         ),
         ("COUNT TAG 'unterminated", 1, 11, "quoted string"),
+        (
+            "DEFINE ATTRIBUTE points MERGE AVG",
+            1,
+            31,
+            "expected LATEST, EARLIEST, MIN, MAX or SUM",
+        ),
+        (
+            "DEFINE IDENTIFIER phone LIMIT one",
+            1,
+            31,
+            "expected a whole number",
+        ),
         ("COUNT ALL extra", 1, 11, "found 'extra'"),
     ];
     for (text, line, column, words) in cases {

@@ -660,3 +660,131 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn identities_over_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let mut con = server.client(true);
+    for statement in [
+        "DEFINE IDENTIFIER unionid LIMIT 1 PRIORITY 1",
+        "DEFINE IDENTIFIER phone LIMIT 1 PRIORITY 2 BLOCK '13800000000'",
+        "DEFINE IDENTIFIER openid LIMIT 20 PRIORITY 4",
+    ] {
+        let () = cmd("QUERY").arg(statement).query(&mut con).unwrap();
+    }
+    let () = cmd("MEMBER.SET")
+        .arg("M1")
+        .arg("city")
+        .arg("Shanghai")
+        .query(&mut con)
+        .unwrap();
+    let linked: std::collections::HashMap<String, R> = cmd("ID.LINK")
+        .arg("M1")
+        .arg("phone")
+        .arg("13911112222")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(linked["member_id"], R::BulkString(b"M1".to_vec()));
+    let fan: std::collections::HashMap<String, R> = cmd("ID.LINK")
+        .arg("*")
+        .arg("openid")
+        .arg("oA1")
+        .arg("unionid")
+        .arg("U1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(fan["member_id"], R::BulkString(b"openid:oA1".to_vec()));
+    assert_eq!(fan["created"], R::Int(1));
+    let () = cmd("TAG.ADD")
+        .arg("openid:oA1")
+        .arg("photography")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(count(&mut con, "ALL"), 2);
+    // The phone seen with the UnionID merges the two.
+    let merged: std::collections::HashMap<String, R> = cmd("ID.LINK")
+        .arg("*")
+        .arg("phone")
+        .arg("13911112222")
+        .arg("unionid")
+        .arg("U1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(merged["member_id"], R::BulkString(b"M1".to_vec()));
+    assert_eq!(count(&mut con, "ALL"), 2 - 1);
+    assert_eq!(
+        count(&mut con, "TAG 'photography' AND city = 'Shanghai'"),
+        1
+    );
+    let who: Option<String> = cmd("ID.LOOKUP")
+        .arg("openid")
+        .arg("oA1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(who.as_deref(), Some("M1"));
+    let nobody: Option<String> = cmd("ID.LOOKUP")
+        .arg("phone")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(nobody, None);
+    // MEMBER.GET through the alias: identifiers by type, aliases.
+    let m: std::collections::HashMap<String, R> =
+        cmd("MEMBER.GET").arg("openid:oA1").query(&mut con).unwrap();
+    assert_eq!(m["member_id"], R::BulkString(b"M1".to_vec()));
+    let aliases: Vec<String> = redis::from_redis_value(m["aliases"].clone()).unwrap();
+    assert_eq!(aliases, vec!["openid:oA1".to_string()]);
+    let ids: std::collections::HashMap<String, Vec<String>> =
+        redis::from_redis_value(m["identifiers"].clone()).unwrap();
+    assert_eq!(ids["openid"], vec!["oA1".to_string()]);
+    // History names the merge; unmerge takes its observation.
+    let history: Vec<std::collections::HashMap<String, R>> =
+        cmd("MEMBER.HISTORY").arg("M1").query(&mut con).unwrap();
+    let merge = history
+        .iter()
+        .find(|h| {
+            let outcome: Vec<String> = redis::from_redis_value(h["outcome"].clone()).unwrap();
+            outcome.iter().any(|o| o.starts_with("merged"))
+        })
+        .expect("a merge in the history");
+    let R::Int(obs) = merge["observation"] else {
+        panic!("an observation id")
+    };
+    let _: R = cmd("MEMBER.UNMERGE")
+        .arg("M1")
+        .arg(obs)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(count(&mut con, "ALL"), 2);
+    // Bad input: each a clear error, nothing changed.
+    for (args, expected) in [
+        (vec!["ID.LINK", "*", "phnoe", "1"], "phone"),
+        (vec!["ID.LINK", "*", "phone"], "wrong number of arguments"),
+        (vec!["MEMBER.MERGE", "M1", "M1"], "itself"),
+        (vec!["MEMBER.UNMERGE", "M1", "999"], "MEMBER.HISTORY M1"),
+        (vec!["MEMBER.UNMERGE", "M1", "x"], "not an observation id"),
+        (vec!["ID.UNLINK", "M1", "openid", "nope"], "does not hold"),
+    ] {
+        let mut c = cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        let err = c.query::<R>(&mut con).unwrap_err().to_string();
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let blocked: std::collections::HashMap<String, R> = cmd("ID.LINK")
+        .arg("M1")
+        .arg("phone")
+        .arg("13800000000")
+        .query(&mut con)
+        .unwrap();
+    let ignored: Vec<String> = redis::from_redis_value(blocked["ignored"].clone()).unwrap();
+    assert_eq!(ignored, vec!["phone '13800000000': blocked".to_string()]);
+    assert_eq!(count(&mut con, "ALL"), 2);
+    let shown: R = cmd("QUERY")
+        .arg("SHOW IDENTIFIERS")
+        .query(&mut con)
+        .unwrap();
+    assert!(format!("{shown:?}").contains("unionid"));
+}

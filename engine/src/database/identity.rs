@@ -114,7 +114,10 @@ impl Database {
 
     /// `SHOW IDENTIFIERS`.
     pub fn identifiers(&self) -> Vec<IdentifierInfo> {
-        let state = self.snapshot();
+        Self::identifiers_of(&self.snapshot())
+    }
+
+    pub(crate) fn identifiers_of(state: &crate::state::State) -> Vec<IdentifierInfo> {
         let store = &state.identity;
         store
             .defs()

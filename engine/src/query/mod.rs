@@ -63,6 +63,15 @@ pub enum Output {
     },
     /// DROP ATTRIBUTE.
     AttributeDropped(String),
+    /// DEFINE IDENTIFIER: the declaration as it holds (defaults filled in).
+    IdentifierDefined(crate::identity::IdentifierDef),
+    /// DEFINE ATTRIBUTE ... MERGE.
+    MergeRuleSet {
+        /// The attribute.
+        attribute: String,
+        /// Its rule now.
+        rule: crate::identity::MergeRule,
+    },
     /// EXPORT: the file written and the members in it.
     Exported {
         /// The file, as the statement names it.
@@ -92,6 +101,8 @@ impl Output {
                 | Output::TraitDropped(_)
                 | Output::AttributeAltered { .. }
                 | Output::AttributeDropped(_)
+                | Output::IdentifierDefined(_)
+                | Output::MergeRuleSet { .. }
         )
     }
 }
@@ -211,6 +222,8 @@ impl Database {
         let writes = matches!(
             statement.kind,
             StatementKind::DefineGroup { .. }
+                | StatementKind::DefineIdentifier { .. }
+                | StatementKind::DefineMerge { .. }
                 | StatementKind::DropGroup(_)
                 | StatementKind::DefineTrait { .. }
                 | StatementKind::DropTrait(_)
@@ -293,6 +306,27 @@ impl Database {
                 return Ok(Output::AttributeAltered {
                     name: name.text.clone(),
                     data_type,
+                });
+            }
+            StatementKind::DefineIdentifier {
+                name,
+                limit,
+                priority,
+                block,
+            } => {
+                let def = identifier_def(self, name, *limit, *priority, block)?;
+                self.define_identifier(def.clone())
+                    .map_err(|e| e.at(name.span))?;
+                return Ok(Output::IdentifierDefined(def));
+            }
+            StatementKind::DefineMerge { attribute, rule } => {
+                let rule = crate::identity::MergeRule::parse(rule.as_str())
+                    .ok_or_else(|| Error::Internal("a merge rule the grammar took".into()))?;
+                self.set_merge_rule(&attribute.text, rule)
+                    .map_err(|e| e.at(attribute.span))?;
+                return Ok(Output::MergeRuleSet {
+                    attribute: attribute.text.clone(),
+                    rule,
                 });
             }
             StatementKind::DropAttribute(name) => {
@@ -494,6 +528,8 @@ impl Database {
                 )
             }
             StatementKind::DefineGroup { .. }
+            | StatementKind::DefineIdentifier { .. }
+            | StatementKind::DefineMerge { .. }
             | StatementKind::DropGroup(_)
             | StatementKind::DefineTrait { .. }
             | StatementKind::DropTrait(_)
@@ -658,6 +694,29 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                                 .map_or(String::new(), |h| h.get(..16).unwrap_or(h).to_string()),
                         ]
                     })
+                })
+                .collect(),
+        ),
+        ShowWhat::Identifiers => table(
+            &[
+                "identifier",
+                "limit",
+                "priority",
+                "blocked",
+                "values",
+                "profiles",
+            ],
+            Database::identifiers_of(view.state())
+                .into_iter()
+                .map(|i| {
+                    vec![
+                        i.def.name,
+                        i.def.limit.to_string(),
+                        i.def.priority.to_string(),
+                        i.def.blocked.join(", "),
+                        i.values.to_string(),
+                        i.profiles.to_string(),
+                    ]
                 })
                 .collect(),
         ),
@@ -837,4 +896,47 @@ fn prop_hints(
         }
         PropExpr::Not(inner, _) => prop_hints(view, event, inner, hints),
     }
+}
+
+/// The declaration `DEFINE IDENTIFIER` names, its defaults filled in: `LIMIT 1`, and the
+/// priority after every declared type's.
+fn identifier_def(
+    db: &Database,
+    name: &memberdb_query::ast::Name,
+    limit: Option<u64>,
+    priority: Option<u64>,
+    block: &[memberdb_query::ast::Literal],
+) -> Result<crate::identity::IdentifierDef> {
+    let declared = db.identifiers();
+    if let Some(existing) = declared.iter().find(|i| i.def.name == name.text)
+        && limit.is_none()
+        && priority.is_none()
+        && block.is_empty()
+    {
+        return Ok(existing.def.clone());
+    }
+    let number = |n: Option<u64>, what: &str, default: u32| -> Result<u32> {
+        match n {
+            None => Ok(default),
+            Some(n) => u32::try_from(n).map_err(|_| {
+                Error::InvalidSegment(format!("{what} {n} is too large")).at(name.span)
+            }),
+        }
+    };
+    let next_priority = declared.iter().map(|i| i.def.priority).max().unwrap_or(0) + 1;
+    let mut blocked = Vec::with_capacity(block.len());
+    for b in block {
+        match &b.kind {
+            memberdb_query::ast::LiteralKind::Str(s) => blocked.push(s.clone()),
+            _ => {
+                return Err(Error::InvalidSegment("BLOCK takes quoted values".into()).at(b.span));
+            }
+        }
+    }
+    Ok(crate::identity::IdentifierDef {
+        name: name.text.clone(),
+        limit: number(limit, "LIMIT", 1)?,
+        priority: number(priority, "PRIORITY", next_priority)?,
+        blocked,
+    })
 }

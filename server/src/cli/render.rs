@@ -85,6 +85,27 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
             vec!["dropped attribute".into()],
             vec![vec![Some(name.clone())]],
         ),
+        Output::IdentifierDefined(def) => (
+            vec![
+                "identifier".into(),
+                "limit".into(),
+                "priority".into(),
+                "blocked".into(),
+            ],
+            vec![vec![
+                Some(def.name.clone()),
+                Some(def.limit.to_string()),
+                Some(def.priority.to_string()),
+                Some(def.blocked.join(", ")),
+            ]],
+        ),
+        Output::MergeRuleSet { attribute, rule } => (
+            vec!["attribute".into(), "merge".into()],
+            vec![vec![
+                Some(attribute.clone()),
+                Some(rule.as_str().to_string()),
+            ]],
+        ),
         Output::Exported { path, rows } => (
             vec!["exported to".into(), "members".into()],
             vec![vec![Some(path.clone()), Some(rows.to_string())]],
@@ -232,6 +253,16 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
                 json!({"attribute": name, "type": data_type.to_string()}).to_string()
             }
             Output::AttributeDropped(name) => json!({ "dropped_attribute": name }).to_string(),
+            Output::IdentifierDefined(def) => json!({
+                "identifier": def.name,
+                "limit": def.limit,
+                "priority": def.priority,
+                "blocked": def.blocked,
+            })
+            .to_string(),
+            Output::MergeRuleSet { attribute, rule } => {
+                json!({"attribute": attribute, "merge": rule.as_str()}).to_string()
+            }
             Output::Exported { path, rows } => {
                 json!({"exported": path, "members": rows}).to_string()
             }

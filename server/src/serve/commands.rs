@@ -64,7 +64,10 @@ fn wrong_args(command: &str) -> Reply {
 /// The upper-case command name, as counted in INFO.
 pub(crate) fn command_name(args: &[Vec<u8>]) -> String {
     let name = String::from_utf8_lossy(&args[0]).to_uppercase();
-    if KNOWN.contains(&name.as_str()) || super::streams::COMMANDS.contains(&name.as_str()) {
+    if KNOWN.contains(&name.as_str())
+        || super::streams::COMMANDS.contains(&name.as_str())
+        || super::identities::COMMANDS.contains(&name.as_str())
+    {
         name
     } else {
         "UNKNOWN".to_string()
@@ -139,6 +142,9 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
                 super::streams::Answer::Wait(_) => Reply::Nil,
             }
         }
+        name if super::identities::COMMANDS.contains(&name) => {
+            super::identities::execute(shared, session, name, args)
+        }
         "MEMBER.SET" | "TAG.ADD" | "TAG.DEL" | "EVENT.ADD" => {
             if session.role < Some(Role::Write) {
                 return no_permission(session, &name, Role::Write);
@@ -150,7 +156,9 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             format!(
                 "unknown command '{}'; memberdb speaks {}",
                 String::from_utf8_lossy(&args[0]).escape_default(),
-                [KNOWN, super::streams::COMMANDS].concat().join(", ")
+                [KNOWN, super::streams::COMMANDS, super::identities::COMMANDS]
+                    .concat()
+                    .join(", ")
             ),
         ),
     }
@@ -312,6 +320,11 @@ fn command_docs(args: &[Vec<u8>]) -> Reply {
         ("GROUP.SNAPSHOT", 2, false),
         ("CLOCK.SET", 2, true),
     ];
+    let table: Vec<(&str, i64, bool)> = table
+        .iter()
+        .chain(super::identities::TABLE)
+        .copied()
+        .collect();
     match arg(args, 1).map(str::to_uppercase).as_deref() {
         None => Reply::Array(table.iter().map(|(n, a, w)| entry(n, *a, *w)).collect()),
         Some("COUNT") => Reply::Int(table.len() as i64),
@@ -523,7 +536,9 @@ pub(crate) fn output_reply(output: Output) -> Reply {
         Output::GroupDropped(_)
         | Output::TraitDropped(_)
         | Output::AttributeAltered { .. }
-        | Output::AttributeDropped(_) => Reply::ok(),
+        | Output::AttributeDropped(_)
+        | Output::IdentifierDefined(_)
+        | Output::MergeRuleSet { .. } => Reply::ok(),
         Output::Exported { rows, .. } => Reply::Int(i64::try_from(rows).unwrap_or(i64::MAX)),
         // A row per step: {bucket (with BY), step, event, members, share_of_first,
         // share_of_previous, median_seconds}.
@@ -581,6 +596,30 @@ fn member_get(shared: &Shared, id: &str) -> Reply {
         None => Reply::Nil,
         Some(m) => {
             let mut fields = vec![(Reply::text("member_id"), Reply::text(m.member_id))];
+            if !m.identifiers.is_empty() {
+                let mut by_type: Vec<(String, Vec<Reply>)> = Vec::new();
+                for (t, v) in m.identifiers {
+                    match by_type.iter_mut().find(|(n, _)| *n == t) {
+                        Some((_, values)) => values.push(Reply::text(v)),
+                        None => by_type.push((t, vec![Reply::text(v)])),
+                    }
+                }
+                fields.push((
+                    Reply::text("identifiers"),
+                    Reply::Map(
+                        by_type
+                            .into_iter()
+                            .map(|(t, v)| (Reply::text(t), Reply::Array(v)))
+                            .collect(),
+                    ),
+                ));
+            }
+            if !m.aliases.is_empty() {
+                fields.push((
+                    Reply::text("aliases"),
+                    Reply::Array(m.aliases.into_iter().map(Reply::text).collect()),
+                ));
+            }
             // traits after the attributes: their names are distinct
             for (name, value) in m.attributes.into_iter().chain(m.traits) {
                 fields.push((Reply::text(name), value_reply(Some(value))));

@@ -160,7 +160,10 @@ impl Conn {
                 self.busy = true;
                 shared.queries.spawn(shared, job(args));
             }
-            name if authenticated && streams::COMMANDS.contains(&name) => {
+            name if authenticated
+                && (streams::COMMANDS.contains(&name)
+                    || super::identities::COMMANDS.contains(&name)) =>
+            {
                 self.busy = true;
                 shared.queries.spawn(shared, job(args));
             }

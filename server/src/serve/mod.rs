@@ -18,6 +18,7 @@ pub(crate) mod config;
 mod conn;
 #[cfg(test)]
 mod fuzz_tests;
+mod identities;
 mod info;
 mod parsed;
 mod pool;

@@ -163,7 +163,7 @@ fn streams_reply(session: &Session, streams: Vec<(String, Vec<ChangeEntry>)>) ->
     }
 }
 
-fn needs(session: &Session, command: &str, role: Role) -> Result<(), Reply> {
+pub(crate) fn needs(session: &Session, command: &str, role: Role) -> Result<(), Reply> {
     if session.role < Some(role) {
         return Err(Reply::error(
             "NOPERM",
