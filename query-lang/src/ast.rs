@@ -386,6 +386,17 @@ pub enum Expr {
     Value(ValueComparison),
     /// `DID ...`
     Did(DidExpr, Span),
+    /// `COUNT(IDENTIFIER type) op n`; `HAS IDENTIFIER type` is `>= 1`.
+    Identifiers {
+        /// The identifier type.
+        id_type: Name,
+        /// The comparison.
+        op: CmpOp,
+        /// The count compared with.
+        count: u64,
+        /// The whole predicate.
+        span: Span,
+    },
     /// `a AND b AND ...`
     And(Vec<Expr>, Span),
     /// `a OR b OR ...`
@@ -402,6 +413,7 @@ impl Expr {
             Expr::And(_, s) | Expr::Or(_, s) | Expr::Not(_, s) => *s,
             Expr::Cmp(c) => c.span,
             Expr::Value(v) => v.span,
+            Expr::Identifiers { span, .. } => *span,
         }
     }
 }

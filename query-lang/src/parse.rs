@@ -423,6 +423,18 @@ fn primary(pair: Pair<'_, Rule>) -> Expr {
         },
         Rule::group_pred => Expr::InGroup(name(nth(inner, Rule::name)), whole),
         Rule::did_pred => Expr::Did(did(inner), whole),
+        Rule::has_identifier => Expr::Identifiers {
+            id_type: name(nth(inner, Rule::name)),
+            op: CmpOp::Ge,
+            count: 1,
+            span: whole,
+        },
+        Rule::identifier_count => Expr::Identifiers {
+            id_type: name(nth(inner.clone(), Rule::name)),
+            op: cmp_op(nth(inner.clone(), Rule::cmp_op).as_str()),
+            count: integer(nth(inner, Rule::integer)),
+            span: whole,
+        },
         Rule::comparison => Expr::Cmp(comparison(inner)),
         Rule::value_cmp => {
             let mut parts = inner.into_inner();
@@ -690,19 +702,23 @@ fn comparison(pair: Pair<'_, Rule>) -> Comparison {
     }
 }
 
+fn cmp_op(text: &str) -> CmpOp {
+    match text {
+        "=" => CmpOp::Eq,
+        "!=" | "<>" => CmpOp::Ne,
+        "<" => CmpOp::Lt,
+        "<=" => CmpOp::Le,
+        ">" => CmpOp::Gt,
+        _ => CmpOp::Ge,
+    }
+}
+
 /// The test of a comparison: its tail after the name or value.
 fn test(tail: Pair<'_, Rule>) -> Test {
     match tail.as_rule() {
         Rule::cmp_tail => {
             let mut parts = tail.into_inner();
-            let op = match parts.next().expect("op").as_str() {
-                "=" => CmpOp::Eq,
-                "!=" | "<>" => CmpOp::Ne,
-                "<" => CmpOp::Lt,
-                "<=" => CmpOp::Le,
-                ">" => CmpOp::Gt,
-                _ => CmpOp::Ge,
-            };
+            let op = cmp_op(parts.next().expect("op").as_str());
             Test::Cmp(op, literal(parts.next().expect("literal")))
         }
         Rule::in_tail => Test::In(
@@ -1090,6 +1106,8 @@ pub(crate) fn rule_words(rule: &Rule) -> Option<&'static str> {
         Rule::kw_is => "IS",
         Rule::kw_null => "NULL",
         Rule::kw_identifier => "IDENTIFIER",
+        Rule::has_identifier | Rule::kw_has => "HAS IDENTIFIER",
+        Rule::identifier_count => "COUNT(IDENTIFIER type)",
         Rule::kw_identifiers => "IDENTIFIERS",
         Rule::id_limit => "LIMIT",
         Rule::id_priority | Rule::kw_priority => "PRIORITY",

@@ -379,6 +379,15 @@ impl Display for Expr {
             Expr::Cmp(c) => write!(f, "{c}"),
             Expr::Value(v) => write!(f, "{v}"),
             Expr::Did(d, _) => write!(f, "{d}"),
+            Expr::Identifiers {
+                id_type,
+                op: CmpOp::Ge,
+                count: 1,
+                ..
+            } => write!(f, "HAS IDENTIFIER {id_type}"),
+            Expr::Identifiers {
+                id_type, op, count, ..
+            } => write!(f, "COUNT(IDENTIFIER {id_type}) {op} {count}"),
             Expr::And(parts, _) => joined(f, parts, " AND "),
             Expr::Or(parts, _) => joined(f, parts, " OR "),
             Expr::Not(inner, _) => match inner.as_ref() {

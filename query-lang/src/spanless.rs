@@ -153,6 +153,10 @@ impl Expr {
                 *s = Span::default();
             }
             Expr::Cmp(c) => c.clear_spans(),
+            Expr::Identifiers { id_type, span, .. } => {
+                id_type.span = Span::default();
+                *span = Span::default();
+            }
             Expr::Value(v) => {
                 v.span = Span::default();
                 v.value.clear_spans();

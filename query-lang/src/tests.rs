@@ -73,6 +73,12 @@ fn every_form_parses_and_prints_canonically() {
         ),
         ("show identifiers", "SHOW IDENTIFIERS"),
         (
+            "has identifier phone and count(identifier openid) >= 2 and not count(identifier unionid) = 0",
+            "COUNT HAS IDENTIFIER phone AND COUNT(IDENTIFIER openid) >= 2 AND NOT COUNT(IDENTIFIER unionid) = 0",
+        ),
+        ("COUNT(IDENTIFIER phone) >= 1", "COUNT HAS IDENTIFIER phone"),
+        ("has = 1", "COUNT has = 1"),
+        (
             // the new words stay names elsewhere
             "COUNT merge = 1 AND priority > 2 AND TAG 'block'",
             "COUNT merge = 1 AND priority > 2 AND TAG 'block'",

@@ -239,11 +239,23 @@ fn identifiers_come_from_attributes_of_the_same_name() {
         db.lookup_identifier("phone", "138").unwrap().as_deref(),
         Some("A")
     );
+    // A group reading identifiers follows the links.
+    let both = Segment::has_identifier("phone").and(Segment::has_identifier("email"));
+    db.define_group("reachable", both.clone()).unwrap();
+    assert_eq!(db.count(&Segment::in_group("reachable")).unwrap(), 0);
     // A later write of the attribute is an observation too.
     db.upsert_member("C", &[("email", Some(Value::from("c@x.cn")))])
         .unwrap();
     db.link(Some("A"), &[("email", "c@x.cn")]).unwrap();
     assert_eq!(db.count(&Segment::all()).unwrap(), 2);
+    assert_eq!(db.count(&both).unwrap(), 1);
+    assert_eq!(db.count(&Segment::in_group("reachable")).unwrap(), 1);
+    let entries: Vec<_> = db.changes("reachable", EntryId::ZERO).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].member_id.as_str(), entries[0].op),
+        ("A", ChangeOp::Enter)
+    );
     let info = db.identifiers();
     assert_eq!(info.len(), 2);
     assert_eq!((info[0].values, info[0].profiles), (2, 2));
@@ -301,4 +313,228 @@ fn identities_survive_a_checkpoint_and_the_log() {
     drop(db);
     let db = Database::open(dir.path()).unwrap();
     assert_eq!(picture(&db), split);
+}
+
+/// The replay rules of DESIGN section 11, written from the text alone, as small as can be:
+/// profiles are sets of rows and of (type, value); an observation is matched, trimmed by
+/// the limits (the identifier of the lowest priority dropped first, the last of equals),
+/// then starts, joins or merges profiles.
+mod model {
+    use std::collections::BTreeSet;
+
+    pub const TYPES: [(&str, usize, u32); 3] =
+        [("unionid", 1, 1), ("phone", 1, 2), ("openid", 3, 4)];
+    pub const BLOCKED: &str = "blocked";
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Profile {
+        pub rows: BTreeSet<usize>,
+        pub values: BTreeSet<(usize, String)>,
+    }
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Model {
+        pub profiles: Vec<Profile>,
+        pub rows: usize,
+    }
+
+    impl Model {
+        pub fn new(rows: usize) -> Model {
+            Model {
+                profiles: Vec::new(),
+                rows,
+            }
+        }
+
+        fn over_limit(values: &BTreeSet<(usize, String)>) -> bool {
+            (0..TYPES.len()).any(|t| values.iter().filter(|v| v.0 == t).count() > TYPES[t].1)
+        }
+
+        /// Returns whether the observation was logged (something left after ignoring).
+        pub fn observe(&mut self, member: Option<usize>, ids: &[(usize, String)]) -> bool {
+            let mut kept: Vec<(usize, String)> = Vec::new();
+            for id in ids {
+                if id.1 != BLOCKED && !kept.contains(id) {
+                    kept.push(id.clone());
+                }
+            }
+            if kept.is_empty() {
+                return false;
+            }
+            loop {
+                let matched: Vec<usize> = (0..self.profiles.len())
+                    .filter(|&i| {
+                        let p = &self.profiles[i];
+                        member.is_some_and(|m| p.rows.contains(&m))
+                            || kept.iter().any(|v| p.values.contains(v))
+                    })
+                    .collect();
+                let mut union: BTreeSet<(usize, String)> = kept.iter().cloned().collect();
+                for &i in &matched {
+                    union.extend(self.profiles[i].values.iter().cloned());
+                }
+                if Model::over_limit(&union) {
+                    let victim = (0..kept.len())
+                        .max_by_key(|&i| (TYPES[kept[i].0].2, i))
+                        .expect("an identifier overflows");
+                    kept.remove(victim);
+                    continue;
+                }
+                let mut merged = Profile {
+                    values: union,
+                    ..Profile::default()
+                };
+                for &i in matched.iter().rev() {
+                    merged.rows.extend(self.profiles.remove(i).rows);
+                }
+                if let Some(m) = member {
+                    merged.rows.insert(m);
+                }
+                if merged.rows.is_empty() {
+                    if merged.values.is_empty() {
+                        return true;
+                    }
+                    merged.rows.insert(self.rows);
+                    self.rows += 1;
+                }
+                self.profiles.push(merged);
+                return true;
+            }
+        }
+
+        /// The values held with `(t, v)`, if a profile holds it.
+        pub fn profile_of(&self, t: usize, v: &str) -> Option<&Profile> {
+            self.profiles
+                .iter()
+                .find(|p| p.values.contains(&(t, v.to_string())))
+        }
+
+        pub fn with_count(&self, t: usize, at_least: usize) -> usize {
+            self.profiles
+                .iter()
+                .filter(|p| p.values.iter().filter(|v| v.0 == t).count() >= at_least)
+                .count()
+        }
+
+        /// Live members: rows never merged away.
+        pub fn live(&self) -> usize {
+            let merged_away: usize = self.profiles.iter().map(|p| p.rows.len() - 1).sum();
+            self.rows - merged_away
+        }
+    }
+}
+
+mod against_the_model {
+    use super::def;
+    use super::model::{BLOCKED, Model, TYPES};
+    use memberdb::{Database, Segment};
+    use proptest::prelude::*;
+
+    type Obs = (Option<usize>, Vec<(usize, String)>);
+
+    fn observation() -> impl Strategy<Value = Obs> {
+        let value = prop_oneof![
+            8 => (0u8..5).prop_map(|v| format!("v{v}")),
+            1 => Just(BLOCKED.to_string()),
+        ];
+        (
+            proptest::option::weighted(0.3, 0usize..4),
+            proptest::collection::vec((0usize..3, value), 1..4),
+        )
+    }
+
+    fn database() -> Database {
+        let db = Database::in_memory();
+        for (name, limit, priority) in TYPES {
+            db.define_identifier(def(name, limit as u32, priority, &[BLOCKED]))
+                .unwrap();
+        }
+        for m in 0..4 {
+            db.upsert_member(&format!("M{m}"), &[]).unwrap();
+        }
+        db
+    }
+
+    /// Runs `stream` (skipping observation `skip`) on a model.
+    fn model_of(stream: &[Obs], skip: Option<usize>) -> Model {
+        let mut model = Model::new(4);
+        for (i, (member, ids)) in stream.iter().enumerate() {
+            if Some(i) != skip {
+                model.observe(*member, ids);
+            }
+        }
+        model
+    }
+
+    /// The engine agrees with the model on every value's profile (by the values it holds
+    /// with it), on the explicit members' profiles, on the live members and on
+    /// `COUNT(IDENTIFIER t)`.
+    fn agree(db: &Database, model: &Model, context: &str) {
+        for (t, (type_name, _, _)) in TYPES.iter().enumerate() {
+            for v in 0..5 {
+                let v = format!("v{v}");
+                let found = db.lookup_identifier(type_name, &v).unwrap();
+                let expected = model.profile_of(t, &v);
+                assert_eq!(
+                    found.is_some(),
+                    expected.is_some(),
+                    "{context}: {} {v}",
+                    type_name
+                );
+                if let (Some(id), Some(p)) = (found, expected) {
+                    let mut held = db.member(&id).unwrap().identifiers;
+                    held.sort();
+                    let mut want: Vec<(String, String)> = p
+                        .values
+                        .iter()
+                        .map(|(t, v)| (TYPES[*t].0.to_string(), v.clone()))
+                        .collect();
+                    want.sort();
+                    assert_eq!(held, want, "{context}: profile of {} {v}", type_name);
+                }
+            }
+            for n in 1..=3 {
+                let segment = Segment::identifier_count(*type_name, memberdb::CmpOp::Ge, n as u64);
+                assert_eq!(
+                    db.count(&segment).unwrap(),
+                    model.with_count(t, n) as u64,
+                    "{context}: COUNT(IDENTIFIER {}) >= {n}",
+                    type_name
+                );
+            }
+        }
+        assert_eq!(
+            db.count(&Segment::all()).unwrap(),
+            model.live() as u64,
+            "{context}: live"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn profiles_lookups_and_unmerge_follow_the_rules(
+            stream in proptest::collection::vec(observation(), 1..12),
+            undo in any::<proptest::sample::Index>(),
+        ) {
+            let db = database();
+            let mut logged = Vec::new();
+            for (i, (member, ids)) in stream.iter().enumerate() {
+                let member_id = member.map(|m| format!("M{m}"));
+                let ids: Vec<(&str, &str)> = ids.iter().map(|(t, v)| (TYPES[*t].0, v.as_str())).collect();
+                let report = db.link(member_id.as_deref(), &ids).unwrap();
+                if let (Some(obs), Some(member)) = (report.observation, report.member_id) {
+                    logged.push((i, obs, member));
+                }
+            }
+            let model = model_of(&stream, None);
+            agree(&db, &model, "after the stream");
+            if logged.is_empty() {
+                return Ok(());
+            }
+            let (i, obs, member) = logged[undo.index(logged.len())].clone();
+            db.unmerge(&member, obs).unwrap();
+            agree(&db, &model_of(&stream, Some(i)), &format!("after undoing observation {obs}"));
+        }
+    }
 }

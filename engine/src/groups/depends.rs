@@ -107,6 +107,9 @@ impl<'a> Reads<'a> {
                 self.events.push(&s.then);
             }
             Segment::Value { value, .. } => self.value(value),
+            // Identifier types are read like attributes of their name: the identity
+            // changes note them touched.
+            Segment::Identifiers { id_type, .. } => self.attributes.push(id_type),
             Segment::And(children) | Segment::Or(children) => {
                 children.iter().for_each(|c| self.of(c))
             }

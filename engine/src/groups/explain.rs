@@ -92,6 +92,16 @@ impl View<'_> {
 /// What the member's data says about one part.
 fn facts(state: &State, part: &Segment, row: RowId, now: i64) -> Result<String> {
     Ok(match part {
+        Segment::Identifiers { id_type, .. } => {
+            let held = state
+                .identity
+                .identifiers_of(state.identity.graph().canonical(row));
+            let n = held.iter().filter(|(t, _)| t == id_type).count();
+            format!(
+                "holds {n} {id_type} identifier{}",
+                if n == 1 { "" } else { "s" }
+            )
+        }
         Segment::Tag(tag) => match state.tags.get(tag) {
             Some(b) if b.contains(row) => format!("has tag '{tag}'"),
             _ => format!("no tag '{tag}'"),

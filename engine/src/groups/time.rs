@@ -141,7 +141,7 @@ fn collect(
             }
         }
         Segment::Not(inner) => collect(state, inner, out, depth)?,
-        Segment::All | Segment::Tag(_) => {}
+        Segment::All | Segment::Tag(_) | Segment::Identifiers { .. } => {}
     }
     Ok(())
 }
@@ -357,7 +357,7 @@ fn polarity(
             .iter()
             .for_each(|c| polarity(state, c, positive, sides, depth)),
         Segment::Not(inner) => polarity(state, inner, !positive, sides, depth),
-        Segment::All | Segment::Tag(_) => {}
+        Segment::All | Segment::Tag(_) | Segment::Identifiers { .. } => {}
     }
 }
 

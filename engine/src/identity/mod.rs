@@ -150,6 +150,10 @@ pub(crate) struct IdentityStore {
     notes: HashMap<u32, Vec<Note>>,
     /// The own data of each member id of a merged profile.
     pub(crate) records: records::OwnRecords,
+    /// Per type, the canonical rows by how many values of it their profile holds:
+    /// `levels[t][k]` holds those with more than `k` (`HAS IDENTIFIER`, `COUNT(IDENTIFIER
+    /// t)`).
+    levels: Vec<Vec<crate::bitmap::Bitmap>>,
 }
 
 impl IdentityStore {
@@ -282,6 +286,49 @@ impl IdentityStore {
         Ok(true)
     }
 
+    /// The canonical rows whose profile holds more than `k` values of type `t` (`None`:
+    /// none does).
+    pub(crate) fn more_than(&self, t: TypeId, k: u64) -> Option<&crate::bitmap::Bitmap> {
+        self.levels
+            .get(t as usize)?
+            .get(usize::try_from(k).ok()?)
+            .filter(|b| !b.is_empty())
+    }
+
+    /// Brings the levels up to date for `rows` (each as the graph has it now).
+    fn reindex(&mut self, rows: impl IntoIterator<Item = RowId>) {
+        self.levels.resize_with(self.defs.len(), Vec::new);
+        for row in rows {
+            for levels in &mut self.levels {
+                for level in levels.iter_mut() {
+                    if !level.contains(row) {
+                        break;
+                    }
+                    level.make_mut().remove(row);
+                }
+            }
+            if self.graph.canonical(row) != row {
+                continue;
+            }
+            let Some(profile) = self.graph.profile(row) else {
+                continue;
+            };
+            let mut counts = vec![0usize; self.defs.len()];
+            for &(t, _) in &profile.values {
+                counts[t as usize] += 1;
+            }
+            for (t, n) in counts.into_iter().enumerate() {
+                let levels = &mut self.levels[t];
+                if levels.len() < n {
+                    levels.resize_with(n, Default::default);
+                }
+                for level in &mut levels[..n] {
+                    level.make_mut().insert(row);
+                }
+            }
+        }
+    }
+
     /// Whether `value` of type `t` is ignored (empty or blocked).
     pub(crate) fn ignored(&self, t: TypeId, value: &str) -> bool {
         value.trim().is_empty() || self.defs[t as usize].blocked.iter().any(|b| b == value)
@@ -370,6 +417,8 @@ impl IdentityStore {
         if kind == ObsKind::Unlink {
             if let (Some(&m), Some(&v)) = (members.first(), ids.first()) {
                 self.graph.unlink(id, m, v);
+                let canonical = self.graph.canonical(m);
+                self.reindex([canonical]);
             }
             return out;
         }
@@ -400,6 +449,12 @@ impl IdentityStore {
                 out.before.insert(p);
             }
         }
+        let touched: Vec<RowId> = step
+            .profile
+            .into_iter()
+            .chain(step.absorbed.iter().copied())
+            .collect();
+        self.reindex(touched);
         notes.extend(step.absorbed.iter().map(|&a| Note::Merged(a)));
         notes.extend(step.dropped.iter().map(|&(d, t)| Note::Dropped(d, t)));
         notes.extend(step.refused.map(Note::Refused));
@@ -473,6 +528,13 @@ impl IdentityStore {
             }
         }
         self.retired.extend(retired.iter().copied());
+        self.reindex(
+            rows_after
+                .iter()
+                .chain(&before)
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         Replayed {
             rows: rows_after,
             before,
@@ -538,6 +600,7 @@ impl IdentityStore {
     pub(crate) fn replay_all(&mut self) -> Result<()> {
         self.graph = Graph::default();
         self.notes.clear();
+        self.levels.clear();
         let mut missing = None;
         for id in 1..=self.log.len() as u32 {
             let mut make = |_: &IdentityStore, _: &[Ident]| -> RowId {

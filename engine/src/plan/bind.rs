@@ -183,6 +183,13 @@ impl<'a, 's> Binder<'a, 's> {
             Segment::Tag(tag) => Op::Stored(state.tags.get(tag).ok_or_else(|| {
                 located(spans, name)(Error::unknown("tag", tag, state.tags.names()))
             })?),
+            Segment::Identifiers { id_type, op, count } => {
+                let t = state
+                    .identity
+                    .require_type(id_type)
+                    .map_err(located(spans, name))?;
+                identifier_count(state, segment, t, *op, *count)
+            }
             Segment::InGroup(group) => {
                 let group = state.groups.require(group).map_err(located(spans, name))?;
                 // A group that moves with time answers from its bitmap at the instants the
@@ -1055,5 +1062,55 @@ fn universe(of: &Segment) -> Node<'_> {
             what: "the universe",
         },
         op: Op::Universe,
+    }
+}
+
+/// `COUNT(IDENTIFIER t) op n` from the levels of type `t` (members holding more than `k`
+/// values): at most two stored bitmaps.
+fn identifier_count<'a>(
+    state: &'a State,
+    of: &'a Segment,
+    t: crate::identity::graph::TypeId,
+    op: crate::segment::CmpOp,
+    n: u64,
+) -> Op<'a> {
+    use crate::segment::CmpOp;
+    let node = |op| Node {
+        op,
+        source: Source::Part {
+            of,
+            what: "members by identifiers held",
+        },
+    };
+    // Members holding at least `k`.
+    let at_least = |k: u64| match k.checked_sub(1) {
+        None => Op::Universe,
+        Some(k) => state
+            .identity
+            .more_than(t, k)
+            .map_or(Op::Nothing, Op::Stored),
+    };
+    let below = |k: u64| match at_least(k) {
+        Op::Universe => Op::Nothing,
+        Op::Nothing => Op::Universe,
+        other => Op::And {
+            pos: vec![node(Op::Universe)],
+            neg: vec![node(other)],
+        },
+    };
+    match op {
+        CmpOp::Ge => at_least(n),
+        CmpOp::Gt => at_least(n.saturating_add(1)),
+        CmpOp::Lt => below(n),
+        CmpOp::Le => below(n.saturating_add(1)),
+        CmpOp::Eq => match (at_least(n), at_least(n.saturating_add(1))) {
+            (Op::Nothing, _) => Op::Nothing,
+            (low, Op::Nothing) => low,
+            (low, high) => Op::And {
+                pos: vec![node(low)],
+                neg: vec![node(high)],
+            },
+        },
+        CmpOp::Ne => Op::Or(vec![node(below(n)), node(at_least(n.saturating_add(1)))]),
     }
 }

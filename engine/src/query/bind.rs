@@ -97,6 +97,26 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
                 predicate: predicate(&c.test),
             }
         }
+        Expr::Identifiers {
+            id_type,
+            op,
+            count,
+            span,
+        } => {
+            out.push(spans(*span, id_type.span));
+            Segment::Identifiers {
+                id_type: id_type.text.clone(),
+                op: match op {
+                    ast::CmpOp::Eq => crate::segment::CmpOp::Eq,
+                    ast::CmpOp::Ne => crate::segment::CmpOp::Ne,
+                    ast::CmpOp::Lt => crate::segment::CmpOp::Lt,
+                    ast::CmpOp::Le => crate::segment::CmpOp::Le,
+                    ast::CmpOp::Gt => crate::segment::CmpOp::Gt,
+                    ast::CmpOp::Ge => crate::segment::CmpOp::Ge,
+                },
+                count: *count,
+            }
+        }
         Expr::Value(v) => {
             out.push(spans(v.span, v.span));
             Segment::Value {

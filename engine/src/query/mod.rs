@@ -872,7 +872,11 @@ fn expr_hints(view: &View<'_>, expr: &memberdb_query::ast::Expr, hints: &mut Vec
             parts.iter().for_each(|p| expr_hints(view, p, hints));
         }
         Expr::Not(inner, _) => expr_hints(view, inner, hints),
-        Expr::All(_) | Expr::Tag(..) | Expr::InGroup(..) | Expr::Value(_) => {}
+        Expr::All(_)
+        | Expr::Tag(..)
+        | Expr::InGroup(..)
+        | Expr::Value(_)
+        | Expr::Identifiers { .. } => {}
     }
 }
 

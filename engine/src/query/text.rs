@@ -27,19 +27,20 @@ fn literal(v: &Value) -> ast::Literal {
     }
 }
 
+fn cmp_op(op: CmpOp) -> ast::CmpOp {
+    match op {
+        CmpOp::Eq => ast::CmpOp::Eq,
+        CmpOp::Ne => ast::CmpOp::Ne,
+        CmpOp::Lt => ast::CmpOp::Lt,
+        CmpOp::Le => ast::CmpOp::Le,
+        CmpOp::Gt => ast::CmpOp::Gt,
+        CmpOp::Ge => ast::CmpOp::Ge,
+    }
+}
+
 fn comparison(subject: &str, p: &Predicate) -> ast::Comparison {
     let test = match p {
-        Predicate::Cmp(op, v) => {
-            let op = match op {
-                CmpOp::Eq => ast::CmpOp::Eq,
-                CmpOp::Ne => ast::CmpOp::Ne,
-                CmpOp::Lt => ast::CmpOp::Lt,
-                CmpOp::Le => ast::CmpOp::Le,
-                CmpOp::Gt => ast::CmpOp::Gt,
-                CmpOp::Ge => ast::CmpOp::Ge,
-            };
-            Test::Cmp(op, literal(v))
-        }
+        Predicate::Cmp(op, v) => Test::Cmp(cmp_op(*op), literal(v)),
         Predicate::In(vs) => Test::In(vs.iter().map(literal).collect()),
         Predicate::Between(a, b) => Test::Between(literal(a), literal(b)),
         Predicate::IsNull => Test::Null { negated: false },
@@ -136,6 +137,12 @@ pub(crate) fn to_ast(s: &Segment) -> Expr {
         Segment::All => Expr::All(none),
         Segment::Tag(t) => Expr::Tag(t.clone(), none),
         Segment::InGroup(g) => Expr::InGroup(name(g), none),
+        Segment::Identifiers { id_type, op, count } => Expr::Identifiers {
+            id_type: name(id_type),
+            op: cmp_op(*op),
+            count: *count,
+            span: none,
+        },
         Segment::Attr { name: n, predicate } => Expr::Cmp(comparison(n, predicate)),
         Segment::Value { value, predicate } => {
             let c = comparison("", predicate);

@@ -175,6 +175,16 @@ pub enum Segment {
         /// The test.
         predicate: Predicate,
     },
+    /// Members whose profile holds a number of identifiers of a type (DESIGN section 11):
+    /// `COUNT(IDENTIFIER type) op count`; `HAS IDENTIFIER type` is `>= 1`.
+    Identifiers {
+        /// The identifier type.
+        id_type: String,
+        /// The comparison.
+        op: CmpOp,
+        /// The count compared with.
+        count: u64,
+    },
     /// Members in every child.
     And(Vec<Segment>),
     /// Members in any child.
@@ -246,6 +256,22 @@ impl Segment {
     /// Members with tag `name`.
     pub fn tag(name: impl Into<String>) -> Segment {
         Segment::Tag(name.into())
+    }
+
+    /// Members whose profile holds a value of identifier type `id_type` (`HAS
+    /// IDENTIFIER`).
+    pub fn has_identifier(id_type: impl Into<String>) -> Segment {
+        Segment::identifier_count(id_type, CmpOp::Ge, 1)
+    }
+
+    /// Members whose profile's number of values of identifier type `id_type` compares so
+    /// with `count` (`COUNT(IDENTIFIER t) >= 2`).
+    pub fn identifier_count(id_type: impl Into<String>, op: CmpOp, count: u64) -> Segment {
+        Segment::Identifiers {
+            id_type: id_type.into(),
+            op,
+            count,
+        }
     }
 
     /// Members of the dynamic group `name`.

@@ -25,6 +25,9 @@ pub(crate) struct Touched {
     /// Members of profiles that merged or split (DESIGN section 11): their changes of
     /// group have cause `merge`.
     pub(crate) merged: RoaringBitmap,
+    /// Identifiers changed (an observation, unlink or unmerge): their type names are in
+    /// `attributes` for the groups reading them, but no attribute was written.
+    pub(crate) identities: bool,
     /// Groups whose members changed.
     pub(crate) groups: BTreeSet<String>,
     /// Groups defined: evaluated over every member.
