@@ -745,3 +745,59 @@ sys.stdout.write(out.decode("utf-8", "replace"))
         "{screen}"
     );
 }
+
+#[test]
+fn load_identities_links_profiles_and_a_bad_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    let db = db_dir.to_str().unwrap();
+    let members = dir.path().join("members.csv");
+    std::fs::write(&members, "member_id,city\nM1,Shanghai\nM2,Beijing\n").unwrap();
+    let o = memberdb(&["load", "--db", db, "--members", members.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = memberdb(&[
+        "query",
+        "--db",
+        db,
+        "DEFINE IDENTIFIER unionid LIMIT 1 PRIORITY 1; DEFINE IDENTIFIER phone BLOCK '13800000000'",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // M2's fan profile and M1 share a UnionID; a row without member_id finds them.
+    let ids = dir.path().join("ids.csv");
+    std::fs::write(
+        &ids,
+        "member_id,unionid,phone\nM1,U1,13911112222\nM2,,13800000000\n,U1,\n,U9,13700000000\n",
+    )
+    .unwrap();
+    let o = memberdb(&["load", "--db", db, "--identities", ids.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("1 blocked values were ignored"),
+        "{}",
+        text(&o.stderr)
+    );
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "member_id,phnoe\nM2,1\n").unwrap();
+    let o = memberdb(&["load", "--db", db, "--identities", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("phone"),
+        "names the closest: {}",
+        text(&o.stderr)
+    );
+    let db = Database::open(&db_dir).unwrap();
+    // M1, M2 and the profile U9 started.
+    assert_eq!(db.member_count(), 3);
+    assert_eq!(db.count(&Segment::has_identifier("unionid")).unwrap(), 2);
+    assert_eq!(
+        db.lookup_identifier("unionid", "U1").unwrap().as_deref(),
+        Some("M1")
+    );
+    assert_eq!(
+        db.lookup_identifier("phone", "13700000000")
+            .unwrap()
+            .as_deref(),
+        Some("unionid:U9")
+    );
+    assert_eq!(db.lookup_identifier("phone", "13800000000").unwrap(), None);
+}

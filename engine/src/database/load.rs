@@ -26,6 +26,9 @@ pub enum InputKind {
     Events,
     /// `member_id`, `tag`.
     Tags,
+    /// `member_id` (optional) and a column per identifier type: one observation per row
+    /// (DESIGN section 11).
+    Identities,
 }
 
 impl From<InputKind> for LoadKind {
@@ -34,6 +37,7 @@ impl From<InputKind> for LoadKind {
             InputKind::Members => LoadKind::Members,
             InputKind::Events => LoadKind::Events,
             InputKind::Tags => LoadKind::Tags,
+            InputKind::Identities => LoadKind::Identities,
         }
     }
 }
@@ -99,6 +103,12 @@ impl Load {
     /// Adds a tags file: `member_id`, `tag`.
     pub fn tags(self, path: impl AsRef<Path>) -> Self {
         self.file(InputKind::Tags, path)
+    }
+
+    /// Adds an identities file: `member_id` (optional), then a column per declared
+    /// identifier type; each row is one observation (DESIGN section 11).
+    pub fn identities(self, path: impl AsRef<Path>) -> Self {
+        self.file(InputKind::Identities, path)
     }
 
     /// Adds rows given as Arrow batches (typed as they are).

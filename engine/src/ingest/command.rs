@@ -93,6 +93,7 @@ fn kind_name(kind: LoadKind) -> &'static str {
         LoadKind::Events => "events",
         LoadKind::Tags => "tags",
         LoadKind::UntagPairs => "untag",
+        LoadKind::Identities => "identities",
     }
 }
 
@@ -101,6 +102,7 @@ enum Part {
     Events(StagedEvents),
     Tags(StagedTags),
     Untag(StagedTags),
+    Identities(super::identities::StagedIdentities),
 }
 
 /// A load command staged: every value converted and checked; applying it cannot fail on
@@ -155,6 +157,9 @@ pub(crate) fn stage(
             )?),
             LoadKind::Tags => Part::Tags(StagedTags::stage(batches, source)?),
             LoadKind::UntagPairs => Part::Untag(StagedTags::stage(batches, source)?),
+            LoadKind::Identities => Part::Identities(super::identities::StagedIdentities::stage(
+                state, batches, source,
+            )?),
         };
         parts.push((Some(i), part));
         loaded.push(LoadedInput {
@@ -200,6 +205,11 @@ impl StagedCommand {
                 Part::Events(e) => e.apply(state, touched)?,
                 Part::Tags(t) => t.apply(state, touched)?,
                 Part::Untag(t) => t.remove(state, touched),
+                Part::Identities(i) => {
+                    let applied = i.apply(state, touched)?;
+                    report.warnings.extend(applied.warnings.iter().cloned());
+                    applied
+                }
             };
             match input {
                 Some(i) => {

@@ -7,6 +7,7 @@
 
 pub(crate) mod command;
 mod files;
+mod identities;
 mod stage;
 mod typing;
 

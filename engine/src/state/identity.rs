@@ -77,7 +77,7 @@ pub(crate) fn observe(
     if let Some(p) = observed.step.profile {
         touched.members(&[p], false);
         touched.members(&observed.step.absorbed, false);
-        touch_identifiers(state, touched);
+        touch_identifiers(touched);
     }
     if !observed.rows.is_empty() {
         regroup(
@@ -92,15 +92,10 @@ pub(crate) fn observe(
     Ok(observed)
 }
 
-/// Notes every identifier type touched: what `HAS IDENTIFIER` and `COUNT(IDENTIFIER t)`
-/// read (groups depend on them as on attributes of their name).
-fn touch_identifiers(state: &State, touched: &mut Touched) {
+/// Notes that identifiers changed: what `HAS IDENTIFIER` and `COUNT(IDENTIFIER t)` read
+/// (groups depend on them as on attributes of their name).
+fn touch_identifiers(touched: &mut Touched) {
     touched.identities = true;
-    for def in state.identity.defs() {
-        if !touched.attributes.contains(&def.name) {
-            touched.attributes.insert(def.name.clone());
-        }
-    }
 }
 
 /// The own data of `row` as its row holds it (a member id alone in its profile).
@@ -265,8 +260,7 @@ pub(crate) fn regroup(
 /// (a tag taken from a profile is taken from every member id of it), and their profiles
 /// show the combination again; identifier attributes written become observations.
 pub(crate) fn settle(state: &mut State, position: u64, touched: &mut Touched) -> Result<()> {
-    // An identity change applied its own effects; nothing was written to settle.
-    if touched.identities || (state.identity.is_empty() && state.identity.records.len() == 0) {
+    if state.identity.is_empty() && state.identity.records.len() == 0 {
         return Ok(());
     }
     if state.identity.records.len() > 0 {
@@ -543,7 +537,7 @@ pub(crate) fn apply(
             let at = state.clock;
             let obs = state.identity_mut().unlink(at, row, t, value)?;
             touched.members(&[row], false);
-            touch_identifiers(state, touched);
+            touch_identifiers(touched);
             IdentityReport {
                 member_id: Some(member_id.clone()),
                 observation: Some(obs),
@@ -624,7 +618,7 @@ pub(crate) fn apply(
             };
             state.attrs.grow(state.members.len());
             touched.created = true;
-            touch_identifiers(state, touched);
+            touch_identifiers(touched);
             regroup(
                 state,
                 &replayed.before,

@@ -88,6 +88,13 @@ impl Marks {
                     mark(&mut marks.traits, trait_users, name);
                 }
             }
+            // Identifier types are read like attributes of their name.
+            if touched.identities {
+                for def in state.identity.defs() {
+                    mark(&mut marks.groups, &g.attributes, &def.name);
+                    mark(&mut marks.traits, &t.attributes, &def.name);
+                }
+            }
         }
         for name in &touched.events {
             mark(

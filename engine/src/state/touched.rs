@@ -25,8 +25,8 @@ pub(crate) struct Touched {
     /// Members of profiles that merged or split (DESIGN section 11): their changes of
     /// group have cause `merge`.
     pub(crate) merged: RoaringBitmap,
-    /// Identifiers changed (an observation, unlink or unmerge): their type names are in
-    /// `attributes` for the groups reading them, but no attribute was written.
+    /// Identifiers changed (an observation, unlink or unmerge): the groups reading
+    /// identifier types are looked at.
     pub(crate) identities: bool,
     /// Groups whose members changed.
     pub(crate) groups: BTreeSet<String>,

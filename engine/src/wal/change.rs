@@ -20,6 +20,8 @@ pub(crate) enum LoadKind {
     Tags,
     /// (member, tag) pairs to remove.
     UntagPairs,
+    /// Identity observations: `member_id` (optional) and a column per identifier type.
+    Identities,
 }
 
 /// How a load file holds its rows.

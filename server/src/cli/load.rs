@@ -21,6 +21,10 @@ pub(crate) struct LoadArgs {
     /// Tags files (member_id, tag).
     #[arg(long, num_args = 1.., value_name = "FILE")]
     tags: Vec<PathBuf>,
+    /// Identities files: member_id (optional), then a column per identifier type
+    /// (DEFINE IDENTIFIER); each row is one observation, replayed in order.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    identities: Vec<PathBuf>,
     /// Column types for every input, e.g. `phone:string,zip:string,amount:float`
     /// (string, integer, float, bool, date, timestamp).
     #[arg(long, value_name = "COLUMN:TYPE,...")]
@@ -47,8 +51,14 @@ pub(crate) struct LoadArgs {
 }
 
 pub(crate) fn run(args: LoadArgs) -> Result<()> {
-    if args.members.is_empty() && args.events.is_empty() && args.tags.is_empty() {
-        anyhow::bail!("nothing to load: give at least one --members, --events or --tags file");
+    if args.members.is_empty()
+        && args.events.is_empty()
+        && args.tags.is_empty()
+        && args.identities.is_empty()
+    {
+        anyhow::bail!(
+            "nothing to load: give at least one --members, --events, --tags or --identities file"
+        );
     }
     let mut load = Load::new()
         .allow_text_fallback(args.allow_text_fallback)
@@ -70,6 +80,9 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
     }
     for file in &args.tags {
         load = load.tags(file);
+    }
+    for file in &args.identities {
+        load = load.identities(file);
     }
     let mut options = OpenOptions::default();
     if args.in_parts {
