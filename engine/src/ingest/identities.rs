@@ -11,10 +11,16 @@ use crate::identity::graph::TypeId;
 use crate::identity::log::ObsKind;
 use crate::state::{State, Touched};
 
+/// One batch of an identities file: the member ids (if the file has them) and each
+/// type's column as text.
+struct IdentityBatch {
+    members: Option<StringArray>,
+    columns: Vec<(TypeId, StringArray)>,
+}
+
 /// The observations of an identities file, checked against the declared types.
 pub(crate) struct StagedIdentities {
-    /// Per batch: the member ids (if the file has them) and each type's column as text.
-    batches: Vec<(Option<StringArray>, Vec<(TypeId, StringArray)>)>,
+    batches: Vec<IdentityBatch>,
 }
 
 fn text_column(array: &dyn Array, source: &str, column: &str) -> Result<StringArray> {
@@ -69,7 +75,7 @@ impl StagedIdentities {
                      member_id",
                 ));
             }
-            staged.batches.push((members, columns));
+            staged.batches.push(IdentityBatch { members, columns });
         }
         Ok(staged)
     }
@@ -78,7 +84,7 @@ impl StagedIdentities {
     pub(crate) fn apply(self, state: &mut State, touched: &mut Touched) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut ignored = 0u64;
-        for (members, columns) in self.batches {
+        for IdentityBatch { members, columns } in self.batches {
             for row in 0..columns[0].1.len() {
                 report.rows += 1;
                 let mut ids: Vec<(TypeId, &str)> = Vec::new();
