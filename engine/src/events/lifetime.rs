@@ -49,6 +49,20 @@ impl LifetimeCounts {
         }
     }
 
+    /// Sets members' counts (events moved between members), if the counts are built.
+    pub(crate) fn set(&mut self, counts_of: impl Iterator<Item = (RowId, usize)>) {
+        let Some(counts) = self.0.get_mut() else {
+            return;
+        };
+        for (m, n) in counts_of {
+            let m = m as usize;
+            if m >= counts.len() {
+                counts.resize(m + 1, 0);
+            }
+            *counts.get_mut(m) = u8::try_from(n).unwrap_or(u8::MAX);
+        }
+    }
+
     /// A member's count (0 for a member without events).
     pub(crate) fn of(counts: &ChunkedVec<u8>, member: RowId) -> u8 {
         let m = member as usize;

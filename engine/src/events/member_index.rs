@@ -46,6 +46,10 @@ struct Built {
     /// While a new table is built: the first event moved by a late event since it began
     /// (the new table is read up to there, and the maps made again from there).
     next_cut: Option<usize>,
+    /// Members whose events moved between members (a merge or unmerge of profiles,
+    /// DESIGN section 11): every event of theirs, ascending; the table and the maps are
+    /// not read for them.
+    moved: HashMap<RowId, Vec<u32>>,
 }
 
 /// A snapshot shares the table and copies the maps; a table being built stays with the
@@ -64,6 +68,7 @@ impl Clone for Built {
             newer: HashMap::new(),
             next: None,
             next_cut: None,
+            moved: self.moved.clone(),
         }
     }
 }
@@ -157,6 +162,16 @@ impl MemberIndex {
         mut f: impl FnMut(usize),
     ) {
         let built = self.built(members);
+        if let Some(mine) = built.moved.get(&member) {
+            let from = mine.partition_point(|&p| (p as usize) < range.start);
+            for &p in &mine[from..] {
+                if p as usize >= range.end {
+                    break;
+                }
+                f(p as usize);
+            }
+            return;
+        }
         let base = &built.base;
         let m = member as usize;
         if m + 1 < base.offsets.len() && range.start < built.base_len {
@@ -193,6 +208,13 @@ impl MemberIndex {
             return;
         };
         let len = members.len();
+        if !built.moved.is_empty() {
+            for (k, m) in members.range(from..len).enumerate() {
+                if let Some(mine) = built.moved.get_mut(&m) {
+                    mine.push((from + k) as u32);
+                }
+            }
+        }
         if built.next.is_some() {
             note(&mut built.newer, members, from);
             if built.next.as_ref().is_some_and(|b| b.is_finished()) {
@@ -253,10 +275,32 @@ impl MemberIndex {
         // since it began.
         built.base_len = built.base_len.min(start);
         let base_len = built.base_len;
+        if !built.moved.is_empty() {
+            // Their events from `start` on moved: found again from the events.
+            for mine in built.moved.values_mut() {
+                mine.truncate(mine.partition_point(|&p| (p as usize) < start));
+            }
+            for (k, m) in members.range(start..members.len()).enumerate() {
+                if let Some(mine) = built.moved.get_mut(&m) {
+                    mine.push((start + k) as u32);
+                }
+            }
+        }
         if built.next.is_some() {
             built.next_cut = Some(built.next_cut.map_or(start, |c| c.min(start)));
         }
         built.refill(members, base_len);
+    }
+
+    /// Notes that the events of the members in `events` now belong to them, each member's
+    /// complete and ascending (a regroup of profiles moved them between members); members
+    /// that lost every event are given with none.
+    pub(crate) fn moved(&mut self, members: &ChunkedVec<RowId>, events: Vec<(RowId, Vec<u32>)>) {
+        self.built(members);
+        let built = self.0.get_mut().expect("built above");
+        for (m, mine) in events {
+            built.moved.insert(m, mine);
+        }
     }
 
     /// Builds the index now, if it is not built yet.
@@ -273,7 +317,10 @@ impl MemberIndex {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.0.get().map_or(0, |b| {
             let newer: usize = b.newer.values().map(Vec::len).sum();
-            (b.base.offsets.len() + b.base.positions.len()) * 4 + (b.tail_events + newer) * 8
+            let moved: usize = b.moved.values().map(|v| v.len() * 4 + 32).sum();
+            (b.base.offsets.len() + b.base.positions.len()) * 4
+                + (b.tail_events + newer) * 8
+                + moved
         })
     }
 }

@@ -421,11 +421,15 @@ impl EventPartition {
             self.sources = Some(self.members.clone());
         }
         let mut per_day: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
+        positions.sort_unstable();
+        let mut per_member: BTreeMap<RowId, Vec<u32>> =
+            involved.iter().map(|m| (m, Vec::new())).collect();
         for &p in &positions {
             let to = canonical(source(&self.sources, &self.members, p));
             if self.members[p] != to {
                 self.members.set(p, to);
             }
+            per_member.entry(to).or_default().push(p as u32);
             per_day
                 .entry(self.ts[p].div_euclid(DAY_MICROS))
                 .or_default()
@@ -451,9 +455,10 @@ impl EventPartition {
         }
         self.any.remove_all(involved);
         self.any.add_all(&present);
-        // Caches keyed by member are built again when next asked for.
-        self.by_member = Default::default();
-        self.lifetime = Default::default();
+        self.lifetime
+            .set(per_member.iter().map(|(m, mine)| (*m, mine.len())));
+        self.by_member
+            .moved(&self.members, per_member.into_iter().collect());
         true
     }
 

@@ -260,7 +260,7 @@ pub(crate) fn regroup(
 /// (a tag taken from a profile is taken from every member id of it), and their profiles
 /// show the combination again; identifier attributes written become observations.
 pub(crate) fn settle(state: &mut State, position: u64, touched: &mut Touched) -> Result<()> {
-    if state.identity.is_empty() && state.identity.records.len() == 0 {
+    if touched.identity_only || (state.identity.is_empty() && state.identity.records.len() == 0) {
         return Ok(());
     }
     if state.identity.records.len() > 0 {
@@ -432,6 +432,7 @@ pub(crate) fn apply(
     use crate::error::Error;
     use crate::identity::IdentityReport;
     use crate::wal::change::{Change, Outcome};
+    touched.identity_only = true;
     let report = match change {
         Change::DefineIdentifier { def } => {
             let new = state.identity_mut().declare(def.clone())?;

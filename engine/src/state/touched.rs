@@ -28,6 +28,9 @@ pub(crate) struct Touched {
     /// Identifiers changed (an observation, unlink or unmerge): the groups reading
     /// identifier types are looked at.
     pub(crate) identities: bool,
+    /// The change was an identity change (not a data write): nothing to settle into the
+    /// merged member ids' records.
+    pub(crate) identity_only: bool,
     /// Groups whose members changed.
     pub(crate) groups: BTreeSet<String>,
     /// Groups defined: evaluated over every member.
