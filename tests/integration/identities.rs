@@ -538,3 +538,66 @@ mod against_the_model {
         }
     }
 }
+
+/// A store's shared tablet registers walk-in customers with the assistant's phone; a QA
+/// team signs up with one test e-mail. Blocked, those values merge nobody. And a phone seen
+/// with another fan's OpenID does not merge two profiles that each hold a phone: LIMIT 1
+/// drops the observation's lower-priority identifier (the OpenID), which the history
+/// shows.
+#[test]
+fn a_shared_device_and_a_test_email_merge_nobody() {
+    let db = Database::in_memory();
+    db.define_identifier(def("phone", 1, 1, &["13800000000"]))
+        .unwrap();
+    db.define_identifier(def("email", 2, 2, &["test@example.com"]))
+        .unwrap();
+    db.define_identifier(def("openid", 20, 3, &[])).unwrap();
+    for (fan, own) in [
+        ("oF1", "13911110001"),
+        ("oF2", "13911110002"),
+        ("oF3", "13911110003"),
+    ] {
+        let r = db
+            .link(
+                None,
+                &[
+                    ("openid", fan),
+                    ("phone", "13800000000"),
+                    ("email", "test@example.com"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(r.ignored.len(), 2, "{r:?}");
+        assert!(r.merged.is_empty());
+        db.link(None, &[("openid", fan), ("phone", own)]).unwrap();
+    }
+    assert_eq!(db.count(&Segment::all()).unwrap(), 3);
+    assert_eq!(db.lookup_identifier("phone", "13800000000").unwrap(), None);
+
+    // Fan 2 seen with fan 1's phone: merging would give one profile two phones, so the
+    // OpenID (priority 3, below phone's 1) is dropped and the observation only confirms
+    // fan 1's phone.
+    let db = Database::in_memory();
+    db.define_identifier(def("phone", 1, 1, &[])).unwrap();
+    db.define_identifier(def("openid", 20, 3, &[])).unwrap();
+    db.link(None, &[("openid", "oF1"), ("phone", "13911110001")])
+        .unwrap();
+    db.link(None, &[("openid", "oF2"), ("phone", "13911110002")])
+        .unwrap();
+    let r = db
+        .link(None, &[("openid", "oF2"), ("phone", "13911110001")])
+        .unwrap();
+    assert!(
+        r.merged.is_empty(),
+        "two phones in one profile would break LIMIT 1: {r:?}"
+    );
+    assert_eq!(r.dropped.len(), 1, "{r:?}");
+    assert_eq!(db.count(&Segment::all()).unwrap(), 2);
+    let history = db.member_history("openid:oF1").unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.outcome.iter().any(|o| o.contains("LIMIT 1 of phone"))),
+        "{history:?}"
+    );
+}
