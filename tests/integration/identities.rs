@@ -601,3 +601,127 @@ fn a_shared_device_and_a_test_email_merge_nobody() {
         "{history:?}"
     );
 }
+
+/// Events over merged profiles: random events on six member ids, random merges and
+/// unmerges; after each step, per-profile counts (all time, per window, per day repeats,
+/// equal) answer as a naive count over the union of each profile's member ids' events.
+mod events_over_profiles {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use memberdb::{Database, Segment, TimeUnit, Timestamp};
+    use proptest::prelude::*;
+
+    const IDS: usize = 6;
+    const NOW: &str = "2026-11-30T00:00:00Z";
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Event(usize, i64),
+        Merge(usize, usize),
+        UnmergeLast,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..IDS, 0i64..40 * 24).prop_map(|(m, h)| Op::Event(m, h)),
+            2 => (0..IDS, 0..IDS).prop_map(|(a, b)| Op::Merge(a, b)),
+            1 => Just(Op::UnmergeLast),
+        ]
+    }
+
+    /// Union-find over member ids, replayed from the merges still in force.
+    fn profiles(merges: &[(usize, usize)]) -> Vec<BTreeSet<usize>> {
+        let mut of: Vec<usize> = (0..IDS).collect();
+        for &(a, b) in merges {
+            let (ra, rb) = (of[a], of[b]);
+            for x in of.iter_mut() {
+                if *x == rb {
+                    *x = ra;
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for (m, r) in of.iter().enumerate() {
+            groups.entry(*r).or_default().insert(m);
+        }
+        groups.into_values().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn counts_are_of_the_union(ops in proptest::collection::vec(op(), 1..40)) {
+            let db = Database::in_memory();
+            let now = Timestamp::parse(NOW).unwrap();
+            let start = now.micros() - 40 * 24 * 3_600_000_000;
+            for m in 0..IDS {
+                db.upsert_member(&format!("M{m}"), &[]).unwrap();
+            }
+            // One event from the start, so the type exists.
+            db.add_event("M0", "purchase", Timestamp(start), &[]).unwrap();
+            let mut events: Vec<(usize, i64)> = vec![(0, start)];
+            let mut merges: Vec<(usize, usize, u32)> = Vec::new();
+            for op in &ops {
+                match *op {
+                    Op::Event(m, h) => {
+                        let ts = start + h * 3_600_000_000;
+                        db.add_event(&format!("M{m}"), "purchase", Timestamp(ts), &[]).unwrap();
+                        events.push((m, ts));
+                    }
+                    Op::Merge(a, b) => {
+                        if let Ok(r) = db.merge_members(&format!("M{a}"), &format!("M{b}")) {
+                            merges.push((a, b, r.observation.unwrap()));
+                        }
+                    }
+                    Op::UnmergeLast => {
+                        if let Some((a, _, obs)) = merges.pop() {
+                            db.unmerge(&format!("M{a}"), obs).unwrap();
+                        }
+                    }
+                }
+                let pairs: Vec<(usize, usize)> = merges.iter().map(|(a, b, _)| (*a, *b)).collect();
+                let groups = profiles(&pairs);
+                prop_assert_eq!(db.count(&Segment::all()).unwrap(), groups.len() as u64);
+                let view = db.as_of(now);
+                for (k, days) in [(1u64, None), (2, None), (3, Some(10u64)), (2, Some(3))] {
+                    let expected = groups
+                        .iter()
+                        .filter(|g| {
+                            let n = events
+                                .iter()
+                                .filter(|(m, ts)| {
+                                    g.contains(m)
+                                        && days.is_none_or(|d| {
+                                            // IN LAST: now - n < ts <= now
+                                            *ts > now.micros() - d as i64 * 86_400_000_000
+                                        })
+                                })
+                                .count() as u64;
+                            n >= k
+                        })
+                        .count() as u64;
+                    let mut did = Segment::did("purchase").at_least(k);
+                    if let Some(d) = days {
+                        did = did.in_last(d, TimeUnit::Days);
+                    }
+                    prop_assert_eq!(view.count(&did.into()).unwrap(), expected, "at least {} in {:?} days", k, days);
+                }
+                // Exactly 2 in the last 7 days: the day bitmaps' repeat levels, exactly.
+                let twice = groups
+                    .iter()
+                    .filter(|g| {
+                        let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
+                        for (m, ts) in &events {
+                            if g.contains(m) && *ts > now.micros() - 7 * 86_400_000_000 {
+                                *per_day.entry(ts.div_euclid(86_400_000_000)).or_default() += 1;
+                            }
+                        }
+                        per_day.values().sum::<u64>() == 2
+                    })
+                    .count() as u64;
+                let exactly: Segment = Segment::did("purchase").exactly(2).in_last(7, TimeUnit::Days).into();
+                prop_assert_eq!(view.count(&exactly).unwrap(), twice);
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! per-day bitmaps answer presence (`DID e IN LAST 30 DAYS`) with a union of day bitmaps
 //! plus a scan of the two partial days at the window's edges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
@@ -420,40 +420,75 @@ impl EventPartition {
         if self.sources.is_none() {
             self.sources = Some(self.members.clone());
         }
-        let mut per_day: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
         positions.sort_unstable();
         let mut per_member: BTreeMap<RowId, Vec<u32>> =
             involved.iter().map(|m| (m, Vec::new())).collect();
+        // Per (day, member): its events that day before and after. Only the difference is
+        // written to the day bitmaps and their repeat levels (a member keeping its events
+        // is not taken out and put back).
+        let mut counts: HashMap<(i64, RowId), (u32, u32)> = HashMap::new();
         for &p in &positions {
+            let from = self.members[p];
             let to = canonical(source(&self.sources, &self.members, p));
-            if self.members[p] != to {
+            if from != to {
                 self.members.set(p, to);
             }
             per_member.entry(to).or_default().push(p as u32);
-            per_day
-                .entry(self.ts[p].div_euclid(DAY_MICROS))
-                .or_default()
-                .push(to);
+            let day = self.ts[p].div_euclid(DAY_MICROS);
+            counts.entry((day, from)).or_default().0 += 1;
+            counts.entry((day, to)).or_default().1 += 1;
         }
-        let touched: Vec<i64> = per_day.keys().copied().collect();
+        let mut changes: Vec<((i64, RowId), (u32, u32))> =
+            counts.into_iter().filter(|(_, (a, b))| a != b).collect();
+        changes.sort_unstable();
+        let touched: Vec<i64> = changes.iter().map(|((d, _), _)| *d).collect();
         self.orders.forget_days(&touched);
         let mut present = RoaringBitmap::new();
-        for (day, mut rows) in per_day {
-            rows.sort_unstable();
-            if let Some(d) = self.days.get_mut(&day) {
-                d.remove_all(involved);
+        for ((day, m), (before, after)) in changes {
+            let levels = self.repeats.entry(day).or_default();
+            // Level k holds the members with at least k + 2 events that day.
+            let (lo, hi) = (before.min(after) as usize, before.max(after) as usize);
+            if levels.len() + 1 < hi {
+                levels.resize_with(hi - 1, Bitmap::default);
             }
-            for level in self.repeats.get_mut(&day).into_iter().flatten() {
-                level.remove_all(involved);
+            for level in levels
+                .iter_mut()
+                .take(hi.saturating_sub(1))
+                .skip(lo.saturating_sub(1))
+            {
+                if after > before {
+                    level.make_mut().insert(m);
+                } else {
+                    level.make_mut().remove(m);
+                }
             }
-            let distinct =
-                RoaringBitmap::from_sorted_iter(rows.chunk_by(|a, b| a == b).map(|run| run[0]))
-                    .expect("sorted");
-            self.add_repeats(day, &rows, &RoaringBitmap::new());
-            self.days.entry(day).or_default().add_all(&distinct);
-            present |= distinct;
+            while levels.last().is_some_and(|l| l.is_empty()) {
+                levels.pop();
+            }
+            if levels.is_empty() {
+                self.repeats.remove(&day);
+            }
+            let bitmap = self.days.entry(day).or_default();
+            match (before, after) {
+                (0, _) => {
+                    bitmap.make_mut().insert(m);
+                }
+                (_, 0) => {
+                    bitmap.make_mut().remove(m);
+                }
+                _ => {}
+            }
+            if after > 0 {
+                present.insert(m);
+            }
         }
-        self.any.remove_all(involved);
+        // `any`: the members that lost every event leave it, those that got some enter.
+        for (m, mine) in &per_member {
+            if mine.is_empty() {
+                present.remove(*m);
+                self.any.make_mut().remove(*m);
+            }
+        }
         self.any.add_all(&present);
         self.lifetime
             .set(per_member.iter().map(|(m, mine)| (*m, mine.len())));
