@@ -186,6 +186,11 @@ impl IdentityStore {
         }
     }
 
+    /// The type whose limit merging the profiles of rows `a` and `b` would break.
+    pub(crate) fn merge_conflict(&self, a: RowId, b: RowId) -> Option<TypeId> {
+        self.graph.merge_conflict(&self.rules(), a, b)
+    }
+
     fn rules(&self) -> Vec<Rule> {
         self.defs
             .iter()

@@ -18,19 +18,20 @@ pub(crate) fn value(lit: &ast::Literal) -> Value {
     }
 }
 
+fn cmp_op(op: ast::CmpOp) -> CmpOp {
+    match op {
+        ast::CmpOp::Eq => CmpOp::Eq,
+        ast::CmpOp::Ne => CmpOp::Ne,
+        ast::CmpOp::Lt => CmpOp::Lt,
+        ast::CmpOp::Le => CmpOp::Le,
+        ast::CmpOp::Gt => CmpOp::Gt,
+        ast::CmpOp::Ge => CmpOp::Ge,
+    }
+}
+
 fn predicate(test: &Test) -> Predicate {
     match test {
-        Test::Cmp(op, lit) => {
-            let op = match op {
-                ast::CmpOp::Eq => CmpOp::Eq,
-                ast::CmpOp::Ne => CmpOp::Ne,
-                ast::CmpOp::Lt => CmpOp::Lt,
-                ast::CmpOp::Le => CmpOp::Le,
-                ast::CmpOp::Gt => CmpOp::Gt,
-                ast::CmpOp::Ge => CmpOp::Ge,
-            };
-            Predicate::Cmp(op, value(lit))
-        }
+        Test::Cmp(op, lit) => Predicate::Cmp(cmp_op(*op), value(lit)),
         Test::In(lits) => Predicate::In(lits.iter().map(value).collect()),
         Test::Between(lo, hi) => Predicate::Between(value(lo), value(hi)),
         Test::Null { negated: false } => Predicate::IsNull,
@@ -106,14 +107,7 @@ fn convert(expr: &Expr, out: &mut Vec<NodeSpans>) -> Result<Segment> {
             out.push(spans(*span, id_type.span));
             Segment::Identifiers {
                 id_type: id_type.text.clone(),
-                op: match op {
-                    ast::CmpOp::Eq => crate::segment::CmpOp::Eq,
-                    ast::CmpOp::Ne => crate::segment::CmpOp::Ne,
-                    ast::CmpOp::Lt => crate::segment::CmpOp::Lt,
-                    ast::CmpOp::Le => crate::segment::CmpOp::Le,
-                    ast::CmpOp::Gt => crate::segment::CmpOp::Gt,
-                    ast::CmpOp::Ge => crate::segment::CmpOp::Ge,
-                },
+                op: cmp_op(*op),
                 count: *count,
             }
         }

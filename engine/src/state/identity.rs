@@ -43,6 +43,15 @@ fn started_member_id(store: &IdentityStore, ids: &[Ident], taken: &dyn Fn(&str) 
         .expect("some suffix is free")
 }
 
+/// The row of a profile an observation starts: a new member named by
+/// [`started_member_id`].
+fn start_row(store: &IdentityStore, ids: &[Ident], dict: &mut crate::members::MemberDict) -> RowId {
+    let id = started_member_id(store, ids, &|id| dict.own_row(id).is_some());
+    dict.resolve_or_create(&id)
+        .expect("fewer than 4 billion members")
+        .0
+}
+
 /// Logs and replays one observation and applies what it did to the data.
 pub(crate) fn observe(
     state: &mut State,
@@ -62,10 +71,7 @@ pub(crate) fn observe(
         } = &mut *state;
         let identity = Arc::make_mut(identity);
         identity.observe(kind, at, members, ids, &mut |store, ids| {
-            let id = started_member_id(store, ids, &|id| dict.own_row(id).is_some());
-            let (row, _) = dict
-                .resolve_or_create(&id)
-                .expect("fewer than 4 billion members");
+            let row = start_row(store, ids, dict);
             created = Some(row);
             row
         })
@@ -562,16 +568,7 @@ pub(crate) fn apply(
                     "{what}; nothing was changed"
                 )));
             }
-            let rules: Vec<crate::identity::graph::Rule> = state
-                .identity
-                .defs()
-                .iter()
-                .map(|d| crate::identity::graph::Rule {
-                    limit: d.limit,
-                    priority: d.priority,
-                })
-                .collect();
-            if let Some(t) = state.identity.graph().merge_conflict(&rules, ra, rb) {
+            if let Some(t) = state.identity.merge_conflict(ra, rb) {
                 let def = &state.identity.defs()[t as usize];
                 return Err(Error::Conflict(format!(
                     "merging '{a}' and '{b}' would give one profile more than {} {} value{} \
@@ -610,12 +607,8 @@ pub(crate) fn apply(
                     members: dict,
                     ..
                 } = &mut *state;
-                Arc::make_mut(identity).unmerge(*observation, &mut |store, ids| {
-                    let id = started_member_id(store, ids, &|id| dict.own_row(id).is_some());
-                    dict.resolve_or_create(&id)
-                        .expect("fewer than 4 billion members")
-                        .0
-                })
+                Arc::make_mut(identity)
+                    .unmerge(*observation, &mut |store, ids| start_row(store, ids, dict))
             };
             state.attrs.grow(state.members.len());
             touched.created = true;

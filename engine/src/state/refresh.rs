@@ -195,13 +195,14 @@ impl State {
                         {
                             // Members no longer live (an absorbed member id) are not
                             // evaluated: they leave.
-                            let evaluated = if self.members.has_aliases() {
-                                &touched.members & self.members.live().as_ref()
+                            let chunks = if self.members.has_aliases() {
+                                Chunks::from_roaring(
+                                    &(&touched.members & self.members.live().as_ref()),
+                                )
                             } else {
-                                touched.members.clone()
+                                Chunks::from_roaring(&touched.members)
                             };
-                            members =
-                                Some((touched.members.len(), Chunks::from_roaring(&evaluated)));
+                            members = Some((touched.members.len(), chunks));
                         }
                         members.as_ref().map(|(_, c)| c)
                     };
