@@ -5,21 +5,34 @@ Runs every named question of bench/src/workloads.rs in memberdb (the `answers` b
 the same question written in SQL here, on the same members / events / tags files, and fails
 if any answer differs.
 
-    python3 bench/peers/check_duckdb.py DATA_DIR [NOW]
+    python3 bench/peers/check_duckdb.py DATA_DIR [NOW] [--identities]
 
 The SQL spells out DESIGN section 3: the live members are every member_id in any file; a
 comparison never matches NULL, and NOT is a complement, so every predicate is wrapped in
 coalesce(..., false) to get two-valued logic; windows are relative to NOW.
+
+With --identities, memberdb declares the identifier types of identity_model.py and loads
+DATA_DIR/identities.parquet, so every answer is over merged profiles (DESIGN section 11); here
+the model replays the same observations into an id map, and the views below are the files
+joined to it: a profile's events and tags are its member ids' together, each attribute by its
+merge rule over its member ids in row order (NULL never counts). The profiles themselves
+(every live member, the ids merged into it, its identifiers) must be the model's too.
 """
+import csv
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import duckdb
 
-DATA = sys.argv[1]
-NOW = sys.argv[2] if len(sys.argv) > 2 else "2026-11-01T00:00:00Z"
+import identity_model
+
+ARGS = [a for a in sys.argv[1:] if a != "--identities"]
+IDENTITIES = "--identities" in sys.argv[1:]
+DATA = ARGS[0]
+NOW = ARGS[1] if len(ARGS) > 1 else "2026-11-01T00:00:00Z"
 NOW_SQL = f"TIMESTAMPTZ '{NOW.replace('T', ' ').replace('Z', '+00')}'"
 
 
@@ -314,22 +327,74 @@ def funnel_rows(con, funnel, now):
     return rows
 
 
-def main():
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+def file_views(con):
+    """The files as they are: members, events (`row`: the file's row order, the order
+    events of equal time were written in) and tags; every member_id seen anywhere is a live
+    member, one without a members row has NULLs."""
     con.execute(f"CREATE VIEW members_file AS SELECT * FROM read_parquet('{DATA}/members.parquet')")
-    # `row`: the file's row order, the order events of equal time were written in.
     con.execute(
         f"CREATE VIEW events AS SELECT * EXCLUDE (file_row_number), file_row_number AS row "
         f"FROM read_parquet('{DATA}/events.parquet', file_row_number = true)"
     )
     con.execute(f"CREATE VIEW tags AS SELECT * FROM read_parquet('{DATA}/tags.parquet')")
-    # Every member_id seen anywhere is a live member; one without a members row has NULLs.
     con.execute(
         "CREATE VIEW members AS SELECT l.member_id, m.* EXCLUDE (member_id) FROM "
         "(SELECT member_id FROM members_file UNION SELECT member_id FROM events "
         "UNION SELECT member_id FROM tags) l LEFT JOIN members_file m USING (member_id)"
     )
+
+
+def profile_views(con, workdir):
+    """The files joined to the model's id map: a live member per profile. Returns the model."""
+    for name in ["members", "events", "tags", "identities"]:
+        con.execute(
+            f"CREATE VIEW {name}_rows AS SELECT * FROM "
+            f"read_parquet('{DATA}/{name}.parquet', file_row_number = true)"
+        )
+    model = identity_model.replay(con)
+    path = os.path.join(workdir, "idmap.csv")
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(model.id_map())
+    con.execute(
+        f"CREATE TABLE idmap AS SELECT * FROM read_csv('{path}', header = false, "
+        "columns = {'member_id': 'VARCHAR', 'profile': 'VARCHAR', 'row': 'BIGINT'})"
+    )
+    con.execute(
+        "CREATE VIEW events AS SELECT m.profile AS member_id, e.* EXCLUDE (member_id, file_row_number), "
+        "e.file_row_number AS row FROM events_rows e JOIN idmap m ON m.member_id = e.member_id"
+    )
+    con.execute(
+        "CREATE VIEW tags AS SELECT DISTINCT m.profile AS member_id, t.tag "
+        "FROM tags_rows t JOIN idmap m ON m.member_id = t.member_id"
+    )
+    rules = {
+        "LATEST": "arg_max(f.{c}, m.row) FILTER (WHERE f.{c} IS NOT NULL)",
+        "EARLIEST": "arg_min(f.{c}, m.row) FILTER (WHERE f.{c} IS NOT NULL)",
+        "MIN": "min(f.{c})",
+        "MAX": "max(f.{c})",
+        "SUM": "sum(f.{c})",
+    }
+    columns = [
+        r[0] for r in con.execute("DESCRIBE members_rows").fetchall()
+        if r[0] not in ("member_id", "file_row_number")
+    ]
+    merged = ", ".join(
+        rules[identity_model.MERGE_RULES.get(c, "LATEST")].format(c=c) + f" AS {c}" for c in columns
+    )
+    con.execute(
+        f"CREATE VIEW members AS SELECT m.profile AS member_id, {merged} "
+        "FROM idmap m LEFT JOIN members_rows f ON f.member_id = m.member_id GROUP BY m.profile"
+    )
+    return model
+
+
+def main():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    workdir = tempfile.mkdtemp()
+    model = profile_views(con, workdir) if IDENTITIES else None
+    if not IDENTITIES:
+        file_views(con)
     for view, (k, x, order, over) in SCORES.items():
         con.execute(
             f"CREATE VIEW {view} AS SELECT member_id, "
@@ -339,14 +404,31 @@ def main():
     # A built `answers` binary (CI passes the one run-peers built), or cargo run.
     answers = os.environ.get("MEMBERDB_ANSWERS_BIN")
     profile = ["--release"] if os.environ.get("MEMBERDB_RELEASE") else []
+    setup = ["--identities", identity_model.setup_statements()] if IDENTITIES else []
     command = (
-        [answers, DATA, NOW]
+        [answers, DATA, NOW, *setup]
         if answers
-        else ["cargo", "run", "-q", *profile, "-p", "memberdb-bench", "--bin", "answers", "--", DATA, NOW]
+        else ["cargo", "run", "-q", *profile, "-p", "memberdb-bench", "--bin", "answers", "--", DATA, NOW, *setup]
     )
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     ours = {a["name"]: a for a in map(json.loads, out.splitlines())}
     failures = 0
+    if IDENTITIES:
+        mine = {
+            m: (sorted(aliases), sorted(tuple(i) for i in ids))
+            for m, aliases, ids in ours.pop("profiles")["profiles"]
+        }
+        theirs = model.profiles()
+        merged = sum(1 for aliases, _ in theirs.values() if aliases)
+        ok = mine == theirs
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} profiles: memberdb {len(mine)} live, model {len(theirs)} "
+              f"({merged} merged profiles, {sum(len(a) for a, _ in theirs.values())} aliases, "
+              f"{sum(len(i) for _, i in theirs.values())} identifiers)")
+        if not ok:
+            differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            for k in differ[:10]:
+                print(f"  {k}: memberdb {mine.get(k)}, model {theirs.get(k)}")
     for name, cond in {**COUNTS, **TRAIT_COUNTS}.items():
         theirs = con.execute(f"SELECT count(*) FROM members WHERE {cond}").fetchone()[0]
         mine = ours[name]["count"]
@@ -413,7 +495,8 @@ def main():
         len(COUNTS) + len(BREAKDOWNS) + len(BREAKDOWN_STATEMENTS)
         + len(TRAIT_STATEMENTS) + len(TRAIT_COUNTS) + 2 * (len(SEQUENCES) + len(FUNNELS))
     )
-    print(f"all {total} answers agree with DuckDB {duckdb.__version__}")
+    over = " over merged profiles (and the profiles with the model's)" if IDENTITIES else ""
+    print(f"all {total} answers agree with DuckDB {duckdb.__version__}{over}")
 
 
 if __name__ == "__main__":

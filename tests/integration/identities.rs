@@ -204,6 +204,20 @@ fn limits_blocked_values_and_bad_requests_change_nothing() {
     let r = db.link(Some("M1"), &[("phone", "13999999999")]).unwrap();
     assert_eq!(r.dropped.len(), 1, "{r:?}");
     assert_eq!(db.lookup_identifier("phone", "13999999999").unwrap(), None);
+    // Without the member id, M1's OpenID with a new phone: the OpenID (the lowest
+    // priority) is dropped and the phone starts a profile named after it, not after the
+    // OpenID it does not hold.
+    db.link(Some("M1"), &[("openid", "oM1")]).unwrap();
+    let r = db
+        .link(None, &[("openid", "oM1"), ("phone", "13999999998")])
+        .unwrap();
+    assert_eq!(r.member_id.as_deref(), Some("phone:13999999998"), "{r:?}");
+    assert_eq!(
+        db.lookup_identifier("openid", "oM1").unwrap().as_deref(),
+        Some("M1")
+    );
+    db.unmerge("phone:13999999998", r.observation.unwrap())
+        .unwrap();
     // Unknown type: the closest is named.
     let e = db.link(None, &[("phnoe", "1")]).unwrap_err().to_string();
     assert!(e.contains("phone"), "{e}");

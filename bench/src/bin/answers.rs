@@ -3,10 +3,16 @@
 //! `bench/peers/check_duckdb.py` to compare with DuckDB. Each count is asked twice and must
 //! not change (the second answer may come from caches built by the first).
 //!
-//!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW
+//!     cargo run --release -p memberdb-bench --bin answers -- DIR NOW [--identities SETUP]
+//!
+//! With `--identities`, each database runs the statements `SETUP` after the load (identifier
+//! declarations, merge rules), then loads `DIR/identities.parquet`, so every answer is over
+//! merged profiles; a first line `{"name": "profiles", "profiles": [[id, [aliases],
+//! [[type, value]]], ...]}` lists every live member with the member ids merged into it and
+//! its profile's identifiers.
 
 use memberdb::query::Output;
-use memberdb::{Clock, Database, InputKind, OpenOptions, Timestamp, Value};
+use memberdb::{Clock, Database, FindOptions, InputKind, OpenOptions, Segment, Timestamp, Value};
 use memberdb_bench::workloads::{
     TRAIT_DEFINITIONS, breakdown_questions, breakdown_statements, count_questions,
     funnel_statements, sequence_statements, trait_statements,
@@ -24,14 +30,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(args.next().ok_or("usage: answers DIR NOW")?);
     let now = args.next().ok_or("usage: answers DIR NOW")?;
     let now = Timestamp::parse(&now).ok_or("NOW is not a timestamp")?;
+    let setup = match (args.next().as_deref(), args.next()) {
+        (None, _) => None,
+        (Some("--identities"), Some(setup)) => Some(setup),
+        _ => return Err("usage: answers DIR NOW [--identities SETUP]".into()),
+    };
     let load = |db: &Database| -> Result<(), memberdb::Error> {
         db.load_file(InputKind::Members, dir.join("members.parquet"))?;
         db.load_file(InputKind::Events, dir.join("events.parquet"))?;
         db.load_file(InputKind::Tags, dir.join("tags.parquet"))?;
+        if let Some(setup) = &setup {
+            db.execute(setup, None)?;
+            db.load_file(InputKind::Identities, dir.join("identities.parquet"))?;
+        }
         Ok(())
     };
     let db = Database::in_memory();
     load(&db)?;
+    if setup.is_some() {
+        print_profiles(&db)?;
+    }
     let view = db.as_of(now);
     for q in count_questions() {
         let count = view.count(&q.segment)?;
@@ -77,6 +95,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, statement) in trait_statements() {
         print_answer(&db, name, statement, now)?;
     }
+    Ok(())
+}
+
+/// Every live member with the member ids merged into it and its identifiers.
+fn print_profiles(db: &Database) -> Result<(), Box<dyn std::error::Error>> {
+    let found = db.find(&Segment::all(), &FindOptions::default())?;
+    let mut profiles = Vec::with_capacity(found.rows.len());
+    for row in &found.rows {
+        let record = db
+            .member(&row.member_id)
+            .ok_or_else(|| format!("{} is listed but not found", row.member_id))?;
+        profiles.push(serde_json::json!([
+            record.member_id,
+            record.aliases,
+            record.identifiers
+        ]));
+    }
+    println!(
+        "{}",
+        serde_json::json!({"name": "profiles", "profiles": profiles})
+    );
     Ok(())
 }
 

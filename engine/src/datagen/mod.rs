@@ -13,6 +13,13 @@
 //! product views, carts, coupon claims and redemptions (a redemption always follows a claim
 //! of the same coupon), purchases with an amount and a store, surveys, bookings, shares.
 //! Scalper suspects claim the same coupon in several cities within two days.
+//!
+//! `identities.parquet` holds identity observations beyond the members' own identifier
+//! attributes (DESIGN section 11), like the seeds': a second OpenID (a mini-program)
+//! seen with a member's UnionID, fans of the official account who are not members yet
+//! (an OpenID and a UnionID), some of whom later bind a phone (a member's: the fan and the
+//! member are one person), members registered twice (a member id seen with another
+//! member's phone), a store's shared phone and a test e-mail given by several members.
 
 mod vocab;
 
@@ -40,15 +47,24 @@ use vocab::*;
 const BLOCK: u64 = 32 * 1024;
 
 /// The generator's version: it changes when the same seed gives other rows (2: campaign
-/// sign-ups added; 3: store-QR journeys), so caches of generated data can tell theirs
-/// apart.
-pub const GENERATOR_VERSION: u32 = 3;
+/// sign-ups added; 3: store-QR journeys; 4: identity observations), so caches of
+/// generated data can tell theirs apart.
+pub const GENERATOR_VERSION: u32 = 4;
 
 /// Mixed into a block's seed for the stream of campaign sign-ups.
 const CAMPAIGN_SALT: u64 = 0x6361_6D70_6169_676E;
 
 /// Mixed into a block's seed for the stream of store-QR journeys.
 const JOURNEY_SALT: u64 = 0x6A6F_7572_6E65_7973;
+
+/// Mixed into a block's seed for the stream of identity observations.
+const IDENTITY_SALT: u64 = 0x6964_656E_7469_7479;
+
+/// The phone a store types in for customers who give none (blocked in the sample's
+/// declarations), and a test e-mail address staff use.
+pub const SHARED_PHONE: &str = "13800138000";
+/// See [`SHARED_PHONE`].
+pub const TEST_EMAIL: &str = "test@example.com";
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -89,12 +105,15 @@ pub struct GenSummary {
     pub events: u64,
     /// (member, tag) rows.
     pub tags: u64,
+    /// Identity observation rows.
+    pub identities: u64,
 }
 
 struct Writers {
     members: ArrowWriter<File>,
     events: ArrowWriter<File>,
     tags: ArrowWriter<File>,
+    identities: ArrowWriter<File>,
 }
 
 fn writer(dir: &Path, name: &str, schema: Arc<Schema>) -> Result<ArrowWriter<File>> {
@@ -147,6 +166,19 @@ fn event_schema() -> Arc<Schema> {
     ]))
 }
 
+/// An observation per row: who, if known, then the identifiers seen together (the column
+/// order is the order they are given in: a fan's profile is named after its OpenID).
+fn identity_schema() -> Arc<Schema> {
+    let s = |n: &str| Field::new(n, ArrowType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        s("member_id"),
+        s("openid"),
+        s("unionid"),
+        s("phone"),
+        s("email"),
+    ]))
+}
+
 fn tag_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("member_id", ArrowType::Utf8, false),
@@ -154,7 +186,7 @@ fn tag_schema() -> Arc<Schema> {
     ]))
 }
 
-/// Generates the three files into `out` (created if needed). `progress` is called after
+/// Generates the four files into `out` (created if needed). `progress` is called after
 /// every block with the members done so far.
 pub fn generate(
     config: &GenConfig,
@@ -166,6 +198,7 @@ pub fn generate(
         members: writer(out, "members.parquet", member_schema())?,
         events: writer(out, "events.parquet", event_schema())?,
         tags: writer(out, "tags.parquet", tag_schema())?,
+        identities: writer(out, "identities.parquet", identity_schema())?,
     };
     let mut summary = GenSummary::default();
     let mut start = 0;
@@ -175,15 +208,22 @@ pub fn generate(
         summary.members += end - start;
         summary.events += block.events.num_rows() as u64;
         summary.tags += block.tags.num_rows() as u64;
+        summary.identities += block.identities.num_rows() as u64;
         let fail =
             |e: parquet::errors::ParquetError| Error::Internal(format!("parquet write: {e}"));
         writers.members.write(&block.members).map_err(fail)?;
         writers.events.write(&block.events).map_err(fail)?;
         writers.tags.write(&block.tags).map_err(fail)?;
+        writers.identities.write(&block.identities).map_err(fail)?;
         progress(end);
         start = end;
     }
-    for w in [writers.members, writers.events, writers.tags] {
+    for w in [
+        writers.members,
+        writers.events,
+        writers.tags,
+        writers.identities,
+    ] {
         w.close()
             .map_err(|e| Error::Internal(format!("parquet close: {e}")))?;
     }
@@ -194,6 +234,140 @@ struct Block {
     members: RecordBatch,
     events: RecordBatch,
     tags: RecordBatch,
+    identities: RecordBatch,
+}
+
+/// A member's identifier attributes, as generated.
+#[derive(Default)]
+struct Ids {
+    member: String,
+    phone: Option<String>,
+    email: Option<String>,
+    openid: Option<String>,
+    unionid: Option<String>,
+}
+
+/// A random mainland mobile number (not one of the members').
+fn new_phone(rng: &mut ChaCha8Rng) -> String {
+    format!(
+        "1{}{:09}",
+        [3, 5, 7, 8, 9][rng.random_range(0..5)],
+        rng.random_range(0..1_000_000_000u64)
+    )
+}
+
+/// Identity observation rows of one block.
+#[derive(Default)]
+struct IdentityRows {
+    member_id: StringBuilder,
+    openid: StringBuilder,
+    unionid: StringBuilder,
+    phone: StringBuilder,
+    email: StringBuilder,
+}
+
+/// One observation: a member id, if known, and `[openid, unionid, phone, email]`.
+type Observation<'a> = (Option<&'a str>, [Option<&'a str>; 4]);
+
+impl IdentityRows {
+    fn push(&mut self, (member, [openid, unionid, phone, email]): Observation<'_>) {
+        self.member_id.append_option(member);
+        self.openid.append_option(openid);
+        self.unionid.append_option(unionid);
+        self.phone.append_option(phone);
+        self.email.append_option(email);
+    }
+
+    /// The observations of a block's members (`ids`), drawn from `rng`: first what is seen
+    /// member by member, then the later phone bindings of new fans and the duplicates.
+    fn generate(rng: &mut ChaCha8Rng, ids: &[Ids]) -> RecordBatch {
+        let mut rows = IdentityRows::default();
+        let with_phone: Vec<&Ids> = ids.iter().filter(|m| m.phone.is_some()).collect();
+        let random_phone = |rng: &mut ChaCha8Rng| -> Option<&str> {
+            (!with_phone.is_empty())
+                .then(|| {
+                    with_phone[rng.random_range(0..with_phone.len())]
+                        .phone
+                        .as_deref()
+                })
+                .flatten()
+        };
+        let mut fans: Vec<(String, String)> = Vec::new();
+        for m in ids {
+            // A mini-program's OpenID seen with the member's UnionID.
+            if let Some(unionid) = &m.unionid
+                && rng.random_bool(0.3)
+            {
+                let openid = format!("o{:016x}", rng.random::<u64>());
+                rows.push((None, [Some(&openid), Some(unionid), None, None]));
+            }
+            // A fan of the official account who is not a member yet.
+            if rng.random_bool(0.05) {
+                let openid = format!("o{:016x}", rng.random::<u64>());
+                let unionid = format!("u{:016x}", rng.random::<u64>());
+                rows.push((None, [Some(&openid), Some(&unionid), None, None]));
+                fans.push((openid, unionid));
+            }
+            // The store's phone typed in for a customer who gave none, or the test e-mail.
+            if let Some(openid) = &m.openid
+                && rng.random_bool(0.004)
+            {
+                rows.push((None, [Some(openid), None, Some(SHARED_PHONE), None]));
+            }
+            if rng.random_bool(0.002) {
+                rows.push((Some(&m.member), [None, None, None, Some(TEST_EMAIL)]));
+            }
+            // A new phone typed in the mini-program by a member who has one (`LIMIT 1`: the
+            // OpenID is dropped and the new phone starts a profile of its own).
+            if let (Some(openid), Some(_)) = (&m.openid, &m.phone)
+                && rng.random_bool(0.01)
+            {
+                let phone = new_phone(rng);
+                rows.push((None, [Some(openid), None, Some(&phone), None]));
+            }
+        }
+        // Later: 40% of the fans bind a phone, half of them a member's (the same person).
+        for (openid, _) in &fans {
+            if rng.random_bool(0.4) {
+                let own = new_phone(rng);
+                let phone = if rng.random_bool(0.5) {
+                    random_phone(rng).map(str::to_string).unwrap_or(own)
+                } else {
+                    own
+                };
+                rows.push((None, [Some(openid), None, Some(&phone), None]));
+            }
+        }
+        // Members registered twice: a member id seen with another member's phone (merged
+        // when it has no phone of its own; a family's shared phone merges people wrongly)
+        // or e-mail (`LIMIT 2`).
+        let with_email: Vec<&Ids> = ids.iter().filter(|m| m.email.is_some()).collect();
+        for m in ids {
+            if rng.random_bool(0.02)
+                && let Some(phone) = random_phone(rng)
+            {
+                rows.push((Some(&m.member), [None, None, Some(phone), None]));
+            }
+            if !with_email.is_empty() && rng.random_bool(0.01) {
+                let email = with_email[rng.random_range(0..with_email.len())]
+                    .email
+                    .as_deref();
+                rows.push((Some(&m.member), [None, None, None, email]));
+            }
+        }
+        rows.finish()
+    }
+
+    fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.member_id.finish()),
+            Arc::new(self.openid.finish()),
+            Arc::new(self.unionid.finish()),
+            Arc::new(self.phone.finish()),
+            Arc::new(self.email.finish()),
+        ];
+        RecordBatch::try_new(identity_schema(), columns).expect("columns match the schema")
+    }
 }
 
 /// Event rows of one block, column by column.
@@ -335,6 +509,7 @@ impl Block {
         let mut tag_member = StringBuilder::new();
         let mut tag_name = StringBuilder::new();
         let mut events = EventRows::default();
+        let mut ids: Vec<Ids> = Vec::with_capacity((end - start) as usize);
 
         for index in start..end {
             let id = format!("M{:08}", index + 1);
@@ -371,27 +546,33 @@ impl Block {
             } else {
                 subscribed.append_null();
             }
-            if rng.random_bool(0.85) {
-                phone.append_value(format!(
+            let member_phone = rng.random_bool(0.85).then(|| {
+                format!(
                     "1{}{:09}",
                     [3, 5, 7, 8, 9][index as usize % 5],
                     (index * 7_919 + 13) % 1_000_000_000
-                ));
-            } else {
-                phone.append_null();
-            }
-            email.append_option(
-                rng.random_bool(0.4)
-                    .then(|| format!("user{}@example.com", index + 1)),
-            );
-            openid.append_option(
-                rng.random_bool(0.7)
-                    .then(|| format!("o{:016x}", rng.random::<u64>())),
-            );
-            unionid.append_option(
-                rng.random_bool(0.5)
-                    .then(|| format!("u{:016x}", rng.random::<u64>())),
-            );
+                )
+            });
+            phone.append_option(member_phone.as_deref());
+            let member_email = rng
+                .random_bool(0.4)
+                .then(|| format!("user{}@example.com", index + 1));
+            email.append_option(member_email.as_deref());
+            let member_openid = rng
+                .random_bool(0.7)
+                .then(|| format!("o{:016x}", rng.random::<u64>()));
+            openid.append_option(member_openid.as_deref());
+            let member_unionid = rng
+                .random_bool(0.5)
+                .then(|| format!("u{:016x}", rng.random::<u64>()));
+            unionid.append_option(member_unionid.as_deref());
+            ids.push(Ids {
+                member: id.clone(),
+                phone: member_phone,
+                email: member_email,
+                openid: member_openid,
+                unionid: member_unionid,
+            });
 
             let mut scalper = false;
             for (tag, density) in TAGS {
@@ -606,6 +787,11 @@ impl Block {
             }
         }
 
+        let mut identity_rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (start / BLOCK).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ IDENTITY_SALT,
+        );
+        let identities = IdentityRows::generate(&mut identity_rng, &ids);
+
         let member_columns: Vec<ArrayRef> = vec![
             Arc::new(member_id.finish()),
             Arc::new(city.finish()),
@@ -632,6 +818,7 @@ impl Block {
                 vec![Arc::new(tag_member.finish()), Arc::new(tag_name.finish())],
             )
             .expect("columns match the schema"),
+            identities,
         }
     }
 }
@@ -653,6 +840,11 @@ mod tests {
         assert_eq!(a.members, b.members);
         assert_eq!(a.events, b.events);
         assert_eq!(a.tags, b.tags);
+        assert_eq!(a.identities, b.identities);
+        assert!(
+            a.identities.num_rows() > 30,
+            "observations beyond the attributes"
+        );
         assert!(a.events.num_rows() > 300, "about ten events per member");
         let other = Block::generate(&GenConfig { seed: 8, ..config }, 0, 300);
         assert_ne!(a.events, other.events);

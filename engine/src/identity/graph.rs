@@ -136,14 +136,14 @@ impl Graph {
 
     /// Replays observation `obs`: the explicit `members` (never dropped) and identifiers
     /// `ids` (blocked and repeated ones already taken out), in order. `new_row` gives the
-    /// row of a profile this observation starts.
+    /// row of a profile this observation starts, from the identifiers it keeps.
     pub(crate) fn observe(
         &mut self,
         rules: &[Rule],
         obs: u32,
         members: &[RowId],
         ids: &[Ident],
-        new_row: &mut dyn FnMut() -> RowId,
+        new_row: &mut dyn FnMut(&[Ident]) -> RowId,
     ) -> Step {
         let mut step = Step::default();
         let mut kept: Vec<Ident> = ids.to_vec();
@@ -176,7 +176,7 @@ impl Graph {
                     return step;
                 }
                 step.created = true;
-                new_row()
+                new_row(&kept)
             }
         };
         for &other in matched.iter().skip(1) {
@@ -271,7 +271,7 @@ mod tests {
         members: &[RowId],
         ids: &[Ident],
     ) -> Step {
-        g.observe(&RULES, obs, members, ids, &mut || {
+        g.observe(&RULES, obs, members, ids, &mut |_| {
             *next += 1;
             *next - 1
         })

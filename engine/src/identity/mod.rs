@@ -434,7 +434,7 @@ impl IdentityStore {
         let mut graph = std::mem::take(&mut self.graph);
         let step = {
             let this: &IdentityStore = self;
-            let mut make = || created.unwrap_or_else(|| new_row(this, &ids));
+            let mut make = |kept: &[Ident]| created.unwrap_or_else(|| new_row(this, kept));
             graph.observe(&rules, id, &members, &ids, &mut make)
         };
         self.graph = graph;

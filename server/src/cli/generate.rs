@@ -9,7 +9,8 @@ use memberdb::datagen::{GenConfig, generate, today_midnight};
 /// Arguments of `memberdb gen`.
 #[derive(clap::Args)]
 pub(crate) struct GenArgs {
-    /// Directory to write members.parquet, events.parquet and tags.parquet into.
+    /// Directory to write members.parquet, events.parquet, tags.parquet and identities.parquet
+    /// into.
     #[arg(long)]
     out: PathBuf,
     /// Number of members.
@@ -45,10 +46,12 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
     let summary = generate(&config, &args.out, &mut |done| bar.set_position(done))?;
     bar.finish_and_clear();
     eprintln!(
-        "wrote {} members, {} events, {} tags to {} in {:.1}s (seed {}, end {})",
+        "wrote {} members, {} events, {} tags, {} identity observations to {} in {:.1}s \
+         (seed {}, end {})",
         summary.members,
         summary.events,
         summary.tags,
+        summary.identities,
         args.out.display(),
         started.elapsed().as_secs_f64(),
         args.seed,
