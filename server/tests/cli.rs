@@ -776,6 +776,12 @@ fn load_identities_links_profiles_and_a_bad_file_changes_nothing() {
         "{}",
         text(&o.stderr)
     );
+    // The profile the last row starts is a new member.
+    assert!(
+        text(&o.stderr).contains("(1 new members)"),
+        "{}",
+        text(&o.stderr)
+    );
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "member_id,phnoe\nM2,1\n").unwrap();
     let o = memberdb(&["load", "--db", db, "--identities", bad.to_str().unwrap()]);

@@ -119,7 +119,16 @@ impl StagedIdentities {
                     continue;
                 }
                 let members: Vec<u32> = member.into_iter().collect();
-                crate::state::identity::observe(state, ObsKind::Link, &members, &ids, 0, touched)?;
+                let observed = crate::state::identity::observe(
+                    state,
+                    ObsKind::Link,
+                    &members,
+                    &ids,
+                    0,
+                    touched,
+                )?;
+                // A profile started by an observation is a new member (`openid:o...`).
+                report.new_members += u64::from(observed.step.created);
             }
         }
         if ignored > 0 {
