@@ -16,9 +16,9 @@ fn readers_see_whole_bulk_loads_and_every_acknowledged_write() {
     let writer = {
         let (db, acked, done) = (db.clone(), acked.clone(), done.clone());
         std::thread::spawn(move || {
-            // bulk loads only (write numbers 3, 10, 17, ...): LOAD_ROWS members each
+            // bulk loads only (write numbers 3, 12, 21, ...): LOAD_ROWS members each
             for n in 0..40u64 {
-                workload::apply(&db, 3 + 7 * n).unwrap();
+                workload::apply(&db, workload::BULK_LOAD + workload::CYCLE * n).unwrap();
                 acked.store(n + 1, Ordering::SeqCst);
             }
             done.store(true, Ordering::SeqCst);

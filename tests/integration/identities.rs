@@ -739,3 +739,32 @@ mod events_over_profiles {
         }
     }
 }
+
+#[test]
+fn groups_reading_nothing_of_a_merge_still_lose_the_absorbed_id() {
+    // `ALL` and a group on an attribute neither profile changes: an absorbed member id is
+    // no longer live, so it leaves both (cause merge) and comes back with the unmerge.
+    let db = Database::in_memory();
+    db.define_identifier(def("phone", 1, 1, &[])).unwrap();
+    db.upsert_member("A", &[("city", Some(Value::from("Shanghai")))])
+        .unwrap();
+    db.upsert_member("B", &[("city", Some(Value::from("Shanghai")))])
+        .unwrap();
+    db.define_group("everyone", Segment::all()).unwrap();
+    db.define_group("shanghai", Segment::attr("city").eq("Shanghai"))
+        .unwrap();
+    let stream = |group: &str| -> Vec<String> {
+        db.changes(group, EntryId::ZERO)
+            .unwrap()
+            .map(|e| format!("{} {} {}", e.member_id, e.op.as_str(), e.cause.as_str()))
+            .collect()
+    };
+    let merge = db.merge_members("A", "B").unwrap();
+    assert_eq!(db.count(&Segment::in_group("everyone")).unwrap(), 1);
+    assert_eq!(db.count(&Segment::in_group("shanghai")).unwrap(), 1);
+    db.unmerge("A", merge.observation.unwrap()).unwrap();
+    for group in ["everyone", "shanghai"] {
+        assert_eq!(db.count(&Segment::in_group(group)).unwrap(), 2, "{group}");
+        assert_eq!(stream(group), ["B exit merge", "B enter merge"], "{group}");
+    }
+}

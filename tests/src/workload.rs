@@ -3,12 +3,13 @@
 //! Write `i` touches only members named after `i`, so after a crash the writes a database
 //! holds can be read back: the engine must hold exactly writes `0..n` for some `n` (a
 //! prefix: every acknowledged write, maybe some that were in flight, never a gap), and a
-//! bulk load is there with all its rows or none.
+//! bulk load is there with all its rows or none. Identity links and merges are among the
+//! writes (their observations live in the log and in `identities-<g>.json`).
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use memberdb::{Database, Result, Timestamp, Value};
+use memberdb::{Database, IdentifierDef, Result, Timestamp, Value};
 
 /// Members in each bulk load.
 pub const LOAD_ROWS: usize = 200;
@@ -21,16 +22,40 @@ pub enum Kind {
     Event,
     BulkLoad,
     Untag,
+    /// A phone and an OpenID seen together: a profile started, named `phone:p<i>`.
+    Link,
+    /// Two profiles started, an event for the second, then `MEMBER.MERGE` of the two.
+    Merge,
 }
 
+/// The kinds repeat every `CYCLE` writes; write `BULK_LOAD + CYCLE * n` is a bulk load.
+pub const CYCLE: u64 = 9;
+/// See [`CYCLE`].
+pub const BULK_LOAD: u64 = 3;
+
 pub fn kind(i: u64) -> Kind {
-    match i % 7 {
+    match i % CYCLE {
         0 | 4 => Kind::Upsert,
         1 | 5 => Kind::Tag,
         2 => Kind::Event,
-        3 => Kind::BulkLoad,
-        _ => Kind::Untag,
+        BULK_LOAD => Kind::BulkLoad,
+        6 => Kind::Untag,
+        7 => Kind::Link,
+        _ => Kind::Merge,
     }
+}
+
+/// Declares the identifier types the links use (again: the same rules are no change).
+fn declare_identifiers(db: &Database) -> Result<()> {
+    for (name, priority) in [("phone", 1), ("openid", 2)] {
+        db.define_identifier(IdentifierDef {
+            name: name.into(),
+            limit: 1,
+            priority,
+            blocked: Vec::new(),
+        })?;
+    }
+    Ok(())
 }
 
 fn member(i: u64) -> String {
@@ -79,6 +104,75 @@ pub fn apply(db: &Database, i: u64) -> Result<()> {
             db.add_tags(&id, &["tagged", "to_remove"])?;
             db.remove_tags(&id, &["to_remove"])
         }
+        Kind::Link => {
+            declare_identifiers(db)?;
+            db.link(
+                None,
+                &[("phone", &format!("p{i}")), ("openid", &format!("o{i}"))],
+            )
+            .map(drop)
+        }
+        Kind::Merge => {
+            declare_identifiers(db)?;
+            db.link(None, &[("phone", &format!("p{i}"))])?;
+            db.link(None, &[("openid", &format!("o{i}"))])?;
+            db.add_event(
+                &format!("openid:o{i}"),
+                "merged_write",
+                Timestamp(1_700_000_000_000_000 + i as i64),
+                &[("seq", Some(Value::Int(i as i64)))],
+            )?;
+            db.merge_members(&format!("phone:p{i}"), &format!("openid:o{i}"))
+                .map(drop)
+        }
+    }
+}
+
+/// Whether link or merge `i` is there (`Err` for half of one observation).
+fn holds_identity(db: &Database, i: u64, k: Kind) -> std::result::Result<bool, String> {
+    let lookup = |t: &str, v: String| {
+        db.lookup_identifier(t, &v)
+            .map_err(|e| format!("write {i}: lookup {t}: {e}"))
+    };
+    if db.identifiers().len() < 2 {
+        // declared by the first link or merge: not there yet
+        return Ok(false);
+    }
+    let canonical = format!("phone:p{i}");
+    let phone = lookup("phone", format!("p{i}"))?;
+    let openid = lookup("openid", format!("o{i}"))?;
+    match k {
+        Kind::Link => match (phone, openid) {
+            (None, None) => Ok(false),
+            (Some(p), Some(o)) if p == canonical && o == canonical => Ok(true),
+            other => Err(format!("write {i}: half a link: {other:?}")),
+        },
+        _ => {
+            if openid.as_deref() != Some(canonical.as_str()) {
+                // not merged (yet): the last write in flight
+                return Ok(false);
+            }
+            let m = db
+                .member(&format!("openid:o{i}"))
+                .ok_or(format!("write {i}: the alias is unknown"))?;
+            // the event written for the absorbed id is the profile's
+            let event = memberdb::Segment::did("merged_write")
+                .filter(memberdb::PropFilter::prop("seq").eq(i as i64))
+                .into();
+            let found = db
+                .find(&event, &memberdb::FindOptions::default())
+                .map_err(|e| e.to_string())?;
+            let owners: Vec<&str> = found.rows.iter().map(|r| r.member_id.as_str()).collect();
+            if m.member_id != canonical
+                || m.aliases != [format!("openid:o{i}")]
+                || owners != [canonical.as_str()]
+            {
+                return Err(format!(
+                    "write {i}: a wrong merge: {m:?}, event of {owners:?}"
+                ));
+            }
+            Ok(true)
+        }
     }
 }
 
@@ -105,6 +199,7 @@ pub fn holds(db: &Database, i: u64) -> std::result::Result<bool, String> {
                 )),
             }
         }
+        k @ (Kind::Link | Kind::Merge) => holds_identity(db, i, k),
         k => {
             let Some(m) = db.member(&id) else {
                 return Ok(false);

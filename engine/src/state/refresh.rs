@@ -68,7 +68,9 @@ struct Marks {
 impl Marks {
     /// Marks what reads `touched`'s names.
     fn of(state: &State, touched: &Touched) -> Marks {
-        let everyone = touched.everything || touched.created;
+        // Members created, merged or split change who is live: every group and trait ranges
+        // over the live members (an absorbed member id leaves even `ALL`).
+        let everyone = touched.everything || touched.created || !touched.merged.is_empty();
         let mut marks = Marks {
             groups: vec![everyone; state.groups.groups.len()],
             traits: vec![everyone; state.traits.traits.len()],
