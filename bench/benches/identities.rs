@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use memberdb::{Database, IdentifierDef, Load, OpenOptions, SyncPolicy, Timestamp, Value};
+// mimalloc, the allocator of the memberdb binary (as in the other benches)
+use memberdb_bench as _;
 
 const MEMBERS: u64 = 1_000_000;
 

@@ -18,8 +18,9 @@
 //! attributes (DESIGN section 11), like the seeds': a second OpenID (a mini-program)
 //! seen with a member's UnionID, fans of the official account who are not members yet
 //! (an OpenID and a UnionID), some of whom later bind a phone (a member's: the fan and the
-//! member are one person), members registered twice (a member id seen with another
-//! member's phone), a store's shared phone and a test e-mail given by several members.
+//! member are one person), a new phone typed by a member who has one, members registered
+//! twice (a member id seen with another member's phone or e-mail), a store's shared phone
+//! and a test e-mail given by several members.
 
 mod vocab;
 

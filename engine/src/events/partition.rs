@@ -5,7 +5,7 @@
 //! per-day bitmaps answer presence (`DID e IN LAST 30 DAYS`) with a union of day bitmaps
 //! plus a scan of the two partial days at the window's edges.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
@@ -399,7 +399,7 @@ impl EventPartition {
         involved: &RoaringBitmap,
         canonical: &dyn Fn(RowId) -> RowId,
     ) -> bool {
-        if (self.any.as_ref() & involved).is_empty() {
+        if self.any.as_ref().is_disjoint(involved) {
             return false;
         }
         let len = self.len();
@@ -408,28 +408,34 @@ impl EventPartition {
             self.by_member
                 .each(&self.members, m, 0..len, |p| positions.push(p));
         }
-        let source = |s: &Option<ChunkedVec<RowId>>, members: &ChunkedVec<RowId>, p: usize| {
-            s.as_ref().map_or(members[p], |s| s[p])
-        };
-        let moves = positions
+        // In position order (the columns are read going forward, not member by member).
+        positions.sort_unstable();
+        // Each event: its member now and the profile its own member id belongs to (looked
+        // up once per member id).
+        let mut profiles: hashbrown::HashMap<RowId, RowId> = hashbrown::HashMap::new();
+        let moves: Vec<(RowId, RowId)> = positions
             .iter()
-            .any(|&p| canonical(source(&self.sources, &self.members, p)) != self.members[p]);
-        if !moves {
+            .map(|&p| {
+                let from = self.members[p];
+                let source = self.sources.as_ref().map_or(from, |s| s[p]);
+                let to = *profiles.entry(source).or_insert_with(|| canonical(source));
+                (from, to)
+            })
+            .collect();
+        if moves.iter().all(|(from, to)| from == to) {
             return false;
         }
         if self.sources.is_none() {
             self.sources = Some(self.members.clone());
         }
-        positions.sort_unstable();
         let mut per_member: BTreeMap<RowId, Vec<u32>> =
             involved.iter().map(|m| (m, Vec::new())).collect();
         // Per (day, member): its events that day before and after. Only the difference is
         // written to the day bitmaps and their repeat levels (a member keeping its events
         // is not taken out and put back).
-        let mut counts: HashMap<(i64, RowId), (u32, u32)> = HashMap::new();
-        for &p in &positions {
-            let from = self.members[p];
-            let to = canonical(source(&self.sources, &self.members, p));
+        let mut counts: hashbrown::HashMap<(i64, RowId), (u32, u32)> =
+            hashbrown::HashMap::with_capacity(positions.len());
+        for (&p, &(from, to)) in positions.iter().zip(&moves) {
             if from != to {
                 self.members.set(p, to);
             }
