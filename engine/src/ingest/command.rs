@@ -199,6 +199,11 @@ impl StagedCommand {
             warnings: self.warnings,
             ..IngestReport::default()
         };
+        // A load of observations alone writes no member data: nothing to settle into the
+        // merged member ids' records afterwards (each merge showed its profile already).
+        if (self.parts.iter()).all(|(_, part)| matches!(part, Part::Identities(_))) {
+            touched.identity_only = true;
+        }
         for (input, part) in self.parts {
             let applied = match part {
                 Part::Members(m) => m.apply(state, touched)?,
