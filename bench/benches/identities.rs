@@ -1,5 +1,6 @@
-//! Identities (DESIGN section 11): `ID.LOOKUP` and `ID.LINK` without a merge on a database
-//! of 1M members each holding a phone, and merging two profiles of 5,000 events each (10,000
+//! Identities (DESIGN section 11): `ID.LOOKUP` (beside the same lookups in a std `HashMap`
+//! from phone to member id) and `ID.LINK` without a merge on a database of 1M members each
+//! holding a phone, and merging two profiles of 5,000 events each (10,000
 //! together) among 1M other events. In process, fsync off: the apply step's cost (the
 //! fsync is the disk's).
 //!
@@ -71,6 +72,18 @@ fn lookup_and_link(c: &mut Criterion) {
             db.lookup_identifier("phone", &phone(i)).unwrap()
         })
     });
+    // The reference: the same lookups in a std HashMap from phone to member id (what an
+    // application would keep beside its data), with the same access pattern.
+    let reference: std::collections::HashMap<String, String> =
+        (0..MEMBERS).map(|i| (phone(i), format!("M{i}"))).collect();
+    let mut i = 0u64;
+    group.bench_function("lookup/std-hashmap-reference", |b| {
+        b.iter(|| {
+            i = (i + 7919) % MEMBERS;
+            reference.get(&phone(i)).cloned()
+        })
+    });
+    drop(reference);
     let mut n = 0u64;
     group.bench_function("link-without-merge/1M-profiles", |b| {
         b.iter(|| {
