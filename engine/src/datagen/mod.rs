@@ -293,7 +293,7 @@ impl IdentityRows {
                 })
                 .flatten()
         };
-        let mut fans: Vec<(String, String)> = Vec::new();
+        let mut fans: Vec<String> = Vec::new();
         for m in ids {
             // A mini-program's OpenID seen with the member's UnionID.
             if let Some(unionid) = &m.unionid
@@ -307,7 +307,7 @@ impl IdentityRows {
                 let openid = format!("o{:016x}", rng.random::<u64>());
                 let unionid = format!("u{:016x}", rng.random::<u64>());
                 rows.push((None, [Some(&openid), Some(&unionid), None, None]));
-                fans.push((openid, unionid));
+                fans.push(openid);
             }
             // The store's phone typed in for a customer who gave none, or the test e-mail.
             if let Some(openid) = &m.openid
@@ -328,7 +328,7 @@ impl IdentityRows {
             }
         }
         // Later: 40% of the fans bind a phone, half of them a member's (the same person).
-        for (openid, _) in &fans {
+        for openid in &fans {
             if rng.random_bool(0.4) {
                 let own = new_phone(rng);
                 let phone = if rng.random_bool(0.5) {
