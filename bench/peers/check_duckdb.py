@@ -389,9 +389,13 @@ def profile_views(con, workdir):
 
 
 def main():
+    with tempfile.TemporaryDirectory() as workdir:
+        check(workdir)
+
+
+def check(workdir):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    workdir = tempfile.mkdtemp()
     model = profile_views(con, workdir) if IDENTITIES else None
     if not IDENTITIES:
         file_views(con)
