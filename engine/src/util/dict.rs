@@ -2,7 +2,7 @@
 //!
 //! Strings live back to back in arena chunks of about 1 MiB (a string never spans two); the
 //! hash tables hold only codes and 32 bits of each string's hash, so a dictionary of ten
-//! million member ids costs about the bytes of the ids plus 17 bytes each, not a heap
+//! million member ids costs about the bytes of the ids plus 20 bytes each, not a heap
 //! allocation per string, and growing a table never hashes a string again.
 //!
 //! Everything is shared copy-on-write, so cloning a dictionary (a checkpoint's snapshot) is
@@ -17,7 +17,6 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use super::chunked::ChunkedVec;
@@ -63,7 +62,81 @@ impl Clone for Arena {
     }
 }
 
-type Shards = Vec<Arc<HashTable<u64>>>;
+type Shards = Vec<Arc<Probes>>;
+
+/// A hash table of `hash32 << 32 | code` entries: open addressing with linear probing over
+/// one array, so that a lookup costs one cache miss for its entry (a table keeping control
+/// bytes apart from its buckets costs two), then the string's to compare.
+#[derive(Clone, Default)]
+struct Probes {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+/// An empty slot (code `u32::MAX` is never given: see [`StrDict::intern`]).
+const EMPTY: u64 = u64::MAX;
+
+impl Probes {
+    fn with_capacity(n: usize) -> Self {
+        let mut table = Probes::default();
+        table.reserve(n);
+        table
+    }
+
+    /// The code of the entry with hash `h` whose string `is` the one looked for.
+    #[inline]
+    fn find(&self, h: u32, mut is: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.slots[i];
+            if e == EMPTY {
+                return None;
+            }
+            if (e >> 32) as u32 == h && is(e as u32) {
+                return Some(e as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds an entry known to be absent.
+    fn insert_unique(&mut self, h: u32, code: u32) {
+        self.reserve(1);
+        self.place(u64::from(h) << 32 | u64::from(code));
+        self.len += 1;
+    }
+
+    fn place(&mut self, entry: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = (entry >> 32) as usize & mask;
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = entry;
+    }
+
+    /// Room for `additional` more entries at a load of at most 3/4 (entries are moved by
+    /// the hash they keep: no string is hashed again).
+    fn reserve(&mut self, additional: usize) {
+        let want = self.len + additional;
+        if want * 4 <= self.slots.len() * 3 {
+            return;
+        }
+        let capacity = (want * 4 / 3 + 1).next_power_of_two().max(16);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        for entry in old.into_iter().filter(|&e| e != EMPTY) {
+            self.place(entry);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 8
+    }
+}
 
 /// Where a saved [`StrDict`] lies in a column file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,8 +156,8 @@ pub(crate) struct StrDict {
     /// `locs[i]` = `chunk << END_BITS | end`: string `i` ends at `end` in arena chunk `chunk`
     /// and starts where string `i - 1` ends if that one is in the same chunk, else at 0.
     locs: ChunkedVec<u64>,
-    /// Entries are `hash32 << 32 | code`; a table hashes by [`spread`]`(hash32)`. Built on
-    /// first use (see [`StrDict::shards`]).
+    /// Entries are `hash32 << 32 | code` ([`Probes`]). Built on first use (see
+    /// [`StrDict::shards`]).
     shards: OnceLock<Shards>,
     /// foldhash, seeded per process: several times faster than SipHash on short keys, and
     /// its random seed still keeps crafted ids from colliding on purpose.
@@ -135,19 +208,15 @@ impl StrDict {
                 // An empty dictionary (a column of a few computed values) shares one empty
                 // table: a shard is copied on its first insert, so a dictionary of three
                 // strings does not allocate 64 tables.
-                let empty = Arc::new(HashTable::new());
+                let empty = Arc::new(Probes::default());
                 return (0..SHARDS).map(|_| Arc::clone(&empty)).collect();
             }
-            let mut shards: Vec<HashTable<u64>> = (0..SHARDS)
-                .map(|_| HashTable::with_capacity(self.len() / SHARDS + 1))
+            let mut shards: Vec<Probes> = (0..SHARDS)
+                .map(|_| Probes::with_capacity(self.len() / SHARDS + 1))
                 .collect();
             for code in 0..self.len() as u32 {
                 let (shard, h) = self.hash(self.get(code));
-                shards[shard].insert_unique(
-                    spread(h),
-                    u64::from(h) << 32 | u64::from(code),
-                    |&e| spread((e >> 32) as u32),
-                );
+                shards[shard].insert_unique(h, code);
             }
             shards.into_iter().map(Arc::new).collect()
         })
@@ -155,11 +224,7 @@ impl StrDict {
 
     pub(crate) fn lookup(&self, value: &str) -> Option<u32> {
         let (shard, h) = self.hash(value);
-        self.shards()[shard]
-            .find(spread(h), |&e| {
-                e >> 32 == u64::from(h) && self.get(e as u32) == value
-            })
-            .map(|&e| e as u32)
+        self.shards()[shard].find(h, |code| self.get(code) == value)
     }
 
     /// The code of `value`, adding it if it is new. Returns `(code, was_new)`.
@@ -168,7 +233,11 @@ impl StrDict {
             return (code, false);
         }
         let (shard, h) = self.hash(value);
-        let code = u32::try_from(self.locs.len()).expect("more than 4 billion distinct strings");
+        // (code u32::MAX is never given: with a hash of all ones it would be `EMPTY`)
+        let code = u32::try_from(self.locs.len())
+            .ok()
+            .filter(|&c| c != u32::MAX)
+            .expect("more than 4 billion distinct strings");
         // A new string goes into the last chunk if it is on the heap and has room.
         let fits = self.arena.last().is_some_and(|c| match &**c {
             Arena::Owned(c) => c.len() + value.len() <= ARENA_CHUNK.max(c.capacity()),
@@ -191,11 +260,7 @@ impl StrDict {
             .push((chunk_index as u64) << END_BITS | chunk.len() as u64);
         self.shards();
         let shards = self.shards.get_mut().expect("built above");
-        Arc::make_mut(&mut shards[shard]).insert_unique(
-            spread(h),
-            u64::from(h) << 32 | u64::from(code),
-            |&e| spread((e >> 32) as u32),
-        );
+        Arc::make_mut(&mut shards[shard]).insert_unique(h, code);
         (code, true)
     }
 
@@ -204,7 +269,7 @@ impl StrDict {
         self.locs.reserve(additional);
         self.shards();
         for shard in self.shards.get_mut().expect("built above") {
-            Arc::make_mut(shard).reserve(additional / SHARDS, |&e| spread((e >> 32) as u32));
+            Arc::make_mut(shard).reserve(additional / SHARDS);
         }
     }
 
@@ -219,7 +284,7 @@ impl StrDict {
             + self
                 .shards
                 .get()
-                .map_or(0, |s| s.iter().map(|t| t.capacity() * 9).sum::<usize>())
+                .map_or(0, |s| s.iter().map(|t| t.heap_bytes()).sum::<usize>())
     }
 
     /// Bytes of strings and locations mapped from a file.
@@ -299,13 +364,6 @@ impl StrDict {
             hasher: Default::default(),
         })
     }
-}
-
-/// The table's 64-bit hash from the stored 32 bits: the low bits pick the bucket and the top
-/// seven the control byte, so both must come from the 32 bits.
-#[inline]
-fn spread(h: u32) -> u64 {
-    u64::from(h) << 32 | u64::from(h)
 }
 
 #[cfg(test)]
@@ -391,6 +449,47 @@ mod tests {
         }
         for i in (0..10_000).step_by(997) {
             assert_eq!(dict.lookup(&format!("M{i}")), Some(i));
+        }
+    }
+}
+
+#[cfg(test)]
+mod model {
+    use proptest::prelude::*;
+
+    use super::StrDict;
+
+    proptest! {
+        /// Codes are dense in first-seen order and every lookup agrees with a map, through
+        /// table growth, a reservation, and a clone that goes on separately.
+        #[test]
+        fn lookups_agree_with_a_map(
+            words in proptest::collection::vec("[a-c]{0,3}|[0-9]{11}", 0..600),
+            reserve in 0usize..2000,
+        ) {
+            let mut dict = StrDict::default();
+            let mut model: std::collections::HashMap<String, u32> = Default::default();
+            let half = words.len() / 2;
+            for w in &words[..half] {
+                let next = model.len() as u32;
+                let code = *model.entry(w.clone()).or_insert(next);
+                prop_assert_eq!(dict.intern(w), (code, code == next && code as usize + 1 == model.len()));
+            }
+            let before = dict.clone();
+            let model_before = model.clone();
+            dict.reserve(reserve);
+            for w in &words[half..] {
+                let next = model.len() as u32;
+                let code = *model.entry(w.clone()).or_insert(next);
+                prop_assert_eq!(dict.intern(w).0, code);
+            }
+            for (w, &code) in &model {
+                prop_assert_eq!(dict.lookup(w), Some(code));
+                prop_assert_eq!(dict.get(code), w.as_str());
+                prop_assert_eq!(before.lookup(w), model_before.get(w).copied());
+            }
+            prop_assert_eq!(dict.lookup("not-a-word"), None);
+            prop_assert_eq!(dict.len(), model.len());
         }
     }
 }
