@@ -10,23 +10,15 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use memberdb::{Database, IdentifierDef, Load, OpenOptions, SyncPolicy, Timestamp, Value};
-// mimalloc, the allocator of the memberdb binary (as in the other benches)
-use memberdb_bench as _;
+use memberdb::{Database, Load, OpenOptions, SyncPolicy, Timestamp, Value};
+// (through memberdb_bench, mimalloc: the allocator of the memberdb binary, as in the other
+// benches)
+use memberdb_bench::declare_identifiers;
 
 const MEMBERS: u64 = 1_000_000;
 
 fn phone(i: u64) -> String {
     format!("1{:010}", i * 7919 % 10_000_000_000)
-}
-
-fn def(name: &str, limit: u32, priority: u32) -> IdentifierDef {
-    IdentifierDef {
-        name: name.into(),
-        limit,
-        priority,
-        blocked: Vec::new(),
-    }
 }
 
 fn database(dir: &std::path::Path) -> Database {
@@ -50,12 +42,12 @@ fn database(dir: &std::path::Path) -> Database {
     )
     .expect("members load");
     let started = Instant::now();
-    db.define_identifier(def("phone", 1, 1)).unwrap();
+    declare_identifiers(&db, &[("phone", 1, 1)]).unwrap();
     eprintln!(
         "declaring phone observed {MEMBERS} members' phones in {:?}",
         started.elapsed()
     );
-    db.define_identifier(def("openid", 1000, 2)).unwrap();
+    declare_identifiers(&db, &[("openid", 1000, 2)]).unwrap();
     db
 }
 

@@ -85,6 +85,19 @@ pub fn loaded_with(members: u64, options: memberdb::OpenOptions) -> Database {
     db
 }
 
+/// Declares identifier types `(name, LIMIT, PRIORITY)` without blocked values.
+pub fn declare_identifiers(db: &Database, defs: &[(&str, u32, u32)]) -> memberdb::Result<()> {
+    for &(name, limit, priority) in defs {
+        db.define_identifier(memberdb::IdentifierDef {
+            name: name.into(),
+            limit,
+            priority,
+            blocked: Vec::new(),
+        })?;
+    }
+    Ok(())
+}
+
 /// Ten traits of the write-path goal of the aggregates issue, every one reading `purchase`:
 /// spend, recency and frequency levels, counts, averages, distinct stores and days, the
 /// last store, a lifecycle stage.

@@ -16,9 +16,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use memberdb::{Clock, Database, IdentifierDef, InputKind, OpenOptions, SyncPolicy};
+use memberdb::{Clock, Database, InputKind, OpenOptions, SyncPolicy};
 use memberdb_bench::workloads::{PEER_SETUP, peer_workloads};
-use memberdb_bench::{bench_now, dataset};
+use memberdb_bench::{bench_now, dataset, declare_identifiers};
 
 /// The share of members merged in pairs.
 const MERGED_SHARE: f64 = 0.10;
@@ -54,18 +54,6 @@ fn medians(
             t[t.len() / 2]
         })
         .collect())
-}
-
-fn declare(db: &Database, defs: &[(&str, u32, u32)]) -> Result<(), memberdb::Error> {
-    for &(name, limit, priority) in defs {
-        db.define_identifier(IdentifierDef {
-            name: name.into(),
-            limit,
-            priority,
-            blocked: Vec::new(),
-        })?;
-    }
-    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -108,7 +96,7 @@ fn merged_segments(members: u64, budget: Duration) -> Result<(), Box<dyn std::er
     // The phone and OpenID attributes observed (a person may have two phones), then pairs
     // of members seen with one card.
     let started = Instant::now();
-    declare(
+    declare_identifiers(
         &merged,
         &[("phone", 2, 1), ("openid", 10, 2), ("card", 1, 3)],
     )?;
@@ -187,7 +175,7 @@ fn open_replaying(n: u64, dir: &std::path::Path) -> Result<(), Box<dyn std::erro
         )?;
         if with_identities {
             let started = Instant::now();
-            declare(&db, &[("phone", 1, 1), ("openid", 10, 2)])?;
+            declare_identifiers(&db, &[("phone", 1, 1), ("openid", 10, 2)])?;
             eprintln!("declared: {:.1} s", started.elapsed().as_secs_f64());
         }
         db.close()?;
