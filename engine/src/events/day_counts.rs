@@ -1,6 +1,7 @@
 //! Each member's number of events of one type over whole UTC days, counted from the day
 //! bitmaps and their repeat levels one 65,536-member chunk at a time (so the counters stay
-//! in cache), plus the events of the window's edge days that it cuts.
+//! in cache), plus what they leave out member by member: the events of the window's edge
+//! days that it cuts, and the counts past the levels (`repeats.rs`).
 
 use roaring::RoaringBitmap;
 
@@ -36,12 +37,10 @@ impl EventPartition {
                 .filter(|&m| LifetimeCounts::of(counts, m).wrapping_sub(lo) <= span);
             return Some(RoaringBitmap::from_sorted_iter(passing).expect("ascending"));
         }
-        let days: Vec<&Bitmap> = self
+        let window: Vec<(i64, &Bitmap)> = self
             .days
             .range(split.days.clone())
-            .flat_map(|(day, members)| {
-                std::iter::once(members).chain(self.repeats.get(day).into_iter().flatten())
-            })
+            .map(|(&day, members)| (day, members))
             .collect();
         // A universe of a few members (incremental group maintenance after a write, the
         // pieces of a clock move): each one's count from lookups in the day bitmaps and
@@ -55,34 +54,46 @@ impl EventPartition {
                 .flat_map(|r| self.members.range(r.clone()));
             let at_edges = super::partition::counts_among(edges, &few);
             let passing = few.iter().zip(at_edges).filter(|&(&m, at_edges)| {
-                let on_days = days.iter().filter(|b| b.contains(m)).count();
-                let n = (on_days + at_edges as usize).min(255) as u8;
+                let on_days: u32 = window
+                    .iter()
+                    .map(|&(day, members)| self.repeats.count(day, m, members.contains(m)))
+                    .sum();
+                let n = (on_days + at_edges).min(255) as u8;
                 n.wrapping_sub(lo) <= span
             });
             return Some(passing.map(|(&m, _)| m).collect());
         }
-        let mut edge_rows: Vec<RowId> = split
+        // Each day adds its bitmap and its levels; what they leave out is added member by
+        // member: the events of the edge days the window cuts (one each) and the counts
+        // past the levels, as `(member, events)` ascending.
+        let days: Vec<&Bitmap> = window
+            .iter()
+            .flat_map(|&(day, members)| std::iter::once(members).chain(self.repeats.levels(day)))
+            .collect();
+        let mut extra: Vec<(RowId, u32)> = split
             .edges
             .iter()
             .flat_map(|r| self.members.range(r.clone()))
+            .map(|m| (m, 1))
+            .chain(self.repeats.beyond_levels(split.days.clone()))
             .collect();
-        edge_rows.sort_unstable();
+        extra.sort_unstable();
         let inputs: Vec<&Chunks> = days.iter().map(|b| b.chunks()).collect();
         let chunks = inputs
             .iter()
             .map(|c| c.count())
-            .chain(edge_rows.last().map(|&m| (m / CHUNK_BITS) as usize + 1))
+            .chain(extra.last().map(|&(m, _)| (m / CHUNK_BITS) as usize + 1))
             .max()
             .unwrap_or(0);
         let mut counts = vec![0u8; CHUNK_BITS as usize];
         let mut words: Box<Words> = Box::new([0; WORDS]);
         let mut out = Vec::with_capacity(chunks);
-        let mut edge_rows = edge_rows.as_slice();
+        let mut extra = extra.as_slice();
         for k in 0..chunks {
             let universe = within.map(|w| w.get(k));
             if universe.is_some_and(|u| u.len() == 0) {
-                let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
-                edge_rows = &edge_rows[here..];
+                let here = extra.partition_point(|&(m, _)| (m / CHUNK_BITS) as usize <= k);
+                extra = &extra[here..];
                 out.push(Chunk::Empty);
                 continue;
             }
@@ -104,9 +115,9 @@ impl EventPartition {
             if let Some(universe) =
                 universe.filter(|u| u.len() <= FEW_PER_CHUNK && lookups(u) < counting)
             {
-                let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
-                let (edges, rest) = edge_rows.split_at(here);
-                edge_rows = rest;
+                let here = extra.partition_point(|&(m, _)| (m / CHUNK_BITS) as usize <= k);
+                let (edges, rest) = extra.split_at(here);
+                extra = rest;
                 let base = k as u32 * CHUNK_BITS;
                 let passing: Vec<u16> = universe
                     .members()
@@ -114,9 +125,13 @@ impl EventPartition {
                     .filter(|&low| {
                         let m = base + u32::from(low);
                         let on_days = day_chunks.iter().filter(|c| c.contains(low)).count();
-                        let at = edges.partition_point(|&r| r < m);
-                        let at_edges = edges[at..].partition_point(|&r| r == m);
-                        let n = (on_days + at_edges).min(255) as u8;
+                        let at = edges.partition_point(|&(r, _)| r < m);
+                        let at_edges: u32 = edges[at..]
+                            .iter()
+                            .take_while(|&&(r, _)| r == m)
+                            .map(|&(_, n)| n)
+                            .sum();
+                        let n = (on_days as u32 + at_edges).min(255) as u8;
                         n.wrapping_sub(lo) <= span
                     })
                     .collect();
@@ -128,13 +143,13 @@ impl EventPartition {
                 let chunk = input.get(k);
                 touched |= add_chunk(&mut counts, chunk);
             }
-            let here = edge_rows.partition_point(|&m| (m / CHUNK_BITS) as usize <= k);
-            for &m in &edge_rows[..here] {
+            let here = extra.partition_point(|&(m, _)| (m / CHUNK_BITS) as usize <= k);
+            for &(m, events) in &extra[..here] {
                 let n = &mut counts[(m % CHUNK_BITS) as usize];
-                *n = n.saturating_add(1);
+                *n = n.saturating_add(events.min(255) as u8);
             }
             touched |= here > 0;
-            edge_rows = &edge_rows[here..];
+            extra = &extra[here..];
             if !touched {
                 out.push(Chunk::Empty);
                 continue;
@@ -234,7 +249,8 @@ mod tests {
 
     proptest! {
         /// Events over a few days, members in three chunks (some dense, so bitset chunks
-        /// too), appended in batches that revisit days; every window and frequency counted
+        /// too; or a few members with many events a day, past the levels), appended in
+        /// batches that revisit days; every window and frequency counted
         /// from the day bitmaps equals counting the events; the repeat levels kept by the
         /// appends equal those rebuilt from the events.
         #[test]
@@ -242,6 +258,7 @@ mod tests {
             batches in prop::collection::vec(
                 prop::collection::vec((0..3u32, 0..6_000u32, 0..5 * DAY_MICROS), 1..400), 1..5),
             dense in prop::bool::ANY,
+            spread in prop_oneof![Just(3_000u32), Just(25)],
             windows in prop::collection::vec((0..6 * DAY_MICROS, 0..6 * DAY_MICROS, frequency()), 1..8),
         ) {
             let mut part = EventPartition::default();
@@ -249,7 +266,7 @@ mod tests {
             for (b, batch) in batches.iter().enumerate() {
                 let mut events: Vec<(RowId, i64)> = batch
                     .iter()
-                    .map(|&(chunk, low, t)| (chunk * CHUNK_BITS + low % 3_000, t))
+                    .map(|&(chunk, low, t)| (chunk * CHUNK_BITS + low % spread, t))
                     .collect();
                 if dense && b == 0 {
                     // a bitset chunk: 5,000 members of chunk 1 on day 2, some of them twice

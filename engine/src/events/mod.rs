@@ -4,6 +4,7 @@ mod day_counts;
 mod lifetime;
 mod member_index;
 pub(crate) mod partition;
+mod repeats;
 mod value_order;
 
 pub(crate) use day_counts::FEW_MEMBERS;

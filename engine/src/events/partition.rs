@@ -35,11 +35,11 @@ pub(crate) struct EventPartition {
     pub(crate) any: Bitmap,
     /// Members with an event of the type on each UTC day (days since the epoch).
     pub(crate) days: BTreeMap<i64, Bitmap>,
-    /// Members with more than one event of the type on a UTC day: `repeats[day][k]` holds
-    /// those with at least `k + 2` that day (each level inside the one before). With `days`
-    /// they give every member's number of events per day, so a windowed count adds a few
-    /// bitmaps per day instead of scanning the window's events (see `day_counts.rs`).
-    pub(crate) repeats: BTreeMap<i64, Vec<Bitmap>>,
+    /// Members with more than one event of the type on a UTC day, and how many
+    /// (`repeats.rs`). With `days` they give every member's number of events per day, so a
+    /// windowed count adds a few bitmaps per day instead of scanning the window's events
+    /// (see `day_counts.rs`).
+    pub(crate) repeats: super::repeats::Repeats,
     /// Per-day orders of numeric properties that range filters asked for (`value_order.rs`).
     pub(super) orders: super::value_order::ValueOrders,
     /// Each member's number of events of the type, once an all-time count asked for it
@@ -296,44 +296,11 @@ impl EventPartition {
                 .get(&day)
                 .map(|d| d.as_ref() & &bitmap)
                 .unwrap_or_default();
-            self.add_repeats(day, &rows, &before);
+            self.repeats.add(day, &rows, &before);
             self.days.entry(day).or_default().add_all(&bitmap);
             added.push(bitmap);
         }
         self.any.add_all(&added.into_iter().union());
-    }
-
-    /// Adds the repeats among `rows` (sorted; a member once per event on `day`) to the
-    /// day's levels; members in `before` already had events that day, as many as the day
-    /// bitmap and their levels say.
-    fn add_repeats(&mut self, day: i64, rows: &[RowId], before: &RoaringBitmap) {
-        let levels = self.repeats.get(&day).map_or(&[][..], Vec::as_slice);
-        let mut had = before.iter().peekable();
-        let mut new_levels: Vec<Vec<RowId>> = Vec::new();
-        for run in rows.chunk_by(|a, b| a == b) {
-            let member = run[0];
-            let prior = if had.next_if_eq(&member).is_some() {
-                1 + levels.iter().take_while(|l| l.contains(member)).count()
-            } else {
-                0
-            };
-            for count in (prior + 1).max(2)..=prior + run.len() {
-                let k = count - 2;
-                if new_levels.len() <= k {
-                    new_levels.resize_with(k + 1, Vec::new);
-                }
-                new_levels[k].push(member);
-            }
-        }
-        if !new_levels.is_empty() {
-            let levels = self.repeats.entry(day).or_default();
-            for (k, members) in new_levels.into_iter().enumerate() {
-                if levels.len() <= k {
-                    levels.resize_with(k + 1, Bitmap::default);
-                }
-                levels[k].make_mut().extend(members);
-            }
-        }
     }
 
     /// Rebuilds the repeat levels of every day from the events (a database saved before
@@ -346,7 +313,7 @@ impl EventPartition {
             let range = self.slice(start, start.saturating_add(DAY_MICROS));
             let mut rows: Vec<RowId> = self.members.range(range).collect();
             rows.sort_unstable();
-            self.add_repeats(day, &rows, &RoaringBitmap::new());
+            self.repeats.add(day, &rows, &RoaringBitmap::new());
         }
     }
 
@@ -403,99 +370,95 @@ impl EventPartition {
             return false;
         }
         let len = self.len();
-        let mut positions = Vec::new();
+        // Each event of the members involved with its member now, in position order: the
+        // columns are then read going forward, a column at a time, so the reads of
+        // scattered events overlap instead of waiting on each other.
+        let mut owned: Vec<(u32, RowId)> = Vec::new();
         for m in involved {
             self.by_member
-                .each(&self.members, m, 0..len, |p| positions.push(p));
+                .each(&self.members, m, 0..len, |p| owned.push((p as u32, m)));
         }
-        // In position order (the columns are read going forward, not member by member).
-        positions.sort_unstable();
-        // Each event: its member now and the profile its own member id belongs to (looked
-        // up once per member id).
+        owned.sort_unstable();
+        let positions: Vec<u32> = owned.iter().map(|e| e.0).collect();
+        let sources = match &self.sources {
+            Some(sources) => sources.gather(&positions),
+            None => owned.iter().map(|e| e.1).collect(),
+        };
+        // The profile each event's own member id belongs to (looked up once per member id).
         let mut profiles: hashbrown::HashMap<RowId, RowId> = hashbrown::HashMap::new();
-        let moves: Vec<(RowId, RowId)> = positions
+        let targets: Vec<RowId> = sources
             .iter()
-            .map(|&p| {
-                let from = self.members[p];
-                let source = self.sources.as_ref().map_or(from, |s| s[p]);
-                let to = *profiles.entry(source).or_insert_with(|| canonical(source));
-                (from, to)
-            })
+            .map(|&s| *profiles.entry(s).or_insert_with(|| canonical(s)))
             .collect();
-        if moves.iter().all(|(from, to)| from == to) {
+        let moving: Vec<usize> = (0..owned.len())
+            .filter(|&k| owned[k].1 != targets[k])
+            .collect();
+        if moving.is_empty() {
             return false;
         }
         if self.sources.is_none() {
             self.sources = Some(self.members.clone());
         }
-        let mut per_member: BTreeMap<RowId, Vec<u32>> =
+        self.members.scatter(
+            &moving.iter().map(|&k| positions[k]).collect::<Vec<_>>(),
+            &moving.iter().map(|&k| targets[k]).collect::<Vec<_>>(),
+        );
+        let mut per_member: hashbrown::HashMap<RowId, Vec<u32>> =
             involved.iter().map(|m| (m, Vec::new())).collect();
+        for (&p, &to) in positions.iter().zip(&targets) {
+            per_member.entry(to).or_default().push(p);
+        }
+        let mut per_member: Vec<(RowId, Vec<u32>)> = per_member.into_iter().collect();
+        per_member.sort_unstable_by_key(|e| e.0);
         // Per (day, member): its events that day before and after. Only the difference is
         // written to the day bitmaps and their repeat levels (a member keeping its events
-        // is not taken out and put back).
-        let mut counts: hashbrown::HashMap<(i64, RowId), (u32, u32)> =
-            hashbrown::HashMap::with_capacity(positions.len());
-        for (&p, &(from, to)) in positions.iter().zip(&moves) {
-            if from != to {
-                self.members.set(p, to);
-            }
-            per_member.entry(to).or_default().push(p as u32);
-            let day = self.ts[p].div_euclid(DAY_MICROS);
-            counts.entry((day, from)).or_default().0 += 1;
-            counts.entry((day, to)).or_default().1 += 1;
+        // is not taken out and put back). The events' days ascend with their positions.
+        let days: Vec<i64> = self
+            .ts
+            .gather(&positions)
+            .into_iter()
+            .map(|t| t.div_euclid(DAY_MICROS))
+            .collect();
+        let mut changes: Vec<((i64, RowId), (u32, u32))> = Vec::new();
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let mut k = 0;
+        while k < days.len() {
+            let day = days[k];
+            let n = days[k..].iter().take_while(|&&d| d == day).count();
+            before.clear();
+            before.extend(owned[k..k + n].iter().map(|e| e.1));
+            before.sort_unstable();
+            after.clear();
+            after.extend_from_slice(&targets[k..k + n]);
+            after.sort_unstable();
+            changes.extend(count_changes(&before, &after).map(|(m, counts)| ((day, m), counts)));
+            k += n;
         }
-        let mut changes: Vec<((i64, RowId), (u32, u32))> =
-            counts.into_iter().filter(|(_, (a, b))| a != b).collect();
-        changes.sort_unstable();
         let touched: Vec<i64> = changes.iter().map(|((d, _), _)| *d).collect();
         self.orders.forget_days(&touched);
-        let mut present = RoaringBitmap::new();
         for ((day, m), (before, after)) in changes {
-            let levels = self.repeats.entry(day).or_default();
-            // Level k holds the members with at least k + 2 events that day.
-            let (lo, hi) = (before.min(after) as usize, before.max(after) as usize);
-            if levels.len() + 1 < hi {
-                levels.resize_with(hi - 1, Bitmap::default);
-            }
-            for level in levels
-                .iter_mut()
-                .take(hi.saturating_sub(1))
-                .skip(lo.saturating_sub(1))
-            {
-                if after > before {
-                    level.make_mut().insert(m);
-                } else {
-                    level.make_mut().remove(m);
-                }
-            }
-            while levels.last().is_some_and(|l| l.is_empty()) {
-                levels.pop();
-            }
-            if levels.is_empty() {
-                self.repeats.remove(&day);
-            }
-            let bitmap = self.days.entry(day).or_default();
+            self.repeats.set(day, m, before, after);
             match (before, after) {
                 (0, _) => {
-                    bitmap.make_mut().insert(m);
+                    self.days.entry(day).or_default().make_mut().insert(m);
                 }
                 (_, 0) => {
-                    bitmap.make_mut().remove(m);
+                    if let Some(bitmap) = self.days.get_mut(&day) {
+                        bitmap.make_mut().remove(m);
+                    }
                 }
                 _ => {}
             }
-            if after > 0 {
-                present.insert(m);
-            }
         }
         // `any`: the members that lost every event leave it, those that got some enter.
+        let any = self.any.make_mut();
         for (m, mine) in &per_member {
             if mine.is_empty() {
-                present.remove(*m);
-                self.any.make_mut().remove(*m);
+                any.remove(*m);
+            } else {
+                any.insert(*m);
             }
         }
-        self.any.add_all(&present);
         self.lifetime
             .set(per_member.iter().map(|(m, mine)| (*m, mine.len())));
         self.by_member
@@ -703,10 +666,11 @@ impl EventPartition {
             + self.orders.heap_bytes()
             + self.lifetime.heap_bytes()
             + self.by_member.heap_bytes()
+            + self.repeats.heap_bytes()
             + self
                 .days
                 .values()
-                .chain(self.repeats.values().flatten())
+                .chain(self.repeats.bitmaps())
                 .map(Bitmap::heap_bytes)
                 .sum::<usize>()
     }
@@ -728,6 +692,47 @@ pub(crate) fn distinct_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -
         .filter(|(_, s)| *s)
         .map(|(&m, _)| m)
         .collect()
+}
+
+/// The members whose number of occurrences differs between `before` and `after` (both
+/// ascending), with the two numbers.
+fn count_changes<'a>(
+    before: &'a [RowId],
+    after: &'a [RowId],
+) -> impl Iterator<Item = (RowId, (u32, u32))> + 'a {
+    let runs = |rows: &'a [RowId]| {
+        rows.chunk_by(|a, b| a == b)
+            .map(|run| (run[0], run.len() as u32))
+            .peekable()
+    };
+    let (mut before, mut after) = (runs(before), runs(after));
+    std::iter::from_fn(move || {
+        loop {
+            let next = match (before.peek(), after.peek()) {
+                (None, None) => return None,
+                (Some(&(m, b)), Some(&(n, a))) if m == n => {
+                    before.next();
+                    after.next();
+                    (m, (b, a))
+                }
+                (Some(&(m, b)), Some(&(n, _))) if m < n => {
+                    before.next();
+                    (m, (b, 0))
+                }
+                (Some(&(m, b)), None) => {
+                    before.next();
+                    (m, (b, 0))
+                }
+                (_, Some(&(n, a))) => {
+                    after.next();
+                    (n, (0, a))
+                }
+            };
+            if next.1.0 != next.1.1 {
+                return Some(next);
+            }
+        }
+    })
 }
 
 /// The members of `few` (ascending) among `rows` with how many times each occurs there.
@@ -845,5 +850,38 @@ mod tests {
         }
         let got = part.present_between(day + 1, day + DAY_MICROS);
         assert!(got.contains(1) && !got.contains(2) && got.contains(3));
+    }
+
+    proptest::proptest! {
+        /// Events of a dozen member ids over a few days (many a day: counts past the
+        /// levels), grouped into profiles and regrouped again and again: each time the day
+        /// bitmaps, their counts and `any` equal those of a partition built from the events
+        /// under their profiles, and every profile's events are where the index says.
+        #[test]
+        fn regrouping_equals_building_under_the_profiles(
+            events in proptest::collection::vec((0..12u32, 0..4 * DAY_MICROS), 1..300),
+            steps in proptest::collection::vec(proptest::collection::vec(0..12u32, 12), 1..5),
+        ) {
+            let mut part = partition(&events);
+            let all: RoaringBitmap = (0..12).collect();
+            for profile_of in steps {
+                part.regroup(&all, &|source| profile_of[source as usize]);
+                let grouped: Vec<(RowId, i64)> = events
+                    .iter()
+                    .map(|&(m, t)| (profile_of[m as usize], t))
+                    .collect();
+                let built = partition(&grouped);
+                proptest::prop_assert_eq!(&part.days, &built.days);
+                proptest::prop_assert_eq!(&part.repeats, &built.repeats);
+                proptest::prop_assert_eq!(&part.any, &built.any);
+                for m in 0..12 {
+                    let mut mine = Vec::new();
+                    part.by_member.each(&part.members, m, 0..part.len(), |p| mine.push(p));
+                    let expected: Vec<usize> =
+                        (0..part.len()).filter(|&p| part.members[p] == m).collect();
+                    proptest::prop_assert_eq!(mine, expected);
+                }
+            }
+        }
     }
 }

@@ -424,16 +424,23 @@ pub(crate) fn write_generation(
             .map_err(|e| io(storage, name, e))
     };
     let event_bitmaps_file = format!("events-{generation}.bitmaps");
+    let repeats: Vec<_> = state
+        .events
+        .types
+        .values()
+        .map(|part| part.repeats.saved_levels())
+        .collect();
     let names: Vec<(String, &RoaringBitmap)> = state
         .events
         .types
         .iter()
-        .flat_map(|(event, part)| {
+        .zip(&repeats)
+        .flat_map(|((event, part), repeats)| {
             let days = part
                 .days
                 .iter()
                 .map(move |(day, bitmap)| (format!("{event}/{day}"), bitmap.as_ref()));
-            let repeats = part.repeats.iter().flat_map(move |(day, levels)| {
+            let repeats = repeats.iter().flat_map(move |(day, levels)| {
                 levels
                     .iter()
                     .enumerate()
@@ -813,6 +820,9 @@ fn read_event_bitmaps(
     let bytes = storage
         .map(bitmaps_file)
         .map_err(|e| io(storage, bitmaps_file, e))?;
+    // Per event type and day: the levels as saved, restored once all are read.
+    let mut repeats: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, Vec<_>>> =
+        std::collections::BTreeMap::new();
     for (name, bitmap) in
         bitmaps::decode(&bytes).map_err(|e| bad(storage, format!("{bitmaps_file}: {e}")))?
     {
@@ -826,7 +836,11 @@ fn read_event_bitmaps(
                 }
                 // `<day>x<n>`: members with at least n events that day (levels in order)
                 Some((day, n)) => {
-                    let levels = part.repeats.entry(day.parse().ok()?).or_default();
+                    let levels = repeats
+                        .entry(event.to_string())
+                        .or_default()
+                        .entry(day.parse().ok()?)
+                        .or_default();
                     let n: usize = n.parse().ok()?;
                     (n == levels.len() + 2).then(|| levels.push(bitmap))?;
                 }
@@ -838,6 +852,12 @@ fn read_event_bitmaps(
                 storage,
                 format!("{bitmaps_file}: unexpected bitmap '{name}'"),
             ));
+        }
+    }
+    for (event, days) in repeats {
+        let part = Arc::make_mut(state.events.types.get_mut(&event).expect("parsed above"));
+        for (day, levels) in days {
+            part.repeats.restore_day(day, levels);
         }
     }
     if !manifest.event_repeats {

@@ -310,6 +310,38 @@ impl<T: Plain> ChunkedVec<T> {
         self.slices(range).flat_map(|s| s.iter().copied())
     }
 
+    /// The elements at `indexes` (ascending), in that order: one tight loop per chunk, so
+    /// the reads of scattered elements overlap instead of waiting on each other.
+    pub(crate) fn gather(&self, indexes: &[u32]) -> Vec<T> {
+        let mut out = Vec::with_capacity(indexes.len());
+        let mut rest = indexes;
+        while let Some(&first) = rest.first() {
+            let chunk_index = first as usize >> CHUNK_SHIFT;
+            let n = rest.partition_point(|&i| i as usize >> CHUNK_SHIFT == chunk_index);
+            let chunk: &[T] = &self.chunks[chunk_index];
+            out.extend(rest[..n].iter().map(|&i| chunk[i as usize & MASK]));
+            rest = &rest[n..];
+        }
+        out
+    }
+
+    /// Writes `values[k]` at `indexes[k]` (`indexes` ascending), copying each chunk a clone
+    /// shares at most once.
+    pub(crate) fn scatter(&mut self, indexes: &[u32], values: &[T]) {
+        assert_eq!(indexes.len(), values.len());
+        assert!(indexes.last().is_none_or(|&i| (i as usize) < self.len));
+        let (mut rest, mut values) = (indexes, values);
+        while let Some(&first) = rest.first() {
+            let chunk_index = first as usize >> CHUNK_SHIFT;
+            let n = rest.partition_point(|&i| i as usize >> CHUNK_SHIFT == chunk_index);
+            let chunk = Chunk::owned(&mut self.chunks[chunk_index]);
+            for (&i, &v) in rest[..n].iter().zip(&values[..n]) {
+                chunk[i as usize & MASK] = v;
+            }
+            (rest, values) = (&rest[n..], &values[n..]);
+        }
+    }
+
     /// Overwrites the elements from `start` with `values`.
     pub(crate) fn copy_from_slice(&mut self, start: usize, mut values: &[T]) {
         assert!(start + values.len() <= self.len);
@@ -479,6 +511,21 @@ mod tests {
             ChunkedVec::from_mapped(Bytes::from(vec![0, 1, 1]), 3).unwrap();
         assert_eq!(bools.to_vec(), vec![false, true, true]);
         assert!(ChunkedVec::<bool>::from_mapped(Bytes::from(vec![0, 2]), 2).is_err());
+    }
+
+    #[test]
+    fn gather_and_scatter_read_and_write_scattered_elements_across_chunks() {
+        let mut v: ChunkedVec<u32> = (0..200_000).collect();
+        let snapshot = v.clone();
+        let at = [3u32, 65_535, 65_536, 70_000, 199_999];
+        assert_eq!(v.gather(&at), at.to_vec());
+        assert_eq!(v.gather(&[]), Vec::<u32>::new());
+        v.scatter(&at, &[1, 2, 3, 4, 5]);
+        assert_eq!(v.gather(&at), vec![1, 2, 3, 4, 5]);
+        assert_eq!((v[2], v[65_537], v[199_998]), (2, 65_537, 199_998));
+        // the snapshot keeps its values; the chunk nothing was written to is still shared
+        assert_eq!(snapshot.gather(&at), at.to_vec());
+        assert!(Arc::ptr_eq(&v.chunks[2], &snapshot.chunks[2]));
     }
 
     proptest! {
