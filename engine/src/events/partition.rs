@@ -11,6 +11,7 @@ use arrow_array::ArrayRef;
 use roaring::{MultiOps, RoaringBitmap};
 use serde::{Deserialize, Serialize};
 
+use super::repeats::DayChange;
 use crate::bitmap::Bitmap;
 use crate::column::{Column, MatchKind, Matcher, SavedColumn};
 use crate::members::RowId;
@@ -48,6 +49,10 @@ pub(crate) struct EventPartition {
     /// Each member's events, once an aggregate over a few members asked for them
     /// (`member_index.rs`).
     pub(crate) by_member: super::member_index::MemberIndex,
+    /// The first event of each day with events, `(day, position)` ascending, for a prefix
+    /// of the days (made longer when a regroup needs it; cut where a late event moved the
+    /// events after it): a regroup tells each event's day from its position.
+    day_starts: Vec<(i64, usize)>,
     /// True while appended events wait for [`EventPartition::seal`] to sort them in.
     unsorted: bool,
     /// While `unsorted`: the events before this index are in time order.
@@ -350,10 +355,27 @@ impl EventPartition {
         }
         let ts: Vec<i64> = order.iter().map(|&i| self.ts[i as usize]).collect();
         self.ts.copy_from_slice(start, &ts);
+        // Days starting before the moved events keep their starts.
+        let kept = self.day_starts.partition_point(|e| e.1 < start);
+        self.day_starts.truncate(kept);
         for column in self.props.values_mut() {
             column.permute(start, &order);
         }
         self.by_member.reordered(&self.members, start);
+    }
+
+    /// The first event of every day with events (see `day_starts`), brought up to date.
+    fn day_starts(&mut self) -> &[(i64, usize)] {
+        debug_assert!(!self.unsorted, "day starts asked for before seal");
+        let next = self.day_starts.last().map_or(i64::MIN, |e| e.0 + 1);
+        let new_days: Vec<i64> = self.days.range(next..).map(|(&day, _)| day).collect();
+        for day in new_days {
+            let start = self
+                .ts
+                .partition_point(|&t| t < day.saturating_mul(DAY_MICROS));
+            self.day_starts.push((day, start));
+        }
+        &self.day_starts
     }
 
     /// Moves the events of the members `involved` to the profiles their own member ids now
@@ -378,20 +400,44 @@ impl EventPartition {
             self.by_member
                 .each(&self.members, m, 0..len, |p| owned.push((p as u32, m)));
         }
-        owned.sort_unstable();
+        // Each member's events ascend: a stable sort merges the runs.
+        owned.sort();
         let positions: Vec<u32> = owned.iter().map(|e| e.0).collect();
         let sources = match &self.sources {
             Some(sources) => sources.gather(&positions),
             None => owned.iter().map(|e| e.1).collect(),
         };
-        // The profile each event's own member id belongs to (looked up once per member id).
-        let mut profiles: hashbrown::HashMap<RowId, RowId> = hashbrown::HashMap::new();
-        let targets: Vec<RowId> = sources
+        // The profile each event's own member id belongs to, looked up once per member id,
+        // with its place in `per_member` (each profile's events after, ascending).
+        let mut per_member: Vec<(RowId, Vec<u32>)> =
+            involved.iter().map(|m| (m, Vec::new())).collect();
+        let mut places: hashbrown::HashMap<RowId, usize> =
+            involved.iter().enumerate().map(|(k, m)| (m, k)).collect();
+        let mut profiles: hashbrown::HashMap<RowId, (RowId, usize)> = hashbrown::HashMap::new();
+        // The last few member ids' profiles, by their low bits: a profile's events come from
+        // a few member ids, interleaved in time.
+        let mut recent = [(RowId::MAX, (0, 0)); 8];
+        let targets: Vec<(RowId, usize)> = sources
             .iter()
-            .map(|&s| *profiles.entry(s).or_insert_with(|| canonical(s)))
+            .map(|&s| {
+                let slot = &mut recent[s as usize % 8];
+                if slot.0 == s {
+                    return slot.1;
+                }
+                let target = *profiles.entry(s).or_insert_with(|| {
+                    let to = canonical(s);
+                    let place = *places.entry(to).or_insert_with(|| {
+                        per_member.push((to, Vec::new()));
+                        per_member.len() - 1
+                    });
+                    (to, place)
+                });
+                *slot = (s, target);
+                target
+            })
             .collect();
         let moving: Vec<usize> = (0..owned.len())
-            .filter(|&k| owned[k].1 != targets[k])
+            .filter(|&k| owned[k].1 != targets[k].0)
             .collect();
         if moving.is_empty() {
             return false;
@@ -401,53 +447,71 @@ impl EventPartition {
         }
         self.members.scatter(
             &moving.iter().map(|&k| positions[k]).collect::<Vec<_>>(),
-            &moving.iter().map(|&k| targets[k]).collect::<Vec<_>>(),
+            &moving.iter().map(|&k| targets[k].0).collect::<Vec<_>>(),
         );
-        let mut per_member: hashbrown::HashMap<RowId, Vec<u32>> =
-            involved.iter().map(|m| (m, Vec::new())).collect();
-        for (&p, &to) in positions.iter().zip(&targets) {
-            per_member.entry(to).or_default().push(p);
+        for (&p, &(_, place)) in positions.iter().zip(&targets) {
+            per_member[place].1.push(p);
         }
-        let mut per_member: Vec<(RowId, Vec<u32>)> = per_member.into_iter().collect();
         per_member.sort_unstable_by_key(|e| e.0);
         // Per (day, member): its events that day before and after. Only the difference is
         // written to the day bitmaps and their repeat levels (a member keeping its events
         // is not taken out and put back). The events' days ascend with their positions.
-        let days: Vec<i64> = self
-            .ts
-            .gather(&positions)
-            .into_iter()
-            .map(|t| t.div_euclid(DAY_MICROS))
+        let starts = self.day_starts();
+        let mut at = 0;
+        let days: Vec<i64> = positions
+            .iter()
+            .map(|&p| {
+                while at + 1 < starts.len() && starts[at + 1].1 <= p as usize {
+                    at += 1;
+                }
+                starts[at].0
+            })
             .collect();
-        let mut changes: Vec<((i64, RowId), (u32, u32))> = Vec::new();
-        let (mut before, mut after) = (Vec::new(), Vec::new());
+        debug_assert!(
+            positions
+                .iter()
+                .zip(&days)
+                .all(|(&p, &d)| self.ts[p as usize].div_euclid(DAY_MICROS) == d),
+            "day starts out of date"
+        );
+        let mut changes: Vec<(RowId, DayChange)> = Vec::new();
+        let mut touched: Vec<i64> = Vec::new();
+        let mut tally = DayTally::default();
         let mut k = 0;
         while k < days.len() {
             let day = days[k];
             let n = days[k..].iter().take_while(|&&d| d == day).count();
-            before.clear();
-            before.extend(owned[k..k + n].iter().map(|e| e.1));
-            before.sort_unstable();
-            after.clear();
-            after.extend_from_slice(&targets[k..k + n]);
-            after.sort_unstable();
-            changes.extend(count_changes(&before, &after).map(|(m, counts)| ((day, m), counts)));
+            let count = changes.len();
+            tally.count(
+                owned[k..k + n].iter().map(|e| e.1),
+                targets[k..k + n].iter().map(|t| t.0),
+            );
+            changes.extend(tally.changes().map(|(m, (b, a))| (m, (day, b, a))));
+            if changes.len() > count {
+                touched.push(day);
+            }
             k += n;
         }
-        let touched: Vec<i64> = changes.iter().map(|((d, _), _)| *d).collect();
         self.orders.forget_days(&touched);
-        for ((day, m), (before, after)) in changes {
-            self.repeats.set(day, m, before, after);
-            match (before, after) {
-                (0, _) => {
-                    self.days.entry(day).or_default().make_mut().insert(m);
-                }
-                (_, 0) => {
-                    if let Some(bitmap) = self.days.get_mut(&day) {
-                        bitmap.make_mut().remove(m);
+        // Member by member (its days ascending): a member's counts past the repeat levels
+        // are kept per member.
+        changes.sort_unstable();
+        for mine in changes.chunk_by(|a, b| a.0 == b.0) {
+            let m = mine[0].0;
+            let days: Vec<DayChange> = mine.iter().map(|c| c.1).collect();
+            self.repeats.set(m, &days);
+            for &(day, before, after) in &days {
+                match (before, after) {
+                    (0, _) => {
+                        self.days.entry(day).or_default().make_mut().insert(m);
                     }
+                    (_, 0) => {
+                        if let Some(bitmap) = self.days.get_mut(&day) {
+                            bitmap.make_mut().remove(m);
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         // `any`: the members that lost every event leave it, those that got some enter.
@@ -694,6 +758,69 @@ pub(crate) fn distinct_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -
         .collect()
 }
 
+/// One day's events of the members a regroup involves: each member's number before and
+/// after. A day's events come from a few members, counted in a short list; past
+/// [`DayTally::FEW`] of them, by sorting.
+#[derive(Default)]
+struct DayTally {
+    /// `(member, events before, events after)`.
+    few: Vec<(RowId, u32, u32)>,
+    before: Vec<RowId>,
+    after: Vec<RowId>,
+}
+
+impl DayTally {
+    const FEW: usize = 16;
+
+    fn count(
+        &mut self,
+        before: impl Iterator<Item = RowId> + Clone,
+        after: impl Iterator<Item = RowId> + Clone,
+    ) {
+        self.few.clear();
+        self.before.clear();
+        self.after.clear();
+        for (m, side) in before
+            .clone()
+            .map(|m| (m, 0))
+            .chain(after.clone().map(|m| (m, 1)))
+        {
+            match self.few.iter().position(|e| e.0 == m) {
+                Some(at) if side == 0 => self.few[at].1 += 1,
+                Some(at) => self.few[at].2 += 1,
+                None if self.few.len() < Self::FEW => {
+                    self.few
+                        .push((m, u32::from(side == 0), u32::from(side == 1)))
+                }
+                None => {
+                    // Many members: count by sorting instead.
+                    self.few.clear();
+                    self.before.extend(before);
+                    self.before.sort_unstable();
+                    self.after.extend(after);
+                    self.after.sort_unstable();
+                    return;
+                }
+            }
+        }
+        self.few.sort_unstable();
+    }
+
+    /// The members whose number changed, ascending, with the two numbers.
+    fn changes(&self) -> Box<dyn Iterator<Item = (RowId, (u32, u32))> + '_> {
+        if self.before.is_empty() && self.after.is_empty() {
+            Box::new(
+                self.few
+                    .iter()
+                    .filter(|e| e.1 != e.2)
+                    .map(|&(m, b, a)| (m, (b, a))),
+            )
+        } else {
+            Box::new(count_changes(&self.before, &self.after))
+        }
+    }
+}
+
 /// The members whose number of occurrences differs between `before` and `after` (both
 /// ascending), with the two numbers.
 fn count_changes<'a>(
@@ -853,18 +980,49 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A day's tally (a short list for a few members, sorting for many) gives the
+        /// changes of counting the sorted lists.
+        #[test]
+        fn a_day_tally_counts_as_sorting_does(
+            before in proptest::collection::vec(0..40u32, 0..80),
+            after in proptest::collection::vec(0..40u32, 0..80),
+        ) {
+            let mut tally = DayTally::default();
+            tally.count(before.iter().copied(), after.iter().copied());
+            let got: Vec<_> = tally.changes().collect();
+            let (mut b, mut a) = (before.clone(), after.clone());
+            b.sort_unstable();
+            a.sort_unstable();
+            proptest::prop_assert_eq!(got, count_changes(&b, &a).collect::<Vec<_>>());
+        }
+
         /// Events of a dozen member ids over a few days (many a day: counts past the
-        /// levels), grouped into profiles and regrouped again and again: each time the day
+        /// levels), grouped into profiles and regrouped again and again, with events
+        /// appended in between (late ones too): each time the day
         /// bitmaps, their counts and `any` equal those of a partition built from the events
         /// under their profiles, and every profile's events are where the index says.
         #[test]
         fn regrouping_equals_building_under_the_profiles(
-            events in proptest::collection::vec((0..12u32, 0..4 * DAY_MICROS), 1..300),
-            steps in proptest::collection::vec(proptest::collection::vec(0..12u32, 12), 1..5),
+            mut events in proptest::collection::vec((0..12u32, 0..4 * DAY_MICROS), 1..300),
+            steps in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0..12u32, 12),
+                    proptest::collection::vec((0..12u32, 0..6 * DAY_MICROS), 0..20),
+                ),
+                1..5,
+            ),
         ) {
             let mut part = partition(&events);
             let all: RoaringBitmap = (0..12).collect();
-            for profile_of in steps {
+            for (profile_of, appended) in steps {
+                // Events appended between regroups (some later than all, some among them,
+                // on new days too), under their own member ids until the regroup.
+                let members: Vec<RowId> = appended.iter().map(|e| e.0).collect();
+                let ts: Vec<i64> = appended.iter().map(|e| e.1).collect();
+                let mut indices: Vec<u32> = (0..appended.len() as u32).collect();
+                part.append(&members, &ts, &[], &mut indices);
+                part.seal();
+                events.extend(appended);
                 part.regroup(&all, &|source| profile_of[source as usize]);
                 let grouped: Vec<(RowId, i64)> = events
                     .iter()

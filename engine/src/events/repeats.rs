@@ -5,15 +5,19 @@
 //! below [`LEVELS`]. With the day bitmap they give each member's count up to `LEVELS + 1`
 //! as a sum of bitmaps, which the counting kernels add a chunk at a time (`day_counts.rs`).
 //! A member with more events that day is in every level and has its exact count in a table
-//! beside them: few members reach it on ordinary data, and a profile with thousands of
-//! events (the merge of two, DESIGN section 11) changes one table entry per day instead of
-//! a bitmap per event. The saved format keeps a level per count (a checkpoint writes the
-//! table's counts as levels; opening folds them back).
+//! kept per member: few members reach it on ordinary data, and a profile with thousands of
+//! events (the merge of two, DESIGN section 11) changes one table entry instead of a
+//! bitmap per event. A window's counts past the levels are found from the top levels of
+//! its days (a heavy member is in them) or, while the table is small, from the table. The
+//! saved format keeps a level per count (a checkpoint writes the table's counts as levels;
+//! opening folds them back).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use roaring::RoaringBitmap;
+use hashbrown::HashMap;
+use roaring::{MultiOps, RoaringBitmap};
 
 use crate::bitmap::Bitmap;
 use crate::members::RowId;
@@ -24,14 +28,25 @@ pub(crate) const LEVELS: usize = 3;
 /// The highest count the levels tell apart.
 const CAP: u32 = LEVELS as u32 + 1;
 
+/// Up to this many members in the table, a window's counts past the levels are read from
+/// the whole table; past it, from the members of its days' top levels.
+const SCAN_TABLE: usize = 4096;
+
+/// A member's days with more than `CAP` events, ascending, with their counts.
+type HeavyDays = Vec<(i64, u32)>;
+
 /// See the module documentation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Repeats {
     /// Per day: at most [`LEVELS`] bitmaps, each inside the one before, the last not empty.
     levels: BTreeMap<i64, Vec<Bitmap>>,
-    /// `(day, member)` -> the member's events that day, where more than `CAP`.
-    heavy: BTreeMap<(i64, RowId), u32>,
+    /// Per member with more than `CAP` events on some day: those days (never empty; each
+    /// shared copy-on-write with snapshots, as the bitmaps are).
+    heavy: HashMap<RowId, Arc<HeavyDays>>,
 }
+
+/// How a member's events on one day change: `(day, before, after)`.
+pub(crate) type DayChange = (i64, u32, u32);
 
 impl Repeats {
     /// The levels of `day` (none for a day without repeats).
@@ -44,18 +59,56 @@ impl Repeats {
         self.levels.values().flatten()
     }
 
-    /// The events beyond `CAP` of every member past it on a day of `days`: what the counts
-    /// from the day bitmap and the levels leave out, as `(member, events)`.
-    pub(crate) fn beyond_levels(
-        &self,
-        days: std::ops::Range<i64>,
-    ) -> impl Iterator<Item = (RowId, u32)> + '_ {
-        let range = (days.start, RowId::MIN)..(days.end, RowId::MIN);
-        let range = (range.start <= range.end).then_some(range);
-        range
-            .into_iter()
-            .flat_map(|r| self.heavy.range(r))
-            .map(|(&(_, m), &n)| (m, n - CAP))
+    /// What the counts from the day bitmaps and the levels leave out on the days of `days`:
+    /// `(member, events past CAP on those days)` for every member past it on one of them.
+    pub(crate) fn beyond_levels(&self, days: std::ops::Range<i64>) -> Vec<(RowId, u32)> {
+        self.beyond_levels_with(days, SCAN_TABLE)
+    }
+
+    fn beyond_levels_with(&self, days: std::ops::Range<i64>, scan: usize) -> Vec<(RowId, u32)> {
+        if self.heavy.is_empty() || days.start >= days.end {
+            return Vec::new();
+        }
+        let within = |mine: &HeavyDays| -> u32 {
+            let from = mine.partition_point(|e| e.0 < days.start);
+            mine[from..]
+                .iter()
+                .take_while(|e| e.0 < days.end)
+                .map(|e| e.1 - CAP)
+                .sum()
+        };
+        let passing = |(m, n): (RowId, u32)| (n > 0).then_some((m, n));
+        if self.heavy.len() <= scan {
+            return self
+                .heavy
+                .iter()
+                .filter_map(|(&m, mine)| passing((m, within(mine))))
+                .collect();
+        }
+        let tops = self
+            .levels
+            .range(days.clone())
+            .filter_map(|(_, levels)| levels.get(LEVELS - 1))
+            .map(|top| top.as_ref());
+        tops.union()
+            .iter()
+            .filter_map(|m| passing((m, within(self.heavy.get(&m)?))))
+            .collect()
+    }
+
+    /// The member's events on `day` where more than `CAP`.
+    fn heavy_count(&self, day: i64, member: RowId) -> Option<u32> {
+        let mine = self.heavy.get(&member)?;
+        let at = mine.binary_search_by_key(&day, |e| e.0).ok()?;
+        Some(mine[at].1)
+    }
+
+    fn set_heavy(&mut self, day: i64, member: RowId, events: u32) {
+        let mine = Arc::make_mut(self.heavy.entry(member).or_default());
+        match mine.binary_search_by_key(&day, |e| e.0) {
+            Ok(at) => mine[at].1 = events,
+            Err(at) => mine.insert(at, (day, events)),
+        }
     }
 
     /// The member's events on `day`, given whether the day bitmap holds it.
@@ -69,7 +122,7 @@ impl Repeats {
             .take_while(|l| l.contains(member))
             .count();
         if in_levels == LEVELS
-            && let Some(&n) = self.heavy.get(&(day, member))
+            && let Some(n) = self.heavy_count(day, member)
         {
             return n;
         }
@@ -97,7 +150,7 @@ impl Repeats {
                 new_levels[k].push(member);
             }
             if now > CAP {
-                self.heavy.insert((day, member), now);
+                self.set_heavy(day, member, now);
             }
         }
         if !new_levels.is_empty() {
@@ -111,34 +164,50 @@ impl Repeats {
         }
     }
 
-    /// Changes a member's number of events on `day` from `before` to `after`.
-    pub(crate) fn set(&mut self, day: i64, member: RowId, before: u32, after: u32) {
+    /// Changes a member's number of events on the days of `changes` (ascending by day).
+    pub(crate) fn set(&mut self, member: RowId, changes: &[DayChange]) {
+        for &(day, before, after) in changes {
+            self.set_levels(day, member, before, after);
+        }
+        // The member's days past the levels: those it keeps, and the changed ones past them.
+        let old = self.heavy.remove(&member);
+        let old = old.as_deref().map_or(&[][..], Vec::as_slice);
+        let changed = |day: i64| changes.binary_search_by_key(&day, |c| c.0).is_ok();
+        let mut mine: HeavyDays = old.iter().filter(|e| !changed(e.0)).copied().collect();
+        let kept_some = !mine.is_empty();
+        mine.extend(changes.iter().filter(|c| c.2 > CAP).map(|c| (c.0, c.2)));
+        if kept_some {
+            mine.sort_unstable_by_key(|e| e.0);
+        }
+        if !mine.is_empty() {
+            self.heavy.insert(member, Arc::new(mine));
+        }
+    }
+
+    /// The levels of a member's count on `day` going from `before` to `after`.
+    fn set_levels(&mut self, day: i64, member: RowId, before: u32, after: u32) {
         let (lo, hi) = (before.min(after).min(CAP), before.max(after).min(CAP));
         // The levels of the counts lo + 1 ..= hi (level k: at least k + 2 events).
-        if hi >= 2 && lo < hi {
-            let levels = self.levels.entry(day).or_default();
-            let (first, end) = (lo.max(1) as usize - 1, hi as usize - 1);
-            if levels.len() < end {
-                levels.resize_with(end, Bitmap::default);
-            }
-            for level in &mut levels[first..end] {
-                if after > before {
-                    level.make_mut().insert(member);
-                } else {
-                    level.make_mut().remove(member);
-                }
-            }
-            while levels.last().is_some_and(|l| l.is_empty()) {
-                levels.pop();
-            }
-            if levels.is_empty() {
-                self.levels.remove(&day);
+        if hi < 2 || lo >= hi {
+            return;
+        }
+        let levels = self.levels.entry(day).or_default();
+        let (first, end) = (lo.max(1) as usize - 1, hi as usize - 1);
+        if levels.len() < end {
+            levels.resize_with(end, Bitmap::default);
+        }
+        for level in &mut levels[first..end] {
+            if after > before {
+                level.make_mut().insert(member);
+            } else {
+                level.make_mut().remove(member);
             }
         }
-        if after > CAP {
-            self.heavy.insert((day, member), after);
-        } else if before > CAP {
-            self.heavy.remove(&(day, member));
+        while levels.last().is_some_and(|l| l.is_empty()) {
+            levels.pop();
+        }
+        if levels.is_empty() {
+            self.levels.remove(&day);
         }
     }
 
@@ -151,14 +220,16 @@ impl Repeats {
     /// a member reaches that day (the table's counts written out as levels).
     pub(crate) fn saved_levels(&self) -> Vec<(i64, Vec<Cow<'_, RoaringBitmap>>)> {
         let mut beyond: BTreeMap<i64, Vec<RoaringBitmap>> = BTreeMap::new();
-        for (&(day, member), &n) in &self.heavy {
-            let levels = beyond.entry(day).or_default();
-            let needed = (n - CAP) as usize;
-            if levels.len() < needed {
-                levels.resize_with(needed, RoaringBitmap::new);
-            }
-            for level in &mut levels[..needed] {
-                level.insert(member);
+        for (&member, mine) in &self.heavy {
+            for &(day, n) in mine.iter() {
+                let levels = beyond.entry(day).or_default();
+                let needed = (n - CAP) as usize;
+                if levels.len() < needed {
+                    levels.resize_with(needed, RoaringBitmap::new);
+                }
+                for level in &mut levels[..needed] {
+                    level.insert(member);
+                }
             }
         }
         self.levels
@@ -177,7 +248,7 @@ impl Repeats {
         for (k, level) in levels.iter().enumerate().skip(LEVELS) {
             for member in level.iter() {
                 // Levels ascend: the last one holding the member names its count.
-                self.heavy.insert((day, member), k as u32 + 2);
+                self.set_heavy(day, member, k as u32 + 2);
             }
         }
         levels.truncate(LEVELS);
@@ -190,8 +261,13 @@ impl Repeats {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        // A B-tree entry: its key and value, about half a node's spare room besides.
-        self.heavy.len() * 32
+        // A table entry (its key, its reference and its control byte) and the member's days.
+        self.heavy.capacity() * 13
+            + self
+                .heavy
+                .values()
+                .map(|d| d.capacity() * 16 + 16)
+                .sum::<usize>()
     }
 }
 
@@ -201,45 +277,68 @@ mod tests {
 
     use super::*;
 
-    /// Each member's count on one day, as the structure tells it.
-    fn counts(repeats: &Repeats, day: i64, present: &RoaringBitmap) -> Vec<(RowId, u32)> {
+    /// Each member's count per day, as the structure tells it.
+    fn counts(
+        repeats: &Repeats,
+        present: &BTreeMap<(i64, RowId), u32>,
+    ) -> Vec<((i64, RowId), u32)> {
         present
-            .iter()
-            .map(|m| (m, repeats.count(day, m, true)))
+            .keys()
+            .map(|&(day, m)| ((day, m), repeats.count(day, m, true)))
             .collect()
     }
 
     proptest! {
-        /// Counts added in batches and changed one by one equal a plain map of counts, and
-        /// saving then restoring gives the same structure.
+        /// Counts added in batches and changed member by member equal a plain map of
+        /// counts; the counts past the levels over any days are the map's, read from the
+        /// table or from the top levels; saving then restoring gives the same structure.
         #[test]
         fn counts_follow_adds_and_sets_and_survive_saving(
-            batches in prop::collection::vec(prop::collection::vec(0..40u32, 0..60), 1..4),
-            sets in prop::collection::vec((0..40u32, 0..12u32), 0..30),
+            batches in prop::collection::vec(prop::collection::vec((0..3i64, 0..40u32), 0..90), 1..4),
+            sets in prop::collection::vec((0..40u32, prop::collection::vec((0..3i64, 0..12u32), 0..4)), 0..12),
         ) {
-            let day = 7;
             let mut repeats = Repeats::default();
-            let mut model: BTreeMap<RowId, u32> = BTreeMap::new();
+            let mut model: BTreeMap<(i64, RowId), u32> = BTreeMap::new();
             for batch in batches {
-                let mut rows = batch.clone();
-                rows.sort_unstable();
-                let present: RoaringBitmap = model.keys().copied().collect();
-                let batch_members: RoaringBitmap = rows.iter().copied().collect();
-                repeats.add(day, &rows, &(&present & &batch_members));
-                for m in rows {
-                    *model.entry(m).or_default() += 1;
+                for day in 0..3 {
+                    let mut rows: Vec<RowId> =
+                        batch.iter().filter(|e| e.0 == day).map(|e| e.1).collect();
+                    rows.sort_unstable();
+                    let present: RoaringBitmap =
+                        model.keys().filter(|k| k.0 == day).map(|k| k.1).collect();
+                    let batch_members: RoaringBitmap = rows.iter().copied().collect();
+                    repeats.add(day, &rows, &(&present & &batch_members));
+                    for m in rows {
+                        *model.entry((day, m)).or_default() += 1;
+                    }
                 }
             }
-            for (m, after) in sets {
-                let before = model.get(&m).copied().unwrap_or(0);
-                repeats.set(day, m, before, after);
-                if after == 0 { model.remove(&m); } else { model.insert(m, after); }
+            for (m, mut days) in sets {
+                days.sort_unstable();
+                days.dedup_by_key(|d| d.0);
+                let changes: Vec<DayChange> = days
+                    .iter()
+                    .map(|&(day, after)| (day, model.get(&(day, m)).copied().unwrap_or(0), after))
+                    .collect();
+                repeats.set(m, &changes);
+                for (day, _, after) in changes {
+                    if after == 0 { model.remove(&(day, m)); } else { model.insert((day, m), after); }
+                }
             }
-            let present: RoaringBitmap = model.keys().copied().collect();
-            prop_assert_eq!(counts(&repeats, day, &present), model.clone().into_iter().collect::<Vec<_>>());
-            let extra: u32 = repeats.beyond_levels(day..day + 1).map(|(_, n)| n).sum();
-            prop_assert_eq!(extra, model.values().map(|&n| n.saturating_sub(CAP)).sum::<u32>());
-            prop_assert_eq!(repeats.beyond_levels(day + 1..day + 9).count(), 0);
+            prop_assert_eq!(counts(&repeats, &model), model.clone().into_iter().collect::<Vec<_>>());
+            for days in [0..1, 1..3, 0..3, 2..9, 5..9] {
+                let mut expected: BTreeMap<RowId, u32> = BTreeMap::new();
+                for (&(day, m), &n) in &model {
+                    if days.contains(&day) && n > CAP {
+                        *expected.entry(m).or_default() += n - CAP;
+                    }
+                }
+                for scan in [0, usize::MAX] {
+                    let mut got = repeats.beyond_levels_with(days.clone(), scan);
+                    got.sort_unstable();
+                    prop_assert_eq!(&got, &expected.clone().into_iter().collect::<Vec<_>>());
+                }
+            }
 
             let mut restored = Repeats::default();
             for (d, levels) in repeats.saved_levels() {
