@@ -273,11 +273,7 @@ mod tests {
                     events.extend((0..5_000).map(|m| (CHUNK_BITS + m, 2 * DAY_MICROS + 7)));
                     events.extend((0..300).map(|m| (CHUNK_BITS + m * 3, 2 * DAY_MICROS + 9)));
                 }
-                let members: Vec<RowId> = events.iter().map(|e| e.0).collect();
-                let ts: Vec<i64> = events.iter().map(|e| e.1).collect();
-                let mut indices: Vec<u32> = (0..events.len() as u32).collect();
-                part.append(&members, &ts, &[], &mut indices);
-                part.seal();
+                part.append_events(&events);
                 all.extend(events);
             }
             for (a, b, frequency) in windows {

@@ -880,13 +880,18 @@ pub(crate) fn counts_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -> 
 impl EventPartition {
     /// A sealed partition of `(member, time)` events without properties, for tests.
     pub(crate) fn of_events(events: &[(RowId, i64)]) -> EventPartition {
+        let mut part = EventPartition::default();
+        part.append_events(events);
+        part
+    }
+
+    /// Appends `(member, time)` events without properties and seals, for tests.
+    pub(crate) fn append_events(&mut self, events: &[(RowId, i64)]) {
         let members: Vec<RowId> = events.iter().map(|e| e.0).collect();
         let ts: Vec<i64> = events.iter().map(|e| e.1).collect();
         let mut indices: Vec<u32> = (0..events.len() as u32).collect();
-        let mut part = EventPartition::default();
-        part.append(&members, &ts, &[], &mut indices);
-        part.seal();
-        part
+        self.append(&members, &ts, &[], &mut indices);
+        self.seal();
     }
 }
 
@@ -1017,11 +1022,7 @@ mod tests {
             for (profile_of, appended) in steps {
                 // Events appended between regroups (some later than all, some among them,
                 // on new days too), under their own member ids until the regroup.
-                let members: Vec<RowId> = appended.iter().map(|e| e.0).collect();
-                let ts: Vec<i64> = appended.iter().map(|e| e.1).collect();
-                let mut indices: Vec<u32> = (0..appended.len() as u32).collect();
-                part.append(&members, &ts, &[], &mut indices);
-                part.seal();
+                part.append_events(&appended);
                 events.extend(appended);
                 part.regroup(&all, &|source| profile_of[source as usize]);
                 let grouped: Vec<(RowId, i64)> = events
