@@ -116,7 +116,7 @@ impl EventPartition {
                 universe.filter(|u| u.len() <= FEW_PER_CHUNK && lookups(u) < counting)
             {
                 let here = extra.partition_point(|&(m, _)| (m / CHUNK_BITS) as usize <= k);
-                let (edges, rest) = extra.split_at(here);
+                let (extra_here, rest) = extra.split_at(here);
                 extra = rest;
                 let base = k as u32 * CHUNK_BITS;
                 let passing: Vec<u16> = universe
@@ -125,8 +125,8 @@ impl EventPartition {
                     .filter(|&low| {
                         let m = base + u32::from(low);
                         let on_days = day_chunks.iter().filter(|c| c.contains(low)).count();
-                        let at = edges.partition_point(|&(r, _)| r < m);
-                        let at_edges: u32 = edges[at..]
+                        let at = extra_here.partition_point(|&(r, _)| r < m);
+                        let at_edges: u32 = extra_here[at..]
                             .iter()
                             .take_while(|&&(r, _)| r == m)
                             .map(|&(_, n)| n)

@@ -436,19 +436,20 @@ impl EventPartition {
                 target
             })
             .collect();
-        let moving: Vec<usize> = (0..owned.len())
-            .filter(|&k| owned[k].1 != targets[k].0)
-            .collect();
-        if moving.is_empty() {
+        // The events whose member changes, and their new member.
+        let (moved, moved_to): (Vec<u32>, Vec<RowId>) = owned
+            .iter()
+            .zip(&targets)
+            .filter(|(e, t)| e.1 != t.0)
+            .map(|(e, t)| (e.0, t.0))
+            .unzip();
+        if moved.is_empty() {
             return false;
         }
         if self.sources.is_none() {
             self.sources = Some(self.members.clone());
         }
-        self.members.scatter(
-            &moving.iter().map(|&k| positions[k]).collect::<Vec<_>>(),
-            &moving.iter().map(|&k| targets[k].0).collect::<Vec<_>>(),
-        );
+        self.members.scatter(&moved, &moved_to);
         for (&p, &(_, place)) in positions.iter().zip(&targets) {
             per_member[place].1.push(p);
         }
@@ -759,15 +760,10 @@ pub(crate) fn distinct_among(rows: impl Iterator<Item = RowId>, few: &[RowId]) -
 }
 
 /// One day's events of the members a regroup involves: each member's number before and
-/// after. A day's events come from a few members, counted in a short list; past
-/// [`DayTally::FEW`] of them, by sorting.
+/// after, `(member, before, after)` ascending. A day's events come from a few members,
+/// counted in a short list; past [`DayTally::FEW`] of them, by sorting.
 #[derive(Default)]
-struct DayTally {
-    /// `(member, events before, events after)`.
-    few: Vec<(RowId, u32, u32)>,
-    before: Vec<RowId>,
-    after: Vec<RowId>,
-}
+struct DayTally(Vec<(RowId, u32, u32)>);
 
 impl DayTally {
     const FEW: usize = 16;
@@ -777,47 +773,40 @@ impl DayTally {
         before: impl Iterator<Item = RowId> + Clone,
         after: impl Iterator<Item = RowId> + Clone,
     ) {
-        self.few.clear();
-        self.before.clear();
-        self.after.clear();
+        let few = &mut self.0;
+        few.clear();
         for (m, side) in before
             .clone()
             .map(|m| (m, 0))
             .chain(after.clone().map(|m| (m, 1)))
         {
-            match self.few.iter().position(|e| e.0 == m) {
-                Some(at) if side == 0 => self.few[at].1 += 1,
-                Some(at) => self.few[at].2 += 1,
-                None if self.few.len() < Self::FEW => {
-                    self.few
-                        .push((m, u32::from(side == 0), u32::from(side == 1)))
+            match few.iter().position(|e| e.0 == m) {
+                Some(at) if side == 0 => few[at].1 += 1,
+                Some(at) => few[at].2 += 1,
+                None if few.len() < Self::FEW => {
+                    few.push((m, u32::from(side == 0), u32::from(side == 1)))
                 }
                 None => {
                     // Many members: count by sorting instead.
-                    self.few.clear();
-                    self.before.extend(before);
-                    self.before.sort_unstable();
-                    self.after.extend(after);
-                    self.after.sort_unstable();
+                    let mut before: Vec<RowId> = before.collect();
+                    let mut after: Vec<RowId> = after.collect();
+                    before.sort_unstable();
+                    after.sort_unstable();
+                    few.clear();
+                    few.extend(count_changes(&before, &after).map(|(m, (b, a))| (m, b, a)));
                     return;
                 }
             }
         }
-        self.few.sort_unstable();
+        few.sort_unstable();
     }
 
     /// The members whose number changed, ascending, with the two numbers.
-    fn changes(&self) -> Box<dyn Iterator<Item = (RowId, (u32, u32))> + '_> {
-        if self.before.is_empty() && self.after.is_empty() {
-            Box::new(
-                self.few
-                    .iter()
-                    .filter(|e| e.1 != e.2)
-                    .map(|&(m, b, a)| (m, (b, a))),
-            )
-        } else {
-            Box::new(count_changes(&self.before, &self.after))
-        }
+    fn changes(&self) -> impl Iterator<Item = (RowId, (u32, u32))> + '_ {
+        self.0
+            .iter()
+            .filter(|e| e.1 != e.2)
+            .map(|&(m, b, a)| (m, (b, a)))
     }
 }
 
