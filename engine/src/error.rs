@@ -93,6 +93,10 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The session's roles do not allow what was asked (a command class, a masked field in
+    /// a predicate). The message names the user, its roles and the field, never a value.
+    #[error("{0}")]
+    NoPermission(String),
     /// A broken invariant inside the engine: always a bug, please report it.
     #[error("internal error (this is a bug in memberdb): {0}")]
     Internal(String),

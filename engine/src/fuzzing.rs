@@ -234,9 +234,7 @@ impl Fuzzer {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::util::hex;
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod attributes;
 mod bitmap;
 mod column;
@@ -60,6 +61,8 @@ mod util;
 mod value;
 mod wal;
 
+pub use access::session::{Session, statement_class};
+pub use access::{Access, Command, Mask, Role, RoleScope};
 pub use computed::{AggFunc, Aggregate, AggregateBuilder, PropertyOf, ValueExpr};
 pub use database::{
     Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, IdentifierInfo, InputKind, Load,

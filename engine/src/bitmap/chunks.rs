@@ -191,6 +191,11 @@ impl Chunks {
         self.chunks.len()
     }
 
+    /// Whether member `row` is in.
+    pub(crate) fn contains(&self, row: u32) -> bool {
+        self.get((row >> 16) as usize).contains(row as u16)
+    }
+
     /// Chunk `k` (empty past the end).
     pub(crate) fn get(&self, k: usize) -> ChunkRef<'_> {
         self.chunks.get(k).map_or(ChunkRef::Empty, Chunk::as_ref)

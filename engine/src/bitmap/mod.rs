@@ -67,6 +67,15 @@ impl Bitmap {
             .get_or_init(|| Arc::new(Chunks::from_roaring(&self.bits)))
     }
 
+    /// [`Bitmap::chunks`], shared (a session's scope keeps it past the borrow).
+    pub(crate) fn shared_chunks(&self) -> Arc<Chunks> {
+        self.chunks();
+        self.chunks
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Chunks::from_roaring(&self.bits)))
+    }
+
     /// Writes the bitmap as one section, in the portable roaring format.
     pub(crate) fn save(
         &self,

@@ -588,11 +588,54 @@ impl Database {
             .collect()
     }
 
+    /// The definition of group `name`, if it exists.
+    pub(crate) fn group_definition(&self, name: &str) -> Option<Segment> {
+        self.snapshot()
+            .groups
+            .get(name)
+            .map(|g| g.definition.clone())
+    }
+
     /// One member's attributes, traits and tags.
     pub fn member(&self, member_id: &str) -> Option<MemberRecord> {
+        self.member_within(member_id, None)
+    }
+
+    /// The row of live member `member_id` if it lies inside `scope` (`None`: anywhere).
+    pub(crate) fn row_within(&self, member_id: &str, scope: Option<&Segment>) -> Option<u32> {
         let now = self.now().micros();
         let state = self.snapshot();
+        Self::row_in(&state, member_id, scope, now)
+    }
+
+    fn row_in(state: &State, member_id: &str, scope: Option<&Segment>, now: i64) -> Option<u32> {
         let row = state.members.lookup(member_id)?;
+        if !state.members.live().contains(row) {
+            return None;
+        }
+        match scope {
+            None => Some(row),
+            // A scope that does not bind selects nobody.
+            Some(scope) => crate::plan::bind(state, scope, now, None)
+                .and_then(|plan| plan.holds(row))
+                .ok()
+                .filter(|inside| *inside)
+                .map(|_| row),
+        }
+    }
+
+    /// [`Database::member`] of a member inside `scope` (as if it did not exist otherwise).
+    pub(crate) fn member_within(
+        &self,
+        member_id: &str,
+        scope: Option<&Segment>,
+    ) -> Option<MemberRecord> {
+        let now = self.now().micros();
+        let state = self.snapshot();
+        let row = match scope {
+            None => state.members.lookup(member_id)?,
+            Some(_) => Self::row_in(&state, member_id, scope, now)?,
+        };
         let aliases = state
             .identity
             .aliases_of(row)

@@ -1,13 +1,13 @@
 //! [`View`]: the read side of a database at one *now*, over a consistent snapshot.
 
 use std::collections::HashMap;
-use std::sync::RwLockReadGuard;
+use std::sync::{Arc, RwLockReadGuard};
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
 use crate::attributes::slot_of;
-use crate::bitmap::Bitmap;
+use crate::bitmap::{Bitmap, Chunks};
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
 use crate::plan::{self, NodeSpans, Plan, Universe, check_deadline};
@@ -31,6 +31,9 @@ pub struct View<'db> {
     pub(super) deadline: Option<Instant>,
     /// Threads a statement may split its chunks across (`None`: the machine's cores).
     threads: Option<usize>,
+    /// A session's scope: the members every plan of this view runs over (`None`: every
+    /// live member).
+    scope: Option<Arc<Chunks>>,
 }
 
 impl<'db> View<'db> {
@@ -40,6 +43,39 @@ impl<'db> View<'db> {
             now,
             deadline: None,
             threads: None,
+            scope: None,
+        }
+    }
+
+    /// Plans of this view run over the members of `scope` (a session's scope) instead of
+    /// every live member: its `ALL`, what `NOT` complements within, every answer's bound.
+    /// The scope is bound like any segment; one that does not bind (it names an attribute
+    /// that does not exist yet) selects nobody. A scope that is one stored bitmap (an
+    /// attribute value, a tag, a group) is used as it is kept.
+    pub(crate) fn with_scope(mut self, scope: Option<&Segment>) -> Result<Self> {
+        self.scope = match scope {
+            None => None,
+            Some(segment) => Some(match plan::bind(&self.state, segment, self.now, None) {
+                Ok(plan) => plan.chunks(Universe::live(&self.state), self.deadline)?,
+                Err(_) => Arc::new(Chunks::empty()),
+            }),
+        };
+        Ok(self)
+    }
+
+    /// Whether member `row` is live and inside this view's scope.
+    pub(crate) fn in_scope(&self, row: u32) -> bool {
+        match &self.scope {
+            None => self.state.members.live().contains(row),
+            Some(scope) => scope.contains(row),
+        }
+    }
+
+    /// Members the view's plans run over.
+    pub(crate) fn universe_len(&self) -> u64 {
+        match &self.scope {
+            None => self.state.members.live().len(),
+            Some(scope) => scope.len(),
         }
     }
 
@@ -81,7 +117,10 @@ impl<'db> View<'db> {
 
     /// The members plans run over: every live member.
     pub(crate) fn universe(&self) -> Universe<'_> {
-        let live = Universe::live(&self.state);
+        let live = match &self.scope {
+            None => Universe::live(&self.state),
+            Some(scope) => Universe::of(scope),
+        };
         match self.threads {
             Some(n) => live.with_threads(n),
             None => live,

@@ -92,7 +92,7 @@ impl View<'_> {
         path: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
-        self.export_members(&self.members(segment)?, columns, path, progress)
+        self.export_members(&self.members(segment)?, columns, None, path, progress)
     }
 
     /// [`View::export`] of the members `bitmap`.
@@ -100,22 +100,26 @@ impl View<'_> {
         &self,
         bitmap: &RoaringBitmap,
         columns: &[String],
+        access: Option<&crate::access::Access>,
         path: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
         let format = ExportFormat::of(path)?;
         let state = self.state();
+        // A session's hidden fields are left out; its other masked fields are written as
+        // the masked text.
+        let mask = |name: &str| access.and_then(|a| a.mask_of(name));
         let attrs: Vec<_> = columns
             .iter()
+            .filter(|c| mask(c) != Some(crate::access::Mask::Hide))
             .map(|c| state.column_at(c, self.now().micros()))
             .collect::<Result<_>>()?;
         let total = bitmap.len();
         let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];
-        fields.extend(
-            attrs
-                .iter()
-                .map(|a| Field::new(&a.name, arrow_type(a.column.data_type()), true)),
-        );
+        fields.extend(attrs.iter().map(|a| match mask(&a.name) {
+            Some(_) => Field::new(&a.name, ArrowType::Utf8, true),
+            None => Field::new(&a.name, arrow_type(a.column.data_type()), true),
+        }));
         let schema = Arc::new(Schema::new(fields));
         let temporary = temporary_path(path);
         let file = File::create(&temporary).map_err(|e| Error::io(&temporary, e))?;
@@ -157,7 +161,22 @@ impl View<'_> {
                         .collect::<StringArray>(),
                 );
                 let mut arrays = vec![ids];
-                arrays.extend(attrs.iter().map(|a| a.column.to_arrow(Some(&rows))));
+                arrays.extend(attrs.iter().map(|a| {
+                    match (access, mask(&a.name)) {
+                        (Some(access), Some(_)) => Arc::new(
+                            rows.iter()
+                                .map(|&r| {
+                                    let value = a.column.get(r as usize)?;
+                                    match access.show(&a.name, value)? {
+                                        crate::value::Value::Str(s) => Some(s),
+                                        other => Some(other.to_string()),
+                                    }
+                                })
+                                .collect::<StringArray>(),
+                        ) as ArrayRef,
+                        _ => a.column.to_arrow(Some(&rows)),
+                    }
+                }));
                 let batch = RecordBatch::try_new(schema.clone(), arrays)
                     .map_err(|e| Error::Internal(format!("export batch: {e}")))?;
                 sink.write(&batch)?;

@@ -29,7 +29,7 @@ impl View<'_> {
         let row = state
             .members
             .lookup(member_id)
-            .filter(|&r| state.members.live().contains(r))
+            .filter(|&r| self.in_scope(r))
             .ok_or_else(|| Error::InvalidSegment(format!("no member '{member_id}'")))?;
         let now = self.now().micros();
         let member: RoaringBitmap = std::iter::once(row).collect();

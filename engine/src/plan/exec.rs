@@ -82,6 +82,11 @@ impl<'a> Universe<'a> {
         (!self.everyone && self.chunks.len() <= limit).then(|| self.chunks.rows())
     }
 
+    /// Whether this is every live member.
+    pub(crate) fn is_everyone(&self) -> bool {
+        self.everyone
+    }
+
     pub(crate) fn chunks(&self) -> &'a Chunks {
         self.chunks
     }

@@ -110,6 +110,23 @@ impl Plan<'_> {
         Run::start(self, universe, deadline, false)?.bitmap()
     }
 
+    /// The members of the segment within `universe`, as chunks (a session's scope): a plan
+    /// that is one stored bitmap shares its chunk form instead of building one.
+    pub(crate) fn chunks(
+        &self,
+        universe: Universe<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<std::sync::Arc<crate::bitmap::Chunks>> {
+        if let Op::Stored(bitmap) = &self.root.op
+            && universe.is_everyone()
+        {
+            return Ok(bitmap.shared_chunks());
+        }
+        Ok(std::sync::Arc::new(
+            Run::start(self, universe, deadline, false)?.members()?,
+        ))
+    }
+
     /// Whether live member `row` is in the segment (one member tested, nothing built for
     /// a universe: a trait's `CASE` after a write).
     pub(crate) fn holds(&self, row: u32) -> Result<bool> {

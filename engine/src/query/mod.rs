@@ -9,6 +9,7 @@ pub(crate) use text::{funnel_by_text, value_text};
 
 use memberdb_query::ast::{ByColumn, ShowWhat, Statement, StatementKind};
 
+use crate::access::Access;
 use crate::database::{Database, View};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -215,6 +216,19 @@ impl Database {
     /// Runs one parsed statement under `options`: a pinned *now*, a deadline for reads, a
     /// cap on BREAKDOWN lines. Reads bind and run on one snapshot.
     pub fn run_with(&self, statement: &Statement, options: &RunOptions) -> Result<Output> {
+        self.run_as(statement, options, None)
+    }
+
+    /// [`Database::run_with`] for a session's `access`: its scope is the universe of the
+    /// statement's plans and part of its answers' cache keys; definitions and values that
+    /// would show a masked field are left out. What the session may run, and the masks of
+    /// its output, are the session's (`access::session`).
+    pub(crate) fn run_as(
+        &self,
+        statement: &Statement,
+        options: &RunOptions,
+        access: Option<&Access>,
+    ) -> Result<Output> {
         let now = match &statement.as_of {
             Some(lit) => bind::instant(lit, "AS OF")?,
             None => options.now.unwrap_or_else(|| self.now()),
@@ -336,10 +350,14 @@ impl Database {
             }
             _ => {}
         }
+        let scope = access.and_then(Access::scope);
         let view = self
             .as_of(now)
             .with_deadline(options.deadline)
-            .with_threads(options.threads);
+            .with_threads(options.threads)
+            .with_scope(scope)?;
+        // Answers kept for one scope are not another's.
+        let within = scope.map_or(String::new(), |s| format!(" WITHIN {s}"));
         // The view holds the state's read lock: this is the version of what it reads.
         let version = self.version();
         let state = view.state();
@@ -347,7 +365,7 @@ impl Database {
             StatementKind::Count(e) => {
                 let (seg, spans) = bind::segment(e)?;
                 let plan = view.bind(&seg, Some(&spans))?;
-                cached(options, version, "COUNT", &plan, || {
+                cached(options, version, &format!("COUNT{within}"), &plan, || {
                     Ok(Output::Count(view.count_plan(&plan)?))
                 })?
             }
@@ -369,7 +387,8 @@ impl Database {
                 let top = top.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
                 let output = match &by[..] {
                     [ByColumn::Name { name, of }] => {
-                        self.breakdown_one(&view, &plan, name, of.as_ref(), top, options, version)?
+                        let cache = (options, version, within.as_str());
+                        self.breakdown_one(&view, &plan, name, of.as_ref(), top, cache)?
                     }
                     columns => {
                         let values = columns
@@ -377,7 +396,7 @@ impl Database {
                             .map(bind::by_value)
                             .collect::<Result<Vec<_>>>()?;
                         let texts: Vec<String> = values.iter().map(value_text).collect();
-                        let what = format!("BREAKDOWN BY {} TOP {top:?}", texts.join(", "));
+                        let what = format!("BREAKDOWN BY {} TOP {top:?}{within}", texts.join(", "));
                         cached(options, version, &what, &plan, || {
                             let members = view.select(&plan)?;
                             let lines = view.breakdown_values(&members, &values, top)?;
@@ -451,6 +470,7 @@ impl Database {
                     .export_members(
                         &members,
                         &columns,
+                        access,
                         std::path::Path::new(file),
                         &mut |done, all| {
                             if let Some(p) = &progress {
@@ -467,10 +487,19 @@ impl Database {
                     rows,
                 }
             }
-            StatementKind::Show(what) => show(&view, *what),
+            StatementKind::Show(what) => show(&view, *what, access),
             StatementKind::ShowGroup(name) => {
+                let mut status = self.group_status(&name.text).map_err(|e| e.at(name.span))?;
+                if let Some(access) = access {
+                    if access.is_scoped() {
+                        status.size = view.count(&Segment::in_group(&name.text))?;
+                    }
+                    let group = state.groups.require(&name.text)?;
+                    if access.reads_masked(&group.definition) {
+                        status.definition = HIDDEN_DEFINITION.to_string();
+                    }
+                }
                 drop(view);
-                let status = self.group_status(&name.text).map_err(|e| e.at(name.span))?;
                 show_group(&status)
             }
             StatementKind::ExplainMember { member, group } => {
@@ -490,9 +519,21 @@ impl Database {
                 table(&["part", "now", "facts", "changes at"], explained)
             }
             StatementKind::ShowEvent(event) => {
-                let properties = view
+                let mut properties = view
                     .event_properties(&event.text)
                     .map_err(|e| e.at(event.span))?;
+                if let Some(access) = access {
+                    for p in &mut properties {
+                        // counts over all events are not the scope's; values not a mask's
+                        if access.is_scoped() {
+                            p.non_null = 0;
+                            p.nulls = 0;
+                        }
+                        if access.is_scoped() || access.mask_of(&p.name).is_some() {
+                            p.top.clear();
+                        }
+                    }
+                }
                 table(
                     &["property", "type", "with value", "NULL", "top values"],
                     properties
@@ -513,7 +554,7 @@ impl Database {
             }
             StatementKind::ShowAttribute(name) => {
                 require_attribute(state, &name.text).map_err(|e| e.at(name.span))?;
-                let all = state.members.live().len();
+                let all = view.universe_len();
                 let lines = view.breakdown(&Segment::all(), &name.text, Some(SHOW_TOP))?;
                 let share = |n: u64| format!("{:.1}%", 100.0 * n as f64 / all.max(1) as f64);
                 table(
@@ -645,8 +686,70 @@ fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {
     }
 }
 
-fn show(view: &View<'_>, what: ShowWhat) -> Output {
+/// What SHOW prints in place of a definition that reads a field masked for the session.
+const HIDDEN_DEFINITION: &str = "(hidden: it reads a field masked for you)";
+
+/// A definition as `access` may see it.
+fn definition_text(access: Option<&Access>, definition: &Segment) -> String {
+    match access {
+        Some(a) if a.reads_masked(definition) => HIDDEN_DEFINITION.to_string(),
+        _ => definition.to_string(),
+    }
+}
+
+/// A trait's definition as `access` may see it.
+fn trait_text(access: Option<&Access>, definition: &crate::traits::TraitDef) -> String {
+    let reads_masked = access.is_some_and(|a| {
+        definition
+            .value()
+            .is_some_and(|v| a.check_value(v, "").is_err())
+            || definition.segments().into_iter().any(|s| a.reads_masked(s))
+    });
+    if reads_masked {
+        HIDDEN_DEFINITION.to_string()
+    } else {
+        definition.to_string()
+    }
+}
+
+fn show(view: &View<'_>, what: ShowWhat, access: Option<&Access>) -> Output {
+    let scoped = access.is_some_and(Access::is_scoped);
+    // Counts of members inside the session's scope (a scoped session's SHOW).
+    let count = |segment: Segment| {
+        view.count(&segment)
+            .map_or_else(|e| e.to_string(), |n| n.to_string())
+    };
     match what {
+        ShowWhat::Attributes if scoped => table(
+            &["attribute", "type", "non_null", "distinct"],
+            Database::attributes_of(view.state())
+                .into_iter()
+                .map(|a| {
+                    let non_null = count(Segment::attr(&a.name).is_not_null());
+                    vec![a.name, a.data_type.to_string(), non_null, String::new()]
+                })
+                .collect(),
+        ),
+        ShowWhat::Tags if scoped => table(
+            &["tag", "members"],
+            Database::tags_of(view.state())
+                .into_iter()
+                .map(|(t, _)| {
+                    let n = count(Segment::tag(&t));
+                    vec![t, n]
+                })
+                .collect(),
+        ),
+        ShowWhat::Events if scoped => table(
+            &["event", "members"],
+            Database::event_types_of(view.state())
+                .into_iter()
+                .map(|(e, _)| {
+                    let n = count(Segment::did(&e).into());
+                    vec![e, n]
+                })
+                .collect(),
+        ),
         ShowWhat::Attributes => table(
             &["attribute", "type", "non_null", "distinct"],
             Database::attributes_of(view.state())
@@ -714,8 +817,16 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                         i.def.limit.to_string(),
                         i.def.priority.to_string(),
                         i.def.blocked.join(", "),
-                        i.values.to_string(),
-                        i.profiles.to_string(),
+                        if scoped {
+                            String::new()
+                        } else {
+                            i.values.to_string()
+                        },
+                        if scoped {
+                            String::new()
+                        } else {
+                            i.profiles.to_string()
+                        },
                     ]
                 })
                 .collect(),
@@ -739,7 +850,7 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                         t.data_type.to_string(),
                         members,
                         t.time_dependent.to_string(),
-                        t.definition.to_string(),
+                        trait_text(access, &t.definition),
                     ]
                 })
                 .collect(),
@@ -752,7 +863,7 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
                     let members = view
                         .count(&Segment::in_group(&g.name))
                         .map_or_else(|e| e.to_string(), |n| n.to_string());
-                    vec![g.name, members, g.definition.to_string()]
+                    vec![g.name, members, definition_text(access, &g.definition)]
                 })
                 .collect(),
         ),
@@ -762,7 +873,6 @@ fn show(view: &View<'_>, what: ShowWhat) -> Output {
 impl Database {
     /// BREAKDOWN by one attribute, or one property OF an event (a member counted under each
     /// value its events have).
-    #[allow(clippy::too_many_arguments)]
     fn breakdown_one(
         &self,
         view: &View<'_>,
@@ -770,8 +880,7 @@ impl Database {
         by: &memberdb_query::ast::Name,
         of: Option<&memberdb_query::ast::Name>,
         top: Option<usize>,
-        options: &RunOptions,
-        version: u64,
+        (options, version, within): (&RunOptions, u64, &str),
     ) -> Result<Output> {
         let state = view.state();
         let by_text = match of {
@@ -787,7 +896,7 @@ impl Database {
                 by.text.clone()
             }
         };
-        let what = format!("BREAKDOWN BY {by_text} TOP {top:?}");
+        let what = format!("BREAKDOWN BY {by_text} TOP {top:?}{within}");
         cached(options, version, &what, plan, || {
             let members = view.select(plan)?;
             let (lines, total) = match of {

@@ -378,6 +378,43 @@ impl Segment {
         }
     }
 
+    /// Every field the segment reads: attributes and traits, identifier types, event
+    /// properties (in filters, aggregates and `MATCHING`).
+    pub(crate) fn read_fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        fn filter<'a>(f: Option<&'a PropFilter>, out: &mut Vec<&'a str>) {
+            match f {
+                None => {}
+                Some(PropFilter::Prop { name, .. }) => out.push(name),
+                Some(PropFilter::And(parts) | PropFilter::Or(parts)) => {
+                    parts.iter().for_each(|p| filter(Some(p), out))
+                }
+                Some(PropFilter::Not(inner)) => filter(Some(inner), out),
+            }
+        }
+        match self {
+            Segment::All | Segment::Tag(_) | Segment::InGroup(_) => {}
+            Segment::Attr { name, .. } => out.push(name),
+            Segment::Identifiers { id_type, .. } => out.push(id_type),
+            Segment::Did(did) => filter(did.filter.as_ref(), out),
+            Segment::Sequence(s) => {
+                filter(s.first.filter.as_ref(), out);
+                filter(s.then_filter.as_ref(), out);
+                out.extend(s.matching.as_deref());
+            }
+            Segment::Value { value, .. } => {
+                out.extend(value.attributes());
+                for a in value.aggregates() {
+                    out.extend(a.func.property());
+                    filter(a.filter.as_ref(), out);
+                }
+            }
+            Segment::And(children) | Segment::Or(children) => {
+                children.iter().for_each(|c| c.read_fields(out))
+            }
+            Segment::Not(inner) => inner.read_fields(out),
+        }
+    }
+
     /// Every group name the segment refers to.
     pub(crate) fn referenced_groups<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
