@@ -202,6 +202,12 @@ impl Database {
         Ok(segment)
     }
 
+    /// Checks `segment` against the catalog (its names exist, its values fit their types)
+    /// without running it.
+    pub fn check_segment(&self, segment: &Segment) -> Result<()> {
+        self.as_of(self.now()).bind(segment, None).map(drop)
+    }
+
     /// Runs one parsed statement. Reads bind and run on one snapshot.
     pub fn run(&self, statement: &Statement, now: Option<Timestamp>) -> Result<Output> {
         self.run_with(

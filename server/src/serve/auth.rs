@@ -9,31 +9,8 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use serde::Deserialize;
 
 use super::config::User;
-
-/// What a user may do; each role includes the ones before it.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Role {
-    /// QUERY of read statements, MEMBER.GET, INFO.
-    Read,
-    /// + MEMBER.SET, TAG.ADD, TAG.DEL, EVENT.ADD.
-    Write,
-    /// + DEFINE GROUP, DROP GROUP.
-    Admin,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Read => "read",
-            Role::Write => "write",
-            Role::Admin => "admin",
-        })
-    }
-}
 
 /// The argon2id hash of `password`, as a PHC string for the configuration file.
 pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -44,10 +21,10 @@ pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
 }
 
-/// The role of `user` if `password` is theirs. The comparison of hashes is constant time
+/// Whether `password` is `user`'s. The comparison of hashes is constant time
 /// (argon2's verifier); an unknown user costs the same hash computation as a known one, so
 /// the answer's timing does not tell whether a user exists.
-pub(crate) fn authenticate(users: &[User], user: &str, password: &str) -> Option<Role> {
+pub(crate) fn authenticate(users: &[User], user: &str, password: &str) -> bool {
     // A hash to verify against when the user is unknown, made once.
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let found = users.iter().find(|u| u.name == user);
@@ -62,10 +39,7 @@ pub(crate) fn authenticate(users: &[User], user: &str, password: &str) -> Option
                 .is_ok()
         })
         .unwrap_or(false);
-    match found {
-        Some(u) if ok => Some(u.role),
-        _ => None,
-    }
+    found.is_some() && ok
 }
 
 /// Failures from one address closer together than this are one burst.
@@ -104,7 +78,7 @@ impl AuthGate {
         }
     }
 
-    /// The role of `user` if `password` is theirs, checked after the delay `client` has
+    /// Whether `password` is `user`'s, checked after the delay `client` has
     /// earned and within the concurrency limit.
     pub(crate) fn verify(
         &self,
@@ -112,17 +86,18 @@ impl AuthGate {
         user: &str,
         password: &str,
         client: IpAddr,
-    ) -> Option<Role> {
+    ) -> bool {
         std::thread::sleep(self.delay(client));
-        let role = {
+        let ok = {
             let _permit = self.permit();
             authenticate(users, user, password)
         };
-        match role {
-            Some(_) => self.succeeded(client),
-            None => self.failed(client, user),
+        if ok {
+            self.succeeded(client);
+        } else {
+            self.failed(client, user);
         }
-        role
+        ok
     }
 
     /// Failures of the current burst from `client` so far.
@@ -239,13 +214,13 @@ mod tests {
         let users = vec![User {
             name: "ops".into(),
             password_hash: hash_password("s3cret").unwrap(),
-            role: Role::Write,
+            roles: vec!["write".to_string()],
+            role: None,
         }];
         assert!(users[0].password_hash.starts_with("$argon2id$"));
-        assert_eq!(authenticate(&users, "ops", "s3cret"), Some(Role::Write));
-        assert_eq!(authenticate(&users, "ops", "s3cret "), None);
-        assert_eq!(authenticate(&users, "nobody", "s3cret"), None);
-        assert!(Role::Read < Role::Write && Role::Write < Role::Admin);
+        assert!(authenticate(&users, "ops", "s3cret"));
+        assert!(!authenticate(&users, "ops", "s3cret "));
+        assert!(!authenticate(&users, "nobody", "s3cret"));
     }
 
     /// Issue 11, finding 6: AUTH had no rate limit (45 wrong passwords a second on one
@@ -255,13 +230,14 @@ mod tests {
         let users = vec![User {
             name: "ops".into(),
             password_hash: hash_password("s3cret").unwrap(),
-            role: Role::Write,
+            roles: vec!["write".to_string()],
+            role: None,
         }];
         let gate = std::sync::Arc::new(AuthGate::new(1));
         let attacker: IpAddr = "127.0.0.9".parse().unwrap();
         let started = Instant::now();
         for _ in 0..4 {
-            assert_eq!(gate.verify(&users, "ops", "guess", attacker), None);
+            assert!(!gate.verify(&users, "ops", "guess", attacker));
         }
         assert_eq!(gate.failures(attacker), 4);
         // delays of 0, 50, 100 and 200 ms before the tries
@@ -269,10 +245,7 @@ mod tests {
         // another address is not slowed down, and a success ends the burst
         let other: IpAddr = "127.0.0.10".parse().unwrap();
         assert_eq!(gate.delay(other), Duration::ZERO);
-        assert_eq!(
-            gate.verify(&users, "ops", "s3cret", attacker),
-            Some(Role::Write)
-        );
+        assert!(gate.verify(&users, "ops", "s3cret", attacker));
         assert_eq!(gate.failures(attacker), 0);
         // one permit: verifications from many threads run one at a time
         let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -6,8 +6,11 @@ use memberdb::query::Output;
 use memberdb::{DataType, Timestamp, Value, Write};
 use memberdb_query::ast::StatementKind;
 
+use std::sync::Arc;
+
+use memberdb::{Access, Command};
+
 use super::Shared;
-use super::auth::Role;
 use super::resp::Reply;
 
 /// One connection's state.
@@ -18,8 +21,8 @@ pub(crate) struct Session {
     pub(crate) client: std::net::IpAddr,
     /// Replies in RESP3 (after `HELLO 3`).
     pub(crate) resp3: bool,
-    /// The role of the authenticated user; `None` until AUTH when users are configured.
-    pub(crate) role: Option<Role>,
+    /// What the authenticated user may do; `None` until AUTH when users are configured.
+    pub(crate) access: Option<Arc<Access>>,
     pub(crate) user: String,
     pub(crate) name: String,
     /// QUIT was received: reply, then close.
@@ -35,7 +38,7 @@ impl Session {
             resp3: false,
             // Without configured users the server is open (it refuses to listen beyond
             // loopback then), and every client is an admin.
-            role: open.then_some(Role::Admin),
+            access: open.then(|| shared.open_access.clone()),
             user: "default".to_string(),
             name: String::new(),
             quit: false,
@@ -43,7 +46,57 @@ impl Session {
     }
 
     pub(crate) fn authenticated(&self) -> bool {
-        self.role.is_some()
+        self.access.is_some()
+    }
+
+    /// The user's access (every command but AUTH, HELLO and QUIT runs authenticated).
+    pub(crate) fn access(&self) -> Result<&Arc<Access>, Reply> {
+        self.access
+            .as_ref()
+            .ok_or_else(|| Reply::error("NOAUTH", "Authentication required."))
+    }
+
+    /// The database as this session's user.
+    pub(crate) fn on<'db>(
+        &self,
+        db: &'db memberdb::Database,
+    ) -> Result<memberdb::Session<'db>, Reply> {
+        Ok(db.session(self.access()?.clone()))
+    }
+}
+
+/// `Ok` if the session's user may run `what`, a command of `class`; else `NOPERM`.
+pub(crate) fn needs(session: &Session, what: &str, class: Command) -> Result<(), Reply> {
+    session
+        .access()?
+        .require(class, what)
+        .map_err(|e| error_reply(&e))
+}
+
+/// `Ok` unless the session's user sees only some members or some fields masked: the
+/// commands that do not yet know scopes and masks (identities, group streams) refuse them.
+pub(crate) fn needs_unscoped(session: &Session, what: &str, masks_too: bool) -> Result<(), Reply> {
+    let access = session.access()?;
+    if access.is_scoped() || (masks_too && access.masks_anything()) {
+        return Err(Reply::error(
+            "NOPERM",
+            format!(
+                "user '{}' (roles {}) may not run {what}: it is open only to roles without a \
+                 scope{}",
+                access.user(),
+                access.roles().join(", "),
+                if masks_too { " or masks" } else { "" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The reply to an engine error: `NOPERM` for what the user's roles do not allow.
+pub(crate) fn error_reply(error: &memberdb::Error) -> Reply {
+    match error {
+        memberdb::Error::NoPermission(message) => Reply::error("NOPERM", message.clone()),
+        other => Reply::error("ERR", other.to_string()),
     }
 }
 
@@ -132,7 +185,7 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             _ => wrong_args("QUERY"),
         },
         "MEMBER.GET" => match (args.len(), arg(args, 1)) {
-            (2, Some(id)) => member_get(shared, id),
+            (2, Some(id)) => member_get(shared, session, id).unwrap_or_else(|e| e),
             _ => wrong_args("MEMBER.GET"),
         },
         name if super::streams::COMMANDS.contains(&name) => {
@@ -146,10 +199,19 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             super::identities::execute(shared, session, name, args)
         }
         "MEMBER.SET" | "TAG.ADD" | "TAG.DEL" | "EVENT.ADD" => {
-            if session.role < Some(Role::Write) {
-                return no_permission(session, &name, Role::Write);
+            let allowed = needs(session, &name, Command::Write).and_then(|()| {
+                match (session.access()?.is_scoped(), arg(args, 1)) {
+                    (true, Some(member)) => session
+                        .on(&shared.db)?
+                        .may_write(member, &name)
+                        .map_err(|e| error_reply(&e)),
+                    _ => Ok(()),
+                }
+            });
+            match allowed {
+                Ok(()) => write(shared, &name, args),
+                Err(reply) => reply,
             }
-            write(shared, &name, args)
         }
         _ => Reply::error(
             "ERR",
@@ -164,17 +226,6 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
     }
 }
 
-fn no_permission(session: &Session, what: &str, needed: Role) -> Reply {
-    Reply::error(
-        "NOPERM",
-        format!(
-            "user '{}' has role '{}'; {what} needs role '{needed}'",
-            session.user,
-            session.role.map_or("none".to_string(), |r| r.to_string())
-        ),
-    )
-}
-
 fn auth(shared: &Shared, session: &mut Session, user: &str, password: &str) -> Reply {
     if shared.config.users.is_empty() {
         return Reply::error(
@@ -183,16 +234,16 @@ fn auth(shared: &Shared, session: &mut Session, user: &str, password: &str) -> R
              add [[users]] to the config file to require passwords",
         );
     }
-    match shared
+    let verified = shared
         .auth
-        .verify(&shared.config.users, user, password, session.client)
-    {
-        Some(role) => {
-            session.role = Some(role);
+        .verify(&shared.config.users, user, password, session.client);
+    match shared.accesses.get(user) {
+        Some(access) if verified => {
+            session.access = Some(access.clone());
             session.user = user.to_string();
             Reply::ok()
         }
-        None => {
+        _ => {
             // logged once per burst by the gate
             Reply::error(
                 "WRONGPASS",
@@ -382,24 +433,6 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         Err(e) => return Reply::error("ERR", e),
     };
     match &statement.kind {
-        StatementKind::DefineGroup { .. } | StatementKind::DropGroup(_)
-            if session.role < Some(Role::Admin) =>
-        {
-            return no_permission(session, "DEFINE / DROP GROUP", Role::Admin);
-        }
-        StatementKind::DefineTrait { .. } | StatementKind::DropTrait(_)
-            if session.role < Some(Role::Admin) =>
-        {
-            return no_permission(session, "DEFINE / DROP TRAIT", Role::Admin);
-        }
-        StatementKind::AlterAttribute { .. } | StatementKind::DropAttribute(_)
-            if session.role < Some(Role::Admin) =>
-        {
-            return no_permission(session, "ALTER / DROP ATTRIBUTE", Role::Admin);
-        }
-        StatementKind::Export { .. } if session.role < Some(Role::Admin) => {
-            return no_permission(session, "EXPORT", Role::Admin);
-        }
         StatementKind::Find { limit, .. } if limit.unwrap_or(0) > limits.find_rows => {
             return Reply::error(
                 "ERR",
@@ -438,7 +471,11 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
             .then(|| memberdb::query::Cache(shared.cache.clone())),
         threads: None,
     };
-    match shared.db.run_with(&statement, &options) {
+    let user = match session.on(&shared.db) {
+        Ok(user) => user,
+        Err(reply) => return reply,
+    };
+    match user.run_with(&statement, &options) {
         Ok(output) => output_reply(output),
         Err(memberdb::Error::DeadlineExceeded) => Reply::error(
             "ERR",
@@ -456,6 +493,7 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
                 format!("limit reached: {message} (limits.breakdown_rows)"),
             )
         }
+        Err(e @ memberdb::Error::NoPermission(_)) => error_reply(&e),
         Err(e) => statement_error(&e, text),
     }
 }
@@ -591,8 +629,9 @@ pub(crate) fn output_reply(output: Output) -> Reply {
     }
 }
 
-fn member_get(shared: &Shared, id: &str) -> Reply {
-    match shared.db.member(id) {
+fn member_get(shared: &Shared, session: &Session, id: &str) -> Result<Reply, Reply> {
+    needs(session, "MEMBER.GET", Command::Read)?;
+    Ok(match session.on(&shared.db)?.member(id) {
         None => Reply::Nil,
         Some(m) => {
             let mut fields = vec![(Reply::text("member_id"), Reply::text(m.member_id))];
@@ -630,7 +669,7 @@ fn member_get(shared: &Shared, id: &str) -> Reply {
             ));
             Reply::Map(fields)
         }
-    }
+    })
 }
 
 /// A value from the wire: the known type's reading of the text, or for a new name an

@@ -12,15 +12,16 @@
 //! [[users]]
 //! name = "journeys"
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."   # memberdb hash-password
-//! role = "write"                 # read | write | admin
+//! roles = ["write"]              # built-in: read | write | admin; or roles of [roles]
 //! ```
+//!
+//! Roles with scopes and masks: see `roles.rs`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use super::auth::Role;
 use super::resp::FrameLimits;
 
 /// Limits, with defaults safe for a server on a shared network.
@@ -126,7 +127,11 @@ pub(crate) struct User {
     pub(crate) name: String,
     /// A PHC string (argon2), as `memberdb hash-password` prints it; never the password.
     pub(crate) password_hash: String,
-    pub(crate) role: Role,
+    /// The user's roles (built-in or defined under `[roles]`).
+    #[serde(default)]
+    pub(crate) roles: Vec<String>,
+    /// One role: the older spelling of `roles = ["..."]`.
+    pub(crate) role: Option<String>,
 }
 
 /// The whole configuration.
@@ -144,6 +149,10 @@ pub(crate) struct Config {
     pub(crate) file_mode: String,
     pub(crate) limits: Limits,
     pub(crate) users: Vec<User>,
+    /// Roles with commands, scopes and masks, by name (`roles.rs`).
+    pub(crate) roles: std::collections::BTreeMap<String, super::roles::RoleConfig>,
+    /// The key of the `hash` mask.
+    pub(crate) mask: super::roles::MaskConfig,
     /// The directory EXPORT over the wire writes into (a file name only; never a path the
     /// client gives). Without it, EXPORT over the wire is refused.
     pub(crate) export_dir: Option<std::path::PathBuf>,
@@ -159,6 +168,8 @@ impl Default for Config {
             file_mode: "0600".to_string(),
             limits: Limits::default(),
             users: Vec::new(),
+            roles: std::collections::BTreeMap::new(),
+            mask: super::roles::MaskConfig::default(),
             export_dir: None,
         }
     }
@@ -235,6 +246,7 @@ impl Config {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             bail!("user '{}' is configured twice", w[0]);
         }
+        super::roles::roles(self)?;
         self.sync
             .parse::<memberdb::SyncPolicy>()
             .map_err(|e| anyhow::anyhow!("sync: {e}"))?;
@@ -289,7 +301,7 @@ mod tests {
         config.check().unwrap();
         assert_eq!(config.limits.clients, 10);
         assert_eq!(config.limits.args, Limits::default().args);
-        assert_eq!(config.users[0].role, Role::Admin);
+        assert_eq!(config.users[0].role_names(), ["admin"]);
     }
 
     #[test]
@@ -299,11 +311,13 @@ mod tests {
                 .unwrap();
         assert!(plain.check().unwrap_err().to_string().contains("argon2"));
         assert!(toml::from_str::<Config>("bindd = \"x\"").is_err());
+        let root: Config =
+            toml::from_str("[[users]]\nname=\"a\"\npassword_hash=\"$argon2\"\nrole=\"root\"")
+                .unwrap();
+        let e = root.check().unwrap_err().to_string();
         assert!(
-            toml::from_str::<Config>(
-                "[[users]]\nname=\"a\"\npassword_hash=\"$argon2\"\nrole=\"root\""
-            )
-            .is_err()
+            e.contains("user 'a'") && e.contains("\"root\" is not a defined role"),
+            "{e}"
         );
         let sync = Config {
             sync: "sometimes".into(),

@@ -171,8 +171,14 @@ impl Conn {
                 self.busy = true;
                 spawn_auth(shared, job(args));
             }
+            // Unscoped writers go straight to the writer; scoped ones are checked first
+            // (`commands::execute`).
             "MEMBER.SET" | "TAG.ADD" | "TAG.DEL" | "EVENT.ADD"
-                if self.session.role >= Some(super::auth::Role::Write) =>
+                if self
+                    .session
+                    .access
+                    .as_ref()
+                    .is_some_and(|a| a.allows(memberdb::Command::Write) && !a.is_scoped()) =>
             {
                 let started = Instant::now();
                 match write_request(shared, &name, &args) {

@@ -115,7 +115,7 @@ fn resp_frames_and_commands() {
     let mut config = Config::default();
     config.limits.statement_ms = 200;
     let db = memberdb::Database::in_memory();
-    let shared = Shared::new(db, config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let shared = Shared::new(db, config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
     let tokens = [
         "*1\r\n",
         "*3\r\n",

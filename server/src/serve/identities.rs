@@ -5,10 +5,10 @@
 use memberdb::{IdentityReport, Timestamp};
 
 use super::Shared;
-use super::auth::Role;
 use super::commands::Session;
+use super::commands::{needs, needs_unscoped};
 use super::resp::Reply;
-use super::streams::needs;
+use memberdb::Command;
 
 /// The commands of this module.
 pub(crate) const COMMANDS: &[&str] = &[
@@ -87,7 +87,17 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
 fn run(shared: &Shared, session: &Session, name: &str, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let db = &shared.db;
     let writes = TABLE.iter().any(|(n, _, w)| *n == name && *w);
-    needs(session, name, if writes { Role::Write } else { Role::Read })?;
+    needs(
+        session,
+        name,
+        if writes {
+            Command::Write
+        } else {
+            Command::Read
+        },
+    )?;
+    // identifier values are looked up and shown as they are: not for scoped or masked users
+    needs_unscoped(session, name, true)?;
     match name {
         "ID.LINK" => {
             if args.len() < 4 || !args.len().is_multiple_of(2) {

@@ -23,6 +23,7 @@ mod info;
 mod parsed;
 mod pool;
 mod resp;
+pub(crate) mod roles;
 mod stats;
 mod streams;
 
@@ -52,6 +53,10 @@ pub(crate) struct Shared {
     /// Statements parsed, by their text.
     pub(crate) parsed: parsed::ParsedStatements,
     pub(crate) auth: auth::AuthGate,
+    /// What each configured user may do, built from its roles at start.
+    pub(crate) accesses: std::collections::HashMap<String, Arc<memberdb::Access>>,
+    /// The access of every client of a server without users (open on loopback).
+    pub(crate) open_access: Arc<memberdb::Access>,
     /// The threads that run QUERY statements.
     queries: pool::QueryPool,
     pub(crate) addr: SocketAddr,
@@ -115,7 +120,7 @@ impl Listener {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let shared = Arc::new(Shared::new(db, self.config, addr));
+        let shared = Arc::new(Shared::new(db, self.config, addr)?);
         let _ = shared.waker.set(waker);
         // A commit that adds stream entries wakes the blocked readers (a weak reference: the
         // database must not keep the server's state alive).
@@ -135,8 +140,11 @@ impl Listener {
 }
 
 impl Shared {
-    fn new(db: Database, config: Config, addr: SocketAddr) -> Shared {
-        Shared {
+    fn new(db: Database, config: Config, addr: SocketAddr) -> Result<Shared> {
+        let accesses = roles::accesses(&config, &db)?;
+        Ok(Shared {
+            accesses,
+            open_access: Arc::new(memberdb::Access::admin()),
             db: Arc::new(db),
             stats: Stats::new(),
             cache: Arc::new(cache::AnswerCache::new(
@@ -156,7 +164,7 @@ impl Shared {
             wake_pending: AtomicBool::new(false),
             streams_changed: AtomicBool::new(false),
             config,
-        }
+        })
     }
 
     /// Hands a reply to the event loop.
