@@ -6,8 +6,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use redis::{Value as R, cmd};
 use support::Server;
@@ -47,23 +45,6 @@ fn database(dir: &std::path::Path) {
         .unwrap();
     }
     db.close().unwrap();
-}
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_memberdb"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 const ROLES: &str = r#"
@@ -161,7 +142,7 @@ fn config(dir: &std::path::Path) -> String {
         text.push_str(&format!(
             "[[users]]\nname = \"{}\"\npassword_hash = \"{}\"\nroles = {}\n",
             user.name,
-            hash(user.name),
+            support::password_hash(user.name),
             user.roles
         ));
     }

@@ -193,22 +193,7 @@ fn statements_are_bounded_in_time_lines_and_cache_bytes() {
 }
 
 fn users_config(extra: &str) -> String {
-    let hash = |password: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memberdb"))
-            .arg("hash-password")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(password.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let hash = support::password_hash;
     format!(
         "{extra}\n[[users]]\nname = \"app\"\npassword_hash = \"{}\"\nrole = \"write\"\n",
         hash("app-pass")

@@ -262,15 +262,7 @@ fn with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::process::Outpu
     child.wait_with_output().unwrap()
 }
 
-fn hash(password: &str) -> String {
-    let out = with_stdin(
-        env!("CARGO_BIN_EXE_memberdb"),
-        &["hash-password"],
-        password.as_bytes(),
-    );
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use support::password_hash as hash;
 
 fn users_config() -> String {
     format!(

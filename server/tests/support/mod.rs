@@ -185,3 +185,23 @@ pub fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bo
     }
     (String::from_utf8_lossy(&got).into_owned(), false)
 }
+
+/// The argon2 hash `memberdb hash-password` prints for `password`.
+pub fn password_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memberdb"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
