@@ -183,9 +183,9 @@ pub struct Access {
     commands: Vec<Command>,
     /// `None`: every member.
     scope: Option<Segment>,
-    masks: BTreeMap<String, Mask>,
+    pub(crate) masks: BTreeMap<String, Mask>,
     /// The key of the `hash` mask.
-    secret: Arc<[u8]>,
+    pub(crate) secret: Arc<[u8]>,
 }
 
 impl Access {

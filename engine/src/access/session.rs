@@ -9,7 +9,7 @@ use super::{Access, Command};
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::query::{Output, RunOptions, bind};
-use crate::results::{FindResult, MemberRecord};
+use crate::results::MemberRecord;
 use crate::sequence::FunnelBy;
 use crate::value::Timestamp;
 
@@ -95,8 +95,8 @@ impl<'db> Session<'db> {
     /// user's scope, its output masked.
     pub fn run_with(&self, statement: &Statement, options: &RunOptions) -> Result<Output> {
         self.check(statement)?;
-        let output = self.db.run_as(statement, options, Some(&self.access))?;
-        Ok(self.masked(output))
+        // the scope and the masks are applied as the statement runs
+        self.db.run_as(statement, options, Some(&self.access))
     }
 
     /// One member's record as the user sees it: `None` for a member outside the scope (as
@@ -228,74 +228,6 @@ impl<'db> Session<'db> {
                 }
             }
             _ => Ok(()),
-        }
-    }
-
-    /// `output` with the user's masks applied.
-    fn masked(&self, output: Output) -> Output {
-        match output {
-            Output::Find(found) if self.access.masks_anything() => {
-                Output::Find(self.masked_find(found))
-            }
-            other => other,
-        }
-    }
-
-    fn masked_find(&self, found: FindResult) -> FindResult {
-        let access = &self.access;
-        // columns[0] is member_id; values[i] is columns[i + 1]
-        let kept: Vec<bool> = found.columns[1..]
-            .iter()
-            .map(|c| access.mask_of(c) != Some(super::Mask::Hide))
-            .collect();
-        let masked: Vec<bool> = found.columns[1..]
-            .iter()
-            .map(|c| access.mask_of(c).is_some())
-            .collect();
-        let names: Vec<String> = found.columns[1..].to_vec();
-        let rows = found
-            .rows
-            .into_iter()
-            .map(|mut row| {
-                row.values = std::mem::take(&mut row.values)
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| kept[*i])
-                    .map(|(i, v)| match (masked[i], v) {
-                        (true, Some(v)) => access.show(&names[i], v),
-                        (_, v) => v,
-                    })
-                    .collect();
-                row
-            })
-            .collect();
-        let mut columns = vec![found.columns[0].clone()];
-        columns.extend(
-            names
-                .iter()
-                .zip(&kept)
-                .filter(|(_, k)| **k)
-                .map(|(c, _)| c.clone()),
-        );
-        let types = found
-            .types
-            .into_iter()
-            .zip(&kept)
-            .zip(&masked)
-            .filter(|((_, k), _)| **k)
-            .map(|((t, _), m)| {
-                if *m {
-                    crate::value::DataType::String
-                } else {
-                    t
-                }
-            })
-            .collect();
-        FindResult {
-            columns,
-            types,
-            rows,
-            total: found.total,
         }
     }
 }

@@ -333,3 +333,50 @@ fn scopes_that_do_not_parse_name_the_position() {
     assert!(RoleScope::parse("FIND vip").is_err());
     assert_eq!(RoleScope::parse(" all ").unwrap(), RoleScope::All);
 }
+
+/// BREAKDOWN BY a value-indexed attribute, sparse answers (counted by codes) and dense
+/// ones (value bitmaps intersected) alike, equals a COUNT per value.
+fn breakdown_matches_counts(db: &Database, segment: &str) {
+    let Output::Breakdown { lines, total, .. } = one(db, &format!("BREAKDOWN {segment} BY city"))
+    else {
+        panic!()
+    };
+    let Output::Count(all) = one(db, &format!("COUNT {segment}")) else {
+        panic!()
+    };
+    assert_eq!(total, all, "{segment}");
+    assert_eq!(lines.iter().map(|l| l.count).sum::<u64>(), all, "{segment}");
+    for line in lines {
+        let test = match &line.value {
+            Some(v) => format!("city = '{v}'"),
+            None => "city IS NULL".to_string(),
+        };
+        let Output::Count(n) = one(db, &format!("COUNT ({segment}) AND {test}")) else {
+            panic!()
+        };
+        assert_eq!(line.count, n, "{segment}: {test}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sparse_breakdowns_equal_counts_per_value(seed in 0u64..1000, seg in segment()) {
+        breakdown_matches_counts(&database(300, seed), &seg);
+    }
+}
+
+#[test]
+fn dense_breakdowns_equal_counts_per_value() {
+    // 9,000 members in one chunk: bitset containers, the value bitmaps' path
+    let db = database(9_000, 11);
+    for segment in [
+        "ALL",
+        "level >= 2",
+        "NOT TAG 'vip'",
+        "city IS NULL OR level = 1",
+    ] {
+        breakdown_matches_counts(&db, segment);
+    }
+}

@@ -142,6 +142,25 @@ impl Column {
         })
     }
 
+    /// [`Column::get`] as `mask` shows it (under `key` for `hash`): text is masked as it is
+    /// copied out of the dictionary, one allocation like an unmasked read.
+    pub(crate) fn get_masked(
+        &self,
+        row: usize,
+        mask: crate::access::Mask,
+        key: &[u8],
+    ) -> Option<Value> {
+        if !self.is_valid(row) {
+            return None;
+        }
+        match &self.data {
+            ColumnData::Str { codes, dict } => {
+                mask.apply_str(dict.get(codes[row]), key).map(Value::Str)
+            }
+            _ => mask.apply_owned(self.get(row)?, key),
+        }
+    }
+
     /// Reads `row`'s slots and drops what it read: called for several columns before any
     /// of their values is used (a write's traits, each reading its column's row next), the
     /// cache misses of the columns overlap instead of coming one after another.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
+use crate::access::Mask;
 use crate::attributes::slot_of;
 use crate::bitmap::{Bitmap, Chunks};
 use crate::column::ColumnData;
@@ -18,6 +19,9 @@ use crate::sequence::funnel::BoundFunnel;
 use crate::sequence::{Funnel, FunnelReport};
 use crate::state::State;
 use crate::value::Value;
+
+/// A session's masks by field, and the key of `hash`.
+type Masks = (std::collections::BTreeMap<String, Mask>, Arc<[u8]>);
 
 /// The read side of a database at one *now*: COUNT, FIND, BREAKDOWN.
 ///
@@ -34,6 +38,9 @@ pub struct View<'db> {
     /// A session's scope: the members every plan of this view runs over (`None`: every
     /// live member).
     scope: Option<Arc<Chunks>>,
+    /// A session's masks and their key: FIND builds masked values straight from the
+    /// stored text and leaves hidden fields out.
+    masks: Option<Masks>,
 }
 
 impl<'db> View<'db> {
@@ -44,7 +51,16 @@ impl<'db> View<'db> {
             deadline: None,
             threads: None,
             scope: None,
+            masks: None,
         }
+    }
+
+    /// FIND of this view shows fields as `access` masks them.
+    pub(crate) fn with_masks(mut self, access: Option<&crate::access::Access>) -> Self {
+        self.masks = access
+            .filter(|a| a.masks_anything())
+            .map(|a| (a.masks.clone(), a.secret.clone()));
+        self
     }
 
     /// Plans of this view run over the members of `scope` (a session's scope) instead of
@@ -167,23 +183,42 @@ impl<'db> View<'db> {
 
     /// The members `page` with the attributes `options` asks for, of `total` found.
     fn found(&self, page: Vec<u32>, total: u64, options: &FindOptions) -> Result<FindResult> {
-        let attrs: Vec<_> = options
+        let mask = |c: &str| self.masks.as_ref().and_then(|(m, _)| m.get(c).copied());
+        let key: &[u8] = self.masks.as_ref().map_or(&[], |(_, k)| k);
+        // hidden fields are not read at all
+        let shown: Vec<&String> = options
             .columns
             .iter()
-            .map(|c| self.state.column_at(c, self.now))
+            .filter(|c| mask(c) != Some(Mask::Hide))
+            .collect();
+        let attrs: Vec<_> = shown
+            .iter()
+            .map(|c| Ok((self.state.column_at(c, self.now)?, mask(c))))
             .collect::<Result<_>>()?;
         let rows = page
             .into_iter()
             .map(|row| FoundMember {
                 member_id: self.state.members.member_id(row).to_string(),
-                values: attrs.iter().map(|a| a.column.get(row as usize)).collect(),
+                values: attrs
+                    .iter()
+                    .map(|(a, mask)| match mask {
+                        None => a.column.get(row as usize),
+                        Some(mask) => a.column.get_masked(row as usize, *mask, key),
+                    })
+                    .collect(),
             })
             .collect();
         let mut columns = vec!["member_id".to_string()];
-        columns.extend(options.columns.iter().cloned());
+        columns.extend(shown.into_iter().cloned());
         Ok(FindResult {
             columns,
-            types: attrs.iter().map(|a| a.column.data_type()).collect(),
+            types: attrs
+                .iter()
+                .map(|(a, mask)| match mask {
+                    None => a.column.data_type(),
+                    Some(_) => crate::value::DataType::String,
+                })
+                .collect(),
             rows,
             total,
         })
@@ -301,26 +336,41 @@ impl<'db> View<'db> {
         let attr = self.state.column_at(attribute, self.now)?;
         let column = &attr.column;
         let mut lines: Vec<BreakdownRow> = Vec::new();
+        // Members held mostly in array containers (a sparse answer: a scoped session's,
+        // a small segment's) are counted by their values' codes, one pass over them:
+        // intersecting each value's bitmap with arrays merges arrays value after value
+        // (a BREAKDOWN BY city under a city scope took 2.3 times the admin's). Dense
+        // answers intersect bitmap containers, cheaper than reading every member's code.
+        let sparse = || {
+            let stats = bitmap.statistics();
+            stats.n_values_array_containers as u64 > stats.n_values_bitset_containers
+        };
         if let Some(values) = &attr.index.values {
-            // Rows whose index entries wait are counted by their column values.
-            let waiting = attr.index.pending().map(|rows| bitmap & &**rows);
-            let mut waiting_slots: Vec<u64> = Vec::new();
-            for row in waiting.iter().flatten() {
-                if let Some(slot) = slot_of(column, row as usize) {
-                    if waiting_slots.len() <= slot {
-                        waiting_slots.resize(slot + 1, 0);
-                    }
-                    waiting_slots[slot] += 1;
-                }
-            }
-            let empty = Bitmap::default();
-            for slot in 0..values.len().max(waiting_slots.len()) {
-                let members = values.get(slot).unwrap_or(&empty);
-                let mut count = bitmap.intersection_len(members);
-                if let Some(waiting) = &waiting {
-                    count = count - waiting.intersection_len(members)
-                        + waiting_slots.get(slot).copied().unwrap_or(0);
-                }
+            let slots = if sparse() {
+                tally_slots(column, bitmap.iter(), self.deadline)?
+            } else {
+                // Rows whose index entries wait are counted by their column values.
+                let waiting = attr.index.pending().map(|rows| bitmap & &**rows);
+                let waiting_slots = match &waiting {
+                    Some(rows) => tally_slots(column, rows.iter(), self.deadline)?,
+                    None => Vec::new(),
+                };
+                let empty = Bitmap::default();
+                (0..values.len().max(waiting_slots.len()))
+                    .map(|slot| {
+                        let members = values.get(slot).unwrap_or(&empty);
+                        let count = bitmap.intersection_len(members);
+                        match &waiting {
+                            Some(waiting) => {
+                                count - waiting.intersection_len(members)
+                                    + waiting_slots.get(slot).copied().unwrap_or(0)
+                            }
+                            None => count,
+                        }
+                    })
+                    .collect()
+            };
+            for (slot, count) in slots.into_iter().enumerate() {
                 if count == 0 {
                     continue;
                 }
@@ -370,6 +420,27 @@ impl<'db> View<'db> {
         }
         Ok((ordered(lines, top), bitmap.len()))
     }
+}
+
+/// Members of `rows` per value slot of `column` (its codes; bools 0 and 1).
+fn tally_slots(
+    column: &crate::column::Column,
+    rows: impl Iterator<Item = u32>,
+    deadline: Option<Instant>,
+) -> Result<Vec<u64>> {
+    let mut slots: Vec<u64> = Vec::new();
+    for (i, row) in rows.enumerate() {
+        if i % 65_536 == 65_535 {
+            check_deadline(deadline)?;
+        }
+        if let Some(slot) = slot_of(column, row as usize) {
+            if slots.len() <= slot {
+                slots.resize(slot + 1, 0);
+            }
+            slots[slot] += 1;
+        }
+    }
+    Ok(slots)
 }
 
 /// Breakdown lines by count, largest first, ties by value (column by column) with NULL

@@ -601,17 +601,26 @@ impl<'p> Run<'p> {
             &mut id,
         );
         if self.universe.everyone {
-            root
-        } else {
-            let universe = X::Leaf {
-                chunks: self.universe.chunks,
-                id: usize::MAX,
-            };
-            X::And {
+            return root;
+        }
+        let universe = X::Leaf {
+            chunks: self.universe.chunks,
+            id: usize::MAX,
+        };
+        match root {
+            // One more operand of the root's AND, not an AND around it: a count stays one
+            // fused pass (a scoped session's Q1 took twice the admin's time when the root
+            // was built into a chunk and then intersected with the scope).
+            X::And { mut pos, neg, id } => {
+                pos.push(universe);
+                pos.sort_by_key(|x| (!matches!(x, X::Leaf { .. }), x.estimate()));
+                X::And { pos, neg, id }
+            }
+            root => X::And {
                 pos: vec![universe, root],
                 neg: Vec::new(),
                 id: usize::MAX,
-            }
+            },
         }
     }
 

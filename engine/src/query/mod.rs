@@ -361,7 +361,8 @@ impl Database {
             .as_of(now)
             .with_deadline(options.deadline)
             .with_threads(options.threads)
-            .with_scope(scope)?;
+            .with_scope(scope)?
+            .with_masks(access);
         // Answers kept for one scope are not another's.
         let within = scope.map_or(String::new(), |s| format!(" WITHIN {s}"));
         // The view holds the state's read lock: this is the version of what it reads.
