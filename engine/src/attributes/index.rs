@@ -677,6 +677,13 @@ impl AttrIndex {
             ColumnData::Str { .. } => (None, false),
             _ => (None, true),
         };
+        // Written when strings past 4,096 distinct values had no value bitmaps: built now.
+        if saved.values.is_none()
+            && values_expected.is_some()
+            && matches!(column.data, ColumnData::Str { .. })
+        {
+            return Ok(AttrIndex::build(column));
+        }
         if saved.values.as_ref().map(Vec::len) != values_expected
             || saved.bins.is_some() != bins_expected
         {
@@ -900,6 +907,31 @@ mod tests {
                 proptest::prop_assert_eq!(&answer(&folded, &col, &m), &scanned, "{:?}", pred);
             }
         }
+    }
+
+    #[test]
+    fn an_index_saved_without_value_bitmaps_under_the_old_limit_opens_with_them() {
+        use crate::util::sections::{SectionReader, SectionWriter};
+        let mut col = Column::new(DataType::String);
+        for i in 0..6_000 {
+            col.push(Some(&Value::Str(format!("S{}", i % 5_000))));
+        }
+        let index = AttrIndex::build(&col);
+        assert!(index.values.is_some(), "5,000 stores keep a bitmap each");
+        // as the limit of 4,096 wrote it: no value bitmaps
+        let old = AttrIndex {
+            values: None,
+            ..index.clone()
+        };
+        let mut buf = Vec::new();
+        let saved = old
+            .save(&col, &mut SectionWriter::new(&mut buf, 0))
+            .unwrap();
+        let file = SectionReader::new(bytes::Bytes::from(buf));
+        let opened = AttrIndex::restore(&file, &saved, &col).unwrap();
+        let values = opened.values.as_ref().expect("built at open");
+        assert_eq!(values.len(), 5_000);
+        assert_eq!(values[7].len(), 2, "S7 at rows 7 and 5007");
     }
 
     #[test]
