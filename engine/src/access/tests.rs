@@ -305,6 +305,25 @@ fn masked_fields_are_masked_at_output_and_refused_in_predicates() {
         panic!()
     };
     assert!(rows[0][2].contains("hidden"), "{rows:?}");
+    let Output::Table { rows, .. } = as_user(&guide, "SHOW GROUP rich").unwrap() else {
+        panic!()
+    };
+    assert!(rows[0][1].contains("hidden"), "{rows:?}");
+    // a scoped session's SHOW GROUP counts the group's members inside its scope
+    let store = db.session(access(&[role(
+        "s1",
+        &[Command::Read],
+        "home_store = 'S1'",
+        &[],
+    )]));
+    let Output::Table { rows, .. } = as_user(&store, "SHOW GROUP rich").unwrap() else {
+        panic!()
+    };
+    let Output::Count(inside) = one(&db, "COUNT IN GROUP rich AND home_store = 'S1'") else {
+        panic!()
+    };
+    assert_eq!(rows[1][1], inside.to_string(), "{rows:?}");
+    assert_eq!(rows[0][1], "level >= 3", "not masked for this role");
     let e = as_user(&guide, "EXPLAIN MEMBER 'M0' IN GROUP rich").unwrap_err();
     assert!(matches!(e, Error::NoPermission(_)));
     // an export writes the masked text and leaves hidden fields out

@@ -496,17 +496,30 @@ impl Database {
             }
             StatementKind::Show(what) => show(&view, *what, access),
             StatementKind::ShowGroup(name) => {
-                let mut status = self.group_status(&name.text).map_err(|e| e.at(name.span))?;
-                if let Some(access) = access {
-                    if access.is_scoped() {
-                        status.size = view.count(&Segment::in_group(&name.text))?;
-                    }
-                    let group = state.groups.require(&name.text)?;
-                    if access.reads_masked(&group.definition) {
-                        status.definition = HIDDEN_DEFINITION.to_string();
-                    }
-                }
+                // what the session may see of it, read under this view's lock
+                let scoped_size = match access {
+                    Some(a) if a.is_scoped() => Some(
+                        view.count(&Segment::in_group(&name.text))
+                            .map_err(|e| e.at(name.span))?,
+                    ),
+                    _ => None,
+                };
+                let hidden = access.is_some_and(|a| {
+                    state
+                        .groups
+                        .get(&name.text)
+                        .is_some_and(|g| a.reads_masked(&g.definition))
+                });
+                // group_status takes the lock again: never while this view holds it (a
+                // waiting writer would stop both)
                 drop(view);
+                let mut status = self.group_status(&name.text).map_err(|e| e.at(name.span))?;
+                if let Some(size) = scoped_size {
+                    status.size = size;
+                }
+                if hidden {
+                    status.definition = HIDDEN_DEFINITION.to_string();
+                }
                 show_group(&status)
             }
             StatementKind::ExplainMember { member, group } => {
