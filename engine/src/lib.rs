@@ -33,6 +33,7 @@
 
 mod access;
 mod attributes;
+pub mod audit;
 mod bitmap;
 mod column;
 mod computed;

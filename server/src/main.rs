@@ -79,6 +79,8 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Print the argon2 hash of the password on stdin, for the server's config file.
     HashPassword(cli::serve::HashPasswordArgs),
+    /// The audit log: `memberdb audit verify --db DIR` checks its hash chain.
+    Audit(cli::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::check::run(a),
         Command::Serve(a) => cli::serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::HashPassword(a) => cli::serve::hash_password(a).map(|()| ExitCode::SUCCESS),
+        Command::Audit(a) => cli::audit::run(a),
     };
     match result {
         Ok(code) => code,

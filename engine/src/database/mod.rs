@@ -25,6 +25,7 @@ pub(crate) use view::cmp_values;
 
 use crate::column::ColumnData;
 use crate::error::{Error, Result};
+use crate::members::RowId;
 use crate::results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, GroupInfo, MemberRecord, TraitInfo,
 };
@@ -586,6 +587,21 @@ impl Database {
                 time_dependent: g.time_dependent,
             })
             .collect()
+    }
+
+    /// The internal row of live member `member_id` (the audit log names members by it).
+    pub fn row_of(&self, member_id: &str) -> Option<RowId> {
+        self.row_within(member_id, None)
+    }
+
+    /// The member id of row `row`, while the row holds a live member.
+    pub fn member_id_of(&self, row: RowId) -> Option<String> {
+        let state = self.snapshot();
+        state
+            .members
+            .live()
+            .contains(row)
+            .then(|| state.members.member_id(row).to_string())
     }
 
     /// The definition of group `name`, if it exists.

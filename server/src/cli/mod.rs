@@ -1,5 +1,6 @@
 //! Subcommands of the `memberdb` binary.
 
+pub(crate) mod audit;
 pub(crate) mod check;
 pub(crate) mod generate;
 pub(crate) mod load;

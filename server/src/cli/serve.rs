@@ -116,7 +116,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!("{note}");
     }
     crate::release_free_memory();
-    let server = listener.serve(db)?;
+    let server = listener.serve(db, &dir)?;
     let stopper = server.stopper();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

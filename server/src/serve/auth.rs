@@ -67,6 +67,23 @@ pub(crate) struct AuthGate {
     free: Mutex<usize>,
     freed: Condvar,
     bursts: Mutex<HashMap<IpAddr, Burst>>,
+    /// Told of every burst of failures once it ends (the audit log's record of it).
+    on_burst: std::sync::OnceLock<BurstHook>,
+}
+
+/// What is told of each ended burst.
+type BurstHook = Box<dyn Fn(&EndedBurst) + Send + Sync>;
+
+/// A burst of failed AUTH from one address, once it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EndedBurst {
+    pub(crate) client: IpAddr,
+    /// The user of the first failure.
+    pub(crate) user: String,
+    pub(crate) count: u32,
+    /// When the first and the last failure were.
+    pub(crate) first: std::time::SystemTime,
+    pub(crate) last: std::time::SystemTime,
 }
 
 impl AuthGate {
@@ -75,7 +92,13 @@ impl AuthGate {
             free: Mutex::new(concurrency.max(1)),
             freed: Condvar::new(),
             bursts: Mutex::new(HashMap::new()),
+            on_burst: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Calls `f` for every burst of failures once it ends.
+    pub(crate) fn on_burst(&self, f: BurstHook) {
+        let _ = self.on_burst.set(f);
     }
 
     /// Whether `password` is `user`'s, checked after the delay `client` has
@@ -136,7 +159,7 @@ impl AuthGate {
         if let Some(old) = bursts.get(&client)
             && now - old.last >= BURST_GAP
         {
-            report(client, old);
+            self.report(client, old);
             bursts.remove(&client);
         }
         let burst = bursts.entry(client).or_insert_with(|| Burst {
@@ -156,35 +179,51 @@ impl AuthGate {
             );
         }
         if bursts.len() > MAX_ADDRESSES {
-            Self::report_ended(&mut bursts, Duration::ZERO);
+            self.report_ended(&mut bursts, Duration::ZERO);
         }
     }
 
     fn succeeded(&self, client: IpAddr) {
         if let Some(burst) = self.lock_bursts().remove(&client) {
-            report(client, &burst);
+            self.report(client, &burst);
         }
     }
 
     /// Reports and forgets the bursts that have ended (no failure for a minute); called as
     /// connections close, and with `Duration::ZERO` at shutdown to report every burst.
     pub(crate) fn sweep(&self, gap: Option<Duration>) {
-        Self::report_ended(&mut self.lock_bursts(), gap.unwrap_or(BURST_GAP));
+        self.report_ended(&mut self.lock_bursts(), gap.unwrap_or(BURST_GAP));
     }
 
-    fn report_ended(bursts: &mut HashMap<IpAddr, Burst>, gap: Duration) {
+    fn report_ended(&self, bursts: &mut HashMap<IpAddr, Burst>, gap: Duration) {
         bursts.retain(|client, burst| {
             let ended = burst.last.elapsed() >= gap;
             if ended {
-                report(*client, burst);
+                self.report(*client, burst);
             }
             !ended
         });
     }
+
+    /// One log line for a burst of failures (the first was logged when it happened), and
+    /// the burst to the hook.
+    fn report(&self, client: IpAddr, burst: &Burst) {
+        if let Some(hook) = self.on_burst.get() {
+            let wall = |at: Instant| std::time::SystemTime::now() - at.elapsed();
+            hook(&EndedBurst {
+                client,
+                user: burst.user.clone(),
+                count: burst.count,
+                first: wall(burst.first),
+                last: wall(burst.last),
+            });
+        }
+        log_burst(client, burst);
+    }
 }
 
 /// One log line for a burst of failures (the first was logged when it happened).
-fn report(client: IpAddr, burst: &Burst) {
+fn log_burst(client: IpAddr, burst: &Burst) {
     if burst.count > 1 {
         tracing::warn!(
             %client,

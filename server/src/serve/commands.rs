@@ -142,6 +142,7 @@ const KNOWN: &[&str] = &[
     "TAG.ADD",
     "TAG.DEL",
     "EVENT.ADD",
+    "AUDIT.VERIFY",
 ];
 
 /// Runs one request.
@@ -184,6 +185,7 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             (2, None) => Reply::error("ERR", "the statement is not valid UTF-8"),
             _ => wrong_args("QUERY"),
         },
+        "AUDIT.VERIFY" => super::audit::verify(shared, session),
         "MEMBER.GET" => match (args.len(), arg(args, 1)) {
             (2, Some(id)) => member_get(shared, session, id).unwrap_or_else(|e| e),
             _ => wrong_args("MEMBER.GET"),
@@ -359,6 +361,7 @@ fn command_docs(args: &[Vec<u8>]) -> Reply {
         ("TAG.ADD", -3, true),
         ("TAG.DEL", -3, true),
         ("EVENT.ADD", -4, true),
+        ("AUDIT.VERIFY", 1, false),
         ("XREAD", -4, false),
         ("XREADGROUP", -7, true),
         ("XRANGE", -4, false),
@@ -476,7 +479,10 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         Err(reply) => return reply,
     };
     match user.run_with(&statement, &options) {
-        Ok(output) => output_reply(output),
+        Ok(output) => match super::audit::statement(shared, session, text, &output) {
+            Ok(()) => output_reply(output),
+            Err(reply) => reply,
+        },
         Err(memberdb::Error::DeadlineExceeded) => Reply::error(
             "ERR",
             format!(
@@ -634,6 +640,7 @@ fn member_get(shared: &Shared, session: &Session, id: &str) -> Result<Reply, Rep
     Ok(match session.on(&shared.db)?.member(id) {
         None => Reply::Nil,
         Some(m) => {
+            super::audit::member_get(shared, session, id, &m)?;
             let mut fields = vec![(Reply::text("member_id"), Reply::text(m.member_id))];
             if !m.identifiers.is_empty() {
                 let mut by_type: Vec<(String, Vec<Reply>)> = Vec::new();

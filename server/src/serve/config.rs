@@ -134,6 +134,25 @@ pub(crate) struct User {
     pub(crate) role: Option<String>,
 }
 
+/// The `[audit]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct AuditConfig {
+    /// Fields whose unmasked reads are recorded (with the members read).
+    pub(crate) fields: Vec<String>,
+    /// Days records are kept (0: forever).
+    pub(crate) retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            fields: Vec::new(),
+            retention_days: 365,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -153,6 +172,12 @@ pub(crate) struct Config {
     pub(crate) roles: std::collections::BTreeMap<String, super::roles::RoleConfig>,
     /// The key of the `hash` mask.
     pub(crate) mask: super::roles::MaskConfig,
+    /// What the audit log records, and for how long.
+    pub(crate) audit: AuditConfig,
+    /// SHA-256 of the config file's bytes (recorded at each start: roles change only by
+    /// restart).
+    #[serde(skip)]
+    pub(crate) source_hash: String,
     /// The directory EXPORT over the wire writes into (a file name only; never a path the
     /// client gives). Without it, EXPORT over the wire is refused.
     pub(crate) export_dir: Option<std::path::PathBuf>,
@@ -170,6 +195,8 @@ impl Default for Config {
             users: Vec::new(),
             roles: std::collections::BTreeMap::new(),
             mask: super::roles::MaskConfig::default(),
+            audit: AuditConfig::default(),
+            source_hash: String::new(),
             export_dir: None,
         }
     }
@@ -179,8 +206,9 @@ impl Config {
     pub(crate) fn from_file(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let config: Config = toml::from_str(&text)
+        let mut config: Config = toml::from_str(&text)
             .with_context(|| format!("config file {} is not valid", path.display()))?;
+        config.source_hash = memberdb::audit::sha256_hex(text.as_bytes());
         config.check()?;
         if !config.users.is_empty() {
             check_private(path)?;

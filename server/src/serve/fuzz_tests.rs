@@ -115,7 +115,14 @@ fn resp_frames_and_commands() {
     let mut config = Config::default();
     config.limits.statement_ms = 200;
     let db = memberdb::Database::in_memory();
-    let shared = Shared::new(db, config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+    let audit_dir = tempfile::tempdir().unwrap();
+    let shared = Shared::new(
+        db,
+        config,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        audit_dir.path(),
+    )
+    .unwrap();
     let tokens = [
         "*1\r\n",
         "*3\r\n",

@@ -11,6 +11,7 @@
 //! SIGINT): stop accepting and reading, answer every request already read, cut the
 //! connections still busy after `limits.shutdown_seconds`, checkpoint, exit 0.
 
+mod audit;
 pub(crate) mod auth;
 mod cache;
 mod commands;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// Statements parsed, by their text.
     pub(crate) parsed: parsed::ParsedStatements,
     pub(crate) auth: auth::AuthGate,
+    /// The audit log in the database's directory.
+    pub(crate) audit: Arc<memberdb::audit::AuditLog>,
     /// What each configured user may do, built from its roles at start.
     pub(crate) accesses: std::collections::HashMap<String, Arc<memberdb::Access>>,
     /// The access of every client of a server without users (open on loopback).
@@ -112,7 +115,7 @@ impl Listener {
     }
 
     /// The server over `db`, ready to run.
-    pub(crate) fn serve(self, db: Database) -> Result<Server> {
+    pub(crate) fn serve(self, db: Database, dir: &std::path::Path) -> Result<Server> {
         let addr = self.listener.local_addr()?;
         self.listener.set_nonblocking(true)?;
         let mut listener = mio::net::TcpListener::from_std(self.listener);
@@ -120,7 +123,8 @@ impl Listener {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let shared = Arc::new(Shared::new(db, self.config, addr)?);
+        let shared = Arc::new(Shared::new(db, self.config, addr, dir)?);
+        audit::record_bursts(&shared);
         let _ = shared.waker.set(waker);
         // A commit that adds stream entries wakes the blocked readers (a weak reference: the
         // database must not keep the server's state alive).
@@ -140,9 +144,25 @@ impl Listener {
 }
 
 impl Shared {
-    fn new(db: Database, config: Config, addr: SocketAddr) -> Result<Shared> {
+    fn new(
+        db: Database,
+        config: Config,
+        addr: SocketAddr,
+        dir: &std::path::Path,
+    ) -> Result<Shared> {
         let accesses = roles::accesses(&config, &db)?;
+        let audit =
+            memberdb::audit::AuditLog::open(dir, config.audit.retention_days, config.file_mode()?)
+                .with_context(|| format!("the audit log in {}", dir.display()))?;
+        audit
+            .record(memberdb::audit::AuditEvent {
+                action: "start".to_string(),
+                detail: Some(format!("config sha256 {}", config.source_hash)),
+                ..memberdb::audit::AuditEvent::default()
+            })
+            .context("cannot record the start in the audit log")?;
         Ok(Shared {
+            audit: Arc::new(audit),
             accesses,
             open_access: Arc::new(memberdb::Access::admin()),
             db: Arc::new(db),

@@ -183,6 +183,14 @@ pub(crate) fn accesses(config: &Config, db: &Database) -> Result<HashMap<String,
                 .map_err(|e| anyhow::anyhow!("role '{name}': scope \"{text}\": {e}"))?;
         }
     }
+    for (i, field) in config.audit.fields.iter().enumerate() {
+        if !fields.contains(field) {
+            bail!(
+                "[audit] fields[{i}] = \"{field}\": the database has no attribute, trait, \
+                 identifier type or event property '{field}'"
+            );
+        }
+    }
     let mut accesses = HashMap::new();
     for user in &config.users {
         let user_roles: Vec<Role> = user

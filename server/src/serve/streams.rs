@@ -166,6 +166,15 @@ fn streams_reply(session: &Session, streams: Vec<(String, Vec<ChangeEntry>)>) ->
 
 /// Runs one stream command.
 pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Vec<u8>]) -> Answer {
+    // The audit stream: admins only.
+    if matches!(name, "XRANGE" | "XREVRANGE")
+        && args.get(1).is_some_and(|k| k.as_slice() == b"audit")
+    {
+        return Answer::Reply(match name {
+            "XRANGE" => super::audit::range(shared, session, args),
+            _ => Reply::error("ERR", "the audit stream is read forwards: XRANGE audit - +"),
+        });
+    }
     // Group streams are not yet cut to a scope: scoped users may not read them.
     if name != "CLOCK.SET"
         && let Err(reply) =
