@@ -355,11 +355,9 @@ impl Access {
                     _ => Ok(()),
                 }
             }
+            // a bare field's NULL test is allowed; anything computed from a masked field is not
             Segment::Value { value, predicate } => match value {
-                ValueExpr::Attr(name) if is_null_test(predicate) => {
-                    let _ = name;
-                    Ok(())
-                }
+                ValueExpr::Attr(_) if is_null_test(predicate) => Ok(()),
                 value => self.check_value(value, "a comparison"),
             },
             Segment::And(parts) | Segment::Or(parts) => {
