@@ -298,6 +298,11 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
         redis::from_redis_value(cmd("MEMBER.GET").arg("M0").query::<R>(&mut lin).unwrap()).unwrap();
     assert_eq!(m0["phone"], R::BulkString(b"139****0000".to_vec()));
     assert!(!m0.contains_key("id_no"));
+    // INFO tells a scoped user nothing of the whole database
+    let info: String = cmd("INFO").query(&mut lin).unwrap();
+    assert!(!info.contains("members:"), "{info}");
+    let info: String = cmd("INFO").query(&mut login(&server, "boss")).unwrap();
+    assert!(info.contains(&format!("members:{MEMBERS}")), "{info}");
     // the writer moves M0 out of its store: M0 leaves its view
     let mut wang = login(&server, "wang");
     let () = cmd("MEMBER.SET")

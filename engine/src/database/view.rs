@@ -422,12 +422,38 @@ impl<'db> View<'db> {
     }
 }
 
-/// Members of `rows` per value slot of `column` (its codes; bools 0 and 1).
+/// Members of `rows` (ascending) per value slot of `column` (its codes; bools 0 and 1).
 fn tally_slots(
     column: &crate::column::Column,
     rows: impl Iterator<Item = u32>,
     deadline: Option<Instant>,
 ) -> Result<Vec<u64>> {
+    if let ColumnData::Str { codes, dict } = &column.data {
+        // A string column's codes read a chunk slice at a time (the rows of one roaring
+        // container share one), the slots sized once.
+        let mut slots: Vec<u64> = vec![0; dict.len().max(1)];
+        let mut chunk: (usize, &[u32]) = (usize::MAX, &[]);
+        for (i, row) in rows.enumerate() {
+            if i % 65_536 == 65_535 {
+                check_deadline(deadline)?;
+            }
+            let row = row as usize;
+            if !column.is_valid(row) {
+                continue;
+            }
+            let k = row >> crate::util::chunked::CHUNK_SHIFT;
+            if chunk.0 != k {
+                let start = k << crate::util::chunked::CHUNK_SHIFT;
+                let end = (start + crate::util::chunked::CHUNK_LEN).min(codes.len());
+                chunk = (k, codes.slices(start..end).next().unwrap_or(&[]));
+            }
+            let code = chunk.1[row & (crate::util::chunked::CHUNK_LEN - 1)] as usize;
+            if let Some(n) = slots.get_mut(code) {
+                *n += 1;
+            }
+        }
+        return Ok(slots);
+    }
     let mut slots: Vec<u64> = Vec::new();
     for (i, row) in rows.enumerate() {
         if i % 65_536 == 65_535 {

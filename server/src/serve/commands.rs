@@ -179,7 +179,10 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
         },
         "CLIENT" => client(session, args),
         "COMMAND" => command_docs(args),
-        "INFO" => Reply::text(super::info::render(shared, arg(args, 1))),
+        "INFO" => {
+            let scoped = session.access.as_ref().is_some_and(|a| a.is_scoped());
+            Reply::text(super::info::render(shared, arg(args, 1), scoped))
+        }
         "QUERY" => match (args.len(), arg(args, 1)) {
             (2, Some(text)) => query(shared, session, text),
             (2, None) => Reply::error("ERR", "the statement is not valid UTF-8"),

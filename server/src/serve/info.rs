@@ -5,7 +5,9 @@ use std::fmt::Write;
 use super::Shared;
 
 /// INFO, all sections or the one named (case-insensitive).
-pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
+/// INFO's text; `scoped`: for a user who sees only some members, without the whole
+/// database's figures (its `# Data` section).
+pub(crate) fn render(shared: &Shared, section: Option<&str>, scoped: bool) -> String {
     let wanted = section.map(str::to_lowercase);
     let show = |name: &str| wanted.as_deref().is_none_or(|w| w == "all" || w == name);
     let mut out = String::new();
@@ -62,7 +64,7 @@ pub(crate) fn render(shared: &Shared, section: Option<&str>) -> String {
         }
         out.push_str("\r\n");
     }
-    if show("data") {
+    if show("data") && !scoped {
         let db = &shared.db;
         let _ = write!(
             out,
