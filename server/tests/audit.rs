@@ -119,6 +119,20 @@ fn audited_reads_are_recorded_chained_and_tampering_is_found() {
     assert!(all[0]["detail"].starts_with("config sha256 "));
     assert_eq!(all[2]["members"], "M3");
     assert_eq!(all[3]["rows"], "5");
+    // the export's members as a hash of its ids, as the file lists them
+    let csv = std::fs::read_to_string(dir.path().join("exports/all.csv")).unwrap();
+    let ids: String = csv
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.split(',').next().unwrap()))
+        .collect();
+    assert_eq!(
+        all[3]["detail"],
+        format!(
+            "members sha256 {}",
+            memberdb::audit::sha256_hex(ids.as_bytes())
+        )
+    );
     assert!(all.windows(2).all(|w| w[1]["prev_hash"] == w[0]["hash"]));
     let ok: String = cmd("AUDIT.VERIFY").query(&mut boss).unwrap();
     assert!(ok.starts_with("OK 4 records"), "{ok}");

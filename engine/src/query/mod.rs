@@ -79,6 +79,9 @@ pub enum Output {
         path: String,
         /// Members written.
         rows: u64,
+        /// SHA-256 (hex) of their member ids, each followed by a newline, in the file's
+        /// order: what the audit log records of an export instead of the ids.
+        members_hash: String,
     },
     /// FUNNEL: a row per step (per bucket with `BY`).
     Funnel(crate::sequence::FunnelReport),
@@ -489,9 +492,15 @@ impl Database {
                         e @ Error::InvalidSegment(_) => e.at(path.span),
                         e => e,
                     })?;
+                let mut ids = sha2::Sha256::default();
+                for row in &members {
+                    sha2::Digest::update(&mut ids, state.members.member_id(row).as_bytes());
+                    sha2::Digest::update(&mut ids, b"\n");
+                }
                 Output::Exported {
                     path: file.clone(),
                     rows,
+                    members_hash: crate::util::hex(&sha2::Digest::finalize(ids)),
                 }
             }
             StatementKind::Show(what) => show(&view, *what, access),

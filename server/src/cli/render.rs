@@ -106,7 +106,7 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 Some(rule.as_str().to_string()),
             ]],
         ),
-        Output::Exported { path, rows } => (
+        Output::Exported { path, rows, .. } => (
             vec!["exported to".into(), "members".into()],
             vec![vec![Some(path.clone()), Some(rows.to_string())]],
         ),
@@ -263,7 +263,7 @@ pub(crate) fn render(output: &Output, format: Format) -> String {
             Output::MergeRuleSet { attribute, rule } => {
                 json!({"attribute": attribute, "merge": rule.as_str()}).to_string()
             }
-            Output::Exported { path, rows } => {
+            Output::Exported { path, rows, .. } => {
                 json!({"exported": path, "members": rows}).to_string()
             }
             Output::Funnel(report) => {

@@ -111,10 +111,13 @@ pub(crate) fn statement(
                 },
             )
         }
-        Output::Exported { rows, .. } => record(
+        Output::Exported {
+            rows, members_hash, ..
+        } => record(
             shared,
             AuditEvent {
                 rows: Some(*rows),
+                detail: Some(format!("members sha256 {members_hash}")),
                 ..event(session, "export", text)
             },
         ),
