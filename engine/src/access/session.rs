@@ -153,6 +153,30 @@ impl<'db> Session<'db> {
         self.db.row_within(member_id, self.access.scope()).is_some()
     }
 
+    /// A group `segment` names, directly or through other groups, whose definition reads a
+    /// field masked for the user.
+    fn masked_group(&self, segment: &crate::segment::Segment) -> Option<String> {
+        let mut names = Vec::new();
+        segment.referenced_groups(&mut names);
+        let mut pending: Vec<String> = names.into_iter().map(str::to_string).collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(definition) = self.db.group_definition(&name) else {
+                continue;
+            };
+            if self.access.reads_masked(&definition) {
+                return Some(name);
+            }
+            let mut inner = Vec::new();
+            definition.referenced_groups(&mut inner);
+            pending.extend(inner.into_iter().map(str::to_string));
+        }
+        None
+    }
+
     /// Refuses a statement the user may not run, or one that tests a masked field.
     fn check(&self, statement: &Statement) -> Result<()> {
         let (class, what) = statement_class(&statement.kind);
@@ -182,8 +206,21 @@ impl<'db> Session<'db> {
             }
         };
         match &statement.kind {
+            StatementKind::Explain(e) => {
+                let (seg, _) = bind::segment(e)?;
+                access.check_segment(&seg)?;
+                // EXPLAIN prints the parts of a group evaluated from its definition (one
+                // that moves with time): their values would show a masked field's
+                match self.masked_group(&seg) {
+                    Some(group) => Err(Error::NoPermission(format!(
+                        "EXPLAIN of a segment naming group '{group}' is not allowed for user \
+                         '{}': the group's definition reads a field masked for its roles",
+                        access.user()
+                    ))),
+                    None => Ok(()),
+                }
+            }
             StatementKind::Count(e)
-            | StatementKind::Explain(e)
             | StatementKind::Find { segment: e, .. }
             | StatementKind::Export { segment: e, .. }
             | StatementKind::DefineGroup { segment: e, .. } => segment(e),
