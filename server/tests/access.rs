@@ -23,28 +23,15 @@ fn id_no(m: usize) -> String {
 /// A database whose members have a home store, a city, a phone and an id number (the
 /// canaries), made before the server starts so the masks name fields that exist.
 fn database(dir: &std::path::Path) {
-    let db = memberdb::Database::open_with(
-        dir,
-        memberdb::OpenOptions {
-            create_if_missing: true,
-            ..memberdb::OpenOptions::default()
-        },
-    )
-    .unwrap();
-    for m in 0..MEMBERS {
+    support::database_of(dir, MEMBERS, |m| {
         let store = if m % 2 == 0 { "S1" } else { "S2" };
-        db.upsert_member(
-            &format!("M{m}"),
-            &[
-                ("home_store", Some(memberdb::Value::from(store))),
-                ("city", Some(memberdb::Value::from("Shanghai"))),
-                ("phone", Some(memberdb::Value::from(phone(m)))),
-                ("id_no", Some(memberdb::Value::from(id_no(m)))),
-            ],
-        )
-        .unwrap();
-    }
-    db.close().unwrap();
+        vec![
+            ("home_store", memberdb::Value::from(store)),
+            ("city", memberdb::Value::from("Shanghai")),
+            ("phone", memberdb::Value::from(phone(m))),
+            ("id_no", memberdb::Value::from(id_no(m))),
+        ]
+    });
 }
 
 const ROLES: &str = r#"

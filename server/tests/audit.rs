@@ -8,28 +8,12 @@ use redis::{Value as R, cmd};
 use support::Server;
 
 fn database(dir: &std::path::Path) {
-    let db = memberdb::Database::open_with(
-        dir,
-        memberdb::OpenOptions {
-            create_if_missing: true,
-            ..memberdb::OpenOptions::default()
-        },
-    )
-    .unwrap();
-    for m in 0..5 {
-        db.upsert_member(
-            &format!("M{m}"),
-            &[
-                ("city", Some(memberdb::Value::from("Shanghai"))),
-                (
-                    "passport_no",
-                    Some(memberdb::Value::from(format!("E{m:08}"))),
-                ),
-            ],
-        )
-        .unwrap();
-    }
-    db.close().unwrap();
+    support::database_of(dir, 5, |m| {
+        vec![
+            ("city", memberdb::Value::from("Shanghai")),
+            ("passport_no", memberdb::Value::from(format!("E{m:08}"))),
+        ]
+    });
 }
 
 fn config(dir: &std::path::Path) -> String {

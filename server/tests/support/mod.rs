@@ -205,3 +205,26 @@ pub fn password_hash(password: &str) -> String {
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Creates a database in `dir` with `members` members, member `m` (`M<m>`) having the
+/// fields `fields(m)`: made before a server starts, so its config can name them.
+pub fn database_of(
+    dir: &Path,
+    members: usize,
+    fields: impl Fn(usize) -> Vec<(&'static str, memberdb::Value)>,
+) {
+    let db = memberdb::Database::open_with(
+        dir,
+        memberdb::OpenOptions {
+            create_if_missing: true,
+            ..memberdb::OpenOptions::default()
+        },
+    )
+    .unwrap();
+    for m in 0..members {
+        let fields: Vec<(&str, Option<memberdb::Value>)> =
+            fields(m).into_iter().map(|(f, v)| (f, Some(v))).collect();
+        db.upsert_member(&format!("M{m}"), &fields).unwrap();
+    }
+    db.close().unwrap();
+}
