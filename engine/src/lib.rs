@@ -66,8 +66,8 @@ pub use access::session::{Session, statement_class};
 pub use access::{Access, Command, Mask, Role, RoleScope};
 pub use computed::{AggFunc, Aggregate, AggregateBuilder, PropertyOf, ValueExpr};
 pub use database::{
-    Changes, Clock, ConsumerGroupStatus, Database, GroupStatus, IdentifierInfo, InputKind, Load,
-    LoadProgress, MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo,
+    Changes, Clock, ConsumerGroupStatus, Database, Erasure, GroupStatus, IdentifierInfo, InputKind,
+    Load, LoadProgress, MAX_READ, MemoryUsage, OpenOptions, PART_ROWS, PendingEntry, PropertyInfo,
     Recovery, SyncPolicy, View, Write,
 };
 pub use error::{Error, Result};
@@ -76,7 +76,7 @@ pub use groups::stream::{ChangeCause, ChangeEntry, ChangeOp, EntryId};
 pub use groups::{DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS};
 pub use identity::{HistoryLine, IdentifierDef, IdentityReport, MergeRule};
 pub use ingest::{FileFormat, IngestReport, LoadInfo, LoadedInput, input_files, read_batches};
-pub use members::RowId;
+pub use members::{ERASED, RowId};
 pub use results::{
     AttributeInfo, BreakdownRow, FindOptions, FindResult, FoundMember, GroupInfo, MemberRecord,
     TraitInfo,

@@ -25,6 +25,19 @@ pub(crate) struct Attribute {
     pub(crate) index: AttrIndex,
 }
 
+impl Attribute {
+    /// Sets `rows` to NULL (keeping the index current) and erases from the dictionary every
+    /// value no row holds any more (member erasure; see [`Column::blank_unreferenced`]).
+    pub(crate) fn erase_rows(&mut self, rows: &[RowId]) {
+        for &row in rows {
+            if (row as usize) < self.column.len() && self.column.is_valid(row as usize) {
+                self.index.set(&mut self.column, row, None);
+            }
+        }
+        self.column.blank_unreferenced();
+    }
+}
+
 /// Every attribute, in the order they were first seen. Every column has one row per member.
 /// Each attribute is shared copy-on-write on its own: a snapshot costs one reference per
 /// attribute, and a later change copies only the attribute it changes (its chunk and
@@ -85,6 +98,23 @@ impl AttributeStore {
             let missing = members.saturating_sub(attr.column.len());
             if missing > 0 {
                 Arc::make_mut(attr).column.extend_nulls(missing);
+            }
+        }
+    }
+
+    /// Every attribute's values of `rows` erased ([`Attribute::erase_rows`]). Every string
+    /// attribute's dictionary is swept, since a value the member held before it was
+    /// overwritten is still there; other attributes are copied only if the rows have a
+    /// value.
+    pub(crate) fn erase_rows(&mut self, rows: &[RowId]) {
+        for attr in &mut self.attrs {
+            let column = &attr.column;
+            if column.dict().is_some()
+                || rows
+                    .iter()
+                    .any(|&r| (r as usize) < column.len() && column.is_valid(r as usize))
+            {
+                Arc::make_mut(attr).erase_rows(rows);
             }
         }
     }

@@ -352,6 +352,30 @@ impl Column {
         }
     }
 
+    /// Erases from a string column's dictionary every value no row holds (member
+    /// erasure): a value only an erased member had, and every value overwritten since it
+    /// was written (the dictionary is append-only, so an old phone number stays there until
+    /// this runs), leave it, so no later checkpoint writes them.
+    pub(crate) fn blank_unreferenced(&mut self) {
+        let ColumnData::Str { codes, dict } = &mut self.data else {
+            return;
+        };
+        let mut held = vec![false; dict.len()];
+        let mut at = 0;
+        for slice in codes.slices(0..self.valid.len()) {
+            for (i, &code) in slice.iter().enumerate() {
+                if self.valid.get(at + i) {
+                    held[code as usize] = true;
+                }
+            }
+            at += slice.len();
+        }
+        let unused: Vec<u32> = (0..dict.len() as u32)
+            .filter(|&c| !held[c as usize] && !dict.is_blank(c))
+            .collect();
+        dict.blank_all(&unused);
+    }
+
     pub(crate) fn dict(&self) -> Option<&StrDict> {
         match &self.data {
             ColumnData::Str { dict, .. } => Some(dict),

@@ -814,6 +814,25 @@ impl Core {
         Ok(())
     }
 
+    /// A checkpoint, then every file it supersedes removed, durably (member erasure: the
+    /// older data files, logs and load files hold what the new generation no longer has).
+    /// Unlike the best-effort clean-up after an ordinary checkpoint, a failure to remove
+    /// one is an error.
+    pub(super) fn checkpoint_and_remove_superseded(&self) -> Result<()> {
+        let _one_at_a_time = lock(&self.checkpoint);
+        self.checkpoint_running()?;
+        let Some(storage) = self.committed().storage.clone() else {
+            return Ok(());
+        };
+        let manifest = storage::read_manifest(storage.as_ref())?
+            .ok_or_else(|| Error::Internal("no manifest after a checkpoint".into()))?;
+        storage::remove_superseded(storage.as_ref(), &manifest)?;
+        storage
+            .sync_directory()
+            .map_err(|e| Error::io(storage.location(), e))?;
+        Ok(())
+    }
+
     /// Makes appended log records durable (policies `interval` and `off`).
     pub(super) fn sync_log(&self) -> Result<()> {
         let mut committed = self.committed();
@@ -1109,6 +1128,10 @@ fn replay_log(
         match applied {
             Err(e @ Error::Internal(_)) => return Err(e),
             Err(e @ (Error::BadDatabase { .. } | Error::Io { .. })) => return Err(e),
+            Ok(_) if matches!(change, Change::EraseMember { .. }) => {
+                recovery.replayed += 1;
+                recovery.erasures += 1;
+            }
             _ => recovery.replayed += 1,
         }
         recovery.applied_lsn = r.lsn;

@@ -4,6 +4,7 @@
 mod breakdown;
 mod commit;
 mod discovery;
+mod erase;
 mod identity;
 mod load;
 mod options;
@@ -15,6 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use discovery::PropertyInfo;
+pub use erase::Erasure;
 pub use identity::IdentifierInfo;
 pub use load::{InputKind, Load, LoadProgress, PART_ROWS};
 pub use options::{Clock, OpenOptions, SyncPolicy};
@@ -64,6 +66,9 @@ pub struct Recovery {
     /// Opened with a manual clock earlier than the database's stored clock: where the clock
     /// starts instead, said as a note.
     pub clock_note: Option<String>,
+    /// Erasures replayed (a crash came before their checkpoint): open writes the checkpoint
+    /// and removes the older files, as the erasure would have.
+    pub erasures: u64,
 }
 
 /// A memberdb database: in memory, or durable in a directory.
@@ -208,9 +213,15 @@ impl Database {
             // Load files of records that never made it into the log, temporary files.
             crate::storage::remove_unreferenced_loads(storage.as_ref(), &recovery.logs)?;
         }
+        let erasures = recovery.erasures > 0 && !options.read_only;
         let core = Core::new(state, Some(storage), Some(&manifest), &recovery, options);
         let mut db = Database { core, recovery };
         db.start_clock()?;
+        if erasures {
+            // An erasure returns only once no file holds the member: finish what a crash cut
+            // short.
+            db.core.checkpoint_and_remove_superseded()?;
+        }
         Ok(db)
     }
 

@@ -104,7 +104,7 @@ impl State {
             .into_iter()
             .map(|(id, row, op, cause, at)| ChangeEntry {
                 id,
-                member_id: self.members.member_id(row).to_string(),
+                member_id: self.members.shown_id(row).to_string(),
                 op,
                 cause,
                 at: Timestamp(at),

@@ -322,6 +322,52 @@ impl EventPartition {
         }
     }
 
+    /// The partition without the events of the members `rows` (member erasure), or `None`
+    /// when none of them has an event here. Built again from the events kept, so the
+    /// properties' dictionaries hold only the values of those events.
+    pub(crate) fn without_members(&self, rows: &RoaringBitmap) -> Option<EventPartition> {
+        let sources_hit = self
+            .sources
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|r| rows.contains(r)));
+        if self.any.as_ref().is_disjoint(rows) && !sources_hit {
+            return None;
+        }
+        let sealed;
+        let this = if self.unsorted {
+            let mut copy = self.clone();
+            copy.seal();
+            sealed = copy;
+            &sealed
+        } else {
+            self
+        };
+        let keep: Vec<u32> = (0..this.len() as u32)
+            .filter(|&i| {
+                !rows.contains(this.members[i as usize])
+                    && !this
+                        .sources
+                        .as_ref()
+                        .is_some_and(|s| rows.contains(s[i as usize]))
+            })
+            .collect();
+        let members = this.members.gather(&keep);
+        let ts = this.ts.gather(&keep);
+        let props: Vec<(String, DataType, ArrayRef)> = (this.props.iter())
+            .map(|(name, c)| (name.clone(), c.data_type(), c.to_arrow(Some(&keep))))
+            .collect();
+        let mut out = EventPartition::default();
+        let mut all: Vec<u32> = (0..keep.len() as u32).collect();
+        out.append(&members, &ts, &props, &mut all);
+        out.seal();
+        if let Some(sources) = &this.sources {
+            let mut kept = ChunkedVec::default();
+            kept.extend_from_slice(&sources.gather(&keep));
+            out.sources = Some(kept);
+        }
+        Some(out)
+    }
+
     /// Whether appended events wait for [`EventPartition::seal`].
     pub(crate) fn is_unsorted(&self) -> bool {
         self.unsorted

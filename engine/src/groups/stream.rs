@@ -121,15 +121,22 @@ pub enum ChangeCause {
     /// Identities: the member's profile merged with another (an absorbed member id
     /// leaves every group) or was split by an unmerge.
     Merge,
+    /// The member was erased (`MEMBER.ERASE`): it leaves every group.
+    Erase,
+    /// The member left or entered a reader's scope (DESIGN section 12): only that
+    /// reader's view of the stream has these.
+    Scope,
 }
 
 impl ChangeCause {
-    /// `write` or `time`.
+    /// `write`, `time`, `merge`, `erase` or `scope`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeCause::Write => "write",
             ChangeCause::Time => "time",
             ChangeCause::Merge => "merge",
+            ChangeCause::Erase => "erase",
+            ChangeCause::Scope => "scope",
         }
     }
 }

@@ -110,6 +110,27 @@ impl ObservationLog {
         (1..=self.heads.len() as u32).filter_map(|id| self.get(id))
     }
 
+    /// Empties the observations `ids` and marks them undone (member erasure): their
+    /// identifiers and members leave the log; their ids stay taken, so `MEMBER.HISTORY`
+    /// and `MEMBER.UNMERGE` of the others still name them.
+    pub(crate) fn erase(&mut self, ids: &std::collections::BTreeSet<u32>) {
+        let mut items = Vec::with_capacity(self.items.len());
+        for i in 0..self.heads.len() {
+            let end = self
+                .heads
+                .get(i + 1)
+                .map_or(self.items.len(), |h| h.start as usize);
+            let start = self.heads[i].start as usize;
+            self.heads[i].start = items.len() as u64;
+            if ids.contains(&(i as u32 + 1)) {
+                self.heads[i].undone = true;
+            } else {
+                items.extend_from_slice(&self.items[start..end]);
+            }
+        }
+        self.items = items;
+    }
+
     /// Marks observation `id` undone (`MEMBER.UNMERGE`).
     pub(crate) fn undo(&mut self, id: u32) {
         if let Some(h) = self.heads.get_mut(id as usize - 1) {

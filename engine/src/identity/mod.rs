@@ -601,6 +601,49 @@ impl IdentityStore {
         }
     }
 
+    /// Erases the profile made of `rows` (a canonical row and its aliases): every
+    /// observation that names one of them or one of the profile's identifiers is emptied,
+    /// identifier values no other observation names are erased from the dictionaries
+    /// (`StrDict::blank`), the rows' own records go, and the profiles are replayed from
+    /// what is left. An observation that named the member together with another (a merge
+    /// that was refused) goes whole.
+    pub(crate) fn erase(&mut self, rows: &BTreeSet<RowId>) -> Result<()> {
+        let mut idents: BTreeSet<Ident> = BTreeSet::new();
+        for &row in rows {
+            if let Some(p) = self.graph.profile(self.graph.canonical(row)) {
+                idents.extend(p.values.iter().copied());
+            }
+        }
+        let mut erased = BTreeSet::new();
+        for obs in self.log.iter() {
+            let named =
+                obs.members().any(|r| rows.contains(&r)) || obs.ids().any(|i| idents.contains(&i));
+            if named {
+                erased.insert(obs.id);
+                idents.extend(obs.ids());
+            }
+        }
+        if erased.is_empty() && rows.iter().all(|r| self.records.get(*r).is_none()) {
+            return Ok(());
+        }
+        self.log.erase(&erased);
+        let still: BTreeSet<Ident> = (self.log.iter())
+            .flat_map(|o| o.ids().collect::<Vec<_>>())
+            .collect();
+        for &(t, code) in idents.difference(&still) {
+            if let Some(values) = self.values.get_mut(t as usize) {
+                values.blank(code);
+            }
+        }
+        self.created.retain(|obs, _| !erased.contains(obs));
+        self.notes.retain(|obs, _| !erased.contains(obs));
+        for &row in rows {
+            self.retired.remove(&row);
+            self.records.remove(row);
+        }
+        self.replay_all()
+    }
+
     /// Replays the whole log on an empty graph (open): the same profiles, deterministically.
     pub(crate) fn replay_all(&mut self) -> Result<()> {
         self.graph = Graph::default();

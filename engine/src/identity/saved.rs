@@ -30,7 +30,8 @@ struct SavedIdentities {
     defs: Vec<IdentifierDef>,
     #[serde(default)]
     merge_rules: BTreeMap<String, MergeRule>,
-    values: Vec<Vec<String>>,
+    /// Each type's values by code; `null` for a value erased with its member.
+    values: Vec<Vec<Option<String>>>,
     observations: Vec<SavedObservation>,
     #[serde(default)]
     created: Vec<(u32, RowId)>,
@@ -48,7 +49,11 @@ pub(crate) fn encode(store: &IdentityStore) -> Vec<u8> {
         values: store
             .values
             .iter()
-            .map(|d| d.iter().map(str::to_string).collect())
+            .map(|d| {
+                (0..d.len() as u32)
+                    .map(|c| (!d.is_blank(c)).then(|| d.get(c).to_string()))
+                    .collect()
+            })
             .collect(),
         observations: store
             .log
@@ -101,6 +106,10 @@ pub(crate) fn decode(bytes: &[u8], member_count: usize) -> Result<IdentityStore,
     }
     for (t, values) in saved.values.iter().enumerate() {
         for v in values {
+            let Some(v) = v else {
+                store.values[t].push_blank();
+                continue;
+            };
             if store.values[t].intern(v).1 {
                 continue;
             }

@@ -5,6 +5,9 @@ use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::util::dict::StrDict;
 
+/// How an erased member's id reads in a stream entry or an audit record.
+pub const ERASED: &str = "(erased)";
+
 /// Dense row id of a member.
 pub type RowId = u32;
 
@@ -43,9 +46,14 @@ impl MemberDict {
         self.ids.lookup(member_id)
     }
 
-    /// Whether any member id is an alias.
-    pub(crate) fn has_aliases(&self) -> bool {
-        !self.aliases.is_empty()
+    /// The rows that are aliases of `canonical`.
+    pub(crate) fn aliases_of(&self, canonical: RowId) -> Vec<RowId> {
+        let mut rows: Vec<RowId> = (self.aliases.iter())
+            .filter(|(_, c)| **c == canonical)
+            .map(|(r, _)| *r)
+            .collect();
+        rows.sort_unstable();
+        rows
     }
 
     /// Makes `row` an alias of `canonical` (`None`: its own member again), and sets whether
@@ -63,6 +71,24 @@ impl MemberDict {
                 self.live.make_mut().remove(row);
             }
         }
+    }
+
+    /// Erases `row`'s member id (member erasure): the string leaves the dictionary, no
+    /// lookup finds it, the row is not live and is nobody's alias; the row id is never
+    /// given again.
+    pub(crate) fn erase(&mut self, row: RowId) {
+        self.ids.blank(row);
+        self.set_profile(row, None, false);
+    }
+
+    /// Whether `row`'s member was erased.
+    pub(crate) fn is_erased(&self, row: RowId) -> bool {
+        self.ids.is_blank(row)
+    }
+
+    /// Whether some rows are not live (aliases, erased members).
+    pub(crate) fn has_dead_rows(&self) -> bool {
+        self.live.len() < self.ids.len() as u64
     }
 
     /// Sets which rows are live (a restore: the saved live rows).
@@ -108,8 +134,19 @@ impl MemberDict {
         }
     }
 
+    /// The member id of `row` (`""` for an erased member).
     pub(crate) fn member_id(&self, row: RowId) -> &str {
         self.ids.get(row)
+    }
+
+    /// The member id of `row` as readers of streams and the audit see it: `(erased)` for
+    /// an erased member.
+    pub(crate) fn shown_id(&self, row: RowId) -> &str {
+        if self.is_erased(row) {
+            ERASED
+        } else {
+            self.ids.get(row)
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

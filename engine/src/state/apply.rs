@@ -31,8 +31,13 @@ pub(crate) fn logged(
     // What it wrote to member ids of merged profiles goes to their records, and the
     // identifiers it wrote are observed (DESIGN section 11).
     crate::state::identity::settle(state, position, &mut touched)?;
+    let erased = touched.erased.clone();
     // A refused change changed nothing it reported; what it did change, it reported.
     state.refresh_derived(touched, position)?;
+    if !erased.is_empty() {
+        // Traits were refreshed for the erased rows; their values go too.
+        crate::state::erase::erase_trait_values(state, &erased);
+    }
     outcome
 }
 
@@ -206,6 +211,7 @@ pub(crate) fn apply(
         | Change::Unlink { .. }
         | Change::MergeMembers { .. }
         | Change::Unmerge { .. } => crate::state::identity::apply(state, change, touched),
+        Change::EraseMember { row } => crate::state::erase::erase(state, *row, touched),
         Change::LoadCommand { inputs, rules, at } => {
             let inputs = load_inputs(inputs, rows, read_rows)?;
             let staged = command::stage(state, inputs, rules, *at)?;

@@ -6,6 +6,7 @@
 
 pub(crate) mod apply;
 mod clock;
+pub(crate) mod erase;
 pub(crate) mod identity;
 mod refresh;
 mod touched;

@@ -70,7 +70,10 @@ impl Marks {
     fn of(state: &State, touched: &Touched) -> Marks {
         // Members created, merged or split change who is live: every group and trait ranges
         // over the live members (an absorbed member id leaves even `ALL`).
-        let everyone = touched.everything || touched.created || !touched.merged.is_empty();
+        let everyone = touched.everything
+            || touched.created
+            || !touched.merged.is_empty()
+            || !touched.erased.is_empty();
         let mut marks = Marks {
             groups: vec![everyone; state.groups.groups.len()],
             traits: vec![everyone; state.traits.traits.len()],
@@ -195,9 +198,9 @@ impl State {
                             .as_ref()
                             .is_none_or(|(n, _)| *n != touched.members.len())
                         {
-                            // Members no longer live (an absorbed member id) are not
-                            // evaluated: they leave.
-                            let chunks = if self.members.has_aliases() {
+                            // Members no longer live (an absorbed member id, an erased
+                            // member) are not evaluated: they leave.
+                            let chunks = if self.members.has_dead_rows() {
                                 Chunks::from_roaring(
                                     &(&touched.members & self.members.live().as_ref()),
                                 )
@@ -326,13 +329,23 @@ impl State {
         let changed = !enters.is_empty() || !exits.is_empty();
         let group = &mut self.groups.groups[i];
         for (op, rows) in [(ChangeOp::Exit, exits), (ChangeOp::Enter, enters)] {
-            // Members of profiles that merged or split change for that cause.
+            // Members of profiles that merged or split, and erased members, change for
+            // that cause.
+            let (erased, rows) = if touched.erased.is_empty() {
+                (RoaringBitmap::new(), rows)
+            } else {
+                (&rows & &touched.erased, rows - &touched.erased)
+            };
             let (merged, written) = if touched.merged.is_empty() {
                 (RoaringBitmap::new(), rows)
             } else {
                 (&rows & &touched.merged, rows - &touched.merged)
             };
-            for (cause, rows) in [(ChangeCause::Merge, merged), (ChangeCause::Write, written)] {
+            for (cause, rows) in [
+                (ChangeCause::Erase, erased),
+                (ChangeCause::Merge, merged),
+                (ChangeCause::Write, written),
+            ] {
                 if !rows.is_empty() {
                     group
                         .stream

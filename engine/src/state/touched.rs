@@ -25,6 +25,8 @@ pub(crate) struct Touched {
     /// Members of profiles that merged or split (DESIGN section 11): their changes of
     /// group have cause `merge`.
     pub(crate) merged: RoaringBitmap,
+    /// Members erased (`MEMBER.ERASE`): they leave every group, cause `erase`.
+    pub(crate) erased: RoaringBitmap,
     /// Identifiers changed (an observation, unlink or unmerge): the groups reading
     /// identifier types are looked at.
     pub(crate) identities: bool,

@@ -48,6 +48,8 @@ pub(crate) fn encode<'a>(
                 ChangeCause::Write => 0,
                 ChangeCause::Time => 1,
                 ChangeCause::Merge => 2,
+                ChangeCause::Erase => 3,
+                ChangeCause::Scope => 4,
             });
             match &run.body {
                 RunBody::Same { op, at, rows } => {
@@ -108,6 +110,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Vec<SavedStream>, ConsumerGroups),
                 0 => ChangeCause::Write,
                 1 => ChangeCause::Time,
                 2 => ChangeCause::Merge,
+                3 => ChangeCause::Erase,
+                4 => ChangeCause::Scope,
                 c => return Err(format!("stream '{name}': unknown cause {c}")),
             };
             let body = match r.u8()? {

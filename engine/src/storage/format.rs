@@ -40,8 +40,9 @@ use crate::value::DataType;
 /// day bitmaps' repeat levels (`Manifest::event_repeats`); version 5 adds the column file
 /// (`columns.rs`); version 6 the engine's clock and the change streams (`changes.rs`);
 /// version 7 the computed traits (`Manifest::traits`) and the definition order shared by
-/// groups and traits (`seq`); 1 to 6 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 8;
+/// groups and traits (`seq`); version 8 the identities; version 9 erased members (a NULL
+/// `member_id` in the members file, dictionaries' erased strings); 1 to 8 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 9;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -339,7 +340,8 @@ pub(crate) fn write_generation(
 
     // members: member_id + every attribute, in row id order (row id = position), streamed
     // a chunk of rows at a time
-    let mut fields = vec![Field::new("member_id", ArrowType::Utf8, false)];
+    // member_id is NULL for an erased member (version 9).
+    let mut fields = vec![Field::new("member_id", ArrowType::Utf8, true)];
     for attr in state.attrs.iter() {
         fields.push(Field::new(
             &attr.name,
@@ -354,7 +356,7 @@ pub(crate) fn write_generation(
             (start as u32..(start + MEMBER_CHUNK).min(member_count) as u32).collect();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(
             rows.iter()
-                .map(|&r| Some(state.members.member_id(r)))
+                .map(|&r| (!state.members.is_erased(r)).then(|| state.members.member_id(r)))
                 .collect::<StringArray>(),
         )];
         columns.extend(state.attrs.iter().map(|a| a.column.to_arrow(Some(&rows))));

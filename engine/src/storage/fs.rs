@@ -208,6 +208,10 @@ impl Storage for FsStorage {
         }
     }
 
+    fn sync_directory(&self) -> std::io::Result<()> {
+        sync_dir(&self.dir)
+    }
+
     fn list(&self) -> std::io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {

@@ -61,6 +61,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn remove(&self, name: &str) -> std::io::Result<()>;
     /// Every file name.
     fn list(&self) -> std::io::Result<Vec<String>>;
+    /// Makes the removals and creations of files durable (an fsync of a directory). A
+    /// storage without a directory has nothing to do.
+    fn sync_directory(&self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Takes the exclusive lock that keeps a second writer process out. The lock is held as
     /// long as the storage lives. A storage without other processes has nothing to lock.
     fn lock(&self) -> Result<(), String> {

@@ -132,6 +132,18 @@ impl TagStore {
         bitmap.make_mut().remove(row)
     }
 
+    /// Removes `rows` from every tag (member erasure). The tags stay known.
+    pub(crate) fn remove_rows(&mut self, rows: &RoaringBitmap) {
+        let holding: Vec<String> = (self.tags.iter())
+            .filter(|(_, b)| !b.as_ref().is_disjoint(rows))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for tag in holding {
+            let bitmap = self.tags_mut().get_mut(&tag).expect("present");
+            *bitmap.make_mut() -= rows;
+        }
+    }
+
     /// The map, for changing (its references are copied first if a snapshot shares it).
     fn tags_mut(&mut self) -> &mut BTreeMap<String, Bitmap> {
         Arc::make_mut(&mut self.tags)

@@ -147,6 +147,9 @@ pub(crate) struct SavedDict {
     arena: Section,
     /// Where each arena chunk ends in `arena`.
     arena_ends: Vec<u64>,
+    /// Codes whose strings were erased ([`StrDict::blank`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    blanks: Vec<u32>,
 }
 
 /// Interned strings with dense codes `0..len`.
@@ -162,6 +165,9 @@ pub(crate) struct StrDict {
     /// foldhash, seeded per process: several times faster than SipHash on short keys, and
     /// its random seed still keeps crafted ids from colliding on purpose.
     hasher: hashbrown::DefaultHashBuilder,
+    /// Codes whose strings were erased: their bytes are gone from the arena, `get` gives
+    /// `""` and no lookup finds them; the code is never given again.
+    blanks: Arc<roaring::RoaringBitmap>,
 }
 
 impl std::fmt::Debug for StrDict {
@@ -215,6 +221,9 @@ impl StrDict {
                 .map(|_| Probes::with_capacity(self.len() / SHARDS + 1))
                 .collect();
             for code in 0..self.len() as u32 {
+                if self.is_blank(code) {
+                    continue;
+                }
                 let (shard, h) = self.hash(self.get(code));
                 shards[shard].insert_unique(h, code);
             }
@@ -262,6 +271,100 @@ impl StrDict {
         let shards = self.shards.get_mut().expect("built above");
         Arc::make_mut(&mut shards[shard]).insert_unique(h, code);
         (code, true)
+    }
+
+    /// Whether `code`'s string was erased.
+    #[inline]
+    pub(crate) fn is_blank(&self, code: u32) -> bool {
+        !self.blanks.is_empty() && self.blanks.contains(code)
+    }
+
+    /// Erases the string of `code` (member erasure): its bytes leave the arena (the chunk
+    /// holding it is written again without them), no lookup finds it, `get` gives `""`,
+    /// and the code stays taken, so the codes of other strings do not move.
+    pub(crate) fn blank(&mut self, code: u32) {
+        self.blank_all(&[code]);
+    }
+
+    /// [`StrDict::blank`] of every code of `codes`, each arena chunk written once.
+    pub(crate) fn blank_all(&mut self, codes: &[u32]) {
+        let mut codes: Vec<u32> = (codes.iter().copied())
+            .filter(|&c| (c as usize) < self.len() && !self.is_blank(c))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        if codes.is_empty() {
+            return;
+        }
+        // The hash table entries of the strings going: a few are taken out of their
+        // shards; many, and the tables are built again when next used.
+        let gone: Option<Vec<(usize, u64)>> = (codes.len() <= 64 && self.shards.get().is_some())
+            .then(|| {
+                (codes.iter())
+                    .map(|&c| {
+                        let (shard, h) = self.hash(self.get(c));
+                        (shard, u64::from(h) << 32 | u64::from(c))
+                    })
+                    .collect()
+            });
+        Arc::make_mut(&mut self.blanks).extend(codes.iter().copied());
+        let chunk_of = |locs: &ChunkedVec<u64>, c: usize| locs[c] >> END_BITS;
+        let mut at = 0;
+        while at < codes.len() {
+            let chunk = chunk_of(&self.locs, codes[at] as usize);
+            let mut first = codes[at] as usize;
+            while first > 0 && chunk_of(&self.locs, first - 1) == chunk {
+                first -= 1;
+            }
+            let mut end = codes[at] as usize + 1;
+            while end < self.len() && chunk_of(&self.locs, end) == chunk {
+                end += 1;
+            }
+            let mut text = String::new();
+            let mut ends = Vec::with_capacity(end - first);
+            for c in first..end {
+                if !self.is_blank(c as u32) {
+                    text.push_str(self.get(c as u32));
+                }
+                ends.push(chunk << END_BITS | text.len() as u64);
+            }
+            self.locs.copy_from_slice(first, &ends);
+            self.arena[chunk as usize] = Arc::new(Arena::Owned(text));
+            while at < codes.len() && (codes[at] as usize) < end {
+                at += 1;
+            }
+        }
+        match gone {
+            Some(gone) => {
+                let shards = self.shards.get_mut().expect("built");
+                for (shard, entry) in gone {
+                    let table = &shards[shard];
+                    let mut kept = Probes::with_capacity(table.len);
+                    for &e in table.slots.iter().filter(|&&e| e != EMPTY && e != entry) {
+                        kept.insert_unique((e >> 32) as u32, e as u32);
+                    }
+                    shards[shard] = Arc::new(kept);
+                }
+            }
+            None => self.shards = OnceLock::new(),
+        }
+    }
+
+    /// Adds an erased string's code (a restore of a dictionary saved without its strings).
+    pub(crate) fn push_blank(&mut self) -> u32 {
+        // An empty string never needs room in the arena: its location ends where the
+        // previous string does.
+        let code = self.locs.len() as u32;
+        let loc = match self.locs.last() {
+            Some(prev) => prev,
+            None => {
+                self.arena.push(Arc::new(Arena::Owned(String::new())));
+                0
+            }
+        };
+        self.locs.push(loc);
+        Arc::make_mut(&mut self.blanks).insert(code);
+        code
     }
 
     /// Makes room for `additional` more strings (not their bytes).
@@ -315,6 +418,7 @@ impl StrDict {
             locs,
             arena,
             arena_ends,
+            blanks: self.blanks.iter().collect(),
         })
     }
 
@@ -357,11 +461,15 @@ impl StrDict {
                 previous = Some(loc);
             }
         }
+        if saved.blanks.iter().any(|&c| c as usize >= len) {
+            return Err("a dictionary's erased string is out of range".to_string());
+        }
         Ok(StrDict {
             arena,
             locs,
             shards: OnceLock::new(),
             hasher: Default::default(),
+            blanks: Arc::new(saved.blanks.iter().copied().collect()),
         })
     }
 }
@@ -369,6 +477,53 @@ impl StrDict {
 #[cfg(test)]
 mod tests {
     use super::StrDict;
+
+    #[test]
+    fn a_blanked_string_leaves_the_arena_and_the_lookups() {
+        let mut dict = StrDict::default();
+        for v in ["alpha", "13912345678", "gamma", ""] {
+            dict.intern(v);
+        }
+        dict.blank(1);
+        assert!(dict.is_blank(1));
+        let mut many = StrDict::default();
+        for i in 0..300 {
+            many.intern(&format!("v{i:04}"));
+        }
+        many.lookup("v0000");
+        many.blank_all(&(0..300).filter(|i| i % 3 == 0).collect::<Vec<u32>>());
+        for i in 0..300u32 {
+            let v = format!("v{i:04}");
+            let kept = i % 3 != 0;
+            assert_eq!(many.lookup(&v), kept.then_some(i), "{v}");
+            assert_eq!(many.get(i), if kept { v.as_str() } else { "" });
+        }
+        assert_eq!(dict.get(1), "");
+        assert_eq!(
+            (dict.get(0), dict.get(2), dict.get(3)),
+            ("alpha", "gamma", "")
+        );
+        assert_eq!(dict.lookup("13912345678"), None);
+        assert_eq!(dict.lookup("gamma"), Some(2));
+        assert_eq!(dict.lookup(""), Some(3));
+        let bytes: String = dict.arena.iter().map(|c| c.as_str()).collect();
+        assert!(!bytes.contains("1391"), "{bytes}");
+        // The code is not given again; the string may come back under a new one.
+        assert_eq!(dict.intern("13912345678"), (4, true));
+        let blank = dict.push_blank();
+        assert_eq!((blank, dict.get(blank), dict.lookup("")), (5, "", Some(3)));
+        // Saved and restored, it stays blank.
+        let mut out: Vec<u8> = Vec::new();
+        let saved = dict
+            .save(&mut crate::util::sections::SectionWriter::new(&mut out, 0))
+            .unwrap();
+        let file = crate::util::sections::SectionReader::new(bytes::Bytes::from(out));
+        let back = StrDict::restore(&file, &saved).unwrap();
+        assert!(back.is_blank(1) && back.is_blank(5) && !back.is_blank(4));
+        assert_eq!(back.lookup("13912345678"), Some(4));
+        assert_eq!(back.lookup("alpha"), Some(0));
+        assert_eq!(back.lookup(""), Some(3));
+    }
 
     #[test]
     fn interns_each_string_once() {

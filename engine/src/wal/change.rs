@@ -212,6 +212,11 @@ pub(crate) enum Change {
         member_id: String,
         observation: u32,
     },
+    /// `MEMBER.ERASE`: the profile of member row `row` (its canonical row) erased. The log
+    /// names the row, never the member id, so the record holds none of the member's data.
+    EraseMember {
+        row: u32,
+    },
     /// A bulk load of one input, as versions before load commands logged it (read, no
     /// longer written).
     Load {
@@ -308,7 +313,8 @@ impl Change {
             | Change::AlterAttribute { .. }
             | Change::DropAttribute { .. }
             | Change::Load { .. }
-            | Change::LoadCommand { .. } => Ok(()),
+            | Change::LoadCommand { .. }
+            | Change::EraseMember { .. } => Ok(()),
         }
     }
 }
