@@ -137,10 +137,7 @@ fn config(dir: &std::path::Path) -> String {
 }
 
 fn login(server: &Server, user: &str) -> redis::Connection {
-    let url = server
-        .url(true)
-        .replace("redis://", &format!("redis://{user}:{user}@"));
-    redis::Client::open(url).unwrap().get_connection().unwrap()
+    server.login(user, user, true).unwrap()
 }
 
 /// What one request of the matrix is, and whether `user` may run it with `field`.

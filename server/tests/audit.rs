@@ -35,10 +35,7 @@ fn config(dir: &std::path::Path) -> String {
 }
 
 fn login(server: &Server, user: &str, pass: &str) -> redis::RedisResult<redis::Connection> {
-    let url = server
-        .url(false)
-        .replace("redis://", &format!("redis://{user}:{pass}@"));
-    redis::Client::open(url)?.get_connection()
+    server.login(user, pass, false)
 }
 
 /// `XRANGE audit - +` as field maps.

@@ -143,6 +143,7 @@ const KNOWN: &[&str] = &[
     "TAG.DEL",
     "EVENT.ADD",
     "AUDIT.VERIFY",
+    super::erase::NAME,
 ];
 
 /// Runs one request.
@@ -189,6 +190,7 @@ pub(crate) fn execute(shared: &Shared, session: &mut Session, args: &[Vec<u8>]) 
             _ => wrong_args("QUERY"),
         },
         "AUDIT.VERIFY" => super::audit::verify(shared, session),
+        super::erase::NAME => super::erase::execute(shared, session, args),
         "MEMBER.GET" => match (args.len(), arg(args, 1)) {
             (2, Some(id)) => member_get(shared, session, id).unwrap_or_else(|e| e),
             _ => wrong_args("MEMBER.GET"),
@@ -361,6 +363,7 @@ fn command_docs(args: &[Vec<u8>]) -> Reply {
         ("QUERY", 2, true),
         ("MEMBER.SET", -4, true),
         ("MEMBER.GET", 2, false),
+        (super::erase::NAME, -2, true),
         ("TAG.ADD", -3, true),
         ("TAG.DEL", -3, true),
         ("EVENT.ADD", -4, true),

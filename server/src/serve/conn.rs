@@ -162,7 +162,8 @@ impl Conn {
             }
             name if authenticated
                 && (streams::COMMANDS.contains(&name)
-                    || super::identities::COMMANDS.contains(&name)) =>
+                    || super::identities::COMMANDS.contains(&name)
+                    || name == super::erase::NAME) =>
             {
                 self.busy = true;
                 shared.queries.spawn(shared, job(args));

@@ -17,6 +17,7 @@ mod cache;
 mod commands;
 pub(crate) mod config;
 mod conn;
+mod erase;
 #[cfg(test)]
 mod fuzz_tests;
 mod identities;

@@ -125,6 +125,19 @@ impl Server {
             .unwrap()
     }
 
+    /// A connection logged in as `user` with `password` (an error when AUTH fails).
+    pub fn login(
+        &self,
+        user: &str,
+        password: &str,
+        resp3: bool,
+    ) -> redis::RedisResult<redis::Connection> {
+        let url = self
+            .url(resp3)
+            .replace("redis://", &format!("redis://{user}:{password}@"));
+        redis::Client::open(url)?.get_connection()
+    }
+
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
