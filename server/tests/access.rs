@@ -151,7 +151,9 @@ fn expected(user: &User, request: &str, field: &str) -> bool {
         // a scoped writer writes members of its scope only (M0 is in S1)
         "set_inside" => user.write,
         "set_outside" => user.write && !user.scoped,
-        "xlen" => user.read && !user.scoped,
+        // a stream is cut to the scope; consumer groups are not, and are refused
+        "xlen" => user.read,
+        "xinfo" => user.read && !user.scoped,
         "lookup" => user.read && !user.scoped && user.masked.is_empty(),
         _ => unreachable!(),
     }
@@ -185,6 +187,11 @@ fn request(name: &str, field: &str, n: usize) -> redis::Cmd {
         "xlen" => {
             let mut c = cmd("XLEN");
             c.arg("group:g0");
+            c
+        }
+        "xinfo" => {
+            let mut c = cmd("XINFO");
+            c.arg("GROUPS").arg("group:g0");
             c
         }
         "lookup" => {
@@ -224,6 +231,7 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
         "set_inside",
         "set_outside",
         "xlen",
+        "xinfo",
         "lookup",
     ];
     let mut n = 0;
@@ -239,7 +247,10 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
                 match &reply {
                     Err(e) if e.code() == Some("NOPERM") => assert!(!allowed, "{what}"),
                     // allowed: anything but NOPERM (an unknown identifier value is an answer)
-                    Err(e) => assert!(allowed && matches!(name, "xlen" | "lookup"), "{what}: {e}"),
+                    Err(e) => assert!(
+                        allowed && matches!(name, "xlen" | "xinfo" | "lookup"),
+                        "{what}: {e}"
+                    ),
                     Ok(_) => assert!(allowed, "{what}"),
                 }
                 replies.entry(user.name).or_default().push(what);
@@ -287,6 +298,17 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
     assert!(!info.contains("members:"), "{info}");
     let info: String = cmd("INFO").query(&mut login(&server, "boss")).unwrap();
     assert!(info.contains(&format!("members:{MEMBERS}")), "{info}");
+    // a group's stream is cut to the store: its snapshot holds the store's members
+    let mut boss = login(&server, "boss");
+    let _: R = cmd("QUERY")
+        .arg("DEFINE GROUP everyone AS ALL")
+        .query(&mut boss)
+        .unwrap();
+    let (_, members): (String, Vec<String>) = cmd("GROUP.SNAPSHOT")
+        .arg("everyone")
+        .query(&mut lin)
+        .unwrap();
+    assert_eq!(members.len(), MEMBERS / 2);
     // the writer moves M0 out of its store: M0 leaves its view
     let mut wang = login(&server, "wang");
     let () = cmd("MEMBER.SET")
@@ -296,6 +318,30 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
         .query(&mut wang)
         .unwrap();
     assert_eq!(count(&mut wang, "ALL"), (MEMBERS / 2 - 1) as i64);
+    // ... and the store's stream of the group: an exit with cause scope, which the
+    // admin's stream does not have (M0 is still in the group)
+    let range = |con: &mut redis::Connection| support::xrange_fields(con, "group:everyone");
+    let seen = range(&mut lin);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (
+            seen[0]["member"].as_str(),
+            seen[0]["op"].as_str(),
+            seen[0]["cause"].as_str()
+        ),
+        ("M0", "exit", "scope")
+    );
+    assert!(range(&mut boss).iter().all(|e| e["member"] != "M0"));
+    let e = cmd("XINFO")
+        .arg("GROUPS")
+        .arg("group:everyone")
+        .query::<R>(&mut lin)
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some("NOPERM"),
+        "consumer groups are not cut to a scope"
+    );
     let e = cmd("TAG.ADD")
         .arg("M0")
         .arg("vip")

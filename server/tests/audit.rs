@@ -40,16 +40,7 @@ fn login(server: &Server, user: &str, pass: &str) -> redis::RedisResult<redis::C
 
 /// `XRANGE audit - +` as field maps.
 fn records(con: &mut redis::Connection) -> Vec<std::collections::HashMap<String, String>> {
-    let entries: Vec<(String, Vec<String>)> = cmd("XRANGE")
-        .arg("audit")
-        .arg("-")
-        .arg("+")
-        .query(con)
-        .unwrap();
-    entries
-        .into_iter()
-        .map(|(_, kv)| kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
-        .collect()
+    support::xrange_fields(con, "audit")
 }
 
 #[test]

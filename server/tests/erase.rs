@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-
 use redis::{Value as R, cmd};
 use support::{Server, q};
 
@@ -29,10 +27,6 @@ fn config() -> String {
 
 fn login(server: &Server, user: &str) -> redis::Connection {
     server.login(user, user, false).unwrap()
-}
-
-fn fields(kv: &[String]) -> HashMap<String, String> {
-    kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
 }
 
 /// Planted values found in any file under `dir`.
@@ -134,13 +128,7 @@ fn an_admin_erases_a_member_and_nothing_of_it_is_left_on_disk() {
     assert_eq!(support::count(&mut boss, "ALL"), 5);
 
     // The audit: the read and the erasure name the member as (erased).
-    let audit: Vec<(String, Vec<String>)> = cmd("XRANGE")
-        .arg("audit")
-        .arg("-")
-        .arg("+")
-        .query(&mut boss)
-        .unwrap();
-    let records: Vec<HashMap<String, String>> = audit.iter().map(|(_, kv)| fields(kv)).collect();
+    let records = support::xrange_fields(&mut boss, "audit");
     let read = records.iter().find(|r| r["action"] == "read").unwrap();
     assert_eq!(read["members"], "M1,(erased)");
     let erase = records.last().unwrap();
@@ -153,13 +141,8 @@ fn an_admin_erases_a_member_and_nothing_of_it_is_left_on_disk() {
     assert!(verified.starts_with("OK"), "{verified}");
 
     // The group's stream: the member's exit, cause erase.
-    let entries: Vec<(String, Vec<String>)> = cmd("XRANGE")
-        .arg("group:vips")
-        .arg("-")
-        .arg("+")
-        .query(&mut boss)
-        .unwrap();
-    let last = fields(&entries.last().unwrap().1);
+    let entries = support::xrange_fields(&mut boss, "group:vips");
+    let last = entries.last().unwrap();
     assert_eq!(
         (
             last["member"].as_str(),

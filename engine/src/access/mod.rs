@@ -8,6 +8,7 @@
 
 pub(crate) mod mask;
 pub(crate) mod session;
+mod streams;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

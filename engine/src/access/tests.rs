@@ -414,3 +414,110 @@ fn dense_breakdowns_equal_counts_per_value() {
         breakdown_matches_counts(&db, segment);
     }
 }
+
+/// The members `entries` leave after replaying them on `start`.
+fn replayed(
+    start: &[String],
+    entries: &[crate::ChangeEntry],
+) -> std::collections::BTreeSet<String> {
+    let mut members: std::collections::BTreeSet<String> = start.iter().cloned().collect();
+    for e in entries {
+        match e.op {
+            crate::ChangeOp::Enter => assert!(members.insert(e.member_id.clone()), "{e:?}"),
+            crate::ChangeOp::Exit => assert!(members.remove(&e.member_id), "{e:?}"),
+        }
+    }
+    members
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A scoped user's view of a group's stream, replayed on its snapshot, is the admin's
+    /// `IN GROUP g AND (<scope>)` after every write; read in small pieces it is the same;
+    /// a member moving out of the scope while in the group is an exit with cause `scope`.
+    #[test]
+    fn group_streams_follow_the_scope_law(seed in 0u64..1000, scope in scope(), writes in 1usize..40) {
+        use rand::SeedableRng;
+        let db = database(60, seed);
+        one(&db, "DEFINE GROUP g AS TAG 'vip' OR level >= 3");
+        let session = db.session(access(&[role("store", &[Command::Read], &scope, &[])]));
+        let (start_id, start) = session.group_snapshot("g").unwrap();
+        let admin_scope = if scope.contains("no_such") { "NOT ALL".to_string() } else { scope.clone() };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..writes {
+            let id = format!("M{}", rng.random_range(0..60));
+            match rng.random_range(0..4) {
+                0 => db.add_tags(&id, &["vip"]).unwrap(),
+                1 => db.remove_tags(&id, &["vip"]).unwrap(),
+                2 => db.upsert_member(&id, &[("home_store", Some(Value::from(["S1", "S2"][rng.random_range(0..2)])))]).unwrap(),
+                _ => db.upsert_member(&id, &[("level", Some(Value::Int(rng.random_range(1..5))))]).unwrap(),
+            }
+            let entries = session.changes("g", start_id, usize::MAX).unwrap();
+            let Output::Find(expected) = one(&db, &format!("FIND IN GROUP g AND ({admin_scope}) LIMIT 100000")) else {
+                panic!("a FIND")
+            };
+            let expected: std::collections::BTreeSet<String> =
+                expected.rows.into_iter().map(|r| r.member_id).collect();
+            prop_assert_eq!(replayed(&start, &entries), expected);
+            // Read three at a time from the last id: the same entries.
+            let mut pieces = Vec::new();
+            let mut after = start_id;
+            loop {
+                let piece = session.changes("g", after, 3).unwrap();
+                let Some(last) = piece.last() else { break };
+                after = last.id;
+                pieces.extend(piece);
+            }
+            prop_assert_eq!(&pieces, &entries);
+            prop_assert!(entries.windows(2).all(|w| w[0].id < w[1].id));
+            let range = session
+                .change_range("g", crate::EntryId::ZERO, crate::EntryId::new(u64::MAX, u32::MAX), 100_000, false)
+                .unwrap();
+            prop_assert_eq!(&range, &entries);
+        }
+    }
+}
+
+#[test]
+fn a_member_leaving_the_scope_while_in_the_group_exits_with_cause_scope() {
+    let db = Database::in_memory();
+    db.upsert_member("M1", &[("home_store", Some(Value::from("S1")))])
+        .unwrap();
+    db.add_tags("M1", &["vip"]).unwrap();
+    one(&db, "DEFINE GROUP g AS TAG 'vip'");
+    let session = db.session(access(&[role(
+        "store",
+        &[Command::Read],
+        "home_store = 'S1'",
+        &[],
+    )]));
+    let (id, members) = session.group_snapshot("g").unwrap();
+    assert_eq!(members, ["M1"]);
+    db.upsert_member("M1", &[("home_store", Some(Value::from("S2")))])
+        .unwrap();
+    db.upsert_member("M2", &[("home_store", Some(Value::from("S1")))])
+        .unwrap();
+    db.add_tags("M2", &["vip"]).unwrap();
+    let entries = session.changes("g", id, 10).unwrap();
+    let got: Vec<(&str, crate::ChangeOp, crate::ChangeCause)> = entries
+        .iter()
+        .map(|e| (e.member_id.as_str(), e.op, e.cause))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("M1", crate::ChangeOp::Exit, crate::ChangeCause::Scope),
+            ("M2", crate::ChangeOp::Enter, crate::ChangeCause::Write)
+        ]
+    );
+    // An admin's stream has only M2's enter (M1 is still in g).
+    let admin: Vec<_> = db.changes("g", crate::EntryId::ZERO).unwrap().collect();
+    assert_eq!(admin.len(), 1);
+    // Reading from before the scope's history began is refused, with the id to start at.
+    let err = session
+        .changes("g", crate::EntryId::ZERO, 10)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("take a GROUP.SNAPSHOT"), "{err}");
+}

@@ -485,7 +485,7 @@ impl Database {
     }
 
     /// The state as of now, shared with other readers until dropped.
-    fn snapshot(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    pub(crate) fn snapshot(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.core.state.read().unwrap_or_else(|p| p.into_inner())
     }
     /// Exclusive tag groups with their tags.

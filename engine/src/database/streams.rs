@@ -100,16 +100,21 @@ impl State {
         } else {
             g.stream.range(from, to, limit)
         };
-        Ok(raw
-            .into_iter()
-            .map(|(id, row, op, cause, at)| ChangeEntry {
-                id,
-                member_id: self.members.shown_id(row).to_string(),
-                op,
-                cause,
-                at: Timestamp(at),
-            })
-            .collect())
+        Ok(raw.into_iter().map(|e| self.change_entry(e)).collect())
+    }
+
+    /// A stream entry as readers get it: the member's id (`(erased)` for an erased one).
+    pub(crate) fn change_entry(
+        &self,
+        (id, row, op, cause, at): crate::groups::scoped::ViewEntry,
+    ) -> ChangeEntry {
+        ChangeEntry {
+            id,
+            member_id: self.members.shown_id(row).to_string(),
+            op,
+            cause,
+            at: Timestamp(at),
+        }
     }
 
     /// The group of stream `name`, or an error naming the closest group.

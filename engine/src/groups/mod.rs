@@ -14,6 +14,7 @@
 pub(crate) mod consumers;
 pub(crate) mod depends;
 mod explain;
+pub(crate) mod scoped;
 pub(crate) mod stored;
 pub(crate) mod stream;
 pub(crate) mod time;
@@ -46,6 +47,9 @@ pub(crate) struct Group {
     pub(crate) keep_days: u32,
     /// Its place in the definition order shared with traits.
     pub(crate) seq: u64,
+    /// The position (log sequence number) of its definition: its stream says every change
+    /// of its members from there on (0: defined by a version that did not keep it).
+    pub(crate) defined_at: u64,
     /// Reads a `QUANTILE` trait (directly or through what it names): its time-driven
     /// changes are found at clock moves, not bisected to their instants (`state/clock.rs`).
     pub(crate) ranked: bool,
@@ -134,6 +138,7 @@ impl GroupStore {
             stream: stream::Stream::default(),
             keep_days,
             seq,
+            defined_at: 0,
             ranked: false,
         });
         self.dependents = depends::Dependents::of(&self.groups);

@@ -59,6 +59,18 @@ impl EntryId {
         })
     }
 
+    /// The id right before this one (`None` for `0-0`).
+    pub fn previous(self) -> Option<EntryId> {
+        match (self.n.checked_sub(1), self.position.checked_sub(1)) {
+            (Some(n), _) => Some(EntryId { n, ..self }),
+            (None, Some(position)) => Some(EntryId {
+                position,
+                n: u32::MAX,
+            }),
+            (None, None) => None,
+        }
+    }
+
     /// The id right after this one.
     pub fn next(self) -> EntryId {
         match self.n.checked_add(1) {

@@ -277,6 +277,9 @@ impl State {
             group.valid_from = now;
         }
         let defined = touched.defined.contains(&group.name);
+        if defined {
+            group.defined_at = position;
+        }
         if !marks.groups[i] && !defined {
             if marks.group_windows[i] {
                 self.note_next_change(i, Some(touched));

@@ -60,6 +60,10 @@ struct NamedType {
     data_type: DataType,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Serialize, Deserialize)]
 struct GroupEntry {
     name: String,
@@ -72,6 +76,9 @@ struct GroupEntry {
     /// Its place in the definition order shared with traits (since version 7).
     #[serde(default)]
     seq: u64,
+    /// The position of its definition (since version 9; 0: unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    defined_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -533,6 +540,7 @@ pub(crate) fn write_generation(
                 definition: g.definition.clone(),
                 keep_days: (g.keep_days != crate::groups::DEFAULT_KEEP_DAYS).then_some(g.keep_days),
                 seq: g.seq,
+                defined_at: g.defined_at,
             })
             .collect(),
         traits: state
@@ -1183,6 +1191,12 @@ pub(crate) fn load(storage: &dyn Storage, manifest: &Manifest) -> Result<State> 
     let restored =
         crate::state::Touched::restored(state.groups.names().chain(state.traits.names()));
     state.refresh_derived(restored, manifest.checkpoint_lsn)?;
+    let defined_at: std::collections::HashMap<&str, u64> = (manifest.groups.iter())
+        .map(|g| (g.name.as_str(), g.defined_at))
+        .collect();
+    for group in &mut state.groups.groups {
+        group.defined_at = defined_at.get(group.name.as_str()).copied().unwrap_or(0);
+    }
     if let Some(file) = &manifest.changes_file {
         let bytes = storage.map(file).map_err(|e| io(storage, file, e))?;
         let (streams, consumers) =

@@ -175,10 +175,20 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
             _ => Reply::error("ERR", "the audit stream is read forwards: XRANGE audit - +"),
         });
     }
-    // Group streams are not yet cut to a scope: scoped users may not read them.
+    // Scoped users read each stream cut to their scope (XREAD, XRANGE, XREVRANGE, XLEN,
+    // GROUP.SNAPSHOT); consumer groups are not cut to a scope yet, so they are refused them.
+    let consumer_groups = matches!(
+        name,
+        "XREADGROUP" | "XGROUP" | "XACK" | "XPENDING" | "XINFO"
+    );
     if name != "CLOCK.SET"
-        && let Err(reply) =
-            needs(session, name, Command::Read).and_then(|()| needs_unscoped(session, name, false))
+        && let Err(reply) = needs(session, name, Command::Read).and_then(|()| {
+            if consumer_groups {
+                needs_unscoped(session, name, false)
+            } else {
+                Ok(())
+            }
+        })
     {
         return Answer::Reply(reply);
     }
@@ -189,16 +199,16 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
             .and_then(|()| xreadgroup(shared, session, args)),
         _ => {
             let reply = match name {
-                "XRANGE" => xrange(shared, args, false),
-                "XREVRANGE" => xrange(shared, args, true),
-                "XLEN" => xlen(shared, args),
+                "XRANGE" => xrange(shared, session, args, false),
+                "XREVRANGE" => xrange(shared, session, args, true),
+                "XLEN" => xlen(shared, session, args),
                 "XINFO" => xinfo(shared, args),
                 "XGROUP" => {
                     needs(session, name, Command::Write).and_then(|()| xgroup(shared, args))
                 }
                 "XACK" => needs(session, name, Command::Write).and_then(|()| xack(shared, args)),
                 "XPENDING" => xpending(shared, args),
-                "GROUP.SNAPSHOT" => snapshot(shared, args),
+                "GROUP.SNAPSHOT" => snapshot(shared, session, args),
                 "CLOCK.SET" => {
                     needs(session, name, Command::Admin).and_then(|()| clock_set(shared, args))
                 }
@@ -278,23 +288,21 @@ const XREAD_USAGE: &str = "[COUNT n] [BLOCK ms] STREAMS group:<name> ... <id|$> 
 
 fn xread(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Answer, Answer> {
     let read = read_args(args, 1, "XREAD", XREAD_USAGE)?;
+    let reader = session.on(&shared.db)?;
     let mut resolved = args.to_vec();
     let mut out = Vec::new();
     for (k, (key, id)) in read.streams.iter().enumerate() {
         let group = stream_name(shared, key)?;
         let after = if id == "$" {
-            let last = shared.db.group_status(group).map_err(engine_error)?.last_id;
+            let last = reader.last_change_id(group).map_err(engine_error)?;
             resolved[read.ids_at + k] = last.to_string().into_bytes();
             last
         } else {
             parse_id(id)?
         };
-        let entries: Vec<ChangeEntry> = shared
-            .db
-            .changes(group, after)
-            .map_err(engine_error)?
-            .take(read.count)
-            .collect();
+        let entries: Vec<ChangeEntry> = reader
+            .changes(group, after, read.count)
+            .map_err(engine_error)?;
         out.push((key.clone(), entries));
     }
     if out.iter().all(|(_, e)| e.is_empty())
@@ -357,7 +365,7 @@ fn xreadgroup(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<An
     Ok(streams_reply(session, out).into())
 }
 
-fn xrange(shared: &Shared, args: &[Vec<u8>], rev: bool) -> Result<Reply, Reply> {
+fn xrange(shared: &Shared, session: &Session, args: &[Vec<u8>], rev: bool) -> Result<Reply, Reply> {
     let command = if rev { "XREVRANGE" } else { "XRANGE" };
     let usage = if rev {
         "group:<name> <end> <start> [COUNT n]"
@@ -386,18 +394,27 @@ fn xrange(shared: &Shared, args: &[Vec<u8>], rev: bool) -> Result<Reply, Reply> 
     if count == 0 || from > to {
         return Ok(Reply::Array(Vec::new()));
     }
-    let entries = shared
-        .db
+    let entries = session
+        .on(&shared.db)?
         .change_range(group, from, to, count, rev)
         .map_err(engine_error)?;
     Ok(entries_reply(&entries))
 }
 
-fn xlen(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xlen(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if args.len() != 2 {
         return Err(syntax("XLEN", "group:<name>"));
     }
     let group = stream_name(shared, text(args, 1).unwrap_or(""))?;
+    if session.access()?.is_scoped() {
+        // The entries of the view kept (from where the scope's history starts).
+        let all = EntryId::new(u64::MAX, u32::MAX);
+        let entries = session
+            .on(&shared.db)?
+            .change_range(group, EntryId::ZERO, all, memberdb::MAX_READ, false)
+            .map_err(engine_error)?;
+        return Ok(Reply::Int(entries.len() as i64));
+    }
     let status = shared.db.group_status(group).map_err(engine_error)?;
     Ok(Reply::Int(status.entries as i64))
 }
@@ -594,13 +611,16 @@ fn xpending(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     ))
 }
 
-fn snapshot(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn snapshot(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if args.len() != 2 {
         return Err(syntax("GROUP.SNAPSHOT", "<group>"));
     }
     let name = text(args, 1).unwrap_or("");
     let name = name.strip_prefix("group:").unwrap_or(name);
-    let (id, members) = shared.db.group_snapshot(name).map_err(engine_error)?;
+    let (id, members) = session
+        .on(&shared.db)?
+        .group_snapshot(name)
+        .map_err(engine_error)?;
     Ok(Reply::Array(vec![
         Reply::text(id.to_string()),
         Reply::Array(members.into_iter().map(Reply::text).collect()),

@@ -241,3 +241,20 @@ pub fn database_of(
     }
     db.close().unwrap();
 }
+
+/// `XRANGE <key> - +` as each entry's field map (a group's stream, or `audit`).
+pub fn xrange_fields(
+    con: &mut redis::Connection,
+    key: &str,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, kv)| kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+        .collect()
+}
