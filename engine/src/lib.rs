@@ -54,6 +54,7 @@ pub mod query;
 mod results;
 mod segment;
 mod sequence;
+pub mod share;
 mod state;
 pub mod storage;
 mod tags;

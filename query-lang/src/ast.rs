@@ -595,6 +595,10 @@ pub struct Statement {
     pub kind: StatementKind,
     /// `AS OF '<timestamp>'`: the pinned *now*, as written.
     pub as_of: Option<Literal>,
+    /// `OVERLAP 'pool.parquet'` after the segment of COUNT, BREAKDOWN (FIND and EXPORT
+    /// parse it, to be refused): counted among the members whose key is in another
+    /// party's pool of keyed hashes (DESIGN section 12).
+    pub overlap: Option<Literal>,
     /// The whole statement.
     pub span: Span,
 }

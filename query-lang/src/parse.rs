@@ -144,6 +144,11 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
     let as_of = inner
         .next()
         .map(|a| string_literal(a.into_inner().last().expect("as of string")));
+    let overlap = body
+        .clone()
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::overlap_clause)
+        .map(|p| string_literal(nth(p, Rule::string)));
     let kind = match body.as_rule() {
         Rule::segment => StatementKind::Count(segment(body)),
         Rule::count_stmt => StatementKind::Count(segment(nth(body, Rule::segment))),
@@ -351,6 +356,7 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
     Statement {
         kind,
         as_of,
+        overlap,
         span: whole,
     }
 }

@@ -400,8 +400,12 @@ impl Display for Expr {
 
 impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let overlap = match &self.overlap {
+            Some(pool) => format!(" OVERLAP {pool}"),
+            None => String::new(),
+        };
         match &self.kind {
-            StatementKind::Count(e) => write!(f, "COUNT {e}")?,
+            StatementKind::Count(e) => write!(f, "COUNT {e}{overlap}")?,
             StatementKind::Find {
                 segment,
                 show,
@@ -409,7 +413,7 @@ impl Display for Statement {
                 limit,
                 offset,
             } => {
-                write!(f, "FIND {segment}")?;
+                write!(f, "FIND {segment}{overlap}")?;
                 write_show(f, show, *show_all)?;
                 if let Some(l) = limit {
                     write!(f, " LIMIT {l}")?;
@@ -419,7 +423,7 @@ impl Display for Statement {
                 }
             }
             StatementKind::Breakdown { segment, by, top } => {
-                write!(f, "BREAKDOWN {segment} BY ")?;
+                write!(f, "BREAKDOWN {segment}{overlap} BY ")?;
                 for (i, column) in by.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
@@ -476,7 +480,7 @@ impl Display for Statement {
                 show_all,
                 path,
             } => {
-                write!(f, "EXPORT {segment}")?;
+                write!(f, "EXPORT {segment}{overlap}")?;
                 write_show(f, show, *show_all)?;
                 write!(f, " TO {path}")?;
             }

@@ -15,6 +15,9 @@ impl Statement {
         if let Some(l) = &mut self.as_of {
             l.span = Span::default();
         }
+        if let Some(l) = &mut self.overlap {
+            l.span = Span::default();
+        }
         match &mut self.kind {
             StatementKind::Count(e) | StatementKind::Explain(e) => e.clear_spans(),
             StatementKind::Find { segment, show, .. } => {

@@ -881,10 +881,22 @@ fn statement_strategy() -> impl Strategy<Value = Statement> {
     let as_of = prop::option::of(
         "2026-[01][0-9]-[0-2][0-9]T00:00:00Z".prop_map(|s| lit(LiteralKind::Str(s))),
     );
-    (kind, as_of).prop_map(|(kind, as_of)| Statement {
-        kind,
-        as_of,
-        span: Span::default(),
+    let overlap = prop::option::of("[a-z]{1,8}\\.parquet".prop_map(|s| lit(LiteralKind::Str(s))));
+    (kind, as_of, overlap).prop_map(|(kind, as_of, overlap)| {
+        // OVERLAP follows the segment of COUNT, FIND, BREAKDOWN and EXPORT only.
+        let takes = matches!(
+            kind,
+            StatementKind::Count(_)
+                | StatementKind::Find { .. }
+                | StatementKind::Breakdown { .. }
+                | StatementKind::Export { .. }
+        );
+        Statement {
+            kind,
+            as_of,
+            overlap: overlap.filter(|_| takes),
+            span: Span::default(),
+        }
     })
 }
 

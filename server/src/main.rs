@@ -81,6 +81,8 @@ enum Command {
     HashPassword(cli::serve::HashPasswordArgs),
     /// The audit log: `memberdb audit verify --db DIR` checks its hash chain.
     Audit(cli::audit::AuditArgs),
+    /// Clean-room counts: `memberdb share export` writes a pool of keyed hashes.
+    Share(cli::share::ShareArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(a).map(|()| ExitCode::SUCCESS),
         Command::HashPassword(a) => cli::serve::hash_password(a).map(|()| ExitCode::SUCCESS),
         Command::Audit(a) => cli::audit::run(a),
+        Command::Share(a) => cli::share::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

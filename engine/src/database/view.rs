@@ -79,6 +79,17 @@ impl<'db> View<'db> {
         Ok(self)
     }
 
+    /// Plans of this view run over those of its members that are in `members` too (the
+    /// members an OVERLAP found).
+    pub(crate) fn within(mut self, members: &roaring::RoaringBitmap) -> Self {
+        let base = match &self.scope {
+            None => self.state.members.live().as_ref() & members,
+            Some(scope) => scope.to_roaring() & members,
+        };
+        self.scope = Some(Arc::new(Chunks::from_roaring(&base)));
+        self
+    }
+
     /// Whether member `row` is live and inside this view's scope.
     pub(crate) fn in_scope(&self, row: u32) -> bool {
         match &self.scope {

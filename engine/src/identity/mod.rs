@@ -224,6 +224,11 @@ impl IdentityStore {
         &self.defs[t as usize].name
     }
 
+    /// The values of identifier type `t`, by code.
+    pub(crate) fn values_of(&self, t: TypeId) -> &StrDict {
+        &self.values[t as usize]
+    }
+
     /// The value of identifier `id`.
     pub(crate) fn value(&self, id: Ident) -> &str {
         self.values[id.0 as usize].get(id.1)

@@ -2,12 +2,14 @@
 //! EXPLAIN and SHOW.
 
 pub(crate) mod bind;
+mod overlap;
 mod text;
 
 pub(crate) use bind::FunnelSpans;
 pub(crate) use text::{funnel_by_text, value_text};
 
 use memberdb_query::ast::{ByColumn, ShowWhat, Statement, StatementKind};
+use overlap::{overlap_output, overlap_view};
 
 use crate::access::Access;
 use crate::database::{Database, View};
@@ -83,6 +85,16 @@ pub enum Output {
         /// order: what the audit log records of an export instead of the ids.
         members_hash: String,
     },
+    /// COUNT or BREAKDOWN with OVERLAP: counts among the members whose key is in another
+    /// party's pool, each under the minimum group size suppressed.
+    Overlap {
+        /// The column(s) broken down by (empty for COUNT).
+        columns: Vec<String>,
+        /// Members of the segment in the pool.
+        total: crate::share::SharedCount,
+        /// One line per value (BREAKDOWN only): the values, then the count.
+        lines: Vec<(Vec<Option<crate::value::Value>>, crate::share::SharedCount)>,
+    },
     /// FUNNEL: a row per step (per bucket with `BY`).
     Funnel(crate::sequence::FunnelReport),
     /// EXPLAIN and SHOW: a table of text.
@@ -132,6 +144,9 @@ pub struct RunOptions {
     pub cache: Option<Cache>,
     /// Threads one statement may split its chunks across ([`View::with_threads`]).
     pub threads: Option<usize>,
+    /// The shared secret and threshold of clean-room counts (`OVERLAP`); without them an
+    /// OVERLAP is refused.
+    pub share: Option<crate::share::ShareOptions>,
 }
 
 /// A store of answers a caller keeps between statements (a server's answer cache).
@@ -366,8 +381,36 @@ impl Database {
             .with_threads(options.threads)
             .with_scope(scope)?
             .with_masks(access);
+        if let Some(pool) = &statement.overlap {
+            // Counted among the members whose key is in the pool; never cached (the key of
+            // an answer does not hold the pool).
+            let (view, share) = overlap_view(view, statement, pool, options, access)?;
+            let options = RunOptions {
+                cache: None,
+                share: None,
+                ..options.clone()
+            };
+            let plain = Statement {
+                overlap: None,
+                ..statement.clone()
+            };
+            let output = self.run_on(view, &plain, &options, access, String::new())?;
+            return Ok(overlap_output(output, share.min_group_size));
+        }
         // Answers kept for one scope are not another's.
         let within = scope.map_or(String::new(), |s| format!(" WITHIN {s}"));
+        self.run_on(view, statement, options, access, within)
+    }
+
+    /// A read statement run on `view`; `within` is part of its answers' cache keys.
+    fn run_on(
+        &self,
+        view: View<'_>,
+        statement: &Statement,
+        options: &RunOptions,
+        access: Option<&Access>,
+        within: String,
+    ) -> Result<Output> {
         // The view holds the state's read lock: this is the version of what it reads.
         let version = self.version();
         let state = view.state();

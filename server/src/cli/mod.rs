@@ -9,6 +9,7 @@ pub(crate) mod query;
 mod render;
 pub(crate) mod repl;
 pub(crate) mod serve;
+pub(crate) mod share;
 
 use std::path::{Path, PathBuf};
 
@@ -20,13 +21,19 @@ pub(crate) fn run_statement(
     db: &Database,
     statement: &memberdb_query::ast::Statement,
     now: Option<memberdb::Timestamp>,
+    share: Option<&memberdb::share::ShareOptions>,
 ) -> memberdb::Result<memberdb::query::Output> {
     let exporting = matches!(
         statement.kind,
         memberdb_query::ast::StatementKind::Export { .. }
     );
     if !exporting {
-        return db.run(statement, now);
+        let options = memberdb::query::RunOptions {
+            now,
+            share: share.cloned(),
+            ..memberdb::query::RunOptions::default()
+        };
+        return db.run_with(statement, &options);
     }
     let bar = progress::bar(0, "members");
     bar.set_message("exporting");

@@ -23,6 +23,12 @@ pub(crate) struct QueryArgs {
     /// Read the statements from this file.
     #[arg(long, conflicts_with = "statements")]
     file: Option<PathBuf>,
+    /// The secret shared with a pool's owner, for `OVERLAP` (the file's bytes).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// With `OVERLAP`: counts under this are reported as suppressed.
+    #[arg(long, default_value_t = memberdb::share::DEFAULT_MIN_GROUP_SIZE)]
+    min_group_size: u64,
     /// Statements, separated by `;`. Without them (and without --file), read from stdin
     /// when it is not a terminal: `memberdb query --db D < campaign.mql`.
     statements: Option<String>,
@@ -47,9 +53,19 @@ pub(crate) fn run(args: QueryArgs) -> Result<()> {
         ),
     };
     let now = parse_now(args.now.as_deref())?;
+    if args.min_group_size == 0 {
+        anyhow::bail!("--min-group-size must be at least 1 (the default is 50)");
+    }
+    let share = match &args.secret_file {
+        Some(path) => Some(memberdb::share::ShareOptions {
+            secret: memberdb::share::read_secret(path)?,
+            min_group_size: args.min_group_size,
+        }),
+        None => None,
+    };
     let db = super::open_db(args.db.as_deref())?;
     // Writes (DEFINE / DROP GROUP) are durable in the log when they return.
-    execute(&db, &text, now, args.format)
+    execute(&db, &text, now, args.format, share.as_ref())
 }
 
 pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
@@ -62,7 +78,13 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<Option<Timestamp>> {
 
 /// Runs every statement, printing each result; stops at the first error (printed with a
 /// caret under its source, and how many statements ran before it).
-fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) -> Result<()> {
+fn execute(
+    db: &Database,
+    text: &str,
+    now: Option<Timestamp>,
+    format: Format,
+    share: Option<&memberdb::share::ShareOptions>,
+) -> Result<()> {
     // With one statement the error says it all; with several, also what ran.
     let several = text.trim().trim_end_matches(';').contains(';');
     let statements = memberdb::query::parse_script(text).map_err(|e| match several {
@@ -71,7 +93,7 @@ fn execute(db: &Database, text: &str, now: Option<Timestamp>, format: Format) ->
     })?;
     let total = statements.len();
     for (ran, statement) in statements.iter().enumerate() {
-        let output = super::run_statement(db, statement, now).map_err(|e| match total {
+        let output = super::run_statement(db, statement, now, share).map_err(|e| match total {
             1 => anyhow::anyhow!(e.render(text)),
             _ => anyhow::anyhow!(
                 "{}\nstatement {} of {total} failed: {ran} ran before it, {} after it did not run",

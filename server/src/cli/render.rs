@@ -63,6 +63,32 @@ fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
                 })
                 .collect(),
         ),
+        Output::Overlap {
+            columns,
+            total,
+            lines,
+        } => {
+            if columns.is_empty() {
+                return (vec!["count".into()], vec![vec![Some(total.to_string())]]);
+            }
+            let mut header = if columns.len() == 1 {
+                vec!["value".to_string()]
+            } else {
+                columns.clone()
+            };
+            header.push("count".into());
+            let rows = lines
+                .iter()
+                .map(|(values, n)| {
+                    values
+                        .iter()
+                        .map(text)
+                        .chain([Some(n.to_string())])
+                        .collect()
+                })
+                .collect();
+            (header, rows)
+        }
         Output::GroupDefined { name, members } => (
             vec!["group".into(), "members".into()],
             vec![vec![Some(name.clone()), Some(members.to_string())]],

@@ -232,7 +232,7 @@ impl Session {
                 let mut replies = Vec::new();
                 for statement in &statements {
                     let started = Instant::now();
-                    match super::run_statement(&self.db, statement, self.now) {
+                    match super::run_statement(&self.db, statement, self.now, None) {
                         Ok(output) => {
                             self.dirty |= output.is_write();
                             let mut shown = render(&output, self.format);

@@ -456,6 +456,16 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
         _ => {}
     }
     let mut statement = statement;
+    let mut share = None;
+    if statement.overlap.is_some() {
+        let statement = std::sync::Arc::make_mut(&mut statement);
+        if let Some(pool) = &mut statement.overlap {
+            match shared.share.admit(&session.user, pool) {
+                Ok(options) => share = Some(options),
+                Err(reply) => return reply,
+            }
+        }
+    }
     if matches!(statement.kind, StatementKind::Export { .. }) {
         // the kept statement is shared: the export's confined path goes into a copy
         let statement = std::sync::Arc::make_mut(&mut statement);
@@ -479,6 +489,7 @@ fn query(shared: &Shared, session: &Session, text: &str) -> Reply {
             .enabled()
             .then(|| memberdb::query::Cache(shared.cache.clone())),
         threads: None,
+        share,
     };
     let user = match session.on(&shared.db) {
         Ok(user) => user,
@@ -580,6 +591,35 @@ pub(crate) fn output_reply(output: Output) -> Reply {
                 })
                 .collect(),
         ),
+        // Clean-room counts: a count, or the word `suppressed` (never the number).
+        Output::Overlap {
+            columns,
+            total,
+            lines,
+        } => {
+            let count = |c: memberdb::share::SharedCount| match c {
+                memberdb::share::SharedCount::Count(n) => {
+                    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+                }
+                memberdb::share::SharedCount::Suppressed => Reply::text("suppressed"),
+            };
+            if columns.is_empty() {
+                return count(total);
+            }
+            Reply::Array(
+                lines
+                    .into_iter()
+                    .map(|(values, n)| {
+                        let mut line: Vec<Reply> = values
+                            .into_iter()
+                            .map(|v| v.map_or(Reply::Nil, |v| Reply::text(v.to_string())))
+                            .collect();
+                        line.push(count(n));
+                        Reply::Array(line)
+                    })
+                    .collect(),
+            )
+        }
         Output::GroupDefined { members, .. } | Output::TraitDefined { members, .. } => {
             Reply::Int(i64::try_from(members).unwrap_or(0))
         }

@@ -174,6 +174,8 @@ pub(crate) struct Config {
     pub(crate) mask: super::roles::MaskConfig,
     /// What the audit log records, and for how long.
     pub(crate) audit: AuditConfig,
+    /// Clean-room counts (`OVERLAP`).
+    pub(crate) share: super::share::ShareConfig,
     /// SHA-256 of the config file's bytes (recorded at each start: roles change only by
     /// restart).
     #[serde(skip)]
@@ -196,6 +198,7 @@ impl Default for Config {
             roles: std::collections::BTreeMap::new(),
             mask: super::roles::MaskConfig::default(),
             audit: AuditConfig::default(),
+            share: super::share::ShareConfig::default(),
             source_hash: String::new(),
             export_dir: None,
         }

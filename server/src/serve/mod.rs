@@ -26,6 +26,7 @@ mod parsed;
 mod pool;
 mod resp;
 pub(crate) mod roles;
+mod share;
 mod stats;
 mod streams;
 
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) auth: auth::AuthGate,
     /// The audit log in the database's directory.
     pub(crate) audit: Arc<memberdb::audit::AuditLog>,
+    /// Clean-room counts: the shared secret, the pools' directory, the users' budgets.
+    pub(crate) share: share::Share,
     /// What each configured user may do, built from its roles at start.
     pub(crate) accesses: std::collections::HashMap<String, Arc<memberdb::Access>>,
     /// The access of every client of a server without users (open on loopback).
@@ -152,6 +155,7 @@ impl Shared {
         dir: &std::path::Path,
     ) -> Result<Shared> {
         let accesses = roles::accesses(&config, &db)?;
+        let share = share::Share::new(&config.share)?;
         let audit =
             memberdb::audit::AuditLog::open(dir, config.audit.retention_days, config.file_mode()?)
                 .with_context(|| format!("the audit log in {}", dir.display()))?;
@@ -164,6 +168,7 @@ impl Shared {
             .context("cannot record the start in the audit log")?;
         Ok(Shared {
             audit: Arc::new(audit),
+            share,
             accesses,
             open_access: Arc::new(memberdb::Access::admin()),
             db: Arc::new(db),
