@@ -6,6 +6,7 @@
 //! breakdowns and funnels stay inside it; masks apply at output, and a predicate on a
 //! masked field is refused before anything is bound (a masked value cannot be probed).
 
+mod identities;
 pub(crate) mod mask;
 pub(crate) mod session;
 mod streams;

@@ -521,3 +521,53 @@ fn a_member_leaving_the_scope_while_in_the_group_exits_with_cause_scope() {
         .to_string();
     assert!(err.contains("take a GROUP.SNAPSHOT"), "{err}");
 }
+
+#[test]
+fn identity_reads_stay_inside_the_scope_and_refuse_masked_types() {
+    let db = Database::in_memory();
+    db.define_identifier(crate::IdentifierDef {
+        name: "wechat".into(),
+        limit: 3,
+        priority: 1,
+        blocked: vec![],
+    })
+    .unwrap();
+    db.upsert_member("M1", &[("home_store", Some(Value::from("S1")))])
+        .unwrap();
+    db.upsert_member("M2", &[("home_store", Some(Value::from("S2")))])
+        .unwrap();
+    db.link(Some("M1"), &[("wechat", "w1")]).unwrap();
+    db.link(Some("M2"), &[("wechat", "w2")]).unwrap();
+    let store = db.session(access(&[role(
+        "s1",
+        &[Command::Read],
+        "home_store = 'S1'",
+        &[],
+    )]));
+    assert_eq!(
+        store.lookup_identifier("wechat", "w1").unwrap().as_deref(),
+        Some("M1")
+    );
+    // outside the scope reads as no member, like an unknown value
+    assert_eq!(store.lookup_identifier("wechat", "w2").unwrap(), None);
+    assert_eq!(store.lookup_identifier("wechat", "nobody").unwrap(), None);
+    assert_eq!(store.member_history("M1").unwrap().len(), 1);
+    let outside = store.member_history("M2").unwrap_err().to_string();
+    let unknown = store.member_history("M9").unwrap_err().to_string();
+    assert_eq!(outside.replace("M2", "?"), unknown.replace("M9", "?"));
+    // a masked identifier type is not looked up by value, nor shown in histories
+    let masked = db.session(access(&[role(
+        "cs",
+        &[Command::Read],
+        "ALL",
+        &[("wechat", "hash")],
+    )]));
+    assert!(matches!(
+        masked.lookup_identifier("wechat", "w1"),
+        Err(crate::Error::NoPermission(_))
+    ));
+    assert!(matches!(
+        masked.member_history("M1"),
+        Err(crate::Error::NoPermission(_))
+    ));
+}

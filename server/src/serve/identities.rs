@@ -96,8 +96,12 @@ fn run(shared: &Shared, session: &Session, name: &str, args: &[Vec<u8>]) -> Resu
             Command::Read
         },
     )?;
-    // identifier values are looked up and shown as they are: not for scoped or masked users
-    needs_unscoped(session, name, true)?;
+    // Identity writes change profiles across scopes (a merge can pull in a member of
+    // another store): not for scoped or masked users. Reads go through the user's session.
+    if writes {
+        needs_unscoped(session, name, true)?;
+    }
+    let reader = session.on(db)?;
     match name {
         "ID.LINK" => {
             if args.len() < 4 || !args.len().is_multiple_of(2) {
@@ -117,10 +121,10 @@ fn run(shared: &Shared, session: &Session, name: &str, args: &[Vec<u8>]) -> Resu
             if args.len() != 3 {
                 return Err(usage(name));
             }
-            match db.lookup_identifier(text(args, 1)?, text(args, 2)?) {
+            match reader.lookup_identifier(text(args, 1)?, text(args, 2)?) {
                 Ok(Some(id)) => Ok(Reply::text(id)),
                 Ok(None) => Ok(Reply::Nil),
-                Err(e) => Err(engine_error(e)),
+                Err(e) => Err(super::commands::error_reply(&e)),
             }
         }
         "ID.UNLINK" => {
@@ -158,7 +162,9 @@ fn run(shared: &Shared, session: &Session, name: &str, args: &[Vec<u8>]) -> Resu
             if args.len() != 2 {
                 return Err(usage(name));
             }
-            let lines = db.member_history(text(args, 1)?).map_err(engine_error)?;
+            let lines = reader
+                .member_history(text(args, 1)?)
+                .map_err(|e| super::commands::error_reply(&e))?;
             Ok(Reply::Array(
                 lines
                     .into_iter()
