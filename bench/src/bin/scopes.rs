@@ -14,7 +14,8 @@
 //!     target/release/scopes [--members N] [--seconds S]
 //!
 //! `SCOPES_ONLY=Q6` times that query alone and stops;
-//! `SCOPES_FIND=1` runs only part 3 (`SCOPES_FIND_LOOP=1`: the masked FIND alone).
+//! `SCOPES_FIND=1` runs only part 3 (`SCOPES_FIND_LOOP=1`: the masked FIND alone, `=plain`
+//! the unmasked one, for a profiler).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -200,10 +201,14 @@ fn masks(
     let with_masks = || {
         masked.run_with(&find, options).expect("find");
     };
-    if std::env::var_os("SCOPES_FIND_LOOP").is_some() {
+    if let Some(which) = std::env::var_os("SCOPES_FIND_LOOP") {
         let until = Instant::now() + budget;
         while Instant::now() < until {
-            with_masks();
+            if which == "plain" {
+                plain();
+            } else {
+                with_masks();
+            }
         }
         return Ok(());
     }

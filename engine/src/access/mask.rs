@@ -106,26 +106,45 @@ impl Mask {
         Some(match self {
             Mask::Hide => return None,
             Mask::Hash => keyed_hash(key, text),
-            Mask::Partial { first, last }
-                if text.len() > first + last
-                    && text.len() - first - last <= STARS.len()
-                    && text.is_ascii() =>
-            {
+            Mask::Partial { first, last } if text.len() > first + last && text.is_ascii() => {
+                // One copy, the middle overwritten: as cheap as the unmasked copy.
                 let n = text.len();
-                let mut out = String::with_capacity(n);
-                out.push_str(&text[..*first]);
-                out.push_str(&STARS[..n - first - last]);
-                out.push_str(&text[n - last..]);
-                out
+                let mut bytes = text.as_bytes().to_vec();
+                bytes[*first..n - last].fill(b'*');
+                // SAFETY: `text` is ASCII (checked above) and only ASCII bytes were written
+                // over it, so the bytes are UTF-8.
+                #[allow(unsafe_code)]
+                unsafe {
+                    String::from_utf8_unchecked(bytes)
+                }
             }
-            Mask::Email => match text.rfind('@') {
+            Mask::Email => match memchr::memrchr(b'@', text.as_bytes()) {
+                // `@` is ASCII: `at` is a character boundary, and so is the end of the first
+                // character.
                 Some(at) if at > 0 => {
-                    let first = text.chars().next().map_or(1, char::len_utf8);
-                    let mut out = String::with_capacity(first + 3 + text.len() - at);
-                    out.push_str(&text[..first]);
-                    out.push_str("***");
-                    out.push_str(&text[at..]);
-                    out
+                    let first = match text.as_bytes()[0] {
+                        b if b.is_ascii() => 1,
+                        _ => text.chars().next().map_or(1, char::len_utf8),
+                    };
+                    // One copy (as the unmasked read makes), then the domain moved up behind
+                    // `***` in place.
+                    let n = text.len();
+                    let mut out = text.as_bytes().to_vec();
+                    if at >= first + 3 {
+                        out[first..first + 3].copy_from_slice(b"***");
+                        out.copy_within(at..n, first + 3);
+                        out.truncate(first + 3 + n - at);
+                    } else {
+                        out.truncate(first);
+                        out.extend_from_slice(b"***");
+                        out.extend_from_slice(&text.as_bytes()[at..]);
+                    }
+                    // SAFETY: the pieces of `text` are cut at character boundaries (after
+                    // its first character, at an ASCII `@`), and `***` is ASCII.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        String::from_utf8_unchecked(out)
+                    }
                 }
                 _ => "***".to_string(),
             },
@@ -146,8 +165,6 @@ impl Mask {
         }
     }
 }
-
-const STARS: &str = "****************************************************************";
 
 /// Keeps the first `first` and last `last` characters of `text`, the others `*`.
 fn partial_in_place(text: &mut String, first: usize, last: usize) {
@@ -260,6 +277,42 @@ mod tests {
         let Value::Str(h) = a else { panic!() };
         assert_eq!(h.len(), 32);
         assert!(!h.contains("1381234"));
+    }
+
+    #[test]
+    fn the_copying_masks_of_find_equal_the_in_place_ones() {
+        let texts = [
+            "13812341234",
+            "1234567",
+            "12345678",
+            "",
+            "王小明",
+            "王小明王小明王小明",
+            "zhang.wei@qq.com",
+            "a@b",
+            "ab@c.d",
+            "abcd@e",
+            "@qq.com",
+            "王@qq.com",
+            "x@y@z.com",
+            "nomail",
+            "ßü@ö.de",
+        ];
+        let masks = [
+            Mask::Partial { first: 3, last: 4 },
+            Mask::Partial { first: 0, last: 2 },
+            Mask::Partial { first: 1, last: 1 },
+            Mask::Email,
+        ];
+        for mask in masks {
+            for text in texts {
+                let in_place = match mask.apply(&Value::Str(text.into()), b"k") {
+                    Some(Value::Str(s)) => Some(s),
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(mask.apply_str(text, b"k"), in_place, "{mask} of {text:?}");
+            }
+        }
     }
 
     #[test]
