@@ -310,8 +310,16 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
         .query(&mut lin)
         .unwrap();
     assert_eq!(members.len(), MEMBERS / 2);
-    // the writer moves M0 out of its store: M0 leaves its view
+    // the store's writer keeps a consumer group of its own on the group's stream
     let mut wang = login(&server, "wang");
+    let () = cmd("XGROUP")
+        .arg("CREATE")
+        .arg("group:everyone")
+        .arg("crm")
+        .arg("$")
+        .query(&mut wang)
+        .unwrap();
+    // the writer moves M0 out of its store: M0 leaves its view
     let () = cmd("MEMBER.SET")
         .arg("M0")
         .arg("home_store")
@@ -333,16 +341,35 @@ fn every_role_command_and_field_works_as_specified_or_is_refused_with_noperm() {
         ("M0", "exit", "scope")
     );
     assert!(range(&mut boss).iter().all(|e| e["member"] != "M0"));
+    // ... which the writer's consumer group delivers, and acknowledges
+    type Read = Vec<(String, Vec<(String, HashMap<String, String>)>)>;
+    let read: Read = cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("crm")
+        .arg("till-1")
+        .arg("STREAMS")
+        .arg("group:everyone")
+        .arg(">")
+        .query(&mut wang)
+        .unwrap();
+    let (id, fields) = &read[0].1[0];
+    assert_eq!(
+        (fields["member"].as_str(), fields["cause"].as_str()),
+        ("M0", "scope")
+    );
+    let acked: i64 = cmd("XACK")
+        .arg("group:everyone")
+        .arg("crm")
+        .arg(id)
+        .query(&mut wang)
+        .unwrap();
+    assert_eq!(acked, 1);
     let e = cmd("XINFO")
         .arg("GROUPS")
         .arg("group:everyone")
         .query::<R>(&mut lin)
         .unwrap_err();
-    assert_eq!(
-        e.code(),
-        Some("NOPERM"),
-        "consumer groups are not cut to a scope"
-    );
+    assert_eq!(e.code(), Some("NOPERM"), "XINFO is not cut to a scope");
     let e = cmd("TAG.ADD")
         .arg("M0")
         .arg("vip")

@@ -1,14 +1,15 @@
 //! Group streams read through a [`Session`] (DESIGN section 12): a scoped user reads each
 //! group's stream cut to its scope (`groups::scoped`), the scope kept as a group of its own,
 //! `scope_<hash>`, defined the first time a user with that scope reads a stream (its
-//! changes are kept [`SCOPE_KEEP_DAYS`]). An unscoped user reads the streams as they are.
+//! changes are kept [`SCOPE_KEEP_DAYS`]); its consumer groups are kept apart, under the
+//! view's key, and deliver the view's entries. An unscoped user reads the streams as they
+//! are.
 
 use super::session::Session;
-use crate::database::MAX_READ;
+use crate::database::{MAX_READ, PendingEntry};
 use crate::error::{Error, Result};
-use crate::groups::scoped::ScopedView;
+use crate::groups::scoped::view_key;
 use crate::groups::stream::{ChangeEntry, EntryId};
-use crate::state::State;
 
 /// Days a scope's group keeps its changes: how far back a scoped reader can resume.
 pub const SCOPE_KEEP_DAYS: u32 = 365;
@@ -16,75 +17,77 @@ pub const SCOPE_KEEP_DAYS: u32 = 365;
 /// The prefix of the groups that keep a scope.
 pub const SCOPE_GROUP_PREFIX: &str = "scope_";
 
-fn view<'s>(state: &'s State, group: &str, scope: &str) -> Result<ScopedView<'s>> {
-    Ok(ScopedView {
-        group: state.stream_group(group)?,
-        scope: state.stream_group(scope)?,
-    })
+/// The stream a user reads for a group.
+enum Stream {
+    /// The group's own: the user sees every member.
+    Whole(String),
+    /// The scope does not bind (an attribute it names does not exist yet): nobody.
+    Nobody,
+    /// The view of the group through the user's scope, by its key.
+    View(String),
 }
 
-fn trimmed(group: &str, after: EntryId, oldest: EntryId) -> Error {
-    Error::Stream {
-        code: "TRIMMED",
-        message: format!(
-            "oldest id {oldest}: the entries after {after} of group:{group} as your scope sees \
-             them are not kept (or predate your scope's history); take a GROUP.SNAPSHOT"
-        ),
+impl Stream {
+    /// The key the engine keeps it under; `None` for nobody's.
+    fn key(&self) -> Option<&str> {
+        match self {
+            Stream::Whole(key) | Stream::View(key) => Some(key),
+            Stream::Nobody => None,
+        }
     }
 }
 
-/// What a user's streams are cut to.
-enum Cut {
-    /// Nothing: the user sees every member.
-    Everyone,
-    /// The scope does not bind (an attribute it names does not exist yet): nobody.
-    Nobody,
-    /// The members of this group.
-    Group(String),
-}
-
 impl Session<'_> {
-    /// The group keeping the user's scope, defined if it is not yet.
-    fn cut(&self, group: &str) -> Result<Cut> {
+    /// The stream of `group` the user reads, the scope's group defined if it is not yet.
+    fn stream(&self, group: &str) -> Result<Stream> {
+        let db = self.database();
+        db.snapshot().stream_group(group)?;
         let Some(scope) = self.access().scope() else {
-            return Ok(Cut::Everyone);
+            return Ok(Stream::Whole(group.to_string()));
         };
         let text = scope.to_string();
         let name = format!(
             "{SCOPE_GROUP_PREFIX}{}",
             &crate::audit::sha256_hex(text.as_bytes())[..16]
         );
-        let db = self.database();
         if db.group_definition(&name).is_none() {
             match db.define_group_keeping(&name, scope.clone(), Some(SCOPE_KEEP_DAYS)) {
                 Ok(_) | Err(Error::Conflict(_)) => {}
                 // A scope that does not bind selects nobody (DESIGN section 12).
                 Err(Error::InvalidSegment(_) | Error::UnknownName { .. }) => {
-                    db.snapshot().stream_group(group)?;
-                    return Ok(Cut::Nobody);
+                    return Ok(Stream::Nobody);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(Cut::Group(name))
+        Ok(Stream::View(view_key(group, &name)))
+    }
+
+    /// The key of `group`'s stream for consumer groups; an error for a scope that selects
+    /// nobody.
+    fn consumer_key(&self, group: &str) -> Result<String> {
+        self.stream(group)?
+            .key()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::InvalidSegment(format!(
+                    "the scope of user '{}' selects nobody (it names what does not exist yet): \
+                 there is no stream of group:{group} to read",
+                    self.access().user()
+                ))
+            })
     }
 
     /// The entries of group `group`'s stream after `after` that the user sees, oldest
     /// first, at most `count` ([`Database::changes`](crate::Database::changes) for an
     /// unscoped user).
     pub fn changes(&self, group: &str, after: EntryId, count: usize) -> Result<Vec<ChangeEntry>> {
-        let db = self.database();
-        let scope = match self.cut(group)? {
-            Cut::Everyone => return Ok(db.changes(group, after)?.take(count).collect()),
-            Cut::Nobody => return Ok(Vec::new()),
-            Cut::Group(scope) => scope,
+        let Some(key) = self.stream(group)?.key().map(str::to_string) else {
+            return Ok(Vec::new());
         };
-        let state = db.snapshot();
-        let view = view(&state, group, &scope)?;
-        let entries = view
-            .after(after, count.min(MAX_READ))
-            .map_err(|t| trimmed(group, after, t.oldest))?;
-        Ok(entries.into_iter().map(|e| state.change_entry(e)).collect())
+        self.database()
+            .snapshot()
+            .entries_after(&key, after, count.min(MAX_READ))
     }
 
     /// The entries with ids in `[from, to]` that the user sees, oldest first (newest first
@@ -97,45 +100,20 @@ impl Session<'_> {
         count: usize,
         newest_first: bool,
     ) -> Result<Vec<ChangeEntry>> {
-        if self.access().scope().is_none() {
-            return self
-                .database()
-                .change_range(group, from, to, count, newest_first);
-        }
-        // The view is computed forwards from where it can start.
-        let after = from.previous().unwrap_or(EntryId::ZERO);
-        let after = after.max(self.view_start(group)?);
-        let mut entries: Vec<ChangeEntry> = self
-            .changes(group, after, MAX_READ)?
-            .into_iter()
-            .filter(|e| e.id >= from && e.id <= to)
-            .collect();
-        if newest_first {
-            entries.reverse();
-        }
-        entries.truncate(count);
-        Ok(entries)
-    }
-
-    /// The first id the user's view of `group` can be read after.
-    fn view_start(&self, group: &str) -> Result<EntryId> {
-        let Cut::Group(scope) = self.cut(group)? else {
-            return Ok(EntryId::ZERO);
+        let Some(key) = self.stream(group)?.key().map(str::to_string) else {
+            return Ok(Vec::new());
         };
-        let state = self.database().snapshot();
-        Ok(view(&state, group, &scope)?.starts_after())
+        self.database()
+            .snapshot()
+            .stream_entries(&key, from, to, count.min(MAX_READ), newest_first)
     }
 
     /// The newest id of group `group`'s stream as the user sees it (`$`).
     pub fn last_change_id(&self, group: &str) -> Result<EntryId> {
-        let db = self.database();
-        let scope = match self.cut(group)? {
-            Cut::Everyone => return Ok(db.group_status(group)?.last_id),
-            Cut::Nobody => return Ok(EntryId::ZERO),
-            Cut::Group(scope) => scope,
-        };
-        let state = db.snapshot();
-        Ok(view(&state, group, &scope)?.last_id())
+        match self.stream(group)?.key() {
+            Some(key) => self.database().snapshot().last_id_of(key),
+            None => Ok(EntryId::ZERO),
+        }
     }
 
     /// The members of group `group` the user sees and the id its stream continues after
@@ -143,18 +121,79 @@ impl Session<'_> {
     /// user).
     pub fn group_snapshot(&self, group: &str) -> Result<(EntryId, Vec<String>)> {
         let db = self.database();
-        let scope = match self.cut(group)? {
-            Cut::Everyone => return db.group_snapshot(group),
-            Cut::Nobody => return Ok((EntryId::ZERO, Vec::new())),
-            Cut::Group(scope) => scope,
+        let key = match self.stream(group)? {
+            Stream::Whole(_) => return db.group_snapshot(group),
+            Stream::Nobody => return Ok((EntryId::ZERO, Vec::new())),
+            Stream::View(key) => key,
         };
         let state = db.snapshot();
-        let view = view(&state, group, &scope)?;
+        let (g, scope) = crate::groups::scoped::split_view_key(&key).expect("a view's key");
+        let view = state.view_of(g, scope)?;
         let members = view
             .members()
             .iter()
             .map(|row| state.members.member_id(row).to_string())
             .collect();
         Ok((view.last_id(), members))
+    }
+
+    /// `XGROUP CREATE` of the user's stream of `group`: a scoped user's consumer groups are
+    /// its view's, apart from the group's own.
+    pub fn create_consumer_group(
+        &self,
+        group: &str,
+        name: &str,
+        start: Option<EntryId>,
+    ) -> Result<()> {
+        self.access().require(super::Command::Write, "XGROUP")?;
+        let key = self.consumer_key(group)?;
+        self.database().create_consumer_group(&key, name, start)
+    }
+
+    /// `XREADGROUP ... >` of the user's stream of `group`.
+    pub fn read_group(
+        &self,
+        group: &str,
+        name: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<ChangeEntry>> {
+        self.access().require(super::Command::Write, "XREADGROUP")?;
+        let key = self.consumer_key(group)?;
+        self.database().read_group(&key, name, consumer, count)
+    }
+
+    /// `XREADGROUP ... <id>`: the entries pending for `consumer` after `after`.
+    pub fn pending_for(
+        &self,
+        group: &str,
+        name: &str,
+        consumer: &str,
+        after: EntryId,
+        count: usize,
+    ) -> Result<Vec<ChangeEntry>> {
+        let key = self.consumer_key(group)?;
+        self.database()
+            .pending_for(&key, name, consumer, after, count)
+    }
+
+    /// `XACK` in the user's stream of `group`.
+    pub fn acknowledge(&self, group: &str, name: &str, ids: &[EntryId]) -> Result<u64> {
+        self.access().require(super::Command::Write, "XACK")?;
+        let key = self.consumer_key(group)?;
+        self.database().acknowledge(&key, name, ids)
+    }
+
+    /// `XPENDING` in the user's stream of `group`.
+    pub fn pending(
+        &self,
+        group: &str,
+        name: &str,
+        range: (EntryId, EntryId),
+        count: usize,
+        consumer: Option<&str>,
+    ) -> Result<Vec<PendingEntry>> {
+        let key = self.consumer_key(group)?;
+        self.database().pending(&key, name, range, count, consumer)
     }
 }

@@ -571,3 +571,79 @@ fn identity_reads_stay_inside_the_scope_and_refuse_masked_types() {
         Err(crate::Error::NoPermission(_))
     ));
 }
+
+#[test]
+fn a_scoped_users_consumer_groups_deliver_its_view_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    for (m, store) in [("M1", "S1"), ("M2", "S1"), ("M3", "S2")] {
+        db.upsert_member(m, &[("home_store", Some(Value::from(store)))])
+            .unwrap();
+        db.add_tags(m, &["vip"]).unwrap();
+    }
+    one(&db, "DEFINE GROUP g AS TAG 'vip'");
+    let writer = role(
+        "s1",
+        &[Command::Read, Command::Write],
+        "home_store = 'S1'",
+        &[],
+    );
+    let store = db.session(access(std::slice::from_ref(&writer)));
+    store.create_consumer_group("g", "crm", None).unwrap();
+    // The admin's group of the same name is another one.
+    db.create_consumer_group("g", "crm", None).unwrap();
+    db.remove_tags("M2", &["vip"]).unwrap(); // leaves g inside S1: cause write
+    db.upsert_member("M1", &[("home_store", Some(Value::from("S2")))])
+        .unwrap(); // leaves S1
+    db.remove_tags("M3", &["vip"]).unwrap(); // outside S1: not the store's
+    let got = store.read_group("g", "crm", "c1", 10).unwrap();
+    let seen: Vec<(&str, crate::ChangeOp, crate::ChangeCause)> = got
+        .iter()
+        .map(|e| (e.member_id.as_str(), e.op, e.cause))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("M2", crate::ChangeOp::Exit, crate::ChangeCause::Write),
+            ("M1", crate::ChangeOp::Exit, crate::ChangeCause::Scope)
+        ]
+    );
+    assert_eq!(store.read_group("g", "crm", "c1", 10).unwrap(), []);
+    let admin: Vec<String> = db
+        .read_group("g", "crm", "a", 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.member_id)
+        .collect();
+    assert_eq!(admin, ["M2", "M3"]);
+    let all = (
+        crate::EntryId::ZERO,
+        crate::EntryId::new(u64::MAX, u32::MAX),
+    );
+    assert_eq!(store.pending("g", "crm", all, 10, None).unwrap().len(), 2);
+    assert_eq!(store.acknowledge("g", "crm", &[got[0].id]).unwrap(), 1);
+    // Reopened: the view's consumer group and its pending entry are kept.
+    drop(store);
+    db.close().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let store = db.session(access(&[writer]));
+    let pending = store
+        .pending_for("g", "crm", "c1", crate::EntryId::ZERO, 10)
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].member_id.as_str(), pending[0].cause),
+        ("M1", crate::ChangeCause::Scope)
+    );
+    // A reader without write may not take a consumer group.
+    let reader = db.session(access(&[role(
+        "r",
+        &[Command::Read],
+        "home_store = 'S1'",
+        &[],
+    )]));
+    assert!(matches!(
+        reader.create_consumer_group("g", "x", None),
+        Err(crate::Error::NoPermission(_))
+    ));
+}

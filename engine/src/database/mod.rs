@@ -20,6 +20,7 @@ pub use erase::Erasure;
 pub use identity::IdentifierInfo;
 pub use load::{InputKind, Load, LoadProgress, PART_ROWS};
 pub use options::{Clock, OpenOptions, SyncPolicy};
+pub(crate) use streams::trimmed_view;
 pub use streams::{Changes, ConsumerGroupStatus, GroupStatus, MAX_READ, PendingEntry};
 pub use submit::Write;
 pub use view::View;

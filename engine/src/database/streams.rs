@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::options::Clock;
 use super::{Database, lock};
 use crate::error::{Error, Result};
+use crate::groups::scoped::ScopedView;
 use crate::groups::stream::{ChangeEntry, EntryId};
 use crate::state::State;
 use crate::value::{Timestamp, format_timestamp};
@@ -94,6 +95,25 @@ impl State {
         limit: usize,
         rev: bool,
     ) -> Result<Vec<ChangeEntry>> {
+        if let Some((group, scope)) = crate::groups::scoped::split_view_key(group) {
+            // A scoped view: computed forwards from where it can be read.
+            let view = self.view_of(group, scope)?;
+            let after = from
+                .previous()
+                .unwrap_or(EntryId::ZERO)
+                .max(view.starts_after());
+            let mut raw: Vec<_> = view
+                .after(after, MAX_READ)
+                .map_err(|t| trimmed_view(group, after, t.oldest))?
+                .into_iter()
+                .filter(|e| e.0 >= from && e.0 <= to)
+                .collect();
+            if rev {
+                raw.reverse();
+            }
+            raw.truncate(limit);
+            return Ok(raw.into_iter().map(|e| self.change_entry(e)).collect());
+        }
         let g = self.stream_group(group)?;
         let raw = if rev {
             g.stream.range_rev(from, to, limit)
@@ -128,6 +148,22 @@ impl State {
         })
     }
 
+    /// The view of `group` through the group `scope` keeps.
+    pub(crate) fn view_of(&self, group: &str, scope: &str) -> Result<ScopedView<'_>> {
+        Ok(ScopedView {
+            group: self.stream_group(group)?,
+            scope: self.stream_group(scope)?,
+        })
+    }
+
+    /// The newest id of stream `key` (a group's, or a scoped view's).
+    pub(crate) fn last_id_of(&self, key: &str) -> Result<EntryId> {
+        match crate::groups::scoped::split_view_key(key) {
+            Some((group, scope)) => Ok(self.view_of(group, scope)?.last_id()),
+            None => Ok(self.stream_group(key)?.stream.last_id),
+        }
+    }
+
     /// Entries after `after`, checking that retention removed none of them.
     pub(crate) fn entries_after(
         &self,
@@ -135,6 +171,13 @@ impl State {
         after: EntryId,
         limit: usize,
     ) -> Result<Vec<ChangeEntry>> {
+        if let Some((g, scope)) = crate::groups::scoped::split_view_key(group) {
+            let entries = self
+                .view_of(g, scope)?
+                .after(after, limit)
+                .map_err(|t| trimmed_view(g, after, t.oldest))?;
+            return Ok(entries.into_iter().map(|e| self.change_entry(e)).collect());
+        }
         let g = self.stream_group(group)?;
         g.stream.check_after(after).map_err(|t| Error::Stream {
             code: "TRIMMED",
@@ -154,6 +197,17 @@ impl State {
             limit,
             false,
         )
+    }
+}
+
+/// The error of a read of a scoped view after an id it cannot say what follows.
+pub(crate) fn trimmed_view(group: &str, after: EntryId, oldest: EntryId) -> Error {
+    Error::Stream {
+        code: "TRIMMED",
+        message: format!(
+            "oldest id {oldest}: the entries after {after} of group:{group} as your scope sees \
+             them are not kept (or predate your scope's history); take a GROUP.SNAPSHOT"
+        ),
     }
 }
 
@@ -312,7 +366,7 @@ impl Database {
         start: Option<EntryId>,
     ) -> Result<()> {
         crate::wal::change::check_name(name, "a consumer group name")?;
-        self.snapshot().stream_group(group)?;
+        self.snapshot().last_id_of(group)?;
         self.write(Change::CreateConsumerGroup {
             stream: group.to_string(),
             name: name.to_string(),

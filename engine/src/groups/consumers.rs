@@ -61,7 +61,10 @@ impl ConsumerGroups {
         if groups.contains_key(name) {
             return Err(Error::Stream {
                 code: "BUSYGROUP",
-                message: format!("Consumer Group name '{name}' already exists on group:{stream}"),
+                message: format!(
+                    "Consumer Group name '{name}' already exists on group:{}",
+                    shown(stream)
+                ),
             });
         }
         groups.insert(
@@ -110,14 +113,22 @@ impl ConsumerGroups {
             .count() as u64)
     }
 
-    /// A stream ended (its group dropped): its consumer groups go with it.
+    /// A stream ended (its group dropped): its consumer groups go with it, and those of
+    /// the scoped views of it or through it.
     pub(crate) fn forget_stream(&mut self, stream: &str) {
-        self.streams.remove(stream);
+        self.streams.retain(|key, _| {
+            key != stream
+                && super::scoped::split_view_key(key)
+                    .is_none_or(|(g, s)| g != stream && s != stream)
+        });
     }
 
     /// Entries retention removed are no longer pending.
     pub(crate) fn forget_trimmed(&mut self, groups: &GroupStore) {
         for (stream, consumer_groups) in &mut self.streams {
+            // A scoped view's ids are its group's positions: what the group's retention
+            // removed is gone from the view too.
+            let stream = super::scoped::split_view_key(stream).map_or(stream.as_str(), |v| v.0);
             let Some(group) = groups.get(stream) else {
                 continue;
             };
@@ -134,7 +145,13 @@ impl ConsumerGroups {
     }
 }
 
+/// A stream's name as its readers know it (a scoped view's is its group's).
+fn shown(stream: &str) -> &str {
+    super::scoped::split_view_key(stream).map_or(stream, |v| v.0)
+}
+
 fn no_group(stream: &str, name: &str) -> Error {
+    let stream = shown(stream);
     Error::Stream {
         code: "NOGROUP",
         message: format!(

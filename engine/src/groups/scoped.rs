@@ -17,6 +17,17 @@ use super::Group;
 use super::stream::{ChangeCause, ChangeOp, EntryId, Trimmed};
 use crate::members::RowId;
 
+/// The name a view's consumer groups are kept under: the group's and the scope group's
+/// names joined by a NUL, which no name holds (`wal::change::check_name`).
+pub(crate) fn view_key(group: &str, scope: &str) -> String {
+    format!("{group}\0{scope}")
+}
+
+/// The group and scope group of a view's key; `None` for a group's own name.
+pub(crate) fn split_view_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('\0')
+}
+
 /// An entry of a view: id, member row, op, cause, instant.
 pub(crate) type ViewEntry = (EntryId, RowId, ChangeOp, ChangeCause, i64);
 

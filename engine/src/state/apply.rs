@@ -140,8 +140,13 @@ pub(crate) fn apply(
             name,
             start,
         } => {
-            let group = state.groups.require(stream)?;
-            let start = start.unwrap_or(group.stream.last_id);
+            let start = match start {
+                Some(start) => {
+                    state.last_id_of(stream)?;
+                    *start
+                }
+                None => state.last_id_of(stream)?,
+            };
             state.consumers.create(stream, name, start)?;
             Ok(Outcome::Done)
         }
@@ -152,14 +157,25 @@ pub(crate) fn apply(
             through,
         } => {
             let after = state.consumers.get(stream, group)?.last_delivered;
-            let ids: Vec<_> = state
-                .groups
-                .require(stream)?
-                .stream
-                .range(after.next(), *through, usize::MAX)
-                .into_iter()
-                .map(|e| e.0)
-                .collect();
+            let ids: Vec<_> = match crate::groups::scoped::split_view_key(stream) {
+                // A scoped view's entries (a scoped user's consumer group).
+                Some((g, scope)) => state
+                    .view_of(g, scope)?
+                    .after(after, usize::MAX)
+                    .map_err(|t| crate::database::trimmed_view(g, after, t.oldest))?
+                    .into_iter()
+                    .map(|e| e.0)
+                    .filter(|id| id <= through)
+                    .collect(),
+                None => state
+                    .groups
+                    .require(stream)?
+                    .stream
+                    .range(after.next(), *through, usize::MAX)
+                    .into_iter()
+                    .map(|e| e.0)
+                    .collect(),
+            };
             let now = state.clock;
             state
                 .consumers

@@ -175,12 +175,9 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
             _ => Reply::error("ERR", "the audit stream is read forwards: XRANGE audit - +"),
         });
     }
-    // Scoped users read each stream cut to their scope (XREAD, XRANGE, XREVRANGE, XLEN,
-    // GROUP.SNAPSHOT); consumer groups are not cut to a scope yet, so they are refused them.
-    let consumer_groups = matches!(
-        name,
-        "XREADGROUP" | "XGROUP" | "XACK" | "XPENDING" | "XINFO"
-    );
+    // Scoped users read each stream cut to their scope, and keep consumer groups of their
+    // own on it; XINFO (the stream's own figures and groups) is not cut to a scope.
+    let consumer_groups = name == "XINFO";
     if name != "CLOCK.SET"
         && let Err(reply) = needs(session, name, Command::Read).and_then(|()| {
             if consumer_groups {
@@ -203,11 +200,12 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
                 "XREVRANGE" => xrange(shared, session, args, true),
                 "XLEN" => xlen(shared, session, args),
                 "XINFO" => xinfo(shared, args),
-                "XGROUP" => {
-                    needs(session, name, Command::Write).and_then(|()| xgroup(shared, args))
+                "XGROUP" => needs(session, name, Command::Write)
+                    .and_then(|()| xgroup(shared, session, args)),
+                "XACK" => {
+                    needs(session, name, Command::Write).and_then(|()| xack(shared, session, args))
                 }
-                "XACK" => needs(session, name, Command::Write).and_then(|()| xack(shared, args)),
-                "XPENDING" => xpending(shared, args),
+                "XPENDING" => xpending(shared, session, args),
                 "GROUP.SNAPSHOT" => snapshot(shared, session, args),
                 "CLOCK.SET" => {
                     needs(session, name, Command::Admin).and_then(|()| clock_set(shared, args))
@@ -330,18 +328,17 @@ fn xreadgroup(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<An
         return Err(syntax("XREADGROUP", XREADGROUP_USAGE).into());
     };
     let read = read_args(args, 4, "XREADGROUP", XREADGROUP_USAGE)?;
+    let reader = session.on(&shared.db)?;
     let mut out = Vec::new();
     let mut new_only = true;
     for (key, id) in &read.streams {
         let group = stream_name(shared, key)?;
         let entries = if id == ">" {
-            shared.db.read_group(group, cg, consumer, read.count)
+            reader.read_group(group, cg, consumer, read.count)
         } else {
             new_only = false;
             let after = parse_id(id)?;
-            shared
-                .db
-                .pending_for(group, cg, consumer, after, read.count)
+            reader.pending_for(group, cg, consumer, after, read.count)
         }
         .map_err(engine_error)?;
         out.push((key.clone(), entries));
@@ -489,7 +486,7 @@ fn xinfo(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
 }
 
-fn xgroup(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xgroup(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let usage = "CREATE group:<name> <consumer-group> <id|$>";
     match text(args, 1).map(str::to_uppercase).as_deref() {
         Some("CREATE") if (5..=6).contains(&args.len()) => {
@@ -503,8 +500,8 @@ fn xgroup(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
                 "$" => None,
                 id => Some(parse_id(id)?),
             };
-            shared
-                .db
+            session
+                .on(&shared.db)?
                 .create_consumer_group(group, cg, start)
                 .map_err(engine_error)?;
             Ok(Reply::ok())
@@ -513,7 +510,7 @@ fn xgroup(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
 }
 
-fn xack(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xack(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if args.len() < 4 {
         return Err(syntax(
             "XACK",
@@ -525,14 +522,14 @@ fn xack(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let ids = (3..args.len())
         .map(|i| parse_id(text(args, i).unwrap_or("")))
         .collect::<Result<Vec<_>, _>>()?;
-    let n = shared
-        .db
+    let n = session
+        .on(&shared.db)?
         .acknowledge(group, cg, &ids)
         .map_err(engine_error)?;
     Ok(Reply::Int(n as i64))
 }
 
-fn xpending(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xpending(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let usage = "group:<name> <consumer-group> [[IDLE ms] <start> <end> <count> [consumer]]";
     if args.len() < 3 {
         return Err(syntax("XPENDING", usage));
@@ -541,8 +538,8 @@ fn xpending(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let cg = text(args, 2).unwrap_or("");
     let all = (EntryId::ZERO, EntryId::new(u64::MAX, u32::MAX));
     if args.len() == 3 {
-        let pending = shared
-            .db
+        let pending = session
+            .on(&shared.db)?
             .pending(group, cg, all, usize::MAX, None)
             .map_err(engine_error)?;
         if pending.is_empty() {
@@ -585,8 +582,8 @@ fn xpending(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         .and_then(|n| n.parse::<usize>().ok())
         .ok_or_else(|| Reply::error("ERR", "value is not an integer or out of range"))?;
     let consumer = text(args, i + 3);
-    let pending = shared
-        .db
+    let pending = session
+        .on(&shared.db)?
         .pending(
             group,
             cg,
