@@ -155,7 +155,7 @@ impl<'db> Session<'db> {
 
     /// A group `segment` names, directly or through other groups, whose definition reads a
     /// field masked for the user.
-    fn masked_group(&self, segment: &crate::segment::Segment) -> Option<String> {
+    pub(super) fn masked_group(&self, segment: &crate::segment::Segment) -> Option<String> {
         let mut names = Vec::new();
         segment.referenced_groups(&mut names);
         let mut pending: Vec<String> = names.into_iter().map(str::to_string).collect();

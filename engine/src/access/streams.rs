@@ -6,7 +6,7 @@
 //! are.
 
 use super::session::Session;
-use crate::database::{MAX_READ, PendingEntry};
+use crate::database::{GroupStatus, MAX_READ, PendingEntry};
 use crate::error::{Error, Result};
 use crate::groups::scoped::view_key;
 use crate::groups::stream::{ChangeEntry, EntryId};
@@ -135,6 +135,43 @@ impl Session<'_> {
             .map(|row| state.members.member_id(row).to_string())
             .collect();
         Ok((view.last_id(), members))
+    }
+
+    /// `XINFO` of group `group`'s stream as the user sees it: a scoped user's view (its
+    /// length, ids, members, its own consumer groups); a definition reading a field masked
+    /// for the user is hidden.
+    pub fn group_status(&self, group: &str) -> Result<GroupStatus> {
+        let db = self.database();
+        let mut status = db.group_status(group)?;
+        match self.stream(group)? {
+            Stream::Whole(_) => {}
+            Stream::Nobody => {
+                status.size = 0;
+                status.entries = 0;
+                status.first_id = None;
+                status.last_id = EntryId::ZERO;
+                status.consumer_groups.clear();
+            }
+            Stream::View(key) => {
+                let state = db.snapshot();
+                let (g, scope) = crate::groups::scoped::split_view_key(&key).expect("a view");
+                let view = state.view_of(g, scope)?;
+                let end = EntryId::new(u64::MAX, u32::MAX);
+                let entries = state.stream_entries(&key, EntryId::ZERO, end, MAX_READ, false)?;
+                status.size = view.members().len();
+                status.entries = entries.len() as u64;
+                status.first_id = entries.first().map(|e| e.id);
+                status.last_id = view.last_id();
+                status.keep_days = status.keep_days.min(SCOPE_KEEP_DAYS);
+                status.consumer_groups = state.consumer_statuses(&key);
+            }
+        }
+        if let Some(definition) = db.group_definition(group)
+            && (self.access().reads_masked(&definition) || self.masked_group(&definition).is_some())
+        {
+            status.definition = crate::query::HIDDEN_DEFINITION.to_string();
+        }
+        Ok(status)
     }
 
     /// `XGROUP CREATE` of the user's stream of `group`: a scoped user's consumer groups are

@@ -148,6 +148,26 @@ impl State {
         })
     }
 
+    /// The consumer groups of stream `key` (a group's, or a scoped view's).
+    pub(crate) fn consumer_statuses(&self, key: &str) -> Vec<ConsumerGroupStatus> {
+        self.consumers
+            .streams
+            .get(key)
+            .map(|groups| {
+                groups
+                    .iter()
+                    .map(|(n, cg)| ConsumerGroupStatus {
+                        name: n.clone(),
+                        consumers: cg.consumers.len() as u64,
+                        pending: cg.pending.len() as u64,
+                        last_delivered: cg.last_delivered,
+                        entries_read: cg.entries_read,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The view of `group` through the group `scope` keeps.
     pub(crate) fn view_of(&self, group: &str, scope: &str) -> Result<ScopedView<'_>> {
         Ok(ScopedView {
@@ -325,23 +345,7 @@ impl Database {
         let size = self
             .as_of(Timestamp(self.now_for(&state)))
             .count(&crate::Segment::in_group(name))?;
-        let consumer_groups = state
-            .consumers
-            .streams
-            .get(name)
-            .map(|groups| {
-                groups
-                    .iter()
-                    .map(|(n, cg)| ConsumerGroupStatus {
-                        name: n.clone(),
-                        consumers: cg.consumers.len() as u64,
-                        pending: cg.pending.len() as u64,
-                        last_delivered: cg.last_delivered,
-                        entries_read: cg.entries_read,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let consumer_groups = state.consumer_statuses(name);
         Ok(GroupStatus {
             name: g.name.clone(),
             definition: g.definition.to_string(),

@@ -759,7 +759,7 @@ fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Output {
 }
 
 /// What SHOW prints in place of a definition that reads a field masked for the session.
-const HIDDEN_DEFINITION: &str = "(hidden: it reads a field masked for you)";
+pub(crate) const HIDDEN_DEFINITION: &str = "(hidden: it reads a field masked for you)";
 
 /// A definition as `access` may see it.
 fn definition_text(access: Option<&Access>, definition: &Segment) -> String {

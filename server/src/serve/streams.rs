@@ -15,7 +15,7 @@ use memberdb::{ChangeEntry, EntryId, Timestamp};
 
 use super::Shared;
 use super::commands::Session;
-use super::commands::{needs, needs_unscoped};
+use super::commands::needs;
 use super::resp::Reply;
 use memberdb::Command;
 
@@ -176,16 +176,9 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
         });
     }
     // Scoped users read each stream cut to their scope, and keep consumer groups of their
-    // own on it; XINFO (the stream's own figures and groups) is not cut to a scope.
-    let consumer_groups = name == "XINFO";
+    // own on it (`memberdb::Session`).
     if name != "CLOCK.SET"
-        && let Err(reply) = needs(session, name, Command::Read).and_then(|()| {
-            if consumer_groups {
-                needs_unscoped(session, name, false)
-            } else {
-                Ok(())
-            }
-        })
+        && let Err(reply) = needs(session, name, Command::Read)
     {
         return Answer::Reply(reply);
     }
@@ -199,7 +192,7 @@ pub(crate) fn execute(shared: &Shared, session: &Session, name: &str, args: &[Ve
                 "XRANGE" => xrange(shared, session, args, false),
                 "XREVRANGE" => xrange(shared, session, args, true),
                 "XLEN" => xlen(shared, session, args),
-                "XINFO" => xinfo(shared, args),
+                "XINFO" => xinfo(shared, session, args),
                 "XGROUP" => needs(session, name, Command::Write)
                     .and_then(|()| xgroup(shared, session, args)),
                 "XACK" => {
@@ -416,18 +409,18 @@ fn xlen(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, R
     Ok(Reply::Int(status.entries as i64))
 }
 
-fn xinfo(shared: &Shared, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+fn xinfo(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let usage = "STREAM group:<name> | GROUPS group:<name>";
     let what = text(args, 1).map(str::to_uppercase);
     if args.len() < 3 {
         return Err(syntax("XINFO", usage));
     }
     let group = stream_name(shared, text(args, 2).unwrap_or(""))?;
-    let status = shared.db.group_status(group).map_err(engine_error)?;
+    let reader = session.on(&shared.db)?;
+    let status = reader.group_status(group).map_err(engine_error)?;
     let first_last = |id: Option<EntryId>| -> Result<Reply, Reply> {
         let Some(id) = id else { return Ok(Reply::Nil) };
-        let e = shared
-            .db
+        let e = reader
             .change_range(group, id, id, 1, false)
             .map_err(engine_error)?;
         Ok(e.first().map_or(Reply::Nil, entry_reply))
