@@ -606,14 +606,11 @@ impl Database {
         self.row_within(member_id, None)
     }
 
-    /// The member id of row `row`, while the row holds a live member.
+    /// The member id of row `row` as the audit shows it: its own id (an alias's too), or
+    /// [`ERASED`](crate::ERASED) for an erased member; `None` for a row never given.
     pub fn member_id_of(&self, row: RowId) -> Option<String> {
         let state = self.snapshot();
-        state
-            .members
-            .live()
-            .contains(row)
-            .then(|| state.members.member_id(row).to_string())
+        ((row as usize) < state.members.len()).then(|| state.members.shown_id(row).to_string())
     }
 
     /// The definition of group `name`, if it exists.

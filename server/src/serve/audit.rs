@@ -175,7 +175,7 @@ pub(crate) fn verify(shared: &Shared, session: &Session) -> Reply {
 }
 
 /// `XRANGE audit <start> <end> [COUNT n]` (admins): each record's fields, members as
-/// their member ids (`(erased)` for a row no longer held).
+/// their member ids (`(erased)` for an erased member).
 pub(crate) fn range(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Reply {
     if let Err(reply) = needs(session, "XRANGE audit", Command::Admin) {
         return reply;
@@ -207,7 +207,7 @@ fn entry(shared: &Shared, r: &AuditRecord) -> Reply {
             shared
                 .db
                 .member_id_of(row)
-                .unwrap_or_else(|| "(erased)".into())
+                .unwrap_or_else(|| format!("(row {row})"))
         })
         .collect();
     let pairs = [
