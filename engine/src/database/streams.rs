@@ -419,14 +419,25 @@ impl Database {
     ) -> Result<Vec<ChangeEntry>> {
         let state = self.snapshot();
         let cg = state.consumers.get(group, name)?;
+        let ids: Vec<EntryId> = (cg.pending.range(after.next()..))
+            .filter(|(_, p)| p.consumer == consumer)
+            .map(|(id, _)| *id)
+            .collect();
+        if let (Some(&first), Some(&last)) = (ids.first(), ids.last())
+            && crate::groups::scoped::split_view_key(group).is_some()
+        {
+            // A scoped view's entries are computed, not looked up: once for them all.
+            let mut entries = state.stream_entries(group, first, last, usize::MAX, false)?;
+            entries.retain(|e| ids.binary_search(&e.id).is_ok());
+            entries.truncate(count);
+            return Ok(entries);
+        }
         let mut out = Vec::new();
-        for (id, p) in cg.pending.range(after.next()..) {
+        for id in ids {
             if out.len() >= count {
                 break;
             }
-            if p.consumer == consumer {
-                out.extend(state.stream_entries(group, *id, *id, 1, false)?);
-            }
+            out.extend(state.stream_entries(group, id, id, 1, false)?);
         }
         Ok(out)
     }

@@ -244,7 +244,7 @@ impl Pool {
 
     /// The members of `state` whose key hashes into the pool.
     pub(crate) fn members(&self, state: &State, secret: &[u8]) -> Result<RoaringBitmap> {
-        let live = state.members.live().as_ref().clone();
+        let live = state.members.live().as_ref();
         let mut out = RoaringBitmap::new();
         // A string attribute's values are hashed once each, not once per member.
         if let Some(attr) = state.attrs.get(&self.key)
@@ -256,7 +256,7 @@ impl Pool {
                 })
                 .collect();
             let column = &attr.column;
-            for row in &live {
+            for row in live {
                 let r = row as usize;
                 if r < column.len()
                     && column.is_valid(r)
@@ -267,7 +267,7 @@ impl Pool {
             }
             return Ok(out);
         }
-        key_values(state, &self.key, &live, &mut |row, value| {
+        key_values(state, &self.key, live, &mut |row, value| {
             if self.hashes.contains(&keyed_hash(secret, value)) {
                 out.insert(row);
             }

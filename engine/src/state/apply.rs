@@ -31,10 +31,10 @@ pub(crate) fn logged(
     // What it wrote to member ids of merged profiles goes to their records, and the
     // identifiers it wrote are observed (DESIGN section 11).
     crate::state::identity::settle(state, position, &mut touched)?;
-    let erased = touched.erased.clone();
+    let erased = (!touched.erased.is_empty()).then(|| touched.erased.clone());
     // A refused change changed nothing it reported; what it did change, it reported.
     state.refresh_derived(touched, position)?;
-    if !erased.is_empty() {
+    if let Some(erased) = erased {
         // Traits were refreshed for the erased rows; their values go too.
         crate::state::erase::erase_trait_values(state, &erased);
     }

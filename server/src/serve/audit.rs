@@ -152,6 +152,31 @@ pub(crate) fn member_get(
     )
 }
 
+/// Records an erasure (`MEMBER.ERASE`): the profile's row, the member ids erased, the
+/// reason as written.
+pub(crate) fn erasure(
+    shared: &Shared,
+    session: &Session,
+    erased: &memberdb::Erasure,
+    reason: Option<&str>,
+) -> Result<(), String> {
+    let statement = match reason {
+        Some(_) => "MEMBER.ERASE ? REASON ?",
+        None => "MEMBER.ERASE ?",
+    };
+    let event = AuditEvent {
+        members: vec![erased.row],
+        rows: Some(erased.member_ids),
+        detail: reason.map(|r| format!("reason: {r}")),
+        ..event(session, "erase", statement)
+    };
+    shared
+        .audit
+        .record(event)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// `AUDIT.VERIFY`: the chain checked from the first kept record.
 pub(crate) fn verify(shared: &Shared, session: &Session) -> Reply {
     if let Err(reply) = needs(session, "AUDIT.VERIFY", Command::Admin) {

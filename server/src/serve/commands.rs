@@ -526,7 +526,6 @@ fn confine_export(
     export_dir: Option<&std::path::Path>,
     path: &mut memberdb_query::ast::Literal,
 ) -> Result<(), String> {
-    use memberdb_query::ast::LiteralKind;
     let Some(dir) = export_dir else {
         return Err(
             "EXPORT over the server writes into the config's export_dir, which is not set; \
@@ -534,14 +533,30 @@ fn confine_export(
                 .to_string(),
         );
     };
+    name_in_dir(
+        dir,
+        path,
+        "EXPORT",
+        "it writes into the config's export_dir",
+    )
+}
+
+/// Points the file a statement names (`path`) into `dir`: over the wire a statement may
+/// name a file, never a path. `what` is the statement's word, `where_` says where files go.
+pub(crate) fn name_in_dir(
+    dir: &std::path::Path,
+    path: &mut memberdb_query::ast::Literal,
+    what: &str,
+    where_: &str,
+) -> Result<(), String> {
+    use memberdb_query::ast::LiteralKind;
     let LiteralKind::Str(name) = &path.kind else {
-        return Err("EXPORT needs a file name".to_string());
+        return Err(format!("{what} needs a file name"));
     };
     let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
     if !plain {
         return Err(format!(
-            "EXPORT over the server takes a file name, not a path ('{name}'): it writes into \
-             the config's export_dir ({})",
+            "{what} over the server takes a file name, not a path ('{name}'): {where_} ({})",
             dir.display()
         ));
     }

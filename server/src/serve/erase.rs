@@ -3,7 +3,6 @@
 //! reply. It runs on the query threads: it returns after a checkpoint.
 
 use memberdb::Command;
-use memberdb::audit::AuditEvent;
 
 use super::Shared;
 use super::commands::{Session, needs};
@@ -40,20 +39,7 @@ fn run(shared: &Shared, session: &Session, args: &[Vec<u8>]) -> Result<Reply, Re
         .db
         .erase(member)
         .map_err(|e| Reply::error("ERR", e))?;
-    let event = AuditEvent {
-        user: session.user.clone(),
-        client: session.client.to_string(),
-        action: "erase".to_string(),
-        statement: format!(
-            "{NAME} ?{}",
-            if reason.is_some() { " REASON ?" } else { "" }
-        ),
-        members: vec![erased.row],
-        rows: Some(erased.member_ids),
-        detail: reason.map(|r| format!("reason: {r}")),
-        ..AuditEvent::default()
-    };
-    if let Err(e) = shared.audit.record(event) {
+    if let Err(e) = super::audit::erasure(shared, session, &erased, reason) {
         tracing::error!(
             "member row {} was erased but the audit log could not record it: {e}",
             erased.row

@@ -90,28 +90,19 @@ impl Share {
         user: &str,
         pool: &mut memberdb_query::ast::Literal,
     ) -> Result<memberdb::share::ShareOptions, Reply> {
-        use memberdb_query::ast::LiteralKind;
         let (Some(options), Some(dir)) = (&self.options, &self.directory) else {
             return Err(Reply::error(
                 "ERR",
                 "OVERLAP needs [share] secret_file and directory in the server's config",
             ));
         };
-        let LiteralKind::Str(name) = &pool.kind else {
-            return Err(Reply::error("ERR", "OVERLAP needs a file name"));
-        };
-        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
-        if !plain {
-            return Err(Reply::error(
-                "ERR",
-                format!(
-                    "OVERLAP over the server takes a file name, not a path ('{name}'): pools are \
-                     read from [share] directory ({})",
-                    dir.display()
-                ),
-            ));
-        }
-        pool.kind = LiteralKind::Str(dir.join(name).to_string_lossy().into_owned());
+        super::commands::name_in_dir(
+            dir,
+            pool,
+            "OVERLAP",
+            "pools are read from [share] directory",
+        )
+        .map_err(|message| Reply::error("ERR", message))?;
         let today = memberdb::Timestamp::now()
             .micros()
             .div_euclid(86_400_000_000);
