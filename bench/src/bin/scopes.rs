@@ -14,8 +14,8 @@
 //!     target/release/scopes [--members N] [--seconds S]
 //!
 //! `SCOPES_ONLY=Q6` times that query alone and stops;
-//! `SCOPES_FIND=1` runs only part 3 (`SCOPES_FIND_LOOP=1`: the masked FIND alone, `=plain`
-//! the unmasked one, for a profiler).
+//! `SCOPES_FIND=1` runs only part 3, each mask also alone (`SCOPES_FIND_LOOP=1`: the masked
+//! FIND alone, `=plain` the unmasked one, for a profiler).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -212,13 +212,30 @@ fn masks(
         }
         return Ok(());
     }
-    let t = medians(&[&plain, &with_masks], budget);
+    // each mask alone, to tell their costs apart
+    let phone_only = db.session(access(&[role("p", "ALL", &[("phone", "partial(3,4)")])]));
+    let email_only = db.session(access(&[role("e", "ALL", &[("email", "email")])]));
+    let with_phone = || {
+        phone_only.run_with(&find, options).expect("find");
+    };
+    let with_email = || {
+        email_only.run_with(&find, options).expect("find");
+    };
+    let t = medians(&[&plain, &with_masks, &with_phone, &with_email], budget);
+    let cost = |t: Duration, base: Duration| 100.0 * (t.as_secs_f64() / base.as_secs_f64() - 1.0);
     println!("\n## FIND of 10,000 rows SHOW phone, email\n");
     println!(
         "- unmasked {:.0} µs, masked (partial(3,4), email) {:.0} µs: masks cost {:+.1} %",
         micros(t[0]),
         micros(t[1]),
-        100.0 * (t[1].as_secs_f64() / t[0].as_secs_f64() - 1.0)
+        cost(t[1], t[0])
+    );
+    println!(
+        "- phone alone masked {:.0} µs ({:+.1} %), email alone masked {:.0} µs ({:+.1} %)",
+        micros(t[2]),
+        cost(t[2], t[0]),
+        micros(t[3]),
+        cost(t[3], t[0])
     );
     Ok(())
 }

@@ -102,10 +102,12 @@ impl Mask {
 
 impl Mask {
     /// [`Mask::apply`] of borrowed text, into a new string of about its size.
+    #[inline]
     pub(crate) fn apply_str(&self, text: &str, key: &[u8]) -> Option<String> {
+        // Inlined into FIND's loop over rows: the common masks are a copy and a few
+        // stores; what is rare or costly (hash, non-ASCII partial) is called out of line.
         Some(match self {
             Mask::Hide => return None,
-            Mask::Hash => keyed_hash(key, text),
             Mask::Partial { first, last } if text.len() > first + last && text.is_ascii() => {
                 // One copy, the middle overwritten: as cheap as the unmasked copy.
                 let n = text.len();
@@ -118,42 +120,37 @@ impl Mask {
                     String::from_utf8_unchecked(bytes)
                 }
             }
-            Mask::Email => match memchr::memrchr(b'@', text.as_bytes()) {
-                // `@` is ASCII: `at` is a character boundary, and so is the end of the first
-                // character.
-                Some(at) if at > 0 => {
-                    let first = match text.as_bytes()[0] {
-                        b if b.is_ascii() => 1,
-                        _ => text.chars().next().map_or(1, char::len_utf8),
-                    };
-                    // One copy (as the unmasked read makes), then the domain moved up behind
-                    // `***` in place.
-                    let n = text.len();
-                    let mut out = text.as_bytes().to_vec();
-                    if at >= first + 3 {
-                        out[first..first + 3].copy_from_slice(b"***");
-                        out.copy_within(at..n, first + 3);
-                        out.truncate(first + 3 + n - at);
-                    } else {
-                        out.truncate(first);
-                        out.extend_from_slice(b"***");
-                        out.extend_from_slice(&text.as_bytes()[at..]);
-                    }
-                    // SAFETY: the pieces of `text` are cut at character boundaries (after
-                    // its first character, at an ASCII `@`), and `***` is ASCII.
+            // `@` is ASCII: `at` is a character boundary, and so is the end of an ASCII
+            // first character. Addresses are short: a backward scan beats memrchr's set-up.
+            Mask::Email => match text.bytes().rposition(|b| b == b'@') {
+                Some(at) if at > 0 && text.as_bytes()[0].is_ascii() => {
+                    // One buffer of the masked size, written in three pieces.
+                    let bytes = text.as_bytes();
+                    let mut out = Vec::with_capacity(4 + bytes.len() - at);
+                    out.push(bytes[0]);
+                    out.extend_from_slice(b"***");
+                    out.extend_from_slice(&bytes[at..]);
+                    // SAFETY: an ASCII byte, `***`, and the tail of `text` from an ASCII
+                    // `@`: UTF-8.
                     #[allow(unsafe_code)]
                     unsafe {
                         String::from_utf8_unchecked(out)
                     }
                 }
-                _ => "***".to_string(),
+                _ => self.apply_str_slow(text, key),
             },
-            Mask::Partial { .. } => {
-                let mut owned = text.to_string();
-                self.mask_in_place(&mut owned, key);
-                owned
-            }
+            _ => self.apply_str_slow(text, key),
         })
+    }
+
+    /// [`Mask::apply_str`]'s rare cases: a hash, partial of short or non-ASCII text, an
+    /// e-mail address without `@` or starting with a non-ASCII character.
+    #[cold]
+    #[inline(never)]
+    fn apply_str_slow(&self, text: &str, key: &[u8]) -> String {
+        let mut owned = text.to_string();
+        self.mask_in_place(&mut owned, key);
+        owned
     }
 
     fn mask_in_place(&self, text: &mut String, key: &[u8]) {

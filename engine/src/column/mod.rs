@@ -144,6 +144,7 @@ impl Column {
 
     /// [`Column::get`] as `mask` shows it (under `key` for `hash`): text is masked as it is
     /// copied out of the dictionary, one allocation like an unmasked read.
+    #[inline]
     pub(crate) fn get_masked(
         &self,
         row: usize,
