@@ -150,6 +150,91 @@ fn saved_files_are_plain_parquet() {
     );
     let members = memberdb::read_batches(&dir.path().join("members-2.parquet")).unwrap();
     assert_eq!(members[0].num_rows(), 1);
+    // version 10: the row id and liveness for engines that build bitmaps on the files
+    let schema = members[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["member_id", "member_row", "live", "city", "points"]
+    );
+    assert!(!schema.field(1).is_nullable() && !schema.field(2).is_nullable());
+}
+
+#[test]
+fn the_members_file_marks_rows_and_liveness_and_tags_are_parquet_too() {
+    use arrow_array::{Array, BooleanArray, StringArray, UInt32Array};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    for id in ["A", "B", "C"] {
+        db.upsert_member(id, &[("city", Some(Value::from("Shanghai")))])
+            .unwrap();
+    }
+    db.add_tags("A", &["vip", "摄影爱好者"]).unwrap();
+    db.add_tags("C", &["vip"]).unwrap();
+    db.erase("B").unwrap();
+    db.save().unwrap();
+    let generation = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("tags-")?
+                .strip_suffix(".parquet")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .expect("a tags Parquet file");
+    let file = |kind: &str| dir.path().join(format!("{kind}-{generation}.parquet"));
+    let members = memberdb::read_batches(&file("members")).unwrap();
+    let rows = members[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .unwrap();
+    let live = members[0]
+        .column(2)
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .unwrap();
+    assert_eq!(rows.values().to_vec(), vec![0, 1, 2]);
+    assert_eq!(
+        (0..3).map(|i| live.value(i)).collect::<Vec<_>>(),
+        vec![true, false, true],
+        "the erased member is not live"
+    );
+    let tags = memberdb::read_batches(&file("tags")).unwrap();
+    let pairs: Vec<(u32, String)> = tags
+        .iter()
+        .flat_map(|b| {
+            let rows = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .unwrap()
+                .clone();
+            let tags = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone();
+            (0..b.num_rows()).map(move |i| (rows.value(i), tags.value(i).to_string()))
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (0, "vip".to_string()),
+            (2, "vip".to_string()),
+            (0, "摄影爱好者".to_string())
+        ]
+    );
+    // the file's own columns cannot be attributes
+    let err = db
+        .upsert_member("A", &[("live", Some(Value::Bool(true)))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'live' cannot be an attribute"), "{err}");
 }
 
 #[test]

@@ -17,6 +17,10 @@ use crate::value::{DataType, Value};
 /// Rows tested per block of a scan.
 const SCAN_BLOCK: usize = 4096;
 
+/// Names no attribute may take: the members file's own columns beside `member_id`
+/// (`docs/format.md`, version 10), which engines reading the files build bitmaps on.
+pub(crate) const RESERVED: [&str; 2] = ["member_row", "live"];
+
 /// One attribute: its values and its indexes.
 #[derive(Clone, Debug)]
 pub(crate) struct Attribute {
@@ -67,6 +71,7 @@ impl AttributeStore {
     }
 
     /// Makes sure `name` exists with `data_type`, creating it (all NULL) over `members` rows.
+    /// The names of the members file's own columns ([`RESERVED`]) are refused.
     pub(crate) fn ensure(
         &mut self,
         name: &str,
@@ -81,6 +86,13 @@ impl AttributeStore {
                 )));
             }
             return Ok(pos);
+        }
+        if RESERVED.contains(&name) {
+            return Err(Error::Conflict(format!(
+                "'{name}' cannot be an attribute: the members file keeps its own '{name}' \
+                 column (with {}); rename the column, or leave it out of the load (skip rule)",
+                RESERVED.join(", ")
+            )));
         }
         let column = Column::nulls(data_type, members);
         let index = AttrIndex::build(&column);

@@ -16,8 +16,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
-    new_null_array,
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt32Array, new_null_array,
 };
 use arrow_schema::{DataType as ArrowType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -41,8 +41,10 @@ use crate::value::DataType;
 /// (`columns.rs`); version 6 the engine's clock and the change streams (`changes.rs`);
 /// version 7 the computed traits (`Manifest::traits`) and the definition order shared by
 /// groups and traits (`seq`); version 8 the identities; version 9 erased members (a NULL
-/// `member_id` in the members file, dictionaries' erased strings); 1 to 8 are still read.
-pub(crate) const FORMAT_VERSION: u32 = 9;
+/// `member_id` in the members file, dictionaries' erased strings); version 10 the members
+/// file's `member_row` and `live` columns and the tags as Parquet (`tags-<g>.parquet`), for
+/// engines that read the files (`crate::compile`); 1 to 9 are still read.
+pub(crate) const FORMAT_VERSION: u32 = 10;
 const MANIFEST: &str = "manifest.json";
 /// Prefix of log file names (`wal-<generation>.log`).
 pub(crate) const LOG_PREFIX: &str = "wal-";
@@ -51,7 +53,9 @@ const EVENT_CHUNK: usize = 1 << 20;
 const MEMBER_CHUNK: usize = 1 << 16;
 /// Column of the events file with each event's member row id (position in the members
 /// file), so open needs no lookup of member ids.
-const MEMBER_ROW: &str = "member_row";
+pub(crate) const MEMBER_ROW: &str = "member_row";
+/// Column of the members file saying whether the row is a live member (since version 10).
+pub(crate) const LIVE: &str = "live";
 
 #[derive(Serialize, Deserialize)]
 struct NamedType {
@@ -113,6 +117,10 @@ pub(crate) struct Manifest {
     event_properties: Vec<NamedType>,
     event_types: Vec<String>,
     tags_file: String,
+    /// The tags as Parquet (`tags-<g>.parquet`: `member_row`, `tag`; since version 10), for
+    /// other engines: memberdb reads `tags_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags_parquet_file: Option<String>,
     /// Events per type, in the order the events file holds them (each type contiguous and
     /// sorted by time). With `event_bitmaps_file` and the events file's `member_row`
     /// column, open takes the events as they are instead of re-ingesting them.
@@ -344,11 +352,16 @@ pub(crate) fn write_generation(
     let events_file = format!("events-{generation}.parquet");
     let tags_file = format!("tags-{generation}.bitmaps");
     let live_file = format!("live-{generation}.roaring");
+    let tags_parquet_file = format!("tags-{generation}.parquet");
 
-    // members: member_id + every attribute, in row id order (row id = position), streamed
-    // a chunk of rows at a time
+    // members: member_id, member_row, live + every attribute, in row id order (row id =
+    // position), streamed a chunk of rows at a time
     // member_id is NULL for an erased member (version 9).
-    let mut fields = vec![Field::new("member_id", ArrowType::Utf8, true)];
+    let mut fields = vec![
+        Field::new("member_id", ArrowType::Utf8, true),
+        Field::new(MEMBER_ROW, ArrowType::UInt32, false),
+        Field::new(LIVE, ArrowType::Boolean, false),
+    ];
     for attr in state.attrs.iter() {
         fields.push(Field::new(
             &attr.name,
@@ -361,11 +374,18 @@ pub(crate) fn write_generation(
     let batches = (0..member_count).step_by(MEMBER_CHUNK).map(|start| {
         let rows: Vec<u32> =
             (start as u32..(start + MEMBER_CHUNK).min(member_count) as u32).collect();
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(
-            rows.iter()
-                .map(|&r| (!state.members.is_erased(r)).then(|| state.members.member_id(r)))
-                .collect::<StringArray>(),
-        )];
+        let live = state.members.live();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                rows.iter()
+                    .map(|&r| (!state.members.is_erased(r)).then(|| state.members.member_id(r)))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(UInt32Array::from(rows.clone())),
+            Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|&r| Some(live.contains(r))),
+            )),
+        ];
         columns.extend(state.attrs.iter().map(|a| a.column.to_arrow(Some(&rows))));
         RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| Error::Internal(format!("members batch: {e}")))
@@ -418,6 +438,9 @@ pub(crate) fn write_generation(
     });
     let crc = stream_parquet(storage, &events_file, schema.clone(), batches)?;
     checksums.insert(events_file.clone(), crc);
+
+    let crc = write_tags_parquet(state, storage, &tags_parquet_file)?;
+    checksums.insert(tags_parquet_file.clone(), crc);
 
     let columns_file = format!("columns-{generation}.bin");
     let crc = write_checksummed(storage, &columns_file, &mut |out| {
@@ -519,6 +542,7 @@ pub(crate) fn write_generation(
             .collect(),
         event_types: state.events.types.keys().cloned().collect(),
         tags_file: tags_file.clone(),
+        tags_parquet_file: Some(tags_parquet_file),
         event_runs: state
             .events
             .types
@@ -556,6 +580,29 @@ pub(crate) fn write_generation(
         loads: state.loads.to_vec(),
     };
     Ok(manifest)
+}
+
+/// The tags as Parquet: `member_row` (UInt32), `tag` (UTF-8), both not null, one row per
+/// member and tag, by tag name, then row. Returns the file's CRC-32.
+fn write_tags_parquet(state: &State, storage: &dyn Storage, name: &str) -> Result<u32> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(MEMBER_ROW, ArrowType::UInt32, false),
+        Field::new("tag", ArrowType::Utf8, false),
+    ]));
+    let batches = state.tags.iter().flat_map(|(tag, bitmap)| {
+        let schema = schema.clone();
+        let rows: Vec<u32> = bitmap.iter().collect();
+        let pieces: Vec<Vec<u32>> = rows.chunks(EVENT_CHUNK).map(<[u32]>::to_vec).collect();
+        pieces.into_iter().map(move |rows| {
+            let tags = StringArray::from(vec![tag; rows.len()]);
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(UInt32Array::from(rows)), Arc::new(tags)],
+            )
+            .map_err(|e| Error::Internal(format!("tags batch: {e}")))
+        })
+    });
+    stream_parquet(storage, name, schema.clone(), batches)
 }
 
 fn write_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
@@ -642,6 +689,7 @@ pub(crate) fn remove_superseded(storage: &dyn Storage, manifest: &Manifest) -> R
         manifest.changes_file.as_ref(),
         manifest.identities_file.as_ref(),
         Some(&manifest.tags_file),
+        manifest.tags_parquet_file.as_ref(),
         Some(&manifest.live_file),
         manifest.log_file.as_ref(),
     ];
