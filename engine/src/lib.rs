@@ -36,6 +36,7 @@ mod attributes;
 pub mod audit;
 mod bitmap;
 mod column;
+pub mod compile;
 mod computed;
 mod database;
 pub mod datagen;

@@ -83,6 +83,8 @@ enum Command {
     Audit(cli::audit::AuditArgs),
     /// Clean-room counts: `memberdb share export` writes a pool of keyed hashes.
     Share(cli::share::ShareArgs),
+    /// Statements as ClickHouse SQL over the database's Parquet files; --schema the DDL.
+    Compile(cli::compile::CompileArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::HashPassword(a) => cli::serve::hash_password(a).map(|()| ExitCode::SUCCESS),
         Command::Audit(a) => cli::audit::run(a),
         Command::Share(a) => cli::share::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Compile(a) => cli::compile::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -285,6 +285,46 @@ impl Database {
         Ok(false)
     }
 
+    /// The Parquet files of the newest checkpoint, by path, after writing one when the log
+    /// holds changes or the files predate format version 10 (what engines reading the files
+    /// need); refused for a database in memory, and for a read-only one that would need a
+    /// checkpoint.
+    pub(crate) fn checkpointed_files(&self) -> Result<crate::storage::ParquetFiles> {
+        self.checkpoint_if_needed()?;
+        let storage = self.core.committed().storage.clone().ok_or_else(|| {
+            Error::InvalidSegment(
+                "this database lives in memory: it has no files to compile against; save it \
+                 to a directory first"
+                    .into(),
+            )
+        })?;
+        let read = || -> Result<Option<crate::storage::ParquetFiles>> {
+            Ok(crate::storage::read_manifest(storage.as_ref())?.and_then(|m| m.parquet_files()))
+        };
+        let files = match read()? {
+            Some(files) => files,
+            None => {
+                if let Some(why) = self.read_only_reason() {
+                    return Err(Error::ReadOnly(format!(
+                        "its files predate format version 10 (no member_row, live or tags \
+                         file) and it cannot write a checkpoint now: {why}; open it for \
+                         writing once"
+                    )));
+                }
+                self.checkpoint()?;
+                read()?
+                    .ok_or_else(|| Error::Internal("a checkpoint without Parquet tags".into()))?
+            }
+        };
+        let dir = storage.location();
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        Ok(crate::storage::ParquetFiles {
+            members: path(&files.members),
+            events: path(&files.events),
+            tags: path(&files.tags),
+        })
+    }
+
     /// Writes the database to directory `dir`, which becomes its home (locked, with a log).
     pub fn save_to(&mut self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();

@@ -723,7 +723,7 @@ fn require_attribute(state: &crate::state::State, name: &str) -> Result<()> {
 /// The attributes a `SHOW` clause names (checked), or every attribute for `SHOW *`.
 /// FIND's options from its `SHOW`, `LIMIT` (by default [`DEFAULT_FIND_LIMIT`]) and
 /// `OFFSET`.
-fn find_options(
+pub(crate) fn find_options(
     state: &crate::state::State,
     show: &[memberdb_query::ast::Name],
     show_all: bool,

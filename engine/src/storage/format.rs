@@ -605,6 +605,25 @@ fn write_tags_parquet(state: &State, storage: &dyn Storage, name: &str) -> Resul
     stream_parquet(storage, name, schema.clone(), batches)
 }
 
+/// The Parquet files of a generation other engines read (members, events, tags), by name.
+pub(crate) struct ParquetFiles {
+    pub(crate) members: String,
+    pub(crate) events: String,
+    pub(crate) tags: String,
+}
+
+impl Manifest {
+    /// The generation's Parquet files, when they are those of format version 10 or later
+    /// (member rows and liveness in the members file, tags as Parquet).
+    pub(crate) fn parquet_files(&self) -> Option<ParquetFiles> {
+        Some(ParquetFiles {
+            members: self.members_file.clone(),
+            events: self.events_file.clone(),
+            tags: self.tags_parquet_file.clone()?,
+        })
+    }
+}
+
 fn write_manifest(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
     let json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| Error::Internal(format!("manifest: {e}")))?;

@@ -12,9 +12,9 @@ mod fs;
 mod memory;
 
 pub(crate) use format::{
-    Manifest, SaveError, load, log_file_name, log_generation, read_manifest, remove_superseded,
-    remove_unreferenced_loads, save, start_log, switch_manifest, upgrade_manifest,
-    verify_generation, write_generation,
+    Manifest, ParquetFiles, SaveError, load, log_file_name, log_generation, read_manifest,
+    remove_superseded, remove_unreferenced_loads, save, start_log, switch_manifest,
+    upgrade_manifest, verify_generation, write_generation,
 };
 pub use fs::{DEFAULT_FILE_MODE, FsStorage, dir_mode};
 pub use memory::MemStorage;

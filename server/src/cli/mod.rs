@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod check;
+pub(crate) mod compile;
 pub(crate) mod generate;
 pub(crate) mod load;
 mod progress;
