@@ -552,6 +552,9 @@ pub enum StatementKind {
     },
     /// `EXPLAIN seg`
     Explain(Expr),
+    /// `EXPLAIN SQL <statement>`: the statement (COUNT, FIND, BREAKDOWN, a segment alone)
+    /// compiled to ClickHouse SQL instead of run.
+    ExplainSql(Box<StatementKind>),
     /// `EXPLAIN MEMBER 'id' IN GROUP name`: why one member is in a group or not, and when
     /// that changes.
     ExplainMember {

@@ -144,12 +144,31 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
     let as_of = inner
         .next()
         .map(|a| string_literal(a.into_inner().last().expect("as of string")));
-    let overlap = body
-        .clone()
+    // EXPLAIN SQL's statement carries the OVERLAP clause one level down
+    let holder = match body.as_rule() {
+        Rule::explain_stmt => body
+            .clone()
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::explain_sql)
+            .and_then(|p| p.into_inner().find(|p| p.as_rule() != Rule::kw_sql))
+            .unwrap_or_else(|| body.clone()),
+        _ => body.clone(),
+    };
+    let overlap = holder
         .into_inner()
         .find(|p| p.as_rule() == Rule::overlap_clause)
         .map(|p| string_literal(nth(p, Rule::string)));
-    let kind = match body.as_rule() {
+    Statement {
+        kind: statement_kind(body),
+        as_of,
+        overlap,
+        span: whole,
+    }
+}
+
+/// What a statement's body says.
+fn statement_kind(body: Pair<'_, Rule>) -> StatementKind {
+    match body.as_rule() {
         Rule::segment => StatementKind::Count(segment(body)),
         Rule::count_stmt => StatementKind::Count(segment(nth(body, Rule::segment))),
         Rule::find_stmt => {
@@ -278,17 +297,28 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
                 type_name: name(names.next().expect("type name")),
             }
         }
-        Rule::explain_stmt => match body
-            .clone()
-            .into_inner()
-            .find(|p| p.as_rule() == Rule::explain_member)
-        {
-            Some(member) => StatementKind::ExplainMember {
-                member: string_literal(nth(member.clone(), Rule::string)),
-                group: name(nth(member, Rule::name)),
-            },
-            None => StatementKind::Explain(segment(nth(body, Rule::segment))),
-        },
+        Rule::explain_stmt => {
+            let part = body
+                .clone()
+                .into_inner()
+                .find(|p| matches!(p.as_rule(), Rule::explain_member | Rule::explain_sql));
+            match part {
+                Some(member) if member.as_rule() == Rule::explain_member => {
+                    StatementKind::ExplainMember {
+                        member: string_literal(nth(member.clone(), Rule::string)),
+                        group: name(nth(member, Rule::name)),
+                    }
+                }
+                Some(sql) => {
+                    let inner = sql
+                        .into_inner()
+                        .find(|p| p.as_rule() != Rule::kw_sql)
+                        .expect("a statement after EXPLAIN SQL");
+                    StatementKind::ExplainSql(Box::new(statement_kind(inner)))
+                }
+                None => StatementKind::Explain(segment(nth(body, Rule::segment))),
+            }
+        }
         Rule::show_stmt
             if body
                 .clone()
@@ -352,12 +382,6 @@ fn statement(pair: Pair<'_, Rule>) -> Statement {
             }
         }
         other => unreachable!("statement body {other:?}"),
-    };
-    Statement {
-        kind,
-        as_of,
-        overlap,
-        span: whole,
     }
 }
 

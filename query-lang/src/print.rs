@@ -485,6 +485,15 @@ impl Display for Statement {
                 write!(f, " TO {path}")?;
             }
             StatementKind::Explain(e) => write!(f, "EXPLAIN {e}")?,
+            StatementKind::ExplainSql(inner) => {
+                let inner = Statement {
+                    kind: (**inner).clone(),
+                    as_of: None,
+                    overlap: self.overlap.clone(),
+                    span: self.span,
+                };
+                write!(f, "EXPLAIN SQL {inner}")?
+            }
             StatementKind::ExplainMember { member, group } => {
                 write!(f, "EXPLAIN MEMBER {member} IN GROUP {group}")?
             }

@@ -20,6 +20,16 @@ impl Statement {
         }
         match &mut self.kind {
             StatementKind::Count(e) | StatementKind::Explain(e) => e.clear_spans(),
+            StatementKind::ExplainSql(inner) => {
+                let mut statement = Statement {
+                    kind: (**inner).clone(),
+                    as_of: None,
+                    overlap: None,
+                    span: Span::default(),
+                };
+                statement.clear_spans();
+                **inner = statement.kind;
+            }
             StatementKind::Find { segment, show, .. } => {
                 segment.clear_spans();
                 show.iter_mut().for_each(|n| n.span = Span::default());

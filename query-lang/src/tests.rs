@@ -160,6 +160,20 @@ fn every_form_parses_and_prints_canonically() {
             "EXPLAIN TAG 'vip' AND city = 'X'",
             "EXPLAIN TAG 'vip' AND city = 'X'",
         ),
+        (
+            "explain sql find tag 'vip' show city limit 5",
+            "EXPLAIN SQL FIND TAG 'vip' SHOW city LIMIT 5",
+        ),
+        (
+            "EXPLAIN SQL TAG 'vip' AS OF '2026-01-01'",
+            "EXPLAIN SQL COUNT TAG 'vip' AS OF '2026-01-01'",
+        ),
+        (
+            "EXPLAIN SQL BREAKDOWN ALL OVERLAP 'p.parquet' BY city TOP 3",
+            "EXPLAIN SQL BREAKDOWN ALL OVERLAP 'p.parquet' BY city TOP 3",
+        ),
+        // sql stays a name outside EXPLAIN SQL's place
+        ("EXPLAIN sql = 'x'", "EXPLAIN sql = 'x'"),
         ("show attributes", "SHOW ATTRIBUTES"),
         ("SHOW TAGS", "SHOW TAGS"),
         ("SHOW EVENTS", "SHOW EVENTS"),
@@ -253,6 +267,19 @@ fn every_form_parses_and_prints_canonically() {
         // the canonical text is a fixed point
         assert_eq!(canon(expected), expected);
     }
+}
+
+#[test]
+fn explain_sql_holds_the_statement_and_its_overlap() {
+    let s = parse_statement("EXPLAIN SQL COUNT TAG 'a' OVERLAP 'p.parquet'").unwrap();
+    let StatementKind::ExplainSql(inner) = &s.kind else {
+        panic!("EXPLAIN SQL")
+    };
+    assert!(matches!(**inner, StatementKind::Count(Expr::Tag(..))));
+    assert_eq!(
+        s.overlap.map(|l| l.to_string()),
+        Some("'p.parquet'".to_string())
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of memberdb: one binary, one module per area.
 
 mod api;
+mod compile;
 mod erasure;
 mod funnels;
 mod groups;

@@ -97,6 +97,8 @@ pub enum Output {
     },
     /// FUNNEL: a row per step (per bucket with `BY`).
     Funnel(crate::sequence::FunnelReport),
+    /// EXPLAIN SQL: the statement as ClickHouse SQL (`crate::compile`).
+    Sql(String),
     /// EXPLAIN and SHOW: a table of text.
     Table {
         /// Column names.
@@ -272,6 +274,25 @@ impl Database {
             return Err(Error::ReadOnly(why));
         }
         match &statement.kind {
+            StatementKind::ExplainSql(inner) => {
+                if access.is_some_and(|a| a.scope().is_some() || a.masks_anything()) {
+                    return Err(Error::NoPermission(
+                        "EXPLAIN SQL compiles over every member's unmasked data: a scoped or \
+                         masked user cannot run it (SQL on another engine cannot keep the \
+                         scope or the masks)"
+                            .into(),
+                    ));
+                }
+                let inner = Statement {
+                    kind: (**inner).clone(),
+                    ..statement.clone()
+                };
+                let options = crate::compile::CompileOptions {
+                    now: Some(now),
+                    tables: None,
+                };
+                return Ok(Output::Sql(self.compile(&inner, &options)?));
+            }
             StatementKind::DefineGroup {
                 name,
                 segment,
@@ -649,6 +670,11 @@ impl Database {
             | StatementKind::AlterAttribute { .. }
             | StatementKind::DropAttribute(_) => {
                 return Err(Error::Internal("a write reached the read path".to_string()));
+            }
+            StatementKind::ExplainSql(_) => {
+                return Err(Error::Internal(
+                    "EXPLAIN SQL reached the read path".to_string(),
+                ));
             }
         })
     }

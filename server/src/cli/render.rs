@@ -35,6 +35,7 @@ fn text(v: &Option<Value>) -> Option<String> {
 fn grid(output: &Output) -> (Vec<String>, Vec<Vec<Option<String>>>) {
     match output {
         Output::Count(n) => (vec!["count".into()], vec![vec![Some(n.to_string())]]),
+        Output::Sql(sql) => (vec!["sql".into()], vec![vec![Some(sql.clone())]]),
         Output::Find(found) => (
             found.columns.clone(),
             found
@@ -230,6 +231,10 @@ pub(crate) fn truncation_note(output: &Output, format: Format) -> Option<String>
 
 /// Renders one output.
 pub(crate) fn render(output: &Output, format: Format) -> String {
+    // compiled SQL prints as itself, to paste into a ClickHouse client
+    if let (Output::Sql(sql), Format::Table) = (output, format) {
+        return sql.trim_end().to_string();
+    }
     match format {
         Format::Json => match output {
             Output::Count(n) => json!({ "count": n }).to_string(),

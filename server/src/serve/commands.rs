@@ -578,6 +578,8 @@ fn value_reply(value: Option<Value>) -> Reply {
 pub(crate) fn output_reply(output: Output) -> Reply {
     match output {
         Output::Count(n) => Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+        // EXPLAIN SQL: the SQL as one bulk string
+        Output::Sql(sql) => Reply::text(sql),
         Output::Find(found) => Reply::Array(
             found
                 .rows

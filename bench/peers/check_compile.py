@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""memberdb's answers against its compiled SQL run in ClickHouse (chdb), on the same files.
+
+Loads DATA_DIR (members, events, tags as `memberdb gen` writes them; with --identities also
+the identity observations, so answers are over merged profiles) into a database, defines a
+few groups, generates a corpus of random statements from what the data holds (every form the
+compiler accepts: comparisons of each attribute type, IN, BETWEEN, IS NULL, tags, DID with
+WHERE, counts and windows, groups, AND / OR / NOT; COUNT, FIND with LIMIT, BREAKDOWN), runs
+them in memberdb (`memberdb query --format json`) and compiles them (`memberdb compile
+--format json`), runs the SQL in embedded ClickHouse over the database's Parquet files, and
+fails if any answer differs. A share of them also runs over MergeTree tables made by
+`memberdb compile --schema` (`--tables`). Statements the compiler refuses are listed, and
+must be refused with a message naming what does not compile.
+
+    python3 bench/peers/check_compile.py DATA_DIR NOW [--statements N] [--seed S] [--identities]
+
+MEMBERDB_BIN is the memberdb binary (default: target/release/memberdb).
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+
+import chdb
+from chdb import session as chs
+
+sys.path.insert(0, os.path.dirname(__file__))
+import identity_model  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("data")
+parser.add_argument("now")
+parser.add_argument("--statements", type=int, default=1200)
+parser.add_argument("--seed", type=int, default=20261203)
+parser.add_argument("--identities", action="store_true")
+ARGS = parser.parse_args()
+BIN = os.environ.get("MEMBERDB_BIN", "target/release/memberdb")
+rng = random.Random(ARGS.seed)
+
+
+def memberdb(*args, stdin=None):
+    out = subprocess.run([BIN, *args], check=True, capture_output=True, text=True, input=stdin)
+    return out.stdout
+
+
+def q(text):
+    """A single-quoted string of the segment language."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def rows(sql):
+    return [json.loads(line) for line in chdb.query(sql, "JSONEachRow").bytes().decode().splitlines() if line]
+
+
+# --- the database -----------------------------------------------------------------------
+work = tempfile.mkdtemp(prefix="memberdb-compile-")
+db = os.path.join(work, "db")
+d = ARGS.data
+memberdb("load", "--db", db, "--members", f"{d}/members.parquet", "--events", f"{d}/events.parquet",
+         "--tags", f"{d}/tags.parquet")
+if ARGS.identities:
+    memberdb("query", "--db", db, identity_model.setup_statements())
+    memberdb("load", "--db", db, "--identities", f"{d}/identities.parquet")
+
+GROUPS = {
+    "reminder": "DID claim_coupon AND NOT DID redeem_coupon",
+    "recent_buyers": "DID purchase AT LEAST 2 TIMES IN LAST 90 DAYS",
+    "vip_recent": "TAG 'vip' AND IN GROUP recent_buyers",
+}
+memberdb("query", "--db", db, "; ".join(f"DEFINE GROUP {g} AS {t}" for g, t in GROUPS.items()))
+
+# --- what the data holds, for realistic literals: the database's own files, typed as it
+# typed them (a checkpoint first: `compile --schema` writes one) --------------------------
+SCHEMA = memberdb("compile", "--db", db, "--schema", "--tables", "mdb")
+
+
+def newest(kind_):
+    names = [n for n in os.listdir(db) if n.startswith(kind_ + "-") and n.endswith(".parquet")]
+    return os.path.join(db, max(names, key=lambda n: int(n.split("-")[1].split(".")[0])))
+
+
+members = f"file('{newest('members')}')"
+events = f"file('{newest('events')}')"
+types = {r["name"]: r["type"] for r in rows(f"DESCRIBE {members}")}
+attrs = {n: t for n, t in types.items() if n not in ("member_id", "member_row", "live")}
+ev_types = {r["name"]: r["type"] for r in rows(f"DESCRIBE {events}")}
+props = {n: t for n, t in ev_types.items() if n not in ("member_id", "event", "ts", "member_row")}
+event_names = [r["event"] for r in rows(f"SELECT DISTINCT event FROM {events} ORDER BY event")]
+tag_names = [r["tag"] for r in rows(f"SELECT DISTINCT tag FROM file('{newest('tags')}') ORDER BY tag")]
+
+
+def samples(table, column, n=12):
+    sql = (f"SELECT DISTINCT toString({column}) AS v FROM {table} WHERE {column} IS NOT NULL "
+           f"ORDER BY cityHash64(v) LIMIT {n}")
+    return [r["v"] for r in rows(sql)]
+
+
+attr_values = {a: samples(members, f"`{a}`") for a in attrs}
+prop_values = {p: samples(events, f"`{p}`") for p in props}
+
+
+def kind(ch_type):
+    t = ch_type.replace("Nullable(", "")
+    for k, prefix in [("ts", "DateTime64"), ("date", "Date32"), ("date", "Date"), ("int", "Int"),
+                      ("float", "Float"), ("bool", "Bool"), ("str", "String")]:
+        if t.startswith(prefix):
+            return k
+    return "str"
+
+
+def literal(k, values):
+    """A literal for a column of kind `k`, near the values it holds."""
+    v = rng.choice(values) if values else None
+    if k == "str":
+        return q(v if v is not None and rng.random() < 0.9 else rng.choice(["O'Brien", "zz", ""]))
+    if k == "bool":
+        return rng.choice(["TRUE", "FALSE"])
+    if k == "int":
+        base = int(float(v)) if v is not None else 0
+        x = base + rng.choice([0, 0, 1, -1, 7])
+        return str(x) if rng.random() < 0.8 else f"{x}.5"
+    if k == "float":
+        base = float(v) if v is not None else 0.0
+        return rng.choice([f"{base}", f"{round(base)}", f"{base + 0.25}"])
+    if k == "date":
+        day = dt.date.fromisoformat(v[:10]) if v else dt.date(2026, 1, 1)
+        day += dt.timedelta(days=rng.choice([0, 0, 3, -30]))
+        if rng.random() < 0.2:
+            return q(f"{day.isoformat()}T{rng.choice(['00:00:00', '12:30:00'])}Z")
+        return q(day.isoformat())
+    # timestamps
+    t = dt.datetime.fromisoformat(v.replace(" ", "T")[:19]) if v else dt.datetime(2026, 1, 1)
+    t += dt.timedelta(hours=rng.choice([0, 1, -48]))
+    return q(t.strftime("%Y-%m-%d")) if rng.random() < 0.25 else q(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_of(name, k, values):
+    """`name <test>` for a value of kind `k`."""
+    r = rng.random()
+    if r < 0.1:
+        return f"{name} IS NULL"
+    if r < 0.18:
+        return f"{name} IS NOT NULL"
+    if k == "bool":
+        return f"{name} {rng.choice(['=', '!='])} {literal(k, values)}"
+    if r < 0.32:
+        return f"{name} IN ({', '.join(literal(k, values) for _ in range(rng.randint(1, 4)))})"
+    if r < 0.42 and k != "str":
+        a, b = literal(k, values), literal(k, values)
+        return f"{name} BETWEEN {a} AND {b}"
+    return f"{name} {rng.choice(['=', '!=', '<', '<=', '>', '>='])} {literal(k, values)}"
+
+
+def filter_expr(depth=0):
+    if depth < 2 and rng.random() < 0.3:
+        parts = [filter_expr(depth + 1) for _ in range(rng.randint(2, 3))]
+        return "(" + f" {rng.choice(['AND', 'OR'])} ".join(parts) + ")"
+    if depth < 2 and rng.random() < 0.15:
+        return f"NOT ({filter_expr(depth + 1)})"
+    p = rng.choice(list(props))
+    return test_of(p, kind(props[p]), prop_values[p])
+
+
+def window():
+    r = rng.random()
+    if r < 0.45:
+        return f" IN LAST {rng.choice([1, 7, 30, 90, 365, 1000])} {rng.choice(['DAYS', 'HOURS', 'WEEKS'])}"
+    now = dt.datetime.fromisoformat(ARGS.now.replace("Z", "+00:00"))
+    since = (now - dt.timedelta(days=rng.randint(1, 400), hours=rng.randint(0, 23))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = (now - dt.timedelta(days=rng.randint(0, 60))).strftime("%Y-%m-%d")
+    if r < 0.65:
+        return f" SINCE {q(since)}"
+    if r < 0.8:
+        return f" BEFORE {q(before)}"
+    return f" SINCE {q(since)} BEFORE {q(before)}"
+
+
+def did():
+    text = f"DID {rng.choice(event_names)}"
+    if rng.random() < 0.4:
+        f = filter_expr()
+        text += f" WHERE {f if f.startswith('(') else '(' + f + ')'}"
+    if rng.random() < 0.35:
+        text += f" {rng.choice(['AT LEAST', 'AT MOST', 'EXACTLY'])} {rng.choice([1, 2, 3, 5])} TIMES"
+    if rng.random() < 0.6:
+        text += window()
+    return text
+
+
+
+
+def leaf():
+    r = rng.random()
+    if r < 0.22:
+        return f"TAG {q(rng.choice(tag_names))}"
+    if r < 0.55:
+        a = rng.choice(list(attrs))
+        return test_of(a, kind(attrs[a]), attr_values[a])
+    if r < 0.9:
+        return did()
+    if r < 0.97:
+        return f"IN GROUP {rng.choice(list(GROUPS))}"
+    return "ALL"
+
+
+def segment(depth=0):
+    r = rng.random()
+    if depth < 3 and r < 0.45:
+        parts = [segment(depth + 1) for _ in range(rng.randint(2, 3))]
+        return "(" + f" {rng.choice(['AND', 'OR'])} ".join(parts) + ")"
+    if depth < 3 and r < 0.6:
+        return f"NOT {segment(depth + 1)}"
+    return leaf()
+
+
+def statement():
+    r = rng.random()
+    s = segment()
+    if r < 0.7:
+        return f"COUNT {s}"
+    if r < 0.85:
+        shown = rng.sample(list(attrs), rng.randint(0, 3))
+        show = f" SHOW {', '.join(shown)}" if shown else ""
+        offset = f" OFFSET {rng.choice([0, 3])}" if rng.random() < 0.3 else ""
+        return f"FIND {s}{show} LIMIT {rng.choice([1, 5, 20, 200])}{offset}"
+    by = rng.choice([a for a in attrs if kind(attrs[a]) in ("str", "bool", "int", "date")])
+    top = f" TOP {rng.choice([3, 10])}" if rng.random() < 0.6 else ""
+    return f"BREAKDOWN {s} BY {by}{top}"
+
+
+corpus = []
+seen = set()
+while len(corpus) < ARGS.statements:
+    s = statement()
+    if s not in seen:
+        seen.add(s)
+        corpus.append(s)
+# constructs that do not compile: each refused, naming itself
+REFUSED = [
+    "COUNT DID purchase THEN claim_coupon WITHIN 7 DAYS",
+    "COUNT SUM(amount OF purchase) > 100",
+    "COUNT DAYS SINCE LAST(purchase) < 30",
+    "COUNT TAG 'vip' OVERLAP 'pool.parquet'",
+    "BREAKDOWN ALL BY store OF purchase",
+    "FUNNEL claim_coupon, redeem_coupon WITHIN 7 DAYS",
+    "DEFINE GROUP x AS TAG 'vip'",
+]
+if ARGS.identities:
+    REFUSED.append("COUNT HAS IDENTIFIER phone")
+
+script = os.path.join(work, "corpus.mql")
+with open(script, "w") as f:
+    f.write(";\n".join(corpus))
+ours = [json.loads(line) for line in memberdb("query", "--db", db, "--now", ARGS.now, "--format", "json",
+                                                "--file", script).splitlines()]
+assert len(ours) == len(corpus), f"{len(ours)} answers for {len(corpus)} statements"
+compiled = [json.loads(line) for line in memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json",
+                                                    "--file", script).splitlines()]
+tables = [json.loads(line) for line in memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json",
+                                                  "--tables", "mdb", "--file", script).splitlines()]
+
+
+# --- answers in a common shape ------------------------------------------------------------
+def norm(v):
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    s = str(v)
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?Z?", s)
+    if m:
+        frac = (m.group(3) or ".0").rstrip("0").rstrip(".")
+        return f"{m.group(1)}T{m.group(2)}{frac}"
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def mine(statement, answer):
+    if "count" in answer:
+        return ("count", answer["count"])
+    if "members" in answer:
+        return ("find", [[norm(x) for x in m.values()] for m in answer["members"]])
+    lines = answer["breakdown"]
+    return ("breakdown", [[norm(x) for x in line.values()] for line in lines])
+
+
+def theirs(statement, result):
+    if statement.startswith("COUNT"):
+        return ("count", int(result[0]["count"]))
+    if statement.startswith("FIND"):
+        return ("find", [[norm(x) for x in r.values()] for r in result])
+    return ("breakdown", [[norm(x) for x in r.values()][:-1] + [float(r["count"])] for r in result])
+
+
+def fix_breakdown(answer):
+    kind_, lines = answer
+    if kind_ == "breakdown":
+        return kind_, [line[:-1] + [float(line[-1])] for line in lines]
+    return answer
+
+
+SETTINGS = {"output_format_json_quote_64bit_integers": 0, "date_time_output_format": "iso"}
+
+
+def run(sess, sql):
+    sql = sql.rstrip().rstrip(";")
+    sql += ", " + ", ".join(f"{k} = {v!r}" for k, v in SETTINGS.items())
+    out = sess.query(sql, "JSONEachRow").bytes().decode()
+    return [json.loads(line) for line in out.splitlines() if line]
+
+
+sess = chs.Session(os.path.join(work, "chdb"))
+# the --tables path: the DDL of `compile --schema`, loaded from the files
+for ddl in SCHEMA.split(";\n"):
+    body = "\n".join(line for line in ddl.splitlines() if not line.startswith("--")).strip()
+    if body:
+        sess.query(body)
+
+failures = 0
+kinds = {}
+for i, (statement, answer, c, t) in enumerate(zip(corpus, ours, compiled, tables)):
+    if "error" in c:
+        failures += 1
+        print(f"FAIL does not compile: {statement}\n  {c['error']}")
+        continue
+    want = fix_breakdown(mine(statement, answer))
+    got = theirs(statement, run(sess, c["sql"]))
+    if i % 8 == 0:
+        via_tables = theirs(statement, run(sess, t["sql"]))
+        if via_tables != got:
+            failures += 1
+            print(f"FAIL over --tables: {statement}\n  files {got}\n  tables {via_tables}")
+    kinds[want[0]] = kinds.get(want[0], 0) + 1
+    if want[1]:
+        kinds["non-empty"] = kinds.get("non-empty", 0) + 1
+    if want != got:
+        failures += 1
+        print(f"FAIL {statement}\n  memberdb {str(want)[:400]}\n  chdb     {str(got)[:400]}\n  sql {c['sql']}")
+
+refused_ok = 0
+path = os.path.join(work, "refused.mql")
+for statement in REFUSED:
+    with open(path, "w") as f:
+        f.write(statement)
+    (line,) = memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json", "--file", path).splitlines()
+    answer = json.loads(line)
+    ok = "error" in answer and ("does not compile" in answer["error"] or "only COUNT" in answer["error"])
+    refused_ok += ok
+    failures += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} refused: {statement}: {answer.get('error', answer.get('sql', '')[:80])}")
+
+shape = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+# a corpus of empty answers would prove little
+if kinds.get("non-empty", 0) < len(corpus) // 2:
+    failures += 1
+    print(f"FAIL only {kinds.get('non-empty', 0)} of {len(corpus)} answers are not empty or zero")
+print(f"{len(corpus)} statements ({shape}) equal in memberdb and as compiled SQL in chdb "
+      f"(every 8th also over --tables), {refused_ok} of {len(REFUSED)} refused as they should"
+      if not failures else f"{failures} failures")
+sys.exit(1 if failures else 0)
