@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 
-import chdb
 from chdb import session as chs
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -53,16 +52,25 @@ def q(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-def rows(sql):
-    return [json.loads(line) for line in chdb.query(sql, "JSONEachRow").bytes().decode().splitlines() if line]
-
-
 # --- the database -----------------------------------------------------------------------
 work = tempfile.mkdtemp(prefix="memberdb-compile-")
+# one embedded ClickHouse for everything (chdb allows one per process)
+sess = chs.Session(os.path.join(work, "chdb"))
+
+
+def rows(sql):
+    return [json.loads(line) for line in sess.query(sql, "JSONEachRow").bytes().decode().splitlines() if line]
+
+
 db = os.path.join(work, "db")
 d = ARGS.data
 memberdb("load", "--db", db, "--members", f"{d}/members.parquet", "--events", f"{d}/events.parquet",
          "--tags", f"{d}/tags.parquet")
+# a tag of a few members: its bitmap state takes ClickHouse's small form (32 values or fewer)
+few = os.path.join(work, "few.csv")
+with open(few, "w") as f:
+    f.write("member_id,tag\n" + "".join(f"{m},rare\n" for m in ["M00000003", "M00000010", "M00000042"]))
+memberdb("load", "--db", db, "--tags", few)
 if ARGS.identities:
     memberdb("query", "--db", db, identity_model.setup_statements())
     memberdb("load", "--db", db, "--identities", f"{d}/identities.parquet")
@@ -316,7 +324,6 @@ def run(sess, sql):
     return [json.loads(line) for line in out.splitlines() if line]
 
 
-sess = chs.Session(os.path.join(work, "chdb"))
 # the --tables path: the DDL of `compile --schema`, loaded from the files
 for ddl in SCHEMA.split(";\n"):
     body = "\n".join(line for line in ddl.splitlines() if not line.startswith("--")).strip()
@@ -355,6 +362,41 @@ for statement in REFUSED:
     refused_ok += ok
     failures += not ok
     print(f"{'ok  ' if ok else 'FAIL'} refused: {statement}: {answer.get('error', answer.get('sql', '')[:80])}")
+
+# --- export-bitmaps: every tag's state equals the tags file's bitmap, loaded either way;
+# every group's equals memberdb's count, alone and with a tag ------------------------------
+out = os.path.join(work, "bitmaps")
+memberdb("export-bitmaps", "--db", db, "--out", out)
+STATE = "AggregateFunction(groupBitmap, UInt32)"
+tsv = (f"SELECT name, CAST(unhex(state) AS {STATE}) AS b FROM file('{{}}', TSV, 'name String, state String')")
+rb = f"SELECT name, members AS b FROM file('{{}}', RowBinary, 'name String, members {STATE}')"
+tags_file = newest("tags")
+tag_check = rows(
+    f"SELECT t.name AS name, bitmapCardinality(t.b) AS n, bitmapCardinality(r.b) AS via_rowbinary, "
+    f"bitmapXorCardinality(t.b, p.b) AS differ FROM ({tsv.format(out + '/tags.tsv')}) t "
+    f"JOIN ({rb.format(out + '/tags.rowbinary')}) r ON r.name = t.name "
+    f"JOIN (SELECT tag AS name, groupBitmapState(member_row) AS b FROM file('{tags_file}') GROUP BY tag) p "
+    f"ON p.name = t.name"
+)
+bad = [r for r in tag_check if r["differ"] != 0 or r["n"] != r["via_rowbinary"]]
+small = [r["name"] for r in tag_check if r["n"] <= 32]
+if bad or len(tag_check) != len(tag_names) or not small:
+    failures += 1
+    print(f"FAIL tag bitmap states: {bad[:5]}, {len(tag_check)} of {len(tag_names)} tags, small {small}")
+group_check = {r["name"]: r for r in rows(
+    f"SELECT g.name AS name, bitmapCardinality(g.b) AS n, bitmapAndCardinality(g.b, t.b) AS vip "
+    f"FROM ({tsv.format(out + '/groups.tsv')}) g, ({tsv.format(out + '/tags.tsv')}) t WHERE t.name = 'vip'"
+)}
+counts = [json.loads(line)["count"] for line in memberdb(
+    "query", "--db", db, "--format", "json",
+    "; ".join(f"COUNT IN GROUP {g}; COUNT IN GROUP {g} AND TAG 'vip'" for g in GROUPS)).splitlines()]
+for i, g in enumerate(GROUPS):
+    got = (group_check.get(g, {}).get("n"), group_check.get(g, {}).get("vip"))
+    if got != (counts[2 * i], counts[2 * i + 1]):
+        failures += 1
+        print(f"FAIL group {g}: states {got}, memberdb {counts[2 * i]}, with vip {counts[2 * i + 1]}")
+print(f"bitmap states: {len(tag_check)} tags ({len(small)} in the small form) equal the tags file, "
+      f"loaded from TSV and RowBinary; {len(GROUPS)} groups equal memberdb's counts, alone and with a tag")
 
 shape = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
 # a corpus of empty answers would prove little

@@ -85,6 +85,8 @@ enum Command {
     Share(cli::share::ShareArgs),
     /// Statements as ClickHouse SQL over the database's Parquet files; --schema the DDL.
     Compile(cli::compile::CompileArgs),
+    /// Tag and group bitmaps as ClickHouse groupBitmap(UInt32) states.
+    ExportBitmaps(cli::export_bitmaps::ExportBitmapsArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => cli::audit::run(a),
         Command::Share(a) => cli::share::run(a).map(|()| ExitCode::SUCCESS),
         Command::Compile(a) => cli::compile::run(a).map(|()| ExitCode::SUCCESS),
+        Command::ExportBitmaps(a) => cli::export_bitmaps::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

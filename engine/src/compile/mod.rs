@@ -6,6 +6,7 @@
 //! values, names and tests of one value; this module the statements around them (COUNT,
 //! FIND, BREAKDOWN) and the tables' DDL. What cannot compile exactly is an error naming it.
 
+mod bitmaps;
 mod literal;
 mod segment;
 
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::query::bind;
 use crate::state::{Named, State};
 use crate::value::{Timestamp, format_timestamp};
+pub use bitmaps::ExportedBitmaps;
 use literal::ident;
 use segment::{Parts, refused, scalar};
 

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod check;
 pub(crate) mod compile;
+pub(crate) mod export_bitmaps;
 pub(crate) mod generate;
 pub(crate) mod load;
 mod progress;
