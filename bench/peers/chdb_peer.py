@@ -173,8 +173,25 @@ def answer(kind, result):
     return result
 
 
+# `memberdb compile --tables mdb` of the workloads (the `compiled` system), set by the
+# `compiled` request: name -> (kind, sql)
+COMPILED = {}
+
+
+def load_compiled(sess, request):
+    """Creates and loads the tables of `compile --schema`, keeps the compiled queries."""
+    started = time.perf_counter()
+    for ddl in request["ddl"].split(";\n"):
+        body = "\n".join(line for line in ddl.splitlines() if not line.startswith("--")).strip()
+        if body:
+            sess.query(body)
+    COMPILED.update({name: (kind, sql.rstrip().rstrip(";"))
+                     for name, (kind, sql) in request["queries"].items()})
+    return {"load_s": time.perf_counter() - started}
+
+
 def run(sess, name, system, reps, budget_s):
-    queries = WIDE if system == "wide" else BITMAP
+    queries = {"wide": WIDE, "bitmap": BITMAP, "compiled": COMPILED}[system]
     if name not in queries:
         return {"error": f"{system} has no {name}"}
     kind, sql = queries[name]
@@ -199,7 +216,8 @@ def main():
     serve({"ready": True, "load_s": wide, "bitmap_load_s": bitmaps,
            "version": chdb.__version__ + " (ClickHouse " + rows(sess, "SELECT version()")[0][0] + ")",
            "threads": threads},
-          lambda r: run(sess, r["name"], r["system"], r["reps"], r["budget_s"]))
+          lambda r: load_compiled(sess, r) if r["op"] == "compiled"
+          else run(sess, r["name"], r["system"], r["reps"], r["budget_s"]))
     sess.close()
     shutil.rmtree(path, ignore_errors=True)
 

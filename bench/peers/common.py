@@ -17,7 +17,7 @@ def serve(ready, run):
     print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        if request["op"] == "run":
+        if request["op"] in ("run", "compiled"):
             reply = run(request)
         elif request["op"] == "quit":
             break

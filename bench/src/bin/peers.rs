@@ -138,6 +138,9 @@ fn run(args: Args) -> Fallible<()> {
             chdb.load.as_secs_f64()
         ),
     ));
+    // The workloads compiled to ClickHouse SQL (DESIGN section 7) over tables chdb loads
+    // from the saved database's files: the compiler's SQL beside the hand-written queries.
+    let compiled = compile_workloads(&db, now, &mut chdb, &mut report)?;
     let bitmap_dir = write_operand_bitmaps(&db, &dir)?;
     let members_text = db.member_count().to_string();
     let mut bitmaps = Peer::start(
@@ -152,6 +155,7 @@ fn run(args: Args) -> Fallible<()> {
     let others = [
         Other::new("chdb", 0, "wide", None),
         Other::new("chdb bitmap", 0, "bitmap", Some(BITMAP_QUESTIONS)),
+        Other::new("chdb compiled", 0, "compiled", None),
         Other::new("CRoaring", 1, "croaring", Some(BITMAP_QUESTIONS)),
         Other::new("numpy", 1, "numpy", Some(BITMAP_QUESTIONS)),
         Other::new("C fused", 1, "c", Some(BITMAP_QUESTIONS)),
@@ -179,7 +183,9 @@ fn run(args: Args) -> Fallible<()> {
             theirs.extend(samples);
             their_answer = answer;
             for (other, samples) in others.iter().zip(&mut other_samples) {
-                if other.only.is_some_and(|names| !names.contains(&w.name)) {
+                if other.only.is_some_and(|names| !names.contains(&w.name))
+                    || other.system == "compiled" && !compiled.contains(&w.name)
+                {
                     continue;
                 }
                 let peer = if other.peer == 0 {
@@ -266,6 +272,59 @@ fn run(args: Args) -> Fallible<()> {
         return Err(format!("answers differ:\n  {}", failures.join("\n  ")).into());
     }
     Ok(())
+}
+
+/// Compiles every workload that compiles with `memberdb compile --tables mdb` and hands the
+/// SQL and the tables' DDL to the chdb peer, which loads the tables from the saved files.
+/// Returns the names compiled; the others are listed in the report with the reason.
+fn compile_workloads(
+    db: &Database,
+    now: memberdb::Timestamp,
+    chdb: &mut Peer,
+    report: &mut Report,
+) -> Fallible<Vec<&'static str>> {
+    let options = memberdb::compile::CompileOptions {
+        now: Some(now),
+        tables: Some("mdb".to_string()),
+    };
+    let schema = match db.compile_schema("mdb") {
+        Ok(schema) => schema,
+        // a database in memory (--skip-open) has no files to compile against
+        Err(e) => {
+            report.not_compiled.push(("all".to_string(), e.to_string()));
+            return Ok(Vec::new());
+        }
+    };
+    let mut queries = serde_json::Map::new();
+    let mut names = Vec::new();
+    for w in peer_workloads() {
+        let statement = memberdb::query::parse_statement(&w.statement)?;
+        match db.compile(&statement, &options) {
+            Ok(sql) => {
+                let kind = match w.kind {
+                    AnswerKind::Count => "count",
+                    AnswerKind::Breakdown => "breakdown",
+                    AnswerKind::Rows => "rows",
+                    AnswerKind::Funnel => "funnel",
+                };
+                queries.insert(w.name.to_string(), json!([kind, sql]));
+                names.push(w.name);
+            }
+            Err(e) => report
+                .not_compiled
+                .push((w.name.to_string(), e.to_string())),
+        }
+    }
+    let reply = chdb.ask(&json!({"op": "compiled", "ddl": schema, "queries": queries}))?;
+    report.peer_versions.push((
+        "chdb compiled".to_string(),
+        format!(
+            "`memberdb compile --tables mdb` over MergeTree tables from `compile --schema`, \
+             loaded from the saved database's files in {:.1} s",
+            reply["load_s"].as_f64().unwrap_or(0.0)
+        ),
+    ));
+    Ok(names)
 }
 
 /// Saves the database to a fresh directory, drops it, times reading the saved files and
@@ -635,6 +694,13 @@ impl Peer {
             .filter_map(Json::as_f64)
             .collect();
         Ok((samples, reply["answer"].take()))
+    }
+
+    /// Sends one request and returns its reply.
+    fn ask(&mut self, request: &Json) -> Fallible<Json> {
+        writeln!(self.stdin, "{request}")?;
+        self.stdin.flush()?;
+        self.read()
     }
 
     fn quit(mut self) {

@@ -19,7 +19,7 @@ use crate::state::{Named, State};
 use crate::value::{Timestamp, format_timestamp};
 pub use bitmaps::ExportedBitmaps;
 use literal::ident;
-use segment::{Parts, refused, scalar};
+use segment::{Parts, refused, segment_bitmap};
 
 /// What `Database::compile` compiles against.
 #[derive(Clone, Debug, Default)]
@@ -163,16 +163,17 @@ fn compile_statement(
         statement_text(statement),
         format_timestamp(now)
     );
-    let mut parts = Parts::new(state, tables, now);
-    let bound = |expr: &memberdb_query::ast::Expr, parts: &mut Parts<'_>| -> Result<String> {
+    // the WITH clause whose `segment` entry holds the segment's members
+    let with = |expr: &memberdb_query::ast::Expr| -> Result<String> {
         let (segment, spans) = bind::segment(expr)?;
         let plan = crate::plan::bind(state, &segment, now, Some(&spans))?;
-        parts.segment(&plan)
+        Parts::new(state, tables, now).segment(&plan)
     };
+    let members = segment_bitmap();
     let select = match &statement.kind {
         StatementKind::Count(expr) => {
-            let members = bound(expr, &mut parts)?;
-            format!("SELECT bitmapCardinality({}) AS count", scalar(&members))
+            let with = with(expr)?;
+            format!("{with}\nSELECT bitmapCardinality({members}) AS count")
         }
         StatementKind::Find {
             segment,
@@ -181,7 +182,7 @@ fn compile_statement(
             limit,
             offset,
         } => {
-            let members = bound(segment, &mut parts)?;
+            let with = with(segment)?;
             let options = crate::query::find_options(state, show, *show_all, *limit, *offset)?;
             let mut columns = vec!["member_id".to_string()];
             for name in &options.columns {
@@ -189,10 +190,10 @@ fn compile_statement(
                 columns.push(ident(name));
             }
             let mut sql = format!(
-                "SELECT {}\nFROM {}\nWHERE bitmapContains({}, member_row)\nORDER BY member_row",
+                "{with}\nSELECT {}\nFROM {}\nWHERE bitmapContains({members}, member_row)\nORDER BY \
+                 member_row",
                 columns.join(", "),
                 tables.members,
-                scalar(&members)
             );
             if let Some(limit) = options.limit {
                 sql.push_str(&format!("\nLIMIT {limit}"));
@@ -203,7 +204,7 @@ fn compile_statement(
             sql
         }
         StatementKind::Breakdown { segment, by, top } => {
-            let members = bound(segment, &mut parts)?;
+            let with = with(segment)?;
             let mut columns = Vec::new();
             for column in by {
                 match column {
@@ -233,11 +234,10 @@ fn compile_statement(
                 .map(|c| format!("{c} ASC NULLS LAST"))
                 .collect();
             let mut sql = format!(
-                "SELECT {}, count() AS count\nFROM {}\nWHERE bitmapContains({}, member_row)\n\
-                 GROUP BY {}\nORDER BY count DESC, {}",
+                "{with}\nSELECT {}, count() AS count\nFROM {}\nWHERE bitmapContains({members}, \
+                 member_row)\nGROUP BY {}\nORDER BY count DESC, {}",
                 columns.join(", "),
                 tables.members,
-                scalar(&members),
                 columns.join(", "),
                 order.join(", ")
             );
@@ -258,8 +258,7 @@ fn compile_statement(
         }
     };
     Ok(format!(
-        "{header}{}\n{select}\nSETTINGS session_timezone = 'UTC'\n",
-        parts.with_clause()
+        "{header}{select}\nSETTINGS session_timezone = 'UTC'\n"
     ))
 }
 

@@ -1,7 +1,10 @@
-//! A bound plan as ClickHouse SQL: every part of the segment a `WITH` entry holding one
-//! `groupBitmap` state of member rows, with a comment naming the part; `AND`, `OR` and
-//! `NOT` become `bitmapAnd`, `bitmapOr` and `bitmapAndnot` of the live members' bitmap.
-//! Equal parts are written once.
+//! A bound plan as ClickHouse SQL. Each leaf of the segment is one `groupBitmap` state of
+//! member rows, and the leaves that read one file are computed in one pass over it
+//! (`groupBitmapStateIf`, one column per leaf): the members file (with the live members,
+//! the universe of `NOT`), the tags file, the events file; a `DID` with a count groups its
+//! events by member in its own entry. `AND`, `OR` and `NOT` are `bitmapAnd`, `bitmapOr`
+//! and `bitmapAndnot` of those columns, each a named expression with a comment naming the
+//! part of the segment. Equal parts are written once.
 
 use std::collections::HashMap;
 
@@ -12,94 +15,182 @@ use crate::plan::{Node, Op, Plan, Source};
 use crate::segment::{Did, Frequency, PropFilter, Segment, Window};
 use crate::state::{Named, State};
 
-/// The `WITH` entries of a statement, in the order they are written.
+/// The parts of a statement's segment, gathered per file, then written as SQL.
 pub(crate) struct Parts<'s> {
     state: &'s State,
     tables: &'s Tables,
     now: i64,
-    entries: Vec<Entry>,
-    /// Entry name by body: a part met twice is written once.
+    /// Leaves over the members file, the tags file, the events file: (name, comment,
+    /// condition) each, computed in one pass per file.
+    members: Vec<Leaf>,
+    tags: Vec<Leaf>,
+    events: Vec<Leaf>,
+    /// A `DID` with a count: (name, comment, the subquery of its members).
+    counted: Vec<Leaf>,
+    /// Combinations: (name, comment, expression over the names before it).
+    combinations: Vec<Leaf>,
+    /// Name by what it computes: a part met twice is written once.
     named: HashMap<String, String>,
     /// Groups being inlined (a definition reads only groups defined before it, so this
     /// only guards against a damaged catalog).
     inlining: Vec<String>,
 }
 
-struct Entry {
+struct Leaf {
     name: String,
     comment: String,
-    body: String,
+    sql: String,
 }
 
-/// The name of the live members' entry.
+/// The name of the live members' column.
 pub(crate) const UNIVERSE: &str = "live_members";
+/// The name of the entry holding the segment's members as `b`.
+pub(crate) const SEGMENT: &str = "segment";
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Members,
+    Tags,
+    Events,
+    Counted,
+    Combination,
+}
 
 impl<'s> Parts<'s> {
     pub(crate) fn new(state: &'s State, tables: &'s Tables, now: i64) -> Self {
-        let mut parts = Parts {
+        Parts {
             state,
             tables,
             now,
-            entries: Vec::new(),
+            members: Vec::new(),
+            tags: Vec::new(),
+            events: Vec::new(),
+            counted: Vec::new(),
+            combinations: Vec::new(),
             named: HashMap::new(),
             inlining: Vec::new(),
-        };
-        let body = format!(
-            "SELECT groupBitmapState(member_row) AS b FROM {} WHERE live",
-            tables.members
-        );
-        parts.entries.push(Entry {
-            name: UNIVERSE.to_string(),
-            comment: "the live members: the universe of NOT".to_string(),
-            body: body.clone(),
-        });
-        parts.named.insert(body, UNIVERSE.to_string());
-        parts
-    }
-
-    /// The entry holding the members of `plan` (live members only).
-    pub(crate) fn segment(&mut self, plan: &Plan<'_>) -> Result<String> {
-        let root = self.node(&plan.root)?;
-        if root == UNIVERSE {
-            return Ok(root);
         }
-        let comment = format!("the segment: {}", plan.root.source_text());
-        self.add(
-            "segment",
-            comment,
-            format!(
-                "SELECT bitmapAnd({}, {}) AS b",
-                scalar(UNIVERSE),
-                scalar(&root)
-            ),
-        )
     }
 
-    /// The `WITH` clause.
-    pub(crate) fn with_clause(&self) -> String {
-        let entries: Vec<String> = self
-            .entries
-            .iter()
-            .map(|e| {
-                let comment = e.comment.replace('\n', " ");
-                format!("    -- {comment}\n    {} AS ({})", e.name, e.body)
-            })
-            .collect();
+    /// Gathers `plan`'s parts; returns the `WITH` clause whose entry [`SEGMENT`] holds the
+    /// segment's live members in column `b`.
+    pub(crate) fn segment(mut self, plan: &Plan<'_>) -> Result<String> {
+        let root = self.node(&plan.root)?;
+        let result = if root == UNIVERSE {
+            root
+        } else {
+            format!("bitmapAnd({UNIVERSE}, {root})")
+        };
+        Ok(self.with_clause(&plan.root.source_text(), &result))
+    }
+
+    /// The `WITH` clause: one entry per file read, one per counted `DID`, and the segment.
+    fn with_clause(&self, segment: &str, result: &str) -> String {
+        let comment = |c: &str| c.replace('\n', " ");
+        let columns = |leaves: &[Leaf]| -> String {
+            leaves
+                .iter()
+                .map(|l| {
+                    format!(
+                        "        -- {}\n        groupBitmapStateIf(member_row, {}) AS {}",
+                        comment(&l.comment),
+                        l.sql,
+                        l.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",\n")
+        };
+        let mut entries = Vec::new();
+        let mut from = vec!["member_sets".to_string()];
+        entries.push(format!(
+            "    -- one pass over the members: the live ones (the universe of NOT) and each \
+             comparison\n    member_sets AS (SELECT\n        groupBitmapStateIf(member_row, live) \
+             AS {UNIVERSE}{}{}\n    FROM {})",
+            if self.members.is_empty() { "" } else { ",\n" },
+            columns(&self.members),
+            self.tables.members
+        ));
+        if !self.tags.is_empty() {
+            let names: Vec<String> = self.tags.iter().map(|t| t.sql.clone()).collect();
+            entries.push(format!(
+                "    -- one pass over the tags\n    tag_sets AS (SELECT\n{}\n    FROM {} WHERE {})",
+                columns(&self.tags),
+                self.tables.tags,
+                names.join(" OR ")
+            ));
+            from.push("tag_sets".into());
+        }
+        if !self.events.is_empty() {
+            let conditions: Vec<String> =
+                self.events.iter().map(|e| format!("({})", e.sql)).collect();
+            entries.push(format!(
+                "    -- one pass over the events\n    event_sets AS (SELECT\n{}\n    FROM {} WHERE {})",
+                columns(&self.events),
+                self.tables.events,
+                conditions.join(" OR ")
+            ));
+            from.push("event_sets".into());
+        }
+        for c in &self.counted {
+            entries.push(format!(
+                "    -- {}\n    {} AS (SELECT groupBitmapState(member_row) AS {} FROM ({}))",
+                comment(&c.comment),
+                c.name,
+                c.name,
+                c.sql
+            ));
+            from.push(c.name.clone());
+        }
+        let mut body = String::new();
+        if !self.combinations.is_empty() {
+            let aliases: Vec<String> = self
+                .combinations
+                .iter()
+                .map(|c| {
+                    format!(
+                        "        -- {}\n        {} AS {}",
+                        comment(&c.comment),
+                        c.sql,
+                        c.name
+                    )
+                })
+                .collect();
+            body.push_str(&format!("WITH\n{}\n    ", aliases.join(",\n")));
+        }
+        entries.push(format!(
+            "    -- the segment: {}\n    {SEGMENT} AS ({body}SELECT {result} AS b FROM {})",
+            comment(segment),
+            from.join(", ")
+        ));
         format!("WITH\n{}", entries.join(",\n"))
     }
 
-    /// Adds an entry (or finds the equal one) and returns its name.
-    fn add(&mut self, kind: &str, comment: String, body: String) -> Result<String> {
-        if let Some(name) = self.named.get(&body) {
+    /// Adds a part (or finds the equal one) and returns its name.
+    fn add(&mut self, kind: Kind, prefix: &str, comment: String, sql: String) -> Result<String> {
+        let key = format!("{prefix}\0{sql}");
+        if let Some(name) = self.named.get(&key) {
             return Ok(name.clone());
         }
-        let name = format!("{kind}_{}", self.entries.len());
-        self.entries.push(Entry {
+        let count = self.members.len()
+            + self.tags.len()
+            + self.events.len()
+            + self.counted.len()
+            + self.combinations.len();
+        let name = format!("{prefix}_{}", count + 1);
+        let leaf = Leaf {
             name: name.clone(),
             comment,
-            body: body.clone(),
-        });
-        self.named.insert(body, name.clone());
+            sql,
+        };
+        match kind {
+            Kind::Members => self.members.push(leaf),
+            Kind::Tags => self.tags.push(leaf),
+            Kind::Events => self.events.push(leaf),
+            Kind::Counted => self.counted.push(leaf),
+            Kind::Combination => self.combinations.push(leaf),
+        }
+        self.named.insert(key, name.clone());
         Ok(name)
     }
 
@@ -116,9 +207,10 @@ impl<'s> Parts<'s> {
         match &node.op {
             Op::Universe => Ok(UNIVERSE.to_string()),
             Op::Nothing => self.add(
+                Kind::Combination,
                 "none",
                 comment,
-                "SELECT bitmapBuild(emptyArrayUInt32()) AS b".to_string(),
+                "bitmapBuild(emptyArrayUInt32())".to_string(),
             ),
             Op::And { pos, neg } => {
                 let pos = pos
@@ -133,23 +225,19 @@ impl<'s> Parts<'s> {
                 if !neg.is_empty() {
                     expr = format!("bitmapAndnot({expr}, {})", fold("bitmapOr", &neg));
                 }
-                let kind = if pos == [UNIVERSE] && neg.len() == 1 {
+                let prefix = if pos == [UNIVERSE] && neg.len() == 1 {
                     "not"
                 } else {
                     "and"
                 };
-                self.add(kind, comment, format!("SELECT {expr} AS b"))
+                self.add(Kind::Combination, prefix, comment, expr)
             }
             Op::Or(parts) => {
                 let parts = parts
                     .iter()
                     .map(|n| self.node(n))
                     .collect::<Result<Vec<_>>>()?;
-                self.add(
-                    "or",
-                    comment,
-                    format!("SELECT {} AS b", fold("bitmapOr", &parts)),
-                )
+                self.add(Kind::Combination, "or", comment, fold("bitmapOr", &parts))
             }
             Op::Stored(_) | Op::Computed { .. } => Err(Error::Internal(format!(
                 "compile: a stored or computed operator outside a leaf ({comment})"
@@ -162,12 +250,8 @@ impl<'s> Parts<'s> {
         match segment {
             Segment::All => Ok(UNIVERSE.to_string()),
             Segment::Tag(tag) => {
-                let body = format!(
-                    "SELECT groupBitmapState(member_row) AS b FROM {} WHERE tag = {}",
-                    self.tables.tags,
-                    string(tag)
-                );
-                self.add("tag", comment, body)
+                let condition = format!("tag = {}", string(tag));
+                self.add(Kind::Tags, "tag", comment, condition)
             }
             Segment::Attr { name, predicate } => {
                 let attr = match self.state.require_named(name)? {
@@ -180,15 +264,11 @@ impl<'s> Parts<'s> {
                     }
                 };
                 let condition = test(&ident(name), attr.column.data_type(), predicate, name)?;
-                let body = format!(
-                    "SELECT groupBitmapState(member_row) AS b FROM {} WHERE {condition}",
-                    self.tables.members
-                );
-                self.add("attr", comment, body)
+                self.add(Kind::Members, "attr", comment, condition)
             }
             Segment::Did(did) => {
-                let body = self.did(did)?;
-                self.add("did", comment, body)
+                let (kind, sql) = self.did(did)?;
+                self.add(kind, "did", comment, sql)
             }
             Segment::InGroup(name) => self.group(name, comment),
             Segment::Sequence(_) => Err(refused(
@@ -222,18 +302,18 @@ impl<'s> Parts<'s> {
         let inner = self.node(&plan.root);
         self.inlining.pop();
         let inner = inner?;
-        // the group's own entry, named for it, so the SQL says where its definition is
-        let body = format!("SELECT b FROM {inner}");
+        // the group's own name, so the SQL says where its definition is
         self.add(
+            Kind::Combination,
             &format!("group_{}", simple(name)),
             format!("{comment}: {}", group.definition),
-            body,
+            inner,
         )
     }
 
-    /// `DID`: the events of the type that pass the window and the filter, per member,
-    /// counted when a frequency is asked.
-    fn did(&self, did: &Did) -> Result<String> {
+    /// `DID`: the condition on the events file of the events of the type that pass the
+    /// window and the filter; with a frequency, the subquery of the members with enough.
+    fn did(&self, did: &Did) -> Result<(Kind, String)> {
         let mut conditions = vec![format!("event = {}", string(&did.event))];
         if let Some(window) = &did.window {
             conditions.extend(self.window(window)?);
@@ -244,18 +324,19 @@ impl<'s> Parts<'s> {
         let events = self.tables.events.as_str();
         let condition = conditions.join(" AND ");
         Ok(match did.frequency {
-            None => {
-                format!("SELECT groupBitmapState(member_row) AS b FROM {events} WHERE {condition}")
-            }
+            None => (Kind::Events, condition),
             Some(frequency) => {
                 let having = match frequency {
                     Frequency::AtLeast(n) => format!("count() >= {n}"),
                     Frequency::AtMost(n) => format!("count() <= {n}"),
                     Frequency::Exactly(n) => format!("count() = {n}"),
                 };
-                format!(
-                    "SELECT groupBitmapState(member_row) AS b FROM (SELECT member_row FROM \
-                     {events} WHERE {condition} GROUP BY member_row HAVING {having})"
+                (
+                    Kind::Counted,
+                    format!(
+                        "SELECT member_row FROM {events} WHERE {condition} GROUP BY member_row \
+                         HAVING {having}"
+                    ),
                 )
             }
         })
@@ -335,15 +416,15 @@ fn is_leaf(segment: &Segment) -> bool {
     !matches!(segment, Segment::And(_) | Segment::Or(_) | Segment::Not(_))
 }
 
-/// The entry `name`'s bitmap, as a scalar subquery (ClickHouse computes each once).
-pub(crate) fn scalar(name: &str) -> String {
-    format!("(SELECT b FROM {name})")
+/// The segment's bitmap, as a scalar subquery (ClickHouse computes it once).
+pub(crate) fn segment_bitmap() -> String {
+    format!("(SELECT b FROM {SEGMENT})")
 }
 
-/// `f(f(a, b), c)` of the entries `names`.
+/// `f(f(a, b), c)` of the parts `names`.
 fn fold(f: &str, names: &[String]) -> String {
-    let mut parts = names.iter().map(|n| scalar(n));
-    let first = parts.next().unwrap_or_else(|| scalar(UNIVERSE));
+    let mut parts = names.iter().cloned();
+    let first = parts.next().unwrap_or_else(|| UNIVERSE.to_string());
     parts.fold(first, |acc, p| format!("{f}({acc}, {p})"))
 }
 
