@@ -76,7 +76,12 @@ impl<'s> Parts<'s> {
     /// segment's live members in column `b`.
     pub(crate) fn segment(mut self, plan: &Plan<'_>) -> Result<String> {
         let root = self.node(&plan.root)?;
-        let result = if root == UNIVERSE {
+        // Rows that are not live (erased, merged into another profile) may hold values a
+        // leaf selects: the answer is then cut to the live ones. Without such rows the live
+        // members are built only for a NOT or ALL that needs them.
+        let members = &self.state.members;
+        let dead_rows = members.live().len() != members.len() as u64;
+        let result = if root == UNIVERSE || !dead_rows {
             root
         } else {
             format!("bitmapAnd({UNIVERSE}, {root})")
@@ -102,15 +107,27 @@ impl<'s> Parts<'s> {
                 .join(",\n")
         };
         let mut entries = Vec::new();
-        let mut from = vec!["member_sets".to_string()];
-        entries.push(format!(
-            "    -- one pass over the members: the live ones (the universe of NOT) and each \
-             comparison\n    member_sets AS (SELECT\n        groupBitmapStateIf(member_row, live) \
-             AS {UNIVERSE}{}{}\n    FROM {})",
-            if self.members.is_empty() { "" } else { ",\n" },
-            columns(&self.members),
-            self.tables.members
-        ));
+        let mut from = Vec::new();
+        let uses_universe =
+            result.contains(UNIVERSE) || self.combinations.iter().any(|c| c.sql.contains(UNIVERSE));
+        if uses_universe || !self.members.is_empty() {
+            let mut parts = Vec::new();
+            if uses_universe {
+                parts.push(format!(
+                    "        -- the live members (the universe of NOT)\n        \
+                     groupBitmapStateIf(member_row, live) AS {UNIVERSE}"
+                ));
+            }
+            if !self.members.is_empty() {
+                parts.push(columns(&self.members));
+            }
+            entries.push(format!(
+                "    -- one pass over the members\n    member_sets AS (SELECT\n{}\n    FROM {})",
+                parts.join(",\n"),
+                self.tables.members
+            ));
+            from.push("member_sets".to_string());
+        }
         if !self.tags.is_empty() {
             let names: Vec<String> = self.tags.iter().map(|t| t.sql.clone()).collect();
             entries.push(format!(
@@ -158,10 +175,13 @@ impl<'s> Parts<'s> {
                 .collect();
             body.push_str(&format!("WITH\n{}\n    ", aliases.join(",\n")));
         }
+        let from = match from.is_empty() {
+            true => String::new(),
+            false => format!(" FROM {}", from.join(", ")),
+        };
         entries.push(format!(
-            "    -- the segment: {}\n    {SEGMENT} AS ({body}SELECT {result} AS b FROM {})",
+            "    -- the segment: {}\n    {SEGMENT} AS ({body}SELECT {result} AS b{from})",
             comment(segment),
-            from.join(", ")
         ));
         format!("WITH\n{}", entries.join(",\n"))
     }
