@@ -90,7 +90,7 @@ fn a_format_1_database_takes_writes_and_keeps_them() {
     drop(db);
     // the manifest now names a log, so an older memberdb cannot miss the writes
     let manifest = std::fs::read_to_string(copy.path().join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"format_version\": 9"), "{manifest}");
+    assert!(manifest.contains("\"format_version\": 10"), "{manifest}");
     let db = Database::open(copy.path()).unwrap();
     assert_eq!(db.recovery().replayed, 1);
     assert!(

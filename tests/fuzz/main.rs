@@ -306,7 +306,7 @@ fn manifests_through_the_manifest_reader() {
     let manifest = storage.read("manifest.json").unwrap();
     assert!(String::from_utf8_lossy(&manifest).contains("\"language\""));
     let keys = [
-        "\"format_version\": 9",
+        "\"format_version\": 11",
         "\"generation\": 0",
         "\"checkpoint_lsn\": 18446744073709551615",
         "\"member_count\": 4294967296",

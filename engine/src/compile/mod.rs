@@ -58,6 +58,7 @@ impl Database {
     /// ordered by member row), with the columns of the Parquet files in order, and the
     /// `INSERT`s that load them from the files.
     pub fn compile_schema(&self, prefix: &str) -> Result<String> {
+        check_prefix(prefix)?;
         let files = self.compiled_tables(None)?;
         let state = self.snapshot();
         let members: Vec<(String, String)> = [
@@ -118,15 +119,7 @@ impl Database {
     /// checkpoint (written first when needed).
     fn compiled_tables(&self, prefix: Option<&str>) -> Result<Tables> {
         if let Some(prefix) = prefix {
-            if prefix.is_empty()
-                || !prefix
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                return Err(Error::InvalidSegment(format!(
-                    "--tables '{prefix}': a table prefix is letters, digits and _"
-                )));
-            }
+            check_prefix(prefix)?;
             return Ok(Tables {
                 members: format!("{prefix}_members"),
                 events: format!("{prefix}_events"),
@@ -141,6 +134,20 @@ impl Database {
             tags: file(&files.tags),
         })
     }
+}
+
+/// A table prefix is a plain word: it is written into the SQL unquoted.
+fn check_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(Error::InvalidSegment(format!(
+            "--tables '{prefix}': a table prefix is letters, digits and _"
+        )));
+    }
+    Ok(())
 }
 
 /// One compiled statement.

@@ -290,6 +290,18 @@ impl Database {
     /// need); refused for a database in memory, and for a read-only one that would need a
     /// checkpoint.
     pub(crate) fn checkpointed_files(&self) -> Result<crate::storage::ParquetFiles> {
+        let log_holds_changes = {
+            let c = self.core.committed();
+            c.applied_lsn > c.checkpoint_lsn
+        };
+        if log_holds_changes && let Some(why) = self.read_only_reason() {
+            // the files lack what the log holds: SQL over them would answer otherwise
+            return Err(Error::ReadOnly(format!(
+                "the log holds changes the data files do not, and no checkpoint can be \
+                 written now: {why}; compile once the database can be opened for writing (or \
+                 through the server that holds it: EXPLAIN SQL)"
+            )));
+        }
         self.checkpoint_if_needed()?;
         let storage = self.core.committed().storage.clone().ok_or_else(|| {
             Error::InvalidSegment(
