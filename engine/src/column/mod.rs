@@ -10,7 +10,7 @@ pub(crate) mod predicate;
 mod saved;
 
 pub(crate) use arrow_io::{arrow_type, canonical_type_of, cast_to};
-pub(crate) use predicate::{MatchKind, Matcher, compile};
+pub(crate) use predicate::{IntLit, MatchKind, Matcher, compile, micros_to_days};
 pub(crate) use saved::SavedColumn;
 
 use crate::util::{

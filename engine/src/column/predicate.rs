@@ -235,13 +235,13 @@ fn fill_ranges<T: Copy>(
 
 /// A literal placed in an integer domain: `floor <= literal <= ceil`, equal when exact.
 #[derive(Clone, Copy)]
-struct IntLit {
-    floor: i64,
-    ceil: i64,
+pub(crate) struct IntLit {
+    pub(crate) floor: i64,
+    pub(crate) ceil: i64,
 }
 
 impl IntLit {
-    fn exact(v: i64) -> Self {
+    pub(crate) fn exact(v: i64) -> Self {
         IntLit { floor: v, ceil: v }
     }
 }
@@ -412,7 +412,7 @@ fn compile_cmp(op: CmpOp, v: &Value, column: &Column, name: &str) -> Result<Matc
 }
 
 /// A timestamp in the days domain: a date means midnight UTC of that day.
-fn micros_to_days(t: i64) -> IntLit {
+pub(crate) fn micros_to_days(t: i64) -> IntLit {
     let floor = t.div_euclid(DAY_MICROS);
     let ceil = if t.rem_euclid(DAY_MICROS) == 0 {
         floor

@@ -3,6 +3,7 @@
 //! date compared with a timestamp is its midnight UTC, an integer compared with a fraction
 //! is compared exactly.
 
+use crate::column::{IntLit, micros_to_days};
 use crate::error::{Error, Result};
 use crate::segment::{CmpOp, Predicate};
 use crate::value::{DAY_MICROS, DataType, Value, format_date, format_timestamp};
@@ -58,12 +59,6 @@ fn date(day: i64) -> Option<String> {
 /// A float literal that reads back as the same `f64`.
 fn float(x: f64) -> String {
     format!("{x:?}")
-}
-
-/// An integer literal compared with `column`'s integers: exact, or between two integers.
-struct IntLit {
-    floor: i64,
-    ceil: i64,
 }
 
 /// The SQL of `predicate` over `column` of type `data_type` (`what` names it in errors):
@@ -138,11 +133,13 @@ fn compare(column: &str, data_type: DataType, op: CmpOp, v: &Value, what: &str) 
         }
         (DataType::Date, _) => {
             let lit = match v {
-                Value::Date(d) => exact(i64::from(*d)),
-                Value::Timestamp(t) => days_of(*t),
+                Value::Date(d) => IntLit::exact(i64::from(*d)),
+                Value::Timestamp(t) => micros_to_days(*t),
                 Value::Str(s) => match crate::value::parse_date(s) {
-                    Some(d) => exact(i64::from(d)),
-                    None => days_of(crate::value::parse_timestamp(s).ok_or_else(unexpected)?),
+                    Some(d) => IntLit::exact(i64::from(d)),
+                    None => {
+                        micros_to_days(crate::value::parse_timestamp(s).ok_or_else(unexpected)?)
+                    }
                 },
                 _ => return Err(unexpected()),
             };
@@ -162,21 +159,6 @@ fn compare(column: &str, data_type: DataType, op: CmpOp, v: &Value, what: &str) 
         }
         _ => return Err(unexpected()),
     })
-}
-
-fn exact(n: i64) -> IntLit {
-    IntLit { floor: n, ceil: n }
-}
-
-/// A timestamp in the days domain: a date means midnight UTC of that day.
-fn days_of(t: i64) -> IntLit {
-    let floor = t.div_euclid(DAY_MICROS);
-    let ceil = if t.rem_euclid(DAY_MICROS) == 0 {
-        floor
-    } else {
-        floor + 1
-    };
-    IntLit { floor, ceil }
 }
 
 /// `column op lit` over integers (or days) where `lit` may lie between two of them;
