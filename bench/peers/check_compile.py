@@ -2,15 +2,19 @@
 """memberdb's answers against its compiled SQL run in ClickHouse (chdb), on the same files.
 
 Loads DATA_DIR (members, events, tags as `memberdb gen` writes them; with --identities also
-the identity observations, so answers are over merged profiles) into a database, defines a
-few groups, generates a corpus of random statements from what the data holds (every form the
-compiler accepts: comparisons of each attribute type, IN, BETWEEN, IS NULL, tags, DID with
-WHERE, counts and windows, groups, AND / OR / NOT; COUNT, FIND with LIMIT, BREAKDOWN), runs
-them in memberdb (`memberdb query --format json`) and compiles them (`memberdb compile
---format json`), runs the SQL in embedded ClickHouse over the database's Parquet files, and
-fails if any answer differs. A share of them also runs over MergeTree tables made by
-`memberdb compile --schema` (`--tables`). Statements the compiler refuses are listed, and
-must be refused with a message naming what does not compile.
+the identity observations, so answers are over merged profiles) into a database, adds events
+with an integer and a time property (some at equal times within a member), defines a few
+groups and traits of every kind (a sum, a bucket, QUANTILE, CASE, FIRST), generates a corpus
+of random statements from what the data holds (every form the compiler accepts: comparisons
+of each attribute type, IN, BETWEEN, IS NULL, tags, DID with WHERE, counts and windows,
+groups, aggregates of every function with WHERE, windows and WITHIN ANY, DAYS SINCE, BUCKET,
+traits, sequences with THEN / THEN NOT, WITHIN, MATCHING; AND / OR / NOT; COUNT, FIND with
+LIMIT and SHOW of attributes and traits, BREAKDOWN by attributes, traits, computed values and
+`p OF e`), runs them in memberdb (`memberdb query --format json`) and compiles them
+(`memberdb compile --format json`), runs the SQL in embedded ClickHouse over the database's
+Parquet files, and fails if any answer differs. A share of them also runs over MergeTree
+tables made by `memberdb compile --schema` (`--tables`). Statements the compiler refuses are
+listed, and must be refused with a message naming what does not compile.
 
     python3 bench/peers/check_compile.py DATA_DIR NOW [--statements N] [--seed S] [--identities]
 
@@ -71,6 +75,24 @@ few = os.path.join(work, "few.csv")
 with open(few, "w") as f:
     f.write("member_id,tag\n" + "".join(f"{m},rare\n" for m in ["M00000003", "M00000010", "M00000042"]))
 memberdb("load", "--db", db, "--tags", few)
+# events with an integer and a time property, some at equal times within a member (FIRST and
+# LAST take the first / last written of them) and some NULL
+NOW = dt.datetime.fromisoformat(ARGS.now.replace("Z", "+00:00"))
+points = os.path.join(work, "points.csv")
+with open(points, "w") as f:
+    f.write("member_id,event,ts,earned,paid_at\n")
+    last = None
+    for i in range(6000):
+        if last and rng.random() < 0.3:
+            m, t = last
+        else:
+            m = f"M{rng.randint(1, 4000):08d}"
+            t = (NOW - dt.timedelta(days=rng.randint(-3, 300), hours=rng.choice([0, 6]))).replace(minute=0, second=0, microsecond=0)
+        last = (m, t)
+        earned = "" if rng.random() < 0.1 else str(rng.randint(-50, 500))
+        paid = "" if rng.random() < 0.2 else (t + dt.timedelta(hours=rng.randint(0, 72))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        f.write(f"{m},earn_points,{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{earned},{paid}\n")
+memberdb("load", "--db", db, "--events", points)
 if ARGS.identities:
     memberdb("query", "--db", db, identity_model.setup_statements())
     memberdb("load", "--db", db, "--identities", f"{d}/identities.parquet")
@@ -81,6 +103,19 @@ GROUPS = {
     "vip_recent": "TAG 'vip' AND IN GROUP recent_buyers",
 }
 memberdb("query", "--db", db, "; ".join(f"DEFINE GROUP {g} AS {t}" for g, t in GROUPS.items()))
+# computed traits of every kind, each with the tests it takes (kind, literals)
+TRAITS = {
+    "ltv": ("SUM(amount OF purchase IN LAST 365 DAYS)", "float", ["0", "500", "1000.5", "2500"]),
+    "r": ("BUCKET(DAYS SINCE LAST(purchase), 30, 60, 90, 180, 365)", "int", ["1", "2", "3", "6"]),
+    "pts": ("SUM(earned OF earn_points)", "int", ["0", "100", "400", "-10"]),
+    "m": ("QUANTILE(3, ltv) OVER DID purchase IN LAST 365 DAYS", "int", ["1", "2", "3"]),
+    "top_pts": ("QUANTILE(4, pts DESC) OVER TAG 'vip' OR DID earn_points", "int", ["1", "2", "4"]),
+    "stage": ("CASE WHEN NOT DID purchase THEN 'prospect' WHEN DAYS SINCE LAST(purchase) > 120 "
+              "THEN 'churned' WHEN COUNT(purchase) = 1 THEN 'new' WHEN ltv > 2000 THEN 'vip' END",
+              "str", ["'prospect'", "'churned'", "'new'", "'vip'", "'habit'"]),
+    "first_store": ("FIRST(store OF purchase)", "str", []),
+}
+memberdb("query", "--db", db, "; ".join(f"DEFINE TRAIT {t} AS {d}" for t, (d, _, _) in TRAITS.items()))
 
 # --- what the data holds, for realistic literals: the database's own files, typed as it
 # typed them (a checkpoint first: `compile --schema` writes one) --------------------------
@@ -100,6 +135,12 @@ ev_types = {r["name"]: r["type"] for r in rows(f"DESCRIBE {events}")}
 props = {n: t for n, t in ev_types.items() if n not in ("member_id", "event", "ts", "member_row")}
 event_names = [r["event"] for r in rows(f"SELECT DISTINCT event FROM {events} ORDER BY event")]
 tag_names = [r["tag"] for r in rows(f"SELECT DISTINCT tag FROM file('{newest('tags')}') ORDER BY tag")]
+# the properties each event type has values of
+event_props = {e: [] for e in event_names}
+for p in props:
+    for r in rows(f"SELECT DISTINCT event FROM {events} WHERE `{p}` IS NOT NULL ORDER BY event"):
+        event_props[r["event"]].append(p)
+with_props = [e for e in event_names if event_props[e]]
 
 
 def samples(table, column, n=12):
@@ -202,16 +243,132 @@ def did():
 
 
 
+def tail(e, counting):
+    """An aggregate's WHERE and window (or, counting, sometimes WITHIN ANY)."""
+    text = ""
+    if rng.random() < 0.3:
+        f = filter_expr()
+        text += f" WHERE {f if f.startswith('(') else '(' + f + ')'}"
+    if counting and rng.random() < 0.2:
+        return text + f" WITHIN ANY {rng.choice([1, 3, 7])} {rng.choice(['DAYS', 'HOURS', 'WEEKS'])}", True
+    if rng.random() < 0.5:
+        text += window()
+    return text, False
+
+
+def aggregate():
+    """(value text, kind of its values, sliding)"""
+    e = rng.choice(with_props if rng.random() < 0.8 else event_names)
+    ps = event_props[e] or list(props)
+    r = rng.random()
+    if r < 0.2:
+        t, sliding = tail(e, True)
+        return f"COUNT({e}{t})", "count", sliding
+    if r < 0.35:
+        what = rng.choice(["DAYS"] + ps)
+        t, sliding = tail(e, True)
+        return f"COUNT(DISTINCT {what} OF {e}{t})", "count", sliding
+    numeric = [p for p in ps if kind(props[p]) in ("int", "float")]
+    t, _ = tail(e, False)
+    if r < 0.6 and numeric:
+        p = rng.choice(numeric)
+        f = rng.choice(["SUM", "SUM", "AVG", "MIN", "MAX"])
+        return f"{f}({p} OF {e}{t})", ("sum" if f == "SUM" else kind(props[p])) + ":" + p, False
+    if r < 0.8:
+        p = rng.choice(ps)
+        f = rng.choice(["FIRST", "LAST", "MIN", "MAX"])
+        return f"{f}({p} OF {e}{t})", kind(props[p]) + ":" + p, False
+    return f"{rng.choice(['FIRST', 'LAST'])}({e}{t})", "ts", False
+
+
+def number_test(name, values, ops=("=", "!=", "<", "<=", ">", ">=")):
+    r = rng.random()
+    if r < 0.1:
+        return f"{name} IN ({', '.join(rng.sample(values, min(len(values), 2)))})"
+    if r < 0.2:
+        a, b = sorted(rng.sample(values, 2), key=float)
+        return f"{name} BETWEEN {a} AND {b}"
+    if r < 0.25:
+        return f"{name} {rng.choice(['IS NULL', 'IS NOT NULL'])}"
+    return f"{name} {rng.choice(ops)} {rng.choice(values)}"
+
+
+def value_leaf():
+    """A comparison of a computed value or a trait."""
+    r = rng.random()
+    if r < 0.2:
+        t = rng.choice(list(TRAITS))
+        _, k, lits = TRAITS[t]
+        if not lits:
+            return test_of(t, "str", prop_values["store"])
+        if k == "str":
+            return rng.choice([f"{t} = {rng.choice(lits)}", f"{t} != {rng.choice(lits)}",
+                               f"{t} IN ({', '.join(rng.sample(lits, 2))})", f"{t} IS NULL"])
+        return number_test(t, lits)
+    if r < 0.35:
+        times = [a for a in attrs if kind(attrs[a]) in ("date", "ts")]
+        x = rng.choice([f"LAST({rng.choice(event_names)})", f"FIRST({rng.choice(event_names)})",
+                        "MAX(paid_at OF earn_points)", rng.choice(times)])
+        days = ["0", "1", "7", "30", "90", "180", "365", "-1"]
+        if rng.random() < 0.3:
+            return number_test(f"BUCKET(DAYS SINCE {x}, 7, 30, 90, 365)", ["1", "2", "3", "4", "5"])
+        return number_test(f"DAYS SINCE {x}", days)
+    value, k, sliding = aggregate()
+    if sliding:
+        return f"{value} {rng.choice(['>=', '>'])} {rng.choice([0, 1, 2, 3])}"
+    if k == "count":
+        return number_test(value, ["0", "1", "2", "3", "5", "1.5"])
+    if k.startswith("sum:"):
+        p = k[4:]
+        lits = ["0", "100", "250.5", "1000", "5000"] if kind(props[p]) == "float" else ["0", "100", "500", "-5"]
+        if rng.random() < 0.2:
+            return number_test(f"BUCKET({value}, 0, 100, 1000)", ["1", "2", "3", "4"])
+        return number_test(value, lits)
+    if k == "ts":
+        return test_of(value, "ts", [str(NOW - dt.timedelta(days=d)) for d in (1, 10, 60, 200)])
+    kk, p = k.split(":")
+    return test_of(value, kk, prop_values[p])
+
+
+SEQUENCE_PAIRS = [("claim_coupon", "redeem_coupon", "coupon_id"), ("scan_qr", "purchase", "store"),
+                  ("view_product", "add_cart", None), ("add_cart", "purchase", None),
+                  ("register", "follow", "channel"), ("earn_points", "earn_points", "earned"),
+                  ("join_campaign", "booking", "city")]
+
+
+def sequence():
+    a, b, p = rng.choice(SEQUENCE_PAIRS)
+    text = f"DID {a}"
+    if rng.random() < 0.2:
+        f = filter_expr()
+        text += f" WHERE {f if f.startswith('(') else '(' + f + ')'}"
+    if rng.random() < 0.4:
+        text += window()
+    text += f" THEN {'NOT ' if rng.random() < 0.4 else ''}{b}"
+    if rng.random() < 0.2:
+        f = filter_expr()
+        text += f" WHERE {f if f.startswith('(') else '(' + f + ')'}"
+    if rng.random() < 0.7:
+        text += f" WITHIN {rng.choice([1, 2, 7, 30])} {rng.choice(['DAYS', 'HOURS', 'WEEKS'])}"
+    if p and rng.random() < 0.5:
+        text += f" MATCHING {p}"
+    return text
+
+
 def leaf():
     r = rng.random()
-    if r < 0.22:
+    if r < 0.15:
         return f"TAG {q(rng.choice(tag_names))}"
-    if r < 0.55:
+    if r < 0.35:
         a = rng.choice(list(attrs))
         return test_of(a, kind(attrs[a]), attr_values[a])
-    if r < 0.9:
+    if r < 0.58:
         return did()
-    if r < 0.97:
+    if r < 0.8:
+        return value_leaf()
+    if r < 0.92:
+        return sequence()
+    if r < 0.98:
         return f"IN GROUP {rng.choice(list(GROUPS))}"
     return "ALL"
 
@@ -231,14 +388,23 @@ def statement():
     s = segment()
     if r < 0.7:
         return f"COUNT {s}"
-    if r < 0.85:
-        shown = rng.sample(list(attrs), rng.randint(0, 3))
+    if r < 0.82:
+        shown = rng.sample(list(attrs) + list(TRAITS), rng.randint(0, 3))
         show = f" SHOW {', '.join(shown)}" if shown else ""
         offset = f" OFFSET {rng.choice([0, 3])}" if rng.random() < 0.3 else ""
         return f"FIND {s}{show} LIMIT {rng.choice([1, 5, 20, 200])}{offset}"
-    by = rng.choice([a for a in attrs if kind(attrs[a]) in ("str", "bool", "int", "date")])
     top = f" TOP {rng.choice([3, 10])}" if rng.random() < 0.6 else ""
-    return f"BREAKDOWN {s} BY {by}{top}"
+    columns = [a for a in attrs if kind(attrs[a]) in ("str", "bool", "int", "date")] + \
+        [t for t in TRAITS if t != "ltv"] + \
+        ["BUCKET(DAYS SINCE LAST(purchase), 30, 90, 180)", "BUCKET(COUNT(purchase IN LAST 365 DAYS), 2, 5)",
+         "COUNT(DISTINCT store OF scan_qr)", "LAST(coupon_id OF claim_coupon)", "MIN(earned OF earn_points)",
+         "BUCKET(SUM(amount OF purchase), 100, 1000)"]
+    r = rng.random()
+    if r < 0.15:
+        e = rng.choice(with_props)
+        return f"BREAKDOWN {s} BY {rng.choice(event_props[e])} OF {e}{top}"
+    by = rng.sample(columns, 1 if r < 0.7 else 2)
+    return f"BREAKDOWN {s} BY {', '.join(by)}{top}"
 
 
 corpus = []
@@ -250,11 +416,7 @@ while len(corpus) < ARGS.statements:
         corpus.append(s)
 # constructs that do not compile: each refused, naming itself
 REFUSED = [
-    "COUNT DID purchase THEN claim_coupon WITHIN 7 DAYS",
-    "COUNT SUM(amount OF purchase) > 100",
-    "COUNT DAYS SINCE LAST(purchase) < 30",
     "COUNT TAG 'vip' OVERLAP 'pool.parquet'",
-    "BREAKDOWN ALL BY store OF purchase",
     "FUNNEL claim_coupon, redeem_coupon WITHIN 7 DAYS",
     "DEFINE GROUP x AS TAG 'vip'",
 ]
@@ -320,7 +482,11 @@ SETTINGS = {"output_format_json_quote_64bit_integers": 0, "date_time_output_form
 def run(sess, sql):
     sql = sql.rstrip().rstrip(";")
     sql += ", " + ", ".join(f"{k} = {v!r}" for k, v in SETTINGS.items())
-    out = sess.query(sql, "JSONEachRow").bytes().decode()
+    try:
+        out = sess.query(sql, "JSONEachRow").bytes().decode()
+    except Exception as e:
+        print(f"FAIL in chdb: {e}\n  sql {sql}")
+        raise
     return [json.loads(line) for line in out.splitlines() if line]
 
 

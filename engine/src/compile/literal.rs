@@ -57,8 +57,26 @@ fn date(day: i64) -> Option<String> {
 }
 
 /// A float literal that reads back as the same `f64`.
+/// A value as a ClickHouse literal (`None`: a date or time outside the years ClickHouse
+/// holds).
+pub(crate) fn value(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Str(s) => string(s),
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => float(*x),
+        Value::Bool(b) => b.to_string(),
+        Value::Date(d) => date(i64::from(*d))?,
+        Value::Timestamp(t) => instant(*t)?,
+    })
+}
+
 fn float(x: f64) -> String {
-    format!("{x:?}")
+    match x {
+        _ if x.is_nan() => "nan".into(),
+        f64::INFINITY => "inf".into(),
+        f64::NEG_INFINITY => "-inf".into(),
+        _ => format!("{x:?}"),
+    }
 }
 
 /// The SQL of `predicate` over `column` of type `data_type` (`what` names it in errors):

@@ -9,13 +9,16 @@
 mod bitmaps;
 mod literal;
 mod segment;
+mod sequence;
+mod value;
 
 use memberdb_query::ast::{ByColumn, Statement, StatementKind};
 
+use crate::computed::ValueExpr;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::query::bind;
-use crate::state::{Named, State};
+use crate::state::State;
 use crate::value::{Timestamp, format_timestamp};
 pub use bitmaps::ExportedBitmaps;
 use literal::ident;
@@ -37,7 +40,14 @@ pub(crate) struct Tables {
     members: String,
     events: String,
     tags: String,
+    /// The events' order in the file, which orders events of equal time as they were
+    /// written: `_row_number` of a file, the `event_seq` column `--schema` tables load it
+    /// into.
+    seq: &'static str,
 }
+
+/// The `--schema` events table's column holding each event's row number in the file.
+const EVENT_SEQ: &str = "event_seq";
 
 impl Database {
     /// `statement` (COUNT, FIND, BREAKDOWN) as ClickHouse SQL giving the same answer over
@@ -90,28 +100,44 @@ impl Database {
                 .iter()
                 .map(|(n, t)| (n.clone(), literal::column_type(*t).to_string())),
         )
+        .chain([(EVENT_SEQ.to_string(), "UInt64".to_string())])
         .collect();
         let tags = vec![
             ("member_row".to_string(), "UInt32".to_string()),
             ("tag".to_string(), "String".to_string()),
         ];
-        let table = |name: &str, columns: &[(String, String)], order: &str, file: &str| {
+        let table = |name: &str, columns: &[(String, String)], order: &str, source: &str| {
             let columns: Vec<String> = columns
                 .iter()
                 .map(|(n, t)| format!("    {} {t}", ident(n)))
                 .collect();
             format!(
                 "CREATE TABLE {prefix}_{name} (\n{}\n) ENGINE = MergeTree ORDER BY {order};\n\
-                 INSERT INTO {prefix}_{name} SELECT * FROM {file};\n",
+                 INSERT INTO {prefix}_{name} SELECT {source};\n",
                 columns.join(",\n")
             )
         };
         Ok(format!(
             "-- memberdb compile --schema: tables with the columns of the database's Parquet \
              files, loaded from them\n{}\n{}\n{}",
-            table("members", &members, "member_row", &files.members),
-            table("events", &events, "(event, member_row, ts)", &files.events),
-            table("tags", &tags, "(tag, member_row)", &files.tags),
+            table(
+                "members",
+                &members,
+                "member_row",
+                &format!("* FROM {}", files.members)
+            ),
+            table(
+                "events",
+                &events,
+                "(event, member_row, ts)",
+                &format!("*, _row_number FROM {}", files.events)
+            ),
+            table(
+                "tags",
+                &tags,
+                "(tag, member_row)",
+                &format!("* FROM {}", files.tags)
+            ),
         ))
     }
 
@@ -124,6 +150,7 @@ impl Database {
                 members: format!("{prefix}_members"),
                 events: format!("{prefix}_events"),
                 tags: format!("{prefix}_tags"),
+                seq: EVENT_SEQ,
             });
         }
         let files = self.checkpointed_files()?;
@@ -132,6 +159,7 @@ impl Database {
             members: file(&files.members),
             events: file(&files.events),
             tags: file(&files.tags),
+            seq: "_row_number",
         })
     }
 }
@@ -170,16 +198,11 @@ fn compile_statement(
         statement_text(statement),
         format_timestamp(now)
     );
-    // the WITH clause whose `segment` entry holds the segment's members
-    let with = |expr: &memberdb_query::ast::Expr| -> Result<String> {
-        let (segment, spans) = bind::segment(expr)?;
-        let plan = crate::plan::bind(state, &segment, now, Some(&spans))?;
-        Parts::new(state, tables, now).segment(&plan)
-    };
     let members = segment_bitmap();
     let select = match &statement.kind {
         StatementKind::Count(expr) => {
-            let with = with(expr)?;
+            let (parts, root, text) = segment_parts(state, tables, now, expr)?;
+            let with = parts.with_clause(&text, &root);
             format!("{with}\nSELECT bitmapCardinality({members}) AS count")
         }
         StatementKind::Find {
@@ -189,16 +212,21 @@ fn compile_statement(
             limit,
             offset,
         } => {
-            let with = with(segment)?;
+            let (mut parts, root, text) = segment_parts(state, tables, now, segment)?;
             let options = crate::query::find_options(state, show, *show_all, *limit, *offset)?;
-            let mut columns = vec!["member_id".to_string()];
+            let mut values = Vec::new();
             for name in &options.columns {
-                attribute_only(state, name)?;
-                columns.push(ident(name));
+                values.push(parts.value(&ValueExpr::Attr(name.clone()), false)?);
             }
+            let (exprs, joins) = parts.output(values)?;
+            let mut columns = vec!["member_id".to_string()];
+            for (name, expr) in options.columns.iter().zip(exprs) {
+                columns.push(aliased(expr, &ident(name)));
+            }
+            let with = parts.with_clause(&text, &root);
             let mut sql = format!(
-                "{with}\nSELECT {}\nFROM {}\nWHERE bitmapContains({members}, member_row)\nORDER BY \
-                 member_row",
+                "{with}\nSELECT {}\nFROM (SELECT * FROM {} WHERE bitmapContains({members}, \
+                 member_row)) AS m{joins}\nORDER BY member_row",
                 columns.join(", "),
                 tables.members,
             );
@@ -211,47 +239,48 @@ fn compile_statement(
             sql
         }
         StatementKind::Breakdown { segment, by, top } => {
-            let with = with(segment)?;
-            let mut columns = Vec::new();
-            for column in by {
-                match column {
-                    ByColumn::Name { name, of: None } => {
-                        attribute_only(state, &name.text).map_err(|e| e.at(name.span))?;
-                        columns.push(ident(&name.text));
-                    }
-                    ByColumn::Name {
-                        name,
-                        of: Some(event),
-                    } => {
-                        return Err(refused(
-                            &format!("BY {} OF {}", name.text, event.text),
-                            "a breakdown by an event property does not compile yet".into(),
-                        ));
-                    }
-                    ByColumn::Value(_) => {
-                        return Err(refused(
-                            "BY <computed value>",
-                            "computed values do not compile yet".into(),
-                        ));
-                    }
-                }
+            let (mut parts, root, text) = segment_parts(state, tables, now, segment)?;
+            let limit = top.map(|n| format!("\nLIMIT {n}")).unwrap_or_default();
+            if let [
+                ByColumn::Name {
+                    name,
+                    of: Some(event),
+                },
+            ] = by.as_slice()
+            {
+                let with = parts.with_clause(&text, &root);
+                let by = property_breakdown(state, tables, &name.text, &event.text)?;
+                return Ok(format!(
+                    "{header}{with}\n{by}{limit}\nSETTINGS session_timezone = 'UTC'\n"
+                ));
             }
-            let order: Vec<String> = columns
+            let mut values = Vec::new();
+            let mut names = Vec::new();
+            for column in by {
+                let value = bind::by_value(column)?;
+                names.push(ident(&crate::query::value_text(&value)));
+                values.push(parts.value(&value, false)?);
+            }
+            let (exprs, joins) = parts.output(values)?;
+            let columns: Vec<String> = exprs
+                .into_iter()
+                .zip(&names)
+                .map(|(expr, name)| aliased(expr, name))
+                .collect();
+            let order: Vec<String> = names
                 .iter()
                 .map(|c| format!("{c} ASC NULLS LAST"))
                 .collect();
-            let mut sql = format!(
-                "{with}\nSELECT {}, count() AS count\nFROM {}\nWHERE bitmapContains({members}, \
-                 member_row)\nGROUP BY {}\nORDER BY count DESC, {}",
+            let with = parts.with_clause(&text, &root);
+            format!(
+                "{with}\nSELECT {}, count() AS count\nFROM (SELECT * FROM {} WHERE \
+                 bitmapContains({members}, member_row)) AS m{joins}\nGROUP BY {}\nORDER BY count DESC, \
+                 {}{limit}",
                 columns.join(", "),
                 tables.members,
-                columns.join(", "),
+                names.join(", "),
                 order.join(", ")
-            );
-            if let Some(top) = top {
-                sql.push_str(&format!("\nLIMIT {top}"));
-            }
-            sql
+            )
         }
         StatementKind::Funnel(_) | StatementKind::FindFunnel { .. } => {
             return Err(refused("FUNNEL", "funnels do not compile yet".into()));
@@ -269,15 +298,63 @@ fn compile_statement(
     ))
 }
 
-/// Refuses a computed trait where a column is read: traits do not compile yet.
-fn attribute_only(state: &State, name: &str) -> Result<()> {
-    match state.require_named(name)? {
-        Named::Attribute(_) => Ok(()),
-        Named::Trait(_) => Err(refused(
-            name,
-            "a computed trait; traits do not compile yet".into(),
-        )),
+/// The parts of `expr`'s segment bound at `now`, the expression of its members and its
+/// text.
+fn segment_parts<'s>(
+    state: &'s State,
+    tables: &'s Tables,
+    now: i64,
+    expr: &memberdb_query::ast::Expr,
+) -> Result<(Parts<'s>, String, String)> {
+    let (segment, spans) = bind::segment(expr)?;
+    let plan = crate::plan::bind(state, &segment, now, Some(&spans))?;
+    let mut parts = Parts::new(state, tables, now);
+    let root = parts.root(&plan)?;
+    Ok((parts, root, plan.root.source_text()))
+}
+
+/// `expr AS name`, or the column alone when it is `name`.
+fn aliased(expr: String, name: &str) -> String {
+    match expr == name {
+        true => expr,
+        false => format!("{expr} AS {name}"),
     }
+}
+
+/// `BY p OF e`: the members of the segment per value of `p` among their `e` events (a
+/// member under each of its values), and a NULL line of those with none.
+fn property_breakdown(
+    state: &State,
+    tables: &Tables,
+    property: &str,
+    event: &str,
+) -> Result<String> {
+    let partition = state.events.require(event)?;
+    let data_type = match partition.props.get(property) {
+        Some(column) => column.data_type(),
+        None => {
+            return Err(Error::unknown(
+                "event property",
+                property,
+                partition.props.keys().map(String::as_str),
+            ));
+        }
+    };
+    let null = format!("CAST(NULL AS {})", literal::column_type(data_type));
+    let members = segment_bitmap();
+    let p = ident(property);
+    let with_value = format!(
+        "FROM {} WHERE event = {} AND {p} IS NOT NULL AND bitmapContains({members}, member_row)",
+        tables.events,
+        literal::string(event)
+    );
+    let name = ident(&format!("{property} OF {event}"));
+    Ok(format!(
+        "SELECT value AS {name}, count FROM (\n    SELECT {p} AS value, uniqExact(member_row) AS count \
+         {with_value} GROUP BY value\n    UNION ALL\n    -- members with no such event or only \
+         NULL values\n    SELECT {null}, toUInt64(bitmapCardinality({members}) - (SELECT \
+         uniqExact(member_row) {with_value}))\n) WHERE count > 0\nORDER BY count DESC, value ASC NULLS LAST"
+    ))
 }
 
 /// The statement as the user wrote it, on one line.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use super::Tables;
 use super::literal::{ident, instant, string, test};
+use crate::computed::ValueExpr;
 use crate::error::{Error, Result};
 use crate::plan::{Node, Op, Plan, Source};
 use crate::segment::{Did, Frequency, PropFilter, Segment, Window};
@@ -17,29 +18,35 @@ use crate::state::{Named, State};
 
 /// The parts of a statement's segment, gathered per file, then written as SQL.
 pub(crate) struct Parts<'s> {
-    state: &'s State,
-    tables: &'s Tables,
-    now: i64,
+    pub(super) state: &'s State,
+    pub(super) tables: &'s Tables,
+    pub(super) now: i64,
     /// Leaves over the members file, the tags file, the events file: (name, comment,
     /// condition) each, computed in one pass per file.
     members: Vec<Leaf>,
     tags: Vec<Leaf>,
     events: Vec<Leaf>,
-    /// A `DID` with a count: (name, comment, the subquery of its members).
-    counted: Vec<Leaf>,
+    /// Parts over a relation of their own (a `DID` with a count, a computed value, a
+    /// sequence): (name, comment, the relation, the bitmap aggregate over it).
+    relations: Vec<Leaf>,
     /// Combinations: (name, comment, expression over the names before it).
     combinations: Vec<Leaf>,
     /// Name by what it computes: a part met twice is written once.
     named: HashMap<String, String>,
     /// Groups being inlined (a definition reads only groups defined before it, so this
     /// only guards against a damaged catalog).
-    inlining: Vec<String>,
+    pub(super) inlining: Vec<String>,
+    /// Parts the statement's output reads besides the segment (a `CASE` trait's `WHEN`s):
+    /// the `segment` entry holds them as columns.
+    pub(super) exports: Vec<String>,
 }
 
 struct Leaf {
     name: String,
     comment: String,
     sql: String,
+    /// Over a relation: the aggregate giving the part's bitmap.
+    agg: String,
 }
 
 /// The name of the live members' column.
@@ -48,11 +55,12 @@ pub(crate) const UNIVERSE: &str = "live_members";
 pub(crate) const SEGMENT: &str = "segment";
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Members,
     Tags,
     Events,
-    Counted,
+    /// `sql` is a relation with a `member_row` column, read by the aggregate given.
+    Relation,
     Combination,
 }
 
@@ -65,32 +73,40 @@ impl<'s> Parts<'s> {
             members: Vec::new(),
             tags: Vec::new(),
             events: Vec::new(),
-            counted: Vec::new(),
+            relations: Vec::new(),
             combinations: Vec::new(),
             named: HashMap::new(),
             inlining: Vec::new(),
+            exports: Vec::new(),
         }
     }
 
     /// Gathers `plan`'s parts; returns the `WITH` clause whose entry [`SEGMENT`] holds the
     /// segment's live members in column `b`.
     pub(crate) fn segment(mut self, plan: &Plan<'_>) -> Result<String> {
+        let root = self.root(plan)?;
+        Ok(self.with_clause(&plan.root.source_text(), &root))
+    }
+
+    /// Gathers `plan`'s parts; returns the expression of its live members (for
+    /// [`Parts::with_clause`], once what the output reads is gathered too).
+    pub(crate) fn root(&mut self, plan: &Plan<'_>) -> Result<String> {
         let root = self.node(&plan.root)?;
         // Rows that are not live (erased, merged into another profile) may hold values a
         // leaf selects: the answer is then cut to the live ones. Without such rows the live
         // members are built only for a NOT or ALL that needs them.
         let members = &self.state.members;
         let dead_rows = members.live().len() != members.len() as u64;
-        let result = if root == UNIVERSE || !dead_rows {
+        Ok(if root == UNIVERSE || !dead_rows {
             root
         } else {
             format!("bitmapAnd({UNIVERSE}, {root})")
-        };
-        Ok(self.with_clause(&plan.root.source_text(), &result))
+        })
     }
 
-    /// The `WITH` clause: one entry per file read, one per counted `DID`, and the segment.
-    fn with_clause(&self, segment: &str, result: &str) -> String {
+    /// The `WITH` clause: one entry per file read, one per part over its own relation, and
+    /// the segment (`result` as `b`, and the parts exported for the output).
+    pub(crate) fn with_clause(&self, segment: &str, result: &str) -> String {
         let comment = |c: &str| c.replace('\n', " ");
         let columns = |leaves: &[Leaf]| -> String {
             leaves
@@ -108,8 +124,9 @@ impl<'s> Parts<'s> {
         };
         let mut entries = Vec::new();
         let mut from = Vec::new();
-        let uses_universe =
-            result.contains(UNIVERSE) || self.combinations.iter().any(|c| c.sql.contains(UNIVERSE));
+        let uses_universe = result.contains(UNIVERSE)
+            || self.exports.iter().any(|e| e == UNIVERSE)
+            || self.combinations.iter().any(|c| c.sql.contains(UNIVERSE));
         if uses_universe || !self.members.is_empty() {
             let mut parts = Vec::new();
             if uses_universe {
@@ -149,13 +166,14 @@ impl<'s> Parts<'s> {
             ));
             from.push("event_sets".into());
         }
-        for c in &self.counted {
+        for c in &self.relations {
             entries.push(format!(
-                "    -- {}\n    {} AS (SELECT groupBitmapState(member_row) AS {} FROM ({}))",
+                "    -- {}\n    {} AS (SELECT {} AS {} FROM (\n        {}\n    ))",
                 comment(&c.comment),
                 c.name,
+                c.agg,
                 c.name,
-                c.sql
+                c.sql.replace('\n', "\n        ")
             ));
             from.push(c.name.clone());
         }
@@ -179,42 +197,62 @@ impl<'s> Parts<'s> {
             true => String::new(),
             false => format!(" FROM {}", from.join(", ")),
         };
+        let exports: String = self.exports.iter().map(|e| format!(", {e}")).collect();
         entries.push(format!(
-            "    -- the segment: {}\n    {SEGMENT} AS ({body}SELECT {result} AS b{from})",
+            "    -- the segment: {}\n    {SEGMENT} AS ({body}SELECT {result} AS b{exports}{from})",
             comment(segment),
         ));
         format!("WITH\n{}", entries.join(",\n"))
     }
 
     /// Adds a part (or finds the equal one) and returns its name.
-    fn add(&mut self, kind: Kind, prefix: &str, comment: String, sql: String) -> Result<String> {
-        let key = format!("{prefix}\0{sql}");
+    pub(super) fn add(
+        &mut self,
+        kind: Kind,
+        prefix: &str,
+        comment: String,
+        sql: String,
+    ) -> Result<String> {
+        self.add_over(kind, prefix, comment, sql, String::new())
+    }
+
+    /// [`Parts::add`] of a part over its own relation `sql`, read by `agg`.
+    pub(super) fn add_over(
+        &mut self,
+        kind: Kind,
+        prefix: &str,
+        comment: String,
+        sql: String,
+        agg: String,
+    ) -> Result<String> {
+        let key = format!("{prefix}\0{sql}\0{agg}");
         if let Some(name) = self.named.get(&key) {
             return Ok(name.clone());
         }
         let count = self.members.len()
             + self.tags.len()
             + self.events.len()
-            + self.counted.len()
+            + self.relations.len()
             + self.combinations.len();
         let name = format!("{prefix}_{}", count + 1);
         let leaf = Leaf {
             name: name.clone(),
             comment,
             sql,
+            agg,
         };
         match kind {
             Kind::Members => self.members.push(leaf),
             Kind::Tags => self.tags.push(leaf),
             Kind::Events => self.events.push(leaf),
-            Kind::Counted => self.counted.push(leaf),
+            Kind::Relation => self.relations.push(leaf),
             Kind::Combination => self.combinations.push(leaf),
         }
         self.named.insert(key, name.clone());
         Ok(name)
     }
 
-    fn node(&mut self, node: &Node<'_>) -> Result<String> {
+    pub(super) fn node(&mut self, node: &Node<'_>) -> Result<String> {
         match node.source {
             Source::Segment(segment) if is_leaf(segment) => self.leaf(segment),
             _ => self.combination(node),
@@ -277,10 +315,8 @@ impl<'s> Parts<'s> {
                 let attr = match self.state.require_named(name)? {
                     Named::Attribute(a) => a,
                     Named::Trait(_) => {
-                        return Err(refused(
-                            &comment,
-                            format!("'{name}' is a computed trait; traits do not compile yet"),
-                        ));
+                        let value = ValueExpr::Attr(name.clone());
+                        return self.value_leaf(&value, predicate, comment);
                     }
                 };
                 let condition = test(&ident(name), attr.column.data_type(), predicate, name)?;
@@ -288,17 +324,12 @@ impl<'s> Parts<'s> {
             }
             Segment::Did(did) => {
                 let (kind, sql) = self.did(did)?;
-                self.add(kind, "did", comment, sql)
+                let agg = "groupBitmapState(member_row)".to_string();
+                self.add_over(kind, "did", comment, sql, agg)
             }
             Segment::InGroup(name) => self.group(name, comment),
-            Segment::Sequence(_) => Err(refused(
-                &comment,
-                "sequences (THEN) do not compile yet".to_string(),
-            )),
-            Segment::Value { .. } => Err(refused(
-                &comment,
-                "computed values (aggregates, DAYS SINCE, BUCKET) do not compile yet".to_string(),
-            )),
+            Segment::Sequence(sequence) => self.sequence(sequence, comment),
+            Segment::Value { value, predicate } => self.value_leaf(value, predicate, comment),
             Segment::Identifiers { .. } => Err(refused(
                 &comment,
                 "identifier counts read the identity graph, which is not in the Parquet files \
@@ -334,15 +365,9 @@ impl<'s> Parts<'s> {
     /// `DID`: the condition on the events file of the events of the type that pass the
     /// window and the filter; with a frequency, the subquery of the members with enough.
     fn did(&self, did: &Did) -> Result<(Kind, String)> {
-        let mut conditions = vec![format!("event = {}", string(&did.event))];
-        if let Some(window) = &did.window {
-            conditions.extend(self.window(window)?);
-        }
-        if let Some(filter) = &did.filter {
-            conditions.push(self.filter(filter)?);
-        }
+        let condition =
+            self.event_conditions(&did.event, did.window.as_ref(), did.filter.as_ref())?;
         let events = self.tables.events.as_str();
-        let condition = conditions.join(" AND ");
         Ok(match did.frequency {
             None => (Kind::Events, condition),
             Some(frequency) => {
@@ -352,7 +377,7 @@ impl<'s> Parts<'s> {
                     Frequency::Exactly(n) => format!("count() = {n}"),
                 };
                 (
-                    Kind::Counted,
+                    Kind::Relation,
                     format!(
                         "SELECT member_row FROM {events} WHERE {condition} GROUP BY member_row \
                          HAVING {having}"
@@ -360,6 +385,24 @@ impl<'s> Parts<'s> {
                 )
             }
         })
+    }
+
+    /// The condition on the events file selecting the events of type `event` that pass
+    /// the window and the filter.
+    pub(super) fn event_conditions(
+        &self,
+        event: &str,
+        window: Option<&Window>,
+        filter: Option<&PropFilter>,
+    ) -> Result<String> {
+        let mut conditions = vec![format!("event = {}", string(event))];
+        if let Some(window) = window {
+            conditions.extend(self.window(window)?);
+        }
+        if let Some(filter) = filter {
+            conditions.push(self.filter(filter)?);
+        }
+        Ok(conditions.join(" AND "))
     }
 
     /// The window's bounds on `ts`; a bound before 1900 or after 2299 (outside what
@@ -442,7 +485,7 @@ pub(crate) fn segment_bitmap() -> String {
 }
 
 /// `f(f(a, b), c)` of the parts `names`.
-fn fold(f: &str, names: &[String]) -> String {
+pub(super) fn fold(f: &str, names: &[String]) -> String {
     let mut parts = names.iter().cloned();
     let first = parts.next().unwrap_or_else(|| UNIVERSE.to_string());
     parts.fold(first, |acc, p| format!("{f}({acc}, {p})"))

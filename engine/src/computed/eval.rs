@@ -202,7 +202,7 @@ fn map(values: MemberValues, f: impl Fn(&Value) -> Option<Value>) -> Result<Memb
 }
 
 /// `floor((now - t) / 24 h)` of a time or date.
-fn days_since(v: &Value, now: i64) -> Option<Value> {
+pub(crate) fn days_since(v: &Value, now: i64) -> Option<Value> {
     let t = match v {
         Value::Timestamp(t) => *t,
         Value::Date(d) => i64::from(*d) * DAY_MICROS,
@@ -221,7 +221,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// 1 + the number of cut points at or below a number.
-fn bucket(v: &Value, cuts: &[f64]) -> Option<Value> {
+pub(crate) fn bucket(v: &Value, cuts: &[f64]) -> Option<Value> {
     let x = number(v).filter(|x| !x.is_nan())?;
     Some(Value::Int(
         1 + cuts.iter().filter(|&&c| c <= x).count() as i64,

@@ -90,6 +90,18 @@ pub(crate) fn bind_funnel<'a>(
     Binder::new(state, now, spans).funnel(funnel)
 }
 
+/// Whether `value` (`None`: NULL) of type `data_type` passes `predicate`, as the binder
+/// tests the members without a value (the compiler tests a `CASE`'s results with it).
+pub(crate) fn value_passes(
+    predicate: &Predicate,
+    data_type: DataType,
+    value: Option<&Value>,
+    text: &str,
+) -> Result<bool> {
+    let matcher = compile(predicate, &Column::new(data_type), text)?;
+    super::leaf::value_passes(predicate, &matcher, data_type, value)
+}
+
 /// The type of the values of a trait defined as `definition` (checking it binds).
 pub(crate) fn trait_type(state: &State, definition: &TraitDef, now: i64) -> Result<DataType> {
     Ok(Binder::new(state, now, None)

@@ -18,6 +18,7 @@ mod probe;
 
 pub(crate) use bind::{
     NodeSpans, bind, bind_funnel, bind_trait, bind_value, event_filter, member_value, trait_type,
+    value_passes,
 };
 pub(crate) use exec::{Universe, check_deadline, default_threads};
 pub(crate) use explain::explain;
