@@ -383,8 +383,48 @@ def segment(depth=0):
     return leaf()
 
 
+FUNNELS = [["scan_qr", "follow", "purchase"], ["claim_coupon", "redeem_coupon"],
+           ["view_product", "add_cart", "purchase"], ["register", "follow", "purchase", "purchase"],
+           ["earn_points", "earn_points", "earn_points"], ["login", "view_product", "add_cart", "purchase"],
+           ["claim_coupon", "redeem_coupon", "claim_coupon"]]
+
+
+def funnel():
+    steps = []
+    for e in rng.choice(FUNNELS):
+        if event_props[e] and rng.random() < 0.2:
+            p = rng.choice(event_props[e])
+            steps.append(f"{e} WHERE {test_of(p, kind(props[p]), prop_values[p])}")
+        else:
+            steps.append(e)
+    text = f"FUNNEL {', '.join(steps)} WITHIN {rng.choice([1, 3, 7, 30])} {rng.choice(['HOURS', 'DAYS', 'WEEKS'])}"
+    if rng.random() < 0.6:
+        text += window()
+    if rng.random() < 0.3:
+        text += f" FOR {segment(2)}"
+    return text, steps[0].split()[0], len(steps)
+
+
+def funnel_statement():
+    text, first, n = funnel()
+    if rng.random() < 0.3:
+        shown = rng.sample(list(attrs) + list(TRAITS), rng.randint(0, 2))
+        show = f" SHOW {', '.join(shown)}" if shown else ""
+        return f"FIND {text} AT STEP {rng.randint(1, n)}{show} LIMIT {rng.choice([5, 50])}"
+    r = rng.random()
+    if r < 0.3:
+        by = rng.choice([a for a in attrs if kind(attrs[a]) in ("str", "bool", "int")] + ["r", "stage", "m"]
+                        + ["BUCKET(COUNT(purchase IN LAST 90 DAYS), 1, 3)"])
+        text += f" BY {by}"
+    elif r < 0.5 and event_props[first]:
+        text += f" BY {rng.choice(event_props[first])} {rng.choice(['FIRST', 'LAST'])} TOUCH"
+    return text
+
+
 def statement():
     r = rng.random()
+    if r < 0.08:
+        return funnel_statement()
     s = segment()
     if r < 0.7:
         return f"COUNT {s}"
@@ -417,7 +457,6 @@ while len(corpus) < ARGS.statements:
 # constructs that do not compile: each refused, naming itself
 REFUSED = [
     "COUNT TAG 'vip' OVERLAP 'pool.parquet'",
-    "FUNNEL claim_coupon, redeem_coupon WITHIN 7 DAYS",
     "DEFINE GROUP x AS TAG 'vip'",
 ]
 if ARGS.identities:
@@ -453,6 +492,8 @@ def norm(v):
 
 
 def mine(statement, answer):
+    if "funnel" in answer:
+        return ("funnel", [[norm(x) for x in row.values()] for row in answer["funnel"]])
     if "count" in answer:
         return ("count", answer["count"])
     if "members" in answer:
@@ -462,6 +503,8 @@ def mine(statement, answer):
 
 
 def theirs(statement, result):
+    if statement.startswith("FUNNEL"):
+        return ("funnel", [[norm(x) for x in r.values()] for r in result])
     if statement.startswith("COUNT"):
         return ("count", int(result[0]["count"]))
     if statement.startswith("FIND"):

@@ -93,10 +93,11 @@ fn what_does_not_compile_is_named_and_nothing_else_is_refused() {
     assert!(sql.contains("ASOF JOIN"), "{sql}");
     let sql = compile(&db, "COUNT COUNT(purchase) < 2").unwrap();
     assert!(sql.contains("bitmapAndnot(live_members"), "{sql}");
+    let sql = compile(&db, "FUNNEL purchase, purchase WITHIN 1 DAYS").unwrap();
+    assert!(sql.contains("arrayFold"), "{sql}");
     for (text, named) in [
-        ("FUNNEL purchase, purchase WITHIN 1 DAYS", "FUNNEL"),
         ("COUNT TAG 'vip' OVERLAP 'p.parquet'", "OVERLAP"),
-        ("DROP GROUP g", "only COUNT, FIND and BREAKDOWN"),
+        ("DROP GROUP g", "only COUNT, FIND, BREAKDOWN and FUNNEL"),
     ] {
         let err = compile(&db, text).unwrap_err().to_string();
         assert!(err.contains(named), "{text}: {err}");

@@ -7,6 +7,7 @@
 //! FIND, BREAKDOWN) and the tables' DDL. What cannot compile exactly is an error naming it.
 
 mod bitmaps;
+mod funnel;
 mod literal;
 mod segment;
 mod sequence;
@@ -282,12 +283,31 @@ fn compile_statement(
                 order.join(", ")
             )
         }
-        StatementKind::Funnel(_) | StatementKind::FindFunnel { .. } => {
-            return Err(refused("FUNNEL", "funnels do not compile yet".into()));
+        StatementKind::Funnel(f) => {
+            let (f, _) = bind::funnel(f)?;
+            funnel::funnel(state, tables, now, &f, funnel::Asked::Report)?
+        }
+        StatementKind::FindFunnel {
+            funnel: f,
+            step,
+            show,
+            show_all,
+            limit,
+            offset,
+        } => {
+            let (f, _) = bind::funnel(f)?;
+            let options = crate::query::find_options(state, show, *show_all, *limit, *offset)?;
+            let asked = funnel::Asked::AtStep {
+                step: usize::try_from(step.0).unwrap_or(usize::MAX),
+                columns: &options.columns,
+                limit: options.limit,
+                offset: options.offset,
+            };
+            funnel::funnel(state, tables, now, &f, asked)?
         }
         _ => {
             return Err(Error::InvalidSegment(
-                "only COUNT, FIND and BREAKDOWN compile to SQL (statements that define, \
+                "only COUNT, FIND, BREAKDOWN and FUNNEL compile to SQL (statements that define, \
                  drop, explain or show are the engine's own)"
                     .into(),
             ));
