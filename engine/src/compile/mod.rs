@@ -45,6 +45,26 @@ pub(crate) struct Tables {
     /// written: `_row_number` of a file, the `event_seq` column `--schema` tables load it
     /// into.
     seq: &'static str,
+    /// `<prefix>_sets` of `--schema` tables: `groupBitmap` states of the live members, each
+    /// tag, each event type and each value of a few-valued attribute, read in place of a
+    /// pass over the rows (files have none).
+    pub(crate) sets: Option<String>,
+}
+
+/// Text and bool attributes of at most this many values have a state per value in
+/// `<prefix>_sets`.
+const VALUE_STATES: usize = 4096;
+
+/// Whether `<prefix>_sets` holds a state per value of `attr` (the same answer for the
+/// schema and the compiler, over the same data).
+pub(crate) fn has_value_states(attr: &crate::attributes::Attribute) -> bool {
+    match attr.column.data_type() {
+        crate::value::DataType::Bool => true,
+        crate::value::DataType::String => {
+            attr.column.dict().is_some_and(|d| d.len() <= VALUE_STATES)
+        }
+        _ => false,
+    }
 }
 
 /// The `--schema` events table's column holding each event's row number in the file.
@@ -107,6 +127,27 @@ impl Database {
             ("member_row".to_string(), "UInt32".to_string()),
             ("tag".to_string(), "String".to_string()),
         ];
+        // the states compiled SQL reads instead of passes over rows
+        let mut sets = format!(
+            "CREATE TABLE {prefix}_sets (\n    kind String,\n    name String,\n    value \
+             String,\n    members AggregateFunction(groupBitmap, UInt32)\n) ENGINE = MergeTree \
+             ORDER BY (kind, name, value);\n\
+             INSERT INTO {prefix}_sets SELECT 'live', '', '', groupBitmapStateIf(member_row, \
+             live) FROM {prefix}_members;\n\
+             INSERT INTO {prefix}_sets SELECT 'tag', tag, '', groupBitmapState(member_row) FROM \
+             {prefix}_tags GROUP BY tag;\n\
+             INSERT INTO {prefix}_sets SELECT 'event', event, '', groupBitmapState(member_row) \
+             FROM {prefix}_events GROUP BY event;\n"
+        );
+        for attr in state.attrs.iter().filter(|a| has_value_states(a)) {
+            let name = ident(&attr.name);
+            sets.push_str(&format!(
+                "INSERT INTO {prefix}_sets SELECT 'value', {}, toString({name}), \
+                 groupBitmapState(member_row) FROM {prefix}_members WHERE {name} IS NOT NULL \
+                 GROUP BY {name};\n",
+                literal::string(&attr.name)
+            ));
+        }
         let table = |name: &str, columns: &[(String, String)], order: &str, source: &str| {
             let columns: Vec<String> = columns
                 .iter()
@@ -120,7 +161,8 @@ impl Database {
         };
         Ok(format!(
             "-- memberdb compile --schema: tables with the columns of the database's Parquet \
-             files, loaded from them\n{}\n{}\n{}",
+             files, loaded from them, and the bitmap states of the live members, each tag, event \
+             type and value of a few-valued attribute\n{}\n{}\n{}\n{}",
             table(
                 "members",
                 &members,
@@ -139,6 +181,7 @@ impl Database {
                 "(tag, member_row)",
                 &format!("* FROM {}", files.tags)
             ),
+            sets,
         ))
     }
 
@@ -152,6 +195,7 @@ impl Database {
                 events: format!("{prefix}_events"),
                 tags: format!("{prefix}_tags"),
                 seq: EVENT_SEQ,
+                sets: Some(format!("{prefix}_sets")),
             });
         }
         let files = self.checkpointed_files()?;
@@ -161,6 +205,7 @@ impl Database {
             events: file(&files.events),
             tags: file(&files.tags),
             seq: "_row_number",
+            sets: None,
         })
     }
 }

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 
 use super::Tables;
 use super::literal::{ident, instant, string, test};
+use crate::attributes::Attribute;
 use crate::computed::ValueExpr;
 use crate::error::{Error, Result};
 use crate::plan::{Node, Op, Plan, Source};
-use crate::segment::{Did, Frequency, PropFilter, Segment, Window};
+use crate::segment::{CmpOp, Did, Frequency, Predicate, PropFilter, Segment, Window};
 use crate::state::{Named, State};
+use crate::value::Value;
 
 /// The parts of a statement's segment, gathered per file, then written as SQL.
 pub(crate) struct Parts<'s> {
@@ -127,9 +129,11 @@ impl<'s> Parts<'s> {
         let uses_universe = result.contains(UNIVERSE)
             || self.exports.iter().any(|e| e == UNIVERSE)
             || self.combinations.iter().any(|c| c.sql.contains(UNIVERSE));
-        if uses_universe || !self.members.is_empty() {
+        // the live members' stored state, when the tables have one
+        let live = self.stored("live", "").filter(|_| uses_universe);
+        if (uses_universe && live.is_none()) || !self.members.is_empty() {
             let mut parts = Vec::new();
-            if uses_universe {
+            if uses_universe && live.is_none() {
                 parts.push(format!(
                     "        -- the live members (the universe of NOT)\n        \
                      groupBitmapStateIf(member_row, live) AS {UNIVERSE}"
@@ -178,18 +182,19 @@ impl<'s> Parts<'s> {
             from.push(c.name.clone());
         }
         let mut body = String::new();
-        if !self.combinations.is_empty() {
-            let aliases: Vec<String> = self
-                .combinations
-                .iter()
-                .map(|c| {
+        if !self.combinations.is_empty() || live.is_some() {
+            let live =
+                live.map(|l| format!("        -- the live members\n        {l} AS {UNIVERSE}"));
+            let aliases: Vec<String> = live
+                .into_iter()
+                .chain(self.combinations.iter().map(|c| {
                     format!(
                         "        -- {}\n        {} AS {}",
                         comment(&c.comment),
                         c.sql,
                         c.name
                     )
-                })
+                }))
                 .collect();
             body.push_str(&format!("WITH\n{}\n    ", aliases.join(",\n")));
         }
@@ -307,10 +312,13 @@ impl<'s> Parts<'s> {
         let comment = segment.to_string();
         match segment {
             Segment::All => Ok(UNIVERSE.to_string()),
-            Segment::Tag(tag) => {
-                let condition = format!("tag = {}", string(tag));
-                self.add(Kind::Tags, "tag", comment, condition)
-            }
+            Segment::Tag(tag) => match self.stored("tag", tag) {
+                Some(state) => self.add(Kind::Combination, "tag", comment, state),
+                None => {
+                    let condition = format!("tag = {}", string(tag));
+                    self.add(Kind::Tags, "tag", comment, condition)
+                }
+            },
             Segment::Attr { name, predicate } => {
                 let attr = match self.state.require_named(name)? {
                     Named::Attribute(a) => a,
@@ -319,8 +327,21 @@ impl<'s> Parts<'s> {
                         return self.value_leaf(&value, predicate, comment);
                     }
                 };
+                if let Some(states) = self.value_states(attr, predicate) {
+                    return self.add(Kind::Combination, "attr", comment, states);
+                }
                 let condition = test(&ident(name), attr.column.data_type(), predicate, name)?;
                 self.add(Kind::Members, "attr", comment, condition)
+            }
+            Segment::Did(Did {
+                event,
+                filter: None,
+                frequency: None,
+                window: None,
+            }) if self.tables.sets.is_some() => {
+                self.state.events.require(event)?;
+                let state = self.stored("event", event).unwrap_or_default();
+                self.add(Kind::Combination, "did", comment, state)
             }
             Segment::Did(did) => {
                 let (kind, sql) = self.did(did)?;
@@ -340,6 +361,44 @@ impl<'s> Parts<'s> {
                 "compile: a combination taken for a leaf".into(),
             )),
         }
+    }
+
+    /// The stored state of `kind` (`live`, `tag`, `event`) `name`, when the tables have
+    /// states (`--schema`'s `<prefix>_sets`).
+    fn stored(&self, kind: &str, name: &str) -> Option<String> {
+        let sets = self.tables.sets.as_ref()?;
+        Some(format!(
+            "(SELECT members FROM {sets} WHERE kind = '{kind}' AND name = {})",
+            string(name)
+        ))
+    }
+
+    /// An equality or `IN` on an attribute with a stored state per value: the union of the
+    /// values' states.
+    fn value_states(&self, attr: &Attribute, predicate: &Predicate) -> Option<String> {
+        let sets = self.tables.sets.as_ref()?;
+        if !super::has_value_states(attr) {
+            return None;
+        }
+        let values: &[Value] = match predicate {
+            Predicate::Cmp(CmpOp::Eq, v) => std::slice::from_ref(v),
+            Predicate::In(values) => values,
+            _ => return None,
+        };
+        let texts = values
+            .iter()
+            .map(|v| match v {
+                Value::Str(s) => Some(string(s)),
+                Value::Bool(b) => Some(format!("'{b}'")),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(format!(
+            "(SELECT groupBitmapOrState(members) FROM {sets} WHERE kind = 'value' AND name = {} \
+             AND value IN ({}))",
+            string(&attr.name),
+            texts.join(", ")
+        ))
     }
 
     /// A group, its definition bound at the same *now* and written in place.
