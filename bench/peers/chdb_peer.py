@@ -166,10 +166,15 @@ def answer(kind, result):
     if kind == "count":
         return int(result[0][0])
     if kind == "breakdown":
-        lines = [[v, int(c)] for v, c in result]
+        # several value columns (compiled SQL): joined by '|', as memberdb's answer is
+        lines = [[r[0] if len(r) == 2 else "|".join("NULL" if v is None else v for v in r[:-1]),
+                  int(r[-1])] for r in result]
         return sorted(lines, key=lambda r: (r[0] is None, r[0] or ""))
     if kind == "funnel":
         return [int(v) for v in result[0]]
+    if kind == "funnel_report":
+        # compiled FUNNEL: a row per step, members third
+        return [int(r[2]) for r in result]
     return result
 
 

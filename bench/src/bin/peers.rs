@@ -305,7 +305,9 @@ fn compile_workloads(
                     AnswerKind::Count => "count",
                     AnswerKind::Breakdown => "breakdown",
                     AnswerKind::Rows => "rows",
-                    AnswerKind::Funnel => "funnel",
+                    // a row per step (step, event, members, ...), not the hand-written
+                    // queries' one row of counts
+                    AnswerKind::Funnel => "funnel_report",
                 };
                 queries.insert(w.name.to_string(), json!([kind, sql]));
                 names.push(w.name);

@@ -131,7 +131,7 @@ impl Database {
         let mut sets = format!(
             "CREATE TABLE {prefix}_sets (\n    kind String,\n    name String,\n    value \
              String,\n    members AggregateFunction(groupBitmap, UInt32)\n) ENGINE = MergeTree \
-             ORDER BY (kind, name, value);\n\
+             ORDER BY (kind, name, value) SETTINGS index_granularity = 1;\n\
              INSERT INTO {prefix}_sets SELECT 'live', '', '', groupBitmapStateIf(member_row, \
              live) FROM {prefix}_members;\n\
              INSERT INTO {prefix}_sets SELECT 'tag', tag, '', groupBitmapState(member_row) FROM \
@@ -270,9 +270,18 @@ fn compile_statement(
                 columns.push(aliased(expr, &ident(name)));
             }
             let with = parts.with_clause(&text, &root);
+            // the page's rows only: the first offset + limit members, looked up by row (the
+            // tables' primary key) rather than every row tested against the segment
+            let first = options
+                .limit
+                .map_or(u64::from(u32::MAX), |l| {
+                    l.saturating_add(options.offset) as u64
+                })
+                .min(u64::from(u32::MAX));
             let mut sql = format!(
-                "{with}\nSELECT {}\nFROM (SELECT * FROM {} WHERE bitmapContains({members}, \
-                 member_row)) AS m{joins}\nORDER BY member_row",
+                "{with}\nSELECT {}\nFROM (SELECT * FROM {} WHERE member_row IN (SELECT \
+                 arrayJoin(bitmapToArray(bitmapSubsetLimit({members}, 0, {first}))))) AS \
+                 m{joins}\nORDER BY member_row",
                 columns.join(", "),
                 tables.members,
             );

@@ -261,9 +261,13 @@ impl Parts<'_> {
             return Ok((sql, data_type));
         }
         // float sums add in time order (equal times as written), as the engine does
-        let in_order =
-            format!("groupArrayIf((ts, {seq}, toFloat64(assumeNotNull({p}))), {p} IS NOT NULL)");
-        let fold = "arrayFold((acc, e) -> acc + e.3, arraySort(v), toFloat64(0))";
+        // (sorted by one Int128 key of time and file order: cheaper than tuples)
+        let in_order = format!(
+            "arraySort((x, k) -> k, groupArrayIf(toFloat64(assumeNotNull({p})), {p} IS NOT NULL), \
+             groupArrayIf(bitShiftLeft(toInt128(toUnixTimestamp64Micro(ts)), 64) + {seq}, {p} IS NOT \
+             NULL))"
+        );
+        let fold = "arrayFold((acc, x) -> acc + x, v, toFloat64(0))";
         const RANGE: &str = "BETWEEN -9223372036854775808 AND 9223372036854775807";
         let (agg, expr) = match &a.func {
             AggFunc::Count => ("count()".to_string(), "v".to_string()),
