@@ -249,7 +249,10 @@ fn compile_statement(
         StatementKind::Count(expr) => {
             let (parts, root, text) = segment_parts(state, tables, now, expr)?;
             let with = parts.with_clause(&text, &root);
-            format!("{with}\nSELECT bitmapCardinality({members}) AS count")
+            format!(
+                "{with}\nSELECT bitmapCardinality(b) AS count FROM {}",
+                segment::SEGMENT
+            )
         }
         StatementKind::Find {
             segment,

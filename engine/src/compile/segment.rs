@@ -364,11 +364,13 @@ impl<'s> Parts<'s> {
     }
 
     /// The stored state of `kind` (`live`, `tag`, `event`) `name`, when the tables have
-    /// states (`--schema`'s `<prefix>_sets`).
+    /// states (`--schema`'s `<prefix>_sets`): an aggregate, so that a tag without members
+    /// (no row) is an empty state rather than a scalar subquery's error.
     fn stored(&self, kind: &str, name: &str) -> Option<String> {
         let sets = self.tables.sets.as_ref()?;
         Some(format!(
-            "(SELECT members FROM {sets} WHERE kind = '{kind}' AND name = {})",
+            "(SELECT groupBitmapMergeState(members) FROM {sets} WHERE kind = '{kind}' AND name = \
+             {})",
             string(name)
         ))
     }
