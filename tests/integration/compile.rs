@@ -80,12 +80,16 @@ fn compiled_sql_reads_the_files_of_a_checkpoint_written_for_it() {
     assert!(over_tables.contains("FROM crm_members"), "{over_tables}");
     // over tables a tag is its stored state, not a pass over the tags
     assert!(
-        over_tables.contains("FROM crm_sets WHERE kind = 'tag' AND name = 'vip'"),
+        over_tables.contains("joinGet('crm_sets', 'members', 'tag', 'vip', '')"),
         "{over_tables}"
     );
     assert!(!over_tables.contains("FROM crm_tags"), "{over_tables}");
     let schema = db.compile_schema("crm").unwrap();
     assert!(schema.contains("CREATE TABLE crm_sets"), "{schema}");
+    assert!(
+        schema.contains("ENGINE = Join(ANY, LEFT, kind, name, value)"),
+        "{schema}"
+    );
     assert!(schema.contains("event_seq UInt64"), "{schema}");
     assert!(schema.contains("CREATE TABLE crm_members"), "{schema}");
     assert!(schema.contains("member_row UInt32"), "{schema}");

@@ -127,11 +127,13 @@ impl Database {
             ("member_row".to_string(), "UInt32".to_string()),
             ("tag".to_string(), "String".to_string()),
         ];
-        // the states compiled SQL reads instead of passes over rows
+        // the states compiled SQL reads instead of passes over rows: a Join table, held in
+        // memory (and on disk) as a hash of its keys, so `joinGet` reads a state without a
+        // pipeline of its own (a MergeTree read of one granule costs milliseconds)
         let mut sets = format!(
             "CREATE TABLE {prefix}_sets (\n    kind String,\n    name String,\n    value \
-             String,\n    members AggregateFunction(groupBitmap, UInt32)\n) ENGINE = MergeTree \
-             ORDER BY (kind, name, value) SETTINGS index_granularity = 1;\n\
+             String,\n    members AggregateFunction(groupBitmap, UInt32)\n) ENGINE = Join(ANY, LEFT, \
+             kind, name, value);\n\
              INSERT INTO {prefix}_sets SELECT 'live', '', '', groupBitmapStateIf(member_row, \
              live) FROM {prefix}_members;\n\
              INSERT INTO {prefix}_sets SELECT 'tag', tag, '', groupBitmapState(member_row) FROM \

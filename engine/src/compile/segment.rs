@@ -364,19 +364,15 @@ impl<'s> Parts<'s> {
     }
 
     /// The stored state of `kind` (`live`, `tag`, `event`) `name`, when the tables have
-    /// states (`--schema`'s `<prefix>_sets`): an aggregate, so that a tag without members
-    /// (no row) is an empty state rather than a scalar subquery's error.
+    /// states (`--schema`'s `<prefix>_sets`, a Join table): `joinGet` gives the empty state
+    /// for a tag or event type without a row.
     fn stored(&self, kind: &str, name: &str) -> Option<String> {
         let sets = self.tables.sets.as_ref()?;
-        Some(format!(
-            "(SELECT groupBitmapMergeState(members) FROM {sets} WHERE kind = '{kind}' AND name = \
-             {})",
-            string(name)
-        ))
+        Some(join_get(sets, kind, &string(name), "''"))
     }
 
-    /// An equality or `IN` on an attribute with a stored state per value: the union of the
-    /// values' states.
+    /// An equality or `IN` on an attribute with a stored state per value: the value's
+    /// state, or the union of the values' states.
     fn value_states(&self, attr: &Attribute, predicate: &Predicate) -> Option<String> {
         let sets = self.tables.sets.as_ref()?;
         if !super::has_value_states(attr) {
@@ -395,12 +391,15 @@ impl<'s> Parts<'s> {
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(format!(
-            "(SELECT groupBitmapOrState(members) FROM {sets} WHERE kind = 'value' AND name = {} \
-             AND value IN ({}))",
-            string(&attr.name),
-            texts.join(", ")
-        ))
+        let name = string(&attr.name);
+        Some(match texts.as_slice() {
+            [one] => join_get(sets, "value", &name, one),
+            _ => format!(
+                "arrayReduce('groupBitmapMergeState', arrayMap(v -> {}, [{}]))",
+                join_get(sets, "value", &name, "v"),
+                texts.join(", ")
+            ),
+        })
     }
 
     /// A group, its definition bound at the same *now* and written in place.
@@ -562,4 +561,13 @@ fn simple(name: &str) -> String {
 /// The error of a part that does not compile, naming it.
 pub(crate) fn refused(part: &str, why: String) -> Error {
     Error::InvalidSegment(format!("does not compile to ClickHouse SQL: {part}: {why}"))
+}
+
+/// The state of the key (`kind`, `name`, `value`: SQL expressions but `kind`) in the Join
+/// table `sets`.
+fn join_get(sets: &str, kind: &str, name: &str, value: &str) -> String {
+    format!(
+        "joinGet({}, 'members', '{kind}', {name}, {value})",
+        string(sets)
+    )
 }
