@@ -114,6 +114,21 @@ fn what_does_not_compile_is_named_and_nothing_else_is_refused() {
         let err = compile(&db, text).unwrap_err().to_string();
         assert!(err.contains(named), "{text}: {err}");
     }
+    // a step past the funnel's is the engine's error, word for word
+    let text = "FIND FUNNEL purchase, purchase WITHIN 1 DAYS AT STEP 3";
+    let err = compile(&db, text).unwrap_err().to_string();
+    assert!(
+        err.contains("AT STEP 3: the funnel's steps are 1 to 2"),
+        "{err}"
+    );
+    let ran = db
+        .run_with(&parse_statement(text).unwrap(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        ran.contains("AT STEP 3: the funnel's steps are 1 to 2"),
+        "{ran}"
+    );
     // an unknown name is the binder's error, as when the statement runs
     let err = compile(&db, "COUNT TAG 'vipp'").unwrap_err().to_string();
     assert!(err.contains("unknown tag 'vipp'"), "{err}");

@@ -10,7 +10,7 @@ use super::Tables;
 use super::literal::{ident, string};
 use super::segment::{Parts, segment_bitmap};
 use crate::computed::ValueExpr;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sequence::{Funnel, FunnelBy};
 use crate::state::State;
 
@@ -118,11 +118,7 @@ pub(super) fn funnel(
         offset,
     } = asked
     {
-        if !(1..=steps).contains(&step) {
-            return Err(Error::InvalidSegment(format!(
-                "AT STEP {step}: the funnel's steps are 1 to {steps}"
-            )));
-        }
+        funnel.check_step(step)?;
         let (exprs, joins) = shown.unwrap_or_default();
         let mut out = vec!["member_id".to_string()];
         for (name, expr) in columns.iter().zip(exprs) {

@@ -304,16 +304,10 @@ impl<'db> View<'db> {
         options: &FindOptions,
         spans: Option<&FunnelSpans>,
     ) -> Result<FindResult> {
-        let steps = funnel.steps.len();
-        if !(1..=steps).contains(&step) {
-            let e = Error::InvalidSegment(format!(
-                "AT STEP {step}: the funnel's steps are 1 to {steps}"
-            ));
-            return Err(match spans {
-                Some(s) => e.at(s.step),
-                None => e,
-            });
-        }
+        funnel.check_step(step).map_err(|e| match spans {
+            Some(s) => e.at(s.step),
+            None => e,
+        })?;
         for c in &options.columns {
             self.state.column_at(c, self.now)?;
         }

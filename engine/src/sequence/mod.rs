@@ -228,6 +228,18 @@ impl Funnel {
         self
     }
 
+    /// Refuses an `AT STEP` outside the funnel's steps (the engine's and the compiler's
+    /// check, one message).
+    pub(crate) fn check_step(&self, step: usize) -> crate::Result<()> {
+        let steps = self.steps.len();
+        if (1..=steps).contains(&step) {
+            return Ok(());
+        }
+        Err(crate::Error::InvalidSegment(format!(
+            "AT STEP {step}: the funnel's steps are 1 to {steps}"
+        )))
+    }
+
     /// The members with an entry: a first-step event in the range, within `members`.
     pub(crate) fn entry_segment(&self) -> Segment {
         let first = &self.steps.first();
