@@ -498,9 +498,10 @@ impl Goal {
                 });
             }
         }
-        // the compiled SQL within 2x of the best hand-written ClickHouse query (DESIGN
-        // section 7)
-        for r in &report.rows {
+        // the compiled SQL within 2x of the best hand-written ClickHouse query (issue 19:
+        // Q1..Q8; the table shows the ratio of every workload)
+        let first_eight = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8"];
+        for r in report.rows.iter().filter(|r| first_eight.contains(&r.name)) {
             if let (Some(compiled), Some(best)) = (r.other("chdb compiled"), r.best_chdb()) {
                 let ratio = compiled.median / best;
                 goals.push(Goal {
