@@ -145,6 +145,28 @@ fn what_does_not_compile_is_named_and_nothing_else_is_refused() {
 }
 
 #[test]
+fn values_of_the_same_events_share_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let sql = compile(
+        &db,
+        "COUNT COUNT(purchase) = 1 AND DAYS SINCE LAST(purchase) > 30 \
+         AND DAYS SINCE LAST(purchase) < 90 OR FIRST(purchase) > '2026-01-01'",
+    )
+    .unwrap();
+    // four parts, three aggregates, one pass over the purchases
+    assert_eq!(sql.matches("GROUP BY member_row").count(), 1, "{sql}");
+    assert_eq!(sql.matches("max(ts) AS").count(), 1, "{sql}");
+    // another window is other events: a pass of its own
+    let sql = compile(
+        &db,
+        "COUNT COUNT(purchase) = 1 AND COUNT(purchase IN LAST 30 DAYS) = 0",
+    )
+    .unwrap();
+    assert_eq!(sql.matches("GROUP BY member_row").count(), 2, "{sql}");
+}
+
+#[test]
 fn a_read_only_database_whose_log_holds_changes_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path());

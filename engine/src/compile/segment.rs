@@ -2,7 +2,8 @@
 //! member rows, and the leaves that read one file are computed in one pass over it
 //! (`groupBitmapStateIf`, one column per leaf): the members file (with the live members,
 //! the universe of `NOT`), the tags file, the events file; a `DID` with a count groups its
-//! events by member in its own entry. `AND`, `OR` and `NOT` are `bitmapAnd`, `bitmapOr`
+//! events by member in its own entry; values of members' events (aggregates) are columns
+//! of one pass per set of events read, grouped by member. `AND`, `OR` and `NOT` are `bitmapAnd`, `bitmapOr`
 //! and `bitmapAndnot` of those columns, each a named expression with a comment naming the
 //! part of the segment. Equal parts are written once.
 
@@ -31,6 +32,9 @@ pub(crate) struct Parts<'s> {
     /// Parts over a relation of their own (a `DID` with a count, a computed value, a
     /// sequence): (name, comment, the relation, the bitmap aggregate over it).
     relations: Vec<Leaf>,
+    /// Per-member aggregates of the events a condition selects, one pass each, and the
+    /// parts read from them.
+    passes: Vec<Pass>,
     /// Combinations: (name, comment, expression over the names before it).
     combinations: Vec<Leaf>,
     /// Name by what it computes: a part met twice is written once.
@@ -51,6 +55,22 @@ struct Leaf {
     agg: String,
 }
 
+/// One `GROUP BY member_row` pass over the events `conditions` select: every aggregate
+/// over those events (and expression of them) is a column of it, and every part testing
+/// one is a bitmap over it, so values of the same events cost one pass, not one each.
+struct Pass {
+    conditions: String,
+    /// (expression, its column's name), in order: a column reads only those before it.
+    columns: Vec<(String, String)>,
+    /// Parts over the pass: `sql` is the condition on its columns.
+    leaves: Vec<Leaf>,
+}
+
+/// The name of pass `i`'s entry (and the prefix of its columns' names).
+fn pass_name(i: usize) -> String {
+    format!("pass_{}", i + 1)
+}
+
 /// The name of the live members' column.
 pub(crate) const UNIVERSE: &str = "live_members";
 /// The name of the entry holding the segment's members as `b`.
@@ -63,6 +83,8 @@ pub(super) enum Kind {
     Events,
     /// `sql` is a relation with a `member_row` column, read by the aggregate given.
     Relation,
+    /// `sql` is a condition on the columns of the pass (its index).
+    Pass(usize),
     Combination,
 }
 
@@ -76,6 +98,7 @@ impl<'s> Parts<'s> {
             tags: Vec::new(),
             events: Vec::new(),
             relations: Vec::new(),
+            passes: Vec::new(),
             combinations: Vec::new(),
             named: HashMap::new(),
             inlining: Vec::new(),
@@ -170,6 +193,19 @@ impl<'s> Parts<'s> {
             ));
             from.push("event_sets".into());
         }
+        for (i, pass) in self.passes.iter().enumerate() {
+            if pass.leaves.is_empty() {
+                continue;
+            }
+            entries.push(format!(
+                "    -- per member, one pass over the events of: {}\n    {} AS (SELECT\n{}\n    FROM (\n        {}\n    ))",
+                comment(&pass.conditions),
+                pass_name(i),
+                columns(&pass.leaves),
+                self.pass_relation(i).replace('\n', "\n        ")
+            ));
+            from.push(pass_name(i));
+        }
         for c in &self.relations {
             entries.push(format!(
                 "    -- {}\n    {} AS (SELECT {} AS {} FROM (\n        {}\n    ))",
@@ -238,6 +274,7 @@ impl<'s> Parts<'s> {
             + self.tags.len()
             + self.events.len()
             + self.relations.len()
+            + self.passes.iter().map(|p| p.leaves.len()).sum::<usize>()
             + self.combinations.len();
         let name = format!("{prefix}_{}", count + 1);
         let leaf = Leaf {
@@ -251,10 +288,54 @@ impl<'s> Parts<'s> {
             Kind::Tags => self.tags.push(leaf),
             Kind::Events => self.events.push(leaf),
             Kind::Relation => self.relations.push(leaf),
+            Kind::Pass(i) => self.passes[i].leaves.push(leaf),
             Kind::Combination => self.combinations.push(leaf),
         }
         self.named.insert(key, name.clone());
         Ok(name)
+    }
+
+    /// The column holding `expr`, an aggregate of the events `conditions` select (or an
+    /// expression of the pass's columns), in the pass over those events: the pass and the
+    /// column's name. Equal expressions share a column.
+    pub(super) fn pass_column(&mut self, conditions: &str, expr: String) -> (usize, String) {
+        let pass = match self.passes.iter().position(|p| p.conditions == conditions) {
+            Some(i) => i,
+            None => {
+                self.passes.push(Pass {
+                    conditions: conditions.to_string(),
+                    columns: Vec::new(),
+                    leaves: Vec::new(),
+                });
+                self.passes.len() - 1
+            }
+        };
+        (pass, self.column_of(pass, expr))
+    }
+
+    /// [`Parts::pass_column`] in pass `pass`.
+    pub(super) fn column_of(&mut self, pass: usize, expr: String) -> String {
+        let columns = &mut self.passes[pass].columns;
+        if let Some((_, name)) = columns.iter().find(|(e, _)| *e == expr) {
+            return name.clone();
+        }
+        let name = format!("{}_v{}", pass_name(pass), columns.len() + 1);
+        columns.push((expr, name.clone()));
+        name
+    }
+
+    /// Pass `pass` as a relation: `member_row` and its columns.
+    pub(super) fn pass_relation(&self, pass: usize) -> String {
+        let pass = &self.passes[pass];
+        let columns: String = pass
+            .columns
+            .iter()
+            .map(|(expr, name)| format!(",\n    {expr} AS {name}"))
+            .collect();
+        format!(
+            "SELECT member_row{columns}\nFROM {} WHERE {} GROUP BY member_row",
+            self.tables.events, pass.conditions
+        )
     }
 
     pub(super) fn node(&mut self, node: &Node<'_>) -> Result<String> {

@@ -1,7 +1,7 @@
 //! Values per member as SQL (DESIGN section 9): an attribute, and `DAYS SINCE` or `BUCKET`
-//! of one, is an expression over the members file; an aggregate is a relation of the
-//! members with events read (grouped by member row), every other member holding the value
-//! of an empty set; a trait is written by its definition (a `CASE` as the bitmaps of its
+//! of one, is an expression over the members file; an aggregate is a column of the pass
+//! over the events it reads, grouped by member row (aggregates of the same events share
+//! one pass), every other member holding the value of an empty set; a trait is written by its definition (a `CASE` as the bitmaps of its
 //! `WHEN`s, a `QUANTILE` ranked by window functions over its `OVER` members). A comparison
 //! of a value is a part of the segment like any leaf; `BREAKDOWN BY` and `FIND SHOW` read
 //! the values themselves.
@@ -20,10 +20,10 @@ use crate::value::{DAY_MICROS, DataType, Value};
 pub(super) enum ValueSql {
     /// An expression over the columns of the members file.
     Row(String),
-    /// `expr` over column `v` of `relation` (columns `member_row`, `v`), which holds the
-    /// members with events read; every other member has `empty`.
+    /// `expr` over the columns of `relation`, which holds the members with events read;
+    /// every other member has `empty`.
     Events {
-        relation: String,
+        relation: Relation,
         expr: String,
         empty: Option<Value>,
     },
@@ -34,6 +34,17 @@ pub(super) enum ValueSql {
         otherwise: Option<Value>,
     },
 }
+
+/// Where a value of members with events is read.
+pub(super) enum Relation {
+    /// The columns of a per-member pass over the events (see [`Parts::pass_column`]).
+    Pass(usize),
+    /// A relation of its own, with columns `member_row` and `v`.
+    Sql(String),
+}
+
+/// A value as an expression of the column holding its aggregate.
+type ValueOf = Box<dyn Fn(&str) -> String>;
 
 /// A value's SQL and type.
 pub(super) type Typed = (ValueSql, DataType);
@@ -63,17 +74,14 @@ impl Parts<'_> {
             } => {
                 let condition = test(&format!("({expr})"), data_type, predicate, &comment)?;
                 if !passes(empty.as_ref())? {
-                    let agg = format!("groupBitmapStateIf(member_row, {condition})");
-                    return self.add_over(Kind::Relation, "value", comment, relation, agg);
+                    return self.over(&relation, "value", comment, condition);
                 }
                 // the members without events pass: the universe less those whose value fails
-                let agg = format!("groupBitmapStateIf(member_row, NOT ifNull({condition}, 0))");
-                let failing = self.add_over(
-                    Kind::Relation,
+                let failing = self.over(
+                    &relation,
                     "fails",
                     format!("{comment} (members whose value fails)"),
-                    relation,
-                    agg,
+                    format!("NOT ifNull({condition}, 0)"),
                 )?;
                 let expr = format!("bitmapAndnot({UNIVERSE}, {failing})");
                 self.add(Kind::Combination, "value", comment, expr)
@@ -106,6 +114,33 @@ impl Parts<'_> {
         }
     }
 
+    /// The part of the members of `relation` passing `condition` (on its columns).
+    fn over(
+        &mut self,
+        relation: &Relation,
+        prefix: &str,
+        comment: String,
+        condition: String,
+    ) -> Result<String> {
+        match relation {
+            Relation::Pass(pass) => {
+                self.add_over(Kind::Pass(*pass), prefix, comment, condition, String::new())
+            }
+            Relation::Sql(sql) => {
+                let agg = format!("groupBitmapStateIf(member_row, {condition})");
+                self.add_over(Kind::Relation, prefix, comment, sql.clone(), agg)
+            }
+        }
+    }
+
+    /// `relation` as SQL (for a join by member row).
+    fn relation_sql(&self, relation: &Relation) -> String {
+        match relation {
+            Relation::Pass(pass) => self.pass_relation(*pass),
+            Relation::Sql(sql) => sql.clone(),
+        }
+    }
+
     /// `value` as SQL, with its type. `in_trait`: inside a trait's definition, where an
     /// integer `SUM` that overflows is NULL rather than an error.
     pub(super) fn value(&mut self, value: &ValueExpr, in_trait: bool) -> Result<Typed> {
@@ -118,7 +153,7 @@ impl Parts<'_> {
             ValueExpr::DaysSince(inner) => {
                 let (sql, data_type) = self.value(inner, in_trait)?;
                 let now = self.now;
-                let sql = map(sql, &|x| days_since_sql(x, data_type, now), &|v| {
+                let sql = self.map(sql, &|x| days_since_sql(x, data_type, now), &|v| {
                     days_since(v, now)
                 });
                 Ok((sql, DataType::Int))
@@ -134,7 +169,7 @@ impl Parts<'_> {
                     })
                     .collect();
                 let float = data_type == DataType::Float;
-                let sql = map(sql, &|x| bucket_sql(x, &cuts, float), &|v| bucket(v, &cuts));
+                let sql = self.map(sql, &|x| bucket_sql(x, &cuts, float), &|v| bucket(v, &cuts));
                 Ok((sql, DataType::Int))
             }
         }
@@ -192,9 +227,10 @@ impl Parts<'_> {
                     } => format!(
                         "SELECT member_row, if(__hit = 1, __x, {}) AS x\n\
                          FROM (SELECT arrayJoin(bitmapToArray({over})) AS member_row) AS o\n\
-                         LEFT JOIN (SELECT member_row, 1 AS __hit, {expr} AS __x FROM ({relation})) \
+                         LEFT JOIN (SELECT member_row, 1 AS __hit, {expr} AS __x FROM ({})) \
                          AS r USING member_row",
-                        literal_or_null(empty.as_ref())?
+                        literal_or_null(empty.as_ref())?,
+                        self.relation_sql(&relation)
                     ),
                     ValueSql::Case { .. } => {
                         return Err(refused(
@@ -209,7 +245,7 @@ impl Parts<'_> {
                      {order}) - 1), count() OVER ())) AS v\nFROM (\n{ranked}\n) WHERE x IS NOT NULL"
                 );
                 let sql = ValueSql::Events {
-                    relation,
+                    relation: Relation::Sql(relation),
                     expr: "v".into(),
                     empty: None,
                 };
@@ -225,11 +261,11 @@ impl Parts<'_> {
         let (data_type, empty) = (bound.data_type(), bound.empty());
         drop(bound);
         let conditions = self.event_conditions(&a.event, a.window.as_ref(), a.filter.as_ref())?;
-        let events = &self.tables.events;
         let seq = self.tables.seq;
         let prop = a.func.property().map(ident);
         let p = prop.as_deref().unwrap_or("NULL");
-        if let Some((amount, unit)) = a.within_any {
+        // the aggregate (a column of the pass over the events), and the value from it
+        let (agg, value): (String, ValueOf) = if let Some((amount, unit)) = a.within_any {
             // the largest count over any [t, t + span): some event's time starts one
             // (each event's interval counted over the member's events)
             let span = crate::segment::window_span(amount, unit).unwrap_or(i64::MAX);
@@ -240,71 +276,124 @@ impl Parts<'_> {
                 AggFunc::CountDistinctDays => "toDate32(ts)".to_string(),
                 _ => return Err(Error::Internal("WITHIN ANY of a non-count".into())),
             };
-            let inside = "e.1 >= s AND e.1 < s + {span}".replace("{span}", &span.to_string());
+            let inside = format!("e.1 >= s AND e.1 < s + {span}");
             let counted = match &a.func {
-                AggFunc::Count => format!("arrayCount(e -> {inside}, v)"),
+                AggFunc::Count => format!("arrayCount(e -> {inside}, {{v}})"),
                 _ => format!(
                     "length(arrayDistinct(arrayMap(e -> e.2, arrayFilter(e -> {inside} AND e.2 \
-                     IS NOT NULL, v))))"
+                     IS NOT NULL, {{v}}))))"
                 ),
             };
-            let relation = format!(
-                "SELECT member_row, groupArray((toUnixTimestamp64Micro(ts), {key})) AS v FROM \
-                 {events} WHERE {conditions} GROUP BY member_row"
+            (
+                format!("groupArray((toUnixTimestamp64Micro(ts), {key}))"),
+                Box::new(move |v: &str| {
+                    format!("arrayMax(arrayMap(s -> {counted}, arrayMap(e -> e.1, {{v}})))")
+                        .replace("{v}", v)
+                }),
+            )
+        } else {
+            // float sums add in time order (equal times as written), as the engine does
+            // (sorted by one Int128 key of time and file order: cheaper than tuples)
+            let in_order = format!(
+                "arraySort((x, k) -> k, groupArrayIf(toFloat64(assumeNotNull({p})), {p} IS NOT \
+                 NULL), groupArrayIf(bitShiftLeft(toInt128(toUnixTimestamp64Micro(ts)), 64) + \
+                 {seq}, {p} IS NOT NULL))"
             );
-            let expr = format!("arrayMax(arrayMap(s -> {counted}, arrayMap(e -> e.1, v)))");
-            let sql = ValueSql::Events {
-                relation,
-                expr,
-                empty,
-            };
-            return Ok((sql, data_type));
-        }
-        // float sums add in time order (equal times as written), as the engine does
-        // (sorted by one Int128 key of time and file order: cheaper than tuples)
-        let in_order = format!(
-            "arraySort((x, k) -> k, groupArrayIf(toFloat64(assumeNotNull({p})), {p} IS NOT NULL), \
-             groupArrayIf(bitShiftLeft(toInt128(toUnixTimestamp64Micro(ts)), 64) + {seq}, {p} IS NOT \
-             NULL))"
-        );
-        let fold = "arrayFold((acc, x) -> acc + x, v, toFloat64(0))";
-        const RANGE: &str = "BETWEEN -9223372036854775808 AND 9223372036854775807";
-        let (agg, expr) = match &a.func {
-            AggFunc::Count => ("count()".to_string(), "v".to_string()),
-            AggFunc::CountDistinct(_) => (format!("uniqExact({p})"), "v".into()),
-            AggFunc::CountDistinctDays => ("uniqExact(toDate32(ts))".into(), "v".into()),
-            AggFunc::Sum(_) if data_type == DataType::Float => (in_order, fold.to_string()),
-            AggFunc::Sum(_) if in_trait => (
-                format!("ifNull(sum(toInt128({p})), 0)"),
-                format!("if(v {RANGE}, toInt64(v), NULL)"),
-            ),
-            AggFunc::Sum(_) => (
-                format!("ifNull(sum(toInt128({p})), 0)"),
-                format!("toInt64(v + throwIf(v NOT {RANGE}, 'SUM overflows a 64-bit integer'))"),
-            ),
-            AggFunc::Avg(_) => (in_order, format!("if(empty(v), NULL, {fold} / length(v))")),
-            AggFunc::Min(_) => (format!("min({p})"), "v".into()),
-            AggFunc::Max(_) => (format!("max({p})"), "v".into()),
-            AggFunc::First(Some(_)) => (
-                format!("argMinIf({p}, (ts, {seq}), {p} IS NOT NULL)"),
-                "v".into(),
-            ),
-            AggFunc::Last(Some(_)) => (
-                format!("argMaxIf({p}, (ts, {seq}), {p} IS NOT NULL)"),
-                "v".into(),
-            ),
-            AggFunc::First(None) => ("min(ts)".into(), "v".into()),
-            AggFunc::Last(None) => ("max(ts)".into(), "v".into()),
+            let fold = |v: &str| format!("arrayFold((acc, x) -> acc + x, {v}, toFloat64(0))");
+            const RANGE: &str = "BETWEEN -9223372036854775808 AND 9223372036854775807";
+            let same = || -> ValueOf { Box::new(|v: &str| v.to_string()) };
+            match &a.func {
+                AggFunc::Count => ("count()".to_string(), same()),
+                AggFunc::CountDistinct(_) => (format!("uniqExact({p})"), same()),
+                AggFunc::CountDistinctDays => ("uniqExact(toDate32(ts))".into(), same()),
+                AggFunc::Sum(_) if data_type == DataType::Float => (in_order, Box::new(fold)),
+                AggFunc::Sum(_) if in_trait => (
+                    format!("ifNull(sum(toInt128({p})), 0)"),
+                    Box::new(|v: &str| format!("if({v} {RANGE}, toInt64({v}), NULL)")),
+                ),
+                AggFunc::Sum(_) => (
+                    format!("ifNull(sum(toInt128({p})), 0)"),
+                    Box::new(|v: &str| {
+                        format!(
+                            "toInt64({v} + throwIf({v} NOT {RANGE}, 'SUM overflows a 64-bit \
+                             integer'))"
+                        )
+                    }),
+                ),
+                AggFunc::Avg(_) => (
+                    in_order,
+                    Box::new(move |v: &str| {
+                        format!("if(empty({v}), NULL, {} / length({v}))", fold(v))
+                    }),
+                ),
+                AggFunc::Min(_) => (format!("min({p})"), same()),
+                AggFunc::Max(_) => (format!("max({p})"), same()),
+                AggFunc::First(Some(_)) => (
+                    format!("argMinIf({p}, (ts, {seq}), {p} IS NOT NULL)"),
+                    same(),
+                ),
+                AggFunc::Last(Some(_)) => (
+                    format!("argMaxIf({p}, (ts, {seq}), {p} IS NOT NULL)"),
+                    same(),
+                ),
+                AggFunc::First(None) => ("min(ts)".into(), same()),
+                AggFunc::Last(None) => ("max(ts)".into(), same()),
+            }
         };
-        let relation = format!(
-            "SELECT member_row, {agg} AS v FROM {events} WHERE {conditions} GROUP BY member_row"
-        );
+        let (pass, column) = self.pass_column(&conditions, agg);
+        // the value as a column of its own (read by the parts and the output)
+        let column = match value(&column) {
+            expr if expr == column => column,
+            expr => self.column_of(pass, expr),
+        };
         let sql = ValueSql::Events {
-            relation,
-            expr,
+            relation: Relation::Pass(pass),
+            expr: column,
             empty,
         };
         Ok((sql, data_type))
+    }
+
+    /// `f` applied to a value: to the expression (a column of its own in a pass), to the
+    /// empty value, to a `CASE`'s results.
+    fn map(
+        &mut self,
+        sql: ValueSql,
+        f: &dyn Fn(&str) -> String,
+        on: &dyn Fn(&Value) -> Option<Value>,
+    ) -> ValueSql {
+        match sql {
+            ValueSql::Row(expr) => ValueSql::Row(f(&expr)),
+            ValueSql::Events {
+                relation,
+                expr,
+                empty,
+            } => {
+                let (relation, expr) = match relation {
+                    Relation::Pass(pass) => {
+                        let column = self.column_of(pass, f(&expr));
+                        (Relation::Pass(pass), column)
+                    }
+                    // the relation's values mapped once, so `f` reads a column
+                    Relation::Sql(sql) => (
+                        Relation::Sql(format!("SELECT member_row, {expr} AS v FROM ({sql})")),
+                        f("v"),
+                    ),
+                };
+                ValueSql::Events {
+                    relation,
+                    expr,
+                    empty: empty.as_ref().and_then(on),
+                }
+            }
+            ValueSql::Case { whens, otherwise } => ValueSql::Case {
+                whens: whens
+                    .into_iter()
+                    .map(|(part, v)| (part, v.as_ref().and_then(on)))
+                    .collect(),
+                otherwise: otherwise.as_ref().and_then(on),
+            },
+        }
     }
 
     /// Each value of `values` as an expression over the members file's rows and the
@@ -323,7 +412,7 @@ impl Parts<'_> {
                     joins.push_str(&format!(
                         "\nLEFT JOIN (SELECT member_row, 1 AS __hit{i}, {expr} AS __v{i} FROM (\n    \
                          {}\n)) AS __r{i} USING member_row",
-                        relation.replace('\n', "\n    ")
+                        self.relation_sql(&relation).replace('\n', "\n    ")
                     ));
                     format!(
                         "if(__hit{i} = 1, __v{i}, {})",
@@ -347,34 +436,6 @@ impl Parts<'_> {
             });
         }
         Ok((exprs, joins))
-    }
-}
-
-/// `f` applied to a value: to the expression, to the empty value, to a `CASE`'s results.
-fn map(
-    sql: ValueSql,
-    f: &dyn Fn(&str) -> String,
-    on: &dyn Fn(&Value) -> Option<Value>,
-) -> ValueSql {
-    match sql {
-        ValueSql::Row(expr) => ValueSql::Row(f(&expr)),
-        // the relation's values mapped once, so `f` reads a column
-        ValueSql::Events {
-            relation,
-            expr,
-            empty,
-        } => ValueSql::Events {
-            relation: format!("SELECT member_row, {expr} AS v FROM ({relation})"),
-            expr: f("v"),
-            empty: empty.as_ref().and_then(on),
-        },
-        ValueSql::Case { whens, otherwise } => ValueSql::Case {
-            whens: whens
-                .into_iter()
-                .map(|(part, v)| (part, v.as_ref().and_then(on)))
-                .collect(),
-            otherwise: otherwise.as_ref().and_then(on),
-        },
     }
 }
 
