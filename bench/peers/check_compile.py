@@ -4,7 +4,7 @@
 Loads DATA_DIR (members, events, tags as `memberdb gen` writes them; with --identities also
 the identity observations, so answers are over merged profiles) into a database, adds events
 with an integer and a time property (some at equal times within a member), defines a few
-groups and traits of every kind (a sum, a bucket, QUANTILE, CASE, FIRST), generates a corpus
+groups and traits of every kind (a sum, a bucket, QUANTILE of a sum and of a CASE, CASE, FIRST), generates a corpus
 of random statements from what the data holds (every form the compiler accepts: comparisons
 of each attribute type, IN, BETWEEN, IS NULL, tags, DID with WHERE, counts and windows,
 groups, aggregates of every function with WHERE, windows and WITHIN ANY, DAYS SINCE, BUCKET,
@@ -130,6 +130,10 @@ TRAITS = {
               "THEN 'churned' WHEN COUNT(purchase) = 1 THEN 'new' WHEN ltv > 2000 THEN 'vip' END",
               "str", ["'prospect'", "'churned'", "'new'", "'vip'", "'habit'"]),
     "first_store": ("FIRST(store OF purchase)", "str", []),
+    # a QUANTILE of a CASE trait (of numbers: the engine ranks numbers only)
+    "tier": ("CASE WHEN TAG 'vip' THEN 3 WHEN COUNT(purchase) >= 2 THEN 2 WHEN DID purchase THEN 1 END",
+             "int", ["1", "2", "3"]),
+    "tier_q": ("QUANTILE(4, tier DESC) OVER DID purchase OR TAG 'vip'", "int", ["1", "2", "4"]),
 }
 memberdb("query", "--db", db, "; ".join(f"DEFINE TRAIT {t} AS {d}" for t, (d, _, _) in TRAITS.items()))
 

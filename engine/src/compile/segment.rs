@@ -106,13 +106,6 @@ impl<'s> Parts<'s> {
         }
     }
 
-    /// Gathers `plan`'s parts; returns the `WITH` clause whose entry [`SEGMENT`] holds the
-    /// segment's live members in column `b`.
-    pub(crate) fn segment(mut self, plan: &Plan<'_>) -> Result<String> {
-        let root = self.root(plan)?;
-        Ok(self.with_clause(&plan.root.source_text(), &root))
-    }
-
     /// Gathers `plan`'s parts; returns the expression of its live members (for
     /// [`Parts::with_clause`], once what the output reads is gathered too).
     pub(crate) fn root(&mut self, plan: &Plan<'_>) -> Result<String> {

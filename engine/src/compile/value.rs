@@ -7,7 +7,7 @@
 //! the values themselves.
 
 use super::literal::{ident, test, value as literal};
-use super::segment::{Kind, Parts, SEGMENT, UNIVERSE, fold, refused};
+use super::segment::{Kind, Parts, SEGMENT, UNIVERSE, fold};
 use crate::computed::eval::{bucket, days_since};
 use crate::computed::{AggFunc, Aggregate, ValueExpr};
 use crate::error::{Error, Result};
@@ -209,36 +209,21 @@ impl Parts<'_> {
                 descending,
                 over,
             } => {
-                let (x, _) = self.value(value, true)?;
-                // the OVER members: a segment of its own, computed inside the ranking
+                // the ranking is a query of its own: the OVER members (a segment), the
+                // ranked value read for them as FIND reads a shown value
+                let mut inner = Parts::new(state, self.tables, now);
+                inner.inlining = self.inlining.clone();
+                let x = inner.value(value, true)?;
                 let plan = crate::plan::bind(state, over, now, None)?;
-                let with = Parts::new(state, self.tables, now).segment(&plan)?;
-                let over = format!("({with}\n    SELECT b FROM {SEGMENT})");
-                let members = &self.tables.members;
-                let ranked = match x {
-                    ValueSql::Row(expr) => format!(
-                        "SELECT member_row, {expr} AS x FROM {members} \
-                         WHERE bitmapContains({over}, member_row)"
-                    ),
-                    ValueSql::Events {
-                        relation,
-                        expr,
-                        empty,
-                    } => format!(
-                        "SELECT member_row, if(__hit = 1, __x, {}) AS x\n\
-                         FROM (SELECT arrayJoin(bitmapToArray({over})) AS member_row) AS o\n\
-                         LEFT JOIN (SELECT member_row, 1 AS __hit, {expr} AS __x FROM ({})) \
-                         AS r USING member_row",
-                        literal_or_null(empty.as_ref())?,
-                        self.relation_sql(&relation)
-                    ),
-                    ValueSql::Case { .. } => {
-                        return Err(refused(
-                            &t.name,
-                            "a QUANTILE of a CASE trait does not compile yet".into(),
-                        ));
-                    }
-                };
+                let root = inner.root(&plan)?;
+                let (x, joins) = inner.output(vec![x])?;
+                let with = inner.with_clause(&plan.root.source_text(), &root);
+                let ranked = format!(
+                    "{with}\nSELECT member_row, {} AS x\nFROM (SELECT * FROM {} WHERE \
+                     bitmapContains((SELECT b FROM {SEGMENT}), member_row)) AS m{joins}",
+                    x.join(""),
+                    self.tables.members
+                );
                 let order = if *descending { "DESC" } else { "ASC" };
                 let relation = format!(
                     "SELECT member_row, toInt64(1 + intDiv({buckets} * (rank() OVER (ORDER BY x \
