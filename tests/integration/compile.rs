@@ -167,6 +167,26 @@ fn values_of_the_same_events_share_one_pass() {
 }
 
 #[test]
+fn count_reads_a_fused_cardinality_in_the_scope_of_its_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    for (text, count) in [
+        (
+            "COUNT TAG 'vip' AND NOT DID purchase",
+            "bitmapAndnotCardinality(",
+        ),
+        ("COUNT TAG 'vip' AND DID purchase", "bitmapAndCardinality("),
+        ("COUNT TAG 'vip' OR DID purchase", "bitmapOrCardinality("),
+        ("COUNT TAG 'vip'", "bitmapCardinality("),
+    ] {
+        let sql = compile(&db, text).unwrap();
+        assert!(sql.contains(&format!("SELECT {count}")), "{text}: {sql}");
+        // no bitmap passed through an entry's column to be counted
+        assert!(!sql.contains("segment AS"), "{text}: {sql}");
+    }
+}
+
+#[test]
 fn a_read_only_database_whose_log_holds_changes_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path());

@@ -258,11 +258,7 @@ fn compile_statement(
     let select = match &statement.kind {
         StatementKind::Count(expr) => {
             let (parts, root, text) = segment_parts(state, tables, now, expr)?;
-            let with = parts.with_clause(&text, &root);
-            format!(
-                "{with}\nSELECT bitmapCardinality(b) AS count FROM {}",
-                segment::SEGMENT
-            )
+            parts.count_query(&text, &root)
         }
         StatementKind::Find {
             segment,
