@@ -3,9 +3,9 @@
 //! (`groupBitmapStateIf`, one column per leaf): the members file (with the live members,
 //! the universe of `NOT`), the tags file, the events file; a `DID` with a count groups its
 //! events by member in its own entry; values of members' events (aggregates) are columns
-//! of one pass per set of events read, grouped by member. `AND`, `OR` and `NOT` are `bitmapAnd`, `bitmapOr`
-//! and `bitmapAndnot` of those columns, each a named expression with a comment naming the
-//! part of the segment. Equal parts are written once.
+//! of one pass per set of events read, grouped by member. `AND`, `OR` and `NOT` are
+//! `bitmapAnd`, `bitmapOr` and `bitmapAndnot` of those columns, each a named expression
+//! with a comment naming the part of the segment. Equal parts are written once.
 
 use std::collections::HashMap;
 
