@@ -216,12 +216,12 @@ impl Parts<'_> {
                 let x = inner.value(value, true)?;
                 let plan = crate::plan::bind(state, over, now, None)?;
                 let root = inner.root(&plan)?;
-                let (x, joins) = inner.output(vec![x])?;
+                let (shown, joins) = inner.output(vec![x])?;
+                let x = shown.concat();
                 let with = inner.with_clause(&plan.root.source_text(), &root);
                 let ranked = format!(
-                    "{with}\nSELECT member_row, {} AS x\nFROM (SELECT * FROM {} WHERE \
+                    "{with}\nSELECT member_row, {x} AS x\nFROM (SELECT * FROM {} WHERE \
                      bitmapContains((SELECT b FROM {SEGMENT}), member_row)) AS m{joins}",
-                    x.join(""),
                     self.tables.members
                 );
                 let order = if *descending { "DESC" } else { "ASC" };
