@@ -140,6 +140,12 @@ memberdb("query", "--db", db, "; ".join(f"DEFINE TRAIT {t} AS {d}" for t, (d, _,
 # --- what the data holds, for realistic literals: the database's own files, typed as it
 # typed them (a checkpoint first: `compile --schema` writes one) --------------------------
 SCHEMA = memberdb("compile", "--db", db, "--schema", "--tables", "mdb")
+# the --tables path: the DDL of `compile --schema`, loaded from the files it names now (a
+# later compile may checkpoint again, and a checkpoint removes the files before it)
+for ddl in SCHEMA.split(";\n"):
+    body = "\n".join(line for line in ddl.splitlines() if not line.startswith("--")).strip()
+    if body:
+        sess.query(body)
 
 
 def newest(kind_):
@@ -494,10 +500,13 @@ with open(script, "w") as f:
 ours = [json.loads(line) for line in memberdb("query", "--db", db, "--now", ARGS.now, "--format", "json",
                                                 "--file", script).splitlines()]
 assert len(ours) == len(corpus), f"{len(ours)} answers for {len(corpus)} statements"
-compiled = [json.loads(line) for line in memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json",
-                                                    "--file", script).splitlines()]
 tables = [json.loads(line) for line in memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json",
                                                   "--tables", "mdb", "--file", script).splitlines()]
+# last: the SQL over the files names the newest checkpoint's (a compile checkpoints first when
+# the log holds changes, e.g. a group's time-driven changes logged at open, and a checkpoint
+# removes the files before it)
+compiled = [json.loads(line) for line in memberdb("compile", "--db", db, "--now", ARGS.now, "--format", "json",
+                                                    "--file", script).splitlines()]
 
 
 # --- answers in a common shape ------------------------------------------------------------
@@ -558,12 +567,6 @@ def run(sess, sql):
         raise
     return [json.loads(line) for line in out.splitlines() if line]
 
-
-# the --tables path: the DDL of `compile --schema`, loaded from the files
-for ddl in SCHEMA.split(";\n"):
-    body = "\n".join(line for line in ddl.splitlines() if not line.startswith("--")).strip()
-    if body:
-        sess.query(body)
 
 failures = 0
 kinds = {}
