@@ -39,8 +39,8 @@ pub(crate) struct Parts<'s> {
     combinations: Vec<Leaf>,
     /// Name by what it computes: a part met twice is written once.
     named: HashMap<String, String>,
-    /// Combinations of two or more operands as the fused cardinality that counts them
-    /// without building the result (`bitmapAndnotCardinality(x, y)`): what COUNT reads.
+    /// Combinations `op(x, y)` as (op, x, y): COUNT reads them by the fused cardinality
+    /// (`bitmapAndnotCardinality(x, y)`), without building the result.
     counted: HashMap<String, (&'static str, String, String)>,
     /// Groups being inlined (a definition reads only groups defined before it, so this
     /// only guards against a damaged catalog).
@@ -137,7 +137,7 @@ impl<'s> Parts<'s> {
             return Ok(root);
         }
         let live = format!("bitmapAnd({UNIVERSE}, {root})");
-        let counted = ("bitmapAndCardinality", UNIVERSE.to_string(), root);
+        let counted = ("bitmapAnd", UNIVERSE.to_string(), root);
         self.counted.insert(live.clone(), counted);
         Ok(live)
     }
@@ -168,7 +168,7 @@ impl<'s> Parts<'s> {
     pub(crate) fn count_query(&self, segment: &str, result: &str) -> String {
         let (entries, aliases, from) = self.gathered(result);
         let count = match self.counted.get(result) {
-            Some((count, x, y)) => format!("{count}({x}, {y})"),
+            Some((op, x, y)) => format!("{op}Cardinality({x}, {y})"),
             None => format!("bitmapCardinality({result})"),
         };
         let mut with = entries;
@@ -408,48 +408,56 @@ impl<'s> Parts<'s> {
                     .iter()
                     .map(|n| self.node(n))
                     .collect::<Result<Vec<_>>>()?;
-                let mut expr = fold("bitmapAnd", &pos);
-                let counted = match (pos.split_last(), neg.is_empty()) {
-                    (_, false) => {
-                        let neg = fold("bitmapOr", &neg);
-                        expr = format!("bitmapAndnot({expr}, {neg})");
-                        Some(("bitmapAndnotCardinality", fold("bitmapAnd", &pos), neg))
-                    }
-                    (Some((last, rest)), true) if !rest.is_empty() => Some((
-                        "bitmapAndCardinality",
-                        fold("bitmapAnd", rest),
-                        last.clone(),
-                    )),
-                    _ => None,
-                };
                 let prefix = if pos == [UNIVERSE] && neg.len() == 1 {
                     "not"
                 } else {
                     "and"
                 };
-                let name = self.add(Kind::Combination, prefix, comment, expr)?;
-                self.counted.extend(counted.map(|c| (name.clone(), c)));
-                Ok(name)
+                match (pos.split_last(), neg.is_empty()) {
+                    (_, false) => {
+                        let (x, y) = (fold("bitmapAnd", &pos), fold("bitmapOr", &neg));
+                        self.pair(prefix, comment, "bitmapAndnot", x, y)
+                    }
+                    (Some((last, rest)), true) if !rest.is_empty() => {
+                        let x = fold("bitmapAnd", rest);
+                        self.pair(prefix, comment, "bitmapAnd", x, last.clone())
+                    }
+                    _ => self.add(Kind::Combination, prefix, comment, fold("bitmapAnd", &pos)),
+                }
             }
             Op::Or(parts) => {
                 let parts = parts
                     .iter()
                     .map(|n| self.node(n))
                     .collect::<Result<Vec<_>>>()?;
-                let counted = match parts.split_last() {
+                match parts.split_last() {
                     Some((last, rest)) if !rest.is_empty() => {
-                        Some(("bitmapOrCardinality", fold("bitmapOr", rest), last.clone()))
+                        let x = fold("bitmapOr", rest);
+                        self.pair("or", comment, "bitmapOr", x, last.clone())
                     }
-                    _ => None,
-                };
-                let name = self.add(Kind::Combination, "or", comment, fold("bitmapOr", &parts))?;
-                self.counted.extend(counted.map(|c| (name.clone(), c)));
-                Ok(name)
+                    _ => self.add(Kind::Combination, "or", comment, fold("bitmapOr", &parts)),
+                }
             }
             Op::Stored(_) | Op::Computed { .. } => Err(Error::Internal(format!(
                 "compile: a stored or computed operator outside a leaf ({comment})"
             ))),
         }
+    }
+
+    /// The combination `op(x, y)` (`bitmapAnd`, `bitmapAndnot`, `bitmapOr`), which COUNT
+    /// reads by the fused `<op>Cardinality(x, y)`.
+    fn pair(
+        &mut self,
+        prefix: &str,
+        comment: String,
+        op: &'static str,
+        x: String,
+        y: String,
+    ) -> Result<String> {
+        let expr = format!("{op}({x}, {y})");
+        let name = self.add(Kind::Combination, prefix, comment, expr)?;
+        self.counted.insert(name.clone(), (op, x, y));
+        Ok(name)
     }
 
     fn leaf(&mut self, segment: &Segment) -> Result<String> {

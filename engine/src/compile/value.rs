@@ -1,8 +1,9 @@
 //! Values per member as SQL (DESIGN section 9): an attribute, and `DAYS SINCE` or `BUCKET`
 //! of one, is an expression over the members file; an aggregate is a column of the pass
 //! over the events it reads, grouped by member row (aggregates of the same events share
-//! one pass), every other member holding the value of an empty set; a trait is written by its definition (a `CASE` as the bitmaps of its
-//! `WHEN`s, a `QUANTILE` ranked by window functions over its `OVER` members). A comparison
+//! one pass), every other member holding the value of an empty set; a trait is written by
+//! its definition (a `CASE` as the bitmaps of its `WHEN`s, a `QUANTILE` ranked by window
+//! functions over its `OVER` members). A comparison
 //! of a value is a part of the segment like any leaf; `BREAKDOWN BY` and `FIND SHOW` read
 //! the values themselves.
 
@@ -262,18 +263,18 @@ impl Parts<'_> {
                 _ => return Err(Error::Internal("WITHIN ANY of a non-count".into())),
             };
             let inside = format!("e.1 >= s AND e.1 < s + {span}");
-            let counted = match &a.func {
-                AggFunc::Count => format!("arrayCount(e -> {inside}, {{v}})"),
-                _ => format!(
-                    "length(arrayDistinct(arrayMap(e -> e.2, arrayFilter(e -> {inside} AND e.2 \
-                     IS NOT NULL, {{v}}))))"
-                ),
-            };
+            let distinct = !matches!(a.func, AggFunc::Count);
             (
                 format!("groupArray((toUnixTimestamp64Micro(ts), {key}))"),
                 Box::new(move |v: &str| {
-                    format!("arrayMax(arrayMap(s -> {counted}, arrayMap(e -> e.1, {{v}})))")
-                        .replace("{v}", v)
+                    let counted = match distinct {
+                        false => format!("arrayCount(e -> {inside}, {v})"),
+                        true => format!(
+                            "length(arrayDistinct(arrayMap(e -> e.2, arrayFilter(e -> {inside} \
+                             AND e.2 IS NOT NULL, {v}))))"
+                        ),
+                    };
+                    format!("arrayMax(arrayMap(s -> {counted}, arrayMap(e -> e.1, {v})))")
                 }),
             )
         } else {
