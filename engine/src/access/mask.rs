@@ -5,6 +5,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
+use crate::util::short_text::{self, STARS, Words};
 use crate::value::Value;
 
 /// How a masked field's values are shown (DESIGN section 12).
@@ -74,136 +75,140 @@ impl Mask {
     /// `value` as a user under this mask sees it: `None` when the field is hidden (NULL
     /// stays NULL: `IS NULL` is allowed on masked fields anyway).
     pub fn apply(&self, value: &Value, key: &[u8]) -> Option<Value> {
-        self.apply_owned(value.clone(), key)
-    }
-
-    /// [`Mask::apply`] of a value the caller gives up: text is masked in its own buffer
-    /// (no allocation for `partial` and `email`), what FIND does for every row it returns.
-    pub fn apply_owned(&self, value: Value, key: &[u8]) -> Option<Value> {
-        let mut text = match value {
-            Value::Str(s) => s,
-            other => other.to_string(),
+        let shown = match value {
+            Value::Str(text) => self.apply_text(text, key),
+            other => self.apply_text(&other.to_string(), key),
         };
-        if *self == Mask::Hide {
-            return None;
-        }
-        self.mask_in_place(&mut text, key);
-        Some(Value::Str(text))
+        shown.map(Value::Str)
     }
 
     /// [`Mask::apply`] to text (an identifier's value).
     pub fn apply_text(&self, text: &str, key: &[u8]) -> Option<String> {
-        match self.apply(&Value::Str(text.to_string()), key)? {
-            Value::Str(s) => Some(s),
-            other => Some(other.to_string()),
-        }
-    }
-}
-
-impl Mask {
-    /// [`Mask::apply`] of borrowed text, into a new string of about its size.
-    #[inline]
-    pub(crate) fn apply_str(&self, text: &str, key: &[u8]) -> Option<String> {
-        // Inlined into FIND's loop over rows: the common masks are a copy and a few
-        // stores; what is rare or costly (hash, non-ASCII partial) is called out of line.
-        Some(match self {
+        Some(match *self {
             Mask::Hide => return None,
-            Mask::Partial { first, last } if text.len() > first + last && text.is_ascii() => {
-                // One copy, the middle overwritten: as cheap as the unmasked copy.
-                let n = text.len();
-                let mut bytes = text.as_bytes().to_vec();
-                bytes[*first..n - last].fill(b'*');
-                // SAFETY: `text` is ASCII (checked above) and only ASCII bytes were written
-                // over it, so the bytes are UTF-8.
-                #[allow(unsafe_code)]
-                unsafe {
-                    String::from_utf8_unchecked(bytes)
-                }
-            }
-            // `@` is ASCII: `at` is a character boundary, and so is the end of an ASCII
-            // first character. Addresses are short: a backward scan beats memrchr's set-up.
-            Mask::Email => match text.bytes().rposition(|b| b == b'@') {
-                Some(at) if at > 0 && text.as_bytes()[0].is_ascii() => {
-                    // One buffer of the masked size, written in three pieces.
-                    let bytes = text.as_bytes();
-                    let mut out = Vec::with_capacity(4 + bytes.len() - at);
-                    out.push(bytes[0]);
-                    out.extend_from_slice(b"***");
-                    out.extend_from_slice(&bytes[at..]);
-                    // SAFETY: an ASCII byte, `***`, and the tail of `text` from an ASCII
-                    // `@`: UTF-8.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        String::from_utf8_unchecked(out)
-                    }
-                }
-                _ => self.apply_str_slow(text, key),
-            },
-            _ => self.apply_str_slow(text, key),
+            Mask::Partial { first, last } => partial(text, first, last),
+            Mask::Email => email(text),
+            Mask::Hash => keyed_hash(key, text),
         })
     }
+}
 
-    /// [`Mask::apply_str`]'s rare cases: a hash, partial of short or non-ASCII text, an
-    /// e-mail address without `@` or starting with a non-ASCII character.
-    #[cold]
-    #[inline(never)]
-    fn apply_str_slow(&self, text: &str, key: &[u8]) -> String {
-        let mut owned = text.to_string();
-        self.mask_in_place(&mut owned, key);
-        owned
-    }
-
-    fn mask_in_place(&self, text: &mut String, key: &[u8]) {
-        match self {
-            Mask::Hide => text.clear(),
-            Mask::Partial { first, last } => partial_in_place(text, *first, *last),
-            Mask::Email => email_in_place(text),
-            Mask::Hash => *text = keyed_hash(key, text),
+/// `partial(first,last)` of `text`: its first `first` and last `last` characters kept, the
+/// others `*`; all `*` when it has no more than `first + last` (one `*` when empty).
+/// Inlined into FIND's loop over a page: ASCII text costs what its unmasked copy does.
+#[inline(always)]
+pub(crate) fn partial(text: &str, first: usize, last: usize) -> String {
+    let bytes = text.as_bytes();
+    if bytes.len() > first + last {
+        let to = bytes.len() - last;
+        match Words::of(bytes) {
+            // SAFETY: ASCII (checked), with ASCII `*` written over some of it.
+            #[allow(unsafe_code)]
+            Some(words) if words.is_ascii() => {
+                return unsafe { words.fill(first, to, STARS).into_string() };
+            }
+            None if text.is_ascii() => {
+                let mut out = bytes.to_vec();
+                out[first..to].fill(b'*');
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                return unsafe { String::from_utf8_unchecked(out) };
+            }
+            _ => {}
         }
+    }
+    partial_by_chars(text, first, last)
+}
+
+/// [`partial`] of short or non-ASCII text, character by character.
+#[cold]
+#[inline(never)]
+fn partial_by_chars(text: &str, first: usize, last: usize) -> String {
+    let n = text.chars().count();
+    if n <= first + last {
+        return "*".repeat(n.max(1));
+    }
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| if i < first || i >= n - last { c } else { '*' })
+        .collect()
+}
+
+/// `email` of `text`: its first character and its domain (`z***@qq.com`); `***` without
+/// `@` (or with nothing before it). Inlined into FIND's loop over a page.
+#[inline(always)]
+pub(crate) fn email(text: &str) -> String {
+    let bytes = text.as_bytes();
+    // `@` is ASCII: `at` is a character boundary, and so is the end of an ASCII first
+    // character.
+    match short_text::rfind_byte(bytes, b'@') {
+        Some(at) if at > 0 && bytes[0].is_ascii() => match email_words(bytes, at) {
+            // SAFETY: an ASCII byte, `***`, and the bytes of `text` from an ASCII `@` to
+            // its end: UTF-8.
+            #[allow(unsafe_code)]
+            Some(words) => unsafe { words.into_string() },
+            None => {
+                let mut out = Vec::with_capacity(4 + bytes.len() - at);
+                out.push(bytes[0]);
+                out.extend_from_slice(b"***");
+                out.extend_from_slice(&bytes[at..]);
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    String::from_utf8_unchecked(out)
+                }
+            }
+        },
+        _ => email_by_chars(text),
     }
 }
 
-/// Keeps the first `first` and last `last` characters of `text`, the others `*`.
-fn partial_in_place(text: &mut String, first: usize, last: usize) {
-    if text.is_ascii() {
-        let n = text.len();
-        let (from, to) = if n <= first + last {
-            (0, n)
-        } else {
-            (first, n - last)
-        };
-        let mut bytes = std::mem::take(text).into_bytes();
-        bytes[from..to].fill(b'*');
-        if n == 0 {
-            bytes.push(b'*');
-        }
-        *text = String::from_utf8(bytes).unwrap_or_default();
-        return;
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let masked: String = if chars.len() <= first + last {
-        "*".repeat(chars.len())
-    } else {
-        let mut out: String = chars[..first].iter().collect();
-        out.extend(std::iter::repeat_n('*', chars.len() - first - last));
-        out.extend(&chars[chars.len() - last..]);
-        out
-    };
-    *text = masked;
-}
-
-/// The first character and the domain: `z***@qq.com`; `***` without `@`.
-fn email_in_place(text: &mut String) {
+/// [`email`] of text without `@` or starting with a non-ASCII character.
+#[cold]
+#[inline(never)]
+fn email_by_chars(text: &str) -> String {
     match text.rfind('@') {
         Some(at) if at > 0 => {
             let first = text.chars().next().map_or(1, char::len_utf8);
-            text.replace_range(first..at, "***");
+            format!("{}***{}", &text[..first], &text[at..])
         }
-        _ => {
-            text.clear();
-            text.push_str("***");
-        }
+        _ => "***".to_string(),
     }
+}
+
+/// `bytes[0]`, `***` and `bytes[at..]` (the e-mail mask) as words, when that is 8 to 16
+/// bytes and `bytes` has 8 or more: `@qq.com` to `@hotmail.com`.
+#[inline(always)]
+fn email_words(bytes: &[u8], at: usize) -> Option<Words> {
+    let domain = bytes.len() - at;
+    let n = bytes.len();
+    if !(4..=12).contains(&domain) || n < 8 {
+        return None;
+    }
+    let word = |from: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[from..from + 8]);
+        u64::from_le_bytes(w)
+    };
+    // the masked text's first four bytes, then the domain's first four
+    let lead = u64::from(bytes[0]) | (STARS & 0xff_ffff) << 8;
+    let mut four = [0u8; 4];
+    four.copy_from_slice(&bytes[at..at + 4]);
+    let head = lead | u64::from(u32::from_le_bytes(four)) << 32;
+    // its last eight: the text's, with the lead's end below a domain of fewer than 8
+    let end = word(n - 8);
+    let tail = match domain {
+        8.. => end,
+        d => {
+            let low = (1u64 << (8 * (8 - d))) - 1;
+            (end & !low) | ((lead >> (8 * (d - 4))) & low)
+        }
+    };
+    Some(Words {
+        head,
+        tail,
+        len: 4 + domain,
+    })
 }
 
 /// HMAC-SHA256 of `text` under `key`, its first 16 bytes in lower-case hex.
@@ -277,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_copying_masks_of_find_equal_the_in_place_ones() {
+    fn the_fast_masks_equal_their_definitions() {
         let texts = [
             "13812341234",
             "1234567",
@@ -295,19 +300,65 @@ mod tests {
             "nomail",
             "ßü@ö.de",
         ];
-        let masks = [
-            Mask::Partial { first: 3, last: 4 },
-            Mask::Partial { first: 0, last: 2 },
-            Mask::Partial { first: 1, last: 1 },
-            Mask::Email,
-        ];
+        let mut masks = vec![Mask::Email, Mask::Hash, Mask::Hide];
+        for first in 0..7 {
+            for last in 0..7 {
+                masks.push(Mask::Partial { first, last });
+            }
+        }
+        // every length around the short (8 to 16 byte) forms, every domain length
+        let mut texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        texts.extend((0..20).map(|n| "13812341234567890123"[..n].to_string()));
+        for local in ["a", "ab", "user", "user123456", "王", "z.w"] {
+            for domain in [
+                "x",
+                "a.b",
+                "qq.cn",
+                "qq.com",
+                "163.com",
+                "sina.com",
+                "gmail.com",
+            ] {
+                texts.push(format!("{local}@{domain}"));
+            }
+            for domain in [
+                "hotmail.com",
+                "example.com",
+                "foxmail.com",
+                "longerdomain.example",
+            ] {
+                texts.push(format!("{local}@{domain}"));
+            }
+        }
+        // the masks' definitions, character by character
+        let model = |mask: Mask, text: &str| -> Option<String> {
+            let chars: Vec<char> = text.chars().collect();
+            let n = chars.len();
+            Some(match mask {
+                Mask::Partial { first, last } if n <= first + last => "*".repeat(n.max(1)),
+                Mask::Partial { first, last } => (0..n)
+                    .map(|i| {
+                        if i < first || i >= n - last {
+                            chars[i]
+                        } else {
+                            '*'
+                        }
+                    })
+                    .collect(),
+                Mask::Email => match text.rfind('@') {
+                    Some(at) if at > 0 => format!("{}***{}", chars[0], &text[at..]),
+                    _ => "***".into(),
+                },
+                Mask::Hash => keyed_hash(b"k", text),
+                Mask::Hide => return None,
+            })
+        };
         for mask in masks {
-            for text in texts {
-                let in_place = match mask.apply(&Value::Str(text.into()), b"k") {
-                    Some(Value::Str(s)) => Some(s),
-                    other => panic!("{other:?}"),
-                };
-                assert_eq!(mask.apply_str(text, b"k"), in_place, "{mask} of {text:?}");
+            for text in &texts {
+                let want = model(mask, text);
+                assert_eq!(mask.apply_text(text, b"k"), want, "{mask} of {text:?}");
+                let value = mask.apply(&Value::Str(text.clone()), b"k");
+                assert_eq!(value, want.map(Value::Str), "{mask} of {text:?}");
             }
         }
     }

@@ -13,6 +13,7 @@ pub(crate) use arrow_io::{arrow_type, canonical_type_of, cast_to};
 pub(crate) use predicate::{IntLit, MatchKind, Matcher, compile, micros_to_days};
 pub(crate) use saved::SavedColumn;
 
+use crate::access::{Mask, mask};
 use crate::util::{
     bitvec::BitVec,
     chunked::{ChunkedVec, Plain},
@@ -142,24 +143,45 @@ impl Column {
         })
     }
 
-    /// [`Column::get`] as `mask` shows it (under `key` for `hash`): text is masked as it is
+    /// The values at `rows` (a page of FIND), as `mask` shows them when there is one (under
+    /// `key` for `hash`): a loop per column, the mask chosen once; text is masked as it is
     /// copied out of the dictionary, one allocation like an unmasked read.
-    #[inline]
-    pub(crate) fn get_masked(
+    pub(crate) fn read_page(
         &self,
-        row: usize,
-        mask: crate::access::Mask,
+        rows: &[u32],
+        mask: Option<Mask>,
         key: &[u8],
-    ) -> Option<Value> {
-        if !self.is_valid(row) {
-            return None;
-        }
-        match &self.data {
-            ColumnData::Str { codes, dict } => {
-                mask.apply_str(dict.get(codes[row]), key).map(Value::Str)
+    ) -> Vec<Option<Value>> {
+        match (&self.data, mask) {
+            (_, None) => rows.iter().map(|&row| self.get(row as usize)).collect(),
+            (ColumnData::Str { codes, dict }, Some(mask)) => {
+                // a loop per mask, the mask's function inlined into it
+                macro_rules! each_text {
+                    ($show:expr) => {
+                        rows.iter()
+                            .map(|&row| {
+                                let row = row as usize;
+                                self.is_valid(row)
+                                    .then(|| Value::Str($show(dict.get(codes[row]))))
+                            })
+                            .collect()
+                    };
+                }
+                match mask {
+                    Mask::Partial { first, last } => each_text!(|t| mask::partial(t, first, last)),
+                    Mask::Email => each_text!(mask::email),
+                    Mask::Hash | Mask::Hide => self.read_masked(rows, mask, key),
+                }
             }
-            _ => mask.apply_owned(self.get(row)?, key),
+            (_, Some(mask)) => self.read_masked(rows, mask, key),
         }
+    }
+
+    /// [`Column::read_page`] a value at a time.
+    fn read_masked(&self, rows: &[u32], mask: Mask, key: &[u8]) -> Vec<Option<Value>> {
+        rows.iter()
+            .map(|&row| mask.apply(&self.get(row as usize)?, key))
+            .collect()
     }
 
     /// Reads `row`'s slots and drops what it read: called for several columns before any

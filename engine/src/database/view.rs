@@ -206,17 +206,16 @@ impl<'db> View<'db> {
             .iter()
             .map(|c| Ok((self.state.column_at(c, self.now)?, mask(c))))
             .collect::<Result<_>>()?;
+        // column by column (each column's loop and mask chosen once), then row by row
+        let mut values: Vec<_> = attrs
+            .iter()
+            .map(|(a, mask)| a.column.read_page(&page, *mask, key).into_iter())
+            .collect();
         let rows = page
             .into_iter()
             .map(|row| FoundMember {
                 member_id: self.state.members.member_id(row).to_string(),
-                values: attrs
-                    .iter()
-                    .map(|(a, mask)| match mask {
-                        None => a.column.get(row as usize),
-                        Some(mask) => a.column.get_masked(row as usize, *mask, key),
-                    })
-                    .collect(),
+                values: values.iter_mut().map(|v| v.next().flatten()).collect(),
             })
             .collect();
         let mut columns = vec!["member_id".to_string()];

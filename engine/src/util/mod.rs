@@ -6,6 +6,7 @@ pub(crate) mod dict;
 pub(crate) mod json;
 pub(crate) mod priority;
 pub(crate) mod sections;
+pub(crate) mod short_text;
 pub(crate) mod suggest;
 
 /// `bytes` in lower-case hex.
