@@ -1,4 +1,4 @@
-//! Short ASCII text (8 to 16 bytes: phones, e-mail domains, member ids) as two overlapping
+//! Short ASCII text (8 to 16 bytes: phones, e-mail addresses and domains) as two overlapping
 //! 8-byte words: copied, masked and searched with a few register operations instead of
 //! calls to `memcpy`, `memset` and a byte loop, which cost more than the work on such text.
 
