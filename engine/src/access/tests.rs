@@ -361,6 +361,75 @@ fn masked_fields_are_masked_at_output_and_refused_in_predicates() {
 }
 
 #[test]
+fn a_masked_find_page_shows_what_each_members_record_shows() {
+    // FIND masks a page column by column (short text as words); a member's record masks
+    // value by value: both must show the same, NULLs and every shape of text included.
+    let db = Database::in_memory();
+    let phones = [
+        "13812345678",
+        "",
+        "12345",
+        "+86 138 1234 5678 0000",
+        "王小明的电话号码",
+    ];
+    let emails = [
+        "zhang.wei@qq.com",
+        "a@b.cn",
+        "nomail",
+        "王@163.com",
+        "x@hotmail.com",
+    ];
+    for m in 0..120usize {
+        let text = |values: &[&str], k: usize| {
+            (m % 7 != k).then(|| Value::from(format!("{}{m}", values[m % values.len()])))
+        };
+        let fields = [
+            ("phone", text(&phones, 1)),
+            ("email", text(&emails, 2)),
+            (
+                "points",
+                (m % 5 != 0).then_some(Value::Int(m as i64 * 1_000)),
+            ),
+            ("city", text(&["Shanghai", "Beijing"], 3)),
+            ("level", Some(Value::Int(m as i64 % 4))),
+        ];
+        db.upsert_member(&format!("M{m}"), &fields).unwrap();
+    }
+    let masks = [
+        ("phone", "partial(3,4)"),
+        ("email", "email"),
+        ("points", "partial(1,1)"),
+        ("city", "hash"),
+        ("level", "hide"),
+    ];
+    let user = db.session(access(&[role("u", &[Command::Read], "ALL", &masks)]));
+    let statement = "FIND ALL SHOW phone, email, points, city, level LIMIT 200";
+    let Output::Find(found) = as_user(&user, statement).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        found.columns,
+        ["member_id", "phone", "email", "points", "city"]
+    );
+    assert_eq!(found.rows.len(), 120);
+    let mut nulls = 0;
+    for row in &found.rows {
+        let record = user.member(&row.member_id).unwrap();
+        for (name, value) in found.columns[1..].iter().zip(&row.values) {
+            let shown = record.attributes.iter().find(|(n, _)| n == name);
+            assert_eq!(
+                value.as_ref(),
+                shown.map(|(_, v)| v),
+                "{} {name}",
+                row.member_id
+            );
+            nulls += usize::from(value.is_none());
+        }
+    }
+    assert!(nulls > 40, "NULLs of every column are read: {nulls}");
+}
+
+#[test]
 fn scopes_that_do_not_parse_name_the_position() {
     let e = RoleScope::parse("home_store = ").unwrap_err().to_string();
     assert!(e.contains("at character"), "{e}");
