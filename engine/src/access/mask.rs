@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::util::short_text::{self, STARS, Words};
+use crate::util::short_text::{self, STARS, Words, word_at};
 use crate::value::Value;
 
 /// How a masked field's values are shown (DESIGN section 12).
@@ -185,18 +185,13 @@ fn email_words(bytes: &[u8], at: usize) -> Option<Words> {
     if !(4..=12).contains(&domain) || n < 8 {
         return None;
     }
-    let word = |from: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[from..from + 8]);
-        u64::from_le_bytes(w)
-    };
     // the masked text's first four bytes, then the domain's first four
     let lead = u64::from(bytes[0]) | (STARS & 0xff_ffff) << 8;
     let mut four = [0u8; 4];
     four.copy_from_slice(&bytes[at..at + 4]);
     let head = lead | u64::from(u32::from_le_bytes(four)) << 32;
     // its last eight: the text's, with the lead's end below a domain of fewer than 8
-    let end = word(n - 8);
+    let end = word_at(bytes, n - 8);
     let tail = match domain {
         8.. => end,
         d => {
@@ -204,11 +199,7 @@ fn email_words(bytes: &[u8], at: usize) -> Option<Words> {
             (end & !low) | ((lead >> (8 * (d - 4))) & low)
         }
     };
-    Some(Words {
-        head,
-        tail,
-        len: 4 + domain,
-    })
+    Words::new(head, tail, 4 + domain)
 }
 
 /// HMAC-SHA256 of `text` under `key`, its first 16 bytes in lower-case hex.

@@ -4,12 +4,13 @@
 
 /// The first and last 8 bytes of a text of 8 to 16 bytes (they overlap below 16), each as a
 /// little-endian word: byte `i` of the text is byte `i` of `head` (i < 8) and byte
-/// `i - (len - 8)` of `tail`.
+/// `i - (len - 8)` of `tail`. Invariant: `8 <= len <= 16` (what [`Words::into_string`]'s
+/// two stores rely on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Words {
-    pub(crate) head: u64,
-    pub(crate) tail: u64,
-    pub(crate) len: usize,
+    head: u64,
+    tail: u64,
+    len: usize,
 }
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -18,7 +19,22 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// Eight `*`.
 pub(crate) const STARS: u64 = 0x2a2a_2a2a_2a2a_2a2a;
 
+/// The 8 bytes of `bytes` from `at` as a little-endian word.
+#[inline(always)]
+pub(crate) fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
 impl Words {
+    /// The text of `len` bytes whose first 8 are `head` and last 8 `tail`, when `len` is 8
+    /// to 16.
+    #[inline(always)]
+    pub(crate) fn new(head: u64, tail: u64, len: usize) -> Option<Words> {
+        (8..=16).contains(&len).then_some(Words { head, tail, len })
+    }
+
     /// `bytes` as words when it has 8 to 16 bytes.
     #[inline(always)]
     pub(crate) fn of(bytes: &[u8]) -> Option<Words> {
@@ -26,16 +42,7 @@ impl Words {
         if !(8..=16).contains(&len) {
             return None;
         }
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[at..at + 8]);
-            u64::from_le_bytes(w)
-        };
-        Some(Words {
-            head: word(0),
-            tail: word(len - 8),
-            len,
-        })
+        Words::new(word_at(bytes, 0), word_at(bytes, len - 8), len)
     }
 
     /// Whether every byte is ASCII.
@@ -66,7 +73,7 @@ impl Words {
     #[allow(unsafe_code)]
     pub(crate) unsafe fn into_string(self) -> String {
         let mut out = String::with_capacity(self.len);
-        // SAFETY: 8 <= len <= 16 (`Words::of`), so both 8-byte stores lie within the
+        // SAFETY: 8 <= len <= 16 (the type's invariant), so both 8-byte stores lie within the
         // `len` bytes allocated; together they write all of them, so `len` bytes are
         // initialised; the caller vouches that they are UTF-8.
         unsafe {
@@ -97,9 +104,7 @@ fn byte_range(from: usize, to: usize) -> u64 {
 pub(crate) fn rfind_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     let mut end = bytes.len();
     while end >= 8 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[end - 8..end]);
-        let x = u64::from_le_bytes(w) ^ (ONES * needle as u64);
+        let x = word_at(bytes, end - 8) ^ (ONES * u64::from(needle));
         // The high bit of each byte of `x` that is zero, exactly (no borrow between bytes).
         let zero = !(((x & LOW_BITS).wrapping_add(LOW_BITS)) | x | LOW_BITS);
         if zero != 0 {
