@@ -204,8 +204,26 @@ fn email_words(bytes: &[u8], at: usize) -> Option<Words> {
 
 /// HMAC-SHA256 of `text` under `key`, its first 16 bytes in lower-case hex.
 pub(crate) fn keyed_hash(key: &[u8], text: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    keyed_hash_by(&Keyed::new(key), text)
+}
+
+/// The HMAC-SHA256 state after `key`: a page of values hashes the key's two blocks once
+/// and clones this state for each value.
+pub(crate) struct Keyed(Hmac<Sha256>);
+
+impl Keyed {
+    pub(crate) fn new(key: &[u8]) -> Keyed {
+        Keyed(
+            <Hmac<Sha256> as Mac>::new_from_slice(key)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        )
+    }
+}
+
+/// [`keyed_hash`] from the keyed state.
+#[inline]
+pub(crate) fn keyed_hash_by(keyed: &Keyed, text: &str) -> String {
+    let mut mac = keyed.0.clone();
     mac.update(text.as_bytes());
     let digest = mac.finalize().into_bytes();
     crate::util::hex(&digest[..16])

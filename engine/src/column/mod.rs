@@ -170,7 +170,11 @@ impl Column {
                 match mask {
                     Mask::Partial { first, last } => each_text!(|t| mask::partial(t, first, last)),
                     Mask::Email => each_text!(mask::email),
-                    Mask::Hash | Mask::Hide => self.read_masked(rows, mask, key),
+                    Mask::Hash => {
+                        let keyed = mask::Keyed::new(key);
+                        each_text!(|t| mask::keyed_hash_by(&keyed, t))
+                    }
+                    Mask::Hide => self.read_masked(rows, mask, key),
                 }
             }
             (_, Some(mask)) => self.read_masked(rows, mask, key),

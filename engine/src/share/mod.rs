@@ -103,10 +103,6 @@ pub fn keyed_hash(secret: &[u8], value: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
@@ -185,7 +181,7 @@ pub(crate) fn write_pool(
     let schema = Arc::new(
         Schema::new(vec![Field::new(POOL_COLUMN, ArrowType::Utf8, false)]).with_metadata(metadata),
     );
-    let column = StringArray::from_iter_values(hashes.iter().map(hex));
+    let column = StringArray::from_iter_values(hashes.iter().map(|h| crate::util::hex(h)));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(column)])
         .map_err(|e| Error::Internal(format!("pool batch: {e}")))?;
     let tmp = out.with_extension("parquet.tmp");
