@@ -1,10 +1,8 @@
 //! Masks: how a field's values reach a user whose role masks them (`partial(a,b)`, `email`,
 //! `hash`, `hide`).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::error::{Error, Result};
+use crate::util::keyed::Keyed;
 use crate::util::short_text::{self, STARS, Words, word_at};
 use crate::value::Value;
 
@@ -207,26 +205,10 @@ pub(crate) fn keyed_hash(key: &[u8], text: &str) -> String {
     keyed_hash_by(&Keyed::new(key), text)
 }
 
-/// The HMAC-SHA256 state after `key`: a page of values hashes the key's two blocks once
-/// and clones this state for each value.
-pub(crate) struct Keyed(Hmac<Sha256>);
-
-impl Keyed {
-    pub(crate) fn new(key: &[u8]) -> Keyed {
-        Keyed(
-            <Hmac<Sha256> as Mac>::new_from_slice(key)
-                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
-        )
-    }
-}
-
-/// [`keyed_hash`] from the keyed state.
+/// [`keyed_hash`] under a key whose state is made once (for a page of values).
 #[inline]
 pub(crate) fn keyed_hash_by(keyed: &Keyed, text: &str) -> String {
-    let mut mac = keyed.0.clone();
-    mac.update(text.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    crate::util::hex(&digest[..16])
+    crate::util::hex(&keyed.digest(text)[..16])
 }
 
 #[cfg(test)]

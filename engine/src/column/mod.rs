@@ -171,7 +171,7 @@ impl Column {
                     Mask::Partial { first, last } => each_text!(|t| mask::partial(t, first, last)),
                     Mask::Email => each_text!(mask::email),
                     Mask::Hash => {
-                        let keyed = mask::Keyed::new(key);
+                        let keyed = crate::util::keyed::Keyed::new(key);
                         each_text!(|t| mask::keyed_hash_by(&keyed, t))
                     }
                     Mask::Hide => self.read_masked(rows, mask, key),

@@ -16,13 +16,12 @@ use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::{DataType as ArrowType, Field, Schema};
-use hmac::{Hmac, Mac};
 use roaring::RoaringBitmap;
-use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::members::RowId;
 use crate::state::State;
+use crate::util::keyed::Keyed;
 
 /// Counts under this are reported as suppressed unless configured otherwise (Google Ads
 /// Data Hub's threshold).
@@ -97,10 +96,7 @@ pub fn read_secret(path: &Path) -> Result<Arc<[u8]>> {
 
 /// HMAC-SHA256 of `value` under `secret`.
 pub fn keyed_hash(secret: &[u8], value: &str) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(value.as_bytes());
-    mac.finalize().into_bytes().into()
+    Keyed::new(secret).digest(value)
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
@@ -171,8 +167,9 @@ pub(crate) fn write_pool(
     out: &Path,
 ) -> Result<u64> {
     let mut hashes = Vec::new();
+    let keyed = Keyed::new(secret);
     key_values(state, key, members, &mut |_, value| {
-        hashes.push(keyed_hash(secret, value));
+        hashes.push(keyed.digest(value));
     })?;
     hashes.sort_unstable();
     hashes.dedup();
@@ -242,14 +239,13 @@ impl Pool {
     pub(crate) fn members(&self, state: &State, secret: &[u8]) -> Result<RoaringBitmap> {
         let live = state.members.live().as_ref();
         let mut out = RoaringBitmap::new();
+        let keyed = Keyed::new(secret);
         // A string attribute's values are hashed once each, not once per member.
         if let Some(attr) = state.attrs.get(&self.key)
             && let Some(dict) = attr.column.dict()
         {
             let matched: Vec<bool> = (0..dict.len() as u32)
-                .map(|c| {
-                    !dict.is_blank(c) && self.hashes.contains(&keyed_hash(secret, dict.get(c)))
-                })
+                .map(|c| !dict.is_blank(c) && self.hashes.contains(&keyed.digest(dict.get(c))))
                 .collect();
             let column = &attr.column;
             for row in live {
@@ -264,7 +260,7 @@ impl Pool {
             return Ok(out);
         }
         key_values(state, &self.key, live, &mut |row, value| {
-            if self.hashes.contains(&keyed_hash(secret, value)) {
+            if self.hashes.contains(&keyed.digest(value)) {
                 out.insert(row);
             }
         })?;

@@ -4,6 +4,7 @@ pub(crate) mod bitvec;
 pub(crate) mod chunked;
 pub(crate) mod dict;
 pub(crate) mod json;
+pub(crate) mod keyed;
 pub(crate) mod priority;
 pub(crate) mod sections;
 pub(crate) mod short_text;

@@ -39,10 +39,11 @@ impl Words {
     #[inline(always)]
     pub(crate) fn of(bytes: &[u8]) -> Option<Words> {
         let len = bytes.len();
-        if !(8..=16).contains(&len) {
-            return None;
-        }
-        Words::new(word_at(bytes, 0), word_at(bytes, len - 8), len)
+        (8..=16).contains(&len).then(|| Words {
+            head: word_at(bytes, 0),
+            tail: word_at(bytes, len - 8),
+            len,
+        })
     }
 
     /// Whether every byte is ASCII.
